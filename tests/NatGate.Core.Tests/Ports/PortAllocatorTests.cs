@@ -255,6 +255,23 @@ public sealed class PortAllocatorTests
         }
     }
 
+    [Fact]
+    public void Allocate_reserve_and_release_do_not_allocate_memory()
+    {
+        var allocator = new PortAllocator(new PortRange(1024, 65535), UdpQuarantine, 16);
+        Assert.True(allocator.TryAllocate(5000, HostA, 0, preserveParity: true, allowClassChange: false, out _));
+        allocator.Release(5000, HostA, 0);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int round = 0; round < 1000; round++)
+        {
+            Assert.True(allocator.TryAllocate(5000, HostB, round, preserveParity: true, allowClassChange: true, out ushort port));
+            Assert.True(allocator.TryReserve(2000, HostA));
+            allocator.Release(port, HostB, round);
+            allocator.Release(2000, HostA, round);
+        }
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+    }
+
     // Random sequences against a model: a set of allocated ports and, per released port,
     // its last holder and release time (whole seconds, so the rounding up in the allocator is exact).
     [Fact]

@@ -204,6 +204,32 @@ public sealed class TimingWheelTests
         Assert.True(wheel.IsScheduled(0));
     }
 
+    [Fact]
+    public void Schedule_cancel_and_advance_do_not_allocate_memory()
+    {
+        var wheel = new TimingWheel(1000, Start);
+        Span<int> expired = stackalloc int[64];
+        wheel.Schedule(0, Start);
+        wheel.Advance(Start, expired);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int element = 0; element < 1000; element++)
+        {
+            wheel.Schedule(element, Start + (element * Second));
+            wheel.Schedule(element, Start + (element * 7 * Second));
+        }
+        for (int element = 0; element < 1000; element += 3)
+        {
+            wheel.Cancel(element);
+        }
+        for (long now = Start; wheel.Count > 0; now += 100 * Second)
+        {
+            while (wheel.Advance(now, expired) == expired.Length)
+            {
+            }
+        }
+        Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
+    }
+
     // Random schedule, cancel and advance, in bounded batches, against a model: a sorted list
     // of (deadline rounded up to the tick, element). Advance must return exactly the due
     // elements, never one early, and a batch smaller than what is due must lose nothing.
