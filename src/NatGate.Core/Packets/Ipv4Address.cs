@@ -24,6 +24,7 @@ public static class Ipv4Address
     public static bool TryParse(ReadOnlySpan<char> text, out uint address)
     {
         address = 0;
+        uint result = 0;
         int position = 0;
         for (int part = 0; part < 4; part++)
         {
@@ -47,13 +48,13 @@ public static class Ipv4Address
             {
                 return false;
             }
-            address = address << 8 | (uint)value;
+            result = result << 8 | (uint)value;
         }
         if (position != text.Length)
         {
-            address = 0;
             return false;
         }
+        address = result;
         return true;
     }
 
