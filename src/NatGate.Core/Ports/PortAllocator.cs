@@ -82,9 +82,24 @@ public sealed class PortAllocator
     /// </summary>
     /// <returns>False when no port fits; <paramref name="port"/> is then 0.</returns>
     public bool TryAllocate(ushort preferredPort, uint insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, out ushort port)
+        => TryAllocate(preferredPort, insideAddress, nowTicks, preserveParity, allowClassChange, Range, out port);
+
+    /// <summary>
+    /// As <see cref="TryAllocate(ushort, uint, long, bool, bool, out ushort)"/>, but only from the
+    /// ports of <paramref name="within"/> (a rule's portmap range on an allocator that several rules share).
+    /// </summary>
+    public bool TryAllocate(ushort preferredPort, uint insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, PortRange within, out ushort port)
     {
+        int withinLow = Math.Max(within.First, Range.First) - Range.First;
+        int withinHigh = Math.Min(within.Last, Range.Last) - Range.First;
+        if (withinLow > withinHigh)
+        {
+            port = 0;
+            return false;
+        }
+
         // Port preservation first (RFC 4787 REQ-3, RFC 5382 section 5).
-        if (Range.Contains(preferredPort))
+        if (Range.Contains(preferredPort) && within.Contains(preferredPort))
         {
             int preferredIndex = preferredPort - Range.First;
             if (!IsBitSet(preferredIndex) && !IsQuarantinedAgainst(preferredIndex, insideAddress, nowTicks))
@@ -98,8 +113,8 @@ public sealed class PortAllocator
         bool privileged = preferredPort < FirstUnprivilegedPort;
         int classFirst = privileged ? 0 : FirstUnprivilegedPort;
         int classLast = privileged ? FirstUnprivilegedPort - 1 : ushort.MaxValue;
-        int low = Math.Max(classFirst, Range.First) - Range.First;
-        int high = Math.Min(classLast, Range.Last) - Range.First;
+        int low = Math.Max(Math.Max(classFirst, Range.First) - Range.First, withinLow);
+        int high = Math.Min(Math.Min(classLast, Range.Last) - Range.First, withinHigh);
 
         // Parity is a MAY (RFC 4787 REQ-4), so it yields to the class, which is kept first.
         // Bit i is port First + i and words are 64 bits, so one mask serves every word.
@@ -119,14 +134,14 @@ public sealed class PortAllocator
         }
         if (found < 0 && allowClassChange)
         {
-            int start = RandomBelow(Capacity);
+            int start = withinLow + RandomBelow(withinHigh - withinLow + 1);
             if (preserveParity)
             {
-                found = FindFree(0, Capacity - 1, start, parityMask, insideAddress, nowTicks);
+                found = FindFree(withinLow, withinHigh, start, parityMask, insideAddress, nowTicks);
             }
             if (found < 0)
             {
-                found = FindFree(0, Capacity - 1, start, ulong.MaxValue, insideAddress, nowTicks);
+                found = FindFree(withinLow, withinHigh, start, ulong.MaxValue, insideAddress, nowTicks);
             }
         }
         if (found < 0)

@@ -387,4 +387,24 @@ public sealed class PortAllocatorTests
             Assert.Equal(allocated.Contains((ushort)port), allocator.IsAllocated((ushort)port));
         }
     }
+
+    [Fact]
+    public void Allocation_within_a_sub_range_stays_inside_it_and_preserves_when_possible()
+    {
+        var allocator = new PortAllocator(PortRange.All, 0, 3);
+        var portmap = new PortRange(20000, 20009);
+        Assert.True(allocator.TryAllocate(20005, HostA, 0, preserveParity: false, allowClassChange: true, portmap, out ushort preserved));
+        Assert.Equal(20005, preserved);
+        var handed = new HashSet<ushort> { preserved };
+        for (int i = 0; i < 9; i++)
+        {
+            Assert.True(allocator.TryAllocate(5000, HostA, 0, preserveParity: false, allowClassChange: true, portmap, out ushort port));
+            Assert.InRange(port, (ushort)20000, (ushort)20009);
+            Assert.True(handed.Add(port));
+        }
+        Assert.False(allocator.TryAllocate(5000, HostA, 0, preserveParity: false, allowClassChange: true, portmap, out _));
+        // The rest of the allocator's range is untouched by the sub-range's exhaustion.
+        Assert.True(allocator.TryAllocate(5000, HostA, 0, preserveParity: false, allowClassChange: true, out ushort outside));
+        Assert.Equal(5000, outside);
+    }
 }

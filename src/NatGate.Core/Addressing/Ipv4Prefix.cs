@@ -1,0 +1,89 @@
+using System.Globalization;
+using NatGate.Core.Packets;
+
+namespace NatGate.Core.Addressing;
+
+/// <summary>An IPv4 network prefix such as 10.77.0.0/24; addresses are host-order <see cref="uint"/>s.</summary>
+public readonly record struct Ipv4Prefix
+{
+    public Ipv4Prefix(uint address, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, 32);
+        Length = length;
+        Network = address & MaskOf(length);
+    }
+
+    /// <summary>The network address (host bits cleared).</summary>
+    public uint Network { get; }
+
+    /// <summary>The number of leading bits that are fixed, 0 to 32.</summary>
+    public int Length { get; }
+
+    public uint Mask => MaskOf(Length);
+
+    /// <summary>0.0.0.0/0: every address.</summary>
+    public static Ipv4Prefix Any => new(0, 0);
+
+    public static Ipv4Prefix Host(uint address) => new(address, 32);
+
+    public uint First => Network;
+
+    public uint Last => Network | ~Mask;
+
+    /// <summary>The number of addresses in the prefix (2^32 for /0).</summary>
+    public ulong Count => 1UL << (32 - Length);
+
+    public bool Contains(uint address) => (address & Mask) == Network;
+
+    public bool Overlaps(Ipv4Prefix other)
+    {
+        int shorter = Math.Min(Length, other.Length);
+        uint mask = MaskOf(shorter);
+        return (Network & mask) == (other.Network & mask);
+    }
+
+    public static uint MaskOf(int length) => length == 0 ? 0u : uint.MaxValue << (32 - length);
+
+    /// <summary>Parses "a.b.c.d", "a.b.c.d/n" or "a.b.c.d/255.255.255.0".</summary>
+    public static bool TryParse(ReadOnlySpan<char> text, out Ipv4Prefix prefix)
+    {
+        prefix = default;
+        int slash = text.IndexOf('/');
+        ReadOnlySpan<char> addressText = slash < 0 ? text : text[..slash];
+        if (!Ipv4Address.TryParse(addressText, out uint address))
+        {
+            return false;
+        }
+        int length = 32;
+        if (slash >= 0)
+        {
+            ReadOnlySpan<char> lengthText = text[(slash + 1)..];
+            if (lengthText.Contains('.'))
+            {
+                if (!Ipv4Address.TryParse(lengthText, out uint mask) || !TryMaskLength(mask, out length))
+                {
+                    return false;
+                }
+            }
+            else if (!int.TryParse(lengthText, NumberStyles.None, CultureInfo.InvariantCulture, out length) || length > 32)
+            {
+                return false;
+            }
+        }
+        prefix = new Ipv4Prefix(address, length);
+        return true;
+    }
+
+    public static Ipv4Prefix Parse(string text)
+        => TryParse(text, out Ipv4Prefix prefix) ? prefix : throw new FormatException($"'{text}' is not an IPv4 prefix (a.b.c.d/n).");
+
+    /// <summary>The prefix length of a contiguous netmask, false if the mask has holes.</summary>
+    public static bool TryMaskLength(uint mask, out int length)
+    {
+        length = System.Numerics.BitOperations.PopCount(mask);
+        return MaskOf(length) == mask;
+    }
+
+    public override string ToString() => $"{Ipv4Address.Format(Network)}/{Length.ToString(CultureInfo.InvariantCulture)}";
+}

@@ -1,0 +1,120 @@
+using NatGate.Core.Addressing;
+using NatGate.Core.Ports;
+
+namespace NatGate.Core.Rules;
+
+/// <summary>The kinds of IP Filter NAT rule (ipnat(5)).</summary>
+public enum NatRuleKind : byte
+{
+    /// <summary>Source translation of outbound traffic (dynamic mappings).</summary>
+    Map,
+
+    /// <summary>Destination translation of inbound traffic (static port mappings, NetNat static mappings).</summary>
+    Redirect,
+
+    /// <summary>A 1:1 address mapping, both ways.</summary>
+    Bidirectional,
+
+    /// <summary>Source translation where each internal address owns a fixed block of external ports (ipnat map-block).</summary>
+    MapBlock,
+}
+
+/// <summary>Which transport protocols a rule applies to.</summary>
+[Flags]
+public enum RuleProtocols : byte
+{
+    None = 0,
+    Tcp = 1,
+    Udp = 2,
+    Icmp = 4,
+    TcpUdp = Tcp | Udp,
+
+    /// <summary>Everything: TCP, UDP, ICMP, and other protocols translated by address only.</summary>
+    Any = 0xFF,
+}
+
+/// <summary>A port or port range in a rule's match, inclusive; <see cref="Any"/> matches every port.</summary>
+public readonly record struct PortMatch(ushort First, ushort Last)
+{
+    public static PortMatch Any => new(0, 65535);
+
+    public static PortMatch Exactly(ushort port) => new(port, port);
+
+    public bool IsAny => First == 0 && Last == 65535;
+
+    public bool Contains(ushort port) => port >= First && port <= Last;
+}
+
+/// <summary>
+/// One translation rule, the meaning behind an ipnat.conf line or a NetNat object.
+/// Rules are immutable once loaded; the engine numbers them.
+/// </summary>
+public sealed record NatRule
+{
+    public NatRuleKind Kind { get; init; }
+
+    /// <summary>The interface named by the rule (where translated traffic leaves); null matches any.</summary>
+    public string? Interface { get; init; }
+
+    public RuleProtocols Protocols { get; init; } = RuleProtocols.Any;
+
+    /// <summary>
+    /// Map: the internal addresses whose traffic is translated. Redirect: which remotes may use it
+    /// (NetNat RemoteExternalIPAddressPrefix, ipnat "from"). Bidirectional: the internal address.
+    /// </summary>
+    public Ipv4Prefix Source { get; init; } = Ipv4Prefix.Any;
+
+    public PortMatch SourcePorts { get; init; } = PortMatch.Any;
+
+    /// <summary>Map: destinations the rule applies to ("to"). Redirect: the external address matched.</summary>
+    public Ipv4Prefix Destination { get; init; } = Ipv4Prefix.Any;
+
+    /// <summary>Redirect: the external port or ports matched.</summary>
+    public PortMatch DestinationPorts { get; init; } = PortMatch.Any;
+
+    /// <summary>
+    /// Map and MapBlock: the external addresses to translate to (first to last, inclusive).
+    /// Bidirectional: the external address.
+    /// </summary>
+    public uint TranslatedFirst { get; init; }
+
+    public uint TranslatedLast { get; init; }
+
+    /// <summary>Map: the external port range for TCP and UDP (portmap); null means the full range.</summary>
+    public PortRange? TranslatedPorts { get; init; }
+
+    /// <summary>Map: the external identifier range for ICMP queries (icmpidmap); null means the full range.</summary>
+    public PortRange? TranslatedIcmpIdentifiers { get; init; }
+
+    /// <summary>MapBlock: ports per internal address (ipnat "ports n"); 0 shares the range evenly.</summary>
+    public int PortsPerAddress { get; init; }
+
+    /// <summary>Redirect: the internal addresses to send to; several are used round-robin.</summary>
+    public IReadOnlyList<uint> RedirectTargets { get; init; } = [];
+
+    /// <summary>Redirect: the first internal port; the destination port's offset into <see cref="DestinationPorts"/> is added to it.</summary>
+    public ushort RedirectPort { get; init; }
+
+    /// <summary>Redirect with several targets: pick the next for each new session (ipnat round-robin).</summary>
+    public bool RoundRobin { get; init; }
+
+    /// <summary>Redirect with several targets: the same remote address always reaches the same target (ipnat sticky).</summary>
+    public bool Sticky { get; init; }
+
+    /// <summary>The behaviour (timeouts, mapping, filtering) of sessions this rule creates.</summary>
+    public NatPolicy Policy { get; init; } = NatPolicy.Default;
+
+    /// <summary>A label shown in listings: the NetNat instance or mapping name, or "ipnat.conf:12".</summary>
+    public string? Label { get; init; }
+
+    public bool AppliesTo(byte protocol) => protocol switch
+    {
+        6 => (Protocols & RuleProtocols.Tcp) != 0,
+        17 => (Protocols & RuleProtocols.Udp) != 0,
+        1 => (Protocols & RuleProtocols.Icmp) != 0,
+        _ => Protocols == RuleProtocols.Any,
+    };
+
+    /// <summary>Number of external addresses (Map, MapBlock).</summary>
+    public ulong TranslatedCount => TranslatedLast >= TranslatedFirst ? (ulong)(TranslatedLast - TranslatedFirst) + 1 : 0;
+}

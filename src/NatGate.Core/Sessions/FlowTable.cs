@@ -1,0 +1,377 @@
+using System.Runtime.CompilerServices;
+using NatGate.Core.Rules;
+using NatGate.Core.Timers;
+
+namespace NatGate.Core.Sessions;
+
+/// <summary>Bounds of a flow table (DESIGN.md "The flow table", RFC 6888 REQ-4/5).</summary>
+public sealed record FlowTableLimits
+{
+    /// <summary>Sessions the table holds at most; memory for them is reserved up front.</summary>
+    public int MaximumSessions { get; init; } = 1 << 20;
+
+    /// <summary>Sessions one inside host may hold at most (RFC 6888 REQ-4); 0 for no limit.</summary>
+    public int MaximumSessionsPerHost { get; init; } = 65536;
+
+    /// <summary>Hash probe limit, NatGate's bucket limit (IP Filter's ipf_nat_maxbucket).</summary>
+    public int MaximumProbe { get; init; } = 128;
+}
+
+/// <summary>Why the table refused a new session. Every refusal is an ENOMEM to a control client.</summary>
+public enum TableRefusal : byte
+{
+    None,
+    TableFull,
+    HostLimit,
+    BucketFull,
+    Duplicate,
+}
+
+/// <summary>
+/// The sessions, stored as structs in one flat array, and the indexes over them:
+/// forward (the first packet's tuple), reply (the translated tuple reversed), and the two
+/// mapping indexes (inside endpoint to mapping, external endpoint to mapping). A mapping has no
+/// record of its own: its sessions form a circular list and one of them, the representative,
+/// is what the mapping indexes point at. No allocation per packet; creation and removal are O(1).
+/// </summary>
+internal sealed class FlowTable
+{
+    private readonly Session[] sessions;
+    private readonly int[] freeSlots;
+    private int freeCount;
+    private readonly FlowIndex forwardIndex;
+    private readonly FlowIndex replyIndex;
+    private readonly FlowIndex mappingInsideIndex;
+    private readonly FlowIndex mappingExternalIndex;
+    private readonly Dictionary<uint, int> sessionsPerHost = [];
+    private readonly ulong seed;
+
+    public FlowTable(FlowTableLimits limits, long epochTicks, ulong seed)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limits.MaximumSessions, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(limits.MaximumSessions, FlowIndex.MaximumValue);
+        Limits = limits;
+        EpochTicks = epochTicks;
+        this.seed = seed;
+        int capacity = limits.MaximumSessions;
+        sessions = new Session[capacity];
+        freeSlots = new int[capacity];
+        for (int slot = 0; slot < capacity; slot++)
+        {
+            sessions[slot].Attributes = SessionAttributes.Free;
+            freeSlots[slot] = capacity - 1 - slot;
+        }
+        freeCount = capacity;
+        forwardIndex = new FlowIndex(capacity, limits.MaximumProbe);
+        replyIndex = new FlowIndex(capacity, limits.MaximumProbe);
+        mappingInsideIndex = new FlowIndex(capacity, limits.MaximumProbe);
+        mappingExternalIndex = new FlowIndex(capacity, limits.MaximumProbe);
+        Wheel = new TimingWheel(capacity, epochTicks);
+    }
+
+    public FlowTableLimits Limits { get; }
+
+    public long EpochTicks { get; }
+
+    public TimingWheel Wheel { get; }
+
+    public int Capacity => sessions.Length;
+
+    public int Count => sessions.Length - freeCount;
+
+    public int MappingCount => mappingInsideIndex.Count;
+
+    /// <summary>Bytes held by the table: sessions, free list, indexes (the wheel reports its own).</summary>
+    public long MemoryBytes => (long)sessions.Length * Unsafe.SizeOf<Session>() + (long)freeSlots.Length * sizeof(int)
+        + forwardIndex.MemoryBytes + replyIndex.MemoryBytes + mappingInsideIndex.MemoryBytes + mappingExternalIndex.MemoryBytes;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ref Session At(int index) => ref sessions[index];
+
+    public int SessionsOfHost(uint insideAddress) => sessionsPerHost.GetValueOrDefault(insideAddress);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint SecondsSinceEpoch(long nowTicks) => nowTicks <= EpochTicks ? 0 : (uint)((nowTicks - EpochTicks) / TimeSpan.TicksPerSecond);
+
+    public long TicksOf(uint seconds) => EpochTicks + seconds * TimeSpan.TicksPerSecond;
+
+    /// <summary>The session whose first packet had <paramref name="key"/>, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int FindForward(in FlowKey key)
+    {
+        var matcher = new ForwardMatcher(sessions, key);
+        return forwardIndex.Find(key.Hash(seed), ref matcher);
+    }
+
+    /// <summary>The session that a packet with <paramref name="key"/> answers (its translated tuple reversed), or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int FindReply(in FlowKey key)
+    {
+        var matcher = new ReplyMatcher(sessions, key);
+        return replyIndex.Find(key.Hash(seed), ref matcher);
+    }
+
+    /// <summary>The representative of the mapping for this inside endpoint (key from <see cref="InsideMappingKey"/>), or -1.</summary>
+    public int FindMappingByInside(in FlowKey mappingKey)
+    {
+        var matcher = new MappingInsideMatcher(sessions, mappingKey);
+        return mappingInsideIndex.Find(mappingKey.Hash(seed), ref matcher);
+    }
+
+    /// <summary>The representative of the mapping that owns this external endpoint, or -1.</summary>
+    public int FindMappingByExternal(byte protocol, uint address, ushort port)
+    {
+        var key = ExternalMappingKey(protocol, address, port);
+        var matcher = new MappingExternalMatcher(sessions, key);
+        return mappingExternalIndex.Find(key.Hash(seed), ref matcher);
+    }
+
+    /// <summary>The key a mapping is found by from inside: the inside endpoint, plus the remote address or endpoint for dependent mappings.</summary>
+    public static FlowKey InsideMappingKey(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort, MappingBehavior behavior)
+        => behavior switch
+        {
+            MappingBehavior.EndpointIndependent => new FlowKey(protocol, insideAddress, insidePort, 0, 0),
+            MappingBehavior.AddressDependent => new FlowKey(protocol, insideAddress, insidePort, remoteAddress, 0),
+            _ => new FlowKey(protocol, insideAddress, insidePort, remoteAddress, remotePort),
+        };
+
+    public static FlowKey ExternalMappingKey(byte protocol, uint address, ushort port) => new(protocol, address, port, 0, 0);
+
+    public static MappingBehavior BehaviorOf(SessionAttributes flags)
+        => (flags & SessionAttributes.MappingAddressAndPortDependent) != 0 ? MappingBehavior.AddressAndPortDependent
+        : (flags & SessionAttributes.MappingAddressDependent) != 0 ? MappingBehavior.AddressDependent
+        : MappingBehavior.EndpointIndependent;
+
+    public static SessionAttributes FlagsOf(MappingBehavior behavior) => behavior switch
+    {
+        MappingBehavior.AddressDependent => SessionAttributes.MappingAddressDependent,
+        MappingBehavior.AddressAndPortDependent => SessionAttributes.MappingAddressAndPortDependent,
+        _ => SessionAttributes.None,
+    };
+
+    private static FlowKey InsideMappingKeyOf(in Session session)
+        => InsideMappingKey(session.Original.Protocol, session.InsideAddress, session.InsidePort,
+            session.RemoteAddress, session.RemotePort, BehaviorOf(session.Attributes));
+
+    private static FlowKey ExternalMappingKeyOf(in Session session)
+        => ExternalMappingKey(session.Original.Protocol, session.ExternalAddress, session.ExternalPort);
+
+    /// <summary>
+    /// Why a session like <paramref name="candidate"/> could not be added, or None. Checks every
+    /// bound before anything changes, so a refusal leaves the table as it was.
+    /// </summary>
+    public TableRefusal CheckRoom(in Session candidate, bool startsMapping)
+    {
+        if (freeCount == 0)
+        {
+            return TableRefusal.TableFull;
+        }
+        if (Limits.MaximumSessionsPerHost > 0 && SessionsOfHost(candidate.InsideAddress) >= Limits.MaximumSessionsPerHost)
+        {
+            return TableRefusal.HostLimit;
+        }
+        if (FindForward(candidate.Original) >= 0 || FindReply(candidate.Translated.Reverse()) >= 0)
+        {
+            return TableRefusal.Duplicate;
+        }
+        if (!forwardIndex.HasRoom(candidate.Original.Hash(seed)) || !replyIndex.HasRoom(candidate.Translated.Reverse().Hash(seed)))
+        {
+            return TableRefusal.BucketFull;
+        }
+        if (startsMapping
+            && (!mappingInsideIndex.HasRoom(InsideMappingKeyOf(candidate).Hash(seed))
+                || !mappingExternalIndex.HasRoom(ExternalMappingKeyOf(candidate).Hash(seed))))
+        {
+            return TableRefusal.BucketFull;
+        }
+        return TableRefusal.None;
+    }
+
+    /// <summary>
+    /// Adds a session. With <paramref name="mappingRepresentative"/> >= 0 it joins that mapping;
+    /// with <paramref name="startsMapping"/> it becomes a new mapping's representative. Call
+    /// <see cref="CheckRoom"/> first; this method assumes room.
+    /// </summary>
+    public int Add(in Session candidate, int mappingRepresentative, bool startsMapping)
+    {
+        int index = freeSlots[--freeCount];
+        ref Session session = ref sessions[index];
+        session = candidate;
+        session.Attributes &= ~(SessionAttributes.Free | SessionAttributes.InMapping | SessionAttributes.MappingRepresentative);
+        session.MappingNext = -1;
+        session.MappingPrevious = -1;
+        forwardIndex.TryInsert(session.Original.Hash(seed), index);
+        replyIndex.TryInsert(session.Translated.Reverse().Hash(seed), index);
+        if (mappingRepresentative >= 0)
+        {
+            ref Session representative = ref sessions[mappingRepresentative];
+            // Join the circle right after the representative.
+            int next = representative.MappingNext;
+            session.MappingPrevious = mappingRepresentative;
+            session.MappingNext = next;
+            sessions[next].MappingPrevious = index;
+            representative.MappingNext = index;
+            session.Attributes |= SessionAttributes.InMapping;
+            // The external port belongs to the mapping, not to this session.
+            session.Attributes &= ~SessionAttributes.PortAllocated;
+        }
+        else if (startsMapping)
+        {
+            session.MappingNext = index;
+            session.MappingPrevious = index;
+            session.Attributes |= SessionAttributes.InMapping | SessionAttributes.MappingRepresentative;
+            mappingInsideIndex.TryInsert(InsideMappingKeyOf(session).Hash(seed), index);
+            mappingExternalIndex.TryInsert(ExternalMappingKeyOf(session).Hash(seed), index);
+        }
+        ref int hostCount = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(sessionsPerHost, session.InsideAddress, out _);
+        hostCount++;
+        return index;
+    }
+
+    /// <summary>
+    /// Removes a session. Returns true when it was the last session of its mapping, so the
+    /// mapping ended and its external port (if <see cref="SessionAttributes.PortAllocated"/> was set
+    /// on the representative) must be released by the caller; <paramref name="endedMapping"/>
+    /// is then a copy of the representative.
+    /// </summary>
+    public bool Remove(int index, out Session endedMapping)
+    {
+        ref Session session = ref sessions[index];
+        endedMapping = default;
+        var forwardHasher = new ForwardHasher(sessions, seed);
+        var replyHasher = new ReplyHasher(sessions, seed);
+        forwardIndex.Remove(session.Original.Hash(seed), index, ref forwardHasher);
+        replyIndex.Remove(session.Translated.Reverse().Hash(seed), index, ref replyHasher);
+        bool mappingEnded = false;
+        if ((session.Attributes & SessionAttributes.InMapping) != 0)
+        {
+            bool wasRepresentative = (session.Attributes & SessionAttributes.MappingRepresentative) != 0;
+            int next = session.MappingNext;
+            if (next == index)
+            {
+                // The last session of the mapping.
+                RemoveMappingIndexes(index);
+                mappingEnded = true;
+                endedMapping = session;
+            }
+            else
+            {
+                int previous = session.MappingPrevious;
+                sessions[previous].MappingNext = next;
+                sessions[next].MappingPrevious = previous;
+                if (wasRepresentative)
+                {
+                    // Hand the mapping (and its port) to the next session in the circle.
+                    RemoveMappingIndexes(index);
+                    ref Session heir = ref sessions[next];
+                    heir.Attributes |= SessionAttributes.MappingRepresentative | (session.Attributes & SessionAttributes.PortAllocated);
+                    mappingInsideIndex.TryInsert(InsideMappingKeyOf(heir).Hash(seed), next);
+                    mappingExternalIndex.TryInsert(ExternalMappingKeyOf(heir).Hash(seed), next);
+                }
+            }
+        }
+        uint host = session.InsideAddress;
+        ref int hostCount = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(sessionsPerHost, host);
+        if (!Unsafe.IsNullRef(ref hostCount) && --hostCount <= 0)
+        {
+            sessionsPerHost.Remove(host);
+        }
+        Wheel.Cancel(index);
+        session = default;
+        session.Attributes = SessionAttributes.Free;
+        session.MappingNext = -1;
+        session.MappingPrevious = -1;
+        freeSlots[freeCount++] = index;
+        return mappingEnded;
+    }
+
+    private void RemoveMappingIndexes(int representative)
+    {
+        var insideHasher = new MappingInsideHasher(sessions, seed);
+        var externalHasher = new MappingExternalHasher(sessions, seed);
+        mappingInsideIndex.Remove(InsideMappingKeyOf(sessions[representative]).Hash(seed), representative, ref insideHasher);
+        mappingExternalIndex.Remove(ExternalMappingKeyOf(sessions[representative]).Hash(seed), representative, ref externalHasher);
+    }
+
+    /// <summary>Enumerates the sessions of a mapping, starting at its representative.</summary>
+    public MappingSessions SessionsOfMapping(int representative) => new(sessions, representative);
+
+    /// <summary>Every occupied slot index, in slot order.</summary>
+    public IEnumerable<int> OccupiedSlots()
+    {
+        for (int slot = 0; slot < sessions.Length; slot++)
+        {
+            if (!sessions[slot].IsFree)
+            {
+                yield return slot;
+            }
+        }
+    }
+
+    public struct MappingSessions(Session[] sessions, int representative)
+    {
+        private int current = -1;
+
+        public readonly MappingSessions GetEnumerator() => this;
+
+        public readonly int Current => current;
+
+        public bool MoveNext()
+        {
+            if (current == -1)
+            {
+                current = representative;
+                return true;
+            }
+            current = sessions[current].MappingNext;
+            return current != representative;
+        }
+    }
+
+    private readonly struct ForwardMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
+    {
+        public bool Matches(int value) => sessions[value].Original.Equals(key);
+    }
+
+    private readonly struct ReplyMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
+    {
+        // A reply is the translated tuple reversed: compare field by field without building it.
+        public bool Matches(int value)
+        {
+            ref readonly FlowKey translated = ref sessions[value].Translated;
+            return translated.Source == key.Destination && translated.Destination == key.Source
+                && translated.SourcePort == key.DestinationPort && translated.DestinationPort == key.SourcePort
+                && translated.Protocol == key.Protocol;
+        }
+    }
+
+    private readonly struct MappingInsideMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
+    {
+        public bool Matches(int value) => InsideMappingKeyOf(sessions[value]).Equals(key);
+    }
+
+    private readonly struct MappingExternalMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
+    {
+        public bool Matches(int value) => ExternalMappingKeyOf(sessions[value]).Equals(key);
+    }
+
+    private readonly struct ForwardHasher(Session[] sessions, ulong seed) : ISlotHasher
+    {
+        public ulong HashOf(int value) => sessions[value].Original.Hash(seed);
+    }
+
+    private readonly struct ReplyHasher(Session[] sessions, ulong seed) : ISlotHasher
+    {
+        public ulong HashOf(int value) => sessions[value].Translated.Reverse().Hash(seed);
+    }
+
+    private readonly struct MappingInsideHasher(Session[] sessions, ulong seed) : ISlotHasher
+    {
+        public ulong HashOf(int value) => InsideMappingKeyOf(sessions[value]).Hash(seed);
+    }
+
+    private readonly struct MappingExternalHasher(Session[] sessions, ulong seed) : ISlotHasher
+    {
+        public ulong HashOf(int value) => ExternalMappingKeyOf(sessions[value]).Hash(seed);
+    }
+}

@@ -1,0 +1,45 @@
+using NatGate.Core.Ports;
+
+namespace NatGate.Core.Translation;
+
+/// <summary>
+/// The port allocators of one external address: one each for TCP, UDP and ICMP identifiers,
+/// shared by every rule that translates to the address, so two rules never hand out one port.
+/// </summary>
+internal sealed class ExternalAddressPool
+{
+    private readonly PortAllocator?[] allocators = new PortAllocator?[3];
+
+    public ExternalAddressPool(uint address) => Address = address;
+
+    public uint Address { get; }
+
+    /// <summary>Rules that translate to this address (the pool goes when none do).</summary>
+    public int RuleReferences { get; set; }
+
+    private static int SlotOf(byte protocol) => protocol switch
+    {
+        6 => 0,
+        17 => 1,
+        1 => 2,
+        _ => -1,
+    };
+
+    public PortAllocator? Find(byte protocol)
+    {
+        int slot = SlotOf(protocol);
+        return slot < 0 ? null : allocators[slot];
+    }
+
+    /// <summary>The allocator for a protocol, made on first use over the full range.</summary>
+    public PortAllocator For(byte protocol, long quarantineTicks, ulong seed)
+    {
+        int slot = SlotOf(protocol);
+        if (slot < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(protocol), protocol, "Only TCP, UDP and ICMP have ports or identifiers.");
+        }
+        // Identifier 0 and port 0 are never handed out; rules narrow the choice with their own ranges.
+        return allocators[slot] ??= new PortAllocator(new PortRange(1, 65535), quarantineTicks, seed + (ulong)slot);
+    }
+}

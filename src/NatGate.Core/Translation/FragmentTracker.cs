@@ -1,0 +1,158 @@
+using System.Buffers.Binary;
+using NatGate.Core.Checksums;
+using NatGate.Core.Packets;
+
+namespace NatGate.Core.Translation;
+
+/// <summary>
+/// IPv4 fragments (RFC 4787 REQ-14, RFC 5508 section 3.3): only a first fragment carries ports,
+/// so its translation is remembered by (source, destination, protocol, identification) and applied
+/// to the later fragments. Later fragments that arrive first are held, in bounded memory, until
+/// their first fragment comes or the timeout passes.
+/// </summary>
+internal sealed class FragmentTracker
+{
+    private readonly Dictionary<FragmentKey, FragmentRewrite> datagrams;
+    private readonly int maximumDatagrams;
+    private readonly long timeoutTicks;
+    private readonly byte[] heldBytes;
+    private readonly HeldFragment[] held;
+    private readonly int heldSize;
+    private readonly Queue<int> released;
+    private readonly List<FragmentKey> expiredScratch = [];
+
+    public FragmentTracker(NatEngineOptions options)
+    {
+        maximumDatagrams = options.MaximumFragmentedDatagrams;
+        datagrams = new Dictionary<FragmentKey, FragmentRewrite>(maximumDatagrams);
+        timeoutTicks = options.FragmentTimeout.Ticks;
+        heldSize = options.HeldFragmentSize;
+        held = new HeldFragment[options.MaximumHeldFragments];
+        heldBytes = new byte[held.Length * heldSize];
+        released = new Queue<int>(held.Length);
+    }
+
+    public int TrackedDatagrams => datagrams.Count;
+
+    public int HeldFragments { get; private set; }
+
+    /// <summary>Remembers how a first fragment was rewritten; releases held fragments of the same datagram.</summary>
+    public bool Remember(FragmentKey key, uint newSource, uint newDestination, ushort ipDelta, long nowTicks)
+    {
+        if (!datagrams.ContainsKey(key) && datagrams.Count >= maximumDatagrams)
+        {
+            return false;
+        }
+        datagrams[key] = new FragmentRewrite(newSource, newDestination, ipDelta, nowTicks + timeoutTicks);
+        if (HeldFragments > 0)
+        {
+            for (int slot = 0; slot < held.Length; slot++)
+            {
+                if (held[slot].Used && !held[slot].Released && held[slot].Key == key)
+                {
+                    Rewrite(heldBytes.AsSpan(slot * heldSize, held[slot].Length), datagrams[key]);
+                    held[slot].Released = true;
+                    released.Enqueue(slot);
+                }
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Rewrites a later fragment if its datagram is known.</summary>
+    public bool TryRewrite(FragmentKey key, Span<byte> packet)
+    {
+        if (!datagrams.TryGetValue(key, out FragmentRewrite rewrite))
+        {
+            return false;
+        }
+        Rewrite(packet, rewrite);
+        return true;
+    }
+
+    /// <summary>Keeps a copy of an early fragment; false when there is no room.</summary>
+    public bool TryHold(FragmentKey key, ReadOnlySpan<byte> packet, long nowTicks)
+    {
+        if (packet.Length > heldSize)
+        {
+            return false;
+        }
+        for (int slot = 0; slot < held.Length; slot++)
+        {
+            if (!held[slot].Used)
+            {
+                packet.CopyTo(heldBytes.AsSpan(slot * heldSize));
+                held[slot] = new HeldFragment { Used = true, Key = key, Length = packet.Length, ExpiresTicks = nowTicks + timeoutTicks };
+                HeldFragments++;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Copies out the next fragment released by its first fragment's arrival.</summary>
+    public bool TryTakeReleased(Span<byte> destination, out int length)
+    {
+        length = 0;
+        if (released.Count == 0 || destination.Length < held[released.Peek()].Length)
+        {
+            return false;
+        }
+        int slot = released.Dequeue();
+        length = held[slot].Length;
+        heldBytes.AsSpan(slot * heldSize, length).CopyTo(destination);
+        held[slot] = default;
+        HeldFragments--;
+        return true;
+    }
+
+    /// <summary>Forgets datagrams and drops held fragments whose time is up; returns how many fragments were dropped.</summary>
+    public int Expire(long nowTicks)
+    {
+        expiredScratch.Clear();
+        foreach ((FragmentKey key, FragmentRewrite rewrite) in datagrams)
+        {
+            if (rewrite.ExpiresTicks <= nowTicks)
+            {
+                expiredScratch.Add(key);
+            }
+        }
+        foreach (FragmentKey key in expiredScratch)
+        {
+            datagrams.Remove(key);
+        }
+        int dropped = 0;
+        for (int slot = 0; slot < held.Length; slot++)
+        {
+            if (held[slot].Used && !held[slot].Released && held[slot].ExpiresTicks <= nowTicks)
+            {
+                held[slot] = default;
+                HeldFragments--;
+                dropped++;
+            }
+        }
+        return dropped;
+    }
+
+    private static void Rewrite(Span<byte> packet, FragmentRewrite rewrite)
+    {
+        BinaryPrimitives.WriteUInt32BigEndian(packet[Ipv4Packet.Field.SourceAddress..], rewrite.NewSource);
+        BinaryPrimitives.WriteUInt32BigEndian(packet[Ipv4Packet.Field.DestinationAddress..], rewrite.NewDestination);
+        Span<byte> checksum = packet[Ipv4Packet.Field.HeaderChecksum..];
+        BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDelta(BinaryPrimitives.ReadUInt16BigEndian(checksum), rewrite.IpDelta));
+    }
+
+    private readonly record struct FragmentRewrite(uint NewSource, uint NewDestination, ushort IpDelta, long ExpiresTicks);
+
+    private struct HeldFragment
+    {
+        public bool Used;
+        public bool Released;
+        public FragmentKey Key;
+        public int Length;
+        public long ExpiresTicks;
+    }
+}
+
+/// <summary>What ties the fragments of one datagram together (RFC 791).</summary>
+internal readonly record struct FragmentKey(uint Source, uint Destination, byte Protocol, ushort Identification);

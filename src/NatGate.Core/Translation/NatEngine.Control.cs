@@ -1,0 +1,381 @@
+using NatGate.Core.Addressing;
+using NatGate.Core.Control;
+using NatGate.Core.Packets;
+using NatGate.Core.Ports;
+using NatGate.Core.Rules;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation;
+
+/// <summary>The /dev/ipnat operations (DESIGN.md "Control semantics").</summary>
+public sealed partial class NatEngine
+{
+    /// <summary>
+    /// SIOCGNATL: a transparent proxy accepted a redirected connection; given its own local
+    /// address and port (<paramref name="insideAddress"/>, the "in" side) and the client's
+    /// (<paramref name="outsideAddress"/>), returns the destination the client really asked for.
+    /// </summary>
+    /// <exception cref="NatControlException">ESRCH when no session matches.</exception>
+    public LookupResult Lookup(byte protocol, uint insideAddress, ushort insidePort, uint outsideAddress, ushort outsidePort, bool findForward)
+    {
+        if (protocol is not (IpProtocol.Tcp or IpProtocol.Udp))
+        {
+            throw new NatControlException(NatErrno.EINVAL, $"Lookups are for TCP or UDP, not protocol {protocol}.");
+        }
+        // A packet from the proxy back to the client is a reply to the redirected session.
+        int index = table.FindReply(new FlowKey(protocol, insideAddress, insidePort, outsideAddress, outsidePort));
+        if (index < 0)
+        {
+            throw new NatControlException(NatErrno.ESRCH,
+                $"No session from {Ipv4Address.Format(outsideAddress)}:{outsidePort} to {Ipv4Address.Format(insideAddress)}:{insidePort}; was the connection redirected by a rule?");
+        }
+        ref Session session = ref table.At(index);
+        uint realAddress = session.Original.Destination;
+        ushort realPort = session.Original.DestinationPort;
+        bool forwardPossible = false;
+        if (findForward)
+        {
+            // IP Filter clears IPN_FINDFORWARD when a session already owns the outgoing tuple.
+            var outgoing = new FlowKey(protocol, insideAddress, insidePort, realAddress, realPort);
+            forwardPossible = table.FindForward(outgoing) < 0 && table.FindReply(outgoing) < 0;
+        }
+        return new LookupResult(realAddress, realPort, forwardPossible);
+    }
+
+    /// <summary>SIOCSTLCK: locks or unlocks the table, returning the previous state.</summary>
+    public bool Lock(bool locked)
+    {
+        bool previous = IsLocked;
+        IsLocked = locked;
+        return previous;
+    }
+
+    /// <summary>
+    /// SIOCSTPUT: inserts a session. The table must be locked; the record passes the same checks
+    /// as a restored one. Returns the new session's id.
+    /// </summary>
+    public int Put(SessionRecord record, long nowTicks)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (!IsLocked)
+        {
+            throw new NatControlException(NatErrno.EACCES, "The table is not locked; lock it first (natgate lock on) so the insert cannot race traffic.");
+        }
+        Validate(record);
+        int ruleIndex = FindRule(record.Rule);
+        if (ruleIndex < 0)
+        {
+            throw new NatControlException(NatErrno.ESRCH, $"The session's rule is not loaded: load it first ({record.Rule.Label ?? record.Rule.Kind.ToString()}).");
+        }
+        (ushort ipDelta, ushort transportDelta) = ChecksumDeltas(record.Original, record.Translated);
+        if ((record.IpChecksumDelta is { } givenIp && givenIp != ipDelta)
+            || (record.TransportChecksumDelta is { } givenTransport && givenTransport != transportDelta))
+        {
+            throw new NatControlException(NatErrno.EINVAL,
+                $"The checksum deltas do not match the tuples (expected ip 0x{ipDelta:x4}, transport 0x{transportDelta:x4}); the record is damaged or from another translation.");
+        }
+        if (table.FindForward(record.Original) >= 0 || table.FindReply(record.Translated.Reverse()) >= 0)
+        {
+            throw new NatControlException(NatErrno.EEXIST, $"A session for {record.Original} already exists.");
+        }
+
+        uint createdSeconds = table.SecondsSinceEpoch(record.CreatedTicks == 0 ? nowTicks : record.CreatedTicks);
+        var session = new Session
+        {
+            Original = record.Original,
+            Translated = record.Translated,
+            IpChecksumDelta = ipDelta,
+            TransportChecksumDelta = transportDelta,
+            RuleIndex = (ushort)ruleIndex,
+            Tcp = record.Tcp,
+            CreatedSeconds = createdSeconds,
+            LastSeenSeconds = Math.Max(createdSeconds, table.SecondsSinceEpoch(record.LastSeenTicks == 0 ? nowTicks : record.LastSeenTicks)),
+            PacketsForward = (uint)Math.Min(record.PacketsForward, uint.MaxValue),
+            PacketsReply = (uint)Math.Min(record.PacketsReply, uint.MaxValue),
+            BytesForward = (ulong)record.BytesForward,
+            BytesReply = (ulong)record.BytesReply,
+            Attributes = SessionAttributes.Inserted
+                | (record.InitiatedOutside ? SessionAttributes.InitiatedOutside : SessionAttributes.None),
+        };
+
+        int join = -1;
+        bool startsMapping = false;
+        ExternalAddressPool? reserved = null;
+        if (record.InMapping)
+        {
+            session.Attributes |= FlowTable.FlagsOf(record.Mapping);
+            byte protocol = record.Original.Protocol;
+            int owner = table.FindMappingByExternal(protocol, session.ExternalAddress, session.ExternalPort);
+            if (owner >= 0)
+            {
+                ref Session mapping = ref table.At(owner);
+                if (mapping.InsideAddress != session.InsideAddress || mapping.InsidePort != session.InsidePort)
+                {
+                    throw new NatControlException(NatErrno.EEXIST,
+                        $"External {Ipv4Address.Format(session.ExternalAddress)}:{session.ExternalPort} already belongs to {Ipv4Address.Format(mapping.InsideAddress)}:{mapping.InsidePort}.");
+                }
+                join = owner;
+            }
+            else
+            {
+                FlowKey insideKey = FlowTable.InsideMappingKey(protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, session.RemotePort, record.Mapping);
+                if (!session.Attributes.HasFlag(SessionAttributes.InitiatedOutside) && table.FindMappingByInside(insideKey) >= 0)
+                {
+                    throw new NatControlException(NatErrno.EEXIST,
+                        $"{Ipv4Address.Format(session.InsideAddress)}:{session.InsidePort} already has a mapping to another external port.");
+                }
+                ExternalAddressPool pool = PoolOf(session.ExternalAddress);
+                if (protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp)
+                {
+                    if (!AllocatorOf(pool, protocol).TryReserve(session.ExternalPort, session.InsideAddress))
+                    {
+                        throw new NatControlException(NatErrno.EEXIST,
+                            $"External port {Ipv4Address.Format(session.ExternalAddress)}:{session.ExternalPort} is already in use.");
+                    }
+                    reserved = pool;
+                    session.Attributes |= SessionAttributes.PortAllocated;
+                }
+                startsMapping = true;
+            }
+        }
+
+        TableRefusal refusal = table.CheckRoom(session, startsMapping);
+        if (refusal != TableRefusal.None)
+        {
+            ReleaseAllocation(reserved, record.Original.Protocol, session.ExternalPort, session.InsideAddress, nowTicks);
+            if (refusal == TableRefusal.Duplicate)
+            {
+                throw new NatControlException(NatErrno.EEXIST, $"A session for {record.Original} already exists.");
+            }
+            Counters.NoMemory++;
+            throw new NatControlException(NatErrno.ENOMEM, refusal switch
+            {
+                TableRefusal.TableFull => $"The session table is full ({table.Capacity} sessions).",
+                TableRefusal.HostLimit => $"{Ipv4Address.Format(session.InsideAddress)} already holds its maximum of {table.Limits.MaximumSessionsPerHost} sessions.",
+                _ => "The hash bucket for this session is full (probe limit reached).",
+            });
+        }
+        int index = table.Add(session, join, startsMapping);
+        rules[ruleIndex]!.Sessions++;
+        table.Wheel.Schedule(index, Math.Max(nowTicks, table.TicksOf(table.At(index).LastSeenSeconds + 1) + TimeoutOf(table.At(index))));
+        Counters.Added++;
+        SessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, Describe(index), SessionEndReason.None));
+        return index;
+    }
+
+    private static void Validate(SessionRecord record)
+    {
+        FlowKey original = record.Original;
+        FlowKey translated = record.Translated;
+        string? problem =
+            original.Protocol == 0 ? "the protocol is missing"
+            : original.Protocol != translated.Protocol ? "the two tuples name different protocols"
+            : original.Source == 0 || original.Destination == 0 || translated.Source == 0 || translated.Destination == 0 ? "an address is 0.0.0.0"
+            : original.Protocol is IpProtocol.Tcp or IpProtocol.Udp && (original.SourcePort == 0 || original.DestinationPort == 0 || translated.SourcePort == 0 || translated.DestinationPort == 0) ? "a TCP or UDP port is 0"
+            : original.Protocol == IpProtocol.Icmp && (original.SourcePort != original.DestinationPort || translated.SourcePort != translated.DestinationPort) ? "an ICMP tuple must carry its identifier as both ports"
+            : original.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp) && (original.SourcePort | original.DestinationPort | translated.SourcePort | translated.DestinationPort) != 0 ? "a protocol without ports has a port"
+            : record.LastSeenTicks < 0 || record.CreatedTicks < 0 || record.PacketsForward < 0 || record.PacketsReply < 0 || record.BytesForward < 0 || record.BytesReply < 0 ? "a time or counter is negative"
+            : null;
+        if (problem is not null)
+        {
+            throw new NatControlException(NatErrno.EINVAL, $"Bad session record: {problem}.");
+        }
+    }
+
+    /// <summary>Every session as a record that <see cref="Put"/> would accept back (ipfs -W).</summary>
+    public IReadOnlyList<SessionRecord> ExportSessions()
+    {
+        var records = new List<SessionRecord>(table.Count);
+        foreach (int index in table.OccupiedSlots())
+        {
+            ref Session session = ref table.At(index);
+            RuleSlot? rule = rules[session.RuleIndex];
+            if (rule is null)
+            {
+                continue;
+            }
+            records.Add(new SessionRecord
+            {
+                Interface = rule.Rule.Interface,
+                Rule = rule.Rule,
+                Original = session.Original,
+                Translated = session.Translated,
+                InitiatedOutside = (session.Attributes & SessionAttributes.InitiatedOutside) != 0,
+                InMapping = (session.Attributes & SessionAttributes.InMapping) != 0,
+                Mapping = FlowTable.BehaviorOf(session.Attributes),
+                IpChecksumDelta = session.IpChecksumDelta,
+                TransportChecksumDelta = session.TransportChecksumDelta,
+                Tcp = session.Tcp,
+                CreatedTicks = table.TicksOf(session.CreatedSeconds),
+                LastSeenTicks = table.TicksOf(session.LastSeenSeconds),
+                PacketsForward = session.PacketsForward,
+                PacketsReply = session.PacketsReply,
+                BytesForward = (long)session.BytesForward,
+                BytesReply = (long)session.BytesReply,
+            });
+        }
+        return records;
+    }
+
+    /// <summary>
+    /// Puts every record back (ipfs -R): the table is locked for the duration, each entry goes
+    /// through <see cref="Put"/>'s checks, and refusals are reported per entry.
+    /// </summary>
+    public RestoreReport Restore(IEnumerable<SessionRecord> records, long nowTicks)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        bool wasLocked = Lock(true);
+        int restored = 0;
+        var failures = new List<RestoreFailure>();
+        int entry = 0;
+        try
+        {
+            foreach (SessionRecord record in records)
+            {
+                entry++;
+                try
+                {
+                    Put(record, nowTicks);
+                    restored++;
+                }
+                catch (NatControlException refused)
+                {
+                    failures.Add(new RestoreFailure(entry, refused.Errno, refused.Message));
+                }
+            }
+        }
+        finally
+        {
+            Lock(wasLocked);
+        }
+        return new RestoreReport(restored, failures);
+    }
+
+    /// <summary>Sessions, optionally only those touching an address (either side) or of one protocol.</summary>
+    public IReadOnlyList<SessionInfo> ListSessions(uint? address = null, byte? protocol = null)
+    {
+        var list = new List<SessionInfo>();
+        foreach (int index in table.OccupiedSlots())
+        {
+            ref Session session = ref table.At(index);
+            if (protocol is { } wanted && session.Original.Protocol != wanted)
+            {
+                continue;
+            }
+            if (address is { } touching
+                && session.Original.Source != touching && session.Original.Destination != touching
+                && session.Translated.Source != touching && session.Translated.Destination != touching)
+            {
+                continue;
+            }
+            list.Add(Describe(index));
+        }
+        return list;
+    }
+
+    /// <summary>Removes every session (ipnat -F); returns how many. Refused while locked.</summary>
+    public int FlushSessions(long nowTicks) => RemoveWhere(static (_, _) => true, SessionEndReason.Flushed, nowTicks);
+
+    /// <summary>Removes the sessions of one rule (ipnat -p, after the rule's removal); returns how many.</summary>
+    public int PurgeSessionsOfRule(int ruleIndex, long nowTicks)
+        => RemoveWhere((session, _) => session.RuleIndex == ruleIndex, SessionEndReason.Purged, nowTicks);
+
+    /// <summary>Removes one session by id (as listed).</summary>
+    public void RemoveSession(int id, long nowTicks)
+    {
+        if (id < 0 || id >= table.Capacity || table.At(id).IsFree)
+        {
+            throw new NatControlException(NatErrno.ESRCH, $"No session {id}.");
+        }
+        ThrowIfLocked();
+        RemoveSession(id, SessionEndReason.Removed, nowTicks);
+        Counters.Removed++;
+    }
+
+    private int RemoveWhere(Func<Session, int, bool> predicate, SessionEndReason reason, long nowTicks)
+    {
+        ThrowIfLocked();
+        var doomed = new List<int>();
+        foreach (int index in table.OccupiedSlots())
+        {
+            if (predicate(table.At(index), index))
+            {
+                doomed.Add(index);
+            }
+        }
+        foreach (int index in doomed)
+        {
+            RemoveSession(index, reason, nowTicks);
+        }
+        Counters.Removed += doomed.Count;
+        return doomed.Count;
+    }
+
+    private void ThrowIfLocked()
+    {
+        if (IsLocked)
+        {
+            throw new NatControlException(NatErrno.EACCES, "The table is locked (natgate lock off to unlock): sessions cannot be removed while it is.");
+        }
+    }
+
+    /// <summary>The ipnat -s figures.</summary>
+    public NatStatistics Statistics()
+    {
+        int orphans = 0;
+        int active = 0;
+        foreach (RuleSlot? slot in rules)
+        {
+            if (slot is null)
+            {
+                continue;
+            }
+            if (slot.Active)
+            {
+                active++;
+            }
+            else
+            {
+                orphans += slot.Sessions;
+            }
+        }
+        var drops = new Dictionary<string, long>();
+        foreach ((DropReason reason, long count) in Counters.DropsByReason())
+        {
+            drops[reason.ToString()] = count;
+        }
+        return new NatStatistics
+        {
+            MappedIn = Counters.MappedIn,
+            MappedOut = Counters.MappedOut,
+            Added = Counters.Added,
+            Expired = Counters.Expired,
+            Removed = Counters.Removed,
+            NoMemory = Counters.NoMemory,
+            Bad = Counters.Bad,
+            Passed = Counters.Passed,
+            InUse = table.Count,
+            Mappings = table.MappingCount,
+            Orphans = orphans,
+            Rules = active,
+            Locked = IsLocked,
+            IcmpErrorsTranslated = Counters.IcmpErrorsTranslated,
+            FragmentsTranslated = Counters.FragmentsTranslated,
+            Drops = drops,
+        };
+    }
+
+    /// <summary>Builds a NetNat-style rule set's map rule: internal prefix to one external address and port range.</summary>
+    public static NatRule MapRule(Ipv4Prefix internalPrefix, uint externalAddress, PortRange? ports = null, NatPolicy? policy = null, string? label = null)
+        => new()
+        {
+            Kind = NatRuleKind.Map,
+            Source = internalPrefix,
+            TranslatedFirst = externalAddress,
+            TranslatedLast = externalAddress,
+            TranslatedPorts = ports,
+            TranslatedIcmpIdentifiers = ports,
+            Policy = policy ?? NatPolicy.Default,
+            Label = label,
+        };
+}

@@ -1,0 +1,397 @@
+using NatGate.Core.Control;
+using NatGate.Core.Checksums;
+using NatGate.Core.Packets;
+using NatGate.Core.Ports;
+using NatGate.Core.Rules;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation;
+
+public sealed partial class NatEngine
+{
+    /// <summary>
+    /// The slow path: a packet that matches no session. Decides the destination translation
+    /// (a redirect, a 1:1 mapping, or a dynamic mapping its filtering admits), then the source
+    /// translation (a map rule, or the external address for the gateway's own redirected
+    /// packets), and makes the session with its checksum deltas computed once.
+    /// </summary>
+    private TranslationResult CreateSession(Span<byte> buffer, Ipv4Packet ip, Span<byte> transport, FlowKey key, long nowTicks)
+    {
+        byte protocol = key.Protocol;
+
+        // Destination.
+        uint newDestination = key.Destination;
+        ushort newDestinationPort = key.DestinationPort;
+        int destinationRule = -1;
+        int destinationMapping = -1;
+        RuleSlot? redirect = FindRedirect(key);
+        if (redirect is not null)
+        {
+            destinationRule = redirect.Index;
+            (newDestination, newDestinationPort) = RedirectTarget(redirect, key);
+        }
+        else if (IsExternalAddress(key.Destination))
+        {
+            // ICMP queries never come in through a mapping: only answers to ours are admitted.
+            int representative = protocol is IpProtocol.Tcp or IpProtocol.Udp
+                ? table.FindMappingByExternal(protocol, key.Destination, key.DestinationPort) : -1;
+            if (representative < 0)
+            {
+                return Drop(DropReason.NoSession);
+            }
+            ref Session mapping = ref table.At(representative);
+            destinationMapping = representative;
+            destinationRule = mapping.RuleIndex;
+            newDestination = mapping.InsideAddress;
+            newDestinationPort = mapping.InsidePort;
+        }
+        bool destinationTranslated = destinationRule >= 0;
+
+        // Source.
+        RuleSlot? map = destinationTranslated && localAddresses.Contains(newDestination)
+            ? null // redirected to the gateway itself (a transparent proxy): the proxy must see the real client
+            : FindMap(key, newDestination);
+        bool fromGateway = map is null && destinationTranslated && localAddresses.Contains(key.Source);
+        if (map is null && !destinationTranslated)
+        {
+            if (ip.MoreFragments)
+            {
+                RememberPassedFragments(ip, nowTicks);
+            }
+            Counters.Passed++;
+            return new TranslationResult(Verdict.Forward, DropReason.None, ip.TotalLength);
+        }
+        if (map is not null && destinationTranslated && Hairpinning == HairpinningMode.Disabled)
+        {
+            return Drop(DropReason.HairpinDisabled);
+        }
+        if (protocol == IpProtocol.Tcp)
+        {
+            var flags = (TcpFlags)transport[TcpSegment.Field.Flags];
+            bool startsInbound = destinationTranslated && map is null && !fromGateway;
+            // Inbound, only a SYN opens a session (RFC 5382 REQ-4: unsolicited non-SYNs are dropped);
+            // outbound, any segment but a RST may (a connection picked up after a restart without state).
+            if ((flags & TcpFlags.Rst) != 0 || (startsInbound && (flags & (TcpFlags.Syn | TcpFlags.Ack)) != TcpFlags.Syn))
+            {
+                return Drop(DropReason.NotSyn);
+            }
+        }
+        if (IsLocked)
+        {
+            return Drop(DropReason.Locked);
+        }
+
+        uint newSource = key.Source;
+        ushort newSourcePort = key.SourcePort;
+        int sourceMapping = -1;
+        bool startsMapping = false;
+        MappingBehavior behavior = MappingBehavior.EndpointIndependent;
+        RuleSlot? sourceRule = map;
+        ExternalAddressPool? allocatedFrom = null;
+        if (map is not null && map.Rule.Kind == NatRuleKind.Bidirectional)
+        {
+            newSource = map.Rule.TranslatedFirst + (key.Source - map.Rule.Source.Network);
+        }
+        else if (map is not null || fromGateway)
+        {
+            behavior = map?.Rule.Policy.Mapping ?? MappingBehavior.EndpointIndependent;
+            // Protocols without ports are translated by address alone and make no mapping.
+            bool hasPorts = protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp;
+            FlowKey mappingKey = FlowTable.InsideMappingKey(protocol, key.Source, key.SourcePort, newDestination, newDestinationPort, behavior);
+            sourceMapping = hasPorts ? table.FindMappingByInside(mappingKey) : -1;
+            if (sourceMapping >= 0)
+            {
+                ref Session existing = ref table.At(sourceMapping);
+                newSource = existing.ExternalAddress;
+                newSourcePort = existing.ExternalPort;
+            }
+            else
+            {
+                DropReason refusal = map is not null
+                    ? AllocateFromRule(map, key, nowTicks, out newSource, out newSourcePort, out allocatedFrom)
+                    : AllocateOnAddress(PoolOf(key.Destination), PortRange.All, key, nowTicks, preserveParity: false, out newSource, out newSourcePort, out allocatedFrom);
+                if (refusal != DropReason.None)
+                {
+                    return Refuse(buffer, ip, refusal, map);
+                }
+                startsMapping = hasPorts;
+            }
+            if (fromGateway)
+            {
+                sourceRule = rules[destinationRule];
+            }
+        }
+
+        // Filtering, for packets admitted through another host's dynamic mapping (RFC 4787 section 5).
+        if (destinationMapping >= 0 && !Admits(destinationMapping, newSource, newSourcePort))
+        {
+            ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
+            return Drop(DropReason.Filtered);
+        }
+
+        var translated = new FlowKey(protocol, newSource, newSourcePort, newDestination, newDestinationPort);
+        var session = new Session
+        {
+            Original = key,
+            Translated = translated,
+            RuleIndex = (ushort)(sourceRule ?? rules[destinationRule]!).Index,
+            CreatedSeconds = table.SecondsSinceEpoch(nowTicks),
+            LastSeenSeconds = table.SecondsSinceEpoch(nowTicks),
+        };
+        (session.IpChecksumDelta, session.TransportChecksumDelta) = ChecksumDeltas(key, translated);
+        bool sourceTranslated = sourceRule is not null;
+        if (!sourceTranslated)
+        {
+            session.Attributes |= SessionAttributes.InitiatedOutside;
+        }
+        if (startsMapping || sourceMapping >= 0)
+        {
+            session.Attributes |= FlowTable.FlagsOf(behavior);
+        }
+        else if (destinationMapping >= 0)
+        {
+            session.Attributes |= table.At(destinationMapping).Attributes
+                & (SessionAttributes.MappingAddressDependent | SessionAttributes.MappingAddressAndPortDependent);
+        }
+        if (startsMapping && allocatedFrom is not null)
+        {
+            session.Attributes |= SessionAttributes.PortAllocated;
+        }
+        int join = sourceMapping >= 0 ? sourceMapping : !sourceTranslated ? destinationMapping : -1;
+
+        TableRefusal tableRefusal = table.CheckRoom(session, startsMapping);
+        if (tableRefusal != TableRefusal.None)
+        {
+            ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
+            return Refuse(buffer, ip, tableRefusal switch
+            {
+                TableRefusal.TableFull => DropReason.TableFull,
+                TableRefusal.HostLimit => DropReason.HostLimit,
+                TableRefusal.BucketFull => DropReason.BucketFull,
+                _ => DropReason.Conflict,
+            }, map);
+        }
+        int index = table.Add(session, join, startsMapping);
+        rules[session.RuleIndex]!.Sessions++;
+        table.Wheel.Schedule(index, nowTicks + TimeoutOf(table.At(index)));
+        Counters.Added++;
+        SessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, Describe(index), SessionEndReason.None));
+        return Apply(index, forward: true, ip, transport, nowTicks);
+    }
+
+    /// <summary>
+    /// The RFC 1624 deltas for a session's forward direction: the address changes for the IP
+    /// header, and for TCP and UDP the same plus the port changes (the pseudo-header holds the
+    /// addresses); for ICMP the identifier change only (ICMPv4 has no pseudo-header).
+    /// </summary>
+    internal static (ushort IpDelta, ushort TransportDelta) ChecksumDeltas(FlowKey original, FlowKey translated)
+    {
+        ushort ipDelta = InternetChecksum.Add(
+            InternetChecksum.Delta(original.Source, translated.Source),
+            InternetChecksum.Delta(original.Destination, translated.Destination));
+        ushort transportDelta = original.Protocol switch
+        {
+            IpProtocol.Tcp or IpProtocol.Udp => InternetChecksum.Add(ipDelta, InternetChecksum.Add(
+                InternetChecksum.Delta(original.SourcePort, translated.SourcePort),
+                InternetChecksum.Delta(original.DestinationPort, translated.DestinationPort))),
+            IpProtocol.Icmp => InternetChecksum.Delta(original.SourcePort, translated.SourcePort),
+            _ => 0,
+        };
+        return (ipDelta, transportDelta);
+    }
+
+    private RuleSlot? FindRedirect(FlowKey key)
+    {
+        foreach (RuleSlot slot in redirectRules)
+        {
+            NatRule rule = slot.Rule;
+            if (!rule.AppliesTo(key.Protocol))
+            {
+                continue;
+            }
+            if (rule.Kind == NatRuleKind.Bidirectional)
+            {
+                if (key.Destination >= rule.TranslatedFirst && key.Destination <= rule.TranslatedLast)
+                {
+                    return slot;
+                }
+                continue;
+            }
+            bool portMatters = key.Protocol is IpProtocol.Tcp or IpProtocol.Udp;
+            if (rule.Destination.Contains(key.Destination)
+                && (!portMatters || rule.DestinationPorts.Contains(key.DestinationPort))
+                && (portMatters || rule.DestinationPorts.IsAny)
+                && rule.Source.Contains(key.Source)
+                && (!portMatters || rule.SourcePorts.Contains(key.SourcePort)))
+            {
+                return slot;
+            }
+        }
+        return null;
+    }
+
+    private (uint Address, ushort Port) RedirectTarget(RuleSlot slot, FlowKey key)
+    {
+        NatRule rule = slot.Rule;
+        if (rule.Kind == NatRuleKind.Bidirectional)
+        {
+            return (rule.Source.Network + (key.Destination - rule.TranslatedFirst), key.DestinationPort);
+        }
+        int targetIndex = 0;
+        int targets = rule.RedirectTargets.Count;
+        if (targets > 1)
+        {
+            if (rule.Sticky)
+            {
+                targetIndex = (int)(new FlowKey(0, key.Source, 0, 0, 0).Hash(seed) % (ulong)targets);
+            }
+            else
+            {
+                targetIndex = slot.NextTarget;
+                slot.NextTarget = (slot.NextTarget + 1) % targets;
+            }
+        }
+        ushort port = key.DestinationPort;
+        if (rule.RedirectPort != 0 && key.Protocol is IpProtocol.Tcp or IpProtocol.Udp)
+        {
+            // "rdr ... port 8000-8010 -> 10.0.0.2 port 9000" maps 8000 to 9000, 8001 to 9001 ...
+            port = (ushort)(rule.RedirectPort + (key.DestinationPort - rule.DestinationPorts.First));
+        }
+        return (rule.RedirectTargets[targetIndex], port);
+    }
+
+    private RuleSlot? FindMap(FlowKey key, uint destination)
+    {
+        foreach (RuleSlot slot in mapRules)
+        {
+            NatRule rule = slot.Rule;
+            if (rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) && rule.Destination.Contains(destination)
+                && (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp) || rule.SourcePorts.Contains(key.SourcePort)))
+            {
+                return slot;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Picks the external address and port for a new mapping from a map or map-block rule.</summary>
+    private DropReason AllocateFromRule(RuleSlot slot, FlowKey key, long nowTicks, out uint address, out ushort port, out ExternalAddressPool? pool)
+    {
+        NatRule rule = slot.Rule;
+        if (rule.Kind == NatRuleKind.MapBlock)
+        {
+            return AllocateFromBlock(slot, key, nowTicks, out address, out port, out pool);
+        }
+        ulong count = rule.TranslatedCount;
+        // Paired pooling (RFC 4787 REQ-2): one inside host always starts from the same external address.
+        ulong first = new FlowKey(0, key.Source, 0, 0, 0).Hash(seed) % count;
+        ulong attempts = Math.Min(count, 64);
+        for (ulong attempt = 0; attempt < attempts; attempt++)
+        {
+            uint candidate = rule.TranslatedFirst + (uint)((first + attempt) % count);
+            if (AllocateOnAddress(PoolOf(candidate), slot.RangeFor(key.Protocol), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool) == DropReason.None)
+            {
+                return DropReason.None;
+            }
+        }
+        address = 0;
+        port = 0;
+        pool = null;
+        return DropReason.PortsExhausted;
+    }
+
+    /// <summary>map-block: inside address number n owns the n-th block of ports (ipnat(5)).</summary>
+    private DropReason AllocateFromBlock(RuleSlot slot, FlowKey key, long nowTicks, out uint address, out ushort port, out ExternalAddressPool? pool)
+    {
+        NatRule rule = slot.Rule;
+        address = 0;
+        port = 0;
+        pool = null;
+        PortRange range = slot.RangeFor(key.Protocol);
+        if (range.First < 1024 && key.Protocol != IpProtocol.Icmp)
+        {
+            range = new PortRange(1024, range.Last);
+        }
+        ulong hosts = rule.Source.Count;
+        ulong addresses = rule.TranslatedCount;
+        ulong hostsPerAddress = (hosts + addresses - 1) / addresses;
+        int perHost = rule.PortsPerAddress > 0 ? rule.PortsPerAddress : (int)Math.Max(1, (ulong)range.Count / hostsPerAddress);
+        ulong hostNumber = key.Source - rule.Source.Network;
+        address = rule.TranslatedFirst + (uint)(hostNumber / hostsPerAddress);
+        long blockFirst = range.First + (long)(hostNumber % hostsPerAddress) * perHost;
+        long blockLast = Math.Min(blockFirst + perHost - 1, range.Last);
+        if (blockFirst > range.Last || key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp))
+        {
+            return key.Protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp ? DropReason.PortsExhausted : DropReason.None;
+        }
+        return AllocateOnAddress(PoolOf(address), new PortRange((ushort)blockFirst, (ushort)blockLast), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool);
+    }
+
+    private DropReason AllocateOnAddress(ExternalAddressPool candidatePool, PortRange range, FlowKey key, long nowTicks, bool preserveParity, out uint address, out ushort port, out ExternalAddressPool? pool)
+    {
+        address = candidatePool.Address;
+        if (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp))
+        {
+            // Other protocols are translated by address only; the table refuses a clash.
+            port = 0;
+            pool = null;
+            return DropReason.None;
+        }
+        PortAllocator allocator = AllocatorOf(candidatePool, key.Protocol);
+        if (allocator.TryAllocate(key.SourcePort, key.Source, nowTicks, preserveParity, allowClassChange: true, range, out port))
+        {
+            pool = candidatePool;
+            return DropReason.None;
+        }
+        pool = null;
+        return DropReason.PortsExhausted;
+    }
+
+    private void ReleaseAllocation(ExternalAddressPool? pool, byte protocol, ushort port, uint insideAddress, long nowTicks)
+    {
+        if (pool is not null)
+        {
+            AllocatorOf(pool, protocol).Release(port, insideAddress, nowTicks);
+        }
+    }
+
+    /// <summary>
+    /// Whether a mapping admits a packet from (<paramref name="remote"/>, <paramref name="remotePort"/>):
+    /// always (endpoint-independent), if the inside endpoint sent to that address, or to that address and port.
+    /// </summary>
+    private bool Admits(int representative, uint remote, ushort remotePort)
+    {
+        ref Session mapping = ref table.At(representative);
+        FilteringBehavior filtering = rules[mapping.RuleIndex]!.Rule.Policy.FilteringFor(mapping.Original.Protocol);
+        if (filtering == FilteringBehavior.EndpointIndependent)
+        {
+            return true;
+        }
+        foreach (int member in table.SessionsOfMapping(representative))
+        {
+            ref Session session = ref table.At(member);
+            if (session.RemoteAddress == remote
+                && (filtering == FilteringBehavior.AddressDependent || session.RemotePort == remotePort))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private TranslationResult Refuse(Span<byte> buffer, Ipv4Packet ip, DropReason reason, RuleSlot? map)
+    {
+        Counters.NoMemory++;
+        Counters.CountDrop(reason);
+        if (!Options.ReplyToRefusedSessions || map is null || buffer.Length < 576)
+        {
+            return TranslationResult.Dropped(reason);
+        }
+        // RFC 1812 4.3.2.7: never send an ICMP error about an ICMP error (ours are about queries or TCP/UDP only).
+        Span<byte> original = stackalloc byte[Math.Min((int)ip.TotalLength, 576 - 28)];
+        ip.Bytes[..original.Length].CopyTo(original);
+        uint from = map.Rule.TranslatedFirst;
+        int length = Ipv4PacketWriter.WriteIcmpError(buffer, from, ip.SourceAddress, IcmpType.DestinationUnreachable, 13, original);
+        return new TranslationResult(Verdict.Reply, reason, length);
+    }
+}

@@ -1,0 +1,232 @@
+using NatGate.Core.Control;
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using NatGate.Core.Checksums;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation;
+
+public sealed partial class NatEngine
+{
+    /// <summary>
+    /// Translates one IPv4 packet in place. <paramref name="buffer"/> holds the packet in its first
+    /// <paramref name="length"/> bytes and may be longer: a <see cref="Verdict.Reply"/> writes an
+    /// ICMP error there (up to 576 bytes).
+    /// </summary>
+    [SkipLocalsInit]
+    public TranslationResult Translate(Span<byte> buffer, int length, long nowTicks)
+    {
+        if ((uint)length > (uint)buffer.Length)
+        {
+            return Malformed();
+        }
+        Span<byte> bytes = buffer[..length];
+        if (bytes.Length > 0 && bytes[0] >> 4 == 6)
+        {
+            Counters.CountDrop(DropReason.Unsupported);
+            return TranslationResult.Dropped(DropReason.Unsupported);
+        }
+        if (Ipv4Packet.TryParse(bytes, out Ipv4Packet ip) != PacketError.None || !ip.IsHeaderChecksumValid)
+        {
+            return Malformed();
+        }
+        if (ip.FragmentOffset != 0)
+        {
+            return TranslateLaterFragment(buffer, ip, nowTicks);
+        }
+        byte protocol = ip.Protocol;
+        Span<byte> transport = ip.Payload;
+        FlowKey key;
+        switch (protocol)
+        {
+            case IpProtocol.Tcp:
+                if (TcpSegment.TryParse(transport, out _) != PacketError.None)
+                {
+                    return Malformed();
+                }
+                key = new FlowKey(protocol, ip.SourceAddress, BinaryPrimitives.ReadUInt16BigEndian(transport),
+                    ip.DestinationAddress, BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
+                break;
+            case IpProtocol.Udp:
+                if (transport.Length < 8)
+                {
+                    return Malformed();
+                }
+                key = new FlowKey(protocol, ip.SourceAddress, BinaryPrimitives.ReadUInt16BigEndian(transport),
+                    ip.DestinationAddress, BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
+                break;
+            case IpProtocol.Icmp:
+                if (transport.Length < 8)
+                {
+                    return Malformed();
+                }
+                byte type = transport[0];
+                if (IcmpMessage.IsErrorType(type))
+                {
+                    return ip.MoreFragments ? Unsupported() : TranslateIcmpError(buffer, ip, nowTicks);
+                }
+                if (!IcmpMessage.IsQueryType(type))
+                {
+                    return Unsupported();
+                }
+                ushort identifier = BinaryPrimitives.ReadUInt16BigEndian(transport[4..]);
+                key = new FlowKey(protocol, ip.SourceAddress, identifier, ip.DestinationAddress, identifier);
+                break;
+            default:
+                key = new FlowKey(protocol, ip.SourceAddress, 0, ip.DestinationAddress, 0);
+                break;
+        }
+
+        int index = table.FindForward(key);
+        bool forward = true;
+        if (index < 0)
+        {
+            index = table.FindReply(key);
+            forward = false;
+            if (index < 0)
+            {
+                return CreateSession(buffer, ip, transport, key, nowTicks);
+            }
+        }
+        return Apply(index, forward, ip, transport, nowTicks);
+    }
+
+    /// <summary>The per-packet rewrite: stores of the new tuple and one checksum add per header (RFC 1624).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private TranslationResult Apply(int index, bool forward, Ipv4Packet ip, Span<byte> transport, long nowTicks)
+    {
+        ref Session session = ref table.At(index);
+        FlowKey target = forward ? session.Translated : session.Original.Reverse();
+        ushort ipDelta = forward ? session.IpChecksumDelta : InternetChecksum.Negate(session.IpChecksumDelta);
+        ushort transportDelta = forward ? session.TransportChecksumDelta : InternetChecksum.Negate(session.TransportChecksumDelta);
+
+        ip.SourceAddress = target.Source;
+        ip.DestinationAddress = target.Destination;
+        ip.HeaderChecksum = InternetChecksum.ApplyDelta(ip.HeaderChecksum, ipDelta);
+        byte protocol = target.Protocol;
+        if (protocol == IpProtocol.Tcp)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(transport, target.SourcePort);
+            BinaryPrimitives.WriteUInt16BigEndian(transport[2..], target.DestinationPort);
+            Span<byte> checksum = transport.Slice(TcpSegment.Field.Checksum, 2);
+            BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDelta(BinaryPrimitives.ReadUInt16BigEndian(checksum), transportDelta));
+            TrackTcp(ref session, index, forward, (TcpFlags)transport[TcpSegment.Field.Flags], nowTicks);
+        }
+        else if (protocol == IpProtocol.Udp)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(transport, target.SourcePort);
+            BinaryPrimitives.WriteUInt16BigEndian(transport[2..], target.DestinationPort);
+            Span<byte> checksum = transport.Slice(UdpDatagram.Field.Checksum, 2);
+            BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDeltaUdp(BinaryPrimitives.ReadUInt16BigEndian(checksum), transportDelta));
+        }
+        else if (protocol == IpProtocol.Icmp)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(transport[IcmpMessage.Field.Identifier..], target.SourcePort);
+            Span<byte> checksum = transport.Slice(IcmpMessage.Field.Checksum, 2);
+            BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDelta(BinaryPrimitives.ReadUInt16BigEndian(checksum), transportDelta));
+        }
+        if (ip.MoreFragments)
+        {
+            // A first fragment: later ones carry no ports and follow it by IP identification.
+            RememberFragments(ip, index, forward, nowTicks);
+        }
+
+        bool outbound = forward != ((session.Attributes & SessionAttributes.InitiatedOutside) != 0);
+        int packetLength = ip.TotalLength;
+        if (forward)
+        {
+            session.PacketsForward++;
+            session.BytesForward += (ulong)packetLength;
+        }
+        else
+        {
+            session.PacketsReply++;
+            session.BytesReply += (ulong)packetLength;
+        }
+        if (outbound)
+        {
+            Counters.MappedOut++;
+            Counters.BytesOut += packetLength;
+        }
+        else
+        {
+            Counters.MappedIn++;
+            Counters.BytesIn += packetLength;
+        }
+        // RFC 4787 REQ-6: inbound UDP refreshes the timer only when the NAT is told to (UdpInboundRefresh).
+        if (outbound || protocol != IpProtocol.Udp || rules[session.RuleIndex]!.UdpInboundRefresh)
+        {
+            session.LastSeenSeconds = table.SecondsSinceEpoch(nowTicks);
+        }
+        return new TranslationResult(Verdict.Forward, DropReason.None, packetLength);
+    }
+
+    /// <summary>TCP state per RFC 7857 section 2.2 and RFC 5382 section 5; shortens the timer when a connection closes.</summary>
+    private void TrackTcp(ref Session session, int index, bool forward, TcpFlags flags, long nowTicks)
+    {
+        TcpTracking before = session.Tcp;
+        TcpTracking after = before;
+        if ((flags & TcpFlags.Rst) != 0)
+        {
+            after |= TcpTracking.Reset;
+        }
+        else if ((flags & TcpFlags.Syn) != 0)
+        {
+            if ((before & (TcpTracking.Reset | TcpTracking.ForwardFin | TcpTracking.ReplyFin)) != 0 && (flags & TcpFlags.Ack) == 0)
+            {
+                // A new connection on a closed one's tuple (RFC 7857 section 2.2: a SYN in the transitory state reopens).
+                after = TcpTracking.None;
+            }
+            after |= forward ? TcpTracking.ForwardSyn : TcpTracking.ReplySyn;
+        }
+        else
+        {
+            if ((flags & TcpFlags.Ack) != 0 && (before & (TcpTracking.ForwardSyn | TcpTracking.ReplySyn)) == (TcpTracking.ForwardSyn | TcpTracking.ReplySyn))
+            {
+                after |= TcpTracking.Established;
+            }
+            if ((flags & TcpFlags.Fin) != 0)
+            {
+                after |= forward ? TcpTracking.ForwardFin : TcpTracking.ReplyFin;
+            }
+        }
+        if (after == before)
+        {
+            return;
+        }
+        session.Tcp = after;
+        if (!IsLongLived(after) && IsLongLived(before))
+        {
+            // Closing or reset: the transitory timer applies from now (RFC 7857: 4 minutes after RST or both FINs).
+            long deadline = nowTicks + rules[session.RuleIndex]!.TcpTransitoryTimeoutTicks;
+            if (!table.Wheel.IsScheduled(index) || table.Wheel.DeadlineOf(index) > deadline)
+            {
+                table.Wheel.Schedule(index, deadline);
+            }
+        }
+    }
+
+    private static bool IsLongLived(TcpTracking tracking)
+        => (tracking & TcpTracking.Established) != 0 && (tracking & TcpTracking.Reset) == 0
+        && (tracking & (TcpTracking.ForwardFin | TcpTracking.ReplyFin)) != (TcpTracking.ForwardFin | TcpTracking.ReplyFin);
+
+    private TranslationResult Malformed()
+    {
+        Counters.Bad++;
+        Counters.CountDrop(DropReason.Malformed);
+        return TranslationResult.Dropped(DropReason.Malformed);
+    }
+
+    private TranslationResult Unsupported()
+    {
+        Counters.CountDrop(DropReason.Unsupported);
+        return TranslationResult.Dropped(DropReason.Unsupported);
+    }
+
+    private TranslationResult Drop(DropReason reason)
+    {
+        Counters.CountDrop(reason);
+        return TranslationResult.Dropped(reason);
+    }
+}

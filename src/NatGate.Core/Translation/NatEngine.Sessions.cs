@@ -1,0 +1,135 @@
+using NatGate.Core.Control;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation;
+
+public sealed partial class NatEngine
+{
+    private const int ExpiryBatch = 256;
+
+    /// <summary>
+    /// Runs the timers: removes sessions idle past their timeout and forgets stale fragments.
+    /// Call it about once a second. While the table is locked nothing is removed.
+    /// Returns the number of sessions expired.
+    /// </summary>
+    public int ExpireSessions(long nowTicks)
+    {
+        Span<int> batch = stackalloc int[ExpiryBatch];
+        int expired = 0;
+        int found;
+        do
+        {
+            found = table.Wheel.Advance(nowTicks, batch);
+            for (int i = 0; i < found; i++)
+            {
+                int index = batch[i];
+                ref Session session = ref table.At(index);
+                // Timers are lazy: a packet only stores its time, and the session is looked at again here.
+                long deadline = table.TicksOf(session.LastSeenSeconds + 1) + TimeoutOf(session);
+                if (IsLocked)
+                {
+                    table.Wheel.Schedule(index, Math.Max(deadline, nowTicks + TimeSpan.TicksPerSecond));
+                }
+                else if (deadline > nowTicks)
+                {
+                    table.Wheel.Schedule(index, deadline);
+                }
+                else
+                {
+                    RemoveSession(index, SessionEndReason.Expired, nowTicks);
+                    Counters.Expired++;
+                    expired++;
+                }
+            }
+        }
+        while (found == batch.Length);
+        fragments.Expire(nowTicks);
+        return expired;
+    }
+
+    /// <summary>The idle timeout that applies to a session now, by protocol and TCP state.</summary>
+    private long TimeoutOf(in Session session)
+    {
+        RuleSlot rule = rules[session.RuleIndex]!;
+        return session.Original.Protocol switch
+        {
+            IpProtocol.Tcp => IsLongLived(session.Tcp) ? rule.TcpEstablishedTimeoutTicks : rule.TcpTransitoryTimeoutTicks,
+            IpProtocol.Udp => rule.UdpTimeoutTicks,
+            IpProtocol.Icmp => rule.IcmpTimeoutTicks,
+            _ => rule.OtherTimeoutTicks,
+        };
+    }
+
+    private void RemoveSession(int index, SessionEndReason reason, long nowTicks)
+    {
+        if (SessionChanged is { } handler)
+        {
+            handler(new SessionEvent(SessionEventKind.Deleted, Describe(index), reason));
+        }
+        int ruleIndex = table.At(index).RuleIndex;
+        if (table.Remove(index, out Session endedMapping) && (endedMapping.Attributes & SessionAttributes.PortAllocated) != 0
+            && pools.TryGetValue(endedMapping.ExternalAddress, out ExternalAddressPool? pool))
+        {
+            // The mapping's last session is gone: its external port returns to the pool
+            // (UDP ports only after their quarantine, RFC 6888 REQ-8).
+            pool.Find(endedMapping.Original.Protocol)?.Release(endedMapping.ExternalPort, endedMapping.InsideAddress, nowTicks);
+        }
+        RuleSlot? rule = rules[ruleIndex];
+        if (rule is not null && --rule.Sessions == 0 && !rule.Active)
+        {
+            rules[ruleIndex] = null;
+        }
+    }
+
+    private static string TcpStateName(TcpTracking tracking)
+    {
+        const TcpTracking bothFin = TcpTracking.ForwardFin | TcpTracking.ReplyFin;
+        const TcpTracking bothSyn = TcpTracking.ForwardSyn | TcpTracking.ReplySyn;
+        return (tracking & TcpTracking.Reset) != 0 ? "Reset"
+            : (tracking & bothFin) == bothFin ? "TimeWait"
+            : (tracking & bothFin) != 0 ? "Closing"
+            : (tracking & TcpTracking.Established) != 0 ? "Established"
+            : (tracking & bothSyn) == bothSyn ? "SynReceived"
+            : "SynSent";
+    }
+
+    /// <summary>A listing of one session.</summary>
+    private SessionInfo Describe(int index)
+    {
+        ref Session session = ref table.At(index);
+        bool outside = (session.Attributes & SessionAttributes.InitiatedOutside) != 0;
+        // Internal side: the flow as inside hosts see it; external: as the outside sees it.
+        FlowKey internalKey = outside ? session.Translated.Reverse() : session.Original;
+        FlowKey externalKey = outside ? session.Original.Reverse() : session.Translated;
+        RuleSlot? rule = rules[session.RuleIndex];
+        long expires = table.TicksOf(session.LastSeenSeconds + 1) + (rule is null ? 0 : TimeoutOf(session));
+        return new SessionInfo
+        {
+            Id = index,
+            Protocol = FlowKey.ProtocolName(session.Original.Protocol),
+            ProtocolNumber = session.Original.Protocol,
+            Original = session.Original,
+            Translated = session.Translated,
+            InitiatedOutside = outside,
+            InternalSourceAddress = SessionInfo.Address(internalKey.Source),
+            InternalSourcePort = internalKey.SourcePort,
+            InternalDestinationAddress = SessionInfo.Address(internalKey.Destination),
+            InternalDestinationPort = internalKey.DestinationPort,
+            ExternalSourceAddress = SessionInfo.Address(externalKey.Source),
+            ExternalSourcePort = externalKey.SourcePort,
+            ExternalDestinationAddress = SessionInfo.Address(externalKey.Destination),
+            ExternalDestinationPort = externalKey.DestinationPort,
+            CreationTime = new DateTimeOffset(table.TicksOf(session.CreatedSeconds), TimeSpan.Zero),
+            LastSeen = new DateTimeOffset(table.TicksOf(session.LastSeenSeconds), TimeSpan.Zero),
+            Expires = new DateTimeOffset(expires, TimeSpan.Zero),
+            State = session.Original.Protocol == IpProtocol.Tcp ? TcpStateName(session.Tcp) : "Active",
+            Rule = session.RuleIndex,
+            RuleLabel = rule?.Rule.Label,
+            PacketsOut = outside ? session.PacketsReply : session.PacketsForward,
+            PacketsIn = outside ? session.PacketsForward : session.PacketsReply,
+            BytesOut = (long)(outside ? session.BytesReply : session.BytesForward),
+            BytesIn = (long)(outside ? session.BytesForward : session.BytesReply),
+        };
+    }
+}
