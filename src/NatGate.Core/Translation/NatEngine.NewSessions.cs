@@ -129,6 +129,11 @@ public sealed partial class NatEngine
             return Drop(DropReason.Filtered);
         }
 
+        if (protocol == IpProtocol.Icmp)
+        {
+            // A query's identifier stands in both port fields: one value, translated once.
+            newDestinationPort = newSourcePort;
+        }
         var translated = new FlowKey(protocol, newSource, newSourcePort, newDestination, newDestinationPort);
         var session = new Session
         {
