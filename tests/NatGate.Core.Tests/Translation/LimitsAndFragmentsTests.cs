@@ -1,0 +1,138 @@
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+using NatGate.Core.Translation;
+
+namespace NatGate.Core.Tests.Translation;
+
+public sealed class LimitsAndFragmentsTests
+{
+    [Fact]
+    public void A_full_table_refuses_new_sessions_with_an_icmp_error_and_keeps_the_live_ones()
+    {
+        var lab = new Lab(options: new NatEngineOptions { RandomSeed = 3, Limits = new FlowTableLimits { MaximumSessions = 4 } });
+        for (ushort port = 1; port <= 4; port++)
+        {
+            lab.Forward(Lab.Udp(Lab.InsideA, (ushort)(5000 + port), Lab.Remote, 53));
+        }
+        byte[] refused = Lab.Udp(Lab.InsideB, 6000, Lab.Remote, 53);
+        (TranslationResult result, byte[] reply) = lab.Send(refused);
+        Assert.Equal(Verdict.Reply, result.Verdict);
+        Assert.Equal(DropReason.TableFull, result.Reason);
+        Lab.AssertValid(reply);
+        Ipv4Packet.TryParse(reply, out Ipv4Packet ip);
+        Assert.Equal(Lab.InsideB, ip.DestinationAddress);
+        Assert.Equal(IcmpType.DestinationUnreachable, ip.Payload[0]);
+        Assert.Equal(13, ip.Payload[1]);
+        Assert.Equal(4, lab.Engine.SessionCount);
+        Assert.Equal(1, lab.Engine.Statistics().NoMemory);
+        // Every live session still works both ways (RFC 6888 REQ-11: no eviction).
+        for (ushort port = 1; port <= 4; port++)
+        {
+            Assert.Equal(Lab.InsideA, Lab.Tuple(lab.Forward(Lab.Udp(Lab.Remote, 53, Lab.External, (ushort)(5000 + port)))).Destination);
+        }
+    }
+
+    [Fact]
+    public void One_host_cannot_take_more_than_its_share()
+    {
+        var lab = new Lab(options: new NatEngineOptions { RandomSeed = 3, ReplyToRefusedSessions = false, Limits = new FlowTableLimits { MaximumSessionsPerHost = 2 } });
+        lab.Forward(Lab.Udp(Lab.InsideA, 1, Lab.Remote, 53));
+        lab.Forward(Lab.Udp(Lab.InsideA, 2, Lab.Remote, 53));
+        Assert.Equal(DropReason.HostLimit, lab.Dropped(Lab.Udp(Lab.InsideA, 3, Lab.Remote, 53)));
+        lab.Forward(Lab.Udp(Lab.InsideB, 3, Lab.Remote, 53));
+    }
+
+    [Fact]
+    public void Exhausted_ports_are_refused_not_stolen()
+    {
+        var lab = new Lab(addMapRule: false, options: new NatEngineOptions { RandomSeed = 3, ReplyToRefusedSessions = false });
+        lab.Engine.AddRule(NatEngine.MapRule(Lab.InsidePrefix, Lab.External, new NatGate.Core.Ports.PortRange(2000, 2001)));
+        lab.Forward(Lab.Udp(Lab.InsideA, 1, Lab.Remote, 53));
+        lab.Forward(Lab.Udp(Lab.InsideA, 2, Lab.Remote, 53));
+        Assert.Equal(DropReason.PortsExhausted, lab.Dropped(Lab.Udp(Lab.InsideB, 3, Lab.Remote, 53)));
+        Assert.Equal(2, lab.Engine.SessionCount);
+    }
+
+    private static byte[][] Fragments(uint source, uint destination, ushort sourcePort, ushort destinationPort)
+    {
+        // A UDP datagram of 8 + 40 bytes, cut into fragments of 24 + 24 bytes of IP payload.
+        byte[] whole = Lab.Udp(source, sourcePort, destination, destinationPort, new string('x', 40));
+        byte[] payload = whole[20..];
+        byte[] first = new byte[20 + 24];
+        Ipv4PacketWriter.WriteIpv4Header(first, source, destination, IpProtocol.Udp, 24, identification: 0x7777, moreFragments: true);
+        payload.AsSpan(0, 24).CopyTo(first.AsSpan(20));
+        byte[] second = new byte[20 + 24];
+        Ipv4PacketWriter.WriteIpv4Header(second, source, destination, IpProtocol.Udp, 24, identification: 0x7777, fragmentOffset: 24);
+        payload.AsSpan(24, 24).CopyTo(second.AsSpan(20));
+        return [first, second];
+    }
+
+    [Fact]
+    public void Later_fragments_follow_their_first_fragment()
+    {
+        var lab = new Lab();
+        byte[][] fragments = Fragments(Lab.InsideA, Lab.Remote, 5000, 53);
+        byte[] first = lab.Forward(fragments[0]);
+        byte[] second = lab.Forward(fragments[1]);
+        byte[] expected = Lab.Udp(Lab.External, 5000, Lab.Remote, 53, new string('x', 40));
+        Assert.Equal(expected[20..44], first[20..]);
+        Ipv4Packet.TryParse(second, out Ipv4Packet ip);
+        Assert.Equal((Lab.External, Lab.Remote), (ip.SourceAddress, ip.DestinationAddress));
+        Assert.True(ip.IsHeaderChecksumValid);
+        Assert.Equal(1, lab.Engine.Statistics().FragmentsTranslated);
+    }
+
+    [Fact]
+    public void An_early_fragment_is_held_until_its_first_fragment_arrives()
+    {
+        var lab = new Lab();
+        byte[][] fragments = Fragments(Lab.InsideA, Lab.Remote, 5000, 53);
+        (TranslationResult held, _) = lab.Send(fragments[1]);
+        Assert.Equal(Verdict.Held, held.Verdict);
+        Assert.Equal(1, lab.Engine.HeldFragments);
+        lab.Forward(fragments[0]);
+        var buffer = new byte[2048];
+        Assert.True(lab.Engine.TryTakeReleasedPacket(buffer, out int length));
+        Ipv4Packet.TryParse(buffer.AsSpan(0, length), out Ipv4Packet ip);
+        Assert.Equal((Lab.External, 24), (ip.SourceAddress, ip.FragmentOffset));
+        Assert.True(ip.IsHeaderChecksumValid);
+        Assert.False(lab.Engine.TryTakeReleasedPacket(buffer, out _));
+        Assert.Equal(0, lab.Engine.HeldFragments);
+    }
+
+    [Fact]
+    public void An_early_fragment_whose_first_never_comes_is_dropped_after_the_timeout()
+    {
+        var lab = new Lab();
+        byte[][] fragments = Fragments(Lab.InsideA, Lab.Remote, 5000, 53);
+        lab.Send(fragments[1]);
+        lab.Advance(TimeSpan.FromSeconds(31));
+        lab.Engine.ExpireSessions(lab.Now);
+        Assert.Equal(0, lab.Engine.HeldFragments);
+    }
+
+    [Fact]
+    public void The_hold_buffer_is_bounded()
+    {
+        var lab = new Lab(options: new NatEngineOptions { RandomSeed = 3, MaximumHeldFragments = 2 });
+        for (ushort id = 0; id < 2; id++)
+        {
+            byte[] fragment = Fragments(Lab.InsideA, Lab.Remote, 5000, 53)[1];
+            fragment[4] = (byte)id;
+            Ipv4Packet.TryParse(fragment, out Ipv4Packet ip);
+            ip.UpdateHeaderChecksum();
+            Assert.Equal(Verdict.Held, lab.Send(fragment).Result.Verdict);
+        }
+        byte[] third = Fragments(Lab.InsideA, Lab.Remote, 5000, 53)[1];
+        Assert.Equal(DropReason.FragmentBufferFull, lab.Dropped(third));
+    }
+
+    [Fact]
+    public void Fragments_of_untranslated_traffic_pass_untouched()
+    {
+        var lab = new Lab();
+        byte[][] fragments = Fragments(Lab.Remote, Lab.OtherRemote, 1, 2);
+        Assert.Equal(fragments[0], lab.Forward(fragments[0]));
+        Assert.Equal(fragments[1], lab.Forward(fragments[1]));
+    }
+}
