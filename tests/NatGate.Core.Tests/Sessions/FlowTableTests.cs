@@ -1,0 +1,83 @@
+using System.Runtime.CompilerServices;
+using CsCheck;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Tests.Sessions;
+
+public sealed class FlowTableTests
+{
+    private static Session SessionFor(int number)
+    {
+        var original = new FlowKey(17, 0x0A00_0000u | (uint)(number % 200), (ushort)(1000 + number), 0xCB00_7105, 53);
+        return new Session { Original = original, Translated = new FlowKey(17, 0xC633_640A, (ushort)(1000 + number), 0xCB00_7105, 53) };
+    }
+
+    [Fact]
+    public void A_session_is_80_bytes()
+    {
+        // The per-session budget (DESIGN.md: at most 128 bytes with indexes) starts here.
+        Assert.Equal(80, Unsafe.SizeOf<Session>());
+        Assert.Equal(16, Unsafe.SizeOf<FlowKey>());
+    }
+
+    [Fact]
+    public void Random_adds_and_removes_keep_every_live_session_findable_both_ways()
+    {
+        // Backward-shift deletion moves entries; a small table and a short probe limit make collisions common.
+        Gen.Int[0, 299].Array[1, 400].Sample(operations =>
+        {
+            var table = new FlowTable(new FlowTableLimits { MaximumSessions = 256, MaximumProbe = 32, MaximumSessionsPerHost = 0 }, 0, 99);
+            var live = new Dictionary<int, int>();
+            foreach (int number in operations)
+            {
+                if (live.TryGetValue(number, out int index))
+                {
+                    table.Remove(index, out _);
+                    live.Remove(number);
+                }
+                else
+                {
+                    Session candidate = SessionFor(number);
+                    if (table.CheckRoom(candidate, startsMapping: false) == TableRefusal.None)
+                    {
+                        live[number] = table.Add(candidate, -1, startsMapping: false);
+                    }
+                }
+                foreach ((int liveNumber, int liveIndex) in live)
+                {
+                    Session expected = SessionFor(liveNumber);
+                    if (table.FindForward(expected.Original) != liveIndex || table.FindReply(expected.Translated.Reverse()) != liveIndex)
+                    {
+                        return false;
+                    }
+                }
+                if (table.Count != live.Count)
+                {
+                    return false;
+                }
+            }
+            return true;
+        }, iter: 200);
+    }
+
+    [Fact]
+    public void Mappings_pass_to_the_next_session_when_their_representative_goes()
+    {
+        var table = new FlowTable(new FlowTableLimits { MaximumSessions = 16 }, 0, 7);
+        Session first = SessionFor(1);
+        first.Attributes = SessionAttributes.PortAllocated;
+        int representative = table.Add(first, -1, startsMapping: true);
+        Session second = SessionFor(1) with { };
+        second.Original = new FlowKey(17, first.Original.Source, first.Original.SourcePort, 0xCB00_7106, 53);
+        second.Translated = new FlowKey(17, first.Translated.Source, first.Translated.SourcePort, 0xCB00_7106, 53);
+        int member = table.Add(second, representative, startsMapping: false);
+        Assert.Equal(representative, table.FindMappingByExternal(17, first.Translated.Source, first.Translated.SourcePort));
+        Assert.False(table.Remove(representative, out _));
+        Assert.Equal(member, table.FindMappingByExternal(17, first.Translated.Source, first.Translated.SourcePort));
+        Assert.True((table.At(member).Attributes & SessionAttributes.PortAllocated) != 0);
+        Assert.True(table.Remove(member, out Session ended));
+        Assert.Equal(first.Translated.SourcePort, ended.ExternalPort);
+        Assert.Equal(-1, table.FindMappingByExternal(17, first.Translated.Source, first.Translated.SourcePort));
+        Assert.Equal(0, table.MappingCount);
+    }
+}
