@@ -7,9 +7,9 @@ using static NatGate.Core.Tests.Properties.NatHarness;
 namespace NatGate.Core.Tests.Properties;
 
 /// <summary>
-/// FAILING (engine bug): when an ICMP echo's identifier cannot be preserved, the session's
-/// translated tuple keeps the old identifier as its "destination port", so the echo reply (which
-/// carries the new identifier in its one identifier field) and ICMP errors about the echo match no session.
+/// When an ICMP echo's identifier cannot be preserved, the translated tuple must carry the new
+/// identifier as both ports, or the echo reply and ICMP errors about the echo match no session
+/// (a bug these tests caught; fixed in CreateSession).
 /// </summary>
 public sealed class IcmpIdentifierProperties
 {
