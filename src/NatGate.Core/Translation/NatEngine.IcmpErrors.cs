@@ -26,30 +26,13 @@ public sealed partial class NatEngine
         }
         Span<byte> innerTransport = inner.Payload;
         byte protocol = inner.Protocol;
-        FlowKey embedded;
-        switch (protocol)
+        bool hasPorts = protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp;
+        // RFC 1122 3.2.2: no error is sent about an error, so a quoted ICMP message is a query.
+        if ((hasPorts && innerTransport.Length < 8) || (protocol == IpProtocol.Icmp && !IcmpMessage.IsQueryType(innerTransport[0])))
         {
-            case IpProtocol.Tcp or IpProtocol.Udp:
-                if (innerTransport.Length < 8)
-                {
-                    return Malformed();
-                }
-                embedded = new FlowKey(protocol, inner.SourceAddress, BinaryPrimitives.ReadUInt16BigEndian(innerTransport),
-                    inner.DestinationAddress, BinaryPrimitives.ReadUInt16BigEndian(innerTransport[2..]));
-                break;
-            case IpProtocol.Icmp:
-                // RFC 1122 3.2.2: no error is sent about an error, so the inner message is a query.
-                if (innerTransport.Length < 8 || !IcmpMessage.IsQueryType(innerTransport[0]))
-                {
-                    return Malformed();
-                }
-                ushort identifier = BinaryPrimitives.ReadUInt16BigEndian(innerTransport[4..]);
-                embedded = new FlowKey(protocol, inner.SourceAddress, identifier, inner.DestinationAddress, identifier);
-                break;
-            default:
-                embedded = new FlowKey(protocol, inner.SourceAddress, 0, inner.DestinationAddress, 0);
-                break;
+            return Malformed();
         }
+        FlowKey embedded = KeyOf(protocol, inner.SourceAddress, inner.DestinationAddress, innerTransport);
 
         // The error travels opposite to the packet it quotes: look the quoted packet up reversed.
         FlowKey asPacket = embedded.Reverse();

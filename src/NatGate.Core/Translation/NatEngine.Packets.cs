@@ -37,46 +37,19 @@ public sealed partial class NatEngine
         }
         byte protocol = ip.Protocol;
         Span<byte> transport = ip.Payload;
-        FlowKey key;
         switch (protocol)
         {
-            case IpProtocol.Tcp:
-                if (TcpSegment.TryParse(transport, out _) != PacketError.None)
-                {
-                    return Malformed();
-                }
-                key = new FlowKey(protocol, ip.SourceAddress, BinaryPrimitives.ReadUInt16BigEndian(transport),
-                    ip.DestinationAddress, BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
-                break;
-            case IpProtocol.Udp:
-                if (transport.Length < 8)
-                {
-                    return Malformed();
-                }
-                key = new FlowKey(protocol, ip.SourceAddress, BinaryPrimitives.ReadUInt16BigEndian(transport),
-                    ip.DestinationAddress, BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
-                break;
-            case IpProtocol.Icmp:
-                if (transport.Length < 8)
-                {
-                    return Malformed();
-                }
-                byte type = transport[0];
-                if (IcmpMessage.IsErrorType(type))
-                {
-                    return ip.MoreFragments ? Unsupported() : TranslateIcmpError(buffer, ip, nowTicks);
-                }
-                if (!IcmpMessage.IsQueryType(type))
-                {
-                    return Unsupported();
-                }
-                ushort identifier = BinaryPrimitives.ReadUInt16BigEndian(transport[4..]);
-                key = new FlowKey(protocol, ip.SourceAddress, identifier, ip.DestinationAddress, identifier);
-                break;
+            case IpProtocol.Tcp when TcpSegment.TryParse(transport, out _) != PacketError.None:
+            case IpProtocol.Udp or IpProtocol.Icmp when transport.Length < 8:
+                return Malformed();
+            case IpProtocol.Icmp when IcmpMessage.IsErrorType(transport[0]):
+                return ip.MoreFragments ? Unsupported() : TranslateIcmpError(buffer, ip, nowTicks);
+            case IpProtocol.Icmp when !IcmpMessage.IsQueryType(transport[0]):
+                return Unsupported();
             default:
-                key = new FlowKey(protocol, ip.SourceAddress, 0, ip.DestinationAddress, 0);
                 break;
         }
+        FlowKey key = KeyOf(protocol, ip.SourceAddress, ip.DestinationAddress, transport);
 
         int index = table.FindForward(key);
         bool forward = true;
@@ -90,6 +63,25 @@ public sealed partial class NatEngine
             }
         }
         return Apply(index, forward, ip, transport, nowTicks);
+    }
+
+    /// <summary>
+    /// A packet's tuple: TCP and UDP ports, an ICMP query's identifier as both ports, none for
+    /// other protocols. The caller has checked that a TCP, UDP or ICMP header's first 8 bytes are there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static FlowKey KeyOf(byte protocol, uint source, uint destination, ReadOnlySpan<byte> transport)
+    {
+        switch (protocol)
+        {
+            case IpProtocol.Tcp or IpProtocol.Udp:
+                return new FlowKey(protocol, source, BinaryPrimitives.ReadUInt16BigEndian(transport), destination, BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
+            case IpProtocol.Icmp:
+                ushort identifier = BinaryPrimitives.ReadUInt16BigEndian(transport[IcmpMessage.Field.Identifier..]);
+                return new FlowKey(protocol, source, identifier, destination, identifier);
+            default:
+                return new FlowKey(protocol, source, 0, destination, 0);
+        }
     }
 
     /// <summary>The per-packet rewrite: stores of the new tuple and one checksum add per header (RFC 1624).</summary>
