@@ -33,17 +33,24 @@ public enum RuleProtocols : byte
     Any = 0xFF,
 }
 
-/// <summary>A port or port range in a rule's match, inclusive; <see cref="Any"/> matches every port.</summary>
-public readonly record struct PortMatch(ushort First, ushort Last)
+/// <summary>
+/// A port condition in a rule's match: the ports First to Last inclusive, or with
+/// <see cref="Excluding"/> every port outside them (ipnat's "port != n" and "port n &lt;&gt; m").
+/// <see cref="Any"/> matches every port.
+/// </summary>
+public readonly record struct PortMatch(ushort First, ushort Last, bool Excluding = false)
 {
     public static PortMatch Any => new(0, 65535);
 
     public static PortMatch Exactly(ushort port) => new(port, port);
 
-    public bool IsAny => First == 0 && Last == 65535;
+    public bool IsAny => First == 0 && Last == 65535 && !Excluding;
 
-    public bool Contains(ushort port) => port >= First && port <= Last;
+    public bool Contains(ushort port) => (port >= First && port <= Last) != Excluding;
 }
+
+/// <summary>An application proxy named by a rule (ipnat "proxy port ftp ftp/tcp"); stored, not yet run.</summary>
+public sealed record ProxyReference(ushort Port, string Name, string Protocol);
 
 /// <summary>
 /// One translation rule, the meaning behind an ipnat.conf line or a NetNat object.
@@ -55,6 +62,15 @@ public sealed record NatRule
 
     /// <summary>The interface named by the rule (where translated traffic leaves); null matches any.</summary>
     public string? Interface { get; init; }
+
+    /// <summary>The inbound interface of ipnat's "in,out" pair form; null when the rule names one interface.</summary>
+    public string? InsideInterface { get; init; }
+
+    /// <summary>The source match is negated (ipnat "from !a.b.c.d/n").</summary>
+    public bool SourceNegated { get; init; }
+
+    /// <summary>The destination match is negated (ipnat "to !a.b.c.d/n").</summary>
+    public bool DestinationNegated { get; init; }
 
     public RuleProtocols Protocols { get; init; } = RuleProtocols.Any;
 
@@ -100,6 +116,23 @@ public sealed record NatRule
 
     /// <summary>Redirect with several targets: the same remote address always reaches the same target (ipnat sticky).</summary>
     public bool Sticky { get; init; }
+
+    /// <summary>Map: "portmap ... auto", the engine picks from 1024-65535.</summary>
+    public bool PortmapAuto { get; init; }
+
+    /// <summary>ipnat "frag": translate fragments of matching datagrams (NatGate always does; kept for the printer).</summary>
+    public bool Fragments { get; init; }
+
+    /// <summary>ipnat "age n/m": idle timeout in seconds for this rule's sessions (n), and after a TCP close (m); null keeps the policy's.</summary>
+    public int? AgeSeconds { get; init; }
+
+    public int? AgeClosingSeconds { get; init; }
+
+    /// <summary>ipnat "mssclamp n": lower the TCP MSS option of SYNs through this rule to at most n; 0 for none.</summary>
+    public ushort MssClamp { get; init; }
+
+    /// <summary>ipnat "proxy port ftp ftp/tcp": stored; the FTP helper comes later.</summary>
+    public ProxyReference? Proxy { get; init; }
 
     /// <summary>The behaviour (timeouts, mapping, filtering) of sessions this rule creates.</summary>
     public NatPolicy Policy { get; init; } = NatPolicy.Default;

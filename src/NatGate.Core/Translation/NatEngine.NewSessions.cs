@@ -223,10 +223,10 @@ public sealed partial class NatEngine
                 continue;
             }
             bool portMatters = key.Protocol is IpProtocol.Tcp or IpProtocol.Udp;
-            if (rule.Destination.Contains(key.Destination)
+            if (rule.Destination.Contains(key.Destination) != rule.DestinationNegated
                 && (!portMatters || rule.DestinationPorts.Contains(key.DestinationPort))
                 && (portMatters || rule.DestinationPorts.IsAny)
-                && rule.Source.Contains(key.Source)
+                && rule.Source.Contains(key.Source) != rule.SourceNegated
                 && (!portMatters || rule.SourcePorts.Contains(key.SourcePort)))
             {
                 return slot;
@@ -270,7 +270,8 @@ public sealed partial class NatEngine
         foreach (RuleSlot slot in mapRules)
         {
             NatRule rule = slot.Rule;
-            if (rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) && rule.Destination.Contains(destination)
+            if (rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
+                && rule.Destination.Contains(destination) != rule.DestinationNegated
                 && (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp) || rule.SourcePorts.Contains(key.SourcePort)))
             {
                 return slot;

@@ -22,17 +22,21 @@ internal sealed class RuleSlot(int index, NatRule rule)
     /// <summary>Copied from the policy so the per-packet path reads one field.</summary>
     public bool UdpInboundRefresh { get; } = rule.Policy.UdpInboundRefresh;
 
-    public long UdpTimeoutTicks { get; } = rule.Policy.UdpIdleTimeout.Ticks;
+    // ipnat "age n/m" overrides the policy: n for idle sessions, m for closing TCP ones.
+    public long UdpTimeoutTicks { get; } = AgeOr(rule.AgeSeconds, rule.Policy.UdpIdleTimeout);
 
-    public long TcpEstablishedTimeoutTicks { get; } = rule.Policy.TcpEstablishedTimeout.Ticks;
+    public long TcpEstablishedTimeoutTicks { get; } = AgeOr(rule.AgeSeconds, rule.Policy.TcpEstablishedTimeout);
 
-    public long TcpTransitoryTimeoutTicks { get; } = rule.Policy.TcpTransitoryTimeout.Ticks;
+    public long TcpTransitoryTimeoutTicks { get; } = AgeOr(rule.AgeClosingSeconds ?? rule.AgeSeconds, rule.Policy.TcpTransitoryTimeout);
 
-    public long IcmpTimeoutTicks { get; } = rule.Policy.IcmpQueryTimeout.Ticks;
+    public long IcmpTimeoutTicks { get; } = AgeOr(rule.AgeSeconds, rule.Policy.IcmpQueryTimeout);
 
-    public long OtherTimeoutTicks { get; } = rule.Policy.OtherIdleTimeout.Ticks;
+    public long OtherTimeoutTicks { get; } = AgeOr(rule.AgeSeconds, rule.Policy.OtherIdleTimeout);
+
+    private static long AgeOr(int? ageSeconds, TimeSpan policy) => ageSeconds is { } age ? age * TimeSpan.TicksPerSecond : policy.Ticks;
 
     /// <summary>The port range for a protocol's external ports or identifiers.</summary>
     public PortRange RangeFor(byte protocol)
-        => protocol == 1 ? Rule.TranslatedIcmpIdentifiers ?? PortRange.All : Rule.TranslatedPorts ?? PortRange.All;
+        => protocol == 1 ? Rule.TranslatedIcmpIdentifiers ?? PortRange.All
+        : Rule.TranslatedPorts ?? (Rule.PortmapAuto ? new PortRange(1024, 65535) : PortRange.All);
 }
