@@ -18,6 +18,8 @@ public sealed class SessionStateFileTests : IDisposable
     private static readonly uint External = Ipv4Address.Parse("198.51.100.10");
     private static readonly NatRule Rule = NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/24"), External, label: "lan");
 
+    private const int SessionsMade = 5;
+
     private readonly string directory = Directory.CreateTempSubdirectory("natgate-state-").FullName;
 
     public void Dispose() => Directory.Delete(directory, recursive: true);
@@ -35,7 +37,7 @@ public sealed class SessionStateFileTests : IDisposable
         return engine;
     }
 
-    /// <summary>An engine holding TCP, UDP (two sessions on one mapping) and ICMP sessions, and a reply packet for each.</summary>
+    /// <summary>An engine holding TCP (one on a moved port), UDP (two sessions on one mapping) and ICMP sessions, and a reply packet for each.</summary>
     private static (NatEngine Engine, List<Reply> Replies) EngineWithSessions()
     {
         NatEngine engine = NewEngine();
@@ -46,6 +48,12 @@ public sealed class SessionStateFileTests : IDisposable
         int length = Ipv4PacketWriter.WriteTcp(packet, Ipv4Address.Parse("10.0.0.5"), 40000, remote, 80, TcpFlags.Syn, 1000, 0, []);
         ushort tcpPort = TranslateOutbound(engine, packet, length, Start + TimeSpan.TicksPerSecond, portOffset: 20);
         replies.Add(Build(buffer => Ipv4PacketWriter.WriteTcp(buffer, remote, 80, External, tcpPort, TcpFlags.Syn | TcpFlags.Ack, 5000, 1001, [])));
+
+        // Another host on the same port: its external port cannot be preserved, so the file must carry the chosen one.
+        length = Ipv4PacketWriter.WriteTcp(packet, Ipv4Address.Parse("10.0.0.8"), 40000, remote, 80, TcpFlags.Syn, 7000, 0, []);
+        ushort movedPort = TranslateOutbound(engine, packet, length, Start + TimeSpan.TicksPerSecond, portOffset: 20);
+        Assert.NotEqual(tcpPort, movedPort);
+        replies.Add(Build(buffer => Ipv4PacketWriter.WriteTcp(buffer, remote, 80, External, movedPort, TcpFlags.Syn | TcpFlags.Ack, 9000, 7001, [])));
 
         length = Ipv4PacketWriter.WriteUdp(packet, Ipv4Address.Parse("10.0.0.6"), 5353, Ipv4Address.Parse("203.0.113.8"), 53, "query"u8);
         ushort udpPort = TranslateOutbound(engine, packet, length, Start + 2 * TimeSpan.TicksPerSecond, portOffset: 20);
@@ -58,7 +66,7 @@ public sealed class SessionStateFileTests : IDisposable
         ushort icmpIdentifier = TranslateOutbound(engine, packet, length, Start + 4 * TimeSpan.TicksPerSecond, portOffset: 24);
         replies.Add(Build(buffer => Ipv4PacketWriter.WriteIcmpQuery(buffer, remote, External, IcmpType.EchoReply, icmpIdentifier, 1, "ping"u8)));
 
-        Assert.Equal(4, engine.SessionCount);
+        Assert.Equal(SessionsMade, engine.SessionCount);
         return (engine, replies);
     }
 
@@ -111,7 +119,7 @@ public sealed class SessionStateFileTests : IDisposable
 
         Assert.Equal(SavedAt, loaded.SavedAt);
         Assert.Empty(report.Failures);
-        Assert.Equal(4, report.Restored);
+        Assert.Equal(SessionsMade, report.Restored);
         Assert.Equal(original.ListSessions(), restored.ListSessions());
         foreach (Reply reply in replies)
         {
@@ -195,7 +203,7 @@ public sealed class SessionStateFileTests : IDisposable
             }
         }
         // Only the final newline is optional.
-        Assert.Equal(4, SessionStateFile.Load(new MemoryStream(saved[..^1])).Sessions.Count);
+        Assert.Equal(SessionsMade, SessionStateFile.Load(new MemoryStream(saved[..^1])).Sessions.Count);
     }
 
     [Fact]
@@ -303,8 +311,24 @@ public sealed class SessionStateFileTests : IDisposable
 
         SessionStateFile.Save(path, engine.ExportSessions(), SavedAt);
 
-        Assert.Equal(4, SessionStateFile.Load(path).Sessions.Count);
+        Assert.Equal(SessionsMade, SessionStateFile.Load(path).Sessions.Count);
         Assert.Equal([path], Directory.GetFileSystemEntries(directory));
+    }
+
+    [Fact]
+    public void Saved_file_is_readable_by_its_owner_only_and_its_directory_is_synced()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Assert.Skip("POSIX modes and directory fsync only");
+            return;
+        }
+        string path = Path.Combine(directory, "sessions.jsonl");
+
+        SessionStateFile.Save(path, [], SavedAt);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        Assert.True(DirectorySync.TrySync(directory));
     }
 
     [Fact]
@@ -346,7 +370,7 @@ public sealed class SessionStateFileTests : IDisposable
         RestoreReport report = NewEngine(withRule: false).Restore(SessionStateFile.Load(path).Sessions, Now);
 
         Assert.Equal(0, report.Restored);
-        Assert.Equal([1, 2, 3, 4], report.Failures.Select(failure => failure.Entry));
+        Assert.Equal(Enumerable.Range(1, SessionsMade), report.Failures.Select(failure => failure.Entry));
         Assert.All(report.Failures, failure => Assert.Equal(NatErrno.ESRCH, failure.Errno));
     }
 
@@ -358,14 +382,14 @@ public sealed class SessionStateFileTests : IDisposable
         SessionStateFile.Save(path, engine.ExportSessions(), SavedAt);
         IReadOnlyList<SessionRecord> sessions = SessionStateFile.Load(path).Sessions;
         NatEngine restored = NewEngine();
-        Assert.Equal(4, restored.Restore(sessions, Now).Restored);
+        Assert.Equal(SessionsMade, restored.Restore(sessions, Now).Restored);
 
         RestoreReport again = restored.Restore(sessions, Now);
 
         Assert.Equal(0, again.Restored);
-        Assert.Equal([1, 2, 3, 4], again.Failures.Select(failure => failure.Entry));
+        Assert.Equal(Enumerable.Range(1, SessionsMade), again.Failures.Select(failure => failure.Entry));
         Assert.All(again.Failures, failure => Assert.Equal(NatErrno.EEXIST, failure.Errno));
-        Assert.Equal(4, restored.SessionCount);
+        Assert.Equal(SessionsMade, restored.SessionCount);
     }
 
     /// <summary>A list whose second element cannot be read, to make a save fail half-way.</summary>
