@@ -1,0 +1,169 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using NatGate.Core.Addressing;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.State;
+
+/// <summary>An IPv4 address held as a host-order <see cref="uint"/>, written as "a.b.c.d".</summary>
+internal sealed class Ipv4AddressJsonConverter : JsonConverter<uint>
+{
+    public static Ipv4AddressJsonConverter Instance { get; } = new();
+
+    public override uint Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => ReadAddress(ref reader);
+
+    public override void Write(Utf8JsonWriter writer, uint value, JsonSerializerOptions options) => WriteAddress(writer, value);
+
+    internal static uint ReadAddress(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            throw new JsonException($"expected an IPv4 address as a string such as \"10.0.0.5\", found {reader.TokenType}");
+        }
+        Span<char> text = stackalloc char[Ipv4Address.MaximumFormattedLength];
+        int length = reader.HasValueSequence || reader.ValueSpan.Length > Ipv4Address.MaximumFormattedLength ? -1 : reader.CopyString(text);
+        if (length < 0 || !Ipv4Address.TryParse(text[..length], out uint address))
+        {
+            throw new JsonException($"\"{reader.GetString()}\" is not an IPv4 address (a.b.c.d)");
+        }
+        return address;
+    }
+
+    internal static void WriteAddress(Utf8JsonWriter writer, uint address)
+    {
+        Span<char> text = stackalloc char[Ipv4Address.MaximumFormattedLength];
+        Ipv4Address.TryFormat(address, text, out int written);
+        writer.WriteStringValue(text[..written]);
+    }
+}
+
+/// <summary>A list of IPv4 addresses (a redirect's targets), written as an array of "a.b.c.d".</summary>
+internal sealed class Ipv4AddressListJsonConverter : JsonConverter<IReadOnlyList<uint>>
+{
+    public static Ipv4AddressListJsonConverter Instance { get; } = new();
+
+    public override IReadOnlyList<uint> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw new JsonException($"expected an array of IPv4 addresses, found {reader.TokenType}");
+        }
+        var addresses = new List<uint>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            addresses.Add(Ipv4AddressJsonConverter.ReadAddress(ref reader));
+        }
+        return addresses.ToArray();
+    }
+
+    public override void Write(Utf8JsonWriter writer, IReadOnlyList<uint> value, JsonSerializerOptions options)
+    {
+        writer.WriteStartArray();
+        foreach (uint address in value)
+        {
+            Ipv4AddressJsonConverter.WriteAddress(writer, address);
+        }
+        writer.WriteEndArray();
+    }
+}
+
+/// <summary>A prefix written as "a.b.c.d/n".</summary>
+internal sealed class Ipv4PrefixJsonConverter : JsonConverter<Ipv4Prefix>
+{
+    public override Ipv4Prefix Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        string? text = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+        if (text is null || !text.Contains('/', StringComparison.Ordinal) || !Ipv4Prefix.TryParse(text, out Ipv4Prefix prefix))
+        {
+            throw new JsonException($"{(text is null ? reader.TokenType.ToString() : $"\"{text}\"")} is not an IPv4 prefix (a.b.c.d/n)");
+        }
+        return prefix;
+    }
+
+    public override void Write(Utf8JsonWriter writer, Ipv4Prefix value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
+}
+
+/// <summary>
+/// A five-tuple as {"protocol":6,"source":"10.0.0.5","sourcePort":40000,"destination":...,"destinationPort":80};
+/// every member is required, and no other is allowed.
+/// </summary>
+internal sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
+{
+    private const string ProtocolName = "protocol";
+    private const string SourceName = "source";
+    private const string SourcePortName = "sourcePort";
+    private const string DestinationName = "destination";
+    private const string DestinationPortName = "destinationPort";
+
+    public override FlowKey Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException($"expected a flow object ({ProtocolName}, {SourceName}, {SourcePortName}, {DestinationName}, {DestinationPortName}), found {reader.TokenType}");
+        }
+        byte protocol = 0;
+        uint source = 0, destination = 0;
+        ushort sourcePort = 0, destinationPort = 0;
+        int seen = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            string name = reader.GetString()!;
+            reader.Read();
+            int bit = name switch
+            {
+                ProtocolName => 1,
+                SourceName => 2,
+                SourcePortName => 4,
+                DestinationName => 8,
+                DestinationPortName => 16,
+                _ => throw new JsonException($"a flow has no member \"{name}\""),
+            };
+            if ((seen & bit) != 0)
+            {
+                throw new JsonException($"a flow names \"{name}\" twice");
+            }
+            seen |= bit;
+            switch (bit)
+            {
+                case 1: protocol = ReadNumber<byte>(ref reader, name); break;
+                case 2: source = Ipv4AddressJsonConverter.ReadAddress(ref reader); break;
+                case 4: sourcePort = ReadNumber<ushort>(ref reader, name); break;
+                case 8: destination = Ipv4AddressJsonConverter.ReadAddress(ref reader); break;
+                default: destinationPort = ReadNumber<ushort>(ref reader, name); break;
+            }
+        }
+        if (reader.TokenType != JsonTokenType.EndObject)
+        {
+            throw new JsonException("a flow object is not closed");
+        }
+        if (seen != 31)
+        {
+            throw new JsonException($"a flow needs all of {ProtocolName}, {SourceName}, {SourcePortName}, {DestinationName} and {DestinationPortName}");
+        }
+        return new FlowKey(protocol, source, sourcePort, destination, destinationPort);
+    }
+
+    public override void Write(Utf8JsonWriter writer, FlowKey value, JsonSerializerOptions options)
+    {
+        writer.WriteStartObject();
+        writer.WriteNumber(ProtocolName, value.Protocol);
+        writer.WritePropertyName(SourceName);
+        Ipv4AddressJsonConverter.WriteAddress(writer, value.Source);
+        writer.WriteNumber(SourcePortName, value.SourcePort);
+        writer.WritePropertyName(DestinationName);
+        Ipv4AddressJsonConverter.WriteAddress(writer, value.Destination);
+        writer.WriteNumber(DestinationPortName, value.DestinationPort);
+        writer.WriteEndObject();
+    }
+
+    private static T ReadNumber<T>(ref Utf8JsonReader reader, string name)
+        where T : struct, System.Numerics.IBinaryInteger<T>
+    {
+        if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out long value) && value >= 0 && value <= long.CreateTruncating(T.AllBitsSet))
+        {
+            return T.CreateTruncating(value);
+        }
+        throw new JsonException($"a flow's \"{name}\" must be a whole number from 0 to {T.AllBitsSet}");
+    }
+}

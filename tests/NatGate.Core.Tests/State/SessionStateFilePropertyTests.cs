@@ -1,0 +1,108 @@
+using CsCheck;
+using NatGate.Core.Addressing;
+using NatGate.Core.Control;
+using NatGate.Core.Ports;
+using NatGate.Core.Rules;
+using NatGate.Core.Sessions;
+using NatGate.Core.State;
+
+namespace NatGate.Core.Tests.State;
+
+public sealed class SessionStateFilePropertyTests
+{
+    // Quotes, backslashes, control and non-ASCII characters must survive JSON escaping.
+    private static readonly Gen<string> Text = Gen.Char["ab9 -_.:\"\\\n\té中"].Array[0, 12].Select(characters => new string(characters));
+    private static readonly Gen<TimeSpan> Duration = Gen.Long.Select(ticks => new TimeSpan(ticks));
+    private static readonly Gen<Ipv4Prefix> Prefix = Gen.Select(Gen.UInt, Gen.Int[0, 32], (address, length) => new Ipv4Prefix(address, length));
+    private static readonly Gen<PortMatch> Ports = Gen.Select(Gen.UShort, Gen.UShort, (first, last) => new PortMatch(first, last));
+    private static readonly Gen<PortRange?> Range = Gen.Select(Gen.UShort, Gen.UShort, (first, last) => new PortRange(first, last)).Nullable();
+    private static readonly Gen<FlowKey> Flow = Gen.Select(Gen.Byte, Gen.UInt, Gen.UShort, Gen.UInt, Gen.UShort,
+        (protocol, source, sourcePort, destination, destinationPort) => new FlowKey(protocol, source, sourcePort, destination, destinationPort));
+
+    private static readonly Gen<NatPolicy> Policy = Gen.Select(
+        Gen.Select(Gen.Enum<MappingBehavior>(), Gen.Enum<FilteringBehavior>(), Gen.Enum<FilteringBehavior>(), Gen.Bool, Gen.Bool),
+        Gen.Select(Duration, Duration, Duration, Duration, Duration),
+        (behaviour, timeouts) => new NatPolicy
+        {
+            Mapping = behaviour.Item1,
+            TcpFiltering = behaviour.Item2,
+            UdpFiltering = behaviour.Item3,
+            UdpInboundRefresh = behaviour.Item4,
+            PreservePortParity = behaviour.Item5,
+            UdpIdleTimeout = timeouts.Item1,
+            TcpEstablishedTimeout = timeouts.Item2,
+            TcpTransitoryTimeout = timeouts.Item3,
+            IcmpQueryTimeout = timeouts.Item4,
+            OtherIdleTimeout = timeouts.Item5,
+        });
+
+    private static readonly Gen<NatRule> Rule = Gen.Select(
+        Gen.Select(Gen.Enum<NatRuleKind>(), Text.Null(), Gen.Byte.Select(bits => (RuleProtocols)bits), Prefix, Ports, Prefix, Ports),
+        Gen.Select(Gen.UInt, Gen.UInt, Range, Range, Gen.Int, Gen.UInt.Array[0, 4], Gen.UShort),
+        Gen.Select(Gen.Bool, Gen.Bool, Policy, Text.Null()),
+        (matching, translation, rest) => new NatRule
+        {
+            Kind = matching.Item1,
+            Interface = matching.Item2,
+            Protocols = matching.Item3,
+            Source = matching.Item4,
+            SourcePorts = matching.Item5,
+            Destination = matching.Item6,
+            DestinationPorts = matching.Item7,
+            TranslatedFirst = translation.Item1,
+            TranslatedLast = translation.Item2,
+            TranslatedPorts = translation.Item3,
+            TranslatedIcmpIdentifiers = translation.Item4,
+            PortsPerAddress = translation.Item5,
+            RedirectTargets = translation.Item6,
+            RedirectPort = translation.Item7,
+            RoundRobin = rest.Item1,
+            Sticky = rest.Item2,
+            Policy = rest.Item3,
+            Label = rest.Item4,
+        });
+
+    private static readonly Gen<SessionRecord> Session = Gen.Select(
+        Gen.Select(Text.Null(), Rule, Flow, Flow, Gen.Bool, Gen.Bool, Gen.Enum<MappingBehavior>()),
+        Gen.Select(Gen.UShort.Nullable(), Gen.UShort.Nullable(), Gen.Byte.Select(bits => (TcpTracking)bits)),
+        Gen.Select(Gen.Long, Gen.Long, Gen.Long, Gen.Long, Gen.Long, Gen.Long),
+        (identity, state, numbers) => new SessionRecord
+        {
+            Interface = identity.Item1,
+            Rule = identity.Item2,
+            Original = identity.Item3,
+            Translated = identity.Item4,
+            InitiatedOutside = identity.Item5,
+            InMapping = identity.Item6,
+            Mapping = identity.Item7,
+            IpChecksumDelta = state.Item1,
+            TransportChecksumDelta = state.Item2,
+            Tcp = state.Item3,
+            CreatedTicks = numbers.Item1,
+            LastSeenTicks = numbers.Item2,
+            PacketsForward = numbers.Item3,
+            PacketsReply = numbers.Item4,
+            BytesForward = numbers.Item5,
+            BytesReply = numbers.Item6,
+        });
+
+    private static readonly Gen<DateTimeOffset> Moment = Gen.Select(Gen.Long[0, DateTime.MaxValue.Ticks - 2 * TimeSpan.TicksPerDay], Gen.Int[-14 * 60, 14 * 60],
+        (ticks, offsetMinutes) => new DateTimeOffset(ticks + TimeSpan.TicksPerDay, TimeSpan.FromMinutes(offsetMinutes)));
+
+    [Fact]
+    public void Saved_records_load_back_equal()
+    {
+        Gen.Select(Session.Array[0, 6], Moment).Sample((sessions, savedAt) =>
+        {
+            using var stream = new MemoryStream();
+            SessionStateFile.Save(stream, sessions, savedAt);
+            stream.Position = 0;
+
+            SavedSessions loaded = SessionStateFile.Load(stream);
+
+            Assert.Equal(savedAt, loaded.SavedAt);
+            Assert.Equal(savedAt.Offset, loaded.SavedAt.Offset);
+            SessionRecordAssert.Equal(sessions, loaded.Sessions);
+        }, iter: 2_000);
+    }
+}
