@@ -280,6 +280,10 @@ public sealed partial class NatEngine
     public int PurgeSessionsOfRule(int ruleIndex, long nowTicks)
         => RemoveWhere((session, _) => session.RuleIndex == ruleIndex, SessionEndReason.Purged, nowTicks);
 
+    /// <summary>Removes the sessions of every removed rule (ipnat -p); returns how many.</summary>
+    public int PurgeOrphans(long nowTicks)
+        => RemoveWhere((session, _) => rules[session.RuleIndex] is { Active: false }, SessionEndReason.Purged, nowTicks);
+
     /// <summary>Removes one session by id (as listed).</summary>
     public void RemoveSession(int id, long nowTicks)
     {

@@ -103,7 +103,12 @@ public sealed partial class NatEngine
             BinaryPrimitives.WriteUInt16BigEndian(transport[2..], target.DestinationPort);
             Span<byte> checksum = transport.Slice(TcpSegment.Field.Checksum, 2);
             BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDelta(BinaryPrimitives.ReadUInt16BigEndian(checksum), transportDelta));
-            TrackTcp(ref session, index, forward, (TcpFlags)transport[TcpSegment.Field.Flags], nowTicks);
+            var flags = (TcpFlags)transport[TcpSegment.Field.Flags];
+            if ((flags & TcpFlags.Syn) != 0 && rules[session.RuleIndex]!.Rule.MssClamp != 0)
+            {
+                ClampMaximumSegmentSize(transport, rules[session.RuleIndex]!.Rule.MssClamp);
+            }
+            TrackTcp(ref session, index, forward, flags, nowTicks);
         }
         else if (protocol == IpProtocol.Udp)
         {
@@ -152,6 +157,66 @@ public sealed partial class NatEngine
             session.LastSeenSeconds = table.SecondsSinceEpoch(nowTicks);
         }
         return new TranslationResult(Verdict.Forward, DropReason.None, packetLength);
+    }
+
+    /// <summary>
+    /// ipnat "mssclamp": lowers the MSS option of a SYN to <paramref name="clamp"/> (for paths
+    /// with a smaller MTU than the hosts believe), fixing the checksum for the one changed word.
+    /// </summary>
+    private static void ClampMaximumSegmentSize(Span<byte> transport, ushort clamp)
+    {
+        int headerLength = (transport[TcpSegment.Field.DataOffset] >> 4) * 4;
+        Span<byte> options = transport[20..Math.Min(headerLength, transport.Length)];
+        int offset = 0;
+        while (offset < options.Length)
+        {
+            byte kind = options[offset];
+            if (kind == 0)
+            {
+                return; // end of options
+            }
+            if (kind == 1)
+            {
+                offset++; // no-operation
+                continue;
+            }
+            if (offset + 1 >= options.Length || options[offset + 1] < 2 || offset + options[offset + 1] > options.Length)
+            {
+                return; // a malformed option list: leave it as it is
+            }
+            if (kind == 2 && options[offset + 1] == 4)
+            {
+                Span<byte> value = options.Slice(offset + 2, 2);
+                ushort mss = BinaryPrimitives.ReadUInt16BigEndian(value);
+                if (mss > clamp)
+                {
+                    BinaryPrimitives.WriteUInt16BigEndian(value, clamp);
+                    // No-op padding can put the value at an odd offset, across two checksum words.
+                    UpdateChecksumForChange(transport, 20 + offset + 2, mss, clamp);
+                }
+                return;
+            }
+            offset += options[offset + 1];
+        }
+    }
+
+    private static void UpdateChecksumForChange(Span<byte> transport, int position, ushort oldValue, ushort newValue)
+    {
+        Span<byte> checksum = transport.Slice(TcpSegment.Field.Checksum, 2);
+        ushort value = BinaryPrimitives.ReadUInt16BigEndian(checksum);
+        if ((position & 1) == 0)
+        {
+            value = InternetChecksum.Update(value, oldValue, newValue);
+        }
+        else
+        {
+            // An odd position straddles two 16-bit words: each byte moves to the other half of its word.
+            ushort oldHigh = (ushort)(oldValue >> 8), newHigh = (ushort)(newValue >> 8);
+            ushort oldLow = (ushort)((oldValue & 0xFF) << 8), newLow = (ushort)((newValue & 0xFF) << 8);
+            value = InternetChecksum.Update(value, oldHigh, newHigh);
+            value = InternetChecksum.Update(value, oldLow, newLow);
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(checksum, value);
     }
 
     /// <summary>TCP state per RFC 7857 section 2.2 and RFC 5382 section 5; shortens the timer when a connection closes.</summary>

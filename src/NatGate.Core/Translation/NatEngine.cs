@@ -25,12 +25,16 @@ public sealed partial class NatEngine
     private readonly ulong seed;
     private readonly long udpQuarantineTicks;
     private readonly FragmentTracker fragments;
+    private HashSet<string> interfaces = new(StringComparer.Ordinal);
+    private static readonly TimeSpan EpochMargin = TimeSpan.FromDays(366);
 
     public NatEngine(NatEngineOptions options, long startTicks)
     {
         Options = options;
         seed = options.RandomSeed ?? BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8));
-        table = new FlowTable(options.Limits, startTicks, seed);
+        // The table counts seconds from an epoch a year before the start, so that sessions
+        // restored from a state file keep their creation and last-seen times.
+        table = new FlowTable(options.Limits, Math.Max(0, startTicks - EpochMargin.Ticks), seed);
         udpQuarantineTicks = options.UdpPortQuarantine.Ticks;
         Hairpinning = options.Hairpinning;
         fragments = new FragmentTracker(options);
@@ -91,6 +95,61 @@ public sealed partial class NatEngine
         return index;
     }
 
+    /// <summary>
+    /// Loads several rules at once (ipnat -f): every rule is checked first, and if one is
+    /// refused none is loaded. Returns their numbers.
+    /// </summary>
+    public IReadOnlyList<int> LoadRules(IEnumerable<NatRule> newRules)
+    {
+        ArgumentNullException.ThrowIfNull(newRules);
+        List<NatRule> list = [.. newRules];
+        foreach (NatRule rule in list)
+        {
+            try
+            {
+                Validate(rule);
+            }
+            catch (NatControlException refused)
+            {
+                throw new NatControlException(refused.Errno, rule.Label is null ? refused.Message : $"{rule.Label}: {refused.Message}");
+            }
+        }
+        if (rules.Count(slot => slot is not null) + list.Count > ushort.MaxValue)
+        {
+            throw new NatControlException(NatErrno.ENOMEM, $"At most {ushort.MaxValue} rules can be loaded.");
+        }
+        return [.. list.Select(AddRule)];
+    }
+
+    /// <summary>Removes every loaded rule equal to one of <paramref name="toRemove"/> (ipnat -r -f); returns how many.</summary>
+    public int RemoveRules(IEnumerable<NatRule> toRemove)
+    {
+        ArgumentNullException.ThrowIfNull(toRemove);
+        int removed = 0;
+        foreach (NatRule rule in toRemove)
+        {
+            int index = FindRule(rule);
+            if (index >= 0 && RemoveRule(index))
+            {
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    /// <summary>
+    /// The interfaces this gateway translates on: its TUN device and its outside interface.
+    /// A rule naming another interface stays loaded but inactive (listed as such); with no
+    /// interfaces set, every rule is active.
+    /// </summary>
+    public void SetInterfaces(IEnumerable<string> names)
+    {
+        interfaces = new HashSet<string>(names, StringComparer.Ordinal);
+        RebuildRuleOrder();
+    }
+
+    private bool OnOurInterface(NatRule rule) => rule.Interface is null || interfaces.Count == 0 || interfaces.Contains(rule.Interface);
+
     /// <summary>Removes a rule (ipnat -r): it makes no new sessions; its sessions stay until they expire or are purged.</summary>
     public bool RemoveRule(int ruleIndex)
     {
@@ -131,7 +190,7 @@ public sealed partial class NatEngine
         {
             if (slot is not null)
             {
-                list.Add(new RuleInfo(slot.Index, slot.Rule, slot.Active, slot.Sessions));
+                list.Add(new RuleInfo(slot.Index, slot.Rule, slot.Active, slot.Sessions, OnOurInterface(slot.Rule)));
             }
         }
         return list;
@@ -201,10 +260,10 @@ public sealed partial class NatEngine
     {
         // IP Filter's order: most specific netmask first, load order among equals (a stable sort).
         mapRules = [.. rules.OfType<RuleSlot>()
-            .Where(slot => slot.Active && slot.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
+            .Where(slot => slot.Active && OnOurInterface(slot.Rule) && slot.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
             .OrderByDescending(slot => slot.Rule.Source.Length)];
         redirectRules = [.. rules.OfType<RuleSlot>()
-            .Where(slot => slot.Active && slot.Rule.Kind is NatRuleKind.Redirect or NatRuleKind.Bidirectional)
+            .Where(slot => slot.Active && OnOurInterface(slot.Rule) && slot.Rule.Kind is NatRuleKind.Redirect or NatRuleKind.Bidirectional)
             .OrderByDescending(slot => slot.Rule.Kind == NatRuleKind.Bidirectional ? 32 : slot.Rule.Destination.Length)];
     }
 
@@ -260,7 +319,12 @@ public sealed partial class NatEngine
 }
 
 /// <summary>A loaded rule as listed.</summary>
-public sealed record RuleInfo(int Index, NatRule Rule, bool Active, int Sessions);
+/// <param name="Index">The rule's number.</param>
+/// <param name="Rule">The rule.</param>
+/// <param name="Active">False once removed (its sessions live on as orphans).</param>
+/// <param name="Sessions">Sessions that name the rule.</param>
+/// <param name="OnThisGateway">False when the rule names an interface this gateway does not translate on.</param>
+public sealed record RuleInfo(int Index, NatRule Rule, bool Active, int Sessions, bool OnThisGateway = true);
 
 /// <summary>How many external ports (or ICMP identifiers) of one address are in use.</summary>
 public readonly record struct PortUsage(uint Address, byte Protocol, int Allocated, int Capacity)
