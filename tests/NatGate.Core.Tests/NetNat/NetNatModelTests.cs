@@ -1,0 +1,175 @@
+using NatGate.Core.Addressing;
+using NatGate.Core.NetNat;
+using NatGate.Core.Packets;
+using NatGate.Core.Ports;
+using NatGate.Core.Rules;
+using NatGate.Core.Tests.Translation;
+using NatGate.Core.Translation;
+
+namespace NatGate.Core.Tests.NetNat;
+
+public sealed class NetNatModelTests
+{
+    private static NatInstance Containers => new()
+    {
+        Name = "containers",
+        InternalIPInterfaceAddressPrefix = Lab.InsidePrefix,
+        ExternalAddresses = [new NatExternalAddress(Lab.External, 1024, 65535)],
+    };
+
+    private static NatStaticMapping Web => new()
+    {
+        NatName = "containers",
+        StaticMappingID = 1,
+        ExternalIPAddress = Lab.External,
+        ExternalPort = 8080,
+        InternalIPAddress = Lab.InsideB,
+        InternalPort = 80,
+    };
+
+    [Fact]
+    public void The_defaults_are_the_rfc_ones_not_winnats()
+    {
+        NatPolicy policy = Containers.Policy;
+        Assert.Equal(TimeSpan.FromSeconds(300), policy.UdpIdleTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(7440), policy.TcpEstablishedTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(240), policy.TcpTransitoryTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(60), policy.IcmpQueryTimeout);
+        Assert.Equal(FilteringBehavior.AddressDependent, policy.UdpFiltering);
+        Assert.False(policy.UdpInboundRefresh);
+    }
+
+    [Fact]
+    public void An_instance_and_a_static_mapping_compile_to_a_map_and_a_redirect()
+    {
+        var model = new NetNatModel { Instances = [Containers], StaticMappings = [Web] };
+        IReadOnlyList<NatRule> rules = model.Compile();
+        Assert.Equal(2, rules.Count);
+        Assert.Equal((NatRuleKind.Map, Lab.InsidePrefix, Lab.External, new PortRange(1024, 65535)), (rules[0].Kind, rules[0].Source, rules[0].TranslatedFirst, rules[0].TranslatedPorts!.Value));
+        Assert.Equal((NatRuleKind.Redirect, RuleProtocols.Tcp, (ushort)80), (rules[1].Kind, rules[1].Protocols, rules[1].RedirectPort));
+        Assert.Equal("nat containers mapping 1", rules[1].Label);
+    }
+
+    [Fact]
+    public void The_instance_and_its_equivalent_rules_translate_the_same_packets_identically()
+    {
+        var fromModel = new Lab(addMapRule: false);
+        fromModel.Engine.LoadRules(new NetNatModel { Instances = [Containers], StaticMappings = [Web] }.Compile());
+        var fromRules = new Lab(addMapRule: false);
+        fromRules.Engine.LoadRules([
+            NatEngine.MapRule(Lab.InsidePrefix, Lab.External, new PortRange(1024, 65535)),
+            new NatRule
+            {
+                Kind = NatRuleKind.Redirect,
+                Protocols = RuleProtocols.Tcp,
+                Destination = Ipv4Prefix.Host(Lab.External),
+                DestinationPorts = PortMatch.Exactly(8080),
+                RedirectTargets = [Lab.InsideB],
+                RedirectPort = 80,
+            },
+        ]);
+        byte[][] traffic =
+        [
+            Lab.Udp(Lab.InsideA, 5000, Lab.Remote, 53),
+            Lab.Udp(Lab.InsideB, 5000, Lab.Remote, 53),
+            Lab.Udp(Lab.InsideA, 80, Lab.Remote, 53),
+            Lab.Tcp(Lab.Remote, 33000, Lab.External, 8080, TcpFlags.Syn),
+            Lab.Tcp(Lab.InsideB, 80, Lab.Remote, 33000, TcpFlags.Syn | TcpFlags.Ack),
+            Lab.Echo(Lab.InsideA, Lab.Remote, 5),
+            Lab.Tcp(Lab.Remote, 1, Lab.External, 22, TcpFlags.Syn),
+            Lab.Tcp(Lab.InsideA, 45000, Lab.External, 8080, TcpFlags.Syn),
+        ];
+        foreach (byte[] packet in traffic)
+        {
+            (TranslationResult modelResult, byte[] modelBytes) = fromModel.Send(packet);
+            (TranslationResult rulesResult, byte[] rulesBytes) = fromRules.Send(packet);
+            Assert.Equal(rulesResult, modelResult);
+            Assert.Equal(Convert.ToHexString(rulesBytes), Convert.ToHexString(modelBytes));
+        }
+    }
+
+    [Fact]
+    public void Overlapping_internal_prefixes_are_refused_naming_both()
+    {
+        var model = new NetNatModel
+        {
+            Instances = [Containers, Containers with { Name = "other", InternalIPInterfaceAddressPrefix = Ipv4Prefix.Parse("10.0.0.128/25"), ExternalAddresses = [new NatExternalAddress(Lab.Remote)] }],
+        };
+        string problem = Assert.Single(model.Validate());
+        Assert.Equal("NAT 'containers' internal prefix 10.0.0.0/24 overlaps NAT 'other' internal prefix 10.0.0.128/25.", problem);
+    }
+
+    [Fact]
+    public void An_internal_prefix_holding_another_instances_external_address_is_refused()
+    {
+        var model = new NetNatModel
+        {
+            Instances = [Containers, Containers with { Name = "other", InternalIPInterfaceAddressPrefix = Ipv4Prefix.Parse("198.51.100.0/24"), ExternalAddresses = [new NatExternalAddress(Lab.Remote)] }],
+        };
+        Assert.Contains(model.Validate(), problem => problem.Contains("NAT 'other' internal prefix 198.51.100.0/24 contains NAT 'containers' external address 198.51.100.10", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void One_external_port_claimed_twice_is_refused_naming_both_mappings()
+    {
+        var model = new NetNatModel { Instances = [Containers], StaticMappings = [Web, Web with { StaticMappingID = 2, InternalIPAddress = Lab.InsideA }] };
+        string problem = Assert.Single(model.Validate());
+        Assert.Contains("#1", problem, StringComparison.Ordinal);
+        Assert.Contains("#2", problem, StringComparison.Ordinal);
+        Assert.Contains("198.51.100.10:8080", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Two_instances_sharing_an_address_need_disjoint_port_ranges()
+    {
+        var model = new NetNatModel
+        {
+            Instances =
+            [
+                Containers with { ExternalAddresses = [new NatExternalAddress(Lab.External, 1024, 30000)] },
+                Containers with { Name = "vms", InternalIPInterfaceAddressPrefix = Ipv4Prefix.Parse("10.1.0.0/24"), ExternalAddresses = [new NatExternalAddress(Lab.External, 30001, 65535)] },
+            ],
+        };
+        Assert.Empty(model.Validate());
+        NetNatModel clash = model with { Instances = [model.Instances[0], model.Instances[1] with { ExternalAddresses = [new NatExternalAddress(Lab.External, 29000, 65535)] }] };
+        Assert.Contains("claim the same ports", Assert.Single(clash.Validate()), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Other_mistakes_are_named()
+    {
+        var model = new NetNatModel
+        {
+            Instances = [Containers with { ExternalAddresses = [], UdpIdleSessionTimeout = TimeSpan.FromSeconds(30) }],
+            StaticMappings = [Web with { NatName = "nope" }, Web with { InternalIPAddress = Lab.Remote }],
+        };
+        IReadOnlyList<string> problems = model.Validate();
+        Assert.Contains(problems, problem => problem.Contains("has no external address", StringComparison.Ordinal));
+        Assert.Contains(problems, problem => problem.Contains("RFC 4787 REQ-5", StringComparison.Ordinal));
+        Assert.Contains(problems, problem => problem.Contains("names NAT 'nope', which does not exist", StringComparison.Ordinal));
+        Assert.Contains(problems, problem => problem.Contains("is outside NAT 'containers' internal prefix", StringComparison.Ordinal));
+        Assert.Throws<ArgumentException>(() => model.Compile());
+    }
+
+    [Fact]
+    public void An_external_interface_prefix_resolves_to_the_gateways_addresses()
+    {
+        var model = new NetNatModel { Instances = [Containers with { ExternalAddresses = [], ExternalIPInterfaceAddressPrefix = Ipv4Prefix.Parse("198.51.100.0/24") }] };
+        NatRule rule = Assert.Single(model.Compile(_ => [Ipv4Address.Parse("192.0.2.1"), Lab.External]));
+        Assert.Equal(Lab.External, rule.TranslatedFirst);
+    }
+
+    [Fact]
+    public void A_static_mapping_on_every_address_with_a_remote_prefix()
+    {
+        var model = new NetNatModel
+        {
+            Instances = [Containers with { ExternalAddresses = [new NatExternalAddress(Lab.External), new NatExternalAddress(Lab.External + 1)] }],
+            StaticMappings = [Web with { ExternalIPAddress = 0, Protocol = StaticMappingProtocol.UDP, RemoteExternalIPAddressPrefix = Ipv4Prefix.Parse("203.0.113.0/28") }],
+        };
+        var lab = new Lab(addMapRule: false);
+        lab.Engine.LoadRules(model.Compile());
+        Assert.Equal(Lab.InsideB, Lab.Tuple(lab.Forward(Lab.Udp(Lab.Remote, 1, Lab.External + 1, 8080))).Destination);
+        Assert.Equal(DropReason.NoSession, lab.Dropped(Lab.Udp(Ipv4Address.Parse("203.0.113.99"), 1, Lab.External, 8080)));
+    }
+}
