@@ -1,0 +1,34 @@
+using System.CommandLine;
+using NatGate.Configuration;
+using NatGate.Core.Rules;
+
+var root = new RootCommand("NatGate: a user-space network address and port translator.");
+
+var configFile = new Argument<FileInfo>("file") { Description = "The configuration file (TOML, docs/natgate.example.toml)." };
+var check = new Command("check", "Check a configuration file without applying it, and list the rules it stands for.") { configFile };
+check.SetAction(parseResult =>
+{
+    FileInfo file = parseResult.GetValue(configFile)!;
+    try
+    {
+        GatewayConfiguration configuration = GatewayConfigurationFile.Load(file.FullName);
+        IReadOnlyList<NatRule> rules = configuration.NetNat.Compile();
+        Console.WriteLine($"{file.Name}: ok, {configuration.NetNat.Instances.Count} NAT instance(s), {configuration.NetNat.StaticMappings.Count} static mapping(s), {rules.Count} rule(s).");
+        foreach (NatRule rule in rules)
+        {
+            Console.WriteLine($"  {rule.Label}: {rule.Kind} {rule.Source} -> {NatGate.Core.Packets.Ipv4Address.Format(rule.TranslatedFirst)}");
+        }
+        return 0;
+    }
+    catch (ConfigurationException error)
+    {
+        foreach (string problem in error.Problems)
+        {
+            Console.Error.WriteLine(problem);
+        }
+        return 2;
+    }
+});
+var config = new Command("config", "Work with configuration files.") { check };
+root.Subcommands.Add(config);
+return root.Parse(args).Invoke();

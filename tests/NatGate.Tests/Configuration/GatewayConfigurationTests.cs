@@ -1,0 +1,111 @@
+using NatGate.Configuration;
+using NatGate.Core.NetNat;
+using NatGate.Core.Packets;
+using NatGate.Core.Rules;
+
+namespace NatGate.Tests.Configuration;
+
+public sealed class GatewayConfigurationTests
+{
+    private static string ExampleFile()
+    {
+        // The documented example is the test's input, so the docs cannot drift from the reader.
+        string? directory = AppContext.BaseDirectory;
+        while (directory is not null && !File.Exists(Path.Combine(directory, "docs", "natgate.example.toml")))
+        {
+            directory = Path.GetDirectoryName(directory);
+        }
+        Assert.NotNull(directory);
+        return Path.Combine(directory, "docs", "natgate.example.toml");
+    }
+
+    [Fact]
+    public void The_documented_example_loads_into_the_netnat_model()
+    {
+        GatewayConfiguration configuration = GatewayConfigurationFile.Load(ExampleFile());
+        NatInstance instance = Assert.Single(configuration.NetNat.Instances);
+        Assert.Equal("containers", instance.Name);
+        Assert.Equal("10.77.0.0/24", instance.InternalIPInterfaceAddressPrefix.ToString());
+        Assert.Equal(Ipv4Address.Parse("198.51.100.10"), Assert.Single(instance.ExternalAddresses).IPAddress);
+        Assert.Equal(TimeSpan.FromSeconds(300), instance.UdpIdleSessionTimeout);
+        Assert.Equal(FilteringBehavior.AddressDependent, instance.UdpFilteringBehavior);
+        NatStaticMapping mapping = Assert.Single(configuration.NetNat.StaticMappings);
+        Assert.Equal(((ushort)8080, (ushort?)80, StaticMappingProtocol.TCP), (mapping.ExternalPort, mapping.InternalPort, mapping.Protocol));
+        Assert.Null(configuration.RulesPath);
+        Assert.Equal(2, configuration.NetNat.Compile().Count);
+    }
+
+    [Fact]
+    public void Values_and_defaults()
+    {
+        GatewayConfiguration configuration = GatewayConfigurationFile.Parse("""
+            Rules = "ipnat.conf"
+            InterRoutingDomainHairpinningMode = "Disabled"
+            [[Nat]]
+            Name = "lab"
+            InternalIPInterfaceAddressPrefix = "10.1.0.0/255.255.0.0"
+            UdpFilteringBehavior = "EndpointIndependentFiltering"
+            MappingBehavior = "AddressAndPortDependent"
+            UdpInboundRefresh = true
+            [[Nat.ExternalAddress]]
+            IPAddress = "203.0.113.1"
+            [[StaticMapping]]
+            Protocol = "UDP"
+            ExternalPort = 53
+            InternalIPAddress = "10.1.0.53"
+            """, "/etc/natgate/natgate.toml");
+        Assert.Equal("/etc/natgate/ipnat.conf", configuration.RulesPath);
+        Assert.Equal(HairpinningMode.Disabled, configuration.NetNat.InterRoutingDomainHairpinningMode);
+        NatInstance instance = Assert.Single(configuration.NetNat.Instances);
+        Assert.Equal((FilteringBehavior.EndpointIndependent, FilteringBehavior.AddressDependent, MappingBehavior.AddressAndPortDependent, true),
+            (instance.UdpFilteringBehavior, instance.TcpFilteringBehavior, instance.MappingBehavior, instance.UdpInboundRefresh));
+        Assert.Equal(((ushort)1024, (ushort)65535), (instance.ExternalAddresses[0].PortStart, instance.ExternalAddresses[0].PortEnd));
+        NatStaticMapping mapping = Assert.Single(configuration.NetNat.StaticMappings);
+        Assert.Equal(("lab", 1, 0u, (ushort?)null), (mapping.NatName, mapping.StaticMappingID, mapping.ExternalIPAddress, mapping.InternalPort));
+    }
+
+    [Fact]
+    public void Every_mistake_is_reported_with_its_line_and_nothing_is_returned()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => GatewayConfigurationFile.Parse("""
+            [[Nat]]
+            Name = "lab"
+            InternalIPInterfaceAddressPrefix = "10.1.0/24"
+            UdpIdleSessionTimeout = "long"
+            udpFilteringBehavior = "AddressDependentFiltering"
+            [[Nat.ExternalAddress]]
+            IPAddress = "203.0.113.1"
+            PortEnd = 70000
+            """, "gw.toml"));
+        Assert.Equal(4, error.Problems.Count);
+        Assert.Contains("gw.toml:3:1: InternalIPInterfaceAddressPrefix '10.1.0/24' is not an IPv4 prefix (a.b.c.d/n).", error.Problems);
+        Assert.Contains("gw.toml:4:1: UdpIdleSessionTimeout must be a whole number from 1 to 2147483647, not \"long\".", error.Problems);
+        Assert.Contains(error.Problems, problem => problem.StartsWith("gw.toml:5:1: [[Nat]]: udpFilteringBehavior is not a known key; keys are case-sensitive: did you mean UdpFilteringBehavior?", StringComparison.Ordinal));
+        Assert.Contains(error.Problems, problem => problem.StartsWith("gw.toml:8:1: PortEnd must be a whole number from 1 to 65535", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Toml_syntax_errors_carry_file_line_and_column()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => GatewayConfigurationFile.Parse("[[Nat]]\nName = \"lab\nx = 1\n", "gw.toml"));
+        Assert.StartsWith("gw.toml:2:", Assert.Single(error.Problems), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Model_conflicts_name_both_sides()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => GatewayConfigurationFile.Parse("""
+            [[Nat]]
+            Name = "a"
+            InternalIPInterfaceAddressPrefix = "10.0.0.0/16"
+            [[Nat.ExternalAddress]]
+            IPAddress = "203.0.113.1"
+            [[Nat]]
+            Name = "b"
+            InternalIPInterfaceAddressPrefix = "10.0.5.0/24"
+            [[Nat.ExternalAddress]]
+            IPAddress = "203.0.113.2"
+            """, "gw.toml"));
+        Assert.Equal("gw.toml: NAT 'a' internal prefix 10.0.0.0/16 overlaps NAT 'b' internal prefix 10.0.5.0/24.", Assert.Single(error.Problems));
+    }
+}
