@@ -10,8 +10,9 @@ namespace NatGate.Core.State;
 /// <summary>
 /// Saves every session to a file and loads it back (IP Filter's ipfs -W and -R, DESIGN.md
 /// "Control semantics"). The file is UTF-8 JSON Lines: a header
-/// {"format":"natgate-sessions","version":1,"savedAt":"...","count":N}, N session lines, and
-/// {"sha256":"..."} over every byte before that last line.
+/// {"format":"natgate-sessions","version":1,"savedAt":"...","count":N,"rules":[...]} holding each
+/// distinct rule once, N session lines naming their rule by its position in "rules" ("rule":0),
+/// and {"sha256":"..."} over every byte before that last line.
 /// </summary>
 public static class SessionStateFile
 {
@@ -20,6 +21,9 @@ public static class SessionStateFile
 
     /// <summary>Longer lines mean the file is not ours; it also bounds what a foreign file can make us buffer.</summary>
     private const int MaximumLineLength = 1 << 20;
+
+    /// <summary>The header holds every distinct rule (about 1.3 KB each): room for some 50,000.</summary>
+    private const int MaximumHeaderLength = 64 << 20;
 
     private const string StreamName = "the session stream";
 
@@ -70,30 +74,54 @@ public static class SessionStateFile
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(sessions);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var line = new ArrayBufferWriter<byte>(1024);
-        using var writer = new Utf8JsonWriter(line);
         int count = sessions.Count;
+        var rules = new RuleTable();
+        for (int i = 0; i < count; i++)
+        {
+            SessionRecord session = sessions[i] ?? throw new ArgumentException($"Session {i + 1} is null.", nameof(sessions));
+            rules.Add(session.Rule ?? throw new ArgumentException($"Session {i + 1} has no rule.", nameof(sessions)));
+        }
+
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var content = new HashingStream(stream, hash);
+        using var writer = new Utf8JsonWriter(content);
 
         writer.WriteStartObject();
         writer.WriteString("format", FormatName);
         writer.WriteNumber("version", CurrentVersion);
         writer.WriteString("savedAt", savedAt);
         writer.WriteNumber("count", count);
-        writer.WriteEndObject();
-        EndLine(stream, hash, line, writer);
-
-        for (int i = 0; i < count; i++)
+        writer.WriteStartArray("rules");
+        foreach (NatRule rule in rules.Rules)
         {
-            SessionRecord session = sessions[i] ?? throw new ArgumentException($"Session {i + 1} is null.", nameof(sessions));
-            JsonSerializer.Serialize(writer, session, StateFileJson.Options);
-            EndLine(stream, hash, line, writer);
+            JsonSerializer.Serialize(writer, rule, StateFileJson.Options);
+        }
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        if (writer.BytesPending + writer.BytesCommitted > MaximumHeaderLength)
+        {
+            throw new StateFileException(
+                $"Cannot save sessions: their {rules.Rules.Count} distinct rules take more than the {MaximumHeaderLength} bytes a session file's header may hold.");
+        }
+        EndLine(writer, content);
+
+        using (RuleIndexJsonConverter.Use(rules))
+        {
+            for (int i = 0; i < count; i++)
+            {
+                JsonSerializer.Serialize(writer, sessions[i], StateFileJson.SessionOptions);
+                EndLine(writer, content);
+            }
         }
 
+        // The checksum line covers everything before it, not itself.
+        string digest = Convert.ToHexStringLower(hash.GetHashAndReset());
+        writer.Reset(stream);
         writer.WriteStartObject();
-        writer.WriteString("sha256", Convert.ToHexStringLower(hash.GetHashAndReset()));
+        writer.WriteString("sha256", digest);
         writer.WriteEndObject();
-        EndLine(stream, hash: null, line, writer);
+        writer.Flush();
+        stream.Write("\n"u8);
         stream.Flush();
     }
 
@@ -143,24 +171,29 @@ public static class SessionStateFile
         string? firstError = null;
 
         // A line is known to be content only once another follows it: the last line is the checksum.
-        byte[]? pending = null;
+        byte[] pending = new byte[1024];
+        int pendingLength = -1;
         int lineNumber = 0;
-        while (reader.TryReadLine(out ReadOnlySpan<byte> line, out int terminatorLength))
+        while (reader.TryReadLine(lineNumber == 0 ? MaximumHeaderLength : MaximumLineLength, out ReadOnlySpan<byte> line, out int terminatorLength))
         {
-            if (pending is not null)
+            if (pendingLength >= 0)
             {
-                hash.AppendData(pending);
-                if (lineNumber > 1 && header is { IsOurs: true } && firstError is null)
+                hash.AppendData(pending, 0, pendingLength);
+                if (lineNumber > 1 && header is { IsOurs: true, Problem: null, Rules: not null } && firstError is null)
                 {
-                    firstError = ReadSession(pending.AsSpan(0, pending.Length - 1), lineNumber, sessions);
+                    firstError = ReadSession(pending.AsSpan(0, pendingLength - 1), lineNumber, header.Rules, sessions);
                 }
             }
             lineNumber++;
-            pending = new byte[line.Length + terminatorLength];
+            pendingLength = line.Length + terminatorLength;
+            if (pending.Length < pendingLength)
+            {
+                pending = new byte[Math.Max(pendingLength, 2 * pending.Length)];
+            }
             line.CopyTo(pending);
             if (terminatorLength > 0)
             {
-                pending[^1] = (byte)'\n';
+                pending[line.Length] = (byte)'\n';
             }
             if (lineNumber == 1)
             {
@@ -173,11 +206,11 @@ public static class SessionStateFile
             }
         }
 
-        if (pending is null || header is null)
+        if (pendingLength < 0 || header is null)
         {
             throw new StateFileException($"{name} is empty, not a saved session file. Save sessions with natgate save, or give the right file.");
         }
-        string? recorded = lineNumber >= 2 ? ReadChecksum(pending) : null;
+        string? recorded = lineNumber >= 2 ? ReadChecksum(pending.AsMemory(0, pendingLength)) : null;
         if (recorded is not null && !string.Equals(recorded, Convert.ToHexStringLower(hash.GetHashAndReset()), StringComparison.Ordinal))
         {
             throw new StateFileException(
@@ -211,12 +244,18 @@ public static class SessionStateFile
     }
 
     /// <summary>Parses one session line; returns "line N: problem", or null when it was added.</summary>
-    private static string? ReadSession(ReadOnlySpan<byte> line, int lineNumber, List<SessionRecord> sessions)
+    private static string? ReadSession(ReadOnlySpan<byte> line, int lineNumber, RuleTable rules, List<SessionRecord> sessions)
     {
         try
         {
-            SessionRecord? session = JsonSerializer.Deserialize<SessionRecord>(line, StateFileJson.Options);
-            string? problem = session is null ? "the entry is null" : CheckEnumerations(session);
+            SessionRecord? session;
+            using (RuleIndexJsonConverter.Use(rules))
+            {
+                session = JsonSerializer.Deserialize<SessionRecord>(line, StateFileJson.SessionOptions);
+            }
+            string? problem = session is null ? "the entry is null"
+                : !Enum.IsDefined(session.Mapping) ? $"mapping {session.Mapping} is not a mapping behaviour"
+                : null;
             if (problem is not null)
             {
                 return string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}: {problem}");
@@ -226,25 +265,24 @@ public static class SessionStateFile
         }
         catch (JsonException error)
         {
-            string where = string.IsNullOrEmpty(error.Path) || error.Path == "$" ? "" : $" at {error.Path}";
-            return string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}{where}: {error.Message}");
+            return string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}{Where(error)}: {error.Message}");
         }
     }
 
+    /// <summary>" at $.path" for a serializer error, or nothing when the path adds nothing.</summary>
+    private static string Where(JsonException error)
+        => error is RuleIndexException || string.IsNullOrEmpty(error.Path) || error.Path == "$" ? "" : $" at {error.Path}";
+
     /// <summary>The engine trusts these enumerations to hold named values; flags enumerations may hold any bits.</summary>
-    private static string? CheckEnumerations(SessionRecord session)
-    {
-        NatRule rule = session.Rule;
-        return !Enum.IsDefined(session.Mapping) ? $"mapping {session.Mapping} is not a mapping behaviour"
-            : !Enum.IsDefined(rule.Kind) ? $"rule kind {rule.Kind} is not a rule kind"
+    private static string? CheckEnumerations(NatRule rule)
+        => !Enum.IsDefined(rule.Kind) ? $"rule kind {rule.Kind} is not a rule kind"
             : !Enum.IsDefined(rule.Policy.Mapping) ? $"rule mapping {rule.Policy.Mapping} is not a mapping behaviour"
             : !Enum.IsDefined(rule.Policy.TcpFiltering) ? $"rule TCP filtering {rule.Policy.TcpFiltering} is not a filtering behaviour"
             : !Enum.IsDefined(rule.Policy.UdpFiltering) ? $"rule UDP filtering {rule.Policy.UdpFiltering} is not a filtering behaviour"
             : null;
-    }
 
     /// <summary>The hex digest of a {"sha256":"..."} line, or null when the line is not one.</summary>
-    private static string? ReadChecksum(byte[] line)
+    private static string? ReadChecksum(ReadOnlyMemory<byte> line)
     {
         try
         {
@@ -264,13 +302,11 @@ public static class SessionStateFile
         }
     }
 
-    private static void EndLine(Stream stream, IncrementalHash? hash, ArrayBufferWriter<byte> line, Utf8JsonWriter writer)
+    /// <summary>Ends a top-level value with '\n' and readies the writer for the next.</summary>
+    private static void EndLine(Utf8JsonWriter writer, HashingStream content)
     {
         writer.Flush();
-        line.Write("\n"u8);
-        hash?.AppendData(line.WrittenSpan);
-        stream.Write(line.WrittenSpan);
-        line.ResetWrittenCount();
+        content.Write("\n"u8);
         writer.Reset();
     }
 
@@ -294,6 +330,9 @@ public static class SessionStateFile
         public long Version { get; private init; }
         public DateTimeOffset SavedAt { get; private init; }
         public long Count { get; private init; }
+
+        /// <summary>The rules the session lines name by position; null when the header has a problem.</summary>
+        public RuleTable? Rules { get; private init; }
 
         /// <summary>Why an otherwise-ours header cannot be used, or null.</summary>
         public string? Problem { get; private init; }
@@ -324,6 +363,11 @@ public static class SessionStateFile
                     : !hasSavedAt ? "\"savedAt\" is missing or not a date and time"
                     : count < 0 ? "\"count\" is missing or not a whole number"
                     : null;
+                RuleTable? rules = null;
+                if (problem is null && version <= CurrentVersion)
+                {
+                    problem = ReadRules(root, out rules);
+                }
                 return new Header
                 {
                     Format = formatName,
@@ -331,6 +375,7 @@ public static class SessionStateFile
                     Version = version,
                     SavedAt = hasSavedAt ? savedAtElement.GetDateTimeOffset() : default,
                     Count = count,
+                    Rules = problem is null ? rules : null,
                     Problem = problem,
                 };
             }
@@ -338,6 +383,37 @@ public static class SessionStateFile
             {
                 return new Header();
             }
+        }
+
+        /// <summary>Reads "rules" strictly, as session lines are read; returns the first problem, or null.</summary>
+        private static string? ReadRules(JsonElement root, out RuleTable? table)
+        {
+            table = null;
+            if (!root.TryGetProperty("rules", out JsonElement array) || array.ValueKind != JsonValueKind.Array)
+            {
+                return "\"rules\" is missing or not an array";
+            }
+            var rules = new List<NatRule>(array.GetArrayLength());
+            foreach (JsonElement element in array.EnumerateArray())
+            {
+                string at = string.Create(CultureInfo.InvariantCulture, $"rule {rules.Count}");
+                try
+                {
+                    NatRule? rule = element.Deserialize<NatRule>(StateFileJson.Options);
+                    string? problem = rule is null ? "it is null" : CheckEnumerations(rule);
+                    if (problem is not null)
+                    {
+                        return $"{at}: {problem}";
+                    }
+                    rules.Add(rule!);
+                }
+                catch (JsonException error)
+                {
+                    return $"{at}{Where(error)}: {error.Message}";
+                }
+            }
+            table = new RuleTable(rules);
+            return null;
         }
     }
 
@@ -349,19 +425,27 @@ public static class SessionStateFile
         private int end;
         private bool finished;
 
-        /// <summary>The next line without its '\n' (<paramref name="terminatorLength"/> 1) or, at the end, without one (0).</summary>
-        public bool TryReadLine(out ReadOnlySpan<byte> line, out int terminatorLength)
+        /// <summary>
+        /// The next line without its '\n' (<paramref name="terminatorLength"/> 1) or, at the end, without one (0);
+        /// a line longer than <paramref name="maximumLength"/> bytes means the file is not ours.
+        /// </summary>
+        public bool TryReadLine(int maximumLength, out ReadOnlySpan<byte> line, out int terminatorLength)
         {
+            int searched = 0;
             while (true)
             {
-                int newline = buffer.AsSpan(start, end - start).IndexOf((byte)'\n');
+                int newline = buffer.AsSpan(start + searched, end - start - searched).IndexOf((byte)'\n');
                 if (newline >= 0)
                 {
+                    newline += searched;
+                    CheckLength(newline, maximumLength);
                     line = buffer.AsSpan(start, newline);
                     terminatorLength = 1;
                     start += newline + 1;
                     return true;
                 }
+                searched = end - start;
+                CheckLength(searched, maximumLength);
                 if (finished)
                 {
                     line = buffer.AsSpan(start, end - start);
@@ -377,10 +461,6 @@ public static class SessionStateFile
                 }
                 if (end == buffer.Length)
                 {
-                    if (buffer.Length >= MaximumLineLength)
-                    {
-                        throw new StateFileException($"{name} is not a NatGate session file: it has a line longer than {MaximumLineLength} bytes. Give the file written by natgate save.");
-                    }
                     Array.Resize(ref buffer, buffer.Length * 2);
                 }
                 int read = stream.Read(buffer, end, buffer.Length - end);
@@ -388,5 +468,50 @@ public static class SessionStateFile
                 end += read;
             }
         }
+
+        private void CheckLength(int length, int maximumLength)
+        {
+            if (length > maximumLength)
+            {
+                throw new StateFileException($"{name} is not a NatGate session file: it has a line longer than {maximumLength} bytes. Give the file written by natgate save.");
+            }
+        }
+    }
+
+    /// <summary>Passes writes through to a stream and into a hash; flushing is left to the caller, once, at the end.</summary>
+    private sealed class HashingStream(Stream inner, IncrementalHash hash) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            hash.AppendData(buffer);
+            inner.Write(buffer);
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        /// <summary>Utf8JsonWriter flushes its stream on every Flush: passed on, that would be a write to the disk per line.</summary>
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

@@ -92,8 +92,12 @@ public sealed class SessionStateFilePropertyTests
     [Fact]
     public void Saved_records_load_back_equal()
     {
-        Gen.Select(Session.Array[0, 6], Moment).Sample((sessions, savedAt) =>
+        Gen.Select(Session.Array[0, 6], Gen.Int[0, 3], Moment).Sample((generated, shared, savedAt) =>
         {
+            // The last few sessions take a copy of the first's rule, as sessions of one rule do: the header holds it once.
+            SessionRecord[] sessions = [.. generated.Select((session, i) => i > 0 && i >= generated.Length - shared
+                ? session with { Rule = generated[0].Rule with { RedirectTargets = [.. generated[0].Rule.RedirectTargets] } }
+                : session)];
             using var stream = new MemoryStream();
             SessionStateFile.Save(stream, sessions, savedAt);
             stream.Position = 0;

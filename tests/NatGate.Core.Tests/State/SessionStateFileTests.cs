@@ -4,6 +4,7 @@ using NatGate.Core.Addressing;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
+using NatGate.Core.Sessions;
 using NatGate.Core.State;
 using NatGate.Core.Translation;
 
@@ -152,13 +153,126 @@ public sealed class SessionStateFileTests : IDisposable
 
         Assert.Equal(count + 3, lines.Length);
         Assert.Equal("", lines[^1]);
-        Assert.Equal($"{{\"format\":\"natgate-sessions\",\"version\":1,\"savedAt\":\"2025-03-01T12:00:10+00:00\",\"count\":{count}}}", lines[0]);
+        Assert.StartsWith($"{{\"format\":\"natgate-sessions\",\"version\":1,\"savedAt\":\"2025-03-01T12:00:10+00:00\",\"count\":{count},\"rules\":[{{\"kind\":\"Map\",", lines[0], StringComparison.Ordinal);
+        Assert.EndsWith("\"label\":\"lan\"}]}", lines[0], StringComparison.Ordinal);
+        Assert.Contains("\"source\":\"10.0.0.0/24\"", lines[0], StringComparison.Ordinal);
+        Assert.Contains("\"translatedFirst\":\"198.51.100.10\"", lines[0], StringComparison.Ordinal);
+        Assert.DoesNotContain("translatedCount", lines[0], StringComparison.Ordinal);
         Assert.Contains("\"original\":{\"protocol\":6,\"source\":\"10.0.0.5\",\"sourcePort\":40000,\"destination\":\"203.0.113.7\",\"destinationPort\":80}", lines[1], StringComparison.Ordinal);
-        Assert.Contains("\"source\":\"10.0.0.0/24\"", lines[1], StringComparison.Ordinal);
-        Assert.Contains("\"translatedFirst\":\"198.51.100.10\"", lines[1], StringComparison.Ordinal);
-        Assert.Contains("\"kind\":\"Map\"", lines[1], StringComparison.Ordinal);
-        Assert.DoesNotContain("translatedCount", lines[1], StringComparison.Ordinal);
+        Assert.All(lines[1..^2], line =>
+        {
+            Assert.Contains("\"rule\":0,", line, StringComparison.Ordinal);
+            Assert.DoesNotContain("translatedFirst", line, StringComparison.Ordinal);
+        });
         Assert.Matches("^\\{\"sha256\":\"[0-9a-f]{64}\"\\}$", lines[^2]);
+    }
+
+    [Fact]
+    public void Rules_are_written_once_in_the_header()
+    {
+        NatRule rule = Rule with { Kind = NatRuleKind.Redirect, RedirectTargets = [Ipv4Address.Parse("10.0.0.80")], RedirectPort = 8080 };
+        // Equal rules need not be the same instance: copies, and copies of the target list, share the entry.
+        SessionRecord[] sessions = [.. Enumerable.Range(0, 1000).Select(i => Session(
+            (i % 3) switch { 0 => rule, 1 => rule with { }, _ => rule with { RedirectTargets = [.. rule.RedirectTargets] } }, i))];
+        string path = Path.Combine(directory, "sessions.jsonl");
+
+        SessionStateFile.Save(path, sessions, SavedAt);
+
+        string text = File.ReadAllText(path);
+        string ruleJson = System.Text.Json.JsonSerializer.Serialize(rule, StateFileJson.Options);
+        Assert.Equal(1, CountOf(text, ruleJson));
+        Assert.Equal(1, CountOf(text, "\"translatedFirst\""));
+        Assert.Equal(1000, CountOf(text, "\"rule\":0,"));
+        // A session line without its rule is still about 555 bytes (two flows as objects, counters, ticks);
+        // one that repeated the rule would add this rule's JSON to each.
+        Assert.InRange(new FileInfo(path).Length, 0, 600 * sessions.Length);
+        Assert.True(ruleJson.Length > 600, "the rule alone outweighs a session line");
+        SessionRecordAssert.Equal(sessions, SessionStateFile.Load(path).Sessions);
+    }
+
+    [Fact]
+    public void Sessions_of_different_rules_come_back_attached_to_their_own_rule()
+    {
+        NatRule other = NatEngine.MapRule(Ipv4Prefix.Parse("10.1.0.0/16"), Ipv4Address.Parse("198.51.100.20"), label: "guest");
+        // Equal to Rule in all but its label: RuleComparer treats them as one rule, so they share its entry.
+        NatRule relabelled = Rule with { Label = "renamed" };
+        SessionRecord[] sessions = [.. Enumerable.Range(0, 30).Select(i => Session((i % 3) switch { 0 => Rule, 1 => other, _ => relabelled }, i))];
+        string path = Path.Combine(directory, "sessions.jsonl");
+        SessionStateFile.Save(path, sessions, SavedAt);
+
+        IReadOnlyList<SessionRecord> loaded = SessionStateFile.Load(path).Sessions;
+
+        Assert.Equal(2, CountOf(File.ReadAllText(path), "\"translatedFirst\""));
+        Assert.Equal(sessions.Select(session => session.Original), loaded.Select(session => session.Original));
+        for (int i = 0; i < sessions.Length; i++)
+        {
+            NatRule expected = i % 3 == 1 ? other : Rule;
+            Assert.True(RuleComparer.Equal(expected, loaded[i].Rule));
+            Assert.Equal(expected.Label, loaded[i].Rule.Label);
+            Assert.Same(loaded[i % 3 == 1 ? 1 : 0].Rule, loaded[i].Rule);
+        }
+        Assert.False(RuleComparer.Equal(loaded[0].Rule, loaded[1].Rule));
+    }
+
+    [Theory]
+    [InlineData("7", "line 3: rule 7 does not exist; the header has 1 rule.")]
+    [InlineData("1", "line 3: rule 1 does not exist; the header has 1 rule.")]
+    [InlineData("-1", "line 3: rule -1 does not exist; the header has 1 rule.")]
+    [InlineData("0.5", "line 3 at $.rule: \"rule\" must be a whole number")]
+    [InlineData("\"0\"", "line 3 at $.rule: \"rule\" must be a whole number")]
+    [InlineData("null", "line 3")]
+    public void Session_naming_a_rule_the_header_lacks_is_refused_with_its_line(string index, string expected)
+    {
+        string[] lines = Encoding.UTF8.GetString(SavedBytes(out _)).Split('\n');
+        lines[2] = lines[2].Replace("\"rule\":0,", $"\"rule\":{index},", StringComparison.Ordinal);
+
+        StateFileException refused = Refused(Reseal(string.Join('\n', lines)));
+
+        Assert.Contains("bad entry", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, refused.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(",\"rules\":[", ",\"rulez\":[", "\"rules\" is missing")]
+    [InlineData("\"rules\":[{", "\"rules\":[null,{", "rule 0: it is null")]
+    [InlineData("\"translatedFirst\":\"198.51.100.10\"", "\"translatedFirst\":\"198.51.100\"", "rule 0 at $.translatedFirst")]
+    public void Bad_rule_in_the_header_is_refused_as_a_bad_header(string good, string bad, string expected)
+    {
+        string text = Encoding.UTF8.GetString(SavedBytes(out _));
+        int at = text.IndexOf(good, StringComparison.Ordinal);
+        text = text[..at] + bad + text[(at + good.Length)..];
+
+        StateFileException refused = Refused(Reseal(text));
+
+        Assert.Contains("bad header on line 1", refused.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, refused.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A session of <paramref name="rule"/>, distinct for each <paramref name="i"/>, as the engine would export it.</summary>
+    internal static SessionRecord Session(NatRule rule, int i) => new()
+    {
+        Rule = rule,
+        Original = new FlowKey(6, Ipv4Address.Parse("10.0.0.5") + (uint)(i / 50_000), (ushort)(1024 + (i % 50_000)), Ipv4Address.Parse("203.0.113.7"), 443),
+        Translated = new FlowKey(6, External, (ushort)(1024 + (i % 50_000)), Ipv4Address.Parse("203.0.113.7"), 443),
+        InMapping = true,
+        Mapping = MappingBehavior.EndpointIndependent,
+        Tcp = TcpTracking.Established,
+        CreatedTicks = Start + i,
+        LastSeenTicks = Now + i,
+        PacketsForward = 12,
+        PacketsReply = 10,
+        BytesForward = 1400,
+        BytesReply = 52_000,
+    };
+
+    private static int CountOf(string text, string part)
+    {
+        int count = 0;
+        for (int at = text.IndexOf(part, StringComparison.Ordinal); at >= 0; at = text.IndexOf(part, at + part.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+        return count;
     }
 
     [Fact]
