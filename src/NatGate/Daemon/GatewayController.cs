@@ -1,0 +1,162 @@
+using NatGate.Core.Control;
+using NatGate.Core.NetNat;
+using NatGate.Core.Rules;
+using NatGate.Core.State;
+using NatGate.Core.Translation;
+
+namespace NatGate.Daemon;
+
+/// <summary>
+/// The one door to the engine for everything that is not the packet path: the control API,
+/// timers, metrics and the daemon's start and stop. The engine is single-threaded, so every
+/// call here, and every batch of packets, holds <see cref="EngineLock"/>. Errors are
+/// <see cref="NatControlException"/>s with the seed's errno names.
+/// </summary>
+public sealed class GatewayController
+{
+    private readonly TimeProvider clock;
+    private NetNatModel netNat = new();
+    private readonly Dictionary<string, List<int>> rulesOfInstance = new(StringComparer.OrdinalIgnoreCase);
+
+    public GatewayController(NatEngine engine, TimeProvider clock)
+    {
+        Engine = engine;
+        this.clock = clock;
+    }
+
+    /// <summary>The engine; touch it only while holding <see cref="EngineLock"/>.</summary>
+    public NatEngine Engine { get; }
+
+    public Lock EngineLock { get; } = new();
+
+    public long NowTicks => clock.GetUtcNow().UtcTicks;
+
+    public T Run<T>(Func<NatEngine, T> operation)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        lock (EngineLock)
+        {
+            return operation(Engine);
+        }
+    }
+
+    public IReadOnlyList<SessionInfo> Sessions(uint? address, byte? protocol) => Run(engine => engine.ListSessions(address, protocol));
+
+    public NatStatistics Statistics() => Run(engine => engine.Statistics());
+
+    public IReadOnlyList<RuleInfo> Rules() => Run(engine => engine.ListRules());
+
+    public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules) => Run(engine => engine.LoadRules(rules));
+
+    public int RemoveRules(IReadOnlyList<NatRule> rules) => Run(engine => engine.RemoveRules(rules));
+
+    public int FlushRules() => Run(engine => engine.FlushRules());
+
+    public int FlushSessions() => Run(engine => engine.FlushSessions(NowTicks));
+
+    public int PurgeOrphans() => Run(engine => engine.PurgeOrphans(NowTicks));
+
+    public void RemoveSession(int id) => Run(engine =>
+    {
+        engine.RemoveSession(id, NowTicks);
+        return 0;
+    });
+
+    public LookupResult Lookup(byte protocol, uint inside, ushort insidePort, uint outside, ushort outsidePort, bool findForward)
+        => Run(engine => engine.Lookup(protocol, inside, insidePort, outside, outsidePort, findForward));
+
+    public int Put(SessionRecord record) => Run(engine => engine.Put(record, NowTicks));
+
+    public bool Lock(bool locked) => Run(engine => engine.Lock(locked));
+
+    public HairpinningMode Hairpinning
+    {
+        get => Run(engine => engine.Hairpinning);
+        set => Run(engine => engine.Hairpinning = value);
+    }
+
+    /// <summary>Saves every session (ipfs -W): the table is locked while they are copied so the save is consistent.</summary>
+    public int SaveState(string path)
+    {
+        IReadOnlyList<SessionRecord> sessions = Run(engine =>
+        {
+            bool wasLocked = engine.Lock(true);
+            try
+            {
+                return engine.ExportSessions();
+            }
+            finally
+            {
+                engine.Lock(wasLocked);
+            }
+        });
+        SessionStateFile.Save(path, sessions, clock.GetUtcNow());
+        return sessions.Count;
+    }
+
+    /// <summary>Restores sessions (ipfs -R); each goes through Put's checks.</summary>
+    public RestoreReport RestoreState(string path)
+    {
+        SavedSessions saved = SessionStateFile.Load(path);
+        return Run(engine => engine.Restore(saved.Sessions, NowTicks));
+    }
+
+    // ------------------------------------------------------------ NetNat objects
+
+    public NetNatModel NetNat => Run(_ => netNat);
+
+    /// <summary>
+    /// Replaces the NetNat model: it is validated whole, compiled, and its rules swap in for the
+    /// previous model's (rules loaded from ipnat.conf are not touched). Nothing changes on error.
+    /// </summary>
+    public void ApplyNetNat(NetNatModel model, Func<Core.Addressing.Ipv4Prefix, IEnumerable<uint>>? localAddresses = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        IReadOnlyList<string> problems = model.Validate(localAddresses);
+        if (problems.Count > 0)
+        {
+            throw new NatControlException(NatErrno.EINVAL, string.Join(" ", problems));
+        }
+        IReadOnlyList<NatRule> compiled = model.Compile(localAddresses);
+        Run(engine =>
+        {
+            var previous = rulesOfInstance.Values.SelectMany(indexes => indexes).ToList();
+            foreach (int index in previous)
+            {
+                engine.RemoveRule(index);
+            }
+            try
+            {
+                IReadOnlyList<int> added = engine.LoadRules(compiled);
+                rulesOfInstance.Clear();
+                for (int i = 0; i < compiled.Count; i++)
+                {
+                    string instance = InstanceOf(compiled[i]);
+                    if (!rulesOfInstance.TryGetValue(instance, out List<int>? list))
+                    {
+                        rulesOfInstance[instance] = list = [];
+                    }
+                    list.Add(added[i]);
+                }
+                engine.Hairpinning = model.InterRoutingDomainHairpinningMode;
+                netNat = model;
+            }
+            catch (NatControlException)
+            {
+                // Put the previous model's rules back as they were.
+                engine.LoadRules(netNat.Compile(localAddresses));
+                throw;
+            }
+            return 0;
+        });
+    }
+
+    private static string InstanceOf(NatRule rule)
+    {
+        // Labels are "nat NAME" or "nat NAME mapping ID" (NetNatModel.Compile).
+        string label = rule.Label ?? "";
+        string rest = label.StartsWith("nat ", StringComparison.Ordinal) ? label[4..] : label;
+        int space = rest.IndexOf(" mapping ", StringComparison.Ordinal);
+        return space < 0 ? rest : rest[..space];
+    }
+}
