@@ -1,6 +1,7 @@
 using System.CommandLine;
 using NatGate.Configuration;
 using NatGate.Core.Rules;
+using NatGate.Core.Rules.Ipnat;
 
 var root = new RootCommand("NatGate: a user-space network address and port translator.");
 
@@ -12,11 +13,16 @@ check.SetAction(parseResult =>
     try
     {
         GatewayConfiguration configuration = GatewayConfigurationFile.Load(file.FullName);
-        IReadOnlyList<NatRule> rules = configuration.NetNat.Compile();
-        Console.WriteLine($"{file.Name}: ok, {configuration.NetNat.Instances.Count} NAT instance(s), {configuration.NetNat.StaticMappings.Count} static mapping(s), {rules.Count} rule(s).");
+        IReadOnlyList<NatRule> rules = [.. configuration.NetNat.Compile(), .. configuration.Rules.Rules];
+        Console.WriteLine($"{file.Name}: ok, {configuration.NetNat.Instances.Count} NAT instance(s), {configuration.NetNat.StaticMappings.Count} static mapping(s), {rules.Count} rule(s):");
         foreach (NatRule rule in rules)
         {
-            Console.WriteLine($"  {rule.Label}: {rule.Kind} {rule.Source} -> {NatGate.Core.Packets.Ipv4Address.Format(rule.TranslatedFirst)}");
+            // The NetNat objects seen through the ipnat vocabulary, labelled with where each rule came from.
+            Console.WriteLine($"{IpnatPrinter.Print(rule).TrimEnd()}    # {rule.Label}");
+        }
+        foreach (string warning in configuration.Rules.Warnings)
+        {
+            Console.Error.WriteLine(warning);
         }
         return 0;
     }

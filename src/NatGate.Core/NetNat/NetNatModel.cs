@@ -247,6 +247,8 @@ public sealed record NetNatModel
                 rules.Add(new NatRule
                 {
                     Kind = NatRuleKind.Map,
+                    // WinNAT translates TCP, UDP and ICMP; so does an instance (ipnat: portmap tcp/udp plus icmpidmap).
+                    Protocols = RuleProtocols.TcpUdp | RuleProtocols.Icmp,
                     Source = instance.InternalIPInterfaceAddressPrefix,
                     TranslatedFirst = external.IPAddress,
                     TranslatedLast = external.IPAddress,

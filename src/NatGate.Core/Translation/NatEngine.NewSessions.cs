@@ -50,7 +50,7 @@ public sealed partial class NatEngine
         // Source.
         RuleSlot? map = destinationTranslated && localAddresses.Contains(newDestination)
             ? null // redirected to the gateway itself (a transparent proxy): the proxy must see the real client
-            : FindMap(key, newDestination);
+            : FindMap(key, newDestination, newDestinationPort);
         bool fromGateway = map is null && destinationTranslated && localAddresses.Contains(key.Source);
         if (map is null && !destinationTranslated)
         {
@@ -265,14 +265,15 @@ public sealed partial class NatEngine
         return (rule.RedirectTargets[targetIndex], port);
     }
 
-    private RuleSlot? FindMap(FlowKey key, uint destination)
+    private RuleSlot? FindMap(FlowKey key, uint destination, ushort destinationPort)
     {
         foreach (RuleSlot slot in mapRules)
         {
             NatRule rule = slot.Rule;
             if (rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
                 && rule.Destination.Contains(destination) != rule.DestinationNegated
-                && (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp) || rule.SourcePorts.Contains(key.SourcePort)))
+                && (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp)
+                    || (rule.SourcePorts.Contains(key.SourcePort) && rule.DestinationPorts.Contains(destinationPort))))
             {
                 return slot;
             }

@@ -3,6 +3,7 @@ using NatGate.Core.Addressing;
 using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
+using NatGate.Core.Rules.Ipnat;
 using Tomlyn;
 using Tomlyn.Model;
 
@@ -11,7 +12,8 @@ namespace NatGate.Configuration;
 /// <summary>The daemon's configuration file: NetNat instances and static mappings, the hairpinning mode, and an optional ipnat.conf.</summary>
 /// <param name="NetNat">The NetNat objects.</param>
 /// <param name="RulesPath">The ipnat.conf to load as well, resolved against the configuration file's folder.</param>
-public sealed record GatewayConfiguration(NetNatModel NetNat, string? RulesPath);
+/// <param name="Rules">That file's rules, parsed and checked with the configuration (empty without one).</param>
+public sealed record GatewayConfiguration(NetNatModel NetNat, string? RulesPath, IpnatRules Rules);
 
 /// <summary>A configuration that cannot be applied; <see cref="Problems"/> lists every reason, each with file and line where known.</summary>
 public sealed class ConfigurationException : Exception
@@ -173,6 +175,22 @@ public static class GatewayConfigurationFile
         }
 
         var model = new NetNatModel { Instances = instances, StaticMappings = mappings, InterRoutingDomainHairpinningMode = hairpinning };
+        IpnatRules ipnat = new([], []);
+        if (rules is not null)
+        {
+            try
+            {
+                ipnat = IpnatParser.ParseFile(rules);
+            }
+            catch (RuleSyntaxException error)
+            {
+                reader.Problems.Add(error.Message);
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+            {
+                reader.Problems.Add($"{fileName}: Rules: cannot read {rules}: {error.Message}");
+            }
+        }
         if (reader.Problems.Count == 0)
         {
             foreach (string problem in model.Validate())
@@ -184,7 +202,7 @@ public static class GatewayConfigurationFile
         {
             throw new ConfigurationException(reader.Problems);
         }
-        return new GatewayConfiguration(model, rules);
+        return new GatewayConfiguration(model, rules, ipnat);
     }
 
     private static string FirstLine(string message)

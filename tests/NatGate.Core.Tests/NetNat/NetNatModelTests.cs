@@ -3,6 +3,8 @@ using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
 using NatGate.Core.Ports;
 using NatGate.Core.Rules;
+using NatGate.Core.Rules.Ipnat;
+using NatGate.Core.Control;
 using NatGate.Core.Tests.Translation;
 using NatGate.Core.Translation;
 
@@ -171,5 +173,45 @@ public sealed class NetNatModelTests
         lab.Engine.LoadRules(model.Compile());
         Assert.Equal(Lab.InsideB, Lab.Tuple(lab.Forward(Lab.Udp(Lab.Remote, 1, Lab.External + 1, 8080))).Destination);
         Assert.Equal(DropReason.NoSession, lab.Dropped(Lab.Udp(Ipv4Address.Parse("203.0.113.99"), 1, Lab.External, 8080)));
+    }
+
+    [Fact]
+    public void The_compiled_rules_print_as_ipnat_and_read_back_the_same()
+    {
+        IReadOnlyList<NatRule> rules = new NetNatModel { Instances = [Containers], StaticMappings = [Web] }.Compile();
+        string text = IpnatPrinter.Print(rules);
+        Assert.Equal(
+            "map 10.0.0.0/24 -> 198.51.100.10/32 portmap tcp/udp 1024:65535 icmpidmap icmp 1024:65535\n" +
+            "rdr 198.51.100.10/32 port 8080 -> 10.0.0.3 port 80\n",
+            text.Replace("\r", "", StringComparison.Ordinal).Replace("map * ", "map ", StringComparison.Ordinal).Replace("rdr * ", "rdr ", StringComparison.Ordinal));
+        IReadOnlyList<NatRule> back = IpnatParser.Parse(text, "netnat").Rules;
+        Assert.Equal(rules.Count, back.Count);
+        for (int i = 0; i < rules.Count; i++)
+        {
+            Assert.True(RuleComparer.Equal(rules[i] with { Policy = NatPolicy.Default }, back[i]), IpnatPrinter.Print(back[i]));
+        }
+    }
+
+    [Fact]
+    public void The_instance_and_the_equivalent_ipnat_conf_translate_identically()
+    {
+        var fromModel = new Lab(addMapRule: false);
+        fromModel.Engine.LoadRules(new NetNatModel { Instances = [Containers], StaticMappings = [Web] }.Compile());
+        var fromConf = new Lab(addMapRule: false);
+        fromConf.Engine.LoadRules(IpnatParser.Parse("""
+            # the same gateway, written for IP Filter
+            map natgate0 10.0.0.0/24 -> 198.51.100.10/32 portmap tcp/udp 1024:65535 icmpidmap icmp 1024:65535
+            rdr natgate0 198.51.100.10/32 port 8080 -> 10.0.0.3 port 80 tcp
+            """, "ipnat.conf").Rules);
+        foreach (byte[] packet in (byte[][])[
+            Lab.Udp(Lab.InsideA, 5000, Lab.Remote, 53), Lab.Udp(Lab.InsideB, 5000, Lab.Remote, 53), Lab.Udp(Lab.InsideA, 80, Lab.Remote, 53),
+            Lab.Tcp(Lab.Remote, 33000, Lab.External, 8080, TcpFlags.Syn), Lab.Tcp(Lab.InsideB, 80, Lab.Remote, 33000, TcpFlags.Syn | TcpFlags.Ack),
+            Lab.Echo(Lab.InsideA, Lab.Remote, 5), Lab.Echo(Lab.InsideB, Lab.Remote, 5), Lab.Tcp(Lab.InsideA, 45000, Lab.External, 8080, TcpFlags.Syn)])
+        {
+            (TranslationResult modelResult, byte[] modelBytes) = fromModel.Send(packet);
+            (TranslationResult confResult, byte[] confBytes) = fromConf.Send(packet);
+            Assert.Equal(confResult, modelResult);
+            Assert.Equal(Convert.ToHexString(confBytes), Convert.ToHexString(modelBytes));
+        }
     }
 }

@@ -123,4 +123,13 @@ public sealed class RuleOperationTests
         Assert.Equal(0, restarted.ExpireSessions(lab.Now + TimeSpan.FromSeconds(199).Ticks));
         Assert.Equal(1, restarted.ExpireSessions(lab.Now + TimeSpan.FromSeconds(202).Ticks));
     }
+
+    [Fact]
+    public void A_map_rule_with_a_destination_port_applies_only_to_that_port()
+    {
+        var lab = new Lab(addMapRule: false);
+        lab.Engine.LoadRules(Rules.Ipnat.IpnatParser.Parse("map * from 10.0.0.0/24 to any port = 80 -> 198.51.100.10/32 portmap tcp/udp auto", "web.conf").Rules);
+        Assert.Equal(Lab.External, Lab.Tuple(lab.Forward(Lab.Tcp(Lab.InsideA, 40000, Lab.Remote, 80, TcpFlags.Syn))).Source);
+        Assert.Equal(Lab.InsideA, Lab.Tuple(lab.Forward(Lab.Tcp(Lab.InsideA, 40001, Lab.Remote, 443, TcpFlags.Syn))).Source);
+    }
 }

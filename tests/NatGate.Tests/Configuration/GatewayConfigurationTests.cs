@@ -39,7 +39,6 @@ public sealed class GatewayConfigurationTests
     public void Values_and_defaults()
     {
         GatewayConfiguration configuration = GatewayConfigurationFile.Parse("""
-            Rules = "ipnat.conf"
             InterRoutingDomainHairpinningMode = "Disabled"
             [[Nat]]
             Name = "lab"
@@ -54,7 +53,7 @@ public sealed class GatewayConfigurationTests
             ExternalPort = 53
             InternalIPAddress = "10.1.0.53"
             """, "/etc/natgate/natgate.toml");
-        Assert.Equal("/etc/natgate/ipnat.conf", configuration.RulesPath);
+        Assert.Null(configuration.RulesPath);
         Assert.Equal(HairpinningMode.Disabled, configuration.NetNat.InterRoutingDomainHairpinningMode);
         NatInstance instance = Assert.Single(configuration.NetNat.Instances);
         Assert.Equal((FilteringBehavior.EndpointIndependent, FilteringBehavior.AddressDependent, MappingBehavior.AddressAndPortDependent, true),
@@ -107,5 +106,34 @@ public sealed class GatewayConfigurationTests
             IPAddress = "203.0.113.2"
             """, "gw.toml"));
         Assert.Equal("gw.toml: NAT 'a' internal prefix 10.0.0.0/16 overlaps NAT 'b' internal prefix 10.0.5.0/24.", Assert.Single(error.Problems));
+    }
+}
+
+public sealed class GatewayConfigurationRulesFileTests : IDisposable
+{
+    private readonly string directory = Directory.CreateTempSubdirectory("natgate-config-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    [Fact]
+    public void The_rules_file_is_parsed_with_the_configuration()
+    {
+        File.WriteAllText(Path.Combine(directory, "ipnat.conf"), "map eth0 10.9.0.0/24 -> 203.0.113.9/32\n");
+        string config = Path.Combine(directory, "natgate.toml");
+        File.WriteAllText(config, "Rules = \"ipnat.conf\"\n");
+        GatewayConfiguration configuration = GatewayConfigurationFile.Load(config);
+        Assert.Equal(Path.Combine(directory, "ipnat.conf"), configuration.RulesPath);
+        Assert.Equal(NatRuleKind.Map, Assert.Single(configuration.Rules.Rules).Kind);
+    }
+
+    [Fact]
+    public void A_bad_rules_file_refuses_the_configuration_with_its_own_position()
+    {
+        string rules = Path.Combine(directory, "ipnat.conf");
+        File.WriteAllText(rules, "map eth0 10.9.0.0/24 -> 203.0.113.9/32\nrdr eth0 203.0.113.9 port http -> 10.9.0.2 port htp\n");
+        string config = Path.Combine(directory, "natgate.toml");
+        File.WriteAllText(config, "Rules = \"ipnat.conf\"\n");
+        var error = Assert.Throws<ConfigurationException>(() => GatewayConfigurationFile.Load(config));
+        Assert.StartsWith($"{rules}:2:", Assert.Single(error.Problems), StringComparison.Ordinal);
     }
 }
