@@ -1,0 +1,176 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using NatGate.Configuration;
+using NatGate.Core.Addressing;
+using NatGate.Core.Packets;
+using NatGate.Core.Rules;
+using NatGate.Core.Rules.Ipnat;
+using NatGate.Daemon;
+using NatGate.Linux.Routing;
+using NatGate.Linux.Tun;
+
+namespace NatGate.Cli;
+
+/// <summary>natgate run: the gateway daemon.</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var inside = new Option<string[]>("--inside") { Description = "An internal prefix to translate (repeatable), e.g. 10.77.0.0/24.", AllowMultipleArgumentsPerToken = false };
+        var external = new Option<string[]>("--external") { Description = "An external address, optionally with its port range: 198.51.100.10[:1024-65535] (repeatable)." };
+        var rules = new Option<FileInfo?>("--rules") { Description = "An ipnat.conf rule file." };
+        var config = new Option<FileInfo?>("--config") { Description = "A configuration file (TOML; docs/natgate.example.toml)." };
+        var tun = new Option<string>("--tun") { Description = "The TUN device's name.", DefaultValueFactory = _ => "natgate0" };
+        var outside = new Option<string?>("--outside-interface") { Description = "The outside interface: rules naming it apply, and on-link external addresses get a proxy neighbour on it." };
+        var mapping = new Option<string>("--mapping") { Description = "Mapping behaviour: eim (endpoint-independent), adm or apdm.", DefaultValueFactory = _ => "eim" };
+        var filtering = new Option<string>("--filtering") { Description = "Filtering behaviour: eif (endpoint-independent), adf (address-dependent) or apdf.", DefaultValueFactory = _ => "adf" };
+        var udpTimeout = new Option<int>("--udp-timeout") { Description = "UDP idle timeout, seconds (RFC 4787: at least 120).", DefaultValueFactory = _ => 300 };
+        var tcpTimeout = new Option<int>("--tcp-established-timeout") { Description = "TCP established idle timeout, seconds.", DefaultValueFactory = _ => 7440 };
+        var tcpTransitory = new Option<int>("--tcp-transitory-timeout") { Description = "TCP transitory timeout, seconds.", DefaultValueFactory = _ => 240 };
+        var icmpTimeout = new Option<int>("--icmp-timeout") { Description = "ICMP query timeout, seconds.", DefaultValueFactory = _ => 60 };
+        var control = new Option<string>("--control") { Description = "The control directory (control.sock, control.ro.sock).", DefaultValueFactory = _ => "/run/natgate" };
+        var state = new Option<FileInfo?>("--state") { Description = "Restore sessions from this file at start (when present) and save them to it at stop." };
+        var metrics = new Option<string?>("--metrics") { Description = "Serve Prometheus metrics on HOST:PORT, e.g. 127.0.0.1:9469." };
+        var noPlumbing = new Option<bool>("--no-plumbing") { Description = "Install no routing; print what would have been done." };
+        var logSessions = new Option<bool>("--log-sessions") { Description = "Log every session created and deleted at information level." };
+        var maximumSessions = new Option<int>("--max-sessions") { Description = "Sessions the table holds at most.", DefaultValueFactory = _ => 1 << 20 };
+
+        var command = new Command("run", "Run the gateway: translate what the kernel routes to the TUN device.")
+        {
+            inside, external, rules, config, tun, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
+            control, state, metrics, noPlumbing, logSessions, maximumSessions,
+        };
+        command.SetAction(async (parseResult, cancellation) =>
+        {
+            GatewayRunOptions options;
+            try
+            {
+                options = new GatewayRunOptions
+                {
+                    Inside = [.. (parseResult.GetValue(inside) ?? []).Select(text => Ipv4Prefix.TryParse(text, out Ipv4Prefix prefix) ? prefix : throw new ConfigurationException($"--inside {text}: not an IPv4 prefix (a.b.c.d/n)."))],
+                    External = [.. (parseResult.GetValue(external) ?? []).Select(ParseExternal)],
+                    RulesFile = parseResult.GetValue(rules)?.FullName,
+                    ConfigFile = parseResult.GetValue(config)?.FullName,
+                    TunName = parseResult.GetValue(tun)!,
+                    OutsideInterface = parseResult.GetValue(outside),
+                    Mapping = ParseMapping(parseResult.GetValue(mapping)!),
+                    Filtering = ParseFiltering(parseResult.GetValue(filtering)!),
+                    UdpIdleTimeout = TimeSpan.FromSeconds(parseResult.GetValue(udpTimeout)),
+                    TcpEstablishedTimeout = TimeSpan.FromSeconds(parseResult.GetValue(tcpTimeout)),
+                    TcpTransitoryTimeout = TimeSpan.FromSeconds(parseResult.GetValue(tcpTransitory)),
+                    IcmpQueryTimeout = TimeSpan.FromSeconds(parseResult.GetValue(icmpTimeout)),
+                    ControlDirectory = parseResult.GetValue(control)!,
+                    StateFile = parseResult.GetValue(state)?.FullName,
+                    Metrics = parseResult.GetValue(metrics),
+                    NoPlumbing = parseResult.GetValue(noPlumbing),
+                    LogSessions = parseResult.GetValue(logSessions),
+                    MaximumSessions = parseResult.GetValue(maximumSessions),
+                };
+            }
+            catch (ConfigurationException error)
+            {
+                await Console.Error.WriteLineAsync(error.Message).ConfigureAwait(false);
+                return ExitCodes.BadInput;
+            }
+            return await RunAsync(options, cancellation).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(GatewayRunOptions options, CancellationToken cancellation)
+    {
+        using ILoggerFactory logs = LoggerFactory.Create(builder =>
+        {
+            // People read a terminal; machines read JSON.
+            if (Console.IsErrorRedirected || Console.IsOutputRedirected)
+            {
+                builder.AddJsonConsole(json => json.IncludeScopes = false);
+            }
+            else
+            {
+                builder.AddSimpleConsole(simple => simple.SingleLine = true);
+            }
+            builder.SetMinimumLevel(LogLevel.Information);
+        });
+        ILogger logger = logs.CreateLogger("natgate");
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using PosixSignalRegistration terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stop.TrySetResult();
+        });
+        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        {
+            context.Cancel = true;
+            stop.TrySetResult();
+        });
+        using CancellationTokenRegistration cancelled = cancellation.Register(() => stop.TrySetResult());
+
+        GatewayDaemon daemon;
+        try
+        {
+            daemon = GatewayDaemon.Start(options, logs);
+        }
+        catch (Exception error) when (error is ConfigurationException or RuleSyntaxException or Core.Control.NatControlException)
+        {
+            logger.LogError("{Message}", error.Message);
+            return ExitCodes.BadInput;
+        }
+        catch (Exception error) when (error is TunException or PlumbingException or IOException or UnauthorizedAccessException)
+        {
+            logger.LogError("{Message}", error.Message);
+            return ExitCodes.Failure;
+        }
+        await using (daemon.ConfigureAwait(false))
+        {
+            await GatewayServices.StartAsync(daemon, options, logs, cancellation).ConfigureAwait(false);
+            logger.LogInformation("natgate running on {Tun}; control in {Control}", options.TunName, options.ControlDirectory);
+            await stop.Task.ConfigureAwait(false);
+            logger.LogInformation("stopping");
+            await daemon.StopAsync().ConfigureAwait(false);
+        }
+        return ExitCodes.Success;
+    }
+
+    internal static ExternalEndpointRange ParseExternal(string text)
+    {
+        int colon = text.IndexOf(':', StringComparison.Ordinal);
+        string addressText = colon < 0 ? text : text[..colon];
+        if (!Ipv4Address.TryParse(addressText, out uint address))
+        {
+            throw new ConfigurationException($"--external {text}: '{addressText}' is not an IPv4 address.");
+        }
+        if (colon < 0)
+        {
+            return new ExternalEndpointRange(address, 1024, 65535);
+        }
+        string[] ports = text[(colon + 1)..].Split('-');
+        if (ports.Length != 2
+            || !ushort.TryParse(ports[0], NumberStyles.None, CultureInfo.InvariantCulture, out ushort low)
+            || !ushort.TryParse(ports[1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort high)
+            || low == 0 || low > high)
+        {
+            throw new ConfigurationException($"--external {text}: the port range must be LO-HI with 1 <= LO <= HI <= 65535.");
+        }
+        return new ExternalEndpointRange(address, low, high);
+    }
+
+    internal static MappingBehavior ParseMapping(string text) => text.ToLowerInvariant() switch
+    {
+        "eim" or "endpoint-independent" => MappingBehavior.EndpointIndependent,
+        "adm" or "address-dependent" => MappingBehavior.AddressDependent,
+        "apdm" or "address-and-port-dependent" => MappingBehavior.AddressAndPortDependent,
+        _ => throw new ConfigurationException($"--mapping {text}: use eim, adm or apdm."),
+    };
+
+    internal static FilteringBehavior ParseFiltering(string text) => text.ToLowerInvariant() switch
+    {
+        "eif" or "endpoint-independent" => FilteringBehavior.EndpointIndependent,
+        "adf" or "address-dependent" => FilteringBehavior.AddressDependent,
+        "apdf" or "address-and-port-dependent" => FilteringBehavior.AddressAndPortDependent,
+        _ => throw new ConfigurationException($"--filtering {text}: use eif, adf or apdf."),
+    };
+}

@@ -1,0 +1,371 @@
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using NatGate.Configuration;
+using NatGate.Core.Addressing;
+using NatGate.Core.Control;
+using NatGate.Core.NetNat;
+using NatGate.Core.Packets;
+using NatGate.Core.Rules;
+using NatGate.Core.Rules.Ipnat;
+using NatGate.Core.Sessions;
+using NatGate.Core.Translation;
+using NatGate.Linux.Routing;
+using NatGate.Linux.Tun;
+
+namespace NatGate.Daemon;
+
+/// <summary>
+/// `natgate run`: the engine on a TUN device. Reads batches from the device, translates them
+/// under the engine lock, writes them back; runs the timers; installs the routing that hands
+/// the kernel's packets to the TUN and removes it at stop; restores and saves sessions.
+/// </summary>
+public sealed class GatewayDaemon : IAsyncDisposable
+{
+    private readonly GatewayRunOptions options;
+    private readonly ILogger logger;
+    private readonly TimeProvider clock;
+    private TunDevice? device;
+    private GatewayPlumbing? plumbing;
+    private readonly List<Thread> threads = [];
+    private volatile bool stopping;
+    private readonly List<IAsyncDisposable> services = [];
+
+    private GatewayDaemon(GatewayRunOptions options, GatewayController controller, ILogger logger, TimeProvider clock)
+    {
+        this.options = options;
+        Controller = controller;
+        this.logger = logger;
+        this.clock = clock;
+    }
+
+    public GatewayController Controller { get; }
+
+    /// <summary>
+    /// Builds the model from the options and the files they name (all checked before anything
+    /// is applied), then starts: state, TUN, plumbing, workers, timers.
+    /// </summary>
+    public static GatewayDaemon Start(GatewayRunOptions options, ILoggerFactory logs, TimeProvider? clock = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(logs);
+        clock ??= TimeProvider.System;
+        ILogger logger = logs.CreateLogger("natgate");
+        (NetNatModel model, IReadOnlyList<NatRule> ipnatRules) = LoadModel(options);
+
+        var engine = new NatEngine(new NatEngineOptions
+        {
+            Limits = new FlowTableLimits { MaximumSessions = options.MaximumSessions },
+            Hairpinning = model.InterRoutingDomainHairpinningMode,
+        }, clock.GetUtcNow().UtcTicks);
+        var controller = new GatewayController(engine, clock);
+        var daemon = new GatewayDaemon(options, controller, logger, clock);
+        try
+        {
+            daemon.Configure(model, ipnatRules);
+            daemon.OpenDataPath();
+            daemon.StartThreads();
+        }
+        catch
+        {
+            daemon.StopAsync().AsTask().GetAwaiter().GetResult();
+            throw;
+        }
+        return daemon;
+    }
+
+    /// <summary>The NetNat model from --inside/--external and --config, and the ipnat rules from --rules and the config.</summary>
+    internal static (NetNatModel Model, IReadOnlyList<NatRule> Rules) LoadModel(GatewayRunOptions options)
+    {
+        NetNatModel model = new();
+        var rules = new List<NatRule>();
+        if (options.ConfigFile is not null)
+        {
+            GatewayConfiguration configuration = GatewayConfigurationFile.Load(options.ConfigFile);
+            model = configuration.NetNat;
+            rules.AddRange(configuration.Rules.Rules);
+        }
+        if (options.Inside.Count > 0 || options.External.Count > 0)
+        {
+            if (options.Inside.Count == 0 || options.External.Count == 0)
+            {
+                throw new ConfigurationException("--inside and --external go together: name the inside prefix(es) and at least one external address.");
+            }
+            // The command line is one NAT: every inside prefix maps to the external addresses.
+            var policy = new NatPolicy
+            {
+                Mapping = options.Mapping,
+                TcpFiltering = options.Filtering,
+                UdpFiltering = options.Filtering,
+                UdpIdleTimeout = options.UdpIdleTimeout,
+                TcpEstablishedTimeout = options.TcpEstablishedTimeout,
+                TcpTransitoryTimeout = options.TcpTransitoryTimeout,
+                IcmpQueryTimeout = options.IcmpQueryTimeout,
+            };
+            foreach (Ipv4Prefix inside in options.Inside)
+            {
+                foreach (ExternalEndpointRange external in options.External)
+                {
+                    var ports = new Core.Ports.PortRange(external.PortStart, external.PortEnd);
+                    rules.Add(new NatRule
+                    {
+                        Kind = NatRuleKind.Map,
+                        Protocols = RuleProtocols.TcpUdp | RuleProtocols.Icmp,
+                        Source = inside,
+                        TranslatedFirst = external.Address,
+                        TranslatedLast = external.Address,
+                        TranslatedPorts = ports,
+                        TranslatedIcmpIdentifiers = ports,
+                        Policy = policy,
+                        Label = $"--inside {inside} --external {Ipv4Address.Format(external.Address)}",
+                    });
+                }
+            }
+        }
+        if (options.RulesFile is not null)
+        {
+            IpnatRules parsed = IpnatParser.ParseFile(options.RulesFile);
+            rules.AddRange(parsed.Rules);
+        }
+        if (model.Instances.Count == 0 && rules.Count == 0)
+        {
+            throw new ConfigurationException("Nothing to translate: give --inside and --external, --rules FILE or --config FILE.");
+        }
+        return (model, rules);
+    }
+
+    private void Configure(NetNatModel model, IReadOnlyList<NatRule> ipnatRules)
+    {
+        NatEngine engine = Controller.Engine;
+        uint[] local = LocalAddresses();
+        engine.SetLocalAddresses(local);
+        engine.SetInterfaces(options.OutsideInterface is null ? [options.TunName] : [options.TunName, options.OutsideInterface]);
+        Controller.ApplyNetNat(model, prefix => local.Where(prefix.Contains));
+        if (ipnatRules.Count > 0)
+        {
+            Controller.LoadRules(ipnatRules);
+        }
+        if (options.LogSessions || logger.IsEnabled(LogLevel.Debug))
+        {
+            LogLevel level = options.LogSessions ? LogLevel.Information : LogLevel.Debug;
+            engine.SessionChanged += change => logger.Log(level, "session {Kind} {Protocol} {Internal} -> {External} {Reason}",
+                change.Kind, change.Session.Protocol,
+                $"{change.Session.InternalSourceAddress}:{change.Session.InternalSourcePort}",
+                $"{change.Session.ExternalSourceAddress}:{change.Session.ExternalSourcePort}->{change.Session.ExternalDestinationAddress}:{change.Session.ExternalDestinationPort}",
+                change.Reason);
+        }
+        if (options.StateFile is not null && File.Exists(options.StateFile))
+        {
+            RestoreReport report = Controller.RestoreState(options.StateFile);
+            logger.LogInformation("restored {Restored} sessions from {File}; {Failed} refused", report.Restored, options.StateFile, report.Failures.Count);
+            foreach (RestoreFailure failure in report.Failures.Take(10))
+            {
+                logger.LogWarning("state entry {Entry}: {Errno} {Message}", failure.Entry, failure.Errno, failure.Message);
+            }
+        }
+        logger.LogInformation("loaded {Rules} rules", Controller.Rules().Count);
+    }
+
+    private static uint[] LocalAddresses()
+    {
+        var addresses = new List<uint>();
+        foreach (NetworkInterface networkInterface in NetworkInterface.GetAllNetworkInterfaces())
+        {
+            foreach (UnicastIPAddressInformation unicast in networkInterface.GetIPProperties().UnicastAddresses)
+            {
+                if (unicast.Address.AddressFamily == AddressFamily.InterNetwork)
+                {
+                    byte[] bytes = unicast.Address.GetAddressBytes();
+                    addresses.Add((uint)(bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]));
+                }
+            }
+        }
+        return [.. addresses];
+    }
+
+    private void OpenDataPath()
+    {
+        device = TunDevice.Open(new TunOptions { Name = options.TunName, Mtu = options.Mtu });
+        var externalAddresses = Controller.Rules()
+            .Where(rule => rule.Active && rule.OnThisGateway)
+            .SelectMany(rule => ExternalAddressesOf(rule.Rule))
+            .Distinct()
+            .ToList();
+        var insidePrefixes = Controller.Rules()
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
+            .Select(rule => rule.Rule.Source)
+            .Distinct()
+            .ToList();
+        plumbing = new GatewayPlumbing(new PlumbingSettings
+        {
+            TunName = options.TunName,
+            InternalPrefixes = insidePrefixes,
+            ExternalAddresses = externalAddresses,
+            RoutingTable = options.RoutingTable,
+            OutsideInterface = options.OutsideInterface,
+            Mtu = options.Mtu,
+        });
+        if (options.NoPlumbing)
+        {
+            logger.LogWarning("--no-plumbing: NatGate installs no routing; do this yourself:{NewLine}{Plan}", Environment.NewLine, string.Join(Environment.NewLine, plumbing.Plan));
+            plumbing = null;
+        }
+        else
+        {
+            plumbing.Apply();
+            logger.LogInformation("routing installed: {Steps} steps", plumbing.Plan.Count);
+        }
+    }
+
+    private static IEnumerable<uint> ExternalAddressesOf(NatRule rule)
+    {
+        switch (rule.Kind)
+        {
+            case NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional when rule.TranslatedCount <= 256:
+                for (uint address = rule.TranslatedFirst; address <= rule.TranslatedLast && address >= rule.TranslatedFirst; address++)
+                {
+                    yield return address;
+                }
+                break;
+            case NatRuleKind.Redirect when rule.Destination.Length == 32:
+                yield return rule.Destination.Network;
+                break;
+            default:
+                break;
+        }
+    }
+
+    private void StartThreads()
+    {
+        for (int queue = 0; queue < device!.QueueCount; queue++)
+        {
+            TunQueue tunQueue = device.Queue(queue);
+            var worker = new Thread(() => Forward(tunQueue)) { IsBackground = true, Name = $"natgate-queue{queue}" };
+            threads.Add(worker);
+            worker.Start();
+        }
+        var timers = new Thread(RunTimers) { IsBackground = true, Name = "natgate-timers" };
+        threads.Add(timers);
+        timers.Start();
+    }
+
+    /// <summary>The data path: read a batch, translate it in place, write it back.</summary>
+    private void Forward(TunQueue queue)
+    {
+        PacketBatch batch = queue.CreateBatch();
+        PacketBatch released = queue.CreateBatch(16);
+        Span<byte> scratch = stackalloc byte[2048];
+        NatEngine engine = Controller.Engine;
+        while (!stopping)
+        {
+            if (queue.WaitReadable(1000) != TunWaitResult.Readable)
+            {
+                continue;
+            }
+            int count = queue.ReadBatch(batch);
+            if (count == 0)
+            {
+                continue;
+            }
+            long now = clock.GetUtcNow().UtcTicks;
+            lock (Controller.EngineLock)
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    Span<byte> space = batch.PacketSpace(i);
+                    TranslationResult result = engine.Translate(space, batch.GetLength(i), now);
+                    switch (result.Verdict)
+                    {
+                        case Verdict.Forward:
+                            HopLimit.RestoreOne(space[..result.Length]);
+                            batch.SetLength(i, result.Length);
+                            break;
+                        case Verdict.Reply:
+                            batch.SetLength(i, result.Length);
+                            break;
+                        default:
+                            batch.Drop(i);
+                            break;
+                    }
+                }
+                while (released.Count < released.Capacity && engine.TryTakeReleasedPacket(scratch, out int length))
+                {
+                    HopLimit.RestoreOne(scratch[..length]);
+                    released.TryAdd(scratch[..length]);
+                }
+            }
+            queue.WriteBatch(batch);
+            if (released.Count > 0)
+            {
+                queue.WriteBatch(released);
+                released.Clear();
+            }
+        }
+    }
+
+    private void RunTimers()
+    {
+        while (!stopping)
+        {
+            Thread.Sleep(1000);
+            try
+            {
+                Controller.Run(engine => engine.ExpireSessions(clock.GetUtcNow().UtcTicks));
+            }
+            catch (Exception error) when (error is NatControlException or InvalidOperationException)
+            {
+                logger.LogError(error, "timer run failed");
+            }
+        }
+    }
+
+    public void AddService(IAsyncDisposable service) => services.Add(service);
+
+    /// <summary>Stops the workers, saves sessions (with --state), removes the routing, closes the device.</summary>
+    public async ValueTask StopAsync()
+    {
+        if (stopping)
+        {
+            return;
+        }
+        stopping = true;
+        if (device is not null)
+        {
+            for (int queue = 0; queue < device.QueueCount; queue++)
+            {
+                device.Queue(queue).Interrupt();
+            }
+        }
+        foreach (Thread thread in threads)
+        {
+            thread.Join(TimeSpan.FromSeconds(5));
+        }
+        foreach (IAsyncDisposable service in services)
+        {
+            await service.DisposeAsync().ConfigureAwait(false);
+        }
+        if (options.StateFile is not null)
+        {
+            try
+            {
+                int saved = Controller.SaveState(options.StateFile);
+                logger.LogInformation("saved {Sessions} sessions to {File}", saved, options.StateFile);
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException or Core.State.StateFileException)
+            {
+                logger.LogError("could not save sessions to {File}: {Message}", options.StateFile, error.Message);
+            }
+        }
+        try
+        {
+            plumbing?.Remove();
+        }
+        catch (PlumbingException error)
+        {
+            logger.LogError("removing the routing failed: {Message}", error.Message);
+        }
+        device?.Dispose();
+    }
+
+    public ValueTask DisposeAsync() => StopAsync();
+}

@@ -1,0 +1,32 @@
+using NatGate.Core.Addressing;
+using NatGate.Core.Rules;
+
+namespace NatGate.Daemon;
+
+/// <summary>An external address and its port range from --external ADDR[:LO-HI].</summary>
+public readonly record struct ExternalEndpointRange(uint Address, ushort PortStart, ushort PortEnd);
+
+/// <summary>What `natgate run` was told.</summary>
+public sealed record GatewayRunOptions
+{
+    public IReadOnlyList<Ipv4Prefix> Inside { get; init; } = [];
+    public IReadOnlyList<ExternalEndpointRange> External { get; init; } = [];
+    public string? RulesFile { get; init; }
+    public string? ConfigFile { get; init; }
+    public string TunName { get; init; } = "natgate0";
+    public string? OutsideInterface { get; init; }
+    public MappingBehavior Mapping { get; init; } = MappingBehavior.EndpointIndependent;
+    public FilteringBehavior Filtering { get; init; } = FilteringBehavior.AddressDependent;
+    public TimeSpan UdpIdleTimeout { get; init; } = NatPolicy.Default.UdpIdleTimeout;
+    public TimeSpan TcpEstablishedTimeout { get; init; } = NatPolicy.Default.TcpEstablishedTimeout;
+    public TimeSpan TcpTransitoryTimeout { get; init; } = NatPolicy.Default.TcpTransitoryTimeout;
+    public TimeSpan IcmpQueryTimeout { get; init; } = NatPolicy.Default.IcmpQueryTimeout;
+    public string ControlDirectory { get; init; } = "/run/natgate";
+    public string? StateFile { get; init; }
+    public string? Metrics { get; init; }
+    public bool NoPlumbing { get; init; }
+    public bool LogSessions { get; init; }
+    public int MaximumSessions { get; init; } = 1 << 20;
+    public int RoutingTable { get; init; } = 100;
+    public int Mtu { get; init; } = 1500;
+}

@@ -1,0 +1,92 @@
+namespace NatGate.EndToEnd.Tests;
+
+/// <summary>Real clients through a real gateway: curl, ping, traceroute, UDP, in namespaces of the test's own.</summary>
+public sealed class BasicTrafficTests
+{
+    private static readonly TimeSpan Short = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public void Http_ping_and_traceroute_cross_the_gateway_which_shows_as_one_hop()
+    {
+        Host.RequireRootAndTools("ip", "curl", "ping", "traceroute", "python3");
+        using var lab = new GatewayLab();
+        string site = Directory.CreateTempSubdirectory("natgate-site-").FullName;
+        try
+        {
+            byte[] file = new byte[200_000];
+            new Random(5).NextBytes(file);
+            File.WriteAllBytes(Path.Combine(site, "file.bin"), file);
+            BackgroundProcess server = lab.Start(lab.Out, "python3", "-m", "http.server", "8080", "--bind", GatewayLab.Outside, "--directory", site);
+            BackgroundProcess daemon = lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", lab.OutsideInterface);
+
+            string downloaded = Path.Combine(site, "downloaded.bin");
+            (int curlExit, _, string curlError) = lab.Exec(lab.In1, Short, "curl", "-sS", "--retry", "3", "--retry-connrefused", "-o", downloaded, $"http://{GatewayLab.Outside}:8080/file.bin");
+            Assert.True(curlExit == 0, $"curl failed: {curlError}\n{daemon.Output}");
+            Assert.Equal(file, File.ReadAllBytes(downloaded));
+            // The server saw the external address, not the inside host.
+            server.WaitFor($"{GatewayLab.External} - -", Short);
+            Assert.DoesNotContain(GatewayLab.Inside1, server.Output, StringComparison.Ordinal);
+
+            (int pingExit, string pingOutput, _) = lab.Exec(lab.In1, Short, "ping", "-c", "3", "-i", "0.2", "-W", "2", GatewayLab.Outside);
+            Assert.True(pingExit == 0, pingOutput);
+            Assert.Contains("3 received", pingOutput, StringComparison.Ordinal);
+
+            (int traceExit, string trace, string traceError) = lab.Exec(lab.In1, Short, "traceroute", "-n", "-q", "1", "-w", "2", "-m", "5", GatewayLab.Outside);
+            Assert.True(traceExit == 0, traceError);
+            string[] hops = [.. trace.Split('\n').Skip(1).Where(line => line.Trim().Length > 0)];
+            Assert.Equal(2, hops.Length);
+            Assert.Contains(GatewayLab.GatewayInside, hops[0], StringComparison.Ordinal);
+            Assert.Contains(GatewayLab.Outside, hops[1], StringComparison.Ordinal);
+
+            Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
+            // The routing it installed is gone.
+            Assert.DoesNotContain("lookup 100", GatewayLab.Ip(lab.Gateway, "rule", "list"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(site, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Udp_crosses_both_ways_and_an_unmapped_port_gets_no_answer()
+    {
+        Host.RequireRootAndTools("ip", "python3");
+        using var lab = new GatewayLab();
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", UdpEcho, GatewayLab.Outside, "9999");
+        echo.WaitFor("ready", Short);
+        lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", lab.OutsideInterface);
+        string reply = lab.ExecChecked(lab.In1, "python3", "-c", UdpClient, GatewayLab.Outside, "9999", "hello natgate");
+        Assert.Equal($"hello natgate from {GatewayLab.External}", reply.Trim());
+        // Unsolicited from outside to an unmapped external port: nothing comes back.
+        string unsolicited = lab.ExecChecked(lab.Out, "python3", "-c", UdpClient, GatewayLab.External, "40000", "knock");
+        Assert.Equal("timeout", unsolicited.Trim());
+    }
+
+    // Echoes each datagram with the sender's address appended.
+    private const string UdpEcho = """
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((sys.argv[1], int(sys.argv[2])))
+        print("ready", flush=True)
+        while True:
+            data, peer = s.recvfrom(2048)
+            s.sendto(data + b" from " + peer[0].encode(), peer)
+        """;
+
+    // Sends one datagram (three tries) and prints the answer, or "timeout".
+    private const string UdpClient = """
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(1.5)
+        for attempt in range(3):
+            s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
+            try:
+                print(s.recv(2048).decode(), flush=True)
+                break
+            except socket.timeout:
+                pass
+        else:
+            print("timeout", flush=True)
+        """;
+}
