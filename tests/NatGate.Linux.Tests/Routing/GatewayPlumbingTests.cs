@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Linux.Routing;
@@ -97,6 +100,65 @@ public sealed class GatewayPlumbingTests
             restarted.Remove();
             Assert.Equal(rulesBefore, network.Ip("rule", "show"));
             Assert.Equal(string.Empty, network.Ip("route", "show", "table", "100"));
+        });
+    }
+
+    [Fact]
+    public void A_neighbour_outside_reaches_the_tun_through_the_proxy_neighbour_entry()
+    {
+        Requires.Root();
+        using NetworkNamespace gateway = NetworkNamespace.Create("gw");
+        using NetworkNamespace outside = NetworkNamespace.Create("out");
+        gateway.Ip("link", "add", "ngout0", "type", "veth", "peer", "name", "ngout1", "netns", outside.Name);
+        gateway.Ip("addr", "add", "203.0.113.1/24", "dev", "ngout0");
+        gateway.Ip("link", "set", "ngout0", "up");
+        outside.Ip("addr", "add", "203.0.113.2/24", "dev", "ngout1");
+        outside.Ip("link", "set", "ngout1", "up");
+        gateway.Run(() =>
+        {
+            using TunDevice tun = TunDevice.Open(new TunOptions());
+            var plumbing = new GatewayPlumbing(new GatewayPlumbingOptions
+            {
+                TunName = tun.Name,
+                InternalPrefixes = [Ipv4Prefix.Parse("10.3.0.0/24")],
+                ExternalAddresses = [Ipv4Address.Parse("203.0.113.9")],
+                OutsideInterface = "ngout0",
+            });
+            plumbing.Apply();
+            try
+            {
+                TunQueue queue = tun.Queue(0);
+                PacketBatch batch = queue.CreateBatch();
+                outside.Run(() =>
+                {
+                    using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                    socket.SendTo([7, 7, 7], new IPEndPoint(IPAddress.Parse("203.0.113.9"), 4000));
+                });
+                // The outside host resolved 203.0.113.9 to the gateway's MAC, and the datagram came out of the TUN.
+                uint external = Ipv4Address.Parse("203.0.113.9");
+                var clock = Stopwatch.StartNew();
+                bool seen = false;
+                while (!seen && clock.ElapsedMilliseconds < 3000)
+                {
+                    if (queue.WaitReadable(100) != TunWaitResult.Readable)
+                    {
+                        continue;
+                    }
+                    int count = queue.ReadBatch(batch);
+                    for (int index = 0; index < count && !seen; index++)
+                    {
+                        seen = Ipv4Packet.TryParse(batch.Packet(index), out Ipv4Packet ip) == PacketError.None
+                            && ip.DestinationAddress == external && ip.SourceAddress == Ipv4Address.Parse("203.0.113.2");
+                    }
+                }
+                Assert.True(seen, "the datagram to the external address never reached the TUN");
+                string gatewayMac = gateway.Ip("-br", "link", "show", "ngout0").Split(' ', StringSplitOptions.RemoveEmptyEntries)[2];
+                Assert.Contains("lladdr " + gatewayMac, outside.Ip("neigh", "show", "203.0.113.9"), StringComparison.Ordinal);
+            }
+            finally
+            {
+                plumbing.Remove();
+            }
         });
     }
 
