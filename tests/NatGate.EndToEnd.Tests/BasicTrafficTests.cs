@@ -17,21 +17,21 @@ public sealed class BasicTrafficTests
             new Random(5).NextBytes(file);
             File.WriteAllBytes(Path.Combine(site, "file.bin"), file);
             BackgroundProcess server = lab.Start(lab.Out, "python3", "-m", "http.server", "8080", "--bind", GatewayLab.Outside, "--directory", site);
-            BackgroundProcess daemon = lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", lab.OutsideInterface);
+            BackgroundProcess daemon = lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface);
 
             string downloaded = Path.Combine(site, "downloaded.bin");
-            (int curlExit, _, string curlError) = lab.Exec(lab.In1, Short, "curl", "-sS", "--retry", "3", "--retry-connrefused", "-o", downloaded, $"http://{GatewayLab.Outside}:8080/file.bin");
+            (int curlExit, _, string curlError) = GatewayLab.Exec(lab.In1, Short, "curl", "-sS", "--retry", "3", "--retry-connrefused", "-o", downloaded, $"http://{GatewayLab.Outside}:8080/file.bin");
             Assert.True(curlExit == 0, $"curl failed: {curlError}\n{daemon.Output}");
             Assert.Equal(file, File.ReadAllBytes(downloaded));
             // The server saw the external address, not the inside host.
             server.WaitFor($"{GatewayLab.External} - -", Short);
             Assert.DoesNotContain(GatewayLab.Inside1, server.Output, StringComparison.Ordinal);
 
-            (int pingExit, string pingOutput, _) = lab.Exec(lab.In1, Short, "ping", "-c", "3", "-i", "0.2", "-W", "2", GatewayLab.Outside);
+            (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-c", "3", "-i", "0.2", "-W", "2", GatewayLab.Outside);
             Assert.True(pingExit == 0, pingOutput);
             Assert.Contains("3 received", pingOutput, StringComparison.Ordinal);
 
-            (int traceExit, string trace, string traceError) = lab.Exec(lab.In1, Short, "traceroute", "-n", "-q", "1", "-w", "2", "-m", "5", GatewayLab.Outside);
+            (int traceExit, string trace, string traceError) = GatewayLab.Exec(lab.In1, Short, "traceroute", "-n", "-q", "1", "-w", "2", "-m", "5", GatewayLab.Outside);
             Assert.True(traceExit == 0, traceError);
             string[] hops = [.. trace.Split('\n').Skip(1).Where(line => line.Trim().Length > 0)];
             Assert.Equal(2, hops.Length);
@@ -55,11 +55,11 @@ public sealed class BasicTrafficTests
         using var lab = new GatewayLab();
         BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", UdpEcho, GatewayLab.Outside, "9999");
         echo.WaitFor("ready", Short);
-        lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", lab.OutsideInterface);
-        string reply = lab.ExecChecked(lab.In1, "python3", "-c", UdpClient, GatewayLab.Outside, "9999", "hello natgate");
+        lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface);
+        string reply = GatewayLab.ExecChecked(lab.In1, "python3", "-c", UdpClient, GatewayLab.Outside, "9999", "hello natgate");
         Assert.Equal($"hello natgate from {GatewayLab.External}", reply.Trim());
         // Unsolicited from outside to an unmapped external port: nothing comes back.
-        string unsolicited = lab.ExecChecked(lab.Out, "python3", "-c", UdpClient, GatewayLab.External, "40000", "knock");
+        string unsolicited = GatewayLab.ExecChecked(lab.Out, "python3", "-c", UdpClient, GatewayLab.External, "40000", "knock");
         Assert.Equal("timeout", unsolicited.Trim());
     }
 

@@ -50,7 +50,7 @@ internal sealed class GatewayLab : IDisposable
     public string Out => Prefix + "out";
 
     /// <summary>The gateway's outside interface (in the gateway namespace).</summary>
-    public string OutsideInterface => "wan0";
+    public const string OutsideInterface = "wan0";
 
     public string ControlDirectory { get; } = Directory.CreateTempSubdirectory("natgate-e2e-").FullName;
 
@@ -92,10 +92,10 @@ internal sealed class GatewayLab : IDisposable
 
     public static string Ip(string space, params string[] arguments) => Host.Check("ip", ["-n", space, .. arguments]);
 
-    public (int ExitCode, string Output, string Error) Exec(string space, TimeSpan timeout, params string[] command)
+    public static (int ExitCode, string Output, string Error) Exec(string space, TimeSpan timeout, params string[] command)
         => Host.Run("ip", ["netns", "exec", space, .. command], timeout);
 
-    public string ExecChecked(string space, params string[] command)
+    public static string ExecChecked(string space, params string[] command)
     {
         (int exitCode, string output, string error) = Exec(space, TimeSpan.FromSeconds(60), command);
         if (exitCode != 0)

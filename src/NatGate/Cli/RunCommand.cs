@@ -116,20 +116,20 @@ internal static class RunCommand
         }
         catch (Exception error) when (error is ConfigurationException or RuleSyntaxException or Core.Control.NatControlException)
         {
-            logger.LogError("{Message}", error.Message);
+            GatewayLog.StartFailed(logger, error.Message);
             return ExitCodes.BadInput;
         }
         catch (Exception error) when (error is TunException or PlumbingException or IOException or UnauthorizedAccessException)
         {
-            logger.LogError("{Message}", error.Message);
+            GatewayLog.StartFailed(logger, error.Message);
             return ExitCodes.Failure;
         }
         await using (daemon.ConfigureAwait(false))
         {
             await GatewayServices.StartAsync(daemon, options, logs, cancellation).ConfigureAwait(false);
-            logger.LogInformation("natgate running on {Tun}; control in {Control}", options.TunName, options.ControlDirectory);
+            GatewayLog.Running(logger, options.TunName, options.ControlDirectory);
             await stop.Task.ConfigureAwait(false);
-            logger.LogInformation("stopping");
+            GatewayLog.Stopping(logger);
             await daemon.StopAsync().ConfigureAwait(false);
         }
         return ExitCodes.Success;

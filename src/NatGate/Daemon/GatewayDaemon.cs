@@ -148,22 +148,24 @@ public sealed class GatewayDaemon : IAsyncDisposable
         if (options.LogSessions || logger.IsEnabled(LogLevel.Debug))
         {
             LogLevel level = options.LogSessions ? LogLevel.Information : LogLevel.Debug;
-            engine.SessionChanged += change => logger.Log(level, "session {Kind} {Protocol} {Internal} -> {External} {Reason}",
-                change.Kind, change.Session.Protocol,
-                $"{change.Session.InternalSourceAddress}:{change.Session.InternalSourcePort}",
-                $"{change.Session.ExternalSourceAddress}:{change.Session.ExternalSourcePort}->{change.Session.ExternalDestinationAddress}:{change.Session.ExternalDestinationPort}",
-                change.Reason);
+            engine.SessionChanged += change =>
+            {
+                SessionInfo session = change.Session;
+                GatewayLog.Session(logger, level, change.Kind, session.Protocol, session.InternalSourceAddress, session.InternalSourcePort,
+                    session.ExternalSourceAddress, session.ExternalSourcePort, session.ExternalDestinationAddress, session.ExternalDestinationPort, change.Reason);
+            };
         }
         if (options.StateFile is not null && File.Exists(options.StateFile))
         {
             RestoreReport report = Controller.RestoreState(options.StateFile);
-            logger.LogInformation("restored {Restored} sessions from {File}; {Failed} refused", report.Restored, options.StateFile, report.Failures.Count);
+            GatewayLog.Restored(logger, report.Restored, options.StateFile, report.Failures.Count);
             foreach (RestoreFailure failure in report.Failures.Take(10))
             {
-                logger.LogWarning("state entry {Entry}: {Errno} {Message}", failure.Entry, failure.Errno, failure.Message);
+                GatewayLog.RestoreRefused(logger, failure.Entry, failure.Errno, failure.Message);
             }
         }
-        logger.LogInformation("loaded {Rules} rules", Controller.Rules().Count);
+        int ruleCount = Controller.Rules().Count;
+        GatewayLog.RulesLoaded(logger, ruleCount);
     }
 
     private static uint[] LocalAddresses()
@@ -196,24 +198,29 @@ public sealed class GatewayDaemon : IAsyncDisposable
             .Select(rule => rule.Rule.Source)
             .Distinct()
             .ToList();
-        plumbing = new GatewayPlumbing(new PlumbingSettings
+        plumbing = new GatewayPlumbing(new GatewayPlumbingOptions
         {
             TunName = options.TunName,
             InternalPrefixes = insidePrefixes,
             ExternalAddresses = externalAddresses,
-            RoutingTable = options.RoutingTable,
+            Table = options.RoutingTable,
             OutsideInterface = options.OutsideInterface,
             Mtu = options.Mtu,
         });
+        string plan = string.Join(Environment.NewLine, plumbing.Steps.Select(step => "  " + step.Command));
         if (options.NoPlumbing)
         {
-            logger.LogWarning("--no-plumbing: NatGate installs no routing; do this yourself:{NewLine}{Plan}", Environment.NewLine, string.Join(Environment.NewLine, plumbing.Plan));
+            GatewayLog.NoPlumbing(logger, plan);
             plumbing = null;
         }
         else
         {
             plumbing.Apply();
-            logger.LogInformation("routing installed: {Steps} steps", plumbing.Plan.Count);
+            GatewayLog.PlumbingInstalled(logger, plan);
+        }
+        foreach (string note in plumbing?.Notes ?? [])
+        {
+            GatewayLog.PlumbingNote(logger, note);
         }
     }
 
@@ -314,7 +321,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             }
             catch (Exception error) when (error is NatControlException or InvalidOperationException)
             {
-                logger.LogError(error, "timer run failed");
+                GatewayLog.TimerFailed(logger, error);
             }
         }
     }
@@ -349,11 +356,11 @@ public sealed class GatewayDaemon : IAsyncDisposable
             try
             {
                 int saved = Controller.SaveState(options.StateFile);
-                logger.LogInformation("saved {Sessions} sessions to {File}", saved, options.StateFile);
+                GatewayLog.Saved(logger, saved, options.StateFile);
             }
             catch (Exception error) when (error is IOException or UnauthorizedAccessException or Core.State.StateFileException)
             {
-                logger.LogError("could not save sessions to {File}: {Message}", options.StateFile, error.Message);
+                GatewayLog.SaveFailed(logger, options.StateFile, error.Message);
             }
         }
         try
@@ -362,7 +369,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
         catch (PlumbingException error)
         {
-            logger.LogError("removing the routing failed: {Message}", error.Message);
+            GatewayLog.PlumbingRemovalFailed(logger, error.Message);
         }
         device?.Dispose();
     }

@@ -1,0 +1,50 @@
+using Microsoft.Extensions.Logging;
+
+namespace NatGate.Daemon;
+
+/// <summary>The daemon's log messages, generated so that a disabled level costs nothing.</summary>
+internal static partial class GatewayLog
+{
+    [LoggerMessage(Message = "session {Kind} {Protocol} {InsideAddress}:{InsidePort} as {ExternalAddress}:{ExternalPort} with {RemoteAddress}:{RemotePort} {Reason}")]
+    public static partial void Session(ILogger logger, LogLevel level, Core.Control.SessionEventKind kind, string protocol, string insideAddress, ushort insidePort,
+        string externalAddress, ushort externalPort, string remoteAddress, ushort remotePort, Core.Control.SessionEndReason reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "restored {Restored} sessions from {File}; {Failed} refused")]
+    public static partial void Restored(ILogger logger, int restored, string file, int failed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "state entry {Entry}: {Errno} {Detail}")]
+    public static partial void RestoreRefused(ILogger logger, int entry, Core.Control.NatErrno errno, string detail);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "loaded {Rules} rules")]
+    public static partial void RulesLoaded(ILogger logger, int rules);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "--no-plumbing: NatGate installs no routing; do this yourself:\n{Plan}")]
+    public static partial void NoPlumbing(ILogger logger, string plan);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "routing installed:\n{Plan}")]
+    public static partial void PlumbingInstalled(ILogger logger, string plan);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "routing: {Note}")]
+    public static partial void PlumbingNote(ILogger logger, string note);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "removing the routing failed: {Detail}")]
+    public static partial void PlumbingRemovalFailed(ILogger logger, string detail);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "timer run failed")]
+    public static partial void TimerFailed(ILogger logger, Exception error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "saved {Sessions} sessions to {File}")]
+    public static partial void Saved(ILogger logger, int sessions, string file);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "could not save sessions to {File}: {Detail}")]
+    public static partial void SaveFailed(ILogger logger, string file, string detail);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Detail}")]
+    public static partial void StartFailed(ILogger logger, string detail);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "natgate running on {Tun}; control in {Control}")]
+    public static partial void Running(ILogger logger, string tun, string control);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "stopping")]
+    public static partial void Stopping(ILogger logger);
+}
