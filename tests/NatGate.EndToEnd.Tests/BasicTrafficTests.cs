@@ -17,7 +17,8 @@ public sealed class BasicTrafficTests
             new Random(5).NextBytes(file);
             File.WriteAllBytes(Path.Combine(site, "file.bin"), file);
             BackgroundProcess server = lab.Start(lab.Out, "python3", "-m", "http.server", "8080", "--bind", GatewayLab.Outside, "--directory", site);
-            BackgroundProcess daemon = lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface);
+            BackgroundProcess daemon = lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface,
+                "--metrics", "127.0.0.1:9469");
 
             string downloaded = Path.Combine(site, "downloaded.bin");
             (int curlExit, _, string curlError) = GatewayLab.Exec(lab.In1, Short, "curl", "-sS", "--retry", "3", "--retry-connrefused", "-o", downloaded, $"http://{GatewayLab.Outside}:8080/file.bin");
@@ -37,6 +38,11 @@ public sealed class BasicTrafficTests
             Assert.Equal(2, hops.Length);
             Assert.Contains(GatewayLab.GatewayInside, hops[0], StringComparison.Ordinal);
             Assert.Contains(GatewayLab.Outside, hops[1], StringComparison.Ordinal);
+
+            // Metrics, scraped on the gateway's own loopback.
+            string metrics = GatewayLab.ExecChecked(lab.Gateway, "curl", "-sS", "http://127.0.0.1:9469/metrics");
+            Assert.Contains("natgate_sessions{protocol=\"tcp\"", metrics, StringComparison.Ordinal);
+            Assert.Contains("natgate_packets_total{direction=\"out\"}", metrics, StringComparison.Ordinal);
 
             Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
             // The routing it installed is gone.

@@ -64,6 +64,8 @@ public sealed record NatStatistics
 {
     public long MappedIn { get; init; }
     public long MappedOut { get; init; }
+    public long BytesIn { get; init; }
+    public long BytesOut { get; init; }
     public long Added { get; init; }
     public long Expired { get; init; }
     public long Removed { get; init; }

@@ -352,6 +352,8 @@ public sealed partial class NatEngine
         {
             MappedIn = Counters.MappedIn,
             MappedOut = Counters.MappedOut,
+            BytesIn = Counters.BytesIn,
+            BytesOut = Counters.BytesOut,
             Added = Counters.Added,
             Expired = Counters.Expired,
             Removed = Counters.Removed,

@@ -82,6 +82,20 @@ public sealed partial class NatEngine
         }
     }
 
+    /// <summary>Sessions by protocol name and state, for metrics; allocates only the result.</summary>
+    public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions()
+    {
+        var counts = new Dictionary<(string, string), int>();
+        foreach (int index in table.OccupiedSlots())
+        {
+            ref Session session = ref table.At(index);
+            var key = (FlowKey.ProtocolName(session.Original.Protocol),
+                session.Original.Protocol == IpProtocol.Tcp ? TcpStateName(session.Tcp) : "Active");
+            counts[key] = counts.GetValueOrDefault(key) + 1;
+        }
+        return counts;
+    }
+
     private static string TcpStateName(TcpTracking tracking)
     {
         const TcpTracking bothFin = TcpTracking.ForwardFin | TcpTracking.ReplyFin;

@@ -5,12 +5,11 @@ namespace NatGate.Daemon;
 /// <summary>The daemon's side services: the control API and metrics, started after the data path.</summary>
 internal static class GatewayServices
 {
-    public static Task StartAsync(GatewayDaemon daemon, GatewayRunOptions options, ILoggerFactory logs, CancellationToken cancellation)
+    public static async Task StartAsync(GatewayDaemon daemon, GatewayRunOptions options, ILoggerFactory logs, CancellationToken cancellation)
     {
-        _ = daemon;
-        _ = options;
-        _ = logs;
-        _ = cancellation;
-        return Task.CompletedTask;
+        if (options.Metrics is not null)
+        {
+            daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, cancellation).ConfigureAwait(false));
+        }
     }
 }

@@ -1,0 +1,106 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
+using NatGate.Core.Control;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+using NatGate.Core.Translation;
+using Prometheus;
+
+namespace NatGate.Daemon;
+
+/// <summary>
+/// Prometheus metrics (--metrics HOST:PORT, path /metrics). Nothing is counted on the packet
+/// path: at each scrape the figures are read from the engine's own counters under its lock.
+/// </summary>
+public sealed class GatewayMetrics : IAsyncDisposable
+{
+    private readonly WebApplication application;
+
+    private GatewayMetrics(WebApplication application) => this.application = application;
+
+    public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(controller);
+        (IPAddress address, int port) = ParseEndpoint(endpoint);
+        CollectorRegistry registry = Metrics.NewCustomRegistry();
+        Register(registry, controller);
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, port));
+        WebApplication application = builder.Build();
+        application.MapMetrics("/metrics", registry);
+        await application.StartAsync(cancellation).ConfigureAwait(false);
+        return new GatewayMetrics(application);
+    }
+
+    internal static (IPAddress Address, int Port) ParseEndpoint(string endpoint)
+    {
+        int colon = endpoint.LastIndexOf(':');
+        if (colon <= 0 || !IPAddress.TryParse(endpoint[..colon], out IPAddress? address)
+            || !int.TryParse(endpoint[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
+        {
+            throw new Configuration.ConfigurationException($"--metrics {endpoint}: give HOST:PORT, for example 127.0.0.1:9469.");
+        }
+        return (address, port);
+    }
+
+    /// <summary>Creates the metrics in <paramref name="registry"/> and fills them from the engine before each scrape.</summary>
+    public static void Register(CollectorRegistry registry, GatewayController controller)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(controller);
+        MetricFactory factory = Metrics.WithCustomRegistry(registry);
+        Gauge sessions = factory.CreateGauge("natgate_sessions", "Sessions in the table, by protocol and state.", "protocol", "state");
+        Counter packets = factory.CreateCounter("natgate_packets_total", "Packets translated, by direction (out: inside to outside).", "direction");
+        Counter bytes = factory.CreateCounter("natgate_bytes_total", "Bytes translated, by direction.", "direction");
+        Counter drops = factory.CreateCounter("natgate_drops_total", "Packets dropped or refused, by reason.", "reason");
+        Counter added = factory.CreateCounter("natgate_sessions_added_total", "Sessions created.");
+        Counter expired = factory.CreateCounter("natgate_sessions_expired_total", "Sessions removed by their timers.");
+        Counter noMemory = factory.CreateCounter("natgate_sessions_refused_total", "New sessions refused by a table, host, bucket or port limit (ENOMEM).");
+        Gauge ports = factory.CreateGauge("natgate_ports_allocated", "External ports (or ICMP identifiers) in use, by address and protocol.", "address", "protocol");
+        Gauge portShare = factory.CreateGauge("natgate_port_utilisation_ratio", "External ports in use as a share of those available, by address and protocol.", "address", "protocol");
+        Gauge capacity = factory.CreateGauge("natgate_sessions_capacity", "Sessions the table can hold.");
+        Gauge locked = factory.CreateGauge("natgate_table_locked", "1 while the table is locked (SIOCSTLCK).");
+
+        var seen = new HashSet<(string, string)>();
+        registry.AddBeforeCollectCallback(() =>
+        {
+            (NatStatistics statistics, IReadOnlyDictionary<(string Protocol, string State), int> counts, IReadOnlyList<PortUsage> usage, int tableCapacity) =
+                controller.Run(engine => (engine.Statistics(), engine.CountSessions(), engine.PortUsage(), engine.Capacity));
+            foreach ((string protocol, string state) in seen)
+            {
+                sessions.WithLabels(protocol, state).Set(0);
+            }
+            foreach (((string protocol, string state), int count) in counts)
+            {
+                seen.Add((protocol, state));
+                sessions.WithLabels(protocol, state).Set(count);
+            }
+            packets.WithLabels("out").IncTo(statistics.MappedOut);
+            packets.WithLabels("in").IncTo(statistics.MappedIn);
+            bytes.WithLabels("out").IncTo(statistics.BytesOut);
+            bytes.WithLabels("in").IncTo(statistics.BytesIn);
+            foreach ((string reason, long count) in statistics.Drops)
+            {
+                drops.WithLabels(reason).IncTo(count);
+            }
+            added.IncTo(statistics.Added);
+            expired.IncTo(statistics.Expired);
+            noMemory.IncTo(statistics.NoMemory);
+            foreach (PortUsage port in usage)
+            {
+                string address = Ipv4Address.Format(port.Address);
+                string protocol = FlowKey.ProtocolName(port.Protocol);
+                ports.WithLabels(address, protocol).Set(port.Allocated);
+                portShare.WithLabels(address, protocol).Set(port.Capacity == 0 ? 0 : (double)port.Allocated / port.Capacity);
+            }
+            capacity.Set(tableCapacity);
+            locked.Set(statistics.Locked ? 1 : 0);
+        });
+    }
+
+    public async ValueTask DisposeAsync() => await application.DisposeAsync().ConfigureAwait(false);
+}

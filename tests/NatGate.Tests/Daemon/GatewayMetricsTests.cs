@@ -1,0 +1,52 @@
+using NatGate.Core.Addressing;
+using NatGate.Core.Packets;
+using NatGate.Core.Translation;
+using NatGate.Daemon;
+using Prometheus;
+
+namespace NatGate.Tests.Daemon;
+
+public sealed class GatewayMetricsTests
+{
+    [Fact]
+    public async Task A_scrape_reports_sessions_packets_drops_and_port_use_from_the_engine()
+    {
+        var engine = new NatEngine(new NatEngineOptions { RandomSeed = 1 }, 0);
+        engine.AddRule(NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/24"), Ipv4Address.Parse("198.51.100.10")));
+        var controller = new GatewayController(engine, TimeProvider.System);
+        byte[] buffer = new byte[256];
+        int length = Ipv4PacketWriter.WriteUdp(buffer, Ipv4Address.Parse("10.0.0.2"), 5000, Ipv4Address.Parse("203.0.113.5"), 53, "query"u8);
+        controller.Run(e => e.Translate(buffer, length, 0));
+        length = Ipv4PacketWriter.WriteUdp(buffer, Ipv4Address.Parse("203.0.113.5"), 53, Ipv4Address.Parse("198.51.100.10"), 6000, "stray"u8);
+        controller.Run(e => e.Translate(buffer, length, 0));
+
+        CollectorRegistry registry = Metrics.NewCustomRegistry();
+        GatewayMetrics.Register(registry, controller);
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream, TestContext.Current.CancellationToken);
+        string text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+
+        Assert.Contains("natgate_sessions{protocol=\"udp\",state=\"Active\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_packets_total{direction=\"out\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_drops_total{reason=\"NoSession\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_ports_allocated{address=\"198.51.100.10\",protocol=\"udp\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_sessions_added_total 1", text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:9469", true)]
+    [InlineData("localhost", false)]
+    [InlineData("127.0.0.1:0", false)]
+    [InlineData("300.1.1.1:80", false)]
+    public void The_endpoint_is_host_and_port(string endpoint, bool valid)
+    {
+        if (valid)
+        {
+            Assert.Equal(9469, GatewayMetrics.ParseEndpoint(endpoint).Port);
+        }
+        else
+        {
+            Assert.Throws<NatGate.Configuration.ConfigurationException>(() => GatewayMetrics.ParseEndpoint(endpoint));
+        }
+    }
+}
