@@ -4,4 +4,5 @@ using NatGate.Cli;
 var root = new RootCommand("NatGate: a user-space network address and port translator.");
 root.Subcommands.Add(ConfigCommand.Create());
 root.Subcommands.Add(RunCommand.Create());
+root.Subcommands.Add(NatGate.Demo.DemoCommand.Create());
 return root.Parse(args).Invoke();

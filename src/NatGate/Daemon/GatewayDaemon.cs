@@ -328,12 +328,16 @@ public sealed class GatewayDaemon : IAsyncDisposable
 
     public void AddService(IAsyncDisposable service) => services.Add(service);
 
-    /// <summary>Stops the workers, saves sessions (with --state), removes the routing, closes the device.</summary>
-    public async ValueTask StopAsync()
+    /// <summary>
+    /// Stops the workers, saves sessions (with --state), removes the routing, closes the device,
+    /// then the side services. The synchronous part runs on the calling thread before any await:
+    /// the routing lives in the calling thread's network namespace.
+    /// </summary>
+    public ValueTask StopAsync()
     {
         if (stopping)
         {
-            return;
+            return ValueTask.CompletedTask;
         }
         stopping = true;
         if (device is not null)
@@ -346,10 +350,6 @@ public sealed class GatewayDaemon : IAsyncDisposable
         foreach (Thread thread in threads)
         {
             thread.Join(TimeSpan.FromSeconds(5));
-        }
-        foreach (IAsyncDisposable service in services)
-        {
-            await service.DisposeAsync().ConfigureAwait(false);
         }
         if (options.StateFile is not null)
         {
@@ -372,6 +372,15 @@ public sealed class GatewayDaemon : IAsyncDisposable
             GatewayLog.PlumbingRemovalFailed(logger, error.Message);
         }
         device?.Dispose();
+        return DisposeServicesAsync();
+    }
+
+    private async ValueTask DisposeServicesAsync()
+    {
+        foreach (IAsyncDisposable service in services)
+        {
+            await service.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     public ValueTask DisposeAsync() => StopAsync();

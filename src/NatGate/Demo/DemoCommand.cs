@@ -1,0 +1,176 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using NatGate.Cli;
+using NatGate.Core.Addressing;
+using NatGate.Core.Control;
+using NatGate.Core.Packets;
+using NatGate.Daemon;
+using NatGate.Linux.Namespaces;
+using Spectre.Console;
+
+namespace NatGate.Demo;
+
+/// <summary>
+/// natgate demo: builds a lab in fresh network namespaces, runs the gateway on it, sends real
+/// traffic through it (HTTP, ping, traceroute, UDP, a static mapping from outside, hairpinning),
+/// shows the session table and statistics as it goes, and removes everything it made.
+/// </summary>
+internal static class DemoCommand
+{
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(20);
+
+    public static Command Create()
+    {
+        var command = new Command("demo", "Build a lab in network namespaces, run the gateway on it, and send real traffic through it (needs root).");
+        command.SetAction(_ => Run());
+        return command;
+    }
+
+    private static int Run()
+    {
+        string[] tools = ["ip", "curl", "ping", "traceroute", "python3"];
+        string[] missing = [.. tools.Where(tool => !OnPath(tool))];
+        if (Environment.UserName != "root" || missing.Length > 0)
+        {
+            AnsiConsole.MarkupLine($"[red]The demo needs root and {string.Join(", ", tools)}.[/] Missing: {Markup.Escape(missing.Length == 0 ? "root" : string.Join(", ", missing))}. Run ./demo.sh, which installs them.");
+            return ExitCodes.Failure;
+        }
+        AnsiConsole.Write(new Rule("[bold]NatGate demo[/]"));
+        AnsiConsole.MarkupLine($"Inside hosts [green]{DemoLab.Inside1}[/] and [green]{DemoLab.Inside2}[/] (standing in for containers) reach an outside server [blue]{DemoLab.Outside}[/] through the gateway, which shows them as [yellow]{DemoLab.External}[/].");
+        DemoLab? lab = null;
+        GatewayDaemon? daemon = null;
+        using var cancelled = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, arguments) =>
+        {
+            // Ctrl-C: finish the step in hand, then clean up below.
+            arguments.Cancel = true;
+            cancelled.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        string site = Directory.CreateTempSubdirectory("natgate-demo-").FullName;
+        try
+        {
+            AnsiConsole.Status().Start("Building the lab in network namespaces...", _ => lab = new DemoLab());
+            File.WriteAllBytes(Path.Combine(site, "file.bin"), new byte[1_000_000]);
+            File.WriteAllText(Path.Combine(site, "index.html"), "<h1>Hello from 10.77.0.3, published on 198.51.100.10:8080</h1>\n");
+            lab!.StartServer(lab.Out, "python3", "-m", "http.server", "80", "--bind", DemoLab.Outside, "--directory", site);
+            lab.StartServer(lab.In2, "python3", "-m", "http.server", "80", "--bind", DemoLab.Inside2, "--directory", site);
+            lab.StartServer(lab.Out, "python3", "-c", UdpEcho, DemoLab.Outside, "7");
+            string rules = Path.Combine(site, "ipnat.conf");
+            File.WriteAllText(rules, $"# publish the web server on the second inside host\nrdr {DemoLab.OutsideInterface} {DemoLab.External}/32 port 8080 -> {DemoLab.Inside2} port 80 tcp\n");
+
+            var options = new GatewayRunOptions
+            {
+                Inside = [Ipv4Prefix.Parse(DemoLab.InsidePrefix)],
+                External = [new ExternalEndpointRange(Ipv4Address.Parse(DemoLab.External), 1024, 65535)],
+                RulesFile = rules,
+                OutsideInterface = DemoLab.OutsideInterface,
+            };
+            // The gateway runs in this process, on a thread inside the gateway's namespace.
+            AnsiConsole.Status().Start("Starting the gateway...", _ => daemon = lab.Gateway.Invoke(() => GatewayDaemon.Start(options, NullLoggerFactory.Instance)));
+            AnsiConsole.MarkupLine($"[green]Gateway running[/] in namespace {lab.Gateway.Name}: map {DemoLab.InsidePrefix} -> {DemoLab.External}, rdr {DemoLab.External}:8080 -> {DemoLab.Inside2}:80");
+
+            (string Title, NetworkNamespace From, string[] Command, Func<string, string> Summary)[] steps =
+            [
+                ("HTTP download, inside to outside", lab.In1, ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} bytes in %{time_total} s", $"http://{DemoLab.Outside}/file.bin"], output => output),
+                ("ping", lab.In1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", DemoLab.Outside], output => output.Split('\n').FirstOrDefault(line => line.Contains("received", StringComparison.Ordinal)) ?? output),
+                ("traceroute: the gateway is one hop", lab.In1, ["traceroute", "-n", "-q", "1", "-w", "2", "-m", "5", DemoLab.Outside], output => string.Join(" | ", output.Split('\n').Skip(1).Where(line => line.Trim().Length > 0).Select(line => line.Trim()))),
+                ("UDP both ways", lab.In2, ["python3", "-c", UdpClient, DemoLab.Outside, "7", "hello over UDP"], output => output.Trim()),
+                ("static mapping, reached from outside", lab.Out, ["curl", "-sS", $"http://{DemoLab.External}:8080/index.html"], output => output.Trim()),
+                ("hairpinning: inside to inside through the external address", lab.In1, ["curl", "-sS", $"http://{DemoLab.External}:8080/index.html"], output => output.Trim()),
+            ];
+            int failures = 0;
+            foreach ((string title, NetworkNamespace from, string[] command, Func<string, string> summary) in steps)
+            {
+                if (cancelled.IsCancellationRequested)
+                {
+                    break;
+                }
+                (int exitCode, string output) = (0, "");
+                AnsiConsole.Status().Start($"{title}...", _ => (exitCode, output) = DemoLab.Run(from, StepTimeout, command));
+                bool ok = exitCode == 0;
+                failures += ok ? 0 : 1;
+                AnsiConsole.MarkupLine($"{(ok ? "[green]ok[/]  " : "[red]FAIL[/]")} [bold]{Markup.Escape(title)}[/] [grey](from {Markup.Escape(Role(lab, from))})[/]: {Markup.Escape(summary(output))}");
+                ShowSessions(daemon!.Controller);
+            }
+            ShowStatistics(daemon!.Controller);
+            return failures == 0 && !cancelled.IsCancellationRequested ? ExitCodes.Success : ExitCodes.Failure;
+        }
+        finally
+        {
+            AnsiConsole.Status().Start("Removing the lab...", _ =>
+            {
+                if (daemon is not null && lab is not null)
+                {
+                    lab.Gateway.Invoke(() =>
+                    {
+                        daemon.StopAsync().AsTask().GetAwaiter().GetResult();
+                        return 0;
+                    });
+                }
+                lab?.Dispose();
+                Directory.Delete(site, recursive: true);
+            });
+            Console.CancelKeyPress -= onCancel;
+            AnsiConsole.MarkupLine("[grey]Every namespace the demo made is gone.[/]");
+        }
+    }
+
+    private static string Role(DemoLab lab, NetworkNamespace space)
+        => space == lab.In1 ? $"inside {DemoLab.Inside1}" : space == lab.In2 ? $"inside {DemoLab.Inside2}" : $"outside {DemoLab.Outside}";
+
+    private static void ShowSessions(GatewayController controller)
+    {
+        IReadOnlyList<SessionInfo> sessions = controller.Sessions(null, null);
+        var table = new Table().Border(TableBorder.Rounded).Title($"[grey]{sessions.Count} session(s)[/]");
+        foreach (string column in new[] { "proto", "internal source", "external source", "destination", "state", "out", "in" })
+        {
+            table.AddColumn(column);
+        }
+        foreach (SessionInfo session in sessions.OrderBy(session => session.CreationTime).TakeLast(8))
+        {
+            table.AddRow(session.Protocol, $"{session.InternalSourceAddress}:{session.InternalSourcePort}",
+                $"{session.ExternalSourceAddress}:{session.ExternalSourcePort}", $"{session.ExternalDestinationAddress}:{session.ExternalDestinationPort}",
+                session.State, $"{session.PacketsOut}", $"{session.PacketsIn}");
+        }
+        AnsiConsole.Write(table);
+    }
+
+    private static void ShowStatistics(GatewayController controller)
+    {
+        NatStatistics statistics = controller.Statistics();
+        var grid = new Table().Border(TableBorder.Simple).AddColumn("statistic").AddColumn(new TableColumn("value").RightAligned());
+        grid.AddRow("mapped out", $"{statistics.MappedOut}").AddRow("mapped in", $"{statistics.MappedIn}")
+            .AddRow("sessions added", $"{statistics.Added}").AddRow("sessions in use", $"{statistics.InUse}")
+            .AddRow("ICMP errors translated", $"{statistics.IcmpErrorsTranslated}").AddRow("dropped (no session)", $"{statistics.Drops.GetValueOrDefault("NoSession")}");
+        AnsiConsole.Write(grid);
+    }
+
+    private static bool OnPath(string tool)
+        => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(directory => File.Exists(Path.Combine(directory, tool)));
+
+    private const string UdpEcho = """
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((sys.argv[1], int(sys.argv[2])))
+        while True:
+            data, peer = s.recvfrom(2048)
+            s.sendto(data + b" (echoed to " + peer[0].encode() + b")", peer)
+        """;
+
+    private const string UdpClient = """
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(1.5)
+        for attempt in range(3):
+            s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
+            try:
+                print(s.recv(2048).decode())
+                break
+            except socket.timeout:
+                pass
+        else:
+            sys.exit("no answer")
+        """;
+}
