@@ -3,4 +3,8 @@ using NatGate.Cli;
 
 var root = new RootCommand("NatGate: a user-space network address and port translator.");
 root.Subcommands.Add(ConfigCommand.Create());
-return root.Parse(args).Invoke();
+foreach (Command command in ControlCommands.Create())
+{
+    root.Subcommands.Add(command);
+}
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
