@@ -101,17 +101,25 @@ internal sealed class ControlInvocation
         _ => ExitCodes.Failure,
     };
 
+    private const int UnwrappedWidth = 400;
+
     /// <summary>A Spectre console over the invocation's output (a terminal gets colour, anything else plain text).</summary>
     public static IAnsiConsole ConsoleFor(TextWriter output)
     {
         bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
-        return AnsiConsole.Create(new AnsiConsoleSettings
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(output),
             Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
             ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
         });
+        if (!terminal)
+        {
+            // A pipe or a file has no width; Spectre would assume 80 and wrap rules and sessions mid-line.
+            console.Profile.Width = UnwrappedWidth;
+        }
+        return console;
     }
 
     /// <summary>Reads a local file the command sends; a missing or unreadable one is bad input.</summary>
