@@ -143,6 +143,33 @@ public sealed class ControlServerTests
     }
 
     [Fact]
+    public async Task A_stale_socket_file_is_replaced_but_a_live_daemon_is_not()
+    {
+        await using ControlLab lab = await ControlLab.StartAsync();
+        IOException live = await Assert.ThrowsAsync<IOException>(
+            () => ControlServer.StartAsync(lab.Controller, lab.Directory, null, Token));
+        Assert.Contains("Another natgate answers", live.Message, StringComparison.Ordinal);
+
+        string directory = Path.Combine(Path.GetTempPath(), "ngc-stale-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(directory);
+        try
+        {
+            // A socket file nobody listens on, as a daemon that died leaves behind.
+            using var dead = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            dead.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(Path.Combine(directory, ControlServer.ReadWriteSocketName)));
+            Assert.True(File.Exists(Path.Combine(directory, ControlServer.ReadWriteSocketName)));
+            await using ControlServer server = await ControlServer.StartAsync(lab.Controller, directory, null, Token);
+            using ControlClient client = ControlClient.Connect(directory);
+            Assert.False(client.IsReadOnly);
+            Assert.Equal(0, (await client.StatisticsAsync(Token)).InUse);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Connect_uses_control_sock_when_it_opens()
     {
         await using ControlLab lab = await ControlLab.StartAsync();
