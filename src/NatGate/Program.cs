@@ -5,4 +5,8 @@ var root = new RootCommand("NatGate: a user-space network address and port trans
 root.Subcommands.Add(ConfigCommand.Create());
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(NatGate.Demo.DemoCommand.Create());
-return root.Parse(args).Invoke();
+foreach (Command command in ControlCommands.Create())
+{
+    root.Subcommands.Add(command);
+}
+return await root.Parse(args).InvokeAsync().ConfigureAwait(false);

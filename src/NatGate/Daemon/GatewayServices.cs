@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using NatGate.Control;
 
 namespace NatGate.Daemon;
 
@@ -7,6 +8,7 @@ internal static class GatewayServices
 {
     public static async Task StartAsync(GatewayDaemon daemon, GatewayRunOptions options, ILoggerFactory logs, CancellationToken cancellation)
     {
+        daemon.AddService(await ControlServer.StartAsync(daemon.Controller, options.ControlDirectory, logs, cancellation).ConfigureAwait(false));
         if (options.Metrics is not null)
         {
             daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, cancellation).ConfigureAwait(false));

@@ -1,0 +1,169 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using NatGate.Core.Control;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Control;
+
+// The bodies of the control API (docs: DESIGN.md "Control semantics"). Addresses travel as dotted
+// text and rules as ipnat text, so a person can read and write every body by hand.
+
+/// <summary>A refusal: the errno name (for example "EEXIST") and a sentence a person can act on.</summary>
+public sealed record ControlError(string Error, string Message);
+
+/// <summary>How many objects an operation removed (flushes, purge, rule removal).</summary>
+public sealed record RemovedCount(int Removed);
+
+/// <summary>One loaded rule as ipnat -l lists it.</summary>
+/// <param name="Text">The rule in ipnat.conf form, or a description when ipnat.conf cannot express it.</param>
+public sealed record RuleView(int Index, string Text, string? Label, bool Active, bool OnThisGateway, int Sessions);
+
+/// <summary>Rules as ipnat.conf text; <paramref name="Source"/> names the file in labels and errors.</summary>
+public sealed record RulesText(string Text, string? Source);
+
+public sealed record LoadRulesResult(IReadOnlyList<int> Indexes, IReadOnlyList<string> Warnings);
+
+/// <summary>SIOCGNATL's question: the accepted connection's local ("inside") and peer ("outside") ends.</summary>
+public sealed record LookupRequest(string Protocol, string InsideAddress, ushort InsidePort, string OutsideAddress, ushort OutsidePort, bool FindForward);
+
+public sealed record LookupAnswer(string RealAddress, ushort RealPort, bool ForwardPossible);
+
+public sealed record LockRequest(bool Locked);
+
+public sealed record LockAnswer(bool Previous);
+
+/// <summary>A state file on the daemon's machine; give an absolute path (the daemon's working directory is not yours).</summary>
+public sealed record StatePath(string Path);
+
+public sealed record SaveAnswer(int Sessions);
+
+public sealed record RestoreFailureView(int Entry, string Error, string Message);
+
+public sealed record RestoreAnswer(int Restored, IReadOnlyList<RestoreFailureView> Failures);
+
+public sealed record PutAnswer(int Id);
+
+/// <summary>
+/// A session to insert (SIOCSTPUT), as <see cref="SessionRecord"/> with its rule written as one
+/// ipnat.conf line; the rule must equal a loaded one.
+/// </summary>
+public sealed record SessionRecordView
+{
+    public string? Interface { get; init; }
+
+    public required string Rule { get; init; }
+
+    public required FlowKey Original { get; init; }
+
+    public required FlowKey Translated { get; init; }
+
+    public bool InitiatedOutside { get; init; }
+
+    public bool InMapping { get; init; }
+
+    public Core.Rules.MappingBehavior Mapping { get; init; }
+
+    public ushort? IpChecksumDelta { get; init; }
+
+    public ushort? TransportChecksumDelta { get; init; }
+
+    public TcpTracking Tcp { get; init; }
+
+    public long CreatedTicks { get; init; }
+
+    public long LastSeenTicks { get; init; }
+
+    public long PacketsForward { get; init; }
+
+    public long PacketsReply { get; init; }
+
+    public long BytesForward { get; init; }
+
+    public long BytesReply { get; init; }
+}
+
+/// <summary>
+/// A NAT instance with New-NetNat's parameter names; timeouts in seconds as NetNat gives them.
+/// In a PATCH every member is optional and only those given change (Set-NetNat).
+/// </summary>
+public sealed record NatInstanceView
+{
+    public string? Name { get; init; }
+
+    public string? InternalIPInterfaceAddressPrefix { get; init; }
+
+    public string? ExternalIPInterfaceAddressPrefix { get; init; }
+
+    public IReadOnlyList<ExternalAddressView>? ExternalAddresses { get; init; }
+
+    public int? TcpEstablishedConnectionTimeout { get; init; }
+
+    public int? TcpTransientConnectionTimeout { get; init; }
+
+    public int? UdpIdleSessionTimeout { get; init; }
+
+    public int? IcmpQueryTimeout { get; init; }
+
+    public Core.Rules.FilteringBehavior? TcpFilteringBehavior { get; init; }
+
+    public Core.Rules.FilteringBehavior? UdpFilteringBehavior { get; init; }
+
+    public bool? UdpInboundRefresh { get; init; }
+
+    public Core.Rules.MappingBehavior? MappingBehavior { get; init; }
+}
+
+public sealed record ExternalAddressView(string IPAddress, ushort PortStart = 1024, ushort PortEnd = 65535);
+
+/// <summary>A static mapping with Add-NetNatStaticMapping's parameter names; a StaticMappingID of 0 asks for the next free one.</summary>
+public sealed record StaticMappingView
+{
+    public required string NatName { get; init; }
+
+    public int StaticMappingID { get; init; }
+
+    public Core.NetNat.StaticMappingProtocol Protocol { get; init; } = Core.NetNat.StaticMappingProtocol.TCP;
+
+    /// <summary>"0.0.0.0" (or absent) means every external address of the instance.</summary>
+    public string? ExternalIPAddress { get; init; }
+
+    public required ushort ExternalPort { get; init; }
+
+    public required string InternalIPAddress { get; init; }
+
+    public ushort? InternalPort { get; init; }
+
+    public string? RemoteExternalIPAddressPrefix { get; init; }
+}
+
+/// <summary>Set-NetNatGlobal -InterRoutingDomainHairpinningMode: "Enabled" or "Disabled".</summary>
+public sealed record HairpinningView(string Mode);
+
+/// <summary>Serialization of the control API's bodies, generated at compile time.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    UseStringEnumConverter = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    AllowTrailingCommas = true,
+    Converters = [typeof(FlowKeyJsonConverter)])]
+[JsonSerializable(typeof(ControlError))]
+[JsonSerializable(typeof(RemovedCount))]
+[JsonSerializable(typeof(IReadOnlyList<SessionInfo>))]
+[JsonSerializable(typeof(NatStatistics))]
+[JsonSerializable(typeof(IReadOnlyList<RuleView>))]
+[JsonSerializable(typeof(RulesText))]
+[JsonSerializable(typeof(LoadRulesResult))]
+[JsonSerializable(typeof(LookupRequest))]
+[JsonSerializable(typeof(LookupAnswer))]
+[JsonSerializable(typeof(LockRequest))]
+[JsonSerializable(typeof(LockAnswer))]
+[JsonSerializable(typeof(StatePath))]
+[JsonSerializable(typeof(SaveAnswer))]
+[JsonSerializable(typeof(RestoreAnswer))]
+[JsonSerializable(typeof(PutAnswer))]
+[JsonSerializable(typeof(SessionRecordView))]
+[JsonSerializable(typeof(NatInstanceView))]
+[JsonSerializable(typeof(IReadOnlyList<NatInstanceView>))]
+[JsonSerializable(typeof(StaticMappingView))]
+[JsonSerializable(typeof(IReadOnlyList<StaticMappingView>))]
+[JsonSerializable(typeof(HairpinningView))]
+public sealed partial class ControlJson : JsonSerializerContext;

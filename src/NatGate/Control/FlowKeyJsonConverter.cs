@@ -1,0 +1,64 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Control;
+
+/// <summary>
+/// A five-tuple as {"protocol":6,"source":"10.0.0.5","sourcePort":40000,"destination":"…","destinationPort":80}.
+/// The protocol is written as its number (as in state files) and read as a number or "tcp", "udp", "icmp".
+/// </summary>
+public sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
+{
+    public override FlowKey Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("a flow is an object with protocol, source, sourcePort, destination and destinationPort");
+        }
+        byte protocol = 0;
+        uint source = 0, destination = 0;
+        ushort sourcePort = 0, destinationPort = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            string name = reader.GetString()!;
+            reader.Read();
+            switch (name.ToUpperInvariant())
+            {
+                case "PROTOCOL":
+                    protocol = reader.TokenType == JsonTokenType.Number
+                        ? reader.GetByte()
+                        : ControlText.Protocol(reader.GetString() ?? "") is { } named ? named
+                        : throw new JsonException($"\"{reader.GetString()}\" is not a protocol (tcp, udp, icmp or a number)");
+                    break;
+                case "SOURCE": source = ReadAddress(ref reader); break;
+                case "SOURCEPORT": sourcePort = reader.GetUInt16(); break;
+                case "DESTINATION": destination = ReadAddress(ref reader); break;
+                case "DESTINATIONPORT": destinationPort = reader.GetUInt16(); break;
+                default: throw new JsonException($"a flow has no member \"{name}\"");
+            }
+        }
+        return new FlowKey(protocol, source, sourcePort, destination, destinationPort);
+    }
+
+    public override void Write(Utf8JsonWriter writer, FlowKey value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStartObject();
+        writer.WriteNumber("protocol", value.Protocol);
+        writer.WriteString("source", Ipv4Address.Format(value.Source));
+        writer.WriteNumber("sourcePort", value.SourcePort);
+        writer.WriteString("destination", Ipv4Address.Format(value.Destination));
+        writer.WriteNumber("destinationPort", value.DestinationPort);
+        writer.WriteEndObject();
+    }
+
+    private static uint ReadAddress(ref Utf8JsonReader reader)
+    {
+        string? text = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+        return text is not null && Ipv4Address.TryParse(text, out uint address)
+            ? address
+            : throw new JsonException($"{(text is null ? reader.TokenType.ToString() : $"\"{text}\"")} is not an IPv4 address (a.b.c.d)");
+    }
+}
