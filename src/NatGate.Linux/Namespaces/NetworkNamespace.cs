@@ -18,13 +18,21 @@ public sealed class NetworkNamespace : IDisposable
 
     public string Name { get; }
 
-    /// <summary>Creates the namespace and brings its loopback up.</summary>
+    private string EtcDirectory => Path.Combine("/etc/netns", Name);
+
+    /// <summary>
+    /// Creates the namespace and brings its loopback up. Programs run in it through
+    /// `ip netns exec` see a resolv.conf of its own naming only loopback (ip-netns(8) binds
+    /// /etc/netns/NAME/resolv.conf), so no name lookup ever leaves for a real resolver.
+    /// </summary>
     public static NetworkNamespace Create(string name)
     {
         Run("ip", ["netns", "add", name]);
         var space = new NetworkNamespace(name);
         try
         {
+            Directory.CreateDirectory(space.EtcDirectory);
+            File.WriteAllText(Path.Combine(space.EtcDirectory, "resolv.conf"), "# NatGate lab: no resolver leaves the namespace\nnameserver 127.0.0.1\n");
             space.Ip("link", "set", "lo", "up");
         }
         catch
@@ -133,6 +141,13 @@ public sealed class NetworkNamespace : IDisposable
         catch (InvalidOperationException)
         {
             // Already gone.
+        }
+        try
+        {
+            Directory.Delete(EtcDirectory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
         }
     }
 

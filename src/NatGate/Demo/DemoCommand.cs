@@ -54,8 +54,8 @@ internal static class DemoCommand
             AnsiConsole.Status().Start("Building the lab in network namespaces...", _ => lab = new DemoLab());
             File.WriteAllBytes(Path.Combine(site, "file.bin"), new byte[1_000_000]);
             File.WriteAllText(Path.Combine(site, "index.html"), "<h1>Hello from 10.77.0.3, published on 198.51.100.10:8080</h1>\n");
-            lab!.StartServer(lab.Out, "python3", "-m", "http.server", "80", "--bind", DemoLab.Outside, "--directory", site);
-            lab.StartServer(lab.In2, "python3", "-m", "http.server", "80", "--bind", DemoLab.Inside2, "--directory", site);
+            lab!.StartServer(lab.Out, "python3", "-c", HttpServer, DemoLab.Outside, "80", site);
+            lab.StartServer(lab.In2, "python3", "-c", HttpServer, DemoLab.Inside2, "80", site);
             lab.StartServer(lab.Out, "python3", "-c", UdpEcho, DemoLab.Outside, "7");
             string rules = Path.Combine(site, "ipnat.conf");
             File.WriteAllText(rules, $"# publish the web server on the second inside host\nrdr {DemoLab.OutsideInterface} {DemoLab.External}/32 port 8080 -> {DemoLab.Inside2} port 80 tcp\n");
@@ -149,6 +149,17 @@ internal static class DemoCommand
 
     private static bool OnPath(string tool)
         => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(directory => File.Exists(Path.Combine(directory, tool)));
+
+    // http.server's HTTPServer looks its own name up (getfqdn) before it listens; a plain
+    // TCPServer serves the same files without any name lookup.
+    private const string HttpServer = """
+        import functools, http.server, socketserver, sys
+        socketserver.TCPServer.allow_reuse_address = True
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[3])
+        with socketserver.ThreadingTCPServer((sys.argv[1], int(sys.argv[2])), handler) as server:
+            print("ready", flush=True)
+            server.serve_forever()
+        """;
 
     private const string UdpEcho = """
         import socket, sys
