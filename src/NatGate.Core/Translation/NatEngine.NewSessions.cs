@@ -51,6 +51,12 @@ public sealed partial class NatEngine
         RuleSlot? map = destinationTranslated && localAddresses.Contains(newDestination)
             ? null // redirected to the gateway itself (a transparent proxy): the proxy must see the real client
             : FindMap(key, newDestination, newDestinationPort);
+        if (map is not null && !destinationTranslated && map.Rule.Source.Contains(key.Destination) != map.Rule.SourceNegated)
+        {
+            // Back inside (the gateway's own packets to an inside host): a map rule translates
+            // traffic leaving for the outside, as IP Filter's map on the outside interface does.
+            map = null;
+        }
         bool fromGateway = map is null && destinationTranslated && localAddresses.Contains(key.Source);
         if (map is null && !destinationTranslated)
         {

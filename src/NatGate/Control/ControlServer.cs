@@ -27,9 +27,9 @@ namespace NatGate.Control;
 /// </summary>
 public sealed class ControlServer : IAsyncDisposable
 {
-    public const string DefaultDirectory = "/run/natgate";
-    public const string ReadWriteSocketName = "control.sock";
-    public const string ReadOnlySocketName = "control.ro.sock";
+    public const string DefaultDirectory = ControlSockets.DefaultDirectory;
+    public const string ReadWriteSocketName = ControlSockets.ReadWriteSocketName;
+    public const string ReadOnlySocketName = ControlSockets.ReadOnlySocketName;
 
     private const string ReadOnlyItem = "natgate.read-only";
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;

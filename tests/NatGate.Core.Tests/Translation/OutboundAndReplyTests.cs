@@ -126,4 +126,14 @@ public sealed class OutboundAndReplyTests
         Assert.Equal(3, lab.Engine.Statistics().Bad);
         Assert.Equal(DropReason.Unsupported, lab.Dropped([0x60, 0, 0, 0]));
     }
+
+    [Fact]
+    public void The_gateways_own_packets_to_an_inside_host_are_not_translated()
+    {
+        // They reach the TUN only because their source is in the inside prefix; a map rule is for leaving.
+        var lab = new Lab();
+        byte[] packet = Lab.Tcp(Ipv4Address.Parse("10.0.0.1"), 3128, Lab.InsideA, 40000, TcpFlags.Syn | TcpFlags.Ack);
+        Assert.Equal(packet, lab.Forward(packet));
+        Assert.Equal(0, lab.Engine.SessionCount);
+    }
 }

@@ -22,7 +22,7 @@ public sealed class ControlClient : IDisposable
     {
         SocketPath = socketPath;
         IsReadOnly = readOnly;
-        unreachable = $"cannot reach the daemon at {Path.Combine(controlDirectory, ControlServer.ReadWriteSocketName)}: is `natgate run` running?";
+        unreachable = $"cannot reach the daemon at {Path.Combine(controlDirectory, ControlSockets.ReadWriteSocketName)}: is `natgate run` running?";
         var handler = new SocketsHttpHandler
         {
             ConnectCallback = async (_, token) =>
@@ -60,8 +60,8 @@ public sealed class ControlClient : IDisposable
     public static ControlClient Connect(string controlDirectory)
     {
         ArgumentException.ThrowIfNullOrEmpty(controlDirectory);
-        string readWrite = Path.Combine(controlDirectory, ControlServer.ReadWriteSocketName);
-        string readOnly = Path.Combine(controlDirectory, ControlServer.ReadOnlySocketName);
+        string readWrite = Path.Combine(controlDirectory, ControlSockets.ReadWriteSocketName);
+        string readOnly = Path.Combine(controlDirectory, ControlSockets.ReadOnlySocketName);
         if (CanOpen(readWrite) || !CanOpen(readOnly))
         {
             return new ControlClient(readWrite, readOnly: false, controlDirectory);
