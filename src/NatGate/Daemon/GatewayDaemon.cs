@@ -280,7 +280,19 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 for (int i = 0; i < count; i++)
                 {
                     Span<byte> space = batch.PacketSpace(i);
-                    TranslationResult result = engine.Translate(space, batch.GetLength(i), now);
+                    TranslationResult result;
+                    try
+                    {
+                        result = engine.Translate(space, batch.GetLength(i), now);
+                    }
+#pragma warning disable CA1031 // a worker must never die of one packet: count it, drop it, go on
+                    catch (Exception error)
+#pragma warning restore CA1031
+                    {
+                        WorkerFault(error);
+                        batch.Drop(i);
+                        continue;
+                    }
                     switch (result.Verdict)
                     {
                         case Verdict.Forward:
@@ -307,6 +319,18 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 queue.WriteBatch(released);
                 released.Clear();
             }
+        }
+    }
+
+    private long workerFaults;
+
+    /// <summary>A packet that made the engine throw (a bug): logged the first times, counted always.</summary>
+    private void WorkerFault(Exception error)
+    {
+        long faults = Interlocked.Increment(ref workerFaults);
+        if (faults <= 10)
+        {
+            GatewayLog.PacketFault(logger, faults, error);
         }
     }
 

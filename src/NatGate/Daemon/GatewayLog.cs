@@ -33,6 +33,9 @@ internal static partial class GatewayLog
     [LoggerMessage(Level = LogLevel.Error, Message = "timer run failed")]
     public static partial void TimerFailed(ILogger logger, Exception error);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "a packet made the engine fail ({Faults} so far); it was dropped")]
+    public static partial void PacketFault(ILogger logger, long faults, Exception error);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "saved {Sessions} sessions to {File}")]
     public static partial void Saved(ILogger logger, int sessions, string file);
 
