@@ -12,4 +12,15 @@ public static class RuleComparer
         return left with { RedirectTargets = Array.Empty<uint>(), Label = null } == right with { RedirectTargets = Array.Empty<uint>(), Label = null }
             && left.RedirectTargets.SequenceEqual(right.RedirectTargets);
     }
+
+    /// <summary>
+    /// Equal but for the policy (timeouts, behaviours) and label: what an ipnat line can say.
+    /// A rule written back as text and read again matches its loaded original this way.
+    /// </summary>
+    public static bool SameTranslation(NatRule left, NatRule right)
+    {
+        ArgumentNullException.ThrowIfNull(left);
+        ArgumentNullException.ThrowIfNull(right);
+        return Equal(left with { Policy = NatPolicy.Default }, right with { Policy = NatPolicy.Default });
+    }
 }

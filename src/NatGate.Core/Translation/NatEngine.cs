@@ -196,12 +196,22 @@ public sealed partial class NatEngine
         return list;
     }
 
-    /// <summary>The first active rule equal to <paramref name="rule"/>, or -1.</summary>
+    /// <summary>
+    /// The first active rule equal to <paramref name="rule"/>; failing that, the first that
+    /// translates the same way whatever its policy (a rule that travelled as ipnat text); or -1.
+    /// </summary>
     public int FindRule(NatRule rule)
     {
         foreach (RuleSlot? slot in rules)
         {
             if (slot is { Active: true } && RuleComparer.Equal(slot.Rule, rule))
+            {
+                return slot.Index;
+            }
+        }
+        foreach (RuleSlot? slot in rules)
+        {
+            if (slot is { Active: true } && RuleComparer.SameTranslation(slot.Rule, rule))
             {
                 return slot.Index;
             }

@@ -186,4 +186,22 @@ public sealed class ControlOperationTests
         Assert.Equal(NatErrno.EINVAL, Assert.Throws<NatControlException>(() => lab.Engine.AddRule(new NatRule { Kind = NatRuleKind.Redirect })).Errno);
         Assert.Equal(NatErrno.EINVAL, Assert.Throws<NatControlException>(() => lab.Engine.AddRule(new NatRule { Kind = NatRuleKind.Map, TranslatedFirst = 5, TranslatedLast = 4 })).Errno);
     }
+
+    [Fact]
+    public void Put_finds_a_rule_with_its_own_policy_from_the_rule_as_ipnat_text()
+    {
+        var lab = new Lab(addMapRule: false);
+        NatRule loaded = NatEngine.MapRule(Lab.InsidePrefix, Lab.External) with { Policy = new NatPolicy { UdpIdleTimeout = TimeSpan.FromSeconds(900) } };
+        lab.Engine.AddRule(loaded);
+        lab.Forward(Lab.Udp(Lab.InsideA, 5000, Lab.Remote, 53));
+        SessionRecord record = Assert.Single(lab.Engine.ExportSessions());
+        lab.Engine.FlushSessions(lab.Now);
+        lab.Engine.Lock(true);
+        // The rule as it comes back from text: same translation, default policy.
+        lab.Engine.Put(record with { Rule = loaded with { Policy = NatPolicy.Default } }, lab.Now);
+        lab.Engine.Lock(false);
+        lab.Advance(TimeSpan.FromSeconds(400));
+        lab.Engine.ExpireSessions(lab.Now);
+        Assert.Equal(1, lab.Engine.SessionCount); // the loaded rule's 900 s applies
+    }
 }
