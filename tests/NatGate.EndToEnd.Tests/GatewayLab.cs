@@ -54,6 +54,9 @@ internal sealed class GatewayLab : IDisposable
 
     public string ControlDirectory { get; } = Directory.CreateTempSubdirectory("natgate-e2e-").FullName;
 
+    /// <summary>A scratch directory for the test's files (served pages, downloads, logs, state); deleted on Dispose.</summary>
+    public string WorkDirectory { get; } = Directory.CreateTempSubdirectory("natgate-e2e-work-").FullName;
+
     private void Build()
     {
         foreach (string name in new[] { In1, In2, Gateway, Out })
@@ -118,6 +121,51 @@ internal sealed class GatewayLab : IDisposable
         return new BackgroundProcess(process);
     }
 
+    /// <summary>Waits until a socket listens (TCP) or is bound (UDP) on ADDRESS:PORT in a namespace.</summary>
+    public static void WaitListening(string space, string protocol, string address, int port, TimeSpan timeout)
+    {
+        string kind = protocol switch
+        {
+            "tcp" => "-Hltn",
+            "udp" => "-Hlun",
+            _ => throw new ArgumentException($"protocol {protocol}: use tcp or udp", nameof(protocol)),
+        };
+        var clock = Stopwatch.StartNew();
+        while (Exec(space, TimeSpan.FromSeconds(10), "ss", kind, "src", $"{address}:{port}").Output.Trim().Length == 0)
+        {
+            if (clock.Elapsed > timeout)
+            {
+                throw new TimeoutException($"[{space}] nothing listens on {protocol} {address}:{port} after {timeout.TotalSeconds} s");
+            }
+            Thread.Sleep(100);
+        }
+    }
+
+    /// <summary>
+    /// Serves DIRECTORY over HTTP on ADDRESS:PORT and logs each request as "client IP:PORT PATH".
+    /// Not `python3 -m http.server`: that one looks up its own name in DNS before it listens,
+    /// which from an inside host sends a query through the gateway and stalls for seconds.
+    /// </summary>
+    public BackgroundProcess StartWebServer(string space, string address, int port, string directory)
+    {
+        BackgroundProcess server = Start(space, "python3", "-c", WebServerScript, address, port.ToString(System.Globalization.CultureInfo.InvariantCulture), directory);
+        server.WaitFor("ready", TimeSpan.FromSeconds(20));
+        return server;
+    }
+
+    private const string WebServerScript = """
+        import functools, http.server, socketserver, sys
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, format, *args):
+                print(f"client {self.client_address[0]}:{self.client_address[1]} {self.path}", flush=True)
+        class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+        with Server((sys.argv[1], int(sys.argv[2])), functools.partial(Handler, directory=sys.argv[3])) as server:
+            print("ready", flush=True)
+            server.serve_forever()
+        """;
+
     /// <summary>Starts natgate in the gateway namespace and waits until it is translating.</summary>
     public BackgroundProcess StartNatGate(params string[] arguments)
     {
@@ -149,12 +197,15 @@ internal sealed class GatewayLab : IDisposable
         {
             Host.Run("ip", ["netns", "delete", name]);
         }
-        try
+        foreach (string directory in new[] { ControlDirectory, WorkDirectory })
         {
-            Directory.Delete(ControlDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 }
@@ -215,6 +266,17 @@ internal sealed class BackgroundProcess
             }
             Thread.Sleep(100);
         }
+    }
+
+    /// <summary>Waits for the program to end by itself and returns its exit code.</summary>
+    public int WaitForExit(TimeSpan timeout)
+    {
+        if (!process.WaitForExit(timeout))
+        {
+            throw new TimeoutException($"the process did not end within {timeout.TotalSeconds} s:\n{Output}");
+        }
+        process.WaitForExit();
+        return process.ExitCode;
     }
 
     /// <summary>Sends SIGTERM (through the `ip netns exec` wrapper, which passes it on) and waits.</summary>
