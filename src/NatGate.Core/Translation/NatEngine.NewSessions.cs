@@ -129,7 +129,9 @@ public sealed partial class NatEngine
         }
 
         // Filtering, for packets admitted through another host's dynamic mapping (RFC 4787 section 5).
-        if (destinationMapping >= 0 && !Admits(destinationMapping, newSource, newSourcePort))
+        // It guards against the outside: a hairpinned packet from an inside host (or the gateway)
+        // is not filtered, since that host could reach the target directly anyway.
+        if (destinationMapping >= 0 && sourceRule is null && !Admits(destinationMapping, newSource, newSourcePort))
         {
             ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
             return Drop(DropReason.Filtered);

@@ -130,4 +130,16 @@ public sealed class RedirectAndHairpinTests
         byte[] reply = lab.Forward(Lab.Tcp(Lab.InsideB, 80, Lab.External, tuple.SourcePort, TcpFlags.Syn | TcpFlags.Ack));
         Assert.Equal((Lab.External, (ushort)8080, gateway, (ushort)50000), Lab.Tuple(reply));
     }
+
+    [Fact]
+    public void Hairpinned_packets_are_not_filtered_as_if_they_came_from_outside()
+    {
+        // B's mapping filters address-dependently; A is inside, so its hairpinned packet is admitted.
+        var lab = new Lab(new NatPolicy { UdpFiltering = FilteringBehavior.AddressDependent });
+        ushort portB = Lab.Tuple(lab.Forward(Lab.Udp(Lab.InsideB, 6000, Lab.Remote, 3478))).SourcePort;
+        byte[] toB = lab.Forward(Lab.Udp(Lab.InsideA, 7000, Lab.External, portB, "hairpin"));
+        Assert.Equal(Lab.InsideB, Lab.Tuple(toB).Destination);
+        // An outside host that B never wrote to is still refused.
+        Assert.Equal(DropReason.Filtered, lab.Dropped(Lab.Udp(Lab.OtherRemote, 1, Lab.External, portB)));
+    }
 }
