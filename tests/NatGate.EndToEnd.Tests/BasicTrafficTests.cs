@@ -1,3 +1,5 @@
+using NatGate.Lab;
+
 namespace NatGate.EndToEnd.Tests;
 
 /// <summary>Real clients through a real gateway: curl, ping, traceroute, UDP, in namespaces of the test's own.</summary>
@@ -16,7 +18,7 @@ public sealed class BasicTrafficTests
             byte[] file = new byte[200_000];
             new Random(5).NextBytes(file);
             File.WriteAllBytes(Path.Combine(site, "file.bin"), file);
-            BackgroundProcess server = lab.Start(lab.Out, "python3", "-m", "http.server", "8080", "--bind", GatewayLab.Outside, "--directory", site);
+            BackgroundProcess server = lab.StartWebServer(lab.Out, GatewayLab.Outside, 8080, site);
             BackgroundProcess daemon = lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface,
                 "--metrics", "127.0.0.1:9469");
 
@@ -25,7 +27,7 @@ public sealed class BasicTrafficTests
             Assert.True(curlExit == 0, $"curl failed: {curlError}\n{daemon.Output}");
             Assert.Equal(file, File.ReadAllBytes(downloaded));
             // The server saw the external address, not the inside host.
-            server.WaitFor($"{GatewayLab.External} - -", Short);
+            server.WaitFor($"client {GatewayLab.External}:", Short);
             Assert.DoesNotContain(GatewayLab.Inside1, server.Output, StringComparison.Ordinal);
 
             (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-c", "3", "-i", "0.2", "-W", "2", GatewayLab.Outside);
@@ -59,40 +61,13 @@ public sealed class BasicTrafficTests
     {
         Host.RequireRootAndTools("ip", "python3");
         using var lab = new GatewayLab();
-        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", UdpEcho, GatewayLab.Outside, "9999");
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "9999");
         echo.WaitFor("ready", Short);
         lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface);
-        string reply = GatewayLab.ExecChecked(lab.In1, "python3", "-c", UdpClient, GatewayLab.Outside, "9999", "hello natgate");
+        string reply = GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside, "9999", "hello natgate");
         Assert.Equal($"hello natgate from {GatewayLab.External}", reply.Trim());
         // Unsolicited from outside to an unmapped external port: nothing comes back.
-        string unsolicited = GatewayLab.ExecChecked(lab.Out, "python3", "-c", UdpClient, GatewayLab.External, "40000", "knock");
+        string unsolicited = GatewayLab.ExecChecked(lab.Out, "python3", "-c", LabPrograms.UdpClient, GatewayLab.External, "40000", "knock");
         Assert.Equal("timeout", unsolicited.Trim());
     }
-
-    // Echoes each datagram with the sender's address appended.
-    private const string UdpEcho = """
-        import socket, sys
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((sys.argv[1], int(sys.argv[2])))
-        print("ready", flush=True)
-        while True:
-            data, peer = s.recvfrom(2048)
-            s.sendto(data + b" from " + peer[0].encode(), peer)
-        """;
-
-    // Sends one datagram (three tries) and prints the answer, or "timeout".
-    private const string UdpClient = """
-        import socket, sys
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(1.5)
-        for attempt in range(3):
-            s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
-            try:
-                print(s.recv(2048).decode(), flush=True)
-                break
-            except socket.timeout:
-                pass
-        else:
-            print("timeout", flush=True)
-        """;
 }

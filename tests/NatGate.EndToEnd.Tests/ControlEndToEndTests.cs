@@ -18,7 +18,7 @@ public sealed class ControlEndToEndTests
         try
         {
             File.WriteAllText(Path.Combine(site, "index.html"), "the real page from 198.51.100.2\n");
-            BackgroundProcess server = lab.Start(lab.Out, "python3", "-c", Servers.Http, GatewayLab.Outside, "80", site);
+            BackgroundProcess server = lab.Start(lab.Out, "python3", "-c", NatGate.Lab.LabPrograms.WebServer, GatewayLab.Outside, "80", site);
             server.WaitFor("ready", Short);
             // Inside clients' web traffic goes to the proxy on the gateway's inside address.
             string rules = Path.Combine(site, "ipnat.conf");
@@ -34,7 +34,7 @@ public sealed class ControlEndToEndTests
             // The proxy learned the real destination from NatGate, and the server was reached through the proxy.
             proxy.WaitFor($"-> {GatewayLab.Outside}:80", Short);
             Assert.Contains($"{GatewayLab.Inside1}:", proxy.Output, StringComparison.Ordinal);
-            server.WaitFor($"client {GatewayLab.GatewayOutside} ", Short);
+            server.WaitFor($"client {GatewayLab.GatewayOutside}:", Short);
             Assert.False(daemon.HasExited);
         }
         finally

@@ -1,97 +1,43 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
 using System.Text;
+using NatGate.Lab;
 
 namespace NatGate.EndToEnd.Tests;
 
 /// <summary>
-/// A lab in network namespaces of its own: two inside hosts on a bridge in the gateway, the
-/// gateway, and an outside server with two addresses. Names carry a random per-lab prefix so
-/// parallel runs cannot collide; Dispose stops every process and deletes every namespace,
-/// also when a test fails. Nothing is added to the root namespace.
-///
-///   in1 10.77.0.2 ─┐
-///                  br (10.77.0.1) gw (198.51.100.1) ── out 198.51.100.2, 198.51.100.3
-///   in2 10.77.0.3 ─┘         natgate0: external 198.51.100.10 (proxy neighbour on the outside link)
+/// The end-to-end tests' lab: the demo's <see cref="LabNetwork"/> (two inside hosts, the
+/// gateway, an outside server with two addresses, in namespaces named "ngt" plus random hex),
+/// and the programs a test starts in it. Dispose stops every process and deletes every
+/// namespace, also when a test fails.
 /// </summary>
 internal sealed class GatewayLab : IDisposable
 {
-    public const string InsidePrefix = "10.77.0.0/24";
-    public const string GatewayInside = "10.77.0.1";
-    public const string Inside1 = "10.77.0.2";
-    public const string Inside2 = "10.77.0.3";
-    public const string GatewayOutside = "198.51.100.1";
-    public const string Outside = "198.51.100.2";
-    public const string OutsideSecond = "198.51.100.3";
-    public const string External = "198.51.100.10";
-
-    private readonly List<string> namespaces = [];
-    private readonly List<Process> processes = [];
-
-    public GatewayLab()
-    {
-        Prefix = "ngt" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
-        try
-        {
-            Build();
-        }
-        catch
-        {
-            Dispose();
-            throw;
-        }
-    }
-
-    public string Prefix { get; }
-
-    public string In1 => Prefix + "in1";
-    public string In2 => Prefix + "in2";
-    public string Gateway => Prefix + "gw";
-    public string Out => Prefix + "out";
+    public const string InsidePrefix = LabNetwork.InsidePrefix;
+    public const string GatewayInside = LabNetwork.GatewayInside;
+    public const string Inside1 = LabNetwork.Inside1;
+    public const string Inside2 = LabNetwork.Inside2;
+    public const string GatewayOutside = LabNetwork.GatewayOutside;
+    public const string Outside = LabNetwork.Outside;
+    public const string OutsideSecond = LabNetwork.OutsideSecond;
+    public const string External = LabNetwork.External;
 
     /// <summary>The gateway's outside interface (in the gateway namespace).</summary>
-    public const string OutsideInterface = "wan0";
+    public const string OutsideInterface = LabNetwork.OutsideInterface;
+
+    private readonly LabNetwork network = new("ngt");
+    private readonly List<Process> processes = [];
+
+    public string Prefix => network.Prefix;
+
+    public string In1 => network.In1.Name;
+    public string In2 => network.In2.Name;
+    public string Gateway => network.Gateway.Name;
+    public string Out => network.Out.Name;
 
     public string ControlDirectory { get; } = Directory.CreateTempSubdirectory("natgate-e2e-").FullName;
 
     /// <summary>A scratch directory for the test's files (served pages, downloads, logs, state); deleted on Dispose.</summary>
     public string WorkDirectory { get; } = Directory.CreateTempSubdirectory("natgate-e2e-work-").FullName;
-
-    private void Build()
-    {
-        foreach (string name in new[] { In1, In2, Gateway, Out })
-        {
-            Host.Check("ip", "netns", "add", name);
-            namespaces.Add(name);
-            Ip(name, "link", "set", "lo", "up");
-        }
-        Ip(Gateway, "link", "add", "br0", "type", "bridge");
-        Ip(Gateway, "addr", "add", GatewayInside + "/24", "dev", "br0");
-        Ip(Gateway, "link", "set", "br0", "up");
-        Connect(In1, "eth0", Inside1 + "/24", Gateway, "lan1", null);
-        Connect(In2, "eth0", Inside2 + "/24", Gateway, "lan2", null);
-        Ip(Gateway, "link", "set", "lan1", "master", "br0");
-        Ip(Gateway, "link", "set", "lan2", "master", "br0");
-        Connect(Out, "eth0", Outside + "/24", Gateway, OutsideInterface, GatewayOutside + "/24");
-        Ip(Out, "addr", "add", OutsideSecond + "/24", "dev", "eth0");
-        Ip(In1, "route", "add", "default", "via", GatewayInside);
-        Ip(In2, "route", "add", "default", "via", GatewayInside);
-        // The outside knows nothing of the inside: it reaches only the gateway's link.
-    }
-
-    private void Connect(string left, string leftName, string leftAddress, string right, string rightName, string? rightAddress)
-    {
-        string temporary = Prefix + "t" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(2));
-        Host.Check("ip", "-n", left, "link", "add", leftName, "type", "veth", "peer", "name", temporary, "netns", right);
-        Ip(right, "link", "set", temporary, "name", rightName);
-        Ip(left, "addr", "add", leftAddress, "dev", leftName);
-        if (rightAddress is not null)
-        {
-            Ip(right, "addr", "add", rightAddress, "dev", rightName);
-        }
-        Ip(left, "link", "set", leftName, "up");
-        Ip(right, "link", "set", rightName, "up");
-    }
 
     public static string Ip(string space, params string[] arguments) => Host.Check("ip", ["-n", space, .. arguments]);
 
@@ -148,23 +94,11 @@ internal sealed class GatewayLab : IDisposable
     /// </summary>
     public BackgroundProcess StartWebServer(string space, string address, int port, string directory)
     {
-        BackgroundProcess server = Start(space, "python3", "-c", WebServerScript, address, port.ToString(System.Globalization.CultureInfo.InvariantCulture), directory);
+        BackgroundProcess server = Start(space, "python3", "-c", LabPrograms.WebServer, address, port.ToString(System.Globalization.CultureInfo.InvariantCulture), directory);
         server.WaitFor("ready", TimeSpan.FromSeconds(20));
         return server;
     }
 
-    private const string WebServerScript = """
-        import functools, http.server, socketserver, sys
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def log_message(self, format, *args):
-                print(f"client {self.client_address[0]}:{self.client_address[1]} {self.path}", flush=True)
-        class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-        with Server((sys.argv[1], int(sys.argv[2])), functools.partial(Handler, directory=sys.argv[3])) as server:
-            print("ready", flush=True)
-            server.serve_forever()
-        """;
 
     /// <summary>Starts natgate in the gateway namespace and waits until it is translating.</summary>
     public BackgroundProcess StartNatGate(params string[] arguments)
@@ -193,10 +127,7 @@ internal sealed class GatewayLab : IDisposable
             }
             process.Dispose();
         }
-        foreach (string name in namespaces)
-        {
-            Host.Run("ip", ["netns", "delete", name]);
-        }
+        network.Dispose();
         foreach (string directory in new[] { ControlDirectory, WorkDirectory })
         {
             try

@@ -6,6 +6,7 @@ using NatGate.Core.Addressing;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Daemon;
+using NatGate.Lab;
 using NatGate.Linux.Namespaces;
 using Spectre.Console;
 
@@ -37,7 +38,7 @@ internal static class DemoCommand
             return ExitCodes.Failure;
         }
         AnsiConsole.Write(new Rule("[bold]NatGate demo[/]"));
-        AnsiConsole.MarkupLine($"Inside hosts [green]{DemoLab.Inside1}[/] and [green]{DemoLab.Inside2}[/] (standing in for containers) reach an outside server [blue]{DemoLab.Outside}[/] through the gateway, which shows them as [yellow]{DemoLab.External}[/].");
+        AnsiConsole.MarkupLine($"Inside hosts [green]{LabNetwork.Inside1}[/] and [green]{LabNetwork.Inside2}[/] (standing in for containers) reach an outside server [blue]{LabNetwork.Outside}[/] through the gateway, which shows them as [yellow]{LabNetwork.External}[/].");
         DemoLab? lab = null;
         GatewayDaemon? daemon = null;
         using var cancelled = new CancellationTokenSource();
@@ -54,31 +55,31 @@ internal static class DemoCommand
             AnsiConsole.Status().Start("Building the lab in network namespaces...", _ => lab = new DemoLab());
             File.WriteAllBytes(Path.Combine(site, "file.bin"), new byte[1_000_000]);
             File.WriteAllText(Path.Combine(site, "index.html"), "<h1>Hello from 10.77.0.3, published on 198.51.100.10:8080</h1>\n");
-            lab!.StartServer(lab.Out, "python3", "-c", HttpServer, DemoLab.Outside, "80", site);
-            lab.StartServer(lab.In2, "python3", "-c", HttpServer, DemoLab.Inside2, "80", site);
-            lab.StartServer(lab.Out, "python3", "-c", UdpEcho, DemoLab.Outside, "7");
+            lab!.StartServer(lab.Out, "python3", "-c", LabPrograms.WebServer, LabNetwork.Outside, "80", site);
+            lab.StartServer(lab.In2, "python3", "-c", LabPrograms.WebServer, LabNetwork.Inside2, "80", site);
+            lab.StartServer(lab.Out, "python3", "-c", LabPrograms.UdpEcho, LabNetwork.Outside, "7");
             string rules = Path.Combine(site, "ipnat.conf");
-            File.WriteAllText(rules, $"# publish the web server on the second inside host\nrdr {DemoLab.OutsideInterface} {DemoLab.External}/32 port 8080 -> {DemoLab.Inside2} port 80 tcp\n");
+            File.WriteAllText(rules, $"# publish the web server on the second inside host\nrdr {LabNetwork.OutsideInterface} {LabNetwork.External}/32 port 8080 -> {LabNetwork.Inside2} port 80 tcp\n");
 
             var options = new GatewayRunOptions
             {
-                Inside = [Ipv4Prefix.Parse(DemoLab.InsidePrefix)],
-                External = [new ExternalEndpointRange(Ipv4Address.Parse(DemoLab.External), 1024, 65535)],
+                Inside = [Ipv4Prefix.Parse(LabNetwork.InsidePrefix)],
+                External = [new ExternalEndpointRange(Ipv4Address.Parse(LabNetwork.External), 1024, 65535)],
                 RulesFile = rules,
-                OutsideInterface = DemoLab.OutsideInterface,
+                OutsideInterface = LabNetwork.OutsideInterface,
             };
             // The gateway runs in this process, on a thread inside the gateway's namespace.
             AnsiConsole.Status().Start("Starting the gateway...", _ => daemon = lab.Gateway.Invoke(() => GatewayDaemon.Start(options, NullLoggerFactory.Instance)));
-            AnsiConsole.MarkupLine($"[green]Gateway running[/] in namespace {lab.Gateway.Name}: map {DemoLab.InsidePrefix} -> {DemoLab.External}, rdr {DemoLab.External}:8080 -> {DemoLab.Inside2}:80");
+            AnsiConsole.MarkupLine($"[green]Gateway running[/] in namespace {lab.Gateway.Name}: map {LabNetwork.InsidePrefix} -> {LabNetwork.External}, rdr {LabNetwork.External}:8080 -> {LabNetwork.Inside2}:80");
 
             (string Title, NetworkNamespace From, string[] Command, Func<string, string> Summary)[] steps =
             [
-                ("HTTP download, inside to outside", lab.In1, ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} bytes in %{time_total} s", $"http://{DemoLab.Outside}/file.bin"], output => output),
-                ("ping", lab.In1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", DemoLab.Outside], output => output.Split('\n').FirstOrDefault(line => line.Contains("received", StringComparison.Ordinal)) ?? output),
-                ("traceroute: the gateway is one hop", lab.In1, ["traceroute", "-n", "-q", "1", "-w", "2", "-m", "5", DemoLab.Outside], output => string.Join(" | ", output.Split('\n').Skip(1).Where(line => line.Trim().Length > 0).Select(line => line.Trim()))),
-                ("UDP both ways", lab.In2, ["python3", "-c", UdpClient, DemoLab.Outside, "7", "hello over UDP"], output => output.Trim()),
-                ("static mapping, reached from outside", lab.Out, ["curl", "-sS", $"http://{DemoLab.External}:8080/index.html"], output => output.Trim()),
-                ("hairpinning: inside to inside through the external address", lab.In1, ["curl", "-sS", $"http://{DemoLab.External}:8080/index.html"], output => output.Trim()),
+                ("HTTP download, inside to outside", lab.In1, ["curl", "-sS", "-o", "/dev/null", "-w", "%{size_download} bytes in %{time_total} s", $"http://{LabNetwork.Outside}/file.bin"], output => output),
+                ("ping", lab.In1, ["ping", "-c", "3", "-i", "0.2", "-W", "2", LabNetwork.Outside], output => output.Split('\n').FirstOrDefault(line => line.Contains("received", StringComparison.Ordinal)) ?? output),
+                ("traceroute: the gateway is one hop", lab.In1, ["traceroute", "-n", "-q", "1", "-w", "2", "-m", "5", LabNetwork.Outside], output => string.Join(" | ", output.Split('\n').Skip(1).Where(line => line.Trim().Length > 0).Select(line => line.Trim()))),
+                ("UDP both ways", lab.In2, ["python3", "-c", LabPrograms.UdpClient, LabNetwork.Outside, "7", "hello over UDP"], output => output.Trim()),
+                ("static mapping, reached from outside", lab.Out, ["curl", "-sS", $"http://{LabNetwork.External}:8080/index.html"], output => output.Trim()),
+                ("hairpinning: inside to inside through the external address", lab.In1, ["curl", "-sS", $"http://{LabNetwork.External}:8080/index.html"], output => output.Trim()),
             ];
             int failures = 0;
             foreach ((string title, NetworkNamespace from, string[] command, Func<string, string> summary) in steps)
@@ -89,7 +90,7 @@ internal static class DemoCommand
                 }
                 (int exitCode, string output) = (0, "");
                 AnsiConsole.Status().Start($"{title}...", _ => (exitCode, output) = DemoLab.Run(from, StepTimeout, command));
-                bool ok = exitCode == 0;
+                bool ok = exitCode == 0 && output.Trim() != "timeout";
                 failures += ok ? 0 : 1;
                 AnsiConsole.MarkupLine($"{(ok ? "[green]ok[/]  " : "[red]FAIL[/]")} [bold]{Markup.Escape(title)}[/] [grey](from {Markup.Escape(Role(lab, from))})[/]: {Markup.Escape(summary(output))}");
                 ShowSessions(daemon!.Controller);
@@ -118,7 +119,7 @@ internal static class DemoCommand
     }
 
     private static string Role(DemoLab lab, NetworkNamespace space)
-        => space == lab.In1 ? $"inside {DemoLab.Inside1}" : space == lab.In2 ? $"inside {DemoLab.Inside2}" : $"outside {DemoLab.Outside}";
+        => space == lab.In1 ? $"inside {LabNetwork.Inside1}" : space == lab.In2 ? $"inside {LabNetwork.Inside2}" : $"outside {LabNetwork.Outside}";
 
     private static void ShowSessions(GatewayController controller)
     {
@@ -149,39 +150,4 @@ internal static class DemoCommand
 
     private static bool OnPath(string tool)
         => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(directory => File.Exists(Path.Combine(directory, tool)));
-
-    // http.server's HTTPServer looks its own name up (getfqdn) before it listens; a plain
-    // TCPServer serves the same files without any name lookup.
-    private const string HttpServer = """
-        import functools, http.server, socketserver, sys
-        socketserver.TCPServer.allow_reuse_address = True
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[3])
-        with socketserver.ThreadingTCPServer((sys.argv[1], int(sys.argv[2])), handler) as server:
-            print("ready", flush=True)
-            server.serve_forever()
-        """;
-
-    private const string UdpEcho = """
-        import socket, sys
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind((sys.argv[1], int(sys.argv[2])))
-        while True:
-            data, peer = s.recvfrom(2048)
-            s.sendto(data + b" (echoed to " + peer[0].encode() + b")", peer)
-        """;
-
-    private const string UdpClient = """
-        import socket, sys
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(1.5)
-        for attempt in range(3):
-            s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
-            try:
-                print(s.recv(2048).decode())
-                break
-            except socket.timeout:
-                pass
-        else:
-            sys.exit("no answer")
-        """;
 }

@@ -1,0 +1,97 @@
+using System.Security.Cryptography;
+using NatGate.Linux.Namespaces;
+
+namespace NatGate.Lab;
+
+/// <summary>
+/// The lab the demo and the end-to-end tests run on, in network namespaces of its own (names
+/// start with the given prefix plus random hex, so runs never collide). Dispose deletes them.
+/// Nothing is added to the namespace the process runs in.
+///
+///   in1 10.77.0.2 ─┐
+///                  br0 10.77.0.1 [gateway] wan0 198.51.100.1 ── out 198.51.100.2, 198.51.100.3
+///   in2 10.77.0.3 ─┘            external address 198.51.100.10 (on-link outside)
+/// </summary>
+internal sealed class LabNetwork : IDisposable
+{
+    public const string InsidePrefix = "10.77.0.0/24";
+    public const string GatewayInside = "10.77.0.1";
+    public const string Inside1 = "10.77.0.2";
+    public const string Inside2 = "10.77.0.3";
+    public const string GatewayOutside = "198.51.100.1";
+    public const string Outside = "198.51.100.2";
+    public const string OutsideSecond = "198.51.100.3";
+    public const string External = "198.51.100.10";
+
+    /// <summary>The gateway's outside interface.</summary>
+    public const string OutsideInterface = "wan0";
+
+    private readonly List<NetworkNamespace> spaces = [];
+
+    public LabNetwork(string prefix)
+    {
+        Prefix = prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        try
+        {
+            In1 = Add("in1");
+            In2 = Add("in2");
+            Gateway = Add("gw");
+            Out = Add("out");
+            Gateway.Ip("link", "add", "br0", "type", "bridge");
+            Gateway.Ip("addr", "add", GatewayInside + "/24", "dev", "br0");
+            Gateway.Ip("link", "set", "br0", "up");
+            Connect(In1, Inside1 + "/24", "lan1", null);
+            Connect(In2, Inside2 + "/24", "lan2", null);
+            Gateway.Ip("link", "set", "lan1", "master", "br0");
+            Gateway.Ip("link", "set", "lan2", "master", "br0");
+            Connect(Out, Outside + "/24", OutsideInterface, GatewayOutside + "/24");
+            Out.Ip("addr", "add", OutsideSecond + "/24", "dev", "eth0");
+            In1.Ip("route", "add", "default", "via", GatewayInside);
+            In2.Ip("route", "add", "default", "via", GatewayInside);
+            // The outside knows nothing of the inside: it reaches only the gateway's link.
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public string Prefix { get; }
+
+    public NetworkNamespace In1 { get; } = null!;
+    public NetworkNamespace In2 { get; } = null!;
+    public NetworkNamespace Gateway { get; } = null!;
+    public NetworkNamespace Out { get; } = null!;
+
+    private NetworkNamespace Add(string role)
+    {
+        NetworkNamespace space = NetworkNamespace.Create(Prefix + role);
+        spaces.Add(space);
+        return space;
+    }
+
+    private void Connect(NetworkNamespace host, string hostAddress, string gatewayName, string? gatewayAddress)
+    {
+        // The peer is born in the gateway under a unique temporary name, then renamed there.
+        string temporary = "t" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        host.Ip("link", "add", "eth0", "type", "veth", "peer", "name", temporary, "netns", Gateway.Name);
+        Gateway.Ip("link", "set", temporary, "name", gatewayName);
+        host.Ip("addr", "add", hostAddress, "dev", "eth0");
+        if (gatewayAddress is not null)
+        {
+            Gateway.Ip("addr", "add", gatewayAddress, "dev", gatewayName);
+        }
+        host.Ip("link", "set", "eth0", "up");
+        Gateway.Ip("link", "set", gatewayName, "up");
+    }
+
+    public void Dispose()
+    {
+        for (int i = spaces.Count - 1; i >= 0; i--)
+        {
+            spaces[i].Dispose();
+        }
+        spaces.Clear();
+    }
+}

@@ -1,0 +1,50 @@
+namespace NatGate.Lab;
+
+/// <summary>Small python3 programs the demo and the end-to-end tests run as servers and clients in the lab.</summary>
+internal static class LabPrograms
+{
+    /// <summary>
+    /// Serves a directory over HTTP (argv: address port directory), prints "ready" once it listens
+    /// and "client IP:PORT PATH" per request. Not `python3 -m http.server`: that one looks up its
+    /// own name before listening, which from an inside host sends a query through the gateway.
+    /// </summary>
+    public const string WebServer = """
+        import functools, http.server, socketserver, sys
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, format, *args):
+                print(f"client {self.client_address[0]}:{self.client_address[1]} {self.path}", flush=True)
+        class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+        with Server((sys.argv[1], int(sys.argv[2])), functools.partial(Handler, directory=sys.argv[3])) as server:
+            print("ready", flush=True)
+            server.serve_forever()
+        """;
+
+    /// <summary>Echoes each datagram with " from SENDER" appended (argv: address port); prints "ready".</summary>
+    public const string UdpEcho = """
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((sys.argv[1], int(sys.argv[2])))
+        print("ready", flush=True)
+        while True:
+            data, peer = s.recvfrom(2048)
+            s.sendto(data + b" from " + peer[0].encode(), peer)
+        """;
+
+    /// <summary>Sends one datagram (three tries; argv: address port text) and prints the answer, or "timeout".</summary>
+    public const string UdpClient = """
+        import socket, sys
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(1.5)
+        for attempt in range(3):
+            s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
+            try:
+                print(s.recv(2048).decode(), flush=True)
+                break
+            except socket.timeout:
+                pass
+        else:
+            print("timeout", flush=True)
+        """;
+}
