@@ -15,15 +15,26 @@ internal sealed class DemoLab : IDisposable
     public NetworkNamespace Gateway => network.Gateway;
     public NetworkNamespace Out => network.Out;
 
-    /// <summary>Starts a server in a namespace; it is stopped on Dispose.</summary>
+    /// <summary>Starts a server (one of <see cref="LabPrograms"/>) in a namespace and waits for its "ready"; it is stopped on Dispose.</summary>
     public void StartServer(NetworkNamespace space, params string[] command)
     {
         Process process = Process.Start(Exec(space, command)) ?? throw new InvalidOperationException($"could not start {command[0]}");
-        process.OutputDataReceived += (_, _) => { };
+        processes.Add(process);
+        var ready = new ManualResetEventSlim(); // not disposed: the output handler may still run after the wait
+        process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data == "ready")
+            {
+                ready.Set();
+            }
+        };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        processes.Add(process);
+        if (!ready.Wait(TimeSpan.FromSeconds(20)))
+        {
+            throw new InvalidOperationException($"{command[0]} did not start in {space.Name}");
+        }
     }
 
     /// <summary>Runs a client in a namespace with a time limit; returns its exit code and output.</summary>
