@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NatGate.Cli;
@@ -49,6 +50,12 @@ internal static class DemoCommand
             cancelled.Cancel();
         };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM too: finish the step in hand and remove the lab, rather than die with it standing.
+        using PosixSignalRegistration terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            cancelled.Cancel();
+        });
         string site = Directory.CreateTempSubdirectory("natgate-demo-").FullName;
         try
         {
