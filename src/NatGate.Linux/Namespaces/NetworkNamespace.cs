@@ -109,6 +109,7 @@ public sealed class NetworkNamespace : IDisposable
 
     private void Enter()
     {
+        string before = ThreadNamespace();
         int descriptor = Libc.Open("/run/netns/" + Name, Libc.CloseOnExec);
         if (descriptor < 0)
         {
@@ -125,7 +126,15 @@ public sealed class NetworkNamespace : IDisposable
         {
             _ = Libc.Close(descriptor);
         }
+        // Hygiene: never let work meant for the lab run in the namespace the thread came from.
+        if (ThreadNamespace() == before)
+        {
+            throw new InvalidOperationException($"the thread did not move into {Name}");
+        }
     }
+
+    private static string ThreadNamespace()
+        => new FileInfo("/proc/thread-self/ns/net").LinkTarget ?? throw new InvalidOperationException("no /proc/thread-self/ns/net");
 
     public void Dispose()
     {
