@@ -15,7 +15,7 @@ public sealed partial class NatEngine
     /// translation (a map rule, or the external address for the gateway's own redirected
     /// packets), and makes the session with its checksum deltas computed once.
     /// </summary>
-    private TranslationResult CreateSession(Span<byte> buffer, Ipv4Packet ip, Span<byte> transport, FlowKey key, long nowTicks)
+    private TranslationResult CreateSession(Span<byte> buffer, Ipv4Packet ip, Span<byte> transport, FlowKey key, long nowTicks, bool checksumPartial)
     {
         byte protocol = key.Protocol;
 
@@ -189,7 +189,7 @@ public sealed partial class NatEngine
         table.Wheel.Schedule(index, nowTicks + TimeoutOf(table.At(index)));
         Counters.Added++;
         SessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, Describe(index), SessionEndReason.None));
-        return Apply(index, forward: true, ip, transport, nowTicks);
+        return Apply(index, forward: true, ip, transport, nowTicks, checksumPartial);
     }
 
     /// <summary>

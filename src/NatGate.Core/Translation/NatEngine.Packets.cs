@@ -14,8 +14,16 @@ public sealed partial class NatEngine
     /// <paramref name="length"/> bytes and may be longer: a <see cref="Verdict.Reply"/> writes an
     /// ICMP error there (up to 576 bytes).
     /// </summary>
+    /// <param name="buffer">The packet, and room for an ICMP error reply.</param>
+    /// <param name="length">The packet's length.</param>
+    /// <param name="nowTicks">The time.</param>
+    /// <param name="checksumPartial">
+    /// The TCP or UDP checksum field holds only the pseudo-header sum, not complemented (a TUN
+    /// with checksum offload, virtio NEEDS_CSUM): it is updated for the address change alone,
+    /// since the ports are summed with the data when the checksum is completed later.
+    /// </param>
     [SkipLocalsInit]
-    public TranslationResult Translate(Span<byte> buffer, int length, long nowTicks)
+    public TranslationResult Translate(Span<byte> buffer, int length, long nowTicks, bool checksumPartial = false)
     {
         if ((uint)length > (uint)buffer.Length)
         {
@@ -59,10 +67,10 @@ public sealed partial class NatEngine
             forward = false;
             if (index < 0)
             {
-                return CreateSession(buffer, ip, transport, key, nowTicks);
+                return CreateSession(buffer, ip, transport, key, nowTicks, checksumPartial);
             }
         }
-        return Apply(index, forward, ip, transport, nowTicks);
+        return Apply(index, forward, ip, transport, nowTicks, checksumPartial);
     }
 
     /// <summary>
@@ -86,7 +94,7 @@ public sealed partial class NatEngine
 
     /// <summary>The per-packet rewrite: stores of the new tuple and one checksum add per header (RFC 1624).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private TranslationResult Apply(int index, bool forward, Ipv4Packet ip, Span<byte> transport, long nowTicks)
+    private TranslationResult Apply(int index, bool forward, Ipv4Packet ip, Span<byte> transport, long nowTicks, bool checksumPartial)
     {
         ref Session session = ref table.At(index);
         FlowKey target = forward ? session.Translated : session.Original.Reverse();
@@ -102,11 +110,12 @@ public sealed partial class NatEngine
             BinaryPrimitives.WriteUInt16BigEndian(transport, target.SourcePort);
             BinaryPrimitives.WriteUInt16BigEndian(transport[2..], target.DestinationPort);
             Span<byte> checksum = transport.Slice(TcpSegment.Field.Checksum, 2);
-            BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDelta(BinaryPrimitives.ReadUInt16BigEndian(checksum), transportDelta));
+            ushort value = BinaryPrimitives.ReadUInt16BigEndian(checksum);
+            BinaryPrimitives.WriteUInt16BigEndian(checksum, checksumPartial ? InternetChecksum.Add(value, ipDelta) : InternetChecksum.ApplyDelta(value, transportDelta));
             var flags = (TcpFlags)transport[TcpSegment.Field.Flags];
             if ((flags & TcpFlags.Syn) != 0 && rules[session.RuleIndex]!.Rule.MssClamp != 0)
             {
-                ClampMaximumSegmentSize(transport, rules[session.RuleIndex]!.Rule.MssClamp);
+                ClampMaximumSegmentSize(transport, rules[session.RuleIndex]!.Rule.MssClamp, checksumPartial);
             }
             TrackTcp(ref session, index, forward, flags, nowTicks);
         }
@@ -115,7 +124,8 @@ public sealed partial class NatEngine
             BinaryPrimitives.WriteUInt16BigEndian(transport, target.SourcePort);
             BinaryPrimitives.WriteUInt16BigEndian(transport[2..], target.DestinationPort);
             Span<byte> checksum = transport.Slice(UdpDatagram.Field.Checksum, 2);
-            BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDeltaUdp(BinaryPrimitives.ReadUInt16BigEndian(checksum), transportDelta));
+            ushort value = BinaryPrimitives.ReadUInt16BigEndian(checksum);
+            BinaryPrimitives.WriteUInt16BigEndian(checksum, checksumPartial ? InternetChecksum.Add(value, ipDelta) : InternetChecksum.ApplyDeltaUdp(value, transportDelta));
         }
         else if (protocol == IpProtocol.Icmp)
         {
@@ -163,7 +173,7 @@ public sealed partial class NatEngine
     /// ipnat "mssclamp": lowers the MSS option of a SYN to <paramref name="clamp"/> (for paths
     /// with a smaller MTU than the hosts believe), fixing the checksum for the one changed word.
     /// </summary>
-    private static void ClampMaximumSegmentSize(Span<byte> transport, ushort clamp)
+    private static void ClampMaximumSegmentSize(Span<byte> transport, ushort clamp, bool checksumPartial)
     {
         int headerLength = (transport[TcpSegment.Field.DataOffset] >> 4) * 4;
         Span<byte> options = transport[20..Math.Min(headerLength, transport.Length)];
@@ -191,8 +201,12 @@ public sealed partial class NatEngine
                 if (mss > clamp)
                 {
                     BinaryPrimitives.WriteUInt16BigEndian(value, clamp);
-                    // No-op padding can put the value at an odd offset, across two checksum words.
-                    UpdateChecksumForChange(transport, 20 + offset + 2, mss, clamp);
+                    if (!checksumPartial)
+                    {
+                        // No-op padding can put the value at an odd offset, across two checksum words.
+                        // (A partial checksum needs nothing: the option is summed with the data later.)
+                        UpdateChecksumForChange(transport, 20 + offset + 2, mss, clamp);
+                    }
                 }
                 return;
             }

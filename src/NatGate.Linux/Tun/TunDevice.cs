@@ -19,6 +19,7 @@ public sealed unsafe class TunDevice : IDisposable
     private const short FlagMultiQueue = 0x0100;            // IFF_MULTI_QUEUE
     private const short FlagNoPacketInformation = 0x1000;   // IFF_NO_PI
     private const short FlagVirtioHeader = 0x4000;          // IFF_VNET_HDR
+    private const nuint SetOffload = 0x400454D0;            // TUNSETOFFLOAD
     private const int InterfaceRequestLength = 40;          // sizeof(struct ifreq)
     private const int InterfaceNameLength = 16;             // IFNAMSIZ; the union (flags, mtu) follows
 
@@ -76,6 +77,11 @@ public sealed unsafe class TunDevice : IDisposable
                 {
                     // Later queues attach by the name the first one got.
                     name = Attach(fileDescriptor, name, flags);
+                    if (index == 0 && options.Offloads != TunOffloads.None)
+                    {
+                        // The offloads belong to the device: setting them through the first queue is enough.
+                        EnableOffloads(fileDescriptor, name, options.Offloads);
+                    }
                 }
                 catch
                 {
@@ -89,7 +95,9 @@ public sealed unsafe class TunDevice : IDisposable
                     _ = Libc.Close(fileDescriptor);
                     throw TunException.For(errno, "eventfd", name);
                 }
-                queues.Add(new TunQueue(index, name, fileDescriptor, eventFileDescriptor, options.VirtioHeader, options.Mtu));
+                // With offloads a read can be a 64 KiB super-packet whatever the MTU.
+                int largest = options.Offloads != TunOffloads.None ? 65535 : options.Mtu;
+                queues.Add(new TunQueue(index, name, fileDescriptor, eventFileDescriptor, options.VirtioHeader, largest));
             }
             SetMtu(name, options.Mtu);
         }
@@ -126,6 +134,23 @@ public sealed unsafe class TunDevice : IDisposable
         var written = new ReadOnlySpan<byte>(request, InterfaceNameLength);
         int end = written.IndexOf((byte)0);
         return Encoding.UTF8.GetString(end < 0 ? written : written[..end]);
+    }
+
+    private static void EnableOffloads(int fileDescriptor, string name, TunOffloads offloads)
+    {
+        // The argument is the flags themselves, not a pointer to them.
+        if (Libc.Ioctl(fileDescriptor, SetOffload, (void*)(nuint)(uint)offloads) == 0)
+        {
+            return;
+        }
+        int errno = Errno.Last;
+        TunOffloads withoutUdp = offloads & ~(TunOffloads.Uso4 | TunOffloads.Uso6);
+        // USO needs Linux 6.2; an older kernel refuses the whole set with EINVAL, so ask again without it.
+        if (withoutUdp != offloads && Libc.Ioctl(fileDescriptor, SetOffload, (void*)(nuint)(uint)withoutUdp) == 0)
+        {
+            return;
+        }
+        throw TunException.For(errno, "TUNSETOFFLOAD", name);
     }
 
     private static void SetMtu(string name, int mtu)

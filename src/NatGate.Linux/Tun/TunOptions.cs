@@ -16,10 +16,17 @@ public sealed record TunOptions
 
     /// <summary>
     /// Sets IFF_VNET_HDR: every packet read or written starts with a 10-byte
-    /// <c>virtio_net_hdr</c> (see <see cref="PacketBatch.VirtioHeader"/>). No offloads are
-    /// enabled yet, so the kernel sends only whole, checksummed packets.
+    /// <c>virtio_net_hdr</c> (see <see cref="PacketBatch.VirtioHeader"/>). Without
+    /// <see cref="Offloads"/> the kernel still sends only whole, checksummed packets.
     /// </summary>
     public bool VirtioHeader { get; init; }
+
+    /// <summary>
+    /// With <see cref="VirtioHeader"/>: the offloads to ask for with TUNSETOFFLOAD (checksum, TSO,
+    /// USO). The kernel then hands over super-packets of up to 64 KiB whose one header stands
+    /// for every segment, and checksums left partial (NEEDS_CSUM); batches size their slots for them.
+    /// </summary>
+    public TunOffloads Offloads { get; init; }
 
     /// <summary>The interface MTU, set when the device is opened; batches size their slots from it.</summary>
     public int Mtu { get; init; } = 1500;
@@ -35,6 +42,10 @@ public sealed record TunOptions
         if (Queues is < 1 or > 256)
         {
             throw new ArgumentException($"TUN queue count {Queues} is out of range: use 1 to 256 (the kernel's MAX_TAP_QUEUES).", nameof(Queues));
+        }
+        if (Offloads != TunOffloads.None && !VirtioHeader)
+        {
+            throw new ArgumentException("TUN offloads need the virtio header (VirtioHeader = true).", nameof(Offloads));
         }
         if (Mtu is < 68 or > 65535)
         {

@@ -27,14 +27,14 @@ public sealed unsafe class TunQueue
     private long _writesDroppedFull;
     private long _writesRejected;
 
-    internal TunQueue(int index, string deviceName, int fileDescriptor, int eventFileDescriptor, bool virtioHeader, int mtu)
+    internal TunQueue(int index, string deviceName, int fileDescriptor, int eventFileDescriptor, bool virtioHeader, int largestPacket)
     {
         Index = index;
         _deviceName = deviceName;
         _fileDescriptor = fileDescriptor;
         _eventFileDescriptor = eventFileDescriptor;
         VirtioHeader = virtioHeader;
-        Mtu = mtu;
+        LargestPacket = largestPacket;
     }
 
     /// <summary>This queue's position in the device, from 0.</summary>
@@ -43,8 +43,11 @@ public sealed unsafe class TunQueue
     /// <summary>Whether every packet read or written starts with a virtio header.</summary>
     public bool VirtioHeader { get; }
 
-    /// <summary>The MTU the device was opened with; <see cref="CreateBatch"/> sizes slots from it.</summary>
-    public int Mtu { get; }
+    /// <summary>
+    /// The largest packet a read returns: the MTU, or 65535 with offloads (super-packets);
+    /// <see cref="CreateBatch"/> sizes slots from it.
+    /// </summary>
+    public int LargestPacket { get; }
 
     /// <summary>A snapshot of this queue's counters.</summary>
     public TunQueueStatistics Statistics => new()
@@ -59,7 +62,7 @@ public sealed unsafe class TunQueue
     };
 
     /// <summary>A batch whose slots match this queue: MTU-sized packets and the virtio header when enabled.</summary>
-    public PacketBatch CreateBatch(int capacity = DefaultBatchSize) => new(capacity, Mtu, VirtioHeader);
+    public PacketBatch CreateBatch(int capacity = DefaultBatchSize) => new(capacity, LargestPacket, VirtioHeader);
 
     /// <summary>
     /// Reads packets until the kernel has none left (EAGAIN) or the batch is full, and returns

@@ -36,12 +36,13 @@ internal static class RunCommand
         var metrics = new Option<string?>("--metrics") { Description = "Serve Prometheus metrics on HOST:PORT, e.g. 127.0.0.1:9469." };
         var noPlumbing = new Option<bool>("--no-plumbing") { Description = "Install no routing; print what would have been done." };
         var logSessions = new Option<bool>("--log-sessions") { Description = "Log every session created and deleted at information level." };
+        var noOffload = new Option<bool>("--no-offload") { Description = "Turn off checksum and segmentation offload on the TUN (one packet per read, checksums complete)." };
         var maximumSessions = new Option<int>("--max-sessions") { Description = "Sessions the table holds at most.", DefaultValueFactory = _ => 1 << 20 };
 
         var command = new Command("run", "Run the gateway: translate what the kernel routes to the TUN device.")
         {
             inside, external, rules, config, tun, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
-            control, state, metrics, noPlumbing, logSessions, maximumSessions,
+            control, state, metrics, noPlumbing, logSessions, maximumSessions, noOffload,
         };
         command.SetAction(async (parseResult, cancellation) =>
         {
@@ -68,6 +69,7 @@ internal static class RunCommand
                     NoPlumbing = parseResult.GetValue(noPlumbing),
                     LogSessions = parseResult.GetValue(logSessions),
                     MaximumSessions = parseResult.GetValue(maximumSessions),
+                    Offload = !parseResult.GetValue(noOffload),
                 };
             }
             catch (ConfigurationException error)

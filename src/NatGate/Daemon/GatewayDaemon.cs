@@ -187,7 +187,15 @@ public sealed class GatewayDaemon : IAsyncDisposable
 
     private void OpenDataPath()
     {
-        device = TunDevice.Open(new TunOptions { Name = options.TunName, Mtu = options.Mtu });
+        // With offloads the kernel hands over 64 KiB super-packets and leaves checksums partial:
+        // one translation stands for a whole burst of segments (DESIGN.md "TUN facts").
+        device = TunDevice.Open(new TunOptions
+        {
+            Name = options.TunName,
+            Mtu = options.Mtu,
+            VirtioHeader = options.Offload,
+            Offloads = options.Offload ? TunOffloads.All : TunOffloads.None,
+        });
         var externalAddresses = Controller.Rules()
             .Where(rule => rule.Active && rule.OnThisGateway)
             .SelectMany(rule => ExternalAddressesOf(rule.Rule))
@@ -280,10 +288,17 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 for (int i = 0; i < count; i++)
                 {
                     Span<byte> space = batch.PacketSpace(i);
+                    int length = batch.GetLength(i);
+                    bool checksumPartial = false;
+                    if (queue.VirtioHeader && !PrepareOffloaded(new VirtioNetHeader(batch.VirtioHeader(i)), space[..length], out checksumPartial))
+                    {
+                        batch.Drop(i);
+                        continue;
+                    }
                     TranslationResult result;
                     try
                     {
-                        result = engine.Translate(space, batch.GetLength(i), now);
+                        result = engine.Translate(space, length, now, checksumPartial);
                     }
 #pragma warning disable CA1031 // a worker must never die of one packet: count it, drop it, go on
                     catch (Exception error)
@@ -300,6 +315,11 @@ public sealed class GatewayDaemon : IAsyncDisposable
                             batch.SetLength(i, result.Length);
                             break;
                         case Verdict.Reply:
+                            // An ICMP error of NatGate's own: whole and checksummed, no offload to describe.
+                            if (queue.VirtioHeader)
+                            {
+                                new VirtioNetHeader(batch.VirtioHeader(i)).Clear();
+                            }
                             batch.SetLength(i, result.Length);
                             break;
                         default:
@@ -320,6 +340,29 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 released.Clear();
             }
         }
+    }
+
+    /// <summary>
+    /// A partial checksum on TCP or UDP stays partial (the engine updates it for the address
+    /// change, the kernel completes it when it segments or sends); on anything else it is
+    /// completed here first. False when the header does not fit the packet.
+    /// </summary>
+    private static bool PrepareOffloaded(VirtioNetHeader header, Span<byte> packet, out bool checksumPartial)
+    {
+        checksumPartial = false;
+        if (!header.NeedsChecksum)
+        {
+            return true;
+        }
+        bool transportChecksum = packet.Length >= 20 && packet[0] >> 4 == 4
+            && packet[9] is Core.Packets.IpProtocol.Tcp or Core.Packets.IpProtocol.Udp
+            && header.ChecksumStart == (packet[0] & 0x0F) * 4;
+        if (transportChecksum)
+        {
+            checksumPartial = true;
+            return true;
+        }
+        return header.CompleteChecksum(packet);
     }
 
     private long workerFaults;

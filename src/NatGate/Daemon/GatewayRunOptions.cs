@@ -29,4 +29,7 @@ public sealed record GatewayRunOptions
     public int MaximumSessions { get; init; } = 1 << 20;
     public int RoutingTable { get; init; } = 100;
     public int Mtu { get; init; } = 1500;
+
+    /// <summary>Checksum and segmentation offload on the TUN (virtio headers, 64 KiB super-packets).</summary>
+    public bool Offload { get; init; } = true;
 }

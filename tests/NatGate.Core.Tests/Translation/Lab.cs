@@ -38,21 +38,21 @@ internal sealed class Lab
 
     public static byte[] Udp(uint source, ushort sourcePort, uint destination, ushort destinationPort, string payload = "hello", bool withChecksum = true)
     {
-        var buffer = new byte[2048];
+        var buffer = new byte[65536];
         int length = Ipv4PacketWriter.WriteUdp(buffer, source, sourcePort, destination, destinationPort, System.Text.Encoding.ASCII.GetBytes(payload), withChecksum: withChecksum, identification: 0x1234);
         return buffer[..length];
     }
 
     public static byte[] Tcp(uint source, ushort sourcePort, uint destination, ushort destinationPort, TcpFlags flags, string payload = "")
     {
-        var buffer = new byte[2048];
+        var buffer = new byte[65536];
         int length = Ipv4PacketWriter.WriteTcp(buffer, source, sourcePort, destination, destinationPort, flags, 1000, flags.HasFlag(TcpFlags.Ack) ? 2000u : 0, System.Text.Encoding.ASCII.GetBytes(payload), identification: 0x4321);
         return buffer[..length];
     }
 
     public static byte[] Echo(uint source, uint destination, ushort identifier, bool reply = false)
     {
-        var buffer = new byte[2048];
+        var buffer = new byte[65536];
         int length = Ipv4PacketWriter.WriteIcmpQuery(buffer, source, destination, reply ? IcmpType.EchoReply : IcmpType.Echo, identifier, 7, "ping"u8);
         return buffer[..length];
     }

@@ -1,0 +1,68 @@
+using System.Buffers.Binary;
+using NatGate.Core.Checksums;
+
+namespace NatGate.Linux.Tun;
+
+/// <summary>
+/// A view of the 10-byte <c>virtio_net_hdr</c> before each packet on a TUN with IFF_VNET_HDR
+/// (linux/virtio_net.h): <c>u8 flags; u8 gso_type; u16 hdr_len; u16 gso_size; u16 csum_start;
+/// u16 csum_offset</c>, in the machine's byte order (little-endian here, as virtio 1.0 has it).
+/// </summary>
+public readonly ref struct VirtioNetHeader
+{
+    /// <summary>VIRTIO_NET_HDR_F_NEEDS_CSUM: the checksum at csum_start + csum_offset holds only the pseudo-header sum.</summary>
+    public const byte NeedsChecksumFlag = 1;
+
+    public const byte GsoNone = 0;
+    public const byte GsoTcpV4 = 1;
+    public const byte GsoUdp = 3;
+    public const byte GsoTcpV6 = 4;
+    public const byte GsoUdpL4 = 5;
+
+    private readonly Span<byte> bytes;
+
+    public VirtioNetHeader(Span<byte> bytes)
+    {
+        if (bytes.Length < PacketBatch.VirtioHeaderLength)
+        {
+            throw new ArgumentException($"A virtio_net_hdr is {PacketBatch.VirtioHeaderLength} bytes.", nameof(bytes));
+        }
+        this.bytes = bytes;
+    }
+
+    public bool NeedsChecksum => (bytes[0] & NeedsChecksumFlag) != 0;
+
+    /// <summary>VIRTIO_NET_HDR_GSO_*: 0 for a single packet, else the kind of super-packet.</summary>
+    public byte GsoType => bytes[1];
+
+    public ushort HeaderLength => BinaryPrimitives.ReadUInt16LittleEndian(bytes[2..]);
+
+    public ushort GsoSize => BinaryPrimitives.ReadUInt16LittleEndian(bytes[4..]);
+
+    public ushort ChecksumStart => BinaryPrimitives.ReadUInt16LittleEndian(bytes[6..]);
+
+    public ushort ChecksumOffset => BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]);
+
+    /// <summary>Marks the packet as a plain, fully checksummed one (what NatGate writes for packets it builds).</summary>
+    public void Clear() => bytes[..PacketBatch.VirtioHeaderLength].Clear();
+
+    /// <summary>
+    /// Finishes a partial checksum in software, as a device would: sums the packet from
+    /// csum_start, stores the complement at csum_start + csum_offset, and clears NEEDS_CSUM.
+    /// False (and nothing changed) when the offsets do not fit the packet.
+    /// </summary>
+    public bool CompleteChecksum(Span<byte> packet)
+    {
+        int start = ChecksumStart;
+        int field = start + ChecksumOffset;
+        if (!NeedsChecksum || GsoType != GsoNone || start >= packet.Length || field + 2 > packet.Length)
+        {
+            return false;
+        }
+        ushort checksum = InternetChecksum.Compute(packet[start..]);
+        // UDP sends a computed zero as all ones (RFC 768); for TCP both mean the same sum.
+        BinaryPrimitives.WriteUInt16BigEndian(packet[field..], checksum == 0 ? (ushort)0xFFFF : checksum);
+        bytes[0] &= unchecked((byte)~NeedsChecksumFlag);
+        return true;
+    }
+}
