@@ -47,4 +47,32 @@ internal static class LabPrograms
         else:
             print("timeout", flush=True)
         """;
+
+    /// <summary>Accepts TCP connections (argv: address port), prints "ready", then "received N sha256 HEX" per connection.</summary>
+    public const string HashSink = """
+        import hashlib, socket, sys
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((sys.argv[1], int(sys.argv[2])))
+        server.listen(8)
+        print("ready", flush=True)
+        while True:
+            connection, peer = server.accept()
+            digest, count = hashlib.sha256(), 0
+            while True:
+                data = connection.recv(1 << 20)
+                if not data:
+                    break
+                digest.update(data)
+                count += len(data)
+            print(f"received {count} sha256 {digest.hexdigest()}", flush=True)
+            connection.close()
+        """;
+
+    /// <summary>Sends a file over one TCP connection (argv: address port file) and closes it.</summary>
+    public const string FileSender = """
+        import socket, sys
+        with socket.create_connection((sys.argv[1], int(sys.argv[2]))) as s, open(sys.argv[3], "rb") as f:
+            s.sendfile(f)
+        """;
 }
