@@ -37,12 +37,13 @@ internal static class RunCommand
         var noPlumbing = new Option<bool>("--no-plumbing") { Description = "Install no routing; print what would have been done." };
         var logSessions = new Option<bool>("--log-sessions") { Description = "Log every session created and deleted at information level." };
         var noOffload = new Option<bool>("--no-offload") { Description = "Turn off checksum and segmentation offload on the TUN (one packet per read, checksums complete)." };
+        var queues = new Option<int>("--queues") { Description = "TUN queues, one worker thread each (the two directions of a session may meet on different queues: the table is shared).", DefaultValueFactory = _ => 1 };
         var maximumSessions = new Option<int>("--max-sessions") { Description = "Sessions the table holds at most.", DefaultValueFactory = _ => 1 << 20 };
 
         var command = new Command("run", "Run the gateway: translate what the kernel routes to the TUN device.")
         {
             inside, external, rules, config, tun, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
-            control, state, metrics, noPlumbing, logSessions, maximumSessions, noOffload,
+            control, state, metrics, noPlumbing, logSessions, maximumSessions, noOffload, queues,
         };
         command.SetAction(async (parseResult, cancellation) =>
         {
@@ -70,6 +71,7 @@ internal static class RunCommand
                     LogSessions = parseResult.GetValue(logSessions),
                     MaximumSessions = parseResult.GetValue(maximumSessions),
                     Offload = !parseResult.GetValue(noOffload),
+                    Queues = parseResult.GetValue(queues),
                 };
             }
             catch (ConfigurationException error)

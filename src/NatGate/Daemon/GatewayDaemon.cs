@@ -193,6 +193,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         {
             Name = options.TunName,
             Mtu = options.Mtu,
+            Queues = options.Queues,
             VirtioHeader = options.Offload,
             Offloads = options.Offload ? TunOffloads.All : TunOffloads.None,
         });
