@@ -27,8 +27,12 @@ public sealed class PortAllocator
     // Per port: the inside host that held it last, and when its quarantine ends, in whole
     // seconds after quarantineEpochTicks (rounded up, so it never ends early; 0 means none).
     // Seconds in a uint keep the arrays at 8 bytes per port and last 136 years.
-    private readonly uint[] lastHolders;
-    private readonly uint[] quarantineEndSeconds;
+    // Per port, 4 bytes (a UDP address's 64k ports cost 256 KiB): the high half is a 16-bit
+    // fingerprint of the host that released the port, the low half the second its quarantine
+    // ends, modulo 65536 (serial-number arithmetic, RFC 1982: quarantines are under 9 hours).
+    // 0 means no quarantine. Two hosts whose fingerprints collide (1 in 65536) are taken for
+    // one: the other may get the port back early, which REQ-8 asks to avoid, never a conflict.
+    private readonly uint[] quarantine;
 
     private readonly long quarantineTicks;
     private long quarantineEpochTicks;
@@ -48,6 +52,8 @@ public sealed class PortAllocator
             throw new ArgumentException($"The port range {range} is empty: its last port must not be below its first.", nameof(range));
         }
         ArgumentOutOfRangeException.ThrowIfNegative(quarantineTicks);
+        // End seconds are kept modulo 65536 (see quarantine), so a quarantine must stay well under that.
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(quarantineTicks, TimeSpan.FromHours(9).Ticks);
         Range = range;
         Capacity = range.Count;
         this.quarantineTicks = quarantineTicks;
@@ -57,8 +63,7 @@ public sealed class PortAllocator
         {
             allocatedBits[^1] = ulong.MaxValue << usedBitsInLastWord;
         }
-        lastHolders = quarantineTicks > 0 ? new uint[Capacity] : [];
-        quarantineEndSeconds = quarantineTicks > 0 ? new uint[Capacity] : [];
+        quarantine = quarantineTicks > 0 ? new uint[Capacity] : [];
         // xorshift must not start from zero, or it stays there.
         randomState = randomSeed != 0 ? randomSeed : 0x9E37_79B9_7F4A_7C15;
     }
@@ -194,8 +199,7 @@ public sealed class PortAllocator
         {
             // RFC 4787 REQ-8 / RFC 6888 REQ-8: do not hand a just-freed port to another host
             // while the old peer may still send to it.
-            lastHolders[index] = insideAddress;
-            quarantineEndSeconds[index] = QuarantineEndSeconds(nowTicks);
+            quarantine[index] = (uint)Fingerprint(insideAddress) << 16 | (QuarantineEndSeconds(nowTicks) & 0xFFFF);
         }
     }
 
@@ -205,8 +209,7 @@ public sealed class PortAllocator
         AllocatedCount++;
         if (quarantineTicks > 0)
         {
-            lastHolders[index] = insideAddress;
-            quarantineEndSeconds[index] = 0;
+            quarantine[index] = 0;
         }
         return (ushort)(Range.First + index);
     }
@@ -263,12 +266,32 @@ public sealed class PortAllocator
         {
             return false;
         }
-        uint endSeconds = quarantineEndSeconds[index];
-        return endSeconds != 0
-            && lastHolders[index] != insideAddress
-            && nowTicks < quarantineEpochTicks + (endSeconds * TimeSpan.TicksPerSecond);
+        uint entry = quarantine[index];
+        if (entry == 0 || entry >> 16 == Fingerprint(insideAddress))
+        {
+            return false;
+        }
+        // Still quarantined while the end second lies ahead of now (modulo 65536). An entry
+        // found over is cleared, so an old one cannot seem to lie ahead again after the wrap.
+        ushort now = (ushort)NowSeconds(nowTicks);
+        if ((short)(ushort)((entry & 0xFFFF) - now) > 0)
+        {
+            return true;
+        }
+        quarantine[index] = 0;
+        return false;
     }
 
+    /// <summary>A host's 16-bit fingerprint, never 0 (so a quarantine entry is never 0).</summary>
+    private static ushort Fingerprint(uint address)
+    {
+        // Multiplying by an odd constant spreads neighbouring addresses over the high half.
+        ushort fingerprint = (ushort)((address * 0x9E3779B1u) >> 16);
+        return fingerprint == 0 ? (ushort)1 : fingerprint;
+    }
+
+    /// <summary>Whole seconds since the quarantine epoch, rounded down.</summary>
+    private long NowSeconds(long nowTicks) => Math.Max(nowTicks - quarantineEpochTicks, 0) / TimeSpan.TicksPerSecond;
     private uint QuarantineEndSeconds(long nowTicks)
     {
         if (!quarantineEpochSet)

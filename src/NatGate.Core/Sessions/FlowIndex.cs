@@ -28,16 +28,28 @@ internal sealed class FlowIndex
     public const int MaximumValue = (1 << 24) - 2;
 
     private readonly uint[] entries;
-    private readonly int mask;
+    private readonly ulong size;
 
-    public FlowIndex(int capacity, int maximumProbe)
+    /// <param name="capacity">Values the index must hold at most.</param>
+    /// <param name="maximumProbe">The probe limit (bucket limit).</param>
+    /// <param name="slotsPerValue">Entries per value: 2 keeps the index at most half full.</param>
+    public FlowIndex(int capacity, int maximumProbe, double slotsPerValue = 2)
     {
-        // At most half full: linear probing stays short (about 1.5 probes for a hit).
-        int size = (int)Math.Min(1L << 30, Math.Max(16, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, capacity) * 2u)));
-        entries = new uint[size];
-        mask = size - 1;
-        MaximumProbe = Math.Min(maximumProbe, size);
+        // At most half full (slotsPerValue 2): linear probing stays short (about 1.5 probes for a
+        // hit). The size is exactly that, not rounded up to a power of two (which could double it
+        // again): a home slot is found by multiply-shift instead of a mask.
+        int length = (int)Math.Min(1L << 30, Math.Max(16L, (long)Math.Ceiling(Math.Max(1, capacity) * slotsPerValue)));
+        entries = new uint[length];
+        size = (ulong)length;
+        MaximumProbe = Math.Min(maximumProbe, length);
     }
+
+    /// <summary>The home slot of a hash: its low 32 bits scaled to the table (Lemire's fast range).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int HomeOf(ulong hash) => (int)(((hash & 0xFFFF_FFFFUL) * size) >> 32);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Next(int position) => position + 1 == (int)size ? 0 : position + 1;
 
     public int MaximumProbe { get; }
 
@@ -54,7 +66,7 @@ internal sealed class FlowIndex
         where TMatcher : struct, ISlotMatcher
     {
         uint tag = TagOf(hash);
-        int position = (int)hash & mask;
+        int position = HomeOf(hash);
         uint[] table = entries;
         for (int probe = 0; probe < MaximumProbe; probe++)
         {
@@ -71,7 +83,7 @@ internal sealed class FlowIndex
                     return value;
                 }
             }
-            position = (position + 1) & mask;
+            position = Next(position);
         }
         return -1;
     }
@@ -79,7 +91,7 @@ internal sealed class FlowIndex
     /// <summary>Adds a value under <paramref name="hash"/>; false when every entry within the probe limit is taken.</summary>
     public bool TryInsert(ulong hash, int value)
     {
-        int position = (int)hash & mask;
+        int position = HomeOf(hash);
         for (int probe = 0; probe < MaximumProbe; probe++)
         {
             if (entries[position] == 0)
@@ -88,7 +100,7 @@ internal sealed class FlowIndex
                 Count++;
                 return true;
             }
-            position = (position + 1) & mask;
+            position = Next(position);
         }
         return false;
     }
@@ -96,14 +108,14 @@ internal sealed class FlowIndex
     /// <summary>Whether an insertion under <paramref name="hash"/> would find room.</summary>
     public bool HasRoom(ulong hash)
     {
-        int position = (int)hash & mask;
+        int position = HomeOf(hash);
         for (int probe = 0; probe < MaximumProbe; probe++)
         {
             if (entries[position] == 0)
             {
                 return true;
             }
-            position = (position + 1) & mask;
+            position = Next(position);
         }
         return false;
     }
@@ -113,7 +125,7 @@ internal sealed class FlowIndex
         where THasher : struct, ISlotHasher
     {
         uint wanted = (uint)(value + 1);
-        int position = (int)hash & mask;
+        int position = HomeOf(hash);
         int probe = 0;
         while (true)
         {
@@ -126,15 +138,15 @@ internal sealed class FlowIndex
             {
                 break;
             }
-            position = (position + 1) & mask;
+            position = Next(position);
         }
         // Backward shift: pull later entries of the run into the hole when their home slot
         // allows it, so that no lookup ever stops early at a hole.
         int hole = position;
-        int next = (hole + 1) & mask;
+        int next = Next(hole);
         while (entries[next] != 0)
         {
-            int home = (int)hasher.HashOf((int)(entries[next] & 0x00FF_FFFFu) - 1) & mask;
+            int home = HomeOf(hasher.HashOf((int)(entries[next] & 0x00FF_FFFFu) - 1));
             // The entry at `next` may move to `hole` if its home is not in (hole, next].
             bool homeInRange = hole <= next ? home > hole && home <= next : home > hole || home <= next;
             if (!homeInRange)
@@ -142,7 +154,7 @@ internal sealed class FlowIndex
                 entries[hole] = entries[next];
                 hole = next;
             }
-            next = (next + 1) & mask;
+            next = Next(next);
         }
         entries[hole] = 0;
         Count--;
