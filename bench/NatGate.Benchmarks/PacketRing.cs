@@ -26,6 +26,9 @@ internal sealed class PacketRing
 
     public Span<byte> Slot(int index) => storage.AsSpan(origin + (index * Stride), Stride);
 
+    /// <summary>Every slot back to back, for <see cref="Core.Translation.NatEngine.TranslateBatch"/>.</summary>
+    public Span<byte> All => storage.AsSpan(origin, Count * Stride);
+
     private static unsafe int AlignedOrigin(byte[] pinned)
     {
         fixed (byte* start = pinned)

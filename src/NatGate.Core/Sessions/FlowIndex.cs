@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace NatGate.Core.Sessions;
 
@@ -39,7 +40,8 @@ internal sealed class FlowIndex
         // hit). The size is exactly that, not rounded up to a power of two (which could double it
         // again): a home slot is found by multiply-shift instead of a mask.
         int length = (int)Math.Min(1L << 30, Math.Max(16L, (long)Math.Ceiling(Math.Max(1, capacity) * slotsPerValue)));
-        entries = new uint[length];
+        // Pinned (allocated on the pinned object heap), so a batch can prefetch entries by address.
+        entries = GC.AllocateArray<uint>(length, pinned: true);
         size = (ulong)length;
         MaximumProbe = Math.Min(maximumProbe, length);
     }
@@ -59,6 +61,41 @@ internal sealed class FlowIndex
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint TagOf(ulong hash) => (uint)(hash >> 56) << 24;
+
+    /// <summary>Asks the processor to start loading the entry a lookup of <paramref name="hash"/> reads first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void Prefetch(ulong hash)
+    {
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(Unsafe.AsPointer(ref entries[HomeOf(hash)]));
+        }
+    }
+
+    /// <summary>
+    /// The value of the first entry whose tag matches <paramref name="hash"/> (within a few probes),
+    /// without comparing keys: a guess at the session a lookup will find, to prefetch it. -1 if none.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Candidate(ulong hash)
+    {
+        uint tag = TagOf(hash);
+        int position = HomeOf(hash);
+        for (int probe = 0; probe < 4; probe++)
+        {
+            uint entry = entries[position];
+            if (entry == 0)
+            {
+                return -1;
+            }
+            if ((entry & 0xFF00_0000u) == tag)
+            {
+                return (int)(entry & 0x00FF_FFFFu) - 1;
+            }
+            position = Next(position);
+        }
+        return -1;
+    }
 
     /// <summary>The stored value whose key matches, or -1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

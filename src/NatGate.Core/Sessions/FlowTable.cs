@@ -58,7 +58,8 @@ internal sealed class FlowTable
         EpochTicks = epochTicks;
         this.seed = seed;
         int capacity = limits.MaximumSessions;
-        sessions = new Session[capacity];
+        // Pinned, so a batch can prefetch sessions by address.
+        sessions = GC.AllocateArray<Session>(capacity, pinned: true);
         for (int slot = 0; slot < capacity; slot++)
         {
             sessions[slot].Attributes = SessionAttributes.Free;
@@ -98,6 +99,37 @@ internal sealed class FlowTable
     public uint SecondsSinceEpoch(long nowTicks) => nowTicks <= EpochTicks ? 0 : (uint)((nowTicks - EpochTicks) / TimeSpan.TicksPerSecond);
 
     public long TicksOf(uint seconds) => EpochTicks + seconds * TimeSpan.TicksPerSecond;
+
+    /// <summary>
+    /// First stage of a batch: starts loading the index entries both lookups of a packet with
+    /// <paramref name="hash"/> (its key's hash) will read. Forward and reply lookups use the same key.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PrefetchIndexes(ulong hash)
+    {
+        forwardIndex.Prefetch(hash);
+        replyIndex.Prefetch(hash);
+    }
+
+    /// <summary>Second stage: with the index entries loaded, starts loading the session the lookup will likely find.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void PrefetchSession(ulong hash)
+    {
+        int candidate = forwardIndex.Candidate(hash);
+        if (candidate < 0)
+        {
+            candidate = replyIndex.Candidate(hash);
+        }
+        if (candidate >= 0 && System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            // 80 bytes may span two cache lines.
+            byte* session = (byte*)Unsafe.AsPointer(ref sessions[candidate]);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(session);
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(session + 64);
+        }
+    }
+
+    public ulong HashOf(in FlowKey key) => key.Hash(seed);
 
     /// <summary>The session whose first packet had <paramref name="key"/>, or -1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -71,6 +71,12 @@ public sealed unsafe class PacketBatch
     /// <summary>The virtio header of slot <paramref name="index"/>; empty when the batch has none.</summary>
     public Span<byte> VirtioHeader(int index) => new(_base + SlotOffset(index), HeaderLength);
 
+    /// <summary>Every slot, back to back: slot i starts at i * <see cref="SlotSize"/>, its packet <see cref="HeaderLength"/> bytes later.</summary>
+    public Span<byte> Slots => new(_base, Capacity * SlotSize);
+
+    /// <summary>The packet lengths of the slots in use (writable: 0 drops a packet).</summary>
+    public Span<int> Lengths => _lengths.AsSpan(0, Count);
+
     /// <summary>The packet length in slot <paramref name="index"/>; 0 means no packet (skipped on write).</summary>
     public int GetLength(int index) => _lengths[index];
 

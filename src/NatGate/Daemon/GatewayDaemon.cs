@@ -270,6 +270,8 @@ public sealed class GatewayDaemon : IAsyncDisposable
     {
         PacketBatch batch = queue.CreateBatch();
         PacketBatch released = queue.CreateBatch(16);
+        bool[] partial = new bool[batch.Capacity];
+        var results = new TranslationResult[batch.Capacity];
         Span<byte> scratch = stackalloc byte[2048];
         NatEngine engine = Controller.Engine;
         while (!stopping)
@@ -284,36 +286,37 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 continue;
             }
             long now = clock.GetUtcNow().UtcTicks;
+            Span<int> lengths = batch.Lengths;
+            for (int i = 0; i < count; i++)
+            {
+                partial[i] = false;
+                if (queue.VirtioHeader && !PrepareOffloaded(new VirtioNetHeader(batch.VirtioHeader(i)), batch.Packet(i), out partial[i]))
+                {
+                    lengths[i] = 0; // dropped: the engine sees an empty packet and refuses it
+                }
+            }
             lock (Controller.EngineLock)
             {
+                try
+                {
+                    engine.TranslateBatch(batch.Slots, batch.SlotSize, batch.HeaderLength, lengths, partial.AsSpan(0, count), results, now);
+                }
+#pragma warning disable CA1031 // a worker must never die of one batch: count it, drop it, go on
+                catch (Exception error)
+#pragma warning restore CA1031
+                {
+                    WorkerFault(error);
+                    lengths.Clear();
+                    count = 0;
+                }
                 for (int i = 0; i < count; i++)
                 {
-                    Span<byte> space = batch.PacketSpace(i);
-                    int length = batch.GetLength(i);
-                    bool checksumPartial = false;
-                    if (queue.VirtioHeader && !PrepareOffloaded(new VirtioNetHeader(batch.VirtioHeader(i)), space[..length], out checksumPartial))
-                    {
-                        batch.Drop(i);
-                        continue;
-                    }
-                    TranslationResult result;
-                    try
-                    {
-                        result = engine.Translate(space, length, now, checksumPartial);
-                    }
-#pragma warning disable CA1031 // a worker must never die of one packet: count it, drop it, go on
-                    catch (Exception error)
-#pragma warning restore CA1031
-                    {
-                        WorkerFault(error);
-                        batch.Drop(i);
-                        continue;
-                    }
+                    TranslationResult result = results[i];
                     switch (result.Verdict)
                     {
                         case Verdict.Forward:
-                            HopLimit.RestoreOne(space[..result.Length]);
-                            batch.SetLength(i, result.Length);
+                            HopLimit.RestoreOne(batch.PacketSpace(i)[..result.Length]);
+                            lengths[i] = result.Length;
                             break;
                         case Verdict.Reply:
                             // An ICMP error of NatGate's own: whole and checksummed, no offload to describe.
@@ -321,10 +324,10 @@ public sealed class GatewayDaemon : IAsyncDisposable
                             {
                                 new VirtioNetHeader(batch.VirtioHeader(i)).Clear();
                             }
-                            batch.SetLength(i, result.Length);
+                            lengths[i] = result.Length;
                             break;
                         default:
-                            batch.Drop(i);
+                            lengths[i] = 0;
                             break;
                     }
                 }

@@ -1,0 +1,87 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation;
+
+public sealed partial class NatEngine
+{
+    /// <summary>The largest batch <see cref="TranslateBatch"/> takes.</summary>
+    public const int MaximumBatch = 256;
+
+    /// <summary>
+    /// Translates a batch of packets laid out at a fixed stride in one span, as a TUN batch holds
+    /// them: packet i starts at i * <paramref name="stride"/> + <paramref name="packetOffset"/>,
+    /// <paramref name="lengths"/>[i] bytes long, with the rest of its slot as room for a reply.
+    /// With a million sessions a packet's session and index entries are rarely in cache, and each
+    /// lookup would wait for memory in turn; so the batch goes in three passes: hash every packet
+    /// and prefetch its index entries, then prefetch every session those entries name, then
+    /// translate, by which time the loads of all the packets have been overlapping.
+    /// </summary>
+    /// <param name="slots">The batch's memory.</param>
+    /// <param name="stride">Bytes from one slot to the next.</param>
+    /// <param name="packetOffset">Where a packet starts in its slot (after a virtio header, say).</param>
+    /// <param name="lengths">Each packet's length; the batch has as many packets.</param>
+    /// <param name="checksumPartial">Per packet, as for <see cref="Translate"/>; empty means none.</param>
+    /// <param name="results">Receives each packet's result.</param>
+    /// <param name="nowTicks">The time.</param>
+    [SkipLocalsInit]
+    public void TranslateBatch(Span<byte> slots, int stride, int packetOffset, ReadOnlySpan<int> lengths,
+        ReadOnlySpan<bool> checksumPartial, Span<TranslationResult> results, long nowTicks)
+    {
+        int count = lengths.Length;
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, MaximumBatch);
+        ArgumentOutOfRangeException.ThrowIfLessThan(results.Length, count);
+        ArgumentOutOfRangeException.ThrowIfLessThan(slots.Length, count == 0 ? 0 : ((count - 1) * stride) + stride);
+        Span<ulong> hashes = stackalloc ulong[count];
+        for (int i = 0; i < count; i++)
+        {
+            Span<byte> packet = slots.Slice((i * stride) + packetOffset, Math.Min(lengths[i], stride - packetOffset));
+            if (TryPeekKey(packet, out FlowKey key))
+            {
+                ulong hash = table.HashOf(key);
+                hashes[i] = hash;
+                table.PrefetchIndexes(hash);
+            }
+            else
+            {
+                hashes[i] = 0;
+            }
+        }
+        for (int i = 0; i < count; i++)
+        {
+            if (hashes[i] != 0)
+            {
+                table.PrefetchSession(hashes[i]);
+            }
+        }
+        for (int i = 0; i < count; i++)
+        {
+            results[i] = Translate(slots.Slice((i * stride) + packetOffset, stride - packetOffset), lengths[i], nowTicks,
+                checksumPartial.Length > i && checksumPartial[i]);
+        }
+    }
+
+    /// <summary>A packet's key, read without validation (Translate validates); false when it has none to prefetch by.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryPeekKey(ReadOnlySpan<byte> packet, out FlowKey key)
+    {
+        key = default;
+        if (packet.Length < Ipv4Packet.MinimumHeaderLength || packet[0] >> 4 != 4)
+        {
+            return false;
+        }
+        int headerLength = (packet[0] & 0x0F) * 4;
+        byte protocol = packet[Ipv4Packet.Field.Protocol];
+        bool hasPorts = protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp;
+        if (headerLength < Ipv4Packet.MinimumHeaderLength || (hasPorts && packet.Length < headerLength + 8)
+            || (BinaryPrimitives.ReadUInt16BigEndian(packet[Ipv4Packet.Field.FlagsAndFragmentOffset..]) & 0x1FFF) != 0)
+        {
+            return false;
+        }
+        key = KeyOf(protocol, BinaryPrimitives.ReadUInt32BigEndian(packet[Ipv4Packet.Field.SourceAddress..]),
+            BinaryPrimitives.ReadUInt32BigEndian(packet[Ipv4Packet.Field.DestinationAddress..]), packet[headerLength..]);
+        return true;
+    }
+}
