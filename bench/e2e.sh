@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/e2e.sh: NatGate beside the kernel's own NAT, on the same namespace lab, in the same run.
 #
-#   sudo bench/e2e.sh [-t SECONDS] [-o RESULTS_FILE] [--no-build] [--profile] [--modes "direct kernel natgate"]
+#   sudo bench/e2e.sh [-t SECONDS] [-o RESULTS_FILE] [--no-build] [--profile] [--rounds N]
+#                    [--modes "direct kernel natgate"]
 #
 # The lab (the topology of tests/NatGate.EndToEnd.Tests/GatewayLab.cs, in namespaces named
 # with a random per-run prefix, all deleted at exit):
@@ -34,6 +35,7 @@ results=""
 build=1
 profile=0
 modes="direct kernel natgate"
+rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     -t|--time) seconds="$2"; shift 2 ;;
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
     --no-build) build=0; shift ;;
     --profile) profile=1; shift ;;
     --modes) modes="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "e2e.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -143,14 +146,6 @@ inns "$GW" sysctl -qw net.ipv4.ip_forward=1
 # (ip netns exec execs the program, so $! is the server's own process id)
 ip netns exec "$OUT" iperf3 -s -B 198.51.100.2 -p 5201 >"$raw/iperf3-server.log" 2>&1 &
 pids+=($!)
-# One connection server port per configuration: the server keeps TIME_WAIT for the
-# connections of one configuration (60 s), and a later configuration that picks the same
-# external port would meet them (its SYN, with another host's timestamps, answered by an ACK).
-declare -A cps_port=([direct]=5301 [kernel]=5302 [natgate]=5303)
-for port in "${cps_port[@]}"; do
-  ip netns exec "$OUT" "$tools" tcpsrv "$port" >>"$raw/tcpsrv.log" 2>&1 &
-  pids+=($!)
-done
 ip netns exec "$OUT" "$tools" udpecho 5401 >"$raw/udpecho.log" 2>&1 &
 pids+=($!)
 sleep 0.5
@@ -158,7 +153,9 @@ sleep 0.5
 # ---------------------------------------------------------------- measuring
 values="$raw/values"
 : >"$values"
-put() { echo "$1 $2" >>"$values"; }
+round=1
+tag() { echo "$raw/r$round-$1"; }           # raw file prefix for one configuration in this round
+put() { echo "$1 $2 $round" >>"$values"; }  # key value round
 
 cpu_busy() { # whole machine, seconds: user nice system irq softirq steal
   awk -v hz="$(getconf CLK_TCK)" '/^cpu /{print ($2+$3+$4+$7+$8+$9)/hz; exit}' /proc/stat
@@ -171,30 +168,44 @@ process_cpu() { # utime + stime of one process (all its threads), seconds
 link_counter() { # namespace interface rx|tx bytes|packets
   ip -n "$1" -s -j link show "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['stats64']['$3']['$4'])"
 }
+run_delay() { # seconds the process's threads spent runnable but waiting for a CPU (schedstat)
+  [ -n "$1" ] || { echo 0; return; }
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n+=$2} END{print n/1e9}'
+}
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 bulk() { # mode streams
-  local mode="$1" streams="$2" file="$raw/$1-tcp-P$2.json"
+  local mode="$1" streams="$2" file
+  file="$(tag "$1")-tcp-P$2.json"
   local c0 s0 n0 b0 t0 p0 c1 s1 n1 b1 t1 p1
   c0=$(cpu_busy); s0=$(cpu_softirq); n0=$(process_cpu "$natgate_pid"); b0=$(link_counter "$GW" wan0 tx bytes)
-  if [ "$mode" = natgate ]; then t0=$(link_counter "$GW" natgate0 rx packets); p0=$(link_counter "$GW" natgate0 rx bytes); fi
+  local d0 r0 d1 r1
+  if [ "$mode" = natgate ]; then
+    t0=$(link_counter "$GW" natgate0 rx packets); p0=$(link_counter "$GW" natgate0 rx bytes)
+    d0=$(link_counter "$GW" natgate0 tx dropped); r0=$(run_delay "$natgate_pid")
+  fi
   timeout $((seconds + 30)) ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -t "$seconds" -O 1 -P "$streams" --json >"$file" \
     || { log "iperf3 failed ($mode, $streams streams)"; cat "$file" >&2; return 1; }
   c1=$(cpu_busy); s1=$(cpu_softirq); n1=$(process_cpu "$natgate_pid"); b1=$(link_counter "$GW" wan0 tx bytes)
   put "$mode.tcp$streams.gbps" "$(json "$file" "d['end']['sum_received']['bits_per_second']/1e9")"
+  put "$mode.tcp$streams.retrans" "$(json "$file" "d['end']['sum_sent'].get('retransmits', 0)")"
   put "$mode.tcp$streams.gb" "$(python3 -c "print(($b1-$b0)/1e9)")"
   put "$mode.tcp$streams.cpu" "$(python3 -c "print($c1-$c0)")"
   put "$mode.tcp$streams.softirq" "$(python3 -c "print($s1-$s0)")"
   put "$mode.tcp$streams.proc" "$(python3 -c "print($n1-$n0)")"
   if [ "$mode" = natgate ]; then
     t1=$(link_counter "$GW" natgate0 rx packets); p1=$(link_counter "$GW" natgate0 rx bytes)
+    d1=$(link_counter "$GW" natgate0 tx dropped); r1=$(run_delay "$natgate_pid")
     put "$mode.tcp$streams.tunpackets" "$((t1 - t0))"
     put "$mode.tcp$streams.tunbytes" "$((p1 - p0))"
+    put "$mode.tcp$streams.tundrops" "$((d1 - d0))"   # the kernel could not queue to NatGate (ring full)
+    put "$mode.tcp$streams.rundelay" "$(python3 -c "print($r1-$r0)")"
   fi
 }
 
 small_udp() { # mode
-  local mode="$1" file="$raw/$1-udp64.json"
+  local mode="$1" file
+  file="$(tag "$1")-udp64.json"
   timeout $((seconds + 30)) ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -u -l 64 -b 0 -t "$seconds" --json >"$file" \
     || { log "iperf3 -u failed ($mode)"; cat "$file" >&2; return 1; }
   # end.sum: packets sent by the client, lost_packets as the server counted them.
@@ -202,13 +213,24 @@ small_udp() { # mode
   put "$mode.udp.pps" "$(json "$file" "(d['end']['sum']['packets']-d['end']['sum']['lost_packets'])/d['end']['sum']['seconds']")"
 }
 
+# Each connection test gets a server on a port of its own: the server keeps TIME_WAIT for a
+# test's connections (60 s), and a later configuration that picked the same external port
+# would meet them (its SYN, with another host's timestamps, answered by an ACK, then 1 s of
+# SYN retransmission): an artefact of running configurations back to back, not of either NAT.
+cps_next=5301
 connections() { # mode
-  local mode="$1" a b
-  a="$raw/$1-cps-in1.txt"; b="$raw/$1-cps-in2.txt"
-  timeout $((seconds + 30)) ip netns exec "$IN1" "$tools" tcpcli 198.51.100.2 "${cps_port[$mode]}" "$seconds" 2 >"$a" &
-  local first=$!
-  timeout $((seconds + 30)) ip netns exec "$IN2" "$tools" tcpcli 198.51.100.2 "${cps_port[$mode]}" "$seconds" 2 >"$b"
+  local mode="$1" port="$cps_next" a b server first
+  cps_next=$((cps_next + 1))
+  a="$(tag "$1")-cps-in1.txt"; b="$(tag "$1")-cps-in2.txt"
+  ip netns exec "$OUT" "$tools" tcpsrv "$port" >>"$raw/tcpsrv.log" 2>&1 &
+  server=$!
+  pids+=("$server")
+  sleep 0.2
+  timeout $((seconds + 30)) ip netns exec "$IN1" "$tools" tcpcli 198.51.100.2 "$port" "$seconds" 2 >"$a" &
+  first=$!
+  timeout $((seconds + 30)) ip netns exec "$IN2" "$tools" tcpcli 198.51.100.2 "$port" "$seconds" 2 >"$b"
   wait "$first"
+  kill "$server"; wait "$server" 2>/dev/null || true
   put "$mode.cps" "$(cat "$a" "$b" | awk -v s="$seconds" '{n+=$1} END{print n/s}')"
   put "$mode.cps.failed" "$(cat "$a" "$b" | awk '{n+=$2} END{print n}')"
 }
@@ -217,7 +239,7 @@ latency() { # mode
   local mode="$1" line
   inns "$IN1" "$tools" udpping 198.51.100.2 5401 20 1000 >/dev/null || true # open the session, warm up
   line=$(inns "$IN1" "$tools" udpping 198.51.100.2 5401 2000 1000)
-  echo "$line" >"$raw/$mode-udpping.txt"
+  echo "$line" >"$(tag "$mode")-udpping.txt"
   read -r answered lost min median p90 p99 <<<"$line"
   put "$mode.rtt.median" "$median"; put "$mode.rtt.p99" "$p99"; put "$mode.rtt.lost" "$lost"
 }
@@ -229,117 +251,134 @@ reachable() { # the path works before it is measured
 }
 
 measure() { # mode
-  log "$1: bulk TCP, 1 stream"; bulk "$1" 1
-  log "$1: bulk TCP, 4 streams"; bulk "$1" 4
-  log "$1: small UDP"; small_udp "$1"
-  log "$1: TCP connections per second"; connections "$1"
-  log "$1: UDP round trips"; latency "$1"
+  log "round $round, $1: bulk TCP, 1 stream"; bulk "$1" 1
+  log "round $round, $1: bulk TCP, 4 streams"; bulk "$1" 4
+  log "round $round, $1: small UDP"; small_udp "$1"
+  log "round $round, $1: TCP connections per second"; connections "$1"
+  log "round $round, $1: UDP round trips"; latency "$1"
   put "$1.loadavg" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
-has_mode() { [[ " $modes " == *" $1 "* ]]; }
+run_direct() { # plain forwarding: the outside is given a route back to the inside
+  log "round $round, direct: plain forwarding, no NAT"
+  ip -n "$OUT" route add 10.77.0.0/24 via 198.51.100.1
+  reachable
+  measure direct
+  ip -n "$OUT" route del 10.77.0.0/24 via 198.51.100.1
+}
 
-if has_mode direct; then
-# direct: plain forwarding
-log "direct: plain forwarding, no NAT"
-ip -n "$OUT" route add 10.77.0.0/24 via 198.51.100.1
-reachable
-measure direct
-ip -n "$OUT" route del 10.77.0.0/24 via 198.51.100.1
-fi
-
-if has_mode kernel; then
-# kernel: nftables SNAT to the external address, answered by a proxy neighbour on wan0 (the
-# route through a device other than wan0 makes the kernel answer ARP for it, as natgate0's
-# route does; a veth pair that goes nowhere stands in for the TUN, since replies are
-# translated back by conntrack before routing and never take that route)
-log "kernel: nftables SNAT to 198.51.100.10"
-ip -n "$GW" link add nat0 type veth peer name nat1
-ip -n "$GW" link set nat0 up
-ip -n "$GW" link set nat1 up
-ip -n "$GW" route add 198.51.100.10/32 dev nat0
-ip -n "$GW" neigh add proxy 198.51.100.10 dev wan0
-inns "$GW" sysctl -qw net.ipv4.neigh.wan0.proxy_delay=0
-inns "$GW" nft -f - <<'EOF'
+run_kernel() {
+  # nftables SNAT to the external address, answered by a proxy neighbour on wan0. The route
+  # through a device other than wan0 makes the kernel answer ARP for it, as natgate0's route
+  # does; a veth pair that goes nowhere stands in for the TUN (conntrack translates replies
+  # back before routing, so they never take that route).
+  log "round $round, kernel: nftables SNAT to 198.51.100.10"
+  ip -n "$GW" link add nat0 type veth peer name nat1
+  ip -n "$GW" link set nat0 up
+  ip -n "$GW" link set nat1 up
+  ip -n "$GW" route add 198.51.100.10/32 dev nat0
+  ip -n "$GW" neigh add proxy 198.51.100.10 dev wan0
+  inns "$GW" sysctl -qw net.ipv4.neigh.wan0.proxy_delay=0
+  inns "$GW" nft -f - <<'NFT'
 table ip nat {
   chain postrouting {
     type nat hook postrouting priority 100; policy accept;
     ip saddr 10.77.0.0/24 oifname "wan0" snat to 198.51.100.10
   }
 }
-EOF
-reachable
-measure kernel
-inns "$GW" nft delete table ip nat
-ip -n "$GW" neigh del proxy 198.51.100.10 dev wan0
-ip -n "$GW" link del nat0
-fi
+NFT
+  reachable
+  measure kernel
+  inns "$GW" nft delete table ip nat
+  ip -n "$GW" neigh del proxy 198.51.100.10 dev wan0
+  ip -n "$GW" link del nat0
+}
 
-if has_mode natgate; then
-log "natgate: natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0"
-mkdir -p "$raw/control"
-# --profile: JIT frames get names in perf (a perf map, and W^X off so the map's addresses are the ones executed)
-env DOTNET_PerfMapEnabled="$profile" DOTNET_EnableWriteXorExecute="$((1 - profile))" \
-  ip netns exec "$GW" dotnet "$dll" run --inside 10.77.0.0/24 --external 198.51.100.10 \
-  --outside-interface wan0 --control "$raw/control" >"$raw/natgate.log" 2>&1 &
-natgate_pid=$!
-for _ in $(seq 300); do
-  grep -q "natgate running" "$raw/natgate.log" && break
-  kill -0 "$natgate_pid" 2>/dev/null || { cat "$raw/natgate.log" >&2; exit 1; }
-  sleep 0.1
+profile_run() { # name command...: perf record and perf stat on NatGate while the command runs
+  local name="$1" t0 rec st; shift
+  log "profile: $name"
+  perf record -F 999 -g -p "$natgate_pid" -o "$raw/perf-$name.data" -- sleep "$seconds" >"$raw/perf-record-$name.log" 2>&1 &
+  rec=$!
+  perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p "$natgate_pid" -o "$raw/perf-stat-$name.txt" -- sleep "$seconds" &
+  st=$!
+  t0=$(link_counter "$GW" natgate0 rx packets)
+  "$@" >"$raw/profile-$name.out" 2>&1 || true
+  wait "$rec" "$st" || true
+  echo "TUN packets read: $(( $(link_counter "$GW" natgate0 rx packets) - t0 ))" >>"$raw/perf-stat-$name.txt"
+  perf report -i "$raw/perf-$name.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
+    | grep '%' | head -80 >"$raw/perf-flat-$name.txt" || true
+  perf report -i "$raw/perf-$name.data" --no-children --sort sym --stdio -g caller,0.5,callee --percent-limit 2 2>/dev/null \
+    | grep -v '^$' | head -400 >"$raw/perf-graph-$name.txt" || true
+}
+
+run_natgate() {
+  local logfile
+  logfile="$(tag natgate).log"
+  log "round $round, natgate: natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0"
+  mkdir -p "$raw/control"
+  # --profile: JIT frames get names in perf (a perf map, and W^X off so that the map's
+  # addresses are the ones executed)
+  env DOTNET_PerfMapEnabled="$profile" DOTNET_EnableWriteXorExecute="$((1 - profile))" \
+    ip netns exec "$GW" dotnet "$dll" run --inside 10.77.0.0/24 --external 198.51.100.10 \
+    --outside-interface wan0 --control "$raw/control" >"$logfile" 2>&1 &
+  natgate_pid=$!
+  for _ in $(seq 300); do
+    grep -q "natgate running" "$logfile" && break
+    kill -0 "$natgate_pid" 2>/dev/null || { cat "$logfile" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q "natgate running" "$logfile" || { log "natgate did not start"; cat "$logfile" >&2; exit 1; }
+  reachable
+  measure natgate
+  inns "$GW" dotnet "$dll" stats --control "$raw/control" >"$(tag natgate)-stats.txt" 2>&1 || true
+  if [ "$profile" = 1 ] && [ "$round" = "$rounds" ]; then
+    # Extra runs after the measured ones, not counted in the figures.
+    profile_run tcp ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -t "$seconds" --json
+    profile_run udp ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -u -l 64 -b 0 -t "$seconds" --json
+    profile_run cps connections natgate-profile
+    rm -f "/tmp/perf-$natgate_pid.map" "/tmp/perfinfo-$natgate_pid.map"
+  fi
+  kill -TERM "$natgate_pid"
+  wait "$natgate_pid" || log "natgate exited $?"
+  natgate_pid=""
+}
+
+# Rounds alternate the order (direct kernel natgate, then natgate kernel direct, ...) so a
+# drift in the machine's load does not always favour the same configuration.
+order=($modes)
+for round in $(seq "$rounds"); do
+  for mode in "${order[@]}"; do
+    "run_$mode"
+  done
+  order=($(printf '%s\n' "${order[@]}" | tac))
 done
-grep -q "natgate running" "$raw/natgate.log" || { log "natgate did not start"; cat "$raw/natgate.log" >&2; exit 1; }
-reachable
-measure natgate
-inns "$GW" dotnet "$dll" stats --control "$raw/control" >"$raw/natgate-stats.txt" 2>&1 || true
-
-if [ "$profile" = 1 ]; then
-  # Extra runs, not counted in the figures: perf record (call graphs; JIT frames named through
-  # DOTNET_PerfMapEnabled) and perf stat (syscalls, context switches) on the NatGate process.
-  profile_run() { # name command...
-    local name="$1" t0 rec st; shift
-    log "profile: $name"
-    perf record -F 999 -g -p "$natgate_pid" -o "$raw/perf-$name.data" -- sleep "$seconds" >"$raw/perf-record-$name.log" 2>&1 &
-    rec=$!
-    perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p "$natgate_pid" -o "$raw/perf-stat-$name.txt" -- sleep "$seconds" &
-    st=$!
-    t0=$(link_counter "$GW" natgate0 rx packets)
-    "$@" >"$raw/profile-$name.out" 2>&1 || true
-    wait "$rec" "$st" || true
-    echo "TUN packets read: $(( $(link_counter "$GW" natgate0 rx packets) - t0 ))" >>"$raw/perf-stat-$name.txt"
-    perf report -i "$raw/perf-$name.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
-      | grep '%' | head -60 >"$raw/perf-flat-$name.txt" || true
-    perf report -i "$raw/perf-$name.data" --no-children --sort sym --stdio -g caller,0.5,callee --percent-limit 2 2>/dev/null \
-      | grep -v '^$' | head -300 >"$raw/perf-graph-$name.txt" || true
-  }
-  profile_run tcp ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -t "$seconds" --json
-  profile_run udp ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -u -l 64 -b 0 -t "$seconds" --json
-  profile_run cps ip netns exec "$IN1" "$tools" tcpcli 198.51.100.2 "${cps_port[natgate]}" "$seconds" 2
-  rm -f "/tmp/perf-$natgate_pid.map" "/tmp/perfinfo-$natgate_pid.map"
-fi
-
-kill -TERM "$natgate_pid"
-wait "$natgate_pid" || log "natgate exited $?"
-natgate_pid=""
-fi
 
 # ---------------------------------------------------------------- the table
 machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), .NET $(dotnet --version), $(iperf3 --version | head -1 | cut -d' ' -f1-2)"
-python3 - "$values" "$seconds" "$machine" "$stamp" <<'EOF' | tee "$results"
-import sys
-values = {}
+python3 - "$values" "$seconds" "$machine" "$stamp" "$rounds" <<'PY' | tee "$results"
+import statistics, sys
+from collections import defaultdict
+entries = defaultdict(dict)  # key -> {round: value}
 for line in open(sys.argv[1]):
-    key, value = line.split()
-    values[key] = float(value)
-seconds, machine, stamp = sys.argv[2], sys.argv[3], sys.argv[4]
-v = lambda mode, key: values.get(f"{mode}.{key}")
+    key, value, rnd = line.split()
+    entries[key][int(rnd)] = float(value)
+seconds, machine, stamp, rounds = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+modes = ("direct", "kernel", "natgate")
+
+def v(mode, key, rnd=None):
+    found = entries.get(f"{mode}.{key}")
+    if not found:
+        return None
+    if rnd is not None:
+        return found.get(rnd)
+    return statistics.median(found.values())
 
 def fmt(x, digits=2):
     return "n/a" if x is None else f"{x:,.{digits}f}"
 
 rows = []
-def row(name, key, scale=1.0, digits=2, target=None, higher=True):
-    d, k, n = (v(m, key) for m in ("direct", "kernel", "natgate"))
+def row(name, key, scale=1.0, digits=2, target=None):
+    d, k, n = (v(m, key) for m in modes)
     d, k, n = (None if x is None else x * scale for x in (d, k, n))
     ratio = None if not k or n is None else n / k
     met = ""
@@ -355,24 +394,27 @@ row("TCP connections/s, 2 hosts x 2 clients", "cps", 1, 0, target=0.5)
 row("UDP round trip, median (µs)", "rtt.median", 1, 1)
 row("UDP round trip, p99 (µs)", "rtt.p99", 1, 1)
 
-def added(stat):
-    d = v("direct", f"rtt.{stat}")
-    k, n = (None if d is None or v(m, f"rtt.{stat}") is None else v(m, f"rtt.{stat}") - d for m in ("kernel", "natgate"))
-    return k, n
-km, nm = added("median")
-kp, np_ = added("p99")
+def added(stat, mode, rnd=None):
+    d, x = v("direct", f"rtt.{stat}", rnd), v(mode, f"rtt.{stat}", rnd)
+    return None if d is None or x is None else x - d
+def added_median_of_rounds(stat, mode):
+    found = [added(stat, mode, r) for r in range(1, rounds + 1)]
+    found = [x for x in found if x is not None]
+    return statistics.median(found) if found else None
+km, nm = added_median_of_rounds("median", "kernel"), added_median_of_rounds("median", "natgate")
+kp, np_ = added_median_of_rounds("p99", "kernel"), added_median_of_rounds("p99", "natgate")
 rows.append(("added latency vs direct, median (µs)", "0", fmt(km, 1), fmt(nm, 1),
-             f"+{fmt(nm - km, 1)} µs" if km is not None and nm is not None else "", "NatGate < 30 µs",
+             f"{nm - km:+.1f} µs" if km is not None and nm is not None else "", "NatGate < 30 µs",
              "" if nm is None else ("yes" if nm < 30 else "**no**")))
 rows.append(("added latency vs direct, p99 (µs)", "0", fmt(kp, 1), fmt(np_, 1),
-             f"+{fmt(np_ - kp, 1)} µs" if kp is not None and np_ is not None else "", "", ""))
+             f"{np_ - kp:+.1f} µs" if kp is not None and np_ is not None else "", "", ""))
 
 def per_gb(mode, key):
-    total = sum(v(mode, f"tcp{s}.{key}") or 0 for s in (1, 4))
-    gb = sum(v(mode, f"tcp{s}.gb") or 0 for s in (1, 4))
+    total = sum(sum(entries.get(f"{mode}.tcp{s}.{key}", {}).values()) for s in (1, 4))
+    gb = sum(sum(entries.get(f"{mode}.tcp{s}.gb", {}).values()) for s in (1, 4))
     return total / gb if gb else None
 for name, key in (("CPU, whole machine, s/GB (bulk TCP)", "cpu"), ("  of which softirq, s/GB", "softirq")):
-    d, k, n = (per_gb(m, key) for m in ("direct", "kernel", "natgate"))
+    d, k, n = (per_gb(m, key) for m in modes)
     rows.append((name, fmt(d, 3), fmt(k, 3), fmt(n, 3), fmt(n / k, 2) + "x" if k and n else "", "", ""))
 n = per_gb("natgate", "proc")
 rows.append(("CPU, NatGate process, s/GB (bulk TCP)", "", "", fmt(n, 3), "", "", ""))
@@ -381,27 +423,48 @@ header = ("figure", "direct (no NAT)", "kernel nft SNAT", "NatGate", "NatGate / 
 print(f"# NatGate end to end, {stamp} UTC")
 print()
 print(f"Machine: {machine}")
-print(f"Each test {seconds} s; load average after each configuration: " +
-      ", ".join(f"{m} {fmt(v(m, 'loadavg'), 2)}" for m in ("direct", "kernel", "natgate")))
+print(f"Each test {seconds} s; {rounds} round(s), the table gives the median over rounds. Load average (1 min) after each")
+print("configuration, by round: " + "; ".join(
+    ", ".join(f"{m} {fmt(v(m, 'loadavg', r), 2)}" for m in modes if v(m, 'loadavg', r) is not None)
+    for r in range(1, rounds + 1)))
 print()
 print("| " + " | ".join(header) + " |")
 print("|" + "|".join(["---"] + ["---:"] * 4 + ["---"] * 2) + "|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
 print()
+if rounds > 1:
+    print("NatGate / kernel by round: " + "; ".join(
+        f"round {r}: " + ", ".join(
+            f"{label} {fmt(v('natgate', key, r) / v('kernel', key, r), 2)}x"
+            for label, key in (("TCP 1", "tcp1.gbps"), ("TCP 4", "tcp4.gbps"), ("UDP", "udp.pps"), ("conn/s", "cps"))
+            if v('natgate', key, r) and v('kernel', key, r))
+        + f", added median {fmt(added('median', 'natgate', r), 1)} µs (kernel {fmt(added('median', 'kernel', r), 1)} µs)"
+        for r in range(1, rounds + 1)))
+    print()
 notes = []
-for m in ("direct", "kernel", "natgate"):
+def total(mode, key):
+    found = entries.get(f"{mode}.{key}")
+    return None if not found else sum(found.values())
+for m in modes:
     sent = v(m, "udp.sentpps")
-    failed = v(m, "cps.failed")
-    lost = v(m, "rtt.lost")
-    notes.append(f"- {m}: small UDP sent {fmt(sent and sent / 1e3, 1)} kpps; TCP connections failed {fmt(failed, 0)}; UDP round trips lost {fmt(lost, 0)} of 2000")
-tp, tb = v("natgate", "tcp1.tunpackets"), v("natgate", "tcp1.tunbytes")
-if tp:
-    notes.append(f"- natgate, bulk TCP 1 stream: {fmt(tp / float(seconds) / 1e3, 0)} kpps read from the TUN (each also written back), average {fmt(tb / tp, 0)} bytes a packet")
+    notes.append(f"- {m}: small UDP sent {fmt(sent and sent / 1e3, 1)} kpps (median); TCP connections failed "
+                 f"{fmt(total(m, 'cps.failed'), 0)}; UDP round trips lost {fmt(total(m, 'rtt.lost'), 0)} of {2000 * rounds}")
+notes.append("- TCP retransmissions by the sender (median, 1 / 4 streams): " + ", ".join(
+    f"{m} {fmt(v(m, 'tcp1.retrans'), 0)} / {fmt(v(m, 'tcp4.retrans'), 0)}" for m in modes))
+for s in (1, 4):
+    tp, tb = total("natgate", f"tcp{s}.tunpackets"), total("natgate", f"tcp{s}.tunbytes")
+    if tp:
+        runs = len(entries[f"natgate.tcp{s}.tunpackets"])
+        notes.append(f"- natgate, bulk TCP {s} stream(s): {fmt(tp / runs / float(seconds) / 1e3, 0)} kpps read from the TUN "
+                     f"(each also written back), average {fmt(tb / tp, 0)} bytes a packet; "
+                     f"{fmt(total('natgate', f'tcp{s}.tundrops') / runs, 0)} packets a run dropped by the kernel for a full TUN queue; "
+                     f"the daemon's threads waited {fmt(total('natgate', f'tcp{s}.rundelay') / runs, 2)} s a run for a CPU")
 print("\n".join(notes))
 print()
-print("CPU: /proc/stat busy time (user+nice+system+irq+softirq+steal) of the whole machine over both bulk TCP runs, divided by")
-print("the bytes the gateway sent on wan0; it includes both iperf3 ends, the veths and the bridge, not only the gateway. The")
-print("NatGate process figure is utime+stime of the daemon (all threads, syscalls included, not the softirq work it causes).")
-EOF
+print("CPU: /proc/stat busy time (user+nice+system+irq+softirq+steal) of the whole machine over the bulk TCP runs, divided")
+print("by the bytes the gateway sent on wan0; it includes both iperf3 ends, the veths and the bridge, not only the gateway,")
+print("and anything else the machine ran meanwhile. The NatGate process figure is utime+stime of the daemon (all threads,")
+print("its syscalls included; the softirq work its writes cause is partly charged to it, partly to softirq).")
+PY
 log "results: $results (raw data in $raw)"
