@@ -213,24 +213,48 @@ small_udp() { # mode
   put "$mode.udp.pps" "$(json "$file" "(d['end']['sum']['packets']-d['end']['sum']['lost_packets'])/d['end']['sum']['seconds']")"
 }
 
-# Each connection test gets a server on a port of its own: the server keeps TIME_WAIT for a
-# test's connections (60 s), and a later configuration that picked the same external port
-# would meet them (its SYN, with another host's timestamps, answered by an ACK, then 1 s of
-# SYN retransmission): an artefact of running configurations back to back, not of either NAT.
+# Each connection test gets servers on ports of its own, and each inside host its own port.
+# The server keeps TIME_WAIT for every connection (it closes first) for 60 s. A SYN that
+# meets a TIME_WAIT left by the other inside host (same external address and port, another
+# host's TCP timestamps) is refused by PAWS and retried a second later. The kernel's SNAT
+# keeps the inside source port when it can, so the two hosts' connections collide on the
+# same external ports once their port ranges wrap (seen as TcpExt:PAWSTimewait on the
+# server, several hundred per 10 s, and connections/s falling to a quarter); with a port per
+# host the test measures how fast each NAT sets connections up, not that collision. Separate
+# ports per test keep one configuration's TIME_WAIT away from the next.
 cps_next=5301
 connections() { # mode
-  local mode="$1" port="$cps_next" a b server first
-  cps_next=$((cps_next + 1))
+  local mode="$1" port="$cps_next" a b server server2 first
+  cps_next=$((cps_next + 2))
   a="$(tag "$1")-cps-in1.txt"; b="$(tag "$1")-cps-in2.txt"
   ip netns exec "$OUT" "$tools" tcpsrv "$port" >>"$raw/tcpsrv.log" 2>&1 &
   server=$!
   pids+=("$server")
+  ip netns exec "$OUT" "$tools" tcpsrv "$((port + 1))" >>"$raw/tcpsrv.log" 2>&1 &
+  server2=$!
+  pids+=("$server2")
   sleep 0.2
+  inns "$OUT" cat /proc/net/netstat >"$(tag "$1")-cps-server-netstat.before"
   timeout $((seconds + 30)) ip netns exec "$IN1" "$tools" tcpcli 198.51.100.2 "$port" "$seconds" 2 >"$a" &
   first=$!
-  timeout $((seconds + 30)) ip netns exec "$IN2" "$tools" tcpcli 198.51.100.2 "$port" "$seconds" 2 >"$b"
+  timeout $((seconds + 30)) ip netns exec "$IN2" "$tools" tcpcli 198.51.100.2 "$((port + 1))" "$seconds" 2 >"$b"
   wait "$first"
-  kill "$server"; wait "$server" 2>/dev/null || true
+  # What the server's TCP saw (PAWS rejections of SYNs meeting TIME_WAIT, resets...), nonzero deltas
+  inns "$OUT" cat /proc/net/netstat | python3 -c '
+import sys
+def table(lines):
+    out = {}
+    for head, vals in zip(lines[0::2], lines[1::2]):
+        names, numbers = head.split()[1:], vals.split()[1:]
+        out.update({head.split()[0] + n: int(x) for n, x in zip(names, numbers)})
+    return out
+before = table(open(sys.argv[1]).read().splitlines()); after = table(sys.stdin.read().splitlines())
+for k in sorted(after):
+    if after[k] - before.get(k, 0):
+        print(k, after[k] - before.get(k, 0))' "$(tag "$1")-cps-server-netstat.before" >"$(tag "$1")-cps-server-netstat.txt"
+  rm -f "$(tag "$1")-cps-server-netstat.before"
+  put "$mode.cps.paws" "$(awk '$1 == "TcpExt:PAWSTimewait" {print $2} END{print 0}' "$(tag "$1")-cps-server-netstat.txt" | head -1)"
+  kill "$server" "$server2"; wait "$server" "$server2" 2>/dev/null || true
   put "$mode.cps" "$(cat "$a" "$b" | awk -v s="$seconds" '{n+=$1} END{print n/s}')"
   put "$mode.cps.failed" "$(cat "$a" "$b" | awk '{n+=$2} END{print n}')"
 }
@@ -449,7 +473,7 @@ def total(mode, key):
 for m in modes:
     sent = v(m, "udp.sentpps")
     notes.append(f"- {m}: small UDP sent {fmt(sent and sent / 1e3, 1)} kpps (median); TCP connections failed "
-                 f"{fmt(total(m, 'cps.failed'), 0)}; UDP round trips lost {fmt(total(m, 'rtt.lost'), 0)} of {2000 * rounds}")
+                 f"{fmt(total(m, 'cps.failed'), 0)}, SYNs refused by PAWS at the server {fmt(total(m, 'cps.paws'), 0)}; UDP round trips lost {fmt(total(m, 'rtt.lost'), 0)} of {2000 * rounds}")
 notes.append("- TCP retransmissions by the sender (median, 1 / 4 streams): " + ", ".join(
     f"{m} {fmt(v(m, 'tcp1.retrans'), 0)} / {fmt(v(m, 'tcp4.retrans'), 0)}" for m in modes))
 for s in (1, 4):
