@@ -1,0 +1,494 @@
+#!/usr/bin/env bash
+# bench/e2e.sh: NatGate beside the kernel's own NAT, on the same namespace lab, in the same run.
+#
+#   sudo bench/e2e.sh [-t SECONDS] [-o RESULTS_FILE] [--no-build] [--profile] [--rounds N]
+#                    [--modes "direct kernel natgate"]
+#
+# The lab (the topology of tests/NatGate.EndToEnd.Tests/GatewayLab.cs, in namespaces named
+# with a random per-run prefix, all deleted at exit):
+#
+#   in1 10.77.0.2 ─┐
+#                  br0 (10.77.0.1) gw (198.51.100.1 on wan0) ── out 198.51.100.2
+#   in2 10.77.0.3 ─┘
+#
+# Three configurations of the gateway namespace, measured one after the other:
+#   direct   plain forwarding, no NAT (the outside gets a route to 10.77.0.0/24): the baseline
+#            that "added latency" is measured against
+#   kernel   nftables SNAT to 198.51.100.10 in postrouting, the address answered by a proxy
+#            neighbour on wan0 (as NatGate does), ip_forward=1
+#   natgate  natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0
+# In kernel and natgate the outside has no route to the inside, so every answer is NAT's work.
+#
+# Figures: bulk TCP (iperf3, 1 and 4 streams, Gbit/s at the receiver); small UDP (iperf3 -u
+# -l 64 -b 0, packets per second received by the server); TCP connections per second (both
+# inside hosts, e2e_tools tcpcli: connect, read to EOF, close); UDP request/response round
+# trip (median, p99) and what each NAT adds to the direct path; CPU per GB during bulk TCP
+# (whole machine from /proc/stat, and the NatGate process from /proc/PID/stat).
+# --profile adds a perf record and a syscall count on the NatGate process, in extra runs
+# after the measured ones (so they do not disturb the figures).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+
+seconds=10
+results=""
+build=1
+profile=0
+modes="direct kernel natgate"
+rounds=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -t|--time) seconds="$2"; shift 2 ;;
+    -o|--out) results="$2"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --profile) profile=1; shift ;;
+    --modes) modes="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "e2e.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+done
+if [ "$(id -u)" != 0 ]; then
+  echo "e2e.sh: needs root (network namespaces, a TUN device)" >&2
+  exit 1
+fi
+need=()
+for tool in ip:iproute2 nft:nftables iperf3:iperf3 python3:python3 cc:gcc; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+if [ "$profile" = 1 ] && ! command -v perf >/dev/null 2>&1; then
+  echo "e2e.sh: --profile needs perf; profiling skipped" >&2
+  profile=0
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "e2e.sh: installing ${need[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+stamp="$(date -u +%Y%m%d-%H%M%S)"
+[ -n "$results" ] || results="$here/results/e2e-$stamp.md"
+mkdir -p "$(dirname "$results")"
+raw="${results%.*}.raw"          # iperf3 JSON, the daemon's log, profiles
+mkdir -p "$raw"
+
+prefix="ngb$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+IN1="${prefix}in1"; IN2="${prefix}in2"; GW="${prefix}gw"; OUT="${prefix}out"
+namespaces=()
+pids=()
+natgate_pid=""
+
+cleanup() {
+  local status=$?
+  set +e
+  trap - EXIT INT TERM
+  if [ -n "$natgate_pid" ] && kill -0 "$natgate_pid" 2>/dev/null; then
+    kill -TERM "$natgate_pid"; wait "$natgate_pid" 2>/dev/null
+  fi
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null
+  done
+  for ns in "${namespaces[@]}"; do
+    ip netns delete "$ns" 2>/dev/null
+  done
+  [ -n "${tools:-}" ] && rm -rf "$(dirname "$tools")"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+inns() { local ns="$1"; shift; ip netns exec "$ns" "$@"; }
+
+# ---------------------------------------------------------------- build
+dll="$root/src/NatGate/bin/Release/net10.0/natgate.dll"
+if [ "$build" = 1 ]; then
+  log "building NatGate (Release)"
+  dotnet build "$root/src/NatGate/NatGate.csproj" -c Release -v q -nologo >"$raw/build.log" 2>&1 \
+    || { cat "$raw/build.log" >&2; exit 1; }
+fi
+[ -f "$dll" ] || { echo "e2e.sh: $dll is missing (build first or drop --no-build)" >&2; exit 1; }
+tools="$(mktemp -d /tmp/ngb-tools-XXXXXX)/e2e_tools"
+cc -O2 -Wall -o "$tools" "$here/e2e_tools.c"
+
+# ---------------------------------------------------------------- the lab
+log "building the lab, prefix $prefix"
+for ns in "$IN1" "$IN2" "$GW" "$OUT"; do
+  ip netns add "$ns"
+  namespaces+=("$ns")
+  ip -n "$ns" link set lo up
+done
+connect() { # left left-if left-addr right right-if [right-addr]
+  local temporary="${prefix}t$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"
+  ip -n "$1" link add "$2" type veth peer name "$temporary" netns "$4"
+  ip -n "$4" link set "$temporary" name "$5"
+  ip -n "$1" addr add "$3" dev "$2"
+  [ -z "${6:-}" ] || ip -n "$4" addr add "$6" dev "$5"
+  ip -n "$1" link set "$2" up
+  ip -n "$4" link set "$5" up
+}
+ip -n "$GW" link add br0 type bridge
+ip -n "$GW" addr add 10.77.0.1/24 dev br0
+ip -n "$GW" link set br0 up
+connect "$IN1" eth0 10.77.0.2/24 "$GW" lan1
+connect "$IN2" eth0 10.77.0.3/24 "$GW" lan2
+ip -n "$GW" link set lan1 master br0
+ip -n "$GW" link set lan2 master br0
+connect "$OUT" eth0 198.51.100.2/24 "$GW" wan0 198.51.100.1/24
+ip -n "$IN1" route add default via 10.77.0.1
+ip -n "$IN2" route add default via 10.77.0.1
+inns "$GW" sysctl -qw net.ipv4.ip_forward=1
+
+# Servers in the outside namespace, shared by every configuration.
+# (ip netns exec execs the program, so $! is the server's own process id)
+ip netns exec "$OUT" iperf3 -s -B 198.51.100.2 -p 5201 >"$raw/iperf3-server.log" 2>&1 &
+pids+=($!)
+ip netns exec "$OUT" "$tools" udpecho 5401 >"$raw/udpecho.log" 2>&1 &
+pids+=($!)
+sleep 0.5
+
+# ---------------------------------------------------------------- measuring
+values="$raw/values"
+: >"$values"
+round=1
+tag() { echo "$raw/r$round-$1"; }           # raw file prefix for one configuration in this round
+put() { echo "$1 $2 $round" >>"$values"; }  # key value round
+
+cpu_busy() { # whole machine, seconds: user nice system irq softirq steal
+  awk -v hz="$(getconf CLK_TCK)" '/^cpu /{print ($2+$3+$4+$7+$8+$9)/hz; exit}' /proc/stat
+}
+cpu_softirq() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{print $8/hz; exit}' /proc/stat; }
+process_cpu() { # utime + stime of one process (all its threads), seconds
+  [ -n "$1" ] || { echo 0; return; }
+  awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12+$13)/hz}' "/proc/$1/stat"
+}
+link_counter() { # namespace interface rx|tx bytes|packets
+  ip -n "$1" -s -j link show "$2" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['stats64']['$3']['$4'])"
+}
+run_delay() { # seconds the process's threads spent runnable but waiting for a CPU (schedstat)
+  [ -n "$1" ] || { echo 0; return; }
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n+=$2} END{print n/1e9}'
+}
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+bulk() { # mode streams
+  local mode="$1" streams="$2" file
+  file="$(tag "$1")-tcp-P$2.json"
+  local c0 s0 n0 b0 t0 p0 c1 s1 n1 b1 t1 p1
+  c0=$(cpu_busy); s0=$(cpu_softirq); n0=$(process_cpu "$natgate_pid"); b0=$(link_counter "$GW" wan0 tx bytes)
+  local d0 r0 d1 r1
+  if [ "$mode" = natgate ]; then
+    t0=$(link_counter "$GW" natgate0 rx packets); p0=$(link_counter "$GW" natgate0 rx bytes)
+    d0=$(link_counter "$GW" natgate0 tx dropped); r0=$(run_delay "$natgate_pid")
+  fi
+  timeout $((seconds + 30)) ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -t "$seconds" -O 1 -P "$streams" --json >"$file" \
+    || { log "iperf3 failed ($mode, $streams streams)"; cat "$file" >&2; return 1; }
+  c1=$(cpu_busy); s1=$(cpu_softirq); n1=$(process_cpu "$natgate_pid"); b1=$(link_counter "$GW" wan0 tx bytes)
+  put "$mode.tcp$streams.gbps" "$(json "$file" "d['end']['sum_received']['bits_per_second']/1e9")"
+  put "$mode.tcp$streams.retrans" "$(json "$file" "d['end']['sum_sent'].get('retransmits', 0)")"
+  put "$mode.tcp$streams.gb" "$(python3 -c "print(($b1-$b0)/1e9)")"
+  put "$mode.tcp$streams.cpu" "$(python3 -c "print($c1-$c0)")"
+  put "$mode.tcp$streams.softirq" "$(python3 -c "print($s1-$s0)")"
+  put "$mode.tcp$streams.proc" "$(python3 -c "print($n1-$n0)")"
+  if [ "$mode" = natgate ]; then
+    t1=$(link_counter "$GW" natgate0 rx packets); p1=$(link_counter "$GW" natgate0 rx bytes)
+    d1=$(link_counter "$GW" natgate0 tx dropped); r1=$(run_delay "$natgate_pid")
+    put "$mode.tcp$streams.tunpackets" "$((t1 - t0))"
+    put "$mode.tcp$streams.tunbytes" "$((p1 - p0))"
+    put "$mode.tcp$streams.tundrops" "$((d1 - d0))"   # the kernel could not queue to NatGate (ring full)
+    put "$mode.tcp$streams.rundelay" "$(python3 -c "print($r1-$r0)")"
+  fi
+}
+
+small_udp() { # mode
+  local mode="$1" file
+  file="$(tag "$1")-udp64.json"
+  timeout $((seconds + 30)) ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -u -l 64 -b 0 -t "$seconds" --json >"$file" \
+    || { log "iperf3 -u failed ($mode)"; cat "$file" >&2; return 1; }
+  # end.sum: packets sent by the client, lost_packets as the server counted them.
+  put "$mode.udp.sentpps" "$(json "$file" "d['end']['sum']['packets']/d['end']['sum']['seconds']")"
+  put "$mode.udp.pps" "$(json "$file" "(d['end']['sum']['packets']-d['end']['sum']['lost_packets'])/d['end']['sum']['seconds']")"
+}
+
+# Each connection test gets servers on ports of its own, and each inside host its own port.
+# The server keeps TIME_WAIT for every connection (it closes first) for 60 s. A SYN that
+# meets a TIME_WAIT left by the other inside host (same external address and port, another
+# host's TCP timestamps) is refused by PAWS and retried a second later. The kernel's SNAT
+# keeps the inside source port when it can, so the two hosts' connections collide on the
+# same external ports once their port ranges wrap (seen as TcpExt:PAWSTimewait on the
+# server, several hundred per 10 s, and connections/s falling to a quarter); with a port per
+# host the test measures how fast each NAT sets connections up, not that collision. Separate
+# ports per test keep one configuration's TIME_WAIT away from the next.
+cps_next=5301
+connections() { # mode
+  local mode="$1" port="$cps_next" a b server server2 first
+  cps_next=$((cps_next + 2))
+  a="$(tag "$1")-cps-in1.txt"; b="$(tag "$1")-cps-in2.txt"
+  ip netns exec "$OUT" "$tools" tcpsrv "$port" >>"$raw/tcpsrv.log" 2>&1 &
+  server=$!
+  pids+=("$server")
+  ip netns exec "$OUT" "$tools" tcpsrv "$((port + 1))" >>"$raw/tcpsrv.log" 2>&1 &
+  server2=$!
+  pids+=("$server2")
+  sleep 0.2
+  inns "$OUT" cat /proc/net/netstat >"$(tag "$1")-cps-server-netstat.before"
+  timeout $((seconds + 30)) ip netns exec "$IN1" "$tools" tcpcli 198.51.100.2 "$port" "$seconds" 2 >"$a" &
+  first=$!
+  timeout $((seconds + 30)) ip netns exec "$IN2" "$tools" tcpcli 198.51.100.2 "$((port + 1))" "$seconds" 2 >"$b"
+  wait "$first"
+  # What the server's TCP saw (PAWS rejections of SYNs meeting TIME_WAIT, resets...), nonzero deltas
+  inns "$OUT" cat /proc/net/netstat | python3 -c '
+import sys
+def table(lines):
+    out = {}
+    for head, vals in zip(lines[0::2], lines[1::2]):
+        names, numbers = head.split()[1:], vals.split()[1:]
+        out.update({head.split()[0] + n: int(x) for n, x in zip(names, numbers)})
+    return out
+before = table(open(sys.argv[1]).read().splitlines()); after = table(sys.stdin.read().splitlines())
+for k in sorted(after):
+    if after[k] - before.get(k, 0):
+        print(k, after[k] - before.get(k, 0))' "$(tag "$1")-cps-server-netstat.before" >"$(tag "$1")-cps-server-netstat.txt"
+  rm -f "$(tag "$1")-cps-server-netstat.before"
+  put "$mode.cps.paws" "$(awk '$1 == "TcpExt:PAWSTimewait" {print $2} END{print 0}' "$(tag "$1")-cps-server-netstat.txt" | head -1)"
+  kill "$server" "$server2"; wait "$server" "$server2" 2>/dev/null || true
+  put "$mode.cps" "$(cat "$a" "$b" | awk -v s="$seconds" '{n+=$1} END{print n/s}')"
+  put "$mode.cps.failed" "$(cat "$a" "$b" | awk '{n+=$2} END{print n}')"
+}
+
+latency() { # mode
+  local mode="$1" line
+  inns "$IN1" "$tools" udpping 198.51.100.2 5401 20 1000 >/dev/null || true # open the session, warm up
+  line=$(inns "$IN1" "$tools" udpping 198.51.100.2 5401 2000 1000)
+  echo "$line" >"$(tag "$mode")-udpping.txt"
+  read -r answered lost min median p90 p99 <<<"$line"
+  put "$mode.rtt.median" "$median"; put "$mode.rtt.p99" "$p99"; put "$mode.rtt.lost" "$lost"
+}
+
+reachable() { # the path works before it is measured
+  inns "$IN1" "$tools" udpping 198.51.100.2 5401 5 10000 >/dev/null \
+    && inns "$IN2" "$tools" udpping 198.51.100.2 5401 5 10000 >/dev/null \
+    || { log "the outside server is not reachable through the gateway"; return 1; }
+}
+
+measure() { # mode
+  log "round $round, $1: bulk TCP, 1 stream"; bulk "$1" 1
+  log "round $round, $1: bulk TCP, 4 streams"; bulk "$1" 4
+  log "round $round, $1: small UDP"; small_udp "$1"
+  log "round $round, $1: TCP connections per second"; connections "$1"
+  log "round $round, $1: UDP round trips"; latency "$1"
+  put "$1.loadavg" "$(cut -d' ' -f1 /proc/loadavg)"
+}
+
+run_direct() { # plain forwarding: the outside is given a route back to the inside
+  log "round $round, direct: plain forwarding, no NAT"
+  ip -n "$OUT" route add 10.77.0.0/24 via 198.51.100.1
+  reachable
+  measure direct
+  ip -n "$OUT" route del 10.77.0.0/24 via 198.51.100.1
+}
+
+run_kernel() {
+  # nftables SNAT to the external address, answered by a proxy neighbour on wan0. The route
+  # through a device other than wan0 makes the kernel answer ARP for it, as natgate0's route
+  # does; a veth pair that goes nowhere stands in for the TUN (conntrack translates replies
+  # back before routing, so they never take that route).
+  log "round $round, kernel: nftables SNAT to 198.51.100.10"
+  ip -n "$GW" link add nat0 type veth peer name nat1
+  ip -n "$GW" link set nat0 up
+  ip -n "$GW" link set nat1 up
+  ip -n "$GW" route add 198.51.100.10/32 dev nat0
+  ip -n "$GW" neigh add proxy 198.51.100.10 dev wan0
+  inns "$GW" sysctl -qw net.ipv4.neigh.wan0.proxy_delay=0
+  inns "$GW" nft -f - <<'NFT'
+table ip nat {
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    ip saddr 10.77.0.0/24 oifname "wan0" snat to 198.51.100.10
+  }
+}
+NFT
+  reachable
+  measure kernel
+  inns "$GW" nft delete table ip nat
+  ip -n "$GW" neigh del proxy 198.51.100.10 dev wan0
+  ip -n "$GW" link del nat0
+}
+
+profile_run() { # name command...: perf record and perf stat on NatGate while the command runs
+  local name="$1" t0 rec st; shift
+  log "profile: $name"
+  perf record -F 999 -g -p "$natgate_pid" -o "$raw/perf-$name.data" -- sleep "$seconds" >"$raw/perf-record-$name.log" 2>&1 &
+  rec=$!
+  perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p "$natgate_pid" -o "$raw/perf-stat-$name.txt" -- sleep "$seconds" &
+  st=$!
+  t0=$(link_counter "$GW" natgate0 rx packets)
+  "$@" >"$raw/profile-$name.out" 2>&1 || true
+  wait "$rec" "$st" || true
+  echo "TUN packets read: $(( $(link_counter "$GW" natgate0 rx packets) - t0 ))" >>"$raw/perf-stat-$name.txt"
+  perf report -i "$raw/perf-$name.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
+    | grep '%' | head -80 >"$raw/perf-flat-$name.txt" || true
+  perf report -i "$raw/perf-$name.data" --no-children --sort sym --stdio -g caller,0.5,callee --percent-limit 2 2>/dev/null \
+    | grep -v '^$' | head -400 >"$raw/perf-graph-$name.txt" || true
+}
+
+run_natgate() {
+  local logfile
+  logfile="$(tag natgate).log"
+  log "round $round, natgate: natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0"
+  mkdir -p "$raw/control"
+  # --profile: JIT frames get names in perf (a perf map, and W^X off so that the map's
+  # addresses are the ones executed)
+  env DOTNET_PerfMapEnabled="$profile" DOTNET_EnableWriteXorExecute="$((1 - profile))" \
+    ip netns exec "$GW" dotnet "$dll" run --inside 10.77.0.0/24 --external 198.51.100.10 \
+    --outside-interface wan0 --control "$raw/control" >"$logfile" 2>&1 &
+  natgate_pid=$!
+  for _ in $(seq 300); do
+    grep -q "natgate running" "$logfile" && break
+    kill -0 "$natgate_pid" 2>/dev/null || { cat "$logfile" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q "natgate running" "$logfile" || { log "natgate did not start"; cat "$logfile" >&2; exit 1; }
+  reachable
+  measure natgate
+  inns "$GW" dotnet "$dll" stats --control "$raw/control" >"$(tag natgate)-stats.txt" 2>&1 || true
+  if [ "$profile" = 1 ] && [ "$round" = "$rounds" ]; then
+    # Extra runs after the measured ones, not counted in the figures.
+    profile_run tcp ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -t "$seconds" --json
+    profile_run udp ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -u -l 64 -b 0 -t "$seconds" --json
+    profile_run cps connections natgate-profile
+    rm -f "/tmp/perf-$natgate_pid.map" "/tmp/perfinfo-$natgate_pid.map"
+  fi
+  kill -TERM "$natgate_pid"
+  wait "$natgate_pid" || log "natgate exited $?"
+  natgate_pid=""
+}
+
+# Rounds alternate the order (direct kernel natgate, then natgate kernel direct, ...) so a
+# drift in the machine's load does not always favour the same configuration.
+order=($modes)
+for round in $(seq "$rounds"); do
+  for mode in "${order[@]}"; do
+    "run_$mode"
+  done
+  order=($(printf '%s\n' "${order[@]}" | tac))
+done
+
+# ---------------------------------------------------------------- the table
+machine="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), .NET $(dotnet --version), $(iperf3 --version | head -1 | cut -d' ' -f1-2)"
+python3 - "$values" "$seconds" "$machine" "$stamp" "$rounds" <<'PY' | tee "$results"
+import statistics, sys
+from collections import defaultdict
+entries = defaultdict(dict)  # key -> {round: value}
+for line in open(sys.argv[1]):
+    key, value, rnd = line.split()
+    entries[key][int(rnd)] = float(value)
+seconds, machine, stamp, rounds = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+modes = ("direct", "kernel", "natgate")
+
+def v(mode, key, rnd=None):
+    found = entries.get(f"{mode}.{key}")
+    if not found:
+        return None
+    if rnd is not None:
+        return found.get(rnd)
+    return statistics.median(found.values())
+
+def fmt(x, digits=2):
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+rows = []
+def row(name, key, scale=1.0, digits=2, target=None):
+    d, k, n = (v(m, key) for m in modes)
+    d, k, n = (None if x is None else x * scale for x in (d, k, n))
+    ratio = None if not k or n is None else n / k
+    met = ""
+    if target is not None and ratio is not None:
+        met = "yes" if ratio >= target else "**no**"
+    rows.append((name, fmt(d, digits), fmt(k, digits), fmt(n, digits),
+                 fmt(ratio, 2) + "x" if ratio is not None else "", f">= {target}x" if target else "", met))
+
+row("bulk TCP, 1 stream (Gbit/s)", "tcp1.gbps", target=0.8)
+row("bulk TCP, 4 streams (Gbit/s)", "tcp4.gbps", target=0.8)
+row("small UDP, 64 B payload (kpps received)", "udp.pps", 1e-3, 1, target=0.5)
+row("TCP connections/s, 2 hosts x 2 clients", "cps", 1, 0, target=0.5)
+row("UDP round trip, median (µs)", "rtt.median", 1, 1)
+row("UDP round trip, p99 (µs)", "rtt.p99", 1, 1)
+
+def added(stat, mode, rnd=None):
+    d, x = v("direct", f"rtt.{stat}", rnd), v(mode, f"rtt.{stat}", rnd)
+    return None if d is None or x is None else x - d
+def added_median_of_rounds(stat, mode):
+    found = [added(stat, mode, r) for r in range(1, rounds + 1)]
+    found = [x for x in found if x is not None]
+    return statistics.median(found) if found else None
+km, nm = added_median_of_rounds("median", "kernel"), added_median_of_rounds("median", "natgate")
+kp, np_ = added_median_of_rounds("p99", "kernel"), added_median_of_rounds("p99", "natgate")
+rows.append(("added latency vs direct, median (µs)", "0", fmt(km, 1), fmt(nm, 1),
+             f"{nm - km:+.1f} µs" if km is not None and nm is not None else "", "NatGate < 30 µs",
+             "" if nm is None else ("yes" if nm < 30 else "**no**")))
+rows.append(("added latency vs direct, p99 (µs)", "0", fmt(kp, 1), fmt(np_, 1),
+             f"{np_ - kp:+.1f} µs" if kp is not None and np_ is not None else "", "", ""))
+
+def per_gb(mode, key):
+    total = sum(sum(entries.get(f"{mode}.tcp{s}.{key}", {}).values()) for s in (1, 4))
+    gb = sum(sum(entries.get(f"{mode}.tcp{s}.gb", {}).values()) for s in (1, 4))
+    return total / gb if gb else None
+for name, key in (("CPU, whole machine, s/GB (bulk TCP)", "cpu"), ("  of which softirq, s/GB", "softirq")):
+    d, k, n = (per_gb(m, key) for m in modes)
+    rows.append((name, fmt(d, 3), fmt(k, 3), fmt(n, 3), fmt(n / k, 2) + "x" if k and n else "", "", ""))
+n = per_gb("natgate", "proc")
+rows.append(("CPU, NatGate process, s/GB (bulk TCP)", "", "", fmt(n, 3), "", "", ""))
+
+header = ("figure", "direct (no NAT)", "kernel nft SNAT", "NatGate", "NatGate / kernel", "target", "met")
+print(f"# NatGate end to end, {stamp} UTC")
+print()
+print(f"Machine: {machine}")
+print(f"Each test {seconds} s; {rounds} round(s), the table gives the median over rounds. Load average (1 min) after each")
+print("configuration, by round: " + "; ".join(
+    ", ".join(f"{m} {fmt(v(m, 'loadavg', r), 2)}" for m in modes if v(m, 'loadavg', r) is not None)
+    for r in range(1, rounds + 1)))
+print()
+print("| " + " | ".join(header) + " |")
+print("|" + "|".join(["---"] + ["---:"] * 4 + ["---"] * 2) + "|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+print()
+if rounds > 1:
+    print("NatGate / kernel by round: " + "; ".join(
+        f"round {r}: " + ", ".join(
+            f"{label} {fmt(v('natgate', key, r) / v('kernel', key, r), 2)}x"
+            for label, key in (("TCP 1", "tcp1.gbps"), ("TCP 4", "tcp4.gbps"), ("UDP", "udp.pps"), ("conn/s", "cps"))
+            if v('natgate', key, r) and v('kernel', key, r))
+        + f", added median {fmt(added('median', 'natgate', r), 1)} µs (kernel {fmt(added('median', 'kernel', r), 1)} µs)"
+        for r in range(1, rounds + 1)))
+    print()
+notes = []
+def total(mode, key):
+    found = entries.get(f"{mode}.{key}")
+    return None if not found else sum(found.values())
+for m in modes:
+    sent = v(m, "udp.sentpps")
+    notes.append(f"- {m}: small UDP sent {fmt(sent and sent / 1e3, 1)} kpps (median); TCP connections failed "
+                 f"{fmt(total(m, 'cps.failed'), 0)}, SYNs refused by PAWS at the server {fmt(total(m, 'cps.paws'), 0)}; UDP round trips lost {fmt(total(m, 'rtt.lost'), 0)} of {2000 * rounds}")
+notes.append("- TCP retransmissions by the sender (median, 1 / 4 streams): " + ", ".join(
+    f"{m} {fmt(v(m, 'tcp1.retrans'), 0)} / {fmt(v(m, 'tcp4.retrans'), 0)}" for m in modes))
+for s in (1, 4):
+    tp, tb = total("natgate", f"tcp{s}.tunpackets"), total("natgate", f"tcp{s}.tunbytes")
+    if tp:
+        runs = len(entries[f"natgate.tcp{s}.tunpackets"])
+        notes.append(f"- natgate, bulk TCP {s} stream(s): {fmt(tp / runs / float(seconds) / 1e3, 0)} kpps read from the TUN "
+                     f"(each also written back), average {fmt(tb / tp, 0)} bytes a packet; "
+                     f"{fmt(total('natgate', f'tcp{s}.tundrops') / runs, 0)} packets a run dropped by the kernel for a full TUN queue; "
+                     f"the daemon's threads waited {fmt(total('natgate', f'tcp{s}.rundelay') / runs, 2)} s a run for a CPU")
+print("\n".join(notes))
+print()
+print("CPU: /proc/stat busy time (user+nice+system+irq+softirq+steal) of the whole machine over the bulk TCP runs, divided")
+print("by the bytes the gateway sent on wan0; it includes both iperf3 ends, the veths and the bridge, not only the gateway,")
+print("and anything else the machine ran meanwhile. The NatGate process figure is utime+stime of the daemon (all threads,")
+print("its syscalls included; the softirq work its writes cause is partly charged to it, partly to softirq).")
+PY
+log "results: $results (raw data in $raw)"
