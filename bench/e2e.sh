@@ -17,6 +17,7 @@
 #   kernel   nftables SNAT to 198.51.100.10 in postrouting, the address answered by a proxy
 #            neighbour on wan0 (as NatGate does), ip_forward=1
 #   natgate  natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0
+#            (plus $NATGATE_ARGS, e.g. NATGATE_ARGS="--queues 2")
 # In kernel and natgate the outside has no route to the inside, so every answer is NAT's work.
 #
 # Figures: bulk TCP (iperf3, 1 and 4 streams, Gbit/s at the receiver); small UDP (iperf3 -u
@@ -338,13 +339,13 @@ profile_run() { # name command...: perf record and perf stat on NatGate while th
 run_natgate() {
   local logfile
   logfile="$(tag natgate).log"
-  log "round $round, natgate: natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0"
+  log "round $round, natgate: natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0 ${NATGATE_ARGS:-}"
   mkdir -p "$raw/control"
   # --profile: JIT frames get names in perf (a perf map, and W^X off so that the map's
   # addresses are the ones executed)
   env DOTNET_PerfMapEnabled="$profile" DOTNET_EnableWriteXorExecute="$((1 - profile))" \
     ip netns exec "$GW" dotnet "$dll" run --inside 10.77.0.0/24 --external 198.51.100.10 \
-    --outside-interface wan0 --control "$raw/control" >"$logfile" 2>&1 &
+    --outside-interface wan0 --control "$raw/control" ${NATGATE_ARGS:-} >"$logfile" 2>&1 &
   natgate_pid=$!
   for _ in $(seq 300); do
     grep -q "natgate running" "$logfile" && break
