@@ -274,16 +274,33 @@ public sealed class GatewayDaemon : IAsyncDisposable
         var results = new TranslationResult[batch.Capacity];
         Span<byte> scratch = stackalloc byte[2048];
         NatEngine engine = Controller.Engine;
+        long busyPollTicks = options.BusyPoll.Ticks * System.Diagnostics.Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+        long pollUntil = 0;
         while (!stopping)
         {
-            if (queue.WaitReadable(1000) != TunWaitResult.Readable)
-            {
-                continue;
-            }
             int count = queue.ReadBatch(batch);
             if (count == 0)
             {
-                continue;
+                // Busy polling: for a short while after traffic, read again rather than sleep in
+                // poll(2), so the next packet (a reply, say) is not delayed by a thread wake-up.
+                if (busyPollTicks > 0 && System.Diagnostics.Stopwatch.GetTimestamp() < pollUntil)
+                {
+                    Thread.SpinWait(8);
+                    continue;
+                }
+                if (queue.WaitReadable(1000) != TunWaitResult.Readable)
+                {
+                    continue;
+                }
+                count = queue.ReadBatch(batch);
+                if (count == 0)
+                {
+                    continue;
+                }
+            }
+            if (busyPollTicks > 0)
+            {
+                pollUntil = System.Diagnostics.Stopwatch.GetTimestamp() + busyPollTicks;
             }
             long now = clock.GetUtcNow().UtcTicks;
             Span<int> lengths = batch.Lengths;

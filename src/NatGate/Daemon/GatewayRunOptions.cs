@@ -33,6 +33,9 @@ public sealed record GatewayRunOptions
     /// <summary>Checksum and segmentation offload on the TUN (virtio headers, 64 KiB super-packets).</summary>
     public bool Offload { get; init; } = true;
 
+    /// <summary>After a batch, how long a worker keeps reading instead of sleeping (0: never busy-poll).</summary>
+    public TimeSpan BusyPoll { get; init; } = TimeSpan.FromMicroseconds(100);
+
     /// <summary>TUN queues (IFF_MULTI_QUEUE), one worker thread each; the workers share the table under one lock per batch.</summary>
     public int Queues { get; init; } = 1;
 }
