@@ -120,35 +120,40 @@ public sealed class GatewayController
         IReadOnlyList<NatRule> compiled = model.Compile(localAddresses);
         Run(engine =>
         {
-            var previous = rulesOfInstance.Values.SelectMany(indexes => indexes).ToList();
-            foreach (int index in previous)
+            foreach (int index in rulesOfInstance.Values.SelectMany(indexes => indexes))
             {
                 engine.RemoveRule(index);
             }
             try
             {
-                IReadOnlyList<int> added = engine.LoadRules(compiled);
-                rulesOfInstance.Clear();
-                for (int i = 0; i < compiled.Count; i++)
-                {
-                    string instance = InstanceOf(compiled[i]);
-                    if (!rulesOfInstance.TryGetValue(instance, out List<int>? list))
-                    {
-                        rulesOfInstance[instance] = list = [];
-                    }
-                    list.Add(added[i]);
-                }
+                LoadInstanceRules(engine, compiled);
                 engine.Hairpinning = model.InterRoutingDomainHairpinningMode;
                 netNat = model;
             }
             catch (NatControlException)
             {
-                // Put the previous model's rules back as they were.
-                engine.LoadRules(netNat.Compile(localAddresses));
+                // Put the previous model's rules back as they were, and remember where they went.
+                LoadInstanceRules(engine, netNat.Compile(localAddresses));
                 throw;
             }
             return 0;
         });
+    }
+
+    /// <summary>Loads a model's compiled rules and records which instance each belongs to.</summary>
+    private void LoadInstanceRules(NatEngine engine, IReadOnlyList<NatRule> compiled)
+    {
+        IReadOnlyList<int> added = engine.LoadRules(compiled);
+        rulesOfInstance.Clear();
+        for (int i = 0; i < compiled.Count; i++)
+        {
+            string instance = InstanceOf(compiled[i]);
+            if (!rulesOfInstance.TryGetValue(instance, out List<int>? list))
+            {
+                rulesOfInstance[instance] = list = [];
+            }
+            list.Add(added[i]);
+        }
     }
 
     private static string InstanceOf(NatRule rule)
