@@ -13,10 +13,8 @@ public sealed partial class NatEngine
     /// (addresses, ports or identifier, and its checksums), and the outer header follows. An error
     /// never creates or refreshes a session (RFC 5508 REQ-6 and RFC 7857 section 2.5).
     /// </summary>
-    private TranslationResult TranslateIcmpError(Span<byte> buffer, Ipv4Packet ip, long nowTicks)
+    private TranslationResult TranslateIcmpError(Ipv4Packet ip)
     {
-        _ = buffer;
-        _ = nowTicks;
         Span<byte> icmp = ip.Payload;
         if (!TransportChecksum.IsValidIcmp(icmp)
             || Ipv4Packet.TryParseEmbedded(icmp[8..], out Ipv4Packet inner) != PacketError.None

@@ -51,7 +51,7 @@ public sealed partial class NatEngine
             case IpProtocol.Udp or IpProtocol.Icmp when transport.Length < 8:
                 return Malformed();
             case IpProtocol.Icmp when IcmpMessage.IsErrorType(transport[0]):
-                return ip.MoreFragments ? Unsupported() : TranslateIcmpError(buffer, ip, nowTicks);
+                return ip.MoreFragments ? Unsupported() : TranslateIcmpError(ip);
             case IpProtocol.Icmp when !IcmpMessage.IsQueryType(transport[0]):
                 return Unsupported();
             default:
