@@ -18,15 +18,19 @@ internal interface ISlotHasher
 /// <summary>
 /// An open-addressing hash index from a key's hash to an int (a session slot), with linear
 /// probing and backward-shift deletion (no tombstones, so probe lengths do not grow with churn).
-/// Each entry is one uint: 8 bits of the hash as a tag, so that most mismatches are rejected
-/// without touching the session, and 24 bits of value + 1 (0 marks an empty entry).
+/// Each entry is one uint: 7 bits of the hash as a tag, so that most mismatches are rejected
+/// without touching the session, and 25 bits of value + 1 (0 marks an empty entry).
 /// Keys live in the sessions themselves; matchers and hashers are structs so the JIT inlines them.
 /// An insertion that would probe further than <see cref="MaximumProbe"/> entries is refused: that
 /// is NatGate's bucket limit (IP Filter's ipf_nat_maxbucket), and a refusal is an ENOMEM.
 /// </summary>
 internal sealed class FlowIndex
 {
-    public const int MaximumValue = (1 << 24) - 2;
+    public const int MaximumValue = (1 << ValueBits) - 2;
+
+    private const int ValueBits = 25;
+    private const uint ValueMask = (1u << ValueBits) - 1;
+    private const uint TagMask = ~ValueMask;
 
     private readonly uint[] entries;
     private readonly ulong size;
@@ -60,7 +64,7 @@ internal sealed class FlowIndex
     public long MemoryBytes => (long)entries.Length * sizeof(uint);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint TagOf(ulong hash) => (uint)(hash >> 56) << 24;
+    private static uint TagOf(ulong hash) => (uint)(hash >> (64 - (32 - ValueBits))) << ValueBits;
 
     /// <summary>Asks the processor to start loading the entry a lookup of <paramref name="hash"/> reads first.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -88,9 +92,9 @@ internal sealed class FlowIndex
             {
                 return -1;
             }
-            if ((entry & 0xFF00_0000u) == tag)
+            if ((entry & TagMask) == tag)
             {
-                return (int)(entry & 0x00FF_FFFFu) - 1;
+                return (int)(entry & ValueMask) - 1;
             }
             position = Next(position);
         }
@@ -112,9 +116,9 @@ internal sealed class FlowIndex
             {
                 return -1;
             }
-            if ((entry & 0xFF00_0000u) == tag)
+            if ((entry & TagMask) == tag)
             {
-                int value = (int)(entry & 0x00FF_FFFFu) - 1;
+                int value = (int)(entry & ValueMask) - 1;
                 if (matcher.Matches(value))
                 {
                     return value;
@@ -143,18 +147,30 @@ internal sealed class FlowIndex
     }
 
     /// <summary>Whether an insertion under <paramref name="hash"/> would find room.</summary>
-    public bool HasRoom(ulong hash)
+    public bool HasRoom(ulong hash) => FirstEmpty(hash, skip: -1) >= 0;
+
+    /// <summary>
+    /// Whether insertions under <paramref name="first"/> and then <paramref name="second"/> would
+    /// both find room: the two may compete for one empty entry.
+    /// </summary>
+    public bool HasRoomForBoth(ulong first, ulong second)
+    {
+        int taken = FirstEmpty(first, skip: -1);
+        return taken >= 0 && FirstEmpty(second, skip: taken) >= 0;
+    }
+
+    private int FirstEmpty(ulong hash, int skip)
     {
         int position = HomeOf(hash);
         for (int probe = 0; probe < MaximumProbe; probe++)
         {
-            if (entries[position] == 0)
+            if (entries[position] == 0 && position != skip)
             {
-                return true;
+                return position;
             }
             position = Next(position);
         }
-        return false;
+        return -1;
     }
 
     /// <summary>Removes <paramref name="value"/> stored under <paramref name="hash"/>; false if absent.</summary>
@@ -171,7 +187,7 @@ internal sealed class FlowIndex
             {
                 return false;
             }
-            if ((entry & 0x00FF_FFFFu) == wanted)
+            if ((entry & ValueMask) == wanted)
             {
                 break;
             }
@@ -183,7 +199,7 @@ internal sealed class FlowIndex
         int next = Next(hole);
         while (entries[next] != 0)
         {
-            int home = HomeOf(hasher.HashOf((int)(entries[next] & 0x00FF_FFFFu) - 1));
+            int home = HomeOf(hasher.HashOf((int)(entries[next] & ValueMask) - 1));
             // The entry at `next` may move to `hole` if its home is not in (hole, next].
             bool homeInRange = hole <= next ? home > hole && home <= next : home > hole || home <= next;
             if (!homeInRange)

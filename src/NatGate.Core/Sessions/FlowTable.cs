@@ -31,9 +31,10 @@ public enum TableRefusal : byte
 }
 
 /// <summary>
-/// The sessions, stored as structs in one flat array, and the indexes over them:
-/// forward (the first packet's tuple), reply (the translated tuple reversed), and the two
-/// mapping indexes (inside endpoint to mapping, external endpoint to mapping). A mapping has no
+/// The sessions, stored as structs in one flat array, and the indexes over them: the flow
+/// index, which holds both tuples of every session (the first packet's, and the translated one
+/// reversed, as conntrack keys both tuples in one table), and the two mapping indexes (inside
+/// endpoint to mapping, external endpoint to mapping). A mapping has no
 /// record of its own: its sessions form a circular list and one of them, the representative,
 /// is what the mapping indexes point at. No allocation per packet; creation and removal are O(1).
 /// </summary>
@@ -43,8 +44,10 @@ internal sealed class FlowTable
     // Free slots form a list through their own MappingNext: no array of its own (4 bytes a session saved).
     private int freeHead;
     private int freeCount;
-    private readonly FlowIndex forwardIndex;
-    private readonly FlowIndex replyIndex;
+    // Both tuples of each session, so that a packet of either direction costs one lookup (one
+    // cache miss at a million sessions, where separate forward and reply indexes made an inbound
+    // packet miss in the forward one first). A value is slot * 2, + 1 for the reply tuple.
+    private readonly FlowIndex flowIndex;
     private readonly FlowIndex mappingInsideIndex;
     private readonly FlowIndex mappingExternalIndex;
     private readonly Dictionary<uint, int> sessionsPerHost = [];
@@ -53,7 +56,7 @@ internal sealed class FlowTable
     public FlowTable(FlowTableLimits limits, long epochTicks, ulong seed)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limits.MaximumSessions, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(limits.MaximumSessions, FlowIndex.MaximumValue);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(limits.MaximumSessions, MaximumCapacity);
         Limits = limits;
         EpochTicks = epochTicks;
         this.seed = seed;
@@ -67,12 +70,14 @@ internal sealed class FlowTable
         }
         freeHead = 0;
         freeCount = capacity;
-        forwardIndex = new FlowIndex(capacity, limits.MaximumProbe);
-        replyIndex = new FlowIndex(capacity, limits.MaximumProbe);
+        flowIndex = new FlowIndex(2 * capacity, limits.MaximumProbe);
         mappingInsideIndex = new FlowIndex(capacity, limits.MaximumProbe);
         mappingExternalIndex = new FlowIndex(capacity, limits.MaximumProbe);
         Wheel = new TimingWheel(capacity, epochTicks);
     }
+
+    /// <summary>The most sessions a table can hold: the flow index stores slot * 2 + 1.</summary>
+    public const int MaximumCapacity = FlowIndex.MaximumValue / 2;
 
     public FlowTableLimits Limits { get; }
 
@@ -88,7 +93,7 @@ internal sealed class FlowTable
 
     /// <summary>Bytes held by the table: sessions, free list, indexes (the wheel reports its own).</summary>
     public long MemoryBytes => (long)sessions.Length * Unsafe.SizeOf<Session>()
-        + forwardIndex.MemoryBytes + replyIndex.MemoryBytes + mappingInsideIndex.MemoryBytes + mappingExternalIndex.MemoryBytes;
+        + flowIndex.MemoryBytes + mappingInsideIndex.MemoryBytes + mappingExternalIndex.MemoryBytes;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref Session At(int index) => ref sessions[index];
@@ -101,29 +106,21 @@ internal sealed class FlowTable
     public long TicksOf(uint seconds) => EpochTicks + seconds * TimeSpan.TicksPerSecond;
 
     /// <summary>
-    /// First stage of a batch: starts loading the index entries both lookups of a packet with
-    /// <paramref name="hash"/> (its key's hash) will read. Forward and reply lookups use the same key.
+    /// First stage of a batch: starts loading the index entry the lookup of a packet with
+    /// <paramref name="hash"/> (its key's hash) will read first.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void PrefetchIndexes(ulong hash)
-    {
-        forwardIndex.Prefetch(hash);
-        replyIndex.Prefetch(hash);
-    }
+    public void PrefetchIndex(ulong hash) => flowIndex.Prefetch(hash);
 
     /// <summary>Second stage: with the index entries loaded, starts loading the session the lookup will likely find.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe void PrefetchSession(ulong hash)
     {
-        int candidate = forwardIndex.Candidate(hash);
-        if (candidate < 0)
-        {
-            candidate = replyIndex.Candidate(hash);
-        }
+        int candidate = flowIndex.Candidate(hash);
         if (candidate >= 0 && System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
             // 80 bytes may span two cache lines.
-            byte* session = (byte*)Unsafe.AsPointer(ref sessions[candidate]);
+            byte* session = (byte*)Unsafe.AsPointer(ref sessions[candidate >> 1]);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(session);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(session + 64);
         }
@@ -131,20 +128,34 @@ internal sealed class FlowTable
 
     public ulong HashOf(in FlowKey key) => key.Hash(seed);
 
-    /// <summary>The session whose first packet had <paramref name="key"/>, or -1.</summary>
+    /// <summary>
+    /// The session a packet with <paramref name="key"/> belongs to, or -1: <paramref name="forward"/>
+    /// tells whether the key is the session's first tuple or its reply (the translated tuple reversed).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Find(in FlowKey key, out bool forward)
+    {
+        var matcher = new FlowMatcher(sessions, key);
+        int value = flowIndex.Find(key.Hash(seed), ref matcher);
+        forward = (value & 1) == 0;
+        return value >> 1;
+    }
+
+    /// <summary>Whether any session has <paramref name="key"/> as either of its tuples.</summary>
+    public bool Contains(in FlowKey key) => Find(key, out _) >= 0;
+
+    /// <summary>The session whose first packet had <paramref name="key"/>, or -1.</summary>
     public int FindForward(in FlowKey key)
     {
-        var matcher = new ForwardMatcher(sessions, key);
-        return forwardIndex.Find(key.Hash(seed), ref matcher);
+        var matcher = new DirectionMatcher(sessions, key, reply: 0);
+        return flowIndex.Find(key.Hash(seed), ref matcher) >> 1;
     }
 
     /// <summary>The session that a packet with <paramref name="key"/> answers (its translated tuple reversed), or -1.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int FindReply(in FlowKey key)
     {
-        var matcher = new ReplyMatcher(sessions, key);
-        return replyIndex.Find(key.Hash(seed), ref matcher);
+        var matcher = new DirectionMatcher(sessions, key, reply: 1);
+        return flowIndex.Find(key.Hash(seed), ref matcher) >> 1;
     }
 
     /// <summary>The representative of the mapping for this inside endpoint (key from <see cref="InsideMappingKey"/>), or -1.</summary>
@@ -206,11 +217,12 @@ internal sealed class FlowTable
         {
             return TableRefusal.HostLimit;
         }
-        if (FindForward(candidate.Original) >= 0 || FindReply(candidate.Translated.Reverse()) >= 0)
+        // A tuple that some session already has, in either role, would make packets ambiguous.
+        if (Contains(candidate.Original) || Contains(candidate.Translated.Reverse()))
         {
             return TableRefusal.Duplicate;
         }
-        if (!forwardIndex.HasRoom(candidate.Original.Hash(seed)) || !replyIndex.HasRoom(candidate.Translated.Reverse().Hash(seed)))
+        if (!flowIndex.HasRoomForBoth(candidate.Original.Hash(seed), candidate.Translated.Reverse().Hash(seed)))
         {
             return TableRefusal.BucketFull;
         }
@@ -238,8 +250,8 @@ internal sealed class FlowTable
         session.Attributes &= ~(SessionAttributes.Free | SessionAttributes.InMapping | SessionAttributes.MappingRepresentative);
         session.MappingNext = -1;
         session.MappingPrevious = -1;
-        forwardIndex.TryInsert(session.Original.Hash(seed), index);
-        replyIndex.TryInsert(session.Translated.Reverse().Hash(seed), index);
+        flowIndex.TryInsert(session.Original.Hash(seed), 2 * index);
+        flowIndex.TryInsert(session.Translated.Reverse().Hash(seed), (2 * index) + 1);
         if (mappingRepresentative >= 0)
         {
             ref Session representative = ref sessions[mappingRepresentative];
@@ -276,10 +288,9 @@ internal sealed class FlowTable
     {
         ref Session session = ref sessions[index];
         endedMapping = default;
-        var forwardHasher = new ForwardHasher(sessions, seed);
-        var replyHasher = new ReplyHasher(sessions, seed);
-        forwardIndex.Remove(session.Original.Hash(seed), index, ref forwardHasher);
-        replyIndex.Remove(session.Translated.Reverse().Hash(seed), index, ref replyHasher);
+        var flowHasher = new FlowHasher(sessions, seed);
+        flowIndex.Remove(session.Original.Hash(seed), 2 * index, ref flowHasher);
+        flowIndex.Remove(session.Translated.Reverse().Hash(seed), (2 * index) + 1, ref flowHasher);
         bool mappingEnded = false;
         if ((session.Attributes & SessionAttributes.InMapping) != 0)
         {
@@ -367,22 +378,27 @@ internal sealed class FlowTable
         }
     }
 
-    private readonly struct ForwardMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
+    /// <summary>Matches a flow index value (slot * 2, + 1 for the reply tuple) against a packet's key.</summary>
+    private readonly struct FlowMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
     {
-        public bool Matches(int value) => sessions[value].Original.Equals(key);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool Matches(int value) => (value & 1) == 0
+            ? sessions[value >> 1].Original.Equals(key)
+            : IsReply(sessions[value >> 1].Translated, key);
     }
 
-    private readonly struct ReplyMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
+    /// <summary>As <see cref="FlowMatcher"/>, for one role only (0 forward, 1 reply).</summary>
+    private readonly struct DirectionMatcher(Session[] sessions, FlowKey key, int reply) : ISlotMatcher
     {
-        // A reply is the translated tuple reversed: compare field by field without building it.
-        public bool Matches(int value)
-        {
-            ref readonly FlowKey translated = ref sessions[value].Translated;
-            return translated.Source == key.Destination && translated.Destination == key.Source
-                && translated.SourcePort == key.DestinationPort && translated.DestinationPort == key.SourcePort
-                && translated.Protocol == key.Protocol;
-        }
+        public bool Matches(int value) => (value & 1) == reply && new FlowMatcher(sessions, key).Matches(value);
     }
+
+    /// <summary>Whether <paramref name="key"/> is the translated tuple reversed, compared field by field without building it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsReply(in FlowKey translated, in FlowKey key)
+        => translated.Source == key.Destination && translated.Destination == key.Source
+        && translated.SourcePort == key.DestinationPort && translated.DestinationPort == key.SourcePort
+        && translated.Protocol == key.Protocol;
 
     private readonly struct MappingInsideMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
     {
@@ -394,14 +410,11 @@ internal sealed class FlowTable
         public bool Matches(int value) => ExternalMappingKeyOf(sessions[value]).Equals(key);
     }
 
-    private readonly struct ForwardHasher(Session[] sessions, ulong seed) : ISlotHasher
+    private readonly struct FlowHasher(Session[] sessions, ulong seed) : ISlotHasher
     {
-        public ulong HashOf(int value) => sessions[value].Original.Hash(seed);
-    }
-
-    private readonly struct ReplyHasher(Session[] sessions, ulong seed) : ISlotHasher
-    {
-        public ulong HashOf(int value) => sessions[value].Translated.Reverse().Hash(seed);
+        public ulong HashOf(int value) => (value & 1) == 0
+            ? sessions[value >> 1].Original.Hash(seed)
+            : sessions[value >> 1].Translated.Reverse().Hash(seed);
     }
 
     private readonly struct MappingInsideHasher(Session[] sessions, ulong seed) : ISlotHasher

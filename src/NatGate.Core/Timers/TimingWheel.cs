@@ -6,11 +6,13 @@ namespace NatGate.Core.Timers;
 /// Schedule, Cancel and IsScheduled are O(1); nothing is allocated after construction.
 /// </summary>
 /// <remarks>
-/// Memory: 12 bytes per element (next, previous, deadline) plus 4 bytes per slot.
-/// Deadlines are kept in whole wheel ticks after the start, rounded up, so an element never
-/// fires early and fires at most one tick late; a uint lasts 136 years of one-second ticks.
-/// A deadline more than one rotation away sits in its slot modulo the slot count and is
-/// passed over until its round comes.
+/// Memory: 8 bytes per element (next, previous) plus 4 bytes per slot; the wheel keeps no
+/// deadline per element, so every element in a swept slot is due. Deadlines are rounded up to
+/// whole wheel ticks, so an element within one rotation never fires early and fires at most one
+/// tick late. A deadline further away than one rotation is brought in to the last tick of the
+/// rotation: the element fires then, early, and its owner (which knows the real deadline, as the
+/// flow table's lazy timers do) schedules it again. That costs one extra firing per rotation
+/// (8192 s with one-second ticks) for the longest timers, and saves 4 bytes per element.
 /// </remarks>
 public sealed class TimingWheel
 {
@@ -22,7 +24,6 @@ public sealed class TimingWheel
     // recomputing the slot.
     private readonly int[] next;
     private readonly int[] previous;
-    private readonly uint[] deadlineTicks;
 
     // Heads of the slot lists, then one more: the overdue list, for elements scheduled at
     // a tick that the wheel has already swept, so they fire at the next Advance.
@@ -57,7 +58,6 @@ public sealed class TimingWheel
         overdueList = slotCount;
         next = new int[capacity];
         previous = new int[capacity];
-        deadlineTicks = new uint[capacity];
         Array.Fill(next, NotScheduled);
         heads = new int[slotCount + 1];
         Array.Fill(heads, -1);
@@ -71,7 +71,8 @@ public sealed class TimingWheel
 
     /// <summary>
     /// Schedules <paramref name="element"/> to fire at <paramref name="deadlineTicks"/>, or moves it there if
-    /// it is scheduled already. A deadline in the past fires at the next <see cref="Advance"/>.
+    /// it is scheduled already. A deadline in the past fires at the next <see cref="Advance"/>; one
+    /// more than a rotation past the last swept tick fires at the end of that rotation instead.
     /// </summary>
     public void Schedule(int element, long deadlineTicks)
     {
@@ -84,9 +85,10 @@ public sealed class TimingWheel
         {
             Count++;
         }
-        uint deadline = ToWheelTickRoundedUp(deadlineTicks);
-        this.deadlineTicks[element] = deadline;
-        Link(element, deadline <= sweptThroughTick ? overdueList : (int)(deadline & (uint)slotMask));
+        // Within one rotation of the last swept tick, so that the element's slot comes round at
+        // its deadline and not a rotation before it: a sweep then takes everything it finds.
+        long deadline = Math.Min(ToWheelTickRoundedUp(deadlineTicks), sweptThroughTick + slotMask + 1);
+        Link(element, deadline <= sweptThroughTick ? overdueList : (int)(deadline & slotMask));
     }
 
     /// <summary>Removes <paramref name="element"/> from the wheel; does nothing if it is not scheduled.</summary>
@@ -109,15 +111,8 @@ public sealed class TimingWheel
         return next[element] != NotScheduled;
     }
 
-    /// <summary>The deadline of a scheduled <paramref name="element"/>, rounded up to the wheel's tick.</summary>
-    public long DeadlineOf(int element)
-    {
-        if (!IsScheduled(element))
-        {
-            throw new InvalidOperationException($"Element {element} is not scheduled, so it has no deadline; check IsScheduled first.");
-        }
-        return startTicks + (deadlineTicks[element] * tickLengthTicks);
-    }
+    /// <summary>The length of one rotation: a deadline further away fires (early) at the end of it.</summary>
+    public long RotationTicks => (slotMask + 1) * tickLengthTicks;
 
     /// <summary>
     /// Removes the elements whose deadline is at or before <paramref name="nowTicks"/>, writes them to
@@ -128,7 +123,7 @@ public sealed class TimingWheel
     {
         long nowTick = ToWheelTickRoundedDown(nowTicks);
         int written = 0;
-        if (!Sweep(overdueList, nowTick, expired, ref written))
+        if (!Sweep(overdueList, expired, ref written))
         {
             return written;
         }
@@ -137,10 +132,10 @@ public sealed class TimingWheel
         long firstTick = Math.Max(sweptThroughTick + 1, nowTick - slotMask);
         for (long tick = firstTick; tick <= nowTick; tick++)
         {
-            if (!Sweep((int)(tick & slotMask), nowTick, expired, ref written))
+            if (!Sweep((int)(tick & slotMask), expired, ref written))
             {
-                // Resume at this slot next time. Elements it kept, and slots not yet swept
-                // after a long gap, are swept again by any later call, as time only grows.
+                // Resume at this slot next time: the rest of it, and the slots not yet swept
+                // after a long gap, are swept by any later call, as time only grows.
                 sweptThroughTick = tick - 1;
                 return written;
             }
@@ -149,24 +144,24 @@ public sealed class TimingWheel
         return written;
     }
 
-    /// <summary>Moves the due elements of one list to <paramref name="expired"/>; false if it filled up first.</summary>
-    private bool Sweep(int list, long nowTick, Span<int> expired, ref int written)
+    /// <summary>
+    /// Moves the elements of one list to <paramref name="expired"/>, all of them due (see
+    /// <see cref="Schedule"/>); false if it filled up first.
+    /// </summary>
+    private bool Sweep(int list, Span<int> expired, ref int written)
     {
         int element = heads[list];
         while (element != -1)
         {
-            int following = next[element];
-            if (deadlineTicks[element] <= nowTick)
+            if (written == expired.Length)
             {
-                if (written == expired.Length)
-                {
-                    return false;
-                }
-                Unlink(element);
-                next[element] = NotScheduled;
-                Count--;
-                expired[written++] = element;
+                return false;
             }
+            int following = next[element];
+            Unlink(element);
+            next[element] = NotScheduled;
+            Count--;
+            expired[written++] = element;
             element = following;
         }
         return true;
@@ -202,7 +197,7 @@ public sealed class TimingWheel
         }
     }
 
-    private uint ToWheelTickRoundedUp(long ticks)
+    private long ToWheelTickRoundedUp(long ticks)
     {
         if (ticks <= startTicks)
         {
@@ -215,7 +210,7 @@ public sealed class TimingWheel
             return uint.MaxValue;
         }
         long wheelTick = (elapsed / tickLengthTicks) + (elapsed % tickLengthTicks != 0 ? 1 : 0);
-        return (uint)Math.Min(wheelTick, uint.MaxValue);
+        return Math.Min(wheelTick, uint.MaxValue);
     }
 
     private long ToWheelTickRoundedDown(long ticks)

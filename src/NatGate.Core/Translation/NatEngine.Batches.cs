@@ -16,7 +16,7 @@ public sealed partial class NatEngine
     /// <paramref name="lengths"/>[i] bytes long, with the rest of its slot as room for a reply.
     /// With a million sessions a packet's session and index entries are rarely in cache, and each
     /// lookup would wait for memory in turn; so the batch goes in three passes: hash every packet
-    /// and prefetch its index entries, then prefetch every session those entries name, then
+    /// and prefetch its flow index entry, then prefetch every session those entries name, then
     /// translate, by which time the loads of all the packets have been overlapping.
     /// </summary>
     /// <param name="slots">The batch's memory.</param>
@@ -42,7 +42,7 @@ public sealed partial class NatEngine
             {
                 ulong hash = table.HashOf(key);
                 hashes[i] = hash;
-                table.PrefetchIndexes(hash);
+                table.PrefetchIndex(hash);
             }
             else
             {

@@ -37,7 +37,7 @@ public sealed partial class NatEngine
         {
             // IP Filter clears IPN_FINDFORWARD when a session already owns the outgoing tuple.
             var outgoing = new FlowKey(protocol, insideAddress, insidePort, realAddress, realPort);
-            forwardPossible = table.FindForward(outgoing) < 0 && table.FindReply(outgoing) < 0;
+            forwardPossible = !table.Contains(outgoing);
         }
         return new LookupResult(realAddress, realPort, forwardPossible);
     }
@@ -74,7 +74,7 @@ public sealed partial class NatEngine
             throw new NatControlException(NatErrno.EINVAL,
                 $"The checksum deltas do not match the tuples (expected ip 0x{ipDelta:x4}, transport 0x{transportDelta:x4}); the record is damaged or from another translation.");
         }
-        if (table.FindForward(record.Original) >= 0 || table.FindReply(record.Translated.Reverse()) >= 0)
+        if (table.Contains(record.Original) || table.Contains(record.Translated.Reverse()))
         {
             throw new NatControlException(NatErrno.EEXIST, $"A session for {record.Original} already exists.");
         }

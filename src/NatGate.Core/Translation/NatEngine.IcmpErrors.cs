@@ -34,16 +34,10 @@ public sealed partial class NatEngine
 
         // The error travels opposite to the packet it quotes: look the quoted packet up reversed.
         FlowKey asPacket = embedded.Reverse();
-        int index = table.FindForward(asPacket);
-        bool forward = true;
+        int index = table.Find(asPacket, out bool forward);
         if (index < 0)
         {
-            index = table.FindReply(asPacket);
-            forward = false;
-            if (index < 0)
-            {
-                return Drop(DropReason.IcmpErrorNoSession);
-            }
+            return Drop(DropReason.IcmpErrorNoSession);
         }
         ref Session session = ref table.At(index);
         // The quoted packet was Original.Reverse() after a reply-way translation (error going forward)

@@ -59,16 +59,10 @@ public sealed partial class NatEngine
         }
         FlowKey key = KeyOf(protocol, ip.SourceAddress, ip.DestinationAddress, transport);
 
-        int index = table.FindForward(key);
-        bool forward = true;
+        int index = table.Find(key, out bool forward);
         if (index < 0)
         {
-            index = table.FindReply(key);
-            forward = false;
-            if (index < 0)
-            {
-                return CreateSession(buffer, ip, transport, key, nowTicks, checksumPartial);
-            }
+            return CreateSession(buffer, ip, transport, key, nowTicks, checksumPartial);
         }
         return Apply(index, forward, ip, transport, nowTicks, checksumPartial);
     }
@@ -269,12 +263,9 @@ public sealed partial class NatEngine
         session.Tcp = after;
         if (!IsLongLived(after) && IsLongLived(before))
         {
-            // Closing or reset: the transitory timer applies from now (RFC 7857: 4 minutes after RST or both FINs).
-            long deadline = nowTicks + rules[session.RuleIndex]!.TcpTransitoryTimeoutTicks;
-            if (!table.Wheel.IsScheduled(index) || table.Wheel.DeadlineOf(index) > deadline)
-            {
-                table.Wheel.Schedule(index, deadline);
-            }
+            // Closing or reset: the transitory timer applies from now (RFC 7857: 4 minutes after RST or
+            // both FINs), which is also when the lazy check at expiry would now say the session ends.
+            table.Wheel.Schedule(index, nowTicks + rules[session.RuleIndex]!.TcpTransitoryTimeoutTicks);
         }
     }
 

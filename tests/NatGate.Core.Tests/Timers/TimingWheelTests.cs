@@ -31,17 +31,15 @@ public sealed class TimingWheelTests
     {
         var wheel = new TimingWheel(1, Start);
         wheel.Schedule(0, Start + (5 * Second) + 1);
-        Assert.Equal(Start + (6 * Second), wheel.DeadlineOf(0));
         Span<int> expired = stackalloc int[1];
         Assert.Equal(0, wheel.Advance(Start + (6 * Second) - 1, expired));
         Assert.Equal(1, wheel.Advance(Start + (6 * Second), expired));
     }
 
     [Fact]
-    public void Deadline_of_an_unscheduled_element_throws()
+    public void Elements_outside_the_capacity_are_refused()
     {
         var wheel = new TimingWheel(1, Start);
-        Assert.Throws<InvalidOperationException>(() => wheel.DeadlineOf(0));
         Assert.Throws<ArgumentOutOfRangeException>(() => wheel.Schedule(1, Start));
         Assert.Throws<ArgumentOutOfRangeException>(() => wheel.IsScheduled(-1));
     }
@@ -53,7 +51,6 @@ public sealed class TimingWheelTests
         wheel.Schedule(0, Start + (10 * Second));
         wheel.Schedule(0, Start + (20 * Second));
         Assert.Equal(1, wheel.Count);
-        Assert.Equal(Start + (20 * Second), wheel.DeadlineOf(0));
         Span<int> expired = stackalloc int[2];
         Assert.Equal(0, wheel.Advance(Start + (19 * Second), expired));
         Assert.Equal(1, wheel.Advance(Start + (20 * Second), expired));
@@ -99,27 +96,48 @@ public sealed class TimingWheelTests
     public void Long_gap_fires_everything_due_and_keeps_the_rest()
     {
         var wheel = new TimingWheel(4, Start, Second, 16);
-        wheel.Schedule(0, Start + (3 * Second));
-        wheel.Schedule(1, Start + (40 * Second));
-        wheel.Schedule(2, Start + (1000 * Second));
-        wheel.Schedule(3, Start + (1001 * Second));
         Span<int> expired = stackalloc int[4];
+        Assert.Equal(0, wheel.Advance(Start + (990 * Second), expired));
+        wheel.Schedule(0, Start + (993 * Second));
+        wheel.Schedule(1, Start + (1000 * Second));
+        wheel.Schedule(2, Start + (1001 * Second));
+        wheel.Schedule(3, Start + (1005 * Second));
         int count = wheel.Advance(Start + (1000 * Second), expired);
-        Assert.Equal([0, 1, 2], Sorted(expired[..count]));
-        Assert.True(wheel.IsScheduled(3));
+        Assert.Equal([0, 1], Sorted(expired[..count]));
+        Assert.True(wheel.IsScheduled(2));
         Assert.Equal(0, wheel.Advance(Start + (1000 * Second), expired));
         Assert.Equal(1, wheel.Advance(Start + (1001 * Second), expired));
+        Assert.Equal(2, expired[0]);
+        Assert.Equal(1, wheel.Advance(Start + (5000 * Second), expired));
+        Assert.Equal(3, expired[0]);
+    }
+
+    [Fact]
+    public void Deadline_beyond_one_rotation_fires_at_the_end_of_the_rotation()
+    {
+        // 16 one-second slots: a deadline 40 s away is brought in to 15 s after the last swept
+        // second, for the owner to look at and schedule again.
+        var wheel = new TimingWheel(1, Start, Second, 16);
+        Span<int> expired = stackalloc int[1];
+        Assert.Equal(0, wheel.Advance(Start + (10 * Second), expired));
+        wheel.Schedule(0, Start + (50 * Second));
+        Assert.Equal(16 * Second, wheel.RotationTicks);
+        Assert.Equal(0, wheel.Advance(Start + (25 * Second), expired));
+        Assert.Equal(1, wheel.Advance(Start + (26 * Second), expired));
     }
 
     [Fact]
     public void Long_gap_costs_one_rotation_not_one_step_per_tick()
     {
         // A billion one-tick slots would take seconds to walk; one rotation of 8 takes nothing.
-        var wheel = new TimingWheel(1, 0, 1, 8);
-        wheel.Schedule(0, 1_000_000_000);
-        Span<int> expired = stackalloc int[1];
-        Assert.Equal(0, wheel.Advance(999_999_999, expired));
+        var wheel = new TimingWheel(2, 0, 1, 8);
+        wheel.Schedule(0, 5);
+        Span<int> expired = stackalloc int[2];
         Assert.Equal(1, wheel.Advance(1_000_000_000, expired));
+        wheel.Schedule(1, 1_000_000_003);
+        Assert.Equal(0, wheel.Advance(1_000_000_002, expired));
+        Assert.Equal(1, wheel.Advance(1_000_000_003, expired));
+        Assert.Equal(1, expired[0]);
     }
 
     [Theory]
@@ -128,35 +146,45 @@ public sealed class TimingWheelTests
     [InlineData(8192)]
     [InlineData(8191)]
     [InlineData(8193)]
-    public void Deadline_beyond_one_rotation_waits_for_its_round(int seconds)
+    [InlineData(86400)]
+    public void Owner_that_schedules_again_sees_its_deadline_met_beyond_one_rotation(int seconds)
     {
-        var wheel = new TimingWheel(2, Start);
-        wheel.Schedule(0, Start + (seconds * Second));
-        wheel.Schedule(1, Start + ((seconds % 8192) * Second) + Second);
-        Span<int> expired = stackalloc int[2];
+        // As the flow table does: an element that fires before its real deadline is scheduled again.
+        var wheel = new TimingWheel(1, Start);
+        long deadline = Start + (seconds * Second);
+        wheel.Schedule(0, deadline);
+        Span<int> expired = stackalloc int[1];
+        int earlyFirings = 0;
+        long firedAt = 0;
         // Walk second by second, as a data path would.
-        for (long now = Start; now < Start + (seconds * Second); now += Second)
+        for (long now = Start; firedAt == 0 && now <= deadline + Second; now += Second)
         {
             int count = wheel.Advance(now, expired);
             for (int index = 0; index < count; index++)
             {
-                Assert.NotEqual(0, expired[index]);
+                if (now < deadline)
+                {
+                    earlyFirings++;
+                    wheel.Schedule(0, deadline);
+                }
+                else
+                {
+                    firedAt = now;
+                }
             }
         }
-        Assert.True(wheel.IsScheduled(0));
-        Assert.Equal(Start + (seconds * Second), wheel.DeadlineOf(0));
-        int last = wheel.Advance(Start + (seconds * Second), expired);
-        Assert.Equal(1, last);
-        Assert.Equal(0, expired[0]);
+        Assert.Equal(deadline, firedAt);
+        // Once per rotation: the first reaches 8191 s (one rotation after tick -1, the last swept before the start).
+        Assert.Equal(seconds / 8192, earlyFirings);
     }
 
     [Fact]
     public void Batches_resume_where_they_stopped()
     {
-        var wheel = new TimingWheel(100, Start, Second, 16);
+        var wheel = new TimingWheel(100, Start, Second, 64);
         for (int element = 0; element < 100; element++)
         {
-            // Spread over several slots and rotations, all due by 60 s.
+            // Spread over several slots, all due by 60 s.
             wheel.Schedule(element, Start + (element % 60 * Second));
         }
         wheel.Schedule(99, Start + (61 * Second));
@@ -195,13 +223,16 @@ public sealed class TimingWheelTests
     }
 
     [Fact]
-    public void Deadline_far_beyond_the_wheel_means_never_in_practice()
+    public void Deadline_far_beyond_the_wheel_fires_once_a_rotation()
     {
         var wheel = new TimingWheel(1, Start);
         wheel.Schedule(0, long.MaxValue);
         Span<int> expired = stackalloc int[1];
-        Assert.Equal(0, wheel.Advance(Start + TimeSpan.FromDays(3650).Ticks, expired));
-        Assert.True(wheel.IsScheduled(0));
+        Assert.Equal(0, wheel.Advance(Start + (8190 * Second), expired));
+        Assert.Equal(1, wheel.Advance(Start + (8191 * Second), expired));
+        wheel.Schedule(0, long.MaxValue);
+        Assert.Equal(0, wheel.Advance(Start + ((8191 + 8191) * Second), expired));
+        Assert.Equal(1, wheel.Advance(Start + ((8191 + 8192) * Second), expired));
     }
 
     [Fact]
@@ -230,9 +261,12 @@ public sealed class TimingWheelTests
         Assert.Equal(before, GC.GetAllocatedBytesForCurrentThread());
     }
 
-    // Random schedule, cancel and advance, in bounded batches, against a model: a sorted list
-    // of (deadline rounded up to the tick, element). Advance must return exactly the due
-    // elements, never one early, and a batch smaller than what is due must lose nothing.
+    // Random schedule, cancel and advance, in bounded batches, against a model of the contract:
+    // per element its deadline rounded up to the tick, and the earliest it may fire, which is
+    // that deadline or, when further off, one rotation after the last tick the wheel is known to
+    // have swept completely (an Advance that returned less than its batch). An element due by
+    // now must come out unless the batch is full; none may come out before its earliest; one that
+    // comes out early is scheduled again, as the flow table does; a full batch loses nothing.
     [Fact]
     public void Random_operations_agree_with_a_model()
     {
@@ -245,26 +279,28 @@ public sealed class TimingWheelTests
     {
         const int Capacity = 32;
         var wheel = new TimingWheel(Capacity, Start, tickLength, slotCount);
-        var model = new SortedSet<(long Deadline, int Element)>();
-        var deadlines = new long[Capacity];
+        var deadlines = new long?[Capacity];
+        var earliest = new long[Capacity];
         long now = Start;
+        long sweptThrough = Start - tickLength;
         Span<int> buffer = stackalloc int[5];
+        void Schedule(int element, long deadline)
+        {
+            long rounded = deadline <= Start ? Start : Start + ((deadline - Start + tickLength - 1) / tickLength * tickLength);
+            deadlines[element] = rounded;
+            earliest[element] = Math.Min(rounded, sweptThrough + (slotCount * tickLength));
+            wheel.Schedule(element, deadline);
+        }
         foreach (var (kind, element, offset, batchSize) in operations)
         {
             if (kind < 5)
             {
                 // Offsets in half ticks, so deadlines both on and between tick edges; some far beyond a rotation.
-                long deadline = now + (offset * tickLength / 2) + (offset > 90 ? 40 * tickLength : 0);
-                long rounded = deadline <= Start ? Start : Start + ((deadline - Start + tickLength - 1) / tickLength * tickLength);
-                model.Remove((deadlines[element], element));
-                model.Add((rounded, element));
-                deadlines[element] = rounded;
-                wheel.Schedule(element, deadline);
-                Assert.Equal(rounded, wheel.DeadlineOf(element));
+                Schedule(element, now + (offset * tickLength / 2) + (offset > 90 ? 40 * tickLength : 0));
             }
             else if (kind < 6)
             {
-                model.Remove((deadlines[element], element));
+                deadlines[element] = null;
                 wheel.Cancel(element);
             }
             else
@@ -272,28 +308,38 @@ public sealed class TimingWheelTests
                 now += kind == 9 ? Math.Abs(offset) * tickLength : Math.Abs(offset) * tickLength / 3;
                 Span<int> batch = buffer[..batchSize];
                 int count = wheel.Advance(now, batch);
-                int due = 0;
-                foreach (var entry in model)
-                {
-                    if (entry.Deadline > now)
-                    {
-                        break;
-                    }
-                    due++;
-                }
-                Assert.Equal(Math.Min(due, batchSize), count);
+                var early = new List<(int Element, long Deadline)>();
                 for (int index = 0; index < count; index++)
                 {
                     int fired = batch[index];
-                    Assert.True(deadlines[fired] <= now, $"element {fired} fired at {now}, before its deadline {deadlines[fired]}");
-                    Assert.True(model.Remove((deadlines[fired], fired)), $"element {fired} fired but was not scheduled");
+                    Assert.True(deadlines[fired] is not null, $"element {fired} fired but was not scheduled");
+                    Assert.True(earliest[fired] <= now, $"element {fired} fired at {now}, before {earliest[fired]}");
+                    if (deadlines[fired] is long deadline && deadline > now)
+                    {
+                        early.Add((fired, deadline));
+                    }
+                    deadlines[fired] = null;
+                }
+                if (count < batchSize)
+                {
+                    sweptThrough = Start + ((now - Start) / tickLength * tickLength);
+                    for (int candidate = 0; candidate < Capacity; candidate++)
+                    {
+                        Assert.False(deadlines[candidate] <= now, $"element {candidate}, due at {deadlines[candidate]}, did not fire by {now}");
+                    }
+                }
+                foreach (var (fired, deadline) in early)
+                {
+                    Schedule(fired, deadline);
                 }
             }
-            Assert.Equal(model.Count, wheel.Count);
+            int scheduled = 0;
             for (int candidate = 0; candidate < Capacity; candidate++)
             {
-                Assert.Equal(model.Contains((deadlines[candidate], candidate)), wheel.IsScheduled(candidate));
+                Assert.Equal(deadlines[candidate] is not null, wheel.IsScheduled(candidate));
+                scheduled += deadlines[candidate] is null ? 0 : 1;
             }
+            Assert.Equal(scheduled, wheel.Count);
         }
     }
 
