@@ -40,7 +40,7 @@ public enum TableRefusal : byte
 /// </summary>
 internal sealed class FlowTable
 {
-    private readonly Session[] sessions;
+    private readonly SessionArray sessions;
     // Free slots form a list through their own MappingNext: no array of its own (4 bytes a session saved).
     private int freeHead;
     private int freeCount;
@@ -61,8 +61,7 @@ internal sealed class FlowTable
         EpochTicks = epochTicks;
         this.seed = seed;
         int capacity = limits.MaximumSessions;
-        // Pinned, so a batch can prefetch sessions by address.
-        sessions = GC.AllocateArray<Session>(capacity, pinned: true);
+        sessions = new SessionArray(capacity);
         for (int slot = 0; slot < capacity; slot++)
         {
             sessions[slot].Attributes = SessionAttributes.Free;
@@ -92,7 +91,7 @@ internal sealed class FlowTable
     public int MappingCount => mappingInsideIndex.Count;
 
     /// <summary>Bytes held by the table: sessions, free list, indexes (the wheel reports its own).</summary>
-    public long MemoryBytes => (long)sessions.Length * Unsafe.SizeOf<Session>()
+    public long MemoryBytes => sessions.MemoryBytes
         + flowIndex.MemoryBytes + mappingInsideIndex.MemoryBytes + mappingExternalIndex.MemoryBytes;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -358,7 +357,7 @@ internal sealed class FlowTable
         }
     }
 
-    public struct MappingSessions(Session[] sessions, int representative)
+    public struct MappingSessions(SessionArray sessions, int representative)
     {
         private int current = -1;
 
@@ -379,7 +378,7 @@ internal sealed class FlowTable
     }
 
     /// <summary>Matches a flow index value (slot * 2, + 1 for the reply tuple) against a packet's key.</summary>
-    private readonly struct FlowMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
+    private readonly struct FlowMatcher(SessionArray sessions, FlowKey key) : ISlotMatcher
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public bool Matches(int value) => (value & 1) == 0
@@ -388,7 +387,7 @@ internal sealed class FlowTable
     }
 
     /// <summary>As <see cref="FlowMatcher"/>, for one role only (0 forward, 1 reply).</summary>
-    private readonly struct DirectionMatcher(Session[] sessions, FlowKey key, int reply) : ISlotMatcher
+    private readonly struct DirectionMatcher(SessionArray sessions, FlowKey key, int reply) : ISlotMatcher
     {
         public bool Matches(int value) => (value & 1) == reply && new FlowMatcher(sessions, key).Matches(value);
     }
@@ -400,29 +399,29 @@ internal sealed class FlowTable
         && translated.SourcePort == key.DestinationPort && translated.DestinationPort == key.SourcePort
         && translated.Protocol == key.Protocol;
 
-    private readonly struct MappingInsideMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
+    private readonly struct MappingInsideMatcher(SessionArray sessions, FlowKey key) : ISlotMatcher
     {
         public bool Matches(int value) => InsideMappingKeyOf(sessions[value]).Equals(key);
     }
 
-    private readonly struct MappingExternalMatcher(Session[] sessions, FlowKey key) : ISlotMatcher
+    private readonly struct MappingExternalMatcher(SessionArray sessions, FlowKey key) : ISlotMatcher
     {
         public bool Matches(int value) => ExternalMappingKeyOf(sessions[value]).Equals(key);
     }
 
-    private readonly struct FlowHasher(Session[] sessions, ulong seed) : ISlotHasher
+    private readonly struct FlowHasher(SessionArray sessions, ulong seed) : ISlotHasher
     {
         public ulong HashOf(int value) => (value & 1) == 0
             ? sessions[value >> 1].Original.Hash(seed)
             : sessions[value >> 1].Translated.Reverse().Hash(seed);
     }
 
-    private readonly struct MappingInsideHasher(Session[] sessions, ulong seed) : ISlotHasher
+    private readonly struct MappingInsideHasher(SessionArray sessions, ulong seed) : ISlotHasher
     {
         public ulong HashOf(int value) => InsideMappingKeyOf(sessions[value]).Hash(seed);
     }
 
-    private readonly struct MappingExternalHasher(Session[] sessions, ulong seed) : ISlotHasher
+    private readonly struct MappingExternalHasher(SessionArray sessions, ulong seed) : ISlotHasher
     {
         public ulong HashOf(int value) => ExternalMappingKeyOf(sessions[value]).Hash(seed);
     }
