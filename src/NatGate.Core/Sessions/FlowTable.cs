@@ -111,17 +111,30 @@ internal sealed class FlowTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PrefetchIndex(ulong hash) => flowIndex.Prefetch(hash);
 
-    /// <summary>Second stage: with the index entries loaded, starts loading the session the lookup will likely find.</summary>
+    /// <summary>
+    /// Second stage: with the index entries loaded, starts loading the session the lookup will
+    /// likely find. When there is none the packet probably starts a session, whose first look is
+    /// for its inside endpoint's mapping: that entry is loaded instead (the endpoint-independent
+    /// key, the default mapping).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe void PrefetchSession(ulong hash)
+    public unsafe void PrefetchSession(ulong hash, in FlowKey key)
     {
         int candidate = flowIndex.Candidate(hash);
-        if (candidate >= 0 && System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
-            // 80 bytes may span two cache lines.
+            return;
+        }
+        if (candidate >= 0)
+        {
+            // 80 bytes starting 0, 16, 32 or 48 bytes into a line (see SessionArray): two lines.
             byte* session = (byte*)Unsafe.AsPointer(ref sessions[candidate >> 1]);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(session);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(session + 64);
+        }
+        else
+        {
+            mappingInsideIndex.Prefetch(InsideMappingKey(key.Protocol, key.Source, key.SourcePort, 0, 0, MappingBehavior.EndpointIndependent).Hash(seed));
         }
     }
 
@@ -216,12 +229,20 @@ internal sealed class FlowTable
         {
             return TableRefusal.HostLimit;
         }
+        // The reply tuple's and the external endpoint's index entries are rarely in cache: start
+        // loading both before the checks below wait for either, so the two misses overlap.
+        ulong replyHash = candidate.Translated.Reverse().Hash(seed);
+        flowIndex.Prefetch(replyHash);
+        if (startsMapping)
+        {
+            mappingExternalIndex.Prefetch(ExternalMappingKeyOf(candidate).Hash(seed));
+        }
         // A tuple that some session already has, in either role, would make packets ambiguous.
         if (Contains(candidate.Original) || Contains(candidate.Translated.Reverse()))
         {
             return TableRefusal.Duplicate;
         }
-        if (!flowIndex.HasRoomForBoth(candidate.Original.Hash(seed), candidate.Translated.Reverse().Hash(seed)))
+        if (!flowIndex.HasRoomForBoth(candidate.Original.Hash(seed), replyHash))
         {
             return TableRefusal.BucketFull;
         }

@@ -66,6 +66,9 @@ public sealed class TimingWheel
     /// <summary>How many elements the wheel can hold: they are 0 to Capacity - 1.</summary>
     public int Capacity { get; }
 
+    /// <summary>Bytes the wheel holds: its per-element links and its slot heads.</summary>
+    public long MemoryBytes => ((long)next.Length + previous.Length + heads.Length) * sizeof(int);
+
     /// <summary>How many elements are scheduled.</summary>
     public int Count { get; private set; }
 

@@ -17,7 +17,8 @@ public sealed partial class NatEngine
     /// With a million sessions a packet's session and index entries are rarely in cache, and each
     /// lookup would wait for memory in turn; so the batch goes in three passes: hash every packet
     /// and prefetch its flow index entry, then prefetch every session those entries name, then
-    /// translate, by which time the loads of all the packets have been overlapping.
+    /// translate, by which time the loads of all the packets have been overlapping. A packet
+    /// whose flow has no session yet gets its mapping's index entry prefetched instead.
     /// </summary>
     /// <param name="slots">The batch's memory.</param>
     /// <param name="stride">Bytes from one slot to the next.</param>
@@ -35,12 +36,13 @@ public sealed partial class NatEngine
         ArgumentOutOfRangeException.ThrowIfLessThan(results.Length, count);
         ArgumentOutOfRangeException.ThrowIfLessThan(slots.Length, count == 0 ? 0 : ((count - 1) * stride) + stride);
         Span<ulong> hashes = stackalloc ulong[count];
+        Span<FlowKey> keys = stackalloc FlowKey[count];
         for (int i = 0; i < count; i++)
         {
             Span<byte> packet = slots.Slice((i * stride) + packetOffset, Math.Min(lengths[i], stride - packetOffset));
-            if (TryPeekKey(packet, out FlowKey key))
+            if (TryPeekKey(packet, out keys[i]))
             {
-                ulong hash = table.HashOf(key);
+                ulong hash = table.HashOf(keys[i]);
                 hashes[i] = hash;
                 table.PrefetchIndex(hash);
             }
@@ -53,7 +55,7 @@ public sealed partial class NatEngine
         {
             if (hashes[i] != 0)
             {
-                table.PrefetchSession(hashes[i]);
+                table.PrefetchSession(hashes[i], keys[i]);
             }
         }
         for (int i = 0; i < count; i++)

@@ -56,7 +56,7 @@ public sealed partial class NatEngine
     public int Capacity => table.Capacity;
 
     /// <summary>Bytes the table holds for sessions, indexes and timers.</summary>
-    public long TableMemoryBytes => table.MemoryBytes + (long)table.Capacity * 12;
+    public long TableMemoryBytes => table.MemoryBytes + table.Wheel.MemoryBytes;
 
     /// <summary>True while the table is locked (SIOCSTLCK).</summary>
     public bool IsLocked { get; private set; }
