@@ -25,7 +25,8 @@
 # inside hosts, e2e_tools tcpcli: connect, read to EOF, close); UDP request/response round
 # trip (median, p99) and what each NAT adds to the direct path; CPU per GB during bulk TCP
 # (whole machine from /proc/stat, and the NatGate process from /proc/PID/stat).
-# --profile adds a perf record and a syscall count on the NatGate process, in extra runs
+# --profile adds a perf record and a syscall count on the NatGate process, and a whole-machine
+# perf record by command, in extra runs (bulk TCP 1 and 4 streams, small UDP, connections)
 # after the measured ones (so they do not disturb the figures).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -320,20 +321,25 @@ NFT
 }
 
 profile_run() { # name command...: perf record and perf stat on NatGate while the command runs
-  local name="$1" t0 rec st; shift
+  local name="$1" t0 rec st all; shift
   log "profile: $name"
   perf record -F 999 -g -p "$natgate_pid" -o "$raw/perf-$name.data" -- sleep "$seconds" >"$raw/perf-record-$name.log" 2>&1 &
   rec=$!
   perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p "$natgate_pid" -o "$raw/perf-stat-$name.txt" -- sleep "$seconds" &
   st=$!
+  # The whole machine too, by command: where the CPU went that NatGate did not use.
+  perf record -F 499 -a -o "$raw/perf-all-$name.data" -- sleep "$seconds" >/dev/null 2>&1 &
+  all=$!
   t0=$(link_counter "$GW" natgate0 rx packets)
   "$@" >"$raw/profile-$name.out" 2>&1 || true
-  wait "$rec" "$st" || true
+  wait "$rec" "$st" "$all" || true
   echo "TUN packets read: $(( $(link_counter "$GW" natgate0 rx packets) - t0 ))" >>"$raw/perf-stat-$name.txt"
   perf report -i "$raw/perf-$name.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
     | grep '%' | head -80 >"$raw/perf-flat-$name.txt" || true
   perf report -i "$raw/perf-$name.data" --no-children --sort sym --stdio -g caller,0.5,callee --percent-limit 2 2>/dev/null \
     | grep -v '^$' | head -400 >"$raw/perf-graph-$name.txt" || true
+  perf report -i "$raw/perf-all-$name.data" --no-children --sort comm --stdio 2>/dev/null \
+    | grep '%' | head -20 >"$raw/perf-machine-$name.txt" || true
 }
 
 run_natgate() {
@@ -359,6 +365,7 @@ run_natgate() {
   if [ "$profile" = 1 ] && [ "$round" = "$rounds" ]; then
     # Extra runs after the measured ones, not counted in the figures.
     profile_run tcp ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -t "$seconds" --json
+    profile_run tcp4 ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -P 4 -t "$seconds" --json
     profile_run udp ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -u -l 64 -b 0 -t "$seconds" --json
     profile_run cps connections natgate-profile
     rm -f "/tmp/perf-$natgate_pid.map" "/tmp/perfinfo-$natgate_pid.map"

@@ -251,6 +251,22 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>Each TUN queue's counters, in queue order; empty before the device is open.</summary>
+    public IReadOnlyList<TunQueueStatistics> QueueStatistics()
+    {
+        TunDevice? open = device;
+        if (open is null)
+        {
+            return [];
+        }
+        var statistics = new TunQueueStatistics[open.QueueCount];
+        for (int queue = 0; queue < statistics.Length; queue++)
+        {
+            statistics[queue] = open.Queue(queue).Statistics;
+        }
+        return statistics;
+    }
+
     private void StartThreads()
     {
         for (int queue = 0; queue < device!.QueueCount; queue++)

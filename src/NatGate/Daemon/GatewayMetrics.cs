@@ -7,6 +7,7 @@ using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
 using NatGate.Core.Translation;
+using NatGate.Linux.Tun;
 using Prometheus;
 
 namespace NatGate.Daemon;
@@ -21,12 +22,12 @@ public sealed class GatewayMetrics : IAsyncDisposable
 
     private GatewayMetrics(WebApplication application) => this.application = application;
 
-    public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, CancellationToken cancellation)
+    public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, Func<IReadOnlyList<TunQueueStatistics>>? queues, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(controller);
         (IPAddress address, int port) = ParseEndpoint(endpoint);
         CollectorRegistry registry = Metrics.NewCustomRegistry();
-        Register(registry, controller);
+        Register(registry, controller, queues);
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, port));
@@ -47,8 +48,11 @@ public sealed class GatewayMetrics : IAsyncDisposable
         return (address, port);
     }
 
-    /// <summary>Creates the metrics in <paramref name="registry"/> and fills them from the engine before each scrape.</summary>
-    public static void Register(CollectorRegistry registry, GatewayController controller)
+    /// <summary>
+    /// Creates the metrics in <paramref name="registry"/> and fills them from the engine (and the
+    /// TUN queues' own counters, when <paramref name="queues"/> is given) before each scrape.
+    /// </summary>
+    public static void Register(CollectorRegistry registry, GatewayController controller, Func<IReadOnlyList<TunQueueStatistics>>? queues = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(controller);
@@ -64,6 +68,8 @@ public sealed class GatewayMetrics : IAsyncDisposable
         Gauge portShare = factory.CreateGauge("natgate_port_utilisation_ratio", "External ports in use as a share of those available, by address and protocol.", "address", "protocol");
         Gauge capacity = factory.CreateGauge("natgate_sessions_capacity", "Sessions the table can hold.");
         Gauge locked = factory.CreateGauge("natgate_table_locked", "1 while the table is locked (SIOCSTLCK).");
+        Counter queuePackets = factory.CreateCounter("natgate_tun_packets_total", "Packets through each TUN queue, read from the kernel or written back (a super-packet counts once).", "queue", "direction");
+        Counter queueDrops = factory.CreateCounter("natgate_tun_drops_total", "Packets a TUN queue dropped: read too long, write refused for room, write rejected.", "queue", "reason");
 
         var seen = new HashSet<(string, string)>();
         registry.AddBeforeCollectCallback(() =>
@@ -99,6 +105,17 @@ public sealed class GatewayMetrics : IAsyncDisposable
             }
             capacity.Set(tableCapacity);
             locked.Set(statistics.Locked ? 1 : 0);
+            IReadOnlyList<TunQueueStatistics> queueStatistics = queues?.Invoke() ?? [];
+            for (int queue = 0; queue < queueStatistics.Count; queue++)
+            {
+                string name = queue.ToString(CultureInfo.InvariantCulture);
+                TunQueueStatistics tun = queueStatistics[queue];
+                queuePackets.WithLabels(name, "read").IncTo(tun.PacketsRead);
+                queuePackets.WithLabels(name, "written").IncTo(tun.PacketsWritten);
+                queueDrops.WithLabels(name, "read_too_long").IncTo(tun.ReadsDropped);
+                queueDrops.WithLabels(name, "write_full").IncTo(tun.WritesDroppedFull);
+                queueDrops.WithLabels(name, "write_rejected").IncTo(tun.WritesRejected);
+            }
         });
     }
 

@@ -2,6 +2,7 @@ using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Translation;
 using NatGate.Daemon;
+using NatGate.Linux.Tun;
 using Prometheus;
 
 namespace NatGate.Tests.Daemon;
@@ -31,6 +32,28 @@ public sealed class GatewayMetricsTests
         Assert.Contains("natgate_drops_total{reason=\"NoSession\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("natgate_ports_allocated{address=\"198.51.100.10\",protocol=\"udp\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("natgate_sessions_added_total 1", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_scrape_reports_each_TUN_queue_s_counters()
+    {
+        var controller = new GatewayController(new NatEngine(new NatEngineOptions { RandomSeed = 1 }, 0), TimeProvider.System);
+        TunQueueStatistics[] queues =
+        [
+            new() { PacketsRead = 10, PacketsWritten = 9, WritesDroppedFull = 1 },
+            new() { PacketsRead = 7, PacketsWritten = 7, ReadsDropped = 2 },
+        ];
+        CollectorRegistry registry = Metrics.NewCustomRegistry();
+        GatewayMetrics.Register(registry, controller, () => queues);
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream, TestContext.Current.CancellationToken);
+        string text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+
+        Assert.Contains("natgate_tun_packets_total{queue=\"0\",direction=\"read\"} 10", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_tun_packets_total{queue=\"0\",direction=\"written\"} 9", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_tun_packets_total{queue=\"1\",direction=\"read\"} 7", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_tun_drops_total{queue=\"0\",reason=\"write_full\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_tun_drops_total{queue=\"1\",reason=\"read_too_long\"} 2", text, StringComparison.Ordinal);
     }
 
     [Theory]
