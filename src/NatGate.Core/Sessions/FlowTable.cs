@@ -113,30 +113,34 @@ internal sealed class FlowTable
 
     /// <summary>
     /// Second stage: with the index entries loaded, starts loading the session the lookup will
-    /// likely find. When there is none the packet probably starts a session, whose first look is
-    /// for its inside endpoint's mapping: that entry is loaded instead (the endpoint-independent
-    /// key, the default mapping).
+    /// likely find. False when there is none: the packet probably starts a session (see
+    /// <see cref="PrefetchMapping"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe void PrefetchSession(ulong hash, in FlowKey key)
+    public unsafe bool PrefetchSession(ulong hash)
     {
         int candidate = flowIndex.Candidate(hash);
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        if (candidate < 0)
         {
-            return;
+            return false;
         }
-        if (candidate >= 0)
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
             // 80 bytes starting 0, 16, 32 or 48 bytes into a line (see SessionArray): two lines.
             byte* session = (byte*)Unsafe.AsPointer(ref sessions[candidate >> 1]);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(session);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(session + 64);
         }
-        else
-        {
-            mappingInsideIndex.Prefetch(InsideMappingKey(key.Protocol, key.Source, key.SourcePort, 0, 0, MappingBehavior.EndpointIndependent).Hash(seed));
-        }
+        return true;
     }
+
+    /// <summary>
+    /// For a packet that probably starts a session: starts loading the index entry of its inside
+    /// endpoint's mapping, the first thing session creation looks up (the endpoint-independent
+    /// key, the default mapping).
+    /// </summary>
+    public void PrefetchMapping(in FlowKey key)
+        => mappingInsideIndex.Prefetch(InsideMappingKey(key.Protocol, key.Source, key.SourcePort, 0, 0, MappingBehavior.EndpointIndependent).Hash(seed));
 
     public ulong HashOf(in FlowKey key) => key.Hash(seed);
 
