@@ -90,7 +90,7 @@ internal sealed class FlowTable
 
     public int MappingCount => mappingInsideIndex.Count;
 
-    /// <summary>Bytes held by the table: sessions, free list, indexes (the wheel reports its own).</summary>
+    /// <summary>Bytes held by the table: sessions (the free list lives in them) and indexes; the wheel reports its own.</summary>
     public long MemoryBytes => sessions.MemoryBytes
         + flowIndex.MemoryBytes + mappingInsideIndex.MemoryBytes + mappingExternalIndex.MemoryBytes;
 

@@ -20,6 +20,47 @@ public sealed class FlowTableTests
         Assert.Equal(16, Unsafe.SizeOf<FlowKey>());
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(1000)]
+    public unsafe void Sessions_start_on_a_cache_line_so_none_spans_three(int length)
+    {
+        // A batch prefetches a session's first byte and the byte 64 after it: that covers an
+        // 80-byte session only if it starts at most 48 bytes into a line.
+        var sessions = new SessionArray(length);
+        Assert.Equal(0, (long)(nuint)Unsafe.AsPointer(ref sessions[0]) % 64);
+        for (int index = 0; index < length; index++)
+        {
+            long start = (long)(nuint)Unsafe.AsPointer(ref sessions[index]);
+            Assert.True((start + Unsafe.SizeOf<Session>() - 1) / 64 <= (start / 64) + 1, $"session {index} spans three lines");
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => sessions[length].Attributes);
+    }
+
+    [Fact]
+    public void A_tuple_held_in_either_role_is_a_duplicate()
+    {
+        var table = new FlowTable(new FlowTableLimits { MaximumSessions = 16, MaximumSessionsPerHost = 0 }, 0, 5);
+        Session first = SessionFor(1);
+        Assert.Equal(TableRefusal.None, table.CheckRoom(first, startsMapping: false));
+        int index = table.Add(first, -1, startsMapping: false);
+
+        // A session whose reply tuple is the first one's forward tuple, and one whose forward
+        // tuple is the first one's reply: either would make packets ambiguous.
+        var mirrored = new Session { Original = new FlowKey(17, 0x0A00_0063, 7, 0x0A00_0064, 8), Translated = first.Original.Reverse() };
+        var answering = new Session { Original = first.Translated.Reverse(), Translated = new FlowKey(17, 0x0A00_0065, 9, 0x0A00_0066, 10) };
+        Assert.Equal(TableRefusal.Duplicate, table.CheckRoom(mirrored, startsMapping: false));
+        Assert.Equal(TableRefusal.Duplicate, table.CheckRoom(answering, startsMapping: false));
+
+        Assert.Equal(index, table.Find(first.Original, out bool forward));
+        Assert.True(forward);
+        Assert.Equal(index, table.Find(first.Translated.Reverse(), out forward));
+        Assert.False(forward);
+        Assert.Equal(-1, table.FindForward(first.Translated.Reverse()));
+        Assert.Equal(-1, table.FindReply(first.Original));
+    }
+
     [Fact]
     public void Random_adds_and_removes_keep_every_live_session_findable_both_ways()
     {
