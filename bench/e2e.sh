@@ -20,6 +20,13 @@
 #            (plus $NATGATE_ARGS, e.g. NATGATE_ARGS="--queues 2")
 # In kernel and natgate the outside has no route to the inside, so every answer is NAT's work.
 #
+# An optional fourth, for comparison with a user-space NAT that container users know
+# (--modes "direct kernel natgate slirp4netns"):
+#   slirp4netns  slirp4netns --configure in the gateway namespace, serving a fresh inside
+#            namespace through a TAP device (10.0.2.100, its default); its connections leave
+#            from the gateway's own sockets, so the outside sees 198.51.100.1. The clients of
+#            every test run in that one namespace (both "inside hosts" of the connection test).
+#
 # Figures: bulk TCP (iperf3, 1 and 4 streams, Gbit/s at the receiver); small UDP (iperf3 -u
 # -l 64 -b 0, packets per second received by the server); TCP connections per second (both
 # inside hosts, e2e_tools tcpcli: connect, read to EOF, close); UDP request/response round
@@ -58,6 +65,7 @@ need=()
 for tool in ip:iproute2 nft:nftables iperf3:iperf3 python3:python3 cc:gcc; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
+case " $modes " in *" slirp4netns "*) command -v slirp4netns >/dev/null 2>&1 || need+=(slirp4netns) ;; esac
 if [ "$profile" = 1 ] && ! command -v perf >/dev/null 2>&1; then
   echo "e2e.sh: --profile needs perf; profiling skipped" >&2
   profile=0
@@ -375,6 +383,28 @@ run_natgate() {
   natgate_pid=""
 }
 
+run_slirp4netns() {
+  local sl="${prefix}sl" saved1="$IN1" saved2="$IN2" slirp_pid
+  log "round $round, slirp4netns: user-space NAT through a TAP device"
+  ip netns add "$sl"
+  namespaces+=("$sl")
+  ip -n "$sl" link set lo up
+  inns "$GW" slirp4netns --configure --mtu=65520 --disable-host-loopback --netns-type=path "/run/netns/$sl" tap0 \
+    >"$(tag slirp4netns).log" 2>&1 &
+  slirp_pid=$!
+  pids+=("$slirp_pid")
+  for _ in $(seq 100); do
+    ip -n "$sl" route 2>/dev/null | grep -q '^default' && break
+    sleep 0.1
+  done
+  IN1="$sl"; IN2="$sl"
+  reachable
+  measure slirp4netns
+  IN1="$saved1"; IN2="$saved2"
+  kill "$slirp_pid"; wait "$slirp_pid" 2>/dev/null || true
+  ip netns delete "$sl"
+}
+
 # Rounds alternate the order (direct kernel natgate, then natgate kernel direct, ...) so a
 # drift in the machine's load does not always favour the same configuration.
 order=($modes)
@@ -396,6 +426,7 @@ for line in open(sys.argv[1]):
     entries[key][int(rnd)] = float(value)
 seconds, machine, stamp, rounds = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 modes = ("direct", "kernel", "natgate")
+others = tuple(m for m in ("slirp4netns",) if any(k.startswith(m + ".") for k in entries))
 
 def v(mode, key, rnd=None):
     found = entries.get(f"{mode}.{key}")
@@ -465,6 +496,20 @@ print("|" + "|".join(["---"] + ["---:"] * 4 + ["---"] * 2) + "|")
 for r in rows:
     print("| " + " | ".join(r) + " |")
 print()
+for other in others:
+    # Another user-space NAT on the same lab (its clients in a namespace of its own).
+    print(f"| figure | {other} | {other} / kernel | NatGate / {other} |")
+    print("|---|---:|---:|---:|")
+    for name, key, scale, digits in (("bulk TCP, 1 stream (Gbit/s)", "tcp1.gbps", 1.0, 2), ("bulk TCP, 4 streams (Gbit/s)", "tcp4.gbps", 1.0, 2),
+                                     ("small UDP, 64 B payload (kpps received)", "udp.pps", 1e-3, 1), ("TCP connections/s", "cps", 1.0, 0),
+                                     ("UDP round trip, median (µs)", "rtt.median", 1.0, 1), ("UDP round trip, p99 (µs)", "rtt.p99", 1.0, 1)):
+        o, k, n = v(other, key), v("kernel", key), v("natgate", key)
+        print(f"| {name} | {fmt(o and o * scale, digits)} | {fmt(o / k, 2) + 'x' if o and k else ''} | {fmt(n / o, 2) + 'x' if o and n else ''} |")
+    added_other = added_median_of_rounds("median", other)
+    print(f"| added latency vs direct, median (µs) | {fmt(added_other, 1)} | | |")
+    c = per_gb(other, "cpu")
+    print(f"| CPU, whole machine, s/GB (bulk TCP) | {fmt(c, 3)} | {fmt(c / per_gb('kernel', 'cpu'), 2) + 'x' if c and per_gb('kernel', 'cpu') else ''} | |")
+    print()
 if rounds > 1:
     print("NatGate / kernel by round: " + "; ".join(
         f"round {r}: " + ", ".join(
@@ -478,7 +523,7 @@ notes = []
 def total(mode, key):
     found = entries.get(f"{mode}.{key}")
     return None if not found else sum(found.values())
-for m in modes:
+for m in modes + others:
     sent = v(m, "udp.sentpps")
     notes.append(f"- {m}: small UDP sent {fmt(sent and sent / 1e3, 1)} kpps (median); TCP connections failed "
                  f"{fmt(total(m, 'cps.failed'), 0)}, SYNs refused by PAWS at the server {fmt(total(m, 'cps.paws'), 0)}; UDP round trips lost {fmt(total(m, 'rtt.lost'), 0)} of {2000 * rounds}")
