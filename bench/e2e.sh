@@ -2,26 +2,34 @@
 # bench/e2e.sh: NatGate beside the kernel's own NAT, on the same namespace lab, in the same run.
 #
 #   sudo bench/e2e.sh [-t SECONDS] [-o RESULTS_FILE] [--no-build] [--profile] [--rounds N]
-#                    [--modes "direct kernel natgate"]
+#                    [--modes "direct kernel natgate reflector"]
+#                    [--tests "bulk1 bulk4 udp connections latency"]
 #
 # The lab (the topology of tests/NatGate.EndToEnd.Tests/GatewayLab.cs, in namespaces named
 # with a random per-run prefix, all deleted at exit):
 #
 #   in1 10.77.0.2 ─┐
 #                  br0 (10.77.0.1) gw (198.51.100.1 on wan0) ── out 198.51.100.2
-#   in2 10.77.0.3 ─┘
+#   in2 10.77.0.3 ─┤
+#   in3 10.78.0.2 ─┘   (br0 also 10.78.0.1: in3 is always plainly forwarded, the reference
+#                       path that the latency probes take in turn with in1's)
 #
-# Three configurations of the gateway namespace, measured one after the other:
+# Four configurations of the gateway namespace, measured one after the other:
 #   direct   plain forwarding, no NAT (the outside gets a route to 10.77.0.0/24): the baseline
 #            that "added latency" is measured against
 #   kernel   nftables SNAT to 198.51.100.10 in postrouting, the address answered by a proxy
 #            neighbour on wan0 (as NatGate does), ip_forward=1
 #   natgate  natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0
-#            (plus $NATGATE_ARGS, e.g. NATGATE_ARGS="--queues 2")
+#            (plus $NATGATE_ARGS, e.g. NATGATE_ARGS="--queues 2"; $NATGATE_RPS_CPUS, a CPU mask
+#            such as 3, turns on receive packet steering for the TUN's queues once it is up)
+#   reflector  DESIGN.md's no-op reflector (e2e_tools reflect): a TUN device with the same
+#            offloads whose reader writes every packet back untranslated, with policy routing
+#            through it and the outside routed back as for direct: what the TUN path itself
+#            allows on this machine, so "NatGate / reflector" is what translation costs
 # In kernel and natgate the outside has no route to the inside, so every answer is NAT's work.
 #
-# An optional fourth, for comparison with a user-space NAT that container users know
-# (--modes "direct kernel natgate slirp4netns"):
+# An optional fifth, for comparison with a user-space NAT that container users know
+# (--modes "direct kernel natgate reflector slirp4netns"):
 #   slirp4netns  slirp4netns --configure in the gateway namespace, serving a fresh inside
 #            namespace through a TAP device (10.0.2.100, its default); its connections leave
 #            from the gateway's own sockets, so the outside sees 198.51.100.1. The clients of
@@ -30,7 +38,9 @@
 # Figures: bulk TCP (iperf3, 1 and 4 streams, Gbit/s at the receiver); small UDP (iperf3 -u
 # -l 64 -b 0, packets per second received by the server); TCP connections per second (both
 # inside hosts, e2e_tools tcpcli: connect, read to EOF, close); UDP request/response round
-# trip (median, p99) and what each NAT adds to the direct path; CPU per GB during bulk TCP
+# trip (median, p99) and what each NAT adds: against the direct configuration measured minutes
+# apart, and against in3's plain path probed in turn at the same moments (the target's
+# measure: the host's drift falls on both paths alike); CPU per GB during bulk TCP
 # (whole machine from /proc/stat, and the NatGate process from /proc/PID/stat).
 # --profile adds a perf record and a syscall count on the NatGate process, and a whole-machine
 # perf record by command, in extra runs (bulk TCP 1 and 4 streams, small UDP, connections)
@@ -43,7 +53,8 @@ seconds=10
 results=""
 build=1
 profile=0
-modes="direct kernel natgate"
+modes="direct kernel natgate reflector"
+tests="bulk1 bulk4 udp connections latency"
 rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -53,6 +64,7 @@ while [ $# -gt 0 ]; do
     --profile) profile=1; shift ;;
     --modes) modes="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
+    --tests) tests="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "e2e.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -82,7 +94,7 @@ raw="${results%.*}.raw"          # iperf3 JSON, the daemon's log, profiles
 mkdir -p "$raw"
 
 prefix="ngb$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
-IN1="${prefix}in1"; IN2="${prefix}in2"; GW="${prefix}gw"; OUT="${prefix}out"
+IN1="${prefix}in1"; IN2="${prefix}in2"; IN3="${prefix}in3"; GW="${prefix}gw"; OUT="${prefix}out"
 namespaces=()
 pids=()
 natgate_pid=""
@@ -126,7 +138,7 @@ cc -O2 -Wall -o "$tools" "$here/e2e_tools.c"
 
 # ---------------------------------------------------------------- the lab
 log "building the lab, prefix $prefix"
-for ns in "$IN1" "$IN2" "$GW" "$OUT"; do
+for ns in "$IN1" "$IN2" "$IN3" "$GW" "$OUT"; do
   ip netns add "$ns"
   namespaces+=("$ns")
   ip -n "$ns" link set lo up
@@ -150,6 +162,14 @@ ip -n "$GW" link set lan2 master br0
 connect "$OUT" eth0 198.51.100.2/24 "$GW" wan0 198.51.100.1/24
 ip -n "$IN1" route add default via 10.77.0.1
 ip -n "$IN2" route add default via 10.77.0.1
+# in3: a host on the same bridge whose path the gateway always forwards plainly, whatever the
+# configuration (no NAT rule or TUN route matches 10.78.0.0/24), probed in turn with in1 so
+# that "added latency" compares two paths at the same moments of the host's load.
+ip -n "$GW" addr add 10.78.0.1/24 dev br0
+connect "$IN3" eth0 10.78.0.2/24 "$GW" lan3
+ip -n "$GW" link set lan3 master br0
+ip -n "$IN3" route add default via 10.78.0.1
+ip -n "$OUT" route add 10.78.0.0/24 via 198.51.100.1
 inns "$GW" sysctl -qw net.ipv4.ip_forward=1
 
 # Servers in the outside namespace, shared by every configuration.
@@ -190,7 +210,7 @@ bulk() { # mode streams
   local c0 s0 n0 b0 t0 p0 c1 s1 n1 b1 t1 p1
   c0=$(cpu_busy); s0=$(cpu_softirq); n0=$(process_cpu "$natgate_pid"); b0=$(link_counter "$GW" wan0 tx bytes)
   local d0 r0 d1 r1
-  if [ "$mode" = natgate ]; then
+  if [ "$mode" = natgate ] || [ "$mode" = reflector ]; then
     t0=$(link_counter "$GW" natgate0 rx packets); p0=$(link_counter "$GW" natgate0 rx bytes)
     d0=$(link_counter "$GW" natgate0 tx dropped); r0=$(run_delay "$natgate_pid")
   fi
@@ -203,7 +223,7 @@ bulk() { # mode streams
   put "$mode.tcp$streams.cpu" "$(python3 -c "print($c1-$c0)")"
   put "$mode.tcp$streams.softirq" "$(python3 -c "print($s1-$s0)")"
   put "$mode.tcp$streams.proc" "$(python3 -c "print($n1-$n0)")"
-  if [ "$mode" = natgate ]; then
+  if [ "$mode" = natgate ] || [ "$mode" = reflector ]; then
     t1=$(link_counter "$GW" natgate0 rx packets); p1=$(link_counter "$GW" natgate0 rx bytes)
     d1=$(link_counter "$GW" natgate0 tx dropped); r1=$(run_delay "$natgate_pid")
     put "$mode.tcp$streams.tunpackets" "$((t1 - t0))"
@@ -270,26 +290,31 @@ for k in sorted(after):
 }
 
 latency() { # mode
-  local mode="$1" line
+  local mode="$1" lines answered lost min median p90 p99
   inns "$IN1" "$tools" udpping 198.51.100.2 5401 20 1000 >/dev/null || true # open the session, warm up
-  line=$(inns "$IN1" "$tools" udpping 198.51.100.2 5401 2000 1000)
-  echo "$line" >"$(tag "$mode")-udpping.txt"
-  read -r answered lost min median p90 p99 <<<"$line"
+  # in1 (through this configuration) and in3 (plain forwarding) in turn, a probe every 1 ms
+  lines=$("$tools" udppair "/run/netns/$IN1" "/run/netns/$IN3" 198.51.100.2 5401 2000 1000)
+  echo "$lines" >"$(tag "$mode")-udpping.txt"
+  read -r answered lost min median p90 p99 <<<"$(sed -n 1p <<<"$lines")"
   put "$mode.rtt.median" "$median"; put "$mode.rtt.p99" "$p99"; put "$mode.rtt.lost" "$lost"
+  read -r answered lost min median p90 p99 <<<"$(sed -n 2p <<<"$lines")"
+  put "$mode.pair.median" "$median"; put "$mode.pair.p99" "$p99"
 }
 
 reachable() { # the path works before it is measured
   inns "$IN1" "$tools" udpping 198.51.100.2 5401 5 10000 >/dev/null \
     && inns "$IN2" "$tools" udpping 198.51.100.2 5401 5 10000 >/dev/null \
+    && inns "$IN3" "$tools" udpping 198.51.100.2 5401 5 10000 >/dev/null \
     || { log "the outside server is not reachable through the gateway"; return 1; }
 }
 
+selected() { [[ " $tests " == *" $1 "* ]]; }
 measure() { # mode
-  log "round $round, $1: bulk TCP, 1 stream"; bulk "$1" 1
-  log "round $round, $1: bulk TCP, 4 streams"; bulk "$1" 4
-  log "round $round, $1: small UDP"; small_udp "$1"
-  log "round $round, $1: TCP connections per second"; connections "$1"
-  log "round $round, $1: UDP round trips"; latency "$1"
+  if selected bulk1; then log "round $round, $1: bulk TCP, 1 stream"; bulk "$1" 1; fi
+  if selected bulk4; then log "round $round, $1: bulk TCP, 4 streams"; bulk "$1" 4; fi
+  if selected udp; then log "round $round, $1: small UDP"; small_udp "$1"; fi
+  if selected connections; then log "round $round, $1: TCP connections per second"; connections "$1"; fi
+  if selected latency; then log "round $round, $1: UDP round trips"; latency "$1"; fi
   put "$1.loadavg" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
@@ -367,6 +392,10 @@ run_natgate() {
     sleep 0.1
   done
   grep -q "natgate running" "$logfile" || { log "natgate did not start"; cat "$logfile" >&2; exit 1; }
+  if [ -n "${NATGATE_RPS_CPUS:-}" ]; then
+    # (ip netns exec mounts the namespace's own /sys, so this is the gateway's natgate0)
+    inns "$GW" sh -c "for q in /sys/class/net/natgate0/queues/rx-*/rps_cpus; do echo $NATGATE_RPS_CPUS >\$q; done"
+  fi
   reachable
   measure natgate
   inns "$GW" dotnet "$dll" stats --control "$raw/control" >"$(tag natgate)-stats.txt" 2>&1 || true
@@ -381,6 +410,39 @@ run_natgate() {
   kill -TERM "$natgate_pid"
   wait "$natgate_pid" || log "natgate exited $?"
   natgate_pid=""
+}
+
+run_reflector() {
+  # DESIGN.md's no-op reflector: a TUN device (named natgate0, so the same counters apply)
+  # whose reader writes every packet back unchanged; policy routing sends through it what
+  # comes from the inside prefix on br0 and what goes to it from wan0, and the outside gets a
+  # route back to the inside as for direct. Packets are forwarded twice (into the TUN, out of it), as with NatGate; only the
+  # translation is missing. The ceiling of the TUN path on this machine, in the same run.
+  local sysctl_all
+  log "round $round, reflector: every packet through a TUN and back, untranslated"
+  ip netns exec "$GW" "$tools" reflect natgate0 >"$(tag reflector).log" 2>&1 &
+  natgate_pid=$!
+  pids+=("$natgate_pid")
+  for _ in $(seq 100); do
+    grep -q "^reflecting" "$(tag reflector).log" && break
+    sleep 0.1
+  done
+  grep -q "^reflecting" "$(tag reflector).log" || { log "the reflector did not start"; cat "$(tag reflector).log" >&2; exit 1; }
+  sysctl_all="$(inns "$GW" sysctl -n net.ipv4.conf.all.rp_filter)"
+  inns "$GW" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.natgate0.rp_filter=0
+  ip -n "$GW" link set natgate0 up
+  ip -n "$GW" route add default dev natgate0 table 177
+  ip -n "$GW" rule add iif br0 from 10.77.0.0/24 lookup 177 pref 177
+  ip -n "$GW" rule add iif wan0 to 10.77.0.0/24 lookup 177 pref 178
+  ip -n "$OUT" route add 10.77.0.0/24 via 198.51.100.1
+  reachable
+  measure reflector
+  ip -n "$OUT" route del 10.77.0.0/24 via 198.51.100.1
+  ip -n "$GW" rule del pref 178
+  ip -n "$GW" rule del pref 177
+  kill "$natgate_pid"; wait "$natgate_pid" 2>/dev/null || true
+  natgate_pid=""
+  inns "$GW" sysctl -qw net.ipv4.conf.all.rp_filter="$sysctl_all"
 }
 
 run_slirp4netns() {
@@ -426,7 +488,7 @@ for line in open(sys.argv[1]):
     entries[key][int(rnd)] = float(value)
 seconds, machine, stamp, rounds = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 modes = ("direct", "kernel", "natgate")
-others = tuple(m for m in ("slirp4netns",) if any(k.startswith(m + ".") for k in entries))
+others = tuple(m for m in ("reflector", "slirp4netns") if any(k.startswith(m + ".") for k in entries))
 
 def v(mode, key, rnd=None):
     found = entries.get(f"{mode}.{key}")
@@ -466,11 +528,24 @@ def added_median_of_rounds(stat, mode):
     return statistics.median(found) if found else None
 km, nm = added_median_of_rounds("median", "kernel"), added_median_of_rounds("median", "natgate")
 kp, np_ = added_median_of_rounds("p99", "kernel"), added_median_of_rounds("p99", "natgate")
-rows.append(("added latency vs direct, median (µs)", "0", fmt(km, 1), fmt(nm, 1),
-             f"{nm - km:+.1f} µs" if km is not None and nm is not None else "", "NatGate < 30 µs",
-             "" if nm is None else ("yes" if nm < 30 else "**no**")))
-rows.append(("added latency vs direct, p99 (µs)", "0", fmt(kp, 1), fmt(np_, 1),
+rows.append(("added latency vs the direct configuration, median (µs)", "0", fmt(km, 1), fmt(nm, 1),
+             f"{nm - km:+.1f} µs" if km is not None and nm is not None else "", "", ""))
+rows.append(("added latency vs the direct configuration, p99 (µs)", "0", fmt(kp, 1), fmt(np_, 1),
              f"{np_ - kp:+.1f} µs" if kp is not None and np_ is not None else "", "", ""))
+def paired(stat, mode, rnd=None):
+    x, p = v(mode, f"rtt.{stat}", rnd), v(mode, f"pair.{stat}", rnd)
+    return None if x is None or p is None else x - p
+def paired_of_rounds(stat, mode):
+    found = [paired(stat, mode, r) for r in range(1, rounds + 1)]
+    found = [x for x in found if x is not None]
+    return statistics.median(found) if found else None
+pd, pk, pn = (paired_of_rounds("median", m) for m in modes)
+rows.append(("added latency vs in3's plain path at the same moments, median (µs)", fmt(pd, 1), fmt(pk, 1), fmt(pn, 1),
+             f"{pn - pk:+.1f} µs" if pk is not None and pn is not None else "", "NatGate < 30 µs",
+             "" if pn is None else ("yes" if pn < 30 else "**no**")))
+pd, pk, pn = (paired_of_rounds("p99", m) for m in modes)
+rows.append(("added latency vs in3's plain path at the same moments, p99 (µs)", fmt(pd, 1), fmt(pk, 1), fmt(pn, 1),
+             f"{pn - pk:+.1f} µs" if pk is not None and pn is not None else "", "", ""))
 
 def per_gb(mode, key):
     total = sum(sum(entries.get(f"{mode}.tcp{s}.{key}", {}).values()) for s in (1, 4))
@@ -507,8 +582,12 @@ for other in others:
         print(f"| {name} | {fmt(o and o * scale, digits)} | {fmt(o / k, 2) + 'x' if o and k else ''} | {fmt(n / o, 2) + 'x' if o and n else ''} |")
     added_other = added_median_of_rounds("median", other)
     print(f"| added latency vs direct, median (µs) | {fmt(added_other, 1)} | | |")
-    c = per_gb(other, "cpu")
-    print(f"| CPU, whole machine, s/GB (bulk TCP) | {fmt(c, 3)} | {fmt(c / per_gb('kernel', 'cpu'), 2) + 'x' if c and per_gb('kernel', 'cpu') else ''} | |")
+    print(f"| added latency vs in3's plain path at the same moments, median (µs) | {fmt(paired_of_rounds('median', other), 1)} | | |")
+    c, nc = per_gb(other, "cpu"), per_gb("natgate", "cpu")
+    print(f"| CPU, whole machine, s/GB (bulk TCP) | {fmt(c, 3)} | {fmt(c / per_gb('kernel', 'cpu'), 2) + 'x' if c and per_gb('kernel', 'cpu') else ''} | {fmt(nc / c, 2) + 'x' if c and nc else ''} |")
+    if other == "reflector":
+        c, nc = per_gb(other, "proc"), per_gb("natgate", "proc")
+        print(f"| CPU, the process, s/GB (bulk TCP) | {fmt(c, 3)} | | {fmt(nc / c, 2) + 'x' if c and nc else ''} |")
     print()
 if rounds > 1:
     print("NatGate / kernel by round: " + "; ".join(
@@ -517,6 +596,7 @@ if rounds > 1:
             for label, key in (("TCP 1", "tcp1.gbps"), ("TCP 4", "tcp4.gbps"), ("UDP", "udp.pps"), ("conn/s", "cps"))
             if v('natgate', key, r) and v('kernel', key, r))
         + f", added median {fmt(added('median', 'natgate', r), 1)} µs (kernel {fmt(added('median', 'kernel', r), 1)} µs)"
+        + f", paired {fmt(paired('median', 'natgate', r), 1)} µs (kernel {fmt(paired('median', 'kernel', r), 1)} µs)"
         for r in range(1, rounds + 1)))
     print()
 notes = []
@@ -529,14 +609,14 @@ for m in modes + others:
                  f"{fmt(total(m, 'cps.failed'), 0)}, SYNs refused by PAWS at the server {fmt(total(m, 'cps.paws'), 0)}; UDP round trips lost {fmt(total(m, 'rtt.lost'), 0)} of {2000 * rounds}")
 notes.append("- TCP retransmissions by the sender (median, 1 / 4 streams): " + ", ".join(
     f"{m} {fmt(v(m, 'tcp1.retrans'), 0)} / {fmt(v(m, 'tcp4.retrans'), 0)}" for m in modes))
-for s in (1, 4):
-    tp, tb = total("natgate", f"tcp{s}.tunpackets"), total("natgate", f"tcp{s}.tunbytes")
+for m, s in ((m, s) for m in ("natgate", "reflector") for s in (1, 4)):
+    tp, tb = total(m, f"tcp{s}.tunpackets"), total(m, f"tcp{s}.tunbytes")
     if tp:
-        runs = len(entries[f"natgate.tcp{s}.tunpackets"])
-        notes.append(f"- natgate, bulk TCP {s} stream(s): {fmt(tp / runs / float(seconds) / 1e3, 0)} kpps read from the TUN "
+        runs = len(entries[f"{m}.tcp{s}.tunpackets"])
+        notes.append(f"- {m}, bulk TCP {s} stream(s): {fmt(tp / runs / float(seconds) / 1e3, 0)} kpps read from the TUN "
                      f"(each also written back), average {fmt(tb / tp, 0)} bytes a packet; "
-                     f"{fmt(total('natgate', f'tcp{s}.tundrops') / runs, 0)} packets a run dropped by the kernel for a full TUN queue; "
-                     f"the daemon's threads waited {fmt(total('natgate', f'tcp{s}.rundelay') / runs, 2)} s a run for a CPU")
+                     f"{fmt(total(m, f'tcp{s}.tundrops') / runs, 0)} packets a run dropped by the kernel for a full TUN queue; "
+                     f"its threads waited {fmt(total(m, f'tcp{s}.rundelay') / runs, 2)} s a run for a CPU")
 print("\n".join(notes))
 print()
 print("CPU: /proc/stat busy time (user+nice+system+irq+softirq+steal) of the whole machine over the bulk TCP runs, divided")
