@@ -8,9 +8,10 @@ namespace NatGate.Daemon;
 
 /// <summary>
 /// The one door to the engine for everything that is not the packet path: the control API,
-/// timers, metrics and the daemon's start and stop. The engine is single-threaded, so every
-/// call here, and every batch of packets, holds <see cref="EngineLock"/>. Errors are
-/// <see cref="NatControlException"/>s with the seed's errno names.
+/// timers, metrics and the daemon's start and stop. The engine is single-threaded: while one
+/// worker owns it (a single TUN queue) every call here runs on that worker between batches;
+/// otherwise every call, and every batch of packets, holds <see cref="EngineLock"/>. Errors
+/// are <see cref="NatControlException"/>s with the seed's errno names.
 /// </summary>
 public sealed class GatewayController
 {
@@ -24,19 +25,97 @@ public sealed class GatewayController
         this.clock = clock;
     }
 
-    /// <summary>The engine; touch it only while holding <see cref="EngineLock"/>.</summary>
+    /// <summary>
+    /// The engine; touch it only through <see cref="Run"/>, or while holding
+    /// <see cref="EngineLock"/> when no thread owns it, or from the owning thread.
+    /// </summary>
     public NatEngine Engine { get; }
 
     public Lock EngineLock { get; } = new();
 
+    private EngineOwner? owner;
+
     public long NowTicks => clock.GetUtcNow().UtcTicks;
 
+    /// <summary>
+    /// Makes the calling thread the engine's owner (see <see cref="EngineOwner"/>): from now on
+    /// it may use the engine without the lock, and must call <see cref="EngineOwner.RunPending"/>
+    /// between batches and whenever <paramref name="wake"/> wakes it.
+    /// </summary>
+    public EngineOwner TakeOwnership(Action wake)
+    {
+        ArgumentNullException.ThrowIfNull(wake);
+        var taken = new EngineOwner(wake);
+        lock (EngineLock)
+        {
+            if (owner is not null)
+            {
+                throw new InvalidOperationException("Another thread already owns the engine.");
+            }
+            // Set under the lock: a caller already inside it finishes first, and a caller
+            // waiting for it sees the owner once it gets in (Run checks again there).
+            Volatile.Write(ref owner, taken);
+        }
+        return taken;
+    }
+
+    /// <summary>Gives the engine back to the lock; calls still posted run here first.</summary>
+    public void ReleaseOwnership(EngineOwner released)
+    {
+        ArgumentNullException.ThrowIfNull(released);
+        lock (EngineLock)
+        {
+            if (owner != released)
+            {
+                throw new InvalidOperationException("This owner does not own the engine.");
+            }
+            Volatile.Write(ref owner, null);
+            released.RunPending(Engine);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="operation"/> on the engine: on the owning worker when there is one
+    /// (posted, and waited for), otherwise under <see cref="EngineLock"/>.
+    /// </summary>
     public T Run<T>(Func<NatEngine, T> operation)
     {
         ArgumentNullException.ThrowIfNull(operation);
-        lock (EngineLock)
+        while (true)
         {
-            return operation(Engine);
+            EngineOwner? current = Volatile.Read(ref owner);
+            if (current is null)
+            {
+                lock (EngineLock)
+                {
+                    if (Volatile.Read(ref owner) is null)
+                    {
+                        return operation(Engine);
+                    }
+                }
+                continue;
+            }
+            if (current.IsCurrentThread)
+            {
+                return operation(Engine);
+            }
+            var work = new EngineWork(engine => operation(engine));
+            current.Post(work);
+            bool reclaimed = false;
+            while (!work.Wait(TimeSpan.FromMilliseconds(50)))
+            {
+                // The owner left (the daemon stopping) before it reached this call: take it
+                // back and run it the ordinary way. Otherwise the owner has it, or will.
+                if (Volatile.Read(ref owner) != current && work.TryClaim())
+                {
+                    reclaimed = true;
+                    break;
+                }
+            }
+            if (!reclaimed)
+            {
+                return (T)work.Result!;
+            }
         }
     }
 

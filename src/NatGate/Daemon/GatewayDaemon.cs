@@ -292,95 +292,132 @@ public sealed class GatewayDaemon : IAsyncDisposable
         NatEngine engine = Controller.Engine;
         long busyPollTicks = options.BusyPoll.Ticks * System.Diagnostics.Stopwatch.Frequency / TimeSpan.TicksPerSecond;
         long pollUntil = 0;
-        while (!stopping)
+        // One queue: this worker owns the engine and translates without a lock; everything else
+        // is handed to it between batches. Several queues share the engine under EngineLock
+        // (its cost is measured by QueueLockBenchmarks).
+        EngineOwner? owned = device!.QueueCount == 1 ? Controller.TakeOwnership(queue.Interrupt) : null;
+        try
         {
-            int count = queue.ReadBatch(batch);
-            if (count == 0)
+            while (!stopping)
             {
-                // Busy polling: for a short while after traffic, read again rather than sleep in
-                // poll(2), so the next packet (a reply, say) is not delayed by a thread wake-up.
-                if (busyPollTicks > 0 && System.Diagnostics.Stopwatch.GetTimestamp() < pollUntil)
+                if (owned is not null && owned.HasPending)
                 {
-                    // Yield rather than spin: on a machine whose cores also run the hosts the
-                    // traffic comes from, whatever else is runnable here gets the core at once
-                    // instead of waiting for the scheduler to preempt a spinning worker, and an
-                    // idle core comes straight back. In A/B runs on the 2-core lab: connections
-                    // per second +5-8 %, UDP round-trip p99 136-146 µs instead of 201-237.
-                    Thread.Yield();
-                    continue;
+                    owned.RunPending(engine);
                 }
-                if (queue.WaitReadable(1000) != TunWaitResult.Readable)
-                {
-                    continue;
-                }
-                count = queue.ReadBatch(batch);
+                int count = queue.ReadBatch(batch);
                 if (count == 0)
                 {
-                    continue;
-                }
-            }
-            if (busyPollTicks > 0)
-            {
-                pollUntil = System.Diagnostics.Stopwatch.GetTimestamp() + busyPollTicks;
-            }
-            long now = clock.GetUtcNow().UtcTicks;
-            Span<int> lengths = batch.Lengths;
-            for (int i = 0; i < count; i++)
-            {
-                partial[i] = false;
-                if (queue.VirtioHeader && !PrepareOffloaded(new VirtioNetHeader(batch.VirtioHeader(i)), batch.Packet(i), out partial[i]))
-                {
-                    lengths[i] = 0; // dropped: the engine sees an empty packet and refuses it
-                }
-            }
-            lock (Controller.EngineLock)
-            {
-                try
-                {
-                    engine.TranslateBatch(batch.Slots, batch.SlotSize, batch.HeaderLength, lengths, partial.AsSpan(0, count), results, now);
-                }
-#pragma warning disable CA1031 // a worker must never die of one batch: count it, drop it, go on
-                catch (Exception error)
-#pragma warning restore CA1031
-                {
-                    WorkerFault(error);
-                    lengths.Clear();
-                    count = 0;
-                }
-                for (int i = 0; i < count; i++)
-                {
-                    TranslationResult result = results[i];
-                    switch (result.Verdict)
+                    // Busy polling: for a short while after traffic, read again rather than sleep in
+                    // poll(2), so the next packet (a reply, say) is not delayed by a thread wake-up.
+                    if (busyPollTicks > 0 && System.Diagnostics.Stopwatch.GetTimestamp() < pollUntil)
                     {
-                        case Verdict.Forward:
-                            HopLimit.RestoreOne(batch.PacketSpace(i)[..result.Length]);
-                            lengths[i] = result.Length;
-                            break;
-                        case Verdict.Reply:
-                            // An ICMP error of NatGate's own: whole and checksummed, no offload to describe.
-                            if (queue.VirtioHeader)
-                            {
-                                new VirtioNetHeader(batch.VirtioHeader(i)).Clear();
-                            }
-                            lengths[i] = result.Length;
-                            break;
-                        default:
-                            lengths[i] = 0;
-                            break;
+                        // Yield rather than spin: on a machine whose cores also run the hosts the
+                        // traffic comes from, whatever else is runnable here gets the core at once
+                        // instead of waiting for the scheduler to preempt a spinning worker, and an
+                        // idle core comes straight back. In A/B runs on the 2-core lab: connections
+                        // per second +5-8 %, UDP round-trip p99 136-146 µs instead of 201-237.
+                        Thread.Yield();
+                        continue;
+                    }
+                    // Interrupted: stopping, or a call posted to the owner; the loop's top sees to both.
+                    if (queue.WaitReadable(1000) != TunWaitResult.Readable)
+                    {
+                        continue;
+                    }
+                    count = queue.ReadBatch(batch);
+                    if (count == 0)
+                    {
+                        continue;
                     }
                 }
-                while (released.Count < released.Capacity && engine.TryTakeReleasedPacket(scratch, out int length))
+                if (busyPollTicks > 0)
                 {
-                    HopLimit.RestoreOne(scratch[..length]);
-                    released.TryAdd(scratch[..length]);
+                    pollUntil = System.Diagnostics.Stopwatch.GetTimestamp() + busyPollTicks;
+                }
+                long now = clock.GetUtcNow().UtcTicks;
+                Span<int> lengths = batch.Lengths;
+                for (int i = 0; i < count; i++)
+                {
+                    partial[i] = false;
+                    if (queue.VirtioHeader && !PrepareOffloaded(new VirtioNetHeader(batch.VirtioHeader(i)), batch.Packet(i), out partial[i]))
+                    {
+                        lengths[i] = 0; // dropped: the engine sees an empty packet and refuses it
+                    }
+                }
+                if (owned is not null)
+                {
+                    Translate(engine, queue, batch, released, partial, results, scratch, count, now);
+                }
+                else
+                {
+                    lock (Controller.EngineLock)
+                    {
+                        Translate(engine, queue, batch, released, partial, results, scratch, count, now);
+                    }
+                }
+                queue.WriteBatch(batch);
+                if (released.Count > 0)
+                {
+                    queue.WriteBatch(released);
+                    released.Clear();
                 }
             }
-            queue.WriteBatch(batch);
-            if (released.Count > 0)
+        }
+        finally
+        {
+            if (owned is not null)
             {
-                queue.WriteBatch(released);
-                released.Clear();
+                Controller.ReleaseOwnership(owned);
             }
+        }
+    }
+
+    /// <summary>
+    /// Translates a batch in place and collects the packets the engine released (held
+    /// fragments, say); the caller owns the engine or holds its lock.
+    /// </summary>
+    private void Translate(NatEngine engine, TunQueue queue, PacketBatch batch, PacketBatch released, bool[] partial,
+        TranslationResult[] results, Span<byte> scratch, int count, long now)
+    {
+        Span<int> lengths = batch.Lengths;
+        try
+        {
+            engine.TranslateBatch(batch.Slots, batch.SlotSize, batch.HeaderLength, lengths, partial.AsSpan(0, count), results, now);
+        }
+#pragma warning disable CA1031 // a worker must never die of one batch: count it, drop it, go on
+        catch (Exception error)
+#pragma warning restore CA1031
+        {
+            WorkerFault(error);
+            lengths.Clear();
+            return;
+        }
+        for (int i = 0; i < count; i++)
+        {
+            TranslationResult result = results[i];
+            switch (result.Verdict)
+            {
+                case Verdict.Forward:
+                    HopLimit.RestoreOne(batch.PacketSpace(i)[..result.Length]);
+                    lengths[i] = result.Length;
+                    break;
+                case Verdict.Reply:
+                    // An ICMP error of NatGate's own: whole and checksummed, no offload to describe.
+                    if (queue.VirtioHeader)
+                    {
+                        new VirtioNetHeader(batch.VirtioHeader(i)).Clear();
+                    }
+                    lengths[i] = result.Length;
+                    break;
+                default:
+                    lengths[i] = 0;
+                    break;
+            }
+        }
+        while (released.Count < released.Capacity && engine.TryTakeReleasedPacket(scratch, out int length))
+        {
+            HopLimit.RestoreOne(scratch[..length]);
+            released.TryAdd(scratch[..length]);
         }
     }
 
