@@ -11,6 +11,10 @@ namespace NatGate.Tests.Daemon;
 /// </summary>
 public sealed class EngineOwnerTests
 {
+    /// <summary>Runs a call from another thread; a call that never completes fails the test instead of hanging it.</summary>
+    private static T FromAnotherThread<T>(Func<T> call)
+        => Task.Run(call, TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken).GetAwaiter().GetResult();
+
     private static GatewayController NewController() => new(new NatEngine(new NatEngineOptions { RandomSeed = 1 }, 0), TimeProvider.System);
 
     /// <summary>A stand-in for the worker: owns the engine and serves posted calls until told to stop.</summary>
@@ -32,7 +36,8 @@ public sealed class EngineOwnerTests
                 {
                     while (!stopping)
                     {
-                        wake.Wait(TimeSpan.FromMilliseconds(200));
+                        // No timeout: a posted call is served only if posting woke this thread.
+                        wake.Wait();
                         if (serve)
                         {
                             owner.RunPending(controller.Engine);
@@ -87,11 +92,10 @@ public sealed class EngineOwnerTests
         GatewayController controller = NewController();
         using var worker = new Worker(controller);
 
-        int ranOn = controller.Run(_ => Environment.CurrentManagedThreadId);
-        NatStatistics statistics = controller.Statistics();
+        int ranOn = FromAnotherThread(() => controller.Run(_ => Environment.CurrentManagedThreadId));
+        NatStatistics statistics = FromAnotherThread(controller.Statistics);
 
         Assert.Equal(worker.ThreadId, ranOn);
-        Assert.NotEqual(Environment.CurrentManagedThreadId, ranOn);
         Assert.Equal(0, statistics.InUse);
     }
 
@@ -101,10 +105,14 @@ public sealed class EngineOwnerTests
         GatewayController controller = NewController();
         using var worker = new Worker(controller);
 
-        var refused = Assert.Throws<NatControlException>(() => controller.RemoveSession(12345));
+        var refused = Assert.Throws<NatControlException>(() => FromAnotherThread(() =>
+        {
+            controller.RemoveSession(12345);
+            return 0;
+        }));
 
         Assert.Equal(NatErrno.ESRCH, refused.Errno);
-        Assert.Equal(worker.ThreadId, controller.Run(_ => Environment.CurrentManagedThreadId)); // the worker lived on
+        Assert.Equal(worker.ThreadId, FromAnotherThread(() => controller.Run(_ => Environment.CurrentManagedThreadId))); // the worker lived on
     }
 
     [Fact]
@@ -113,7 +121,7 @@ public sealed class EngineOwnerTests
         GatewayController controller = NewController();
         using (var worker = new Worker(controller))
         {
-            Assert.Equal(worker.ThreadId, controller.Run(_ => Environment.CurrentManagedThreadId));
+            Assert.Equal(worker.ThreadId, FromAnotherThread(() => controller.Run(_ => Environment.CurrentManagedThreadId)));
         }
 
         int ranOn = controller.Run(_ =>
@@ -157,16 +165,21 @@ public sealed class EngineOwnerTests
         GatewayController controller = NewController();
         int runs = 0;
         using var done = new CancellationTokenSource();
-        Task<int>[] callers = [.. Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
+        using var started = new CountdownEvent(4);
+        Task<int>[] callers = [.. Enumerable.Range(0, 4).Select(_ => Task.Factory.StartNew(() =>
         {
             int mine = 0;
             while (!done.IsCancellationRequested)
             {
                 controller.Run(_ => Interlocked.Increment(ref runs));
-                mine++;
+                if (++mine == 1)
+                {
+                    started.Signal();
+                }
             }
             return mine;
-        }))];
+        }, TestContext.Current.CancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default))];
+        Assert.True(started.Wait(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
         for (int round = 0; round < 20; round++)
         {
             using var worker = new Worker(controller);
@@ -176,6 +189,5 @@ public sealed class EngineOwnerTests
         int[] made = await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
 
         Assert.Equal(made.Sum(), runs);
-        Assert.All(made, count => Assert.True(count > 0));
     }
 }
