@@ -99,6 +99,22 @@ internal sealed class GatewayLab : IDisposable
         return server;
     }
 
+    /// <summary>
+    /// Starts a hash sink (LabPrograms.HashSink) on port 9000 outside and on inside host 2, and
+    /// writes an ipnat.conf that publishes inside host 2's sink on the external address: the
+    /// two ends of the "out through the source translation, in through the static mapping"
+    /// transfers. Returns the two sinks, ready, and the rules file to pass with --rules.
+    /// </summary>
+    public (BackgroundProcess Outside, BackgroundProcess Inside, string Rules) StartHashSinksBehindRdr()
+    {
+        BackgroundProcess outside = Start(Out, "python3", "-c", LabPrograms.HashSink, Outside, "9000");
+        BackgroundProcess inside = Start(In2, "python3", "-c", LabPrograms.HashSink, Inside2, "9000");
+        outside.WaitFor("ready", TimeSpan.FromSeconds(60));
+        inside.WaitFor("ready", TimeSpan.FromSeconds(60));
+        string rules = Path.Combine(WorkDirectory, "ipnat.conf");
+        File.WriteAllText(rules, $"rdr wan0 {External}/32 port 9000 -> {Inside2} port 9000 tcp\n");
+        return (outside, inside, rules);
+    }
 
     /// <summary>Starts natgate in the gateway namespace and waits until it is translating.</summary>
     public BackgroundProcess StartNatGate(params string[] arguments)

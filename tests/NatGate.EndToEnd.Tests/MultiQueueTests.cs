@@ -32,12 +32,7 @@ public sealed partial class MultiQueueTests
             File.WriteAllBytes(files[connection], data);
             expected[connection] = $"received {data.Length} sha256 {Convert.ToHexStringLower(SHA256.HashData(data))}";
         }
-        BackgroundProcess outsideSink = lab.Start(lab.Out, "python3", "-c", LabPrograms.HashSink, GatewayLab.Outside, "9000");
-        BackgroundProcess insideSink = lab.Start(lab.In2, "python3", "-c", LabPrograms.HashSink, GatewayLab.Inside2, "9000");
-        outsideSink.WaitFor("ready", Long);
-        insideSink.WaitFor("ready", Long);
-        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
-        File.WriteAllText(rules, $"rdr wan0 {GatewayLab.External}/32 port 9000 -> {GatewayLab.Inside2} port 9000 tcp\n");
+        (BackgroundProcess outsideSink, BackgroundProcess insideSink, string rules) = lab.StartHashSinksBehindRdr();
         lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface,
             "--rules", rules, "--queues", "4", "--metrics", "127.0.0.1:9469");
 

@@ -25,12 +25,7 @@ public sealed class OffloadTests
         string file = Path.Combine(lab.WorkDirectory, "data.bin");
         File.WriteAllBytes(file, data);
         string expected = Convert.ToHexStringLower(SHA256.HashData(data));
-        BackgroundProcess outsideSink = lab.Start(lab.Out, "python3", "-c", LabPrograms.HashSink, GatewayLab.Outside, "9000");
-        BackgroundProcess insideSink = lab.Start(lab.In2, "python3", "-c", LabPrograms.HashSink, GatewayLab.Inside2, "9000");
-        outsideSink.WaitFor("ready", Long);
-        insideSink.WaitFor("ready", Long);
-        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
-        File.WriteAllText(rules, $"rdr wan0 {GatewayLab.External}/32 port 9000 -> {GatewayLab.Inside2} port 9000 tcp\n");
+        (BackgroundProcess outsideSink, BackgroundProcess insideSink, string rules) = lab.StartHashSinksBehindRdr();
         string[] arguments = ["--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface, "--rules", rules];
         lab.StartNatGate(offload ? arguments : [.. arguments, "--no-offload"]);
 

@@ -9,6 +9,14 @@ namespace NatGate.Tests.Daemon;
 
 public sealed class GatewayMetricsTests
 {
+    /// <summary>What a Prometheus scrape of <paramref name="registry"/> would read.</summary>
+    private static async Task<string> ScrapeAsync(CollectorRegistry registry)
+    {
+        using var stream = new MemoryStream();
+        await registry.CollectAndExportAsTextAsync(stream, TestContext.Current.CancellationToken);
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
     [Fact]
     public async Task A_scrape_reports_sessions_packets_drops_and_port_use_from_the_engine()
     {
@@ -23,9 +31,7 @@ public sealed class GatewayMetricsTests
 
         CollectorRegistry registry = Metrics.NewCustomRegistry();
         GatewayMetrics.Register(registry, controller);
-        using var stream = new MemoryStream();
-        await registry.CollectAndExportAsTextAsync(stream, TestContext.Current.CancellationToken);
-        string text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+        string text = await ScrapeAsync(registry);
 
         Assert.Contains("natgate_sessions{protocol=\"udp\",state=\"Active\"} 1", text, StringComparison.Ordinal);
         Assert.Contains("natgate_packets_total{direction=\"out\"} 1", text, StringComparison.Ordinal);
@@ -45,9 +51,7 @@ public sealed class GatewayMetricsTests
         ];
         CollectorRegistry registry = Metrics.NewCustomRegistry();
         GatewayMetrics.Register(registry, controller, () => queues);
-        using var stream = new MemoryStream();
-        await registry.CollectAndExportAsTextAsync(stream, TestContext.Current.CancellationToken);
-        string text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+        string text = await ScrapeAsync(registry);
 
         Assert.Contains("natgate_tun_packets_total{queue=\"0\",direction=\"read\"} 10", text, StringComparison.Ordinal);
         Assert.Contains("natgate_tun_packets_total{queue=\"0\",direction=\"written\"} 9", text, StringComparison.Ordinal);
