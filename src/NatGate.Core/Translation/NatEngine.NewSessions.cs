@@ -18,6 +18,11 @@ public sealed partial class NatEngine
     private TranslationResult CreateSession(Span<byte> buffer, Ipv4Packet ip, Span<byte> transport, FlowKey key, long nowTicks, bool checksumPartial)
     {
         byte protocol = key.Protocol;
+        if (protocol == IpProtocol.Icmp && !IcmpMessage.IsQueryRequestType(transport[0]))
+        {
+            // A reply with no query behind it: only a request starts a query session.
+            return Drop(DropReason.NoSession);
+        }
 
         // Destination.
         uint newDestination = key.Destination;
@@ -60,6 +65,12 @@ public sealed partial class NatEngine
         bool fromGateway = map is null && destinationTranslated && localAddresses.Contains(key.Source);
         if (map is null && !destinationTranslated)
         {
+            if (IsInsideOfSomeMap(key, newDestination))
+            {
+                // From an inside prefix, in a protocol no rule translates: forwarding it would put
+                // the inside address on the outside, so it is dropped (docs/RULES.md, "Protocols").
+                return Drop(DropReason.ProtocolNotTranslated);
+            }
             if (ip.MoreFragments)
             {
                 RememberPassedFragments(ip, nowTicks);
@@ -287,6 +298,26 @@ public sealed partial class NatEngine
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// Whether a map rule would take this packet but for its protocol: the packet comes from that
+    /// rule's inside and goes where the rule translates to. (A rule's port conditions are the
+    /// operator's choice of what to translate, as in IP Filter; its protocols are what it can.)
+    /// </summary>
+    private bool IsInsideOfSomeMap(FlowKey key, uint destination)
+    {
+        foreach (RuleSlot slot in mapRules)
+        {
+            NatRule rule = slot.Rule;
+            if (!rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
+                && rule.Destination.Contains(destination) != rule.DestinationNegated
+                && !rule.Source.Contains(destination))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// <summary>Picks the external address and port for a new mapping from a map or map-block rule.</summary>

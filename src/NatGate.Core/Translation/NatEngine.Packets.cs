@@ -91,6 +91,13 @@ public sealed partial class NatEngine
     private TranslationResult Apply(int index, bool forward, Ipv4Packet ip, Span<byte> transport, long nowTicks, bool checksumPartial)
     {
         ref Session session = ref table.At(index);
+        // A query session is made by its request, so requests go the session's way and replies
+        // come back: an outside request that carries an inside host's identifier is not an answer
+        // to it (RFC 5508 REQ-3 translates replies to the host's own queries, nothing more).
+        if (session.Original.Protocol == IpProtocol.Icmp && IcmpMessage.IsQueryRequestType(transport[0]) != forward)
+        {
+            return Drop(DropReason.NoSession);
+        }
         FlowKey target = forward ? session.Translated : session.Original.Reverse();
         ushort ipDelta = forward ? session.IpChecksumDelta : InternetChecksum.Negate(session.IpChecksumDelta);
         ushort transportDelta = forward ? session.TransportChecksumDelta : InternetChecksum.Negate(session.TransportChecksumDelta);

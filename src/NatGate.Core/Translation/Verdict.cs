@@ -65,6 +65,12 @@ public enum DropReason : byte
 
     /// <summary>A session would duplicate an existing one.</summary>
     Conflict,
+
+    /// <summary>
+    /// From a map rule's inside prefix, in a protocol (or to ports) that no rule translates:
+    /// dropped rather than forwarded with the inside address.
+    /// </summary>
+    ProtocolNotTranslated,
 }
 
 /// <summary>The outcome of translating one packet.</summary>
