@@ -86,4 +86,33 @@ public readonly record struct Ipv4Prefix
     }
 
     public override string ToString() => $"{Ipv4Address.Format(Network)}/{Length.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>
+    /// The fewest prefixes that cover exactly the addresses of <paramref name="prefixes"/>: those
+    /// inside another are dropped and sibling halves merge, so thousands of rules' prefixes cost
+    /// the routing a handful of policy rules. Sorted by network.
+    /// </summary>
+    public static IReadOnlyList<Ipv4Prefix> Aggregate(IEnumerable<Ipv4Prefix> prefixes)
+    {
+        ArgumentNullException.ThrowIfNull(prefixes);
+        var sorted = prefixes.Distinct().OrderBy(prefix => prefix.Network).ThenBy(prefix => prefix.Length).ToList();
+        var merged = new List<Ipv4Prefix>(sorted.Count);
+        foreach (Ipv4Prefix prefix in sorted)
+        {
+            if (merged.Count > 0 && merged[^1].Overlaps(prefix))
+            {
+                continue; // sorted by network, then shorter first: the one before covers this one
+            }
+            Ipv4Prefix current = prefix;
+            // Merge with the sibling half before it, as long as there is one.
+            while (merged.Count > 0 && current.Length > 0 && merged[^1].Length == current.Length
+                && merged[^1].Network == (current.Network ^ (1u << (32 - current.Length))))
+            {
+                current = new Ipv4Prefix(current.Network, current.Length - 1);
+                merged.RemoveAt(merged.Count - 1);
+            }
+            merged.Add(current);
+        }
+        return merged;
+    }
 }

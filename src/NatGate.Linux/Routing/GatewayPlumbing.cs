@@ -1,13 +1,21 @@
 using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 
 namespace NatGate.Linux.Routing;
 
 /// <summary>
-/// The policy routing, sysctls and proxy neighbours that make the kernel hand the TUN exactly
-/// the packets to translate (DESIGN.md, "The data path on Linux"). <see cref="Steps"/> is
-/// the plan (what <c>--no-plumbing</c> prints); <see cref="Apply"/> carries it out, rolling
-/// back if a step fails; <see cref="Remove"/> undoes exactly what Apply did, in reverse.
+/// The policy routing, the guard against spoofed inside sources, the proxy neighbours and the
+/// sysctls that make the kernel hand the TUN exactly the packets to translate (DESIGN.md, "The
+/// data path on Linux" and "What the plumbing must guarantee"). One reconciler: <see cref="Apply"/>
+/// and <see cref="Update"/> read what the kernel holds, compare it with the plan for the options
+/// (<see cref="PlumbingPlan.Create"/>) and change only the difference, in one <c>ip -batch</c>;
+/// <see cref="Remove"/> takes everything away and puts back the sysctls as they were before the
+/// first NatGate run, remembered across crashes in a record under /run/natgate. Only one
+/// process manages the routing of a network namespace at a time (<see cref="IPlumbingHost.ClaimRouting"/>).
 /// Everything happens in the network namespace of the calling thread.
 /// </summary>
 /// <remarks>
@@ -18,12 +26,16 @@ namespace NatGate.Linux.Routing;
 /// requests are delayed by a random 0 to <c>neigh.OUT.proxy_delay</c> (0.8 s by default),
 /// so the plan sets that delay to 0.
 /// </remarks>
-public sealed class GatewayPlumbing
+public sealed class GatewayPlumbing : IDisposable
 {
+    /// <summary>The nftables table of the spoofing guard (one per network namespace, as the routing is).</summary>
+    public const string GuardTable = "natgate";
+
     private readonly IPlumbingHost _host;
-    private readonly List<AppliedStep> _applied = [];
     private readonly List<string> _notes = [];
-    private IReadOnlyList<PlumbingStep>? _steps;
+    private IDisposable? _claim;
+    private PlumbingRecord _record = new();
+    private bool _guardUncounted;
 
     /// <summary>Plumbing for the real system, in the calling thread's network namespace.</summary>
     public GatewayPlumbing(GatewayPlumbingOptions options)
@@ -39,283 +51,502 @@ public sealed class GatewayPlumbing
         _host = host;
     }
 
-    public GatewayPlumbingOptions Options { get; }
+    public GatewayPlumbingOptions Options { get; private set; }
 
-    /// <summary>The plan: looks up the outside interface's addresses once, to know which external addresses are on-link there.</summary>
-    public IReadOnlyList<PlumbingStep> Steps => _steps ??= Plan(Options, OutsideAddresses(), _notes);
-
-    /// <summary>What was decided along the way: addresses not proxied, rules adopted, steps already undone.</summary>
+    /// <summary>What was decided along the way: addresses not proxied, leftovers adopted, steps already undone.</summary>
     public IReadOnlyList<string> Notes => _notes;
 
     /// <summary>Whether <see cref="Apply"/> has run and <see cref="Remove"/> has not.</summary>
     public bool IsApplied { get; private set; }
 
-    /// <summary>
-    /// The plan for <paramref name="options"/>, given the addresses of the outside interface
-    /// (empty when there is none). Pure: touches nothing.
-    /// </summary>
-    public static IReadOnlyList<PlumbingStep> Plan(GatewayPlumbingOptions options, IReadOnlyList<InterfaceAddress> outsideAddresses, ICollection<string>? notes = null)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(outsideAddresses);
-        options.Validate();
-        string tun = options.TunName;
-        string table = options.Table.ToString(CultureInfo.InvariantCulture);
-        string mtu = options.Mtu.ToString(CultureInfo.InvariantCulture);
-        string Preference(int offset) => (options.FirstRulePreference + offset).ToString(CultureInfo.InvariantCulture);
-
-        var steps = new List<PlumbingStep>
-        {
-            new IpStep(["link", "set", "dev", tun, "mtu", mtu, "up"], ["link", "set", "dev", tun, "down"]),
-            // Translated packets come back from the TUN with sources the TUN does not route to.
-            new SysctlStep("net/ipv4/conf/all/rp_filter", "0"),
-            new SysctlStep($"net/ipv4/conf/{tun}/rp_filter", "0"),
-            // What the daemon writes back is routed normally, never into the TUN again.
-            Rule(["pref", Preference(0), "iif", tun, "lookup", "main"]),
-        };
-        foreach (Core.Addressing.Ipv4Prefix prefix in options.InternalPrefixes)
-        {
-            steps.Add(Rule(["pref", Preference(1), "from", prefix.ToString(), "lookup", table]));
-        }
-        foreach (uint address in options.ExternalAddresses)
-        {
-            steps.Add(Rule(["pref", Preference(2), "to", Ipv4Address.Format(address), "lookup", table]));
-        }
-        string[] route = ["default", "dev", tun, "table", table];
-        steps.Add(new IpStep(["route", "add", .. route], ["route", "del", .. route], ["route", "replace", .. route]));
-
-        bool proxied = false;
-        if (options.OutsideInterface is string outside)
-        {
-            foreach (uint address in options.ExternalAddresses)
-            {
-                string text = Ipv4Address.Format(address);
-                if (outsideAddresses.Any(own => own.Address == address))
-                {
-                    notes?.Add($"{text} is {outside}'s own address: the local table delivers it to the host before any rule, so NatGate never sees it; "
-                        + "use an address of its own, or reserve a port range for sharing the host's address");
-                }
-                else if (outsideAddresses.Any(own => own.Prefix.Contains(address)))
-                {
-                    steps.Add(new IpStep(["neigh", "add", "proxy", text, "dev", outside], ["neigh", "del", "proxy", text, "dev", outside]));
-                    proxied = true;
-                }
-                else
-                {
-                    notes?.Add($"{text} is not on-link on {outside}: no proxy neighbour; the upstream router must route it to this host");
-                }
-            }
-            if (proxied)
-            {
-                steps.Add(new SysctlStep($"net/ipv4/neigh/{outside}/proxy_delay", "0"));
-            }
-        }
-        // Forwarding last: packets start to flow only once every rule is in place.
-        steps.Add(new SysctlStep("net/ipv4/ip_forward", "1"));
-        return steps;
-
-        static IpStep Rule(string[] selector) => new(["rule", "add", .. selector], ["rule", "del", .. selector]);
-    }
+    /// <summary>The plan for the current options on this host (reads the outside interface's addresses and the main table).</summary>
+    public PlumbingPlan Plan() => PlumbingPlan.Create(Options, ReadFacts(Options), _notes);
 
     /// <summary>
-    /// Carries out <see cref="Steps"/>. A rule or route that already exists is adopted (and
-    /// removed later); a failing step undoes the ones before it and throws
-    /// <see cref="PlumbingException"/> naming the command and its error output.
+    /// Claims the routing of this network namespace and makes the kernel match the plan. Whatever
+    /// an earlier run left (a crash, kill -9) is adopted: its sysctls' original values are kept,
+    /// and what the plan no longer needs is removed. A failure undoes everything and throws
+    /// <see cref="PlumbingException"/> naming the command.
     /// </summary>
     public void Apply()
     {
         if (IsApplied)
         {
-            throw new InvalidOperationException("The plumbing is already applied; call Remove first.");
+            throw new InvalidOperationException("The plumbing is already applied; use Update for changes.");
         }
-        foreach (PlumbingStep step in Steps)
+        Claim();
+        try
+        {
+            _record = PlumbingRecord.Parse(_host.ReadRecord());
+            if (_record.Sysctls.Count > 0 || _record.ProxyNeighbours.Count > 0)
+            {
+                _notes.Add("adopted what an earlier run left (it did not stop cleanly): the host's original sysctls are kept from then");
+            }
+            IsApplied = true;
+            Reconcile(Plan());
+        }
+        catch
         {
             try
             {
-                _applied.Add(ApplyStep(step));
+                Remove();
             }
-            catch
+            catch (PlumbingException rollback)
             {
-                try
-                {
-                    UndoAll();
-                }
-                catch (Exception rollback) when (rollback is PlumbingException or AggregateException)
-                {
-                    // The step that failed is what the caller needs to see; the rollback's trouble is noted.
-                    _notes.Add("rolling back: " + rollback.Message);
-                }
-                throw;
+                _notes.Add("rolling back: " + rollback.Message);
             }
+            throw;
         }
-        IsApplied = true;
     }
 
     /// <summary>
-    /// Undoes what <see cref="Apply"/> did, in reverse order, restoring each sysctl to its old
-    /// value. Steps already gone (the TUN closed, a rule deleted by hand) are noted and
-    /// skipped; other failures are collected and thrown together at the end.
+    /// Claims the routing of this network namespace without changing anything yet, so that a
+    /// second daemon can refuse before it touches anything; <see cref="Remove"/> lets it go.
+    /// Throws <see cref="PlumbingException"/> when another process holds it.
+    /// </summary>
+    public void Claim() => _claim ??= _host.ClaimRouting();
+
+    /// <summary>
+    /// Makes the kernel match the plan for <paramref name="options"/> (a rule load, a NAT added or
+    /// removed): the same reconciliation as at start, so what the control API reports as done is
+    /// done in the kernel too. The TUN, table and rule preferences cannot change.
+    /// </summary>
+    public void Update(GatewayPlumbingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (options.TunName != Options.TunName || options.Table != Options.Table || options.FirstRulePreference != Options.FirstRulePreference)
+        {
+            throw new ArgumentException("The TUN, the routing table and the rule preferences stay as they started.", nameof(options));
+        }
+        Options = options;
+        if (IsApplied)
+        {
+            Reconcile(Plan());
+        }
+    }
+
+    /// <summary>
+    /// Takes away everything NatGate installed and writes back every sysctl it changed, to the
+    /// value it had before the first run (forwarding first, so nothing is forwarded raw while
+    /// the rules go). Parts already gone are noted and skipped; the first failure is thrown at the end.
     /// </summary>
     public void Remove()
     {
         if (!IsApplied)
         {
+            _claim?.Dispose();
+            _claim = null;
             return;
         }
         IsApplied = false;
-        UndoAll();
-    }
-
-    private AppliedStep ApplyStep(PlumbingStep step)
-    {
-        switch (step)
+        var failures = new List<PlumbingException>();
+        foreach ((string path, string original) in _record.Sysctls.OrderBy(pair => pair.Key == "net/ipv4/ip_forward" ? 0 : 1).ToList())
         {
-            case IpStep ip:
-                {
-                    CommandResult result = _host.RunIp(ip.Arguments);
-                    if (result.ExitCode == 0)
-                    {
-                        return new AppliedStep(step, null);
-                    }
-                    if (!result.Error.Contains("File exists", StringComparison.Ordinal))
-                    {
-                        throw new PlumbingException(ip.Command, result.Error);
-                    }
-                    if (ip.ReplaceArguments is { } replace)
-                    {
-                        CommandResult replaced = _host.RunIp(replace);
-                        if (replaced.ExitCode != 0)
-                        {
-                            throw new PlumbingException("ip " + string.Join(' ', replace), replaced.Error);
-                        }
-                        _notes.Add($"\"{ip.Command}\": already present, replaced");
-                    }
-                    else
-                    {
-                        _notes.Add($"\"{ip.Command}\": already present (left by an earlier run?), adopted");
-                    }
-                    return new AppliedStep(step, null);
-                }
-            case SysctlStep sysctl:
-                {
-                    string old = _host.ReadSysctl(sysctl.Path)
-                        ?? throw new PlumbingException(sysctl.Command, $"/proc/sys/{sysctl.Path} does not exist (is the interface there?)");
-                    if (old == sysctl.Value)
-                    {
-                        return new AppliedStep(step, null);
-                    }
-                    try
-                    {
-                        _host.WriteSysctl(sysctl.Path, sysctl.Value);
-                    }
-                    catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-                    {
-                        throw new PlumbingException(sysctl.Command, exception.Message, exception);
-                    }
-                    return new AppliedStep(step, old);
-                }
-            default:
-                throw new ArgumentException($"unknown plumbing step {step.GetType().Name}", nameof(step));
+            Try(() => RestoreSysctl(path, original));
         }
-    }
+        Try(() => RunBatch(DeletionsOf(ReadRules(), ReadRoutes(), _record.ProxyNeighbours.Where(ReadProxyNeighbours().Contains))));
+        Try(RemoveGuard);
+        // The TUN goes down as it came; gone already after a crash, which is fine.
+        _host.RunIp(["link", "set", "dev", Options.TunName, "down"]);
+        if (failures.Count == 0)
+        {
+            _host.DeleteRecord();
+        }
+        else
+        {
+            SaveRecord(); // what could not be restored stays remembered for the next run
+        }
+        _claim?.Dispose();
+        _claim = null;
+        if (failures.Count > 0)
+        {
+            throw failures[0];
+        }
 
-    private void UndoAll()
-    {
-        var failures = new List<Exception>();
-        for (int index = _applied.Count - 1; index >= 0; index--)
+        void Try(Action step)
         {
             try
             {
-                Undo(_applied[index]);
+                step();
             }
             catch (PlumbingException exception)
             {
                 failures.Add(exception);
             }
         }
-        _applied.Clear();
-        if (failures.Count == 1)
+    }
+
+    public void Dispose() => Remove();
+
+    /// <summary>
+    /// What a crash does: everything stays in the kernel and in the record, and the claim is let
+    /// go. For tests of what the next run adopts.
+    /// </summary>
+    internal void Abandon()
+    {
+        IsApplied = false;
+        _claim?.Dispose();
+        _claim = null;
+    }
+
+    /// <summary>Packets with an inside source dropped because they arrived from elsewhere; null without nftables.</summary>
+    public long? SpoofedPackets()
+    {
+        if (!IsApplied || _guardUncounted)
         {
-            throw failures[0];
+            return null;
         }
-        if (failures.Count > 1)
+        CommandResult? result = _host.RunNft(["-j", "list", "counter", "ip", GuardTable, "spoofed"]);
+        if (result is not { ExitCode: 0 } listed)
         {
-            throw new AggregateException("Several plumbing steps could not be undone.", failures);
+            return null;
+        }
+        using JsonDocument document = JsonDocument.Parse(listed.Output);
+        foreach (JsonElement item in document.RootElement.GetProperty("nftables").EnumerateArray())
+        {
+            if (item.TryGetProperty("counter", out JsonElement counter))
+            {
+                return counter.GetProperty("packets").GetInt64();
+            }
+        }
+        return null;
+    }
+
+    private void Reconcile(PlumbingPlan plan)
+    {
+        List<PolicyRule> currentRules = ReadRules();
+        List<(TableRoute? Route, string[] Delete)> currentRoutes = ReadRoutes();
+        List<ProxyNeighbour> currentProxies = ReadProxyNeighbours();
+
+        // Sysctls to change: remember each original before the first change, in the record,
+        // written before anything else changes, so a crash from here on still knows them.
+        var sysctlChanges = new List<SysctlSetting>();
+        foreach (SysctlSetting sysctl in plan.Sysctls)
+        {
+            string current = _host.ReadSysctl(sysctl.Path)
+                ?? throw new PlumbingException($"sysctl -w {sysctl.Key}={sysctl.Value}", $"/proc/sys/{sysctl.Path} does not exist (is the interface there?)");
+            if (!sysctl.IsSatisfiedBy(current))
+            {
+                sysctlChanges.Add(sysctl);
+                _record.Sysctls.TryAdd(sysctl.Path, current);
+            }
+        }
+        List<ProxyNeighbour> proxiesToAdd = [.. plan.ProxyNeighbours.Where(neighbour => !currentProxies.Contains(neighbour))];
+        foreach (ProxyNeighbour neighbour in plan.ProxyNeighbours.Where(currentProxies.Contains).Where(neighbour => !_record.ProxyNeighbours.Contains(neighbour)))
+        {
+            _notes.Add($"\"{neighbour}\" was there before NatGate; it is used and left in place at stop");
+        }
+        _record.ProxyNeighbours.AddRange(proxiesToAdd);
+        SaveRecord();
+
+        var batch = new List<string> { $"link set dev {plan.TunName} mtu {plan.Mtu.ToString(CultureInfo.InvariantCulture)} up" };
+        List<PolicyRule> rulesToAdd = [.. plan.Rules.Where(rule => !currentRules.Contains(rule))];
+        List<PolicyRule> rulesToRemove = [.. currentRules.Where(rule => !plan.Rules.Contains(rule))];
+        // Additions before removals, so a change never opens a moment with neither the old rule
+        // nor the new; except a rule that only changes its action, which the kernel would take
+        // for a duplicate of the old one (its selector is the same): that one goes first.
+        List<PolicyRule> replaced = [.. rulesToRemove.Where(old => rulesToAdd.Any(rule => rule with { Action = old.Action, Target = old.Target } == old))];
+        batch.AddRange(DeletionsOf(replaced, [], []));
+        batch.AddRange(plan.Routes.Where(route => !currentRoutes.Any(current => current.Route == route))
+            .Select(route => "route add " + string.Join(' ', route.Arguments(plan.Table))));
+        batch.AddRange(rulesToAdd.Select(rule => "rule add " + string.Join(' ', rule.Arguments)));
+        batch.AddRange(proxiesToAdd.Select(neighbour => "neigh add " + string.Join(' ', neighbour.Arguments)));
+        List<ProxyNeighbour> proxiesToRemove = [.. _record.ProxyNeighbours.Where(neighbour => !plan.ProxyNeighbours.Contains(neighbour))];
+        batch.AddRange(DeletionsOf(
+            rulesToRemove.Except(replaced).ToList(),
+            currentRoutes.Where(current => current.Route is null || !plan.Routes.Contains(current.Route)).ToList(),
+            proxiesToRemove.Where(currentProxies.Contains)));
+        RunBatch(batch);
+        _record.ProxyNeighbours.RemoveAll(proxiesToRemove.Contains);
+
+        ApplyGuard(plan);
+
+        foreach (SysctlSetting sysctl in sysctlChanges)
+        {
+            try
+            {
+                _host.WriteSysctl(sysctl.Path, sysctl.Value);
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                throw new PlumbingException($"sysctl -w {sysctl.Key}={sysctl.Value}", exception.Message, exception);
+            }
+        }
+        // A sysctl the plan no longer needs (no proxy neighbour left, say) goes back as it was.
+        foreach (string path in _record.Sysctls.Keys.Where(path => !plan.Sysctls.Any(sysctl => sysctl.Path == path)).ToList())
+        {
+            RestoreSysctl(path, _record.Sysctls[path]);
+        }
+        SaveRecord();
+    }
+
+    /// <summary>The <c>ip -batch</c> lines that delete rules (in NatGate's range), routes (in its table) and proxy neighbours.</summary>
+    private static List<string> DeletionsOf(IReadOnlyList<PolicyRule> rules, IReadOnlyList<(TableRoute? Route, string[] Delete)> routes, IEnumerable<ProxyNeighbour> proxies)
+    {
+        var lines = new List<string>();
+        lines.AddRange(rules.Select(rule => "rule del " + string.Join(' ', rule.Arguments)));
+        lines.AddRange(routes.Select(route => "route del " + string.Join(' ', route.Delete)));
+        lines.AddRange(proxies.Select(neighbour => "neigh del " + string.Join(' ', neighbour.Arguments)));
+        return lines;
+    }
+
+    private void RunBatch(List<string> lines)
+    {
+        if (lines.Count == 0)
+        {
+            return;
+        }
+        string input = string.Join('\n', lines) + "\n";
+        CommandResult result = _host.RunIp(["-batch", "-"], input);
+        if (result.ExitCode == 0)
+        {
+            return;
+        }
+        // "Command failed -:3": name the line that failed.
+        string failed = "ip -batch -";
+        int colon = result.Error.LastIndexOf("-:", StringComparison.Ordinal);
+        if (colon >= 0 && int.TryParse(result.Error.AsSpan(colon + 2).TrimEnd(), NumberStyles.None, CultureInfo.InvariantCulture, out int line)
+            && line >= 1 && line <= lines.Count)
+        {
+            failed = "ip " + lines[line - 1];
+        }
+        throw new PlumbingException(failed, result.Error);
+    }
+
+    private void ApplyGuard(PlumbingPlan plan)
+    {
+        if (plan.Guard.Count == 0)
+        {
+            RemoveGuard();
+            return;
+        }
+        // The counter is declared, never re-created, so a change keeps its count; the chain is
+        // flushed and refilled in the same transaction, so no packet sees it half-written.
+        var script = new StringBuilder();
+        script.Append(CultureInfo.InvariantCulture, $"table ip {GuardTable} {{\n  counter spoofed {{ }}\n  chain prerouting {{ type filter hook prerouting priority raw; policy accept; }}\n}}\n");
+        script.Append(CultureInfo.InvariantCulture, $"flush chain ip {GuardTable} prerouting\n");
+        script.Append(CultureInfo.InvariantCulture, $"table ip {GuardTable} {{\n  chain prerouting {{\n");
+        foreach (GuardRule guard in plan.Guard)
+        {
+            string allowed = string.Join(", ", guard.AllowedInterfaces.Select(name => $"\"{name}\""));
+            script.Append(CultureInfo.InvariantCulture, $"    ip saddr {guard.Source} iifname != {{ {allowed} }} counter name \"spoofed\" drop\n");
+        }
+        script.Append("  }\n}\n");
+        CommandResult? result = _host.RunNft(["-f", "-"], script.ToString());
+        if (result is null)
+        {
+            if (!_guardUncounted)
+            {
+                _notes.Add("nftables (nft) is not installed: spoofed inside sources are dropped by the blackhole rule, but not counted");
+            }
+            _guardUncounted = true;
+            return;
+        }
+        if (result.Value.ExitCode != 0)
+        {
+            throw new PlumbingException($"nft -f - (the table ip {GuardTable})", result.Value.Error);
+        }
+        _record.Guard = true;
+    }
+
+    private void RemoveGuard()
+    {
+        if (!_record.Guard)
+        {
+            return;
+        }
+        CommandResult? result = _host.RunNft(["delete", "table", "ip", GuardTable]);
+        if (result is { ExitCode: not 0 } failed && !failed.Error.Contains("No such file or directory", StringComparison.Ordinal))
+        {
+            throw new PlumbingException($"nft delete table ip {GuardTable}", failed.Error);
+        }
+        _record.Guard = false;
+    }
+
+    private void RestoreSysctl(string path, string original)
+    {
+        if (_host.ReadSysctl(path) is null)
+        {
+            _notes.Add($"sysctl {path}: already gone with its interface");
+        }
+        else
+        {
+            try
+            {
+                _host.WriteSysctl(path, original);
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                throw new PlumbingException($"sysctl -w {path}={original}", exception.Message, exception);
+            }
+        }
+        _record.Sysctls.Remove(path);
+    }
+
+    private void SaveRecord()
+    {
+        try
+        {
+            _host.WriteRecord(_record.ToJson());
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            throw new PlumbingException($"write {SystemPlumbingHost.RecordDirectory}", exception.Message, exception);
         }
     }
 
-    private void Undo(AppliedStep applied)
+    /// <summary>NatGate's rules as the kernel holds them (preferences First to First+5).</summary>
+    private List<PolicyRule> ReadRules()
     {
-        switch (applied.Step)
+        int first = Options.FirstRulePreference;
+        var rules = new List<PolicyRule>();
+        foreach (JsonElement rule in ReadJson(["-j", "rule", "show"]))
         {
-            case IpStep ip:
-                {
-                    CommandResult result = _host.RunIp(ip.UndoArguments);
-                    if (result.ExitCode == 0)
-                    {
-                        return;
-                    }
-                    if (IsAlreadyGone(result.Error))
-                    {
-                        _notes.Add($"\"{ip.UndoCommand}\": already gone ({result.Error})");
-                        return;
-                    }
-                    throw new PlumbingException(ip.UndoCommand, result.Error);
-                }
-            case SysctlStep sysctl when applied.OldValue is string old:
-                {
-                    if (_host.ReadSysctl(sysctl.Path) is null)
-                    {
-                        _notes.Add($"sysctl {sysctl.Key}: already gone with its interface");
-                        return;
-                    }
-                    try
-                    {
-                        _host.WriteSysctl(sysctl.Path, old);
-                    }
-                    catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
-                    {
-                        throw new PlumbingException($"sysctl -w {sysctl.Key}={old}", exception.Message, exception);
-                    }
-                    return;
-                }
-            default:
-                return; // a sysctl that already had its value: nothing to restore
+            int preference = rule.TryGetProperty("priority", out JsonElement value) ? value.GetInt32() : 0;
+            if (preference >= first && preference <= first + 5)
+            {
+                // One this type cannot describe is deleted by its preference alone.
+                rules.Add(PolicyRule.FromJson(rule) ?? new PolicyRule(preference, null, null, null, PolicyRuleAction.Other));
+            }
         }
+        return rules;
     }
 
-    // ENOENT (a rule), ESRCH (a route), a deleted interface.
-    private static bool IsAlreadyGone(string error) =>
-        error.Contains("No such file or directory", StringComparison.Ordinal)
-        || error.Contains("No such process", StringComparison.Ordinal)
-        || error.Contains("Cannot find device", StringComparison.Ordinal)
-        || error.Contains("does not exist", StringComparison.Ordinal);
-
-    private List<InterfaceAddress> OutsideAddresses()
+    private List<(TableRoute? Route, string[] Delete)> ReadRoutes()
     {
-        var addresses = new List<InterfaceAddress>();
-        if (Options.OutsideInterface is not string outside)
+        string table = Options.Table.ToString(CultureInfo.InvariantCulture);
+        var routes = new List<(TableRoute?, string[])>();
+        foreach (JsonElement route in ReadJson(["-j", "route", "show", "table", table]))
         {
-            return addresses;
+            string type = route.TryGetProperty("type", out JsonElement typeValue) ? typeValue.GetString() ?? "unicast" : "unicast";
+            string destination = route.TryGetProperty("dst", out JsonElement dst) ? dst.GetString() ?? "default" : "default";
+            string? device = route.TryGetProperty("dev", out JsonElement dev) ? dev.GetString() : null;
+            long metric = route.TryGetProperty("metric", out JsonElement metricValue) ? metricValue.GetInt64() : 0;
+            string metricText = metric.ToString(CultureInfo.InvariantCulture);
+            string[] delete = [type, destination, "table", table, "metric", metricText];
+            TableRoute? known = destination == "default" && (type == "unicast") == (device is not null) ? new TableRoute(type, device, metric) : null;
+            routes.Add((known, delete));
         }
-        string[] arguments = ["-4", "-o", "addr", "show", "dev", outside];
+        return routes;
+    }
+
+    private List<ProxyNeighbour> ReadProxyNeighbours()
+    {
+        var neighbours = new List<ProxyNeighbour>();
+        foreach (JsonElement neighbour in ReadJson(["-j", "-4", "neigh", "show", "proxy"]))
+        {
+            if (neighbour.TryGetProperty("dst", out JsonElement dst) && neighbour.TryGetProperty("dev", out JsonElement dev)
+                && Ipv4Address.TryParse(dst.GetString(), out uint address))
+            {
+                neighbours.Add(new ProxyNeighbour(address, dev.GetString()!));
+            }
+        }
+        return neighbours;
+    }
+
+    private PlumbingFacts ReadFacts(GatewayPlumbingOptions options)
+    {
+        var outside = new List<InterfaceAddress>();
+        if (options.OutsideInterface is string device)
+        {
+            foreach (JsonElement link in ReadJson(["-j", "-4", "addr", "show", "dev", device]))
+            {
+                foreach (JsonElement address in link.GetProperty("addr_info").EnumerateArray())
+                {
+                    if (address.TryGetProperty("local", out JsonElement local) && Ipv4Address.TryParse(local.GetString(), out uint value))
+                    {
+                        outside.Add(new InterfaceAddress(value, address.GetProperty("prefixlen").GetInt32()));
+                    }
+                }
+            }
+        }
+        var routes = new List<(Ipv4Prefix, string)>();
+        foreach (JsonElement route in ReadJson(["-j", "-4", "route", "show", "table", "main"]))
+        {
+            if (route.TryGetProperty("dst", out JsonElement dst) && route.TryGetProperty("dev", out JsonElement dev)
+                && dst.GetString() is string text && text != "default" && Ipv4Prefix.TryParse(text, out Ipv4Prefix prefix))
+            {
+                routes.Add((prefix, dev.GetString()!));
+            }
+        }
+        return new PlumbingFacts(outside, routes);
+    }
+
+    private List<JsonElement> ReadJson(IReadOnlyList<string> arguments)
+    {
         CommandResult result = _host.RunIp(arguments);
+        if (result.ExitCode != 0 && result.Error.Contains("table does not exist", StringComparison.Ordinal))
+        {
+            return []; // a routing table that holds nothing yet
+        }
         if (result.ExitCode != 0)
         {
             throw new PlumbingException("ip " + string.Join(' ', arguments), result.Error);
         }
-        // "2: eth0    inet 203.0.113.1/24 brd 203.0.113.255 scope global eth0\       valid_lft ..."
-        foreach (string line in result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        if (string.IsNullOrWhiteSpace(result.Output))
         {
-            string[] words = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            int inet = Array.IndexOf(words, "inet");
-            if (inet >= 0 && inet + 1 < words.Length)
-            {
-                addresses.Add(InterfaceAddress.Parse(words[inet + 1]));
-            }
+            return [];
         }
-        return addresses;
+        using JsonDocument document = JsonDocument.Parse(result.Output);
+        return [.. document.RootElement.EnumerateArray().Select(element => element.Clone())];
+    }
+}
+
+/// <summary>
+/// What NatGate changed in a network namespace and must give back: each sysctl's value before
+/// the first run, the proxy neighbours it added, whether the guard table is there. Kept in a
+/// file so that a run after a crash knows the host's originals.
+/// </summary>
+internal sealed class PlumbingRecord
+{
+    public Dictionary<string, string> Sysctls { get; } = new(StringComparer.Ordinal);
+
+    public List<ProxyNeighbour> ProxyNeighbours { get; } = [];
+
+    public bool Guard { get; set; }
+
+    public static PlumbingRecord Parse(string? text)
+    {
+        var record = new PlumbingRecord();
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return record;
+        }
+        try
+        {
+            JsonNode root = JsonNode.Parse(text) ?? throw new JsonException("empty");
+            foreach ((string path, JsonNode? value) in root["sysctls"]?.AsObject() ?? [])
+            {
+                record.Sysctls[path] = value!.GetValue<string>();
+            }
+            foreach (JsonNode? neighbour in root["proxyNeighbours"]?.AsArray() ?? [])
+            {
+                record.ProxyNeighbours.Add(new ProxyNeighbour(Ipv4Address.Parse(neighbour!["address"]!.GetValue<string>()), neighbour["device"]!.GetValue<string>()));
+            }
+            record.Guard = root["guard"]?.GetValue<bool>() ?? false;
+        }
+        catch (Exception exception) when (exception is JsonException or InvalidOperationException or FormatException or NullReferenceException)
+        {
+            throw new PlumbingException($"NatGate's record of the host's settings ({SystemPlumbingHost.RecordDirectory}) cannot be read: {exception.Message}; "
+                + "check the sysctls by hand and remove the file", exception);
+        }
+        return record;
     }
 
-    private sealed record AppliedStep(PlumbingStep Step, string? OldValue);
+    public string ToJson()
+    {
+        var sysctls = new JsonObject();
+        foreach ((string path, string value) in Sysctls)
+        {
+            sysctls[path] = value;
+        }
+        var neighbours = new JsonArray();
+        foreach (ProxyNeighbour neighbour in ProxyNeighbours)
+        {
+            neighbours.Add(new JsonObject { ["address"] = Ipv4Address.Format(neighbour.Address), ["device"] = neighbour.Device });
+        }
+        var root = new JsonObject { ["version"] = 1, ["sysctls"] = sysctls, ["proxyNeighbours"] = neighbours, ["guard"] = Guard };
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
 }

@@ -2,6 +2,13 @@ using NatGate.Core.Addressing;
 
 namespace NatGate.Linux.Routing;
 
+/// <summary>
+/// A service on the gateway itself that a redirect sends connections to (a transparent proxy on
+/// the gateway's inside address): its replies must go back through NatGate to be translated,
+/// while the rest of the host's own traffic does not. Null protocol or ports: all of them.
+/// </summary>
+public sealed record LocalRedirect(uint Address, string? Protocol, Core.Ports.PortRange? Ports);
+
 /// <summary>What the gateway's policy routing is built from (DESIGN.md, "The data path on Linux").</summary>
 public sealed record GatewayPlumbingOptions
 {
@@ -17,6 +24,9 @@ public sealed record GatewayPlumbingOptions
     /// <summary>The NAT's external addresses (host order): traffic to them is steered into the TUN.</summary>
     public IReadOnlyList<uint> ExternalAddresses { get; init; } = [];
 
+    /// <summary>Services on this host that redirects lead to: their replies are steered to the TUN.</summary>
+    public IReadOnlyList<LocalRedirect> LocalRedirects { get; init; } = [];
+
     /// <summary>The routing table holding the default route into the TUN.</summary>
     public int Table { get; init; } = 100;
 
@@ -26,7 +36,13 @@ public sealed record GatewayPlumbingOptions
     /// </summary>
     public string? OutsideInterface { get; init; }
 
-    /// <summary>The preference of the first rule (<c>iif TUN lookup main</c>); the two others follow it.</summary>
+    /// <summary>
+    /// The interfaces the inside prefixes live behind: only packets arriving on them may carry an
+    /// inside source. Empty: each prefix's interfaces are read from the main table's routes.
+    /// </summary>
+    public IReadOnlyList<string> InsideInterfaces { get; init; } = [];
+
+    /// <summary>The preference of NatGate's first rule; its rules take this one and the five after it (<see cref="PlumbingPlan.Create"/>).</summary>
     public int FirstRulePreference { get; init; } = 999;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad option.</summary>
@@ -46,9 +62,13 @@ public sealed record GatewayPlumbingOptions
         {
             throw new ArgumentException($"routing table {Table} is reserved: pick 1 to 252, or 256 and above.", nameof(Table));
         }
-        if (FirstRulePreference is < 1 or > 32763)
+        if (FirstRulePreference is < 1 or > 32760)
         {
-            throw new ArgumentException($"rule preference {FirstRulePreference} is out of range: pick 1 to 32763, before the main table's 32766.", nameof(FirstRulePreference));
+            throw new ArgumentException($"rule preference {FirstRulePreference} is out of range: pick 1 to 32760, so that NatGate's six come before the main table's 32766.", nameof(FirstRulePreference));
+        }
+        foreach (string inside in InsideInterfaces)
+        {
+            ValidateInterfaceName(inside, nameof(InsideInterfaces));
         }
     }
 

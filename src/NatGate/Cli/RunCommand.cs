@@ -24,6 +24,7 @@ internal static class RunCommand
         var rules = new Option<FileInfo?>("--rules") { Description = "An ipnat.conf rule file." };
         var config = new Option<FileInfo?>("--config") { Description = "A configuration file (TOML; docs/natgate.example.toml)." };
         var tun = new Option<string>("--tun") { Description = "The TUN device's name.", DefaultValueFactory = _ => "natgate0" };
+        var insideInterface = new Option<string[]>("--inside-interface") { Description = "An interface the inside prefixes live behind (repeatable); only packets arriving on one may carry an inside source. Default: read from the main table's routes." };
         var outside = new Option<string?>("--outside-interface") { Description = "The outside interface: rules naming it apply, and on-link external addresses get a proxy neighbour on it." };
         var mapping = new Option<string>("--mapping") { Description = "Mapping behaviour: eim (endpoint-independent), adm or apdm.", DefaultValueFactory = _ => "eim" };
         var filtering = new Option<string>("--filtering") { Description = "Filtering behaviour: eif (endpoint-independent), adf (address-dependent) or apdf.", DefaultValueFactory = _ => "adf" };
@@ -43,7 +44,7 @@ internal static class RunCommand
 
         var command = new Command("run", "Run the gateway: translate what the kernel routes to the TUN device.")
         {
-            inside, external, rules, config, tun, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
+            inside, external, rules, config, tun, insideInterface, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
             control, state, metrics, noPlumbing, logSessions, maximumSessions, noOffload, queues, busyPoll,
         };
         command.SetAction(async (parseResult, cancellation) =>
@@ -59,6 +60,7 @@ internal static class RunCommand
                     ConfigFile = parseResult.GetValue(config)?.FullName,
                     TunName = parseResult.GetValue(tun)!,
                     OutsideInterface = parseResult.GetValue(outside),
+                    InsideInterfaces = parseResult.GetValue(insideInterface) ?? [],
                     Mapping = ParseMapping(parseResult.GetValue(mapping)!),
                     Filtering = ParseFiltering(parseResult.GetValue(filtering)!),
                     UdpIdleTimeout = TimeSpan.FromSeconds(parseResult.GetValue(udpTimeout)),

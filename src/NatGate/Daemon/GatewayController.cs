@@ -125,11 +125,31 @@ public sealed class GatewayController
 
     public IReadOnlyList<RuleInfo> Rules() => Run(engine => engine.ListRules());
 
-    public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules) => Run(engine => engine.LoadRules(rules));
+    /// <summary>
+    /// Called after every change to the rules (a load, a removal, a flush, a NAT model applied),
+    /// on the caller's thread, before the change is reported: the daemon reconciles the routing
+    /// here, so that what the control API reports as done is done in the kernel too.
+    /// </summary>
+    public Action? RulesChanged { get; set; }
 
-    public int RemoveRules(IReadOnlyList<NatRule> rules) => Run(engine => engine.RemoveRules(rules));
+    public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.LoadRules(rules)));
 
-    public int FlushRules() => Run(engine => engine.FlushRules());
+    public int RemoveRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.RemoveRules(rules)));
+
+    public int FlushRules() => Changed(Run(engine => engine.FlushRules()));
+
+    private T Changed<T>(T result)
+    {
+        try
+        {
+            RulesChanged?.Invoke();
+        }
+        catch (Linux.Routing.PlumbingException error)
+        {
+            throw new NatControlException(NatErrno.EINVAL, $"The rules changed, but the routing could not follow: {error.Message}");
+        }
+        return result;
+    }
 
     public int FlushSessions() => Run(engine => engine.FlushSessions(NowTicks));
 
@@ -217,6 +237,7 @@ public sealed class GatewayController
             }
             return 0;
         });
+        Changed(0);
     }
 
     /// <summary>Loads a model's compiled rules and records which instance each belongs to.</summary>

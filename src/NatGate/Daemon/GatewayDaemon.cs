@@ -62,9 +62,12 @@ public sealed class GatewayDaemon : IAsyncDisposable
         var daemon = new GatewayDaemon(options, controller, logger, clock);
         try
         {
+            // First of all: a second daemon on the same routing refuses here, having touched nothing.
+            daemon.ClaimRouting();
             daemon.Configure(model, ipnatRules);
             daemon.OpenDataPath();
             daemon.StartThreads();
+            daemon.started = true;
         }
         catch
         {
@@ -134,10 +137,91 @@ public sealed class GatewayDaemon : IAsyncDisposable
         return (model, rules);
     }
 
+    private void ClaimRouting()
+    {
+        if (options.NoPlumbing)
+        {
+            return;
+        }
+        plumbing = new GatewayPlumbing(PlumbingOptions([]));
+        plumbing.Claim();
+        // Every rule change is followed into the kernel before the change is reported done.
+        Controller.RulesChanged = FollowRules;
+    }
+
+    /// <summary>Reconciles the routing with the rules as they now are (a load, a removal, a NAT instance added).</summary>
+    private void FollowRules()
+    {
+        lock (plumbingGate)
+        {
+            if (plumbing is null || stopping)
+            {
+                return;
+            }
+            plumbing.Update(PlumbingOptions(Controller.Rules()));
+            foreach (string note in plumbing.Notes.Skip(notesLogged))
+            {
+                GatewayLog.PlumbingNote(logger, note);
+            }
+            notesLogged = plumbing.Notes.Count;
+        }
+    }
+
+    private readonly Lock plumbingGate = new();
+    private int notesLogged;
+    private bool started;
+
+    /// <summary>The routing the rules need: their inside prefixes and the external addresses on this gateway.</summary>
+    private GatewayPlumbingOptions PlumbingOptions(IReadOnlyList<RuleInfo> rules) => new()
+    {
+        TunName = options.TunName,
+        InternalPrefixes = [.. rules
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
+            .Select(rule => rule.Rule.Source)
+            .Distinct()],
+        ExternalAddresses = [.. rules
+            .Where(rule => rule.Active && rule.OnThisGateway)
+            .SelectMany(rule => ExternalAddressesOf(rule.Rule))
+            .Distinct()],
+        LocalRedirects = [.. rules
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.Kind == NatRuleKind.Redirect)
+            .SelectMany(rule => LocalRedirectsOf(rule.Rule, localAddresses))],
+        Table = options.RoutingTable,
+        OutsideInterface = options.OutsideInterface,
+        InsideInterfaces = options.InsideInterfaces,
+        Mtu = options.Mtu,
+    };
+
+    /// <summary>The services on this host a redirect leads to: the target address, protocol and ports.</summary>
+    private static IEnumerable<LocalRedirect> LocalRedirectsOf(NatRule rule, uint[] local)
+    {
+        PortMatch matched = rule.DestinationPorts;
+        Core.Ports.PortRange? ports = rule.RedirectPort == 0 || matched.Excluding
+            ? null
+            : new Core.Ports.PortRange(rule.RedirectPort, (ushort)Math.Min(65535, rule.RedirectPort + (matched.Last - matched.First)));
+        string?[] protocols = rule.Protocols switch
+        {
+            RuleProtocols.Tcp => ["tcp"],
+            RuleProtocols.Udp => ["udp"],
+            RuleProtocols.TcpUdp => ["tcp", "udp"],
+            _ => [null],
+        };
+        foreach (uint target in rule.RedirectTargets.Where(local.Contains).Distinct())
+        {
+            foreach (string? protocol in protocols)
+            {
+                yield return new LocalRedirect(target, protocol, protocol is null ? null : ports);
+            }
+        }
+    }
+
+    private uint[] localAddresses = [];
+
     private void Configure(NetNatModel model, IReadOnlyList<NatRule> ipnatRules)
     {
         NatEngine engine = Controller.Engine;
         uint[] local = LocalAddresses();
+        localAddresses = local;
         engine.SetLocalAddresses(local);
         engine.SetInterfaces(options.OutsideInterface is null ? [options.TunName] : [options.TunName, options.OutsideInterface]);
         Controller.ApplyNetNat(model, prefix => local.Where(prefix.Contains));
@@ -197,39 +281,25 @@ public sealed class GatewayDaemon : IAsyncDisposable
             VirtioHeader = options.Offload,
             Offloads = options.Offload ? TunOffloads.All : TunOffloads.None,
         });
-        var externalAddresses = Controller.Rules()
-            .Where(rule => rule.Active && rule.OnThisGateway)
-            .SelectMany(rule => ExternalAddressesOf(rule.Rule))
-            .Distinct()
-            .ToList();
-        var insidePrefixes = Controller.Rules()
-            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
-            .Select(rule => rule.Rule.Source)
-            .Distinct()
-            .ToList();
-        plumbing = new GatewayPlumbing(new GatewayPlumbingOptions
+        lock (plumbingGate)
         {
-            TunName = options.TunName,
-            InternalPrefixes = insidePrefixes,
-            ExternalAddresses = externalAddresses,
-            Table = options.RoutingTable,
-            OutsideInterface = options.OutsideInterface,
-            Mtu = options.Mtu,
-        });
-        string plan = string.Join(Environment.NewLine, plumbing.Steps.Select(step => "  " + step.Command));
-        if (options.NoPlumbing)
-        {
-            GatewayLog.NoPlumbing(logger, plan);
-            plumbing = null;
-        }
-        else
-        {
-            plumbing.Apply();
-            GatewayLog.PlumbingInstalled(logger, plan);
-        }
-        foreach (string note in plumbing?.Notes ?? [])
-        {
-            GatewayLog.PlumbingNote(logger, note);
+            GatewayPlumbing planner = plumbing ?? new GatewayPlumbing(PlumbingOptions([]));
+            planner.Update(PlumbingOptions(Controller.Rules()));
+            string plan = string.Join(Environment.NewLine, planner.Plan().Commands.Select(command => "  " + command));
+            if (options.NoPlumbing)
+            {
+                GatewayLog.NoPlumbing(logger, plan);
+            }
+            else
+            {
+                planner.Apply();
+                GatewayLog.PlumbingInstalled(logger, plan);
+            }
+            foreach (string note in planner.Notes.Distinct())
+            {
+                GatewayLog.PlumbingNote(logger, note);
+            }
+            notesLogged = planner.Notes.Count;
         }
     }
 
@@ -248,6 +318,15 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 break;
             default:
                 break;
+        }
+    }
+
+    /// <summary>Packets with an inside source that arrived from elsewhere, dropped by the guard; null without plumbing or nftables.</summary>
+    public long? SpoofedPackets()
+    {
+        lock (plumbingGate)
+        {
+            return plumbing?.SpoofedPackets();
         }
     }
 
@@ -504,7 +583,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
         {
             thread.Join(TimeSpan.FromSeconds(5));
         }
-        if (options.StateFile is not null)
+        // Only a daemon that started saves: one that failed to start (a state file it could not
+        // read, a busy TUN) must not write an empty table over the file it was given.
+        if (options.StateFile is not null && started)
         {
             try
             {
@@ -516,13 +597,16 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 GatewayLog.SaveFailed(logger, options.StateFile, error.Message);
             }
         }
-        try
+        lock (plumbingGate)
         {
-            plumbing?.Remove();
-        }
-        catch (PlumbingException error)
-        {
-            GatewayLog.PlumbingRemovalFailed(logger, error.Message);
+            try
+            {
+                plumbing?.Remove();
+            }
+            catch (PlumbingException error)
+            {
+                GatewayLog.PlumbingRemovalFailed(logger, error.Message);
+            }
         }
         device?.Dispose();
         stopSignal.Dispose();

@@ -15,6 +15,9 @@ public sealed record GatewayRunOptions
     public string? ConfigFile { get; init; }
     public string TunName { get; init; } = "natgate0";
     public string? OutsideInterface { get; init; }
+
+    /// <summary>The interfaces the inside lives behind (--inside-interface); empty: read from the main table.</summary>
+    public IReadOnlyList<string> InsideInterfaces { get; init; } = [];
     public MappingBehavior Mapping { get; init; } = MappingBehavior.EndpointIndependent;
     public FilteringBehavior Filtering { get; init; } = FilteringBehavior.AddressDependent;
     public TimeSpan UdpIdleTimeout { get; init; } = NatPolicy.Default.UdpIdleTimeout;

@@ -4,7 +4,7 @@ using NatGate.Linux.Routing;
 
 namespace NatGate.Linux.Tests.Routing;
 
-/// <summary>The plan and the Apply/Remove bookkeeping, against a recording host: no root needed.</summary>
+/// <summary>The plan: a pure function of the options and what the host holds; no root needed.</summary>
 public sealed class GatewayPlumbingPlanTests
 {
     private static readonly GatewayPlumbingOptions Options = new()
@@ -15,185 +15,167 @@ public sealed class GatewayPlumbingPlanTests
         OutsideInterface = "eth0",
     };
 
+    private static readonly PlumbingFacts Facts = new(
+        [InterfaceAddress.Parse("203.0.113.1/24")],
+        [(Ipv4Prefix.Parse("10.0.0.0/24"), "br0"), (Ipv4Prefix.Parse("172.16.0.0/16"), "lan1"), (Ipv4Prefix.Parse("203.0.113.0/24"), "eth0")]);
+
     [Fact]
     public void Plan_lists_the_commands_of_the_design_in_order()
     {
         var notes = new List<string>();
-        IReadOnlyList<PlumbingStep> steps = GatewayPlumbing.Plan(Options, [InterfaceAddress.Parse("203.0.113.1/24")], notes);
+        PlumbingPlan plan = PlumbingPlan.Create(Options, Facts, notes);
         Assert.Equal(
         [
             "ip link set dev natgate0 mtu 1500 up",
-            "sysctl -w net.ipv4.conf.all.rp_filter=0",
-            "sysctl -w net.ipv4.conf.natgate0.rp_filter=0",
-            "ip rule add pref 999 iif natgate0 lookup main",
-            "ip rule add pref 1000 from 10.0.0.0/24 lookup 100",
-            "ip rule add pref 1000 from 172.16.5.0/24 lookup 100",
-            "ip rule add pref 1001 to 203.0.113.5 lookup 100",
-            "ip rule add pref 1001 to 198.51.100.7 lookup 100",
-            "ip route add default dev natgate0 table 100",
+            "ip route add default dev natgate0 table 100 metric 0",
+            "ip route add prohibit default table 100 metric 4294967295",
+            "ip rule add pref 999 iif natgate0 goto 1004",
+            "ip rule add pref 1000 from 10.0.0.0/24 iif br0 lookup 100",
+            "ip rule add pref 1000 from 172.16.5.0/24 iif lan1 lookup 100",
+            "ip rule add pref 1001 from 10.0.0.0/24 iif lo goto 1003",
+            "ip rule add pref 1001 from 172.16.5.0/24 iif lo goto 1003",
+            "ip rule add pref 1002 from 10.0.0.0/24 blackhole",
+            "ip rule add pref 1002 from 172.16.5.0/24 blackhole",
+            "ip rule add pref 1003 to 198.51.100.7/32 lookup 100",
+            "ip rule add pref 1003 to 203.0.113.5/32 lookup 100",
+            "ip rule add pref 1004 nop",
             "ip neigh add proxy 203.0.113.5 dev eth0",
+            "nft: drop and count packets from 10.0.0.0/24 arriving on anything but br0, lo, natgate0",
+            "nft: drop and count packets from 172.16.5.0/24 arriving on anything but lan1, lo, natgate0",
+            "sysctl -w net.ipv4.conf.all.rp_filter=2 (unless 0)",
+            "sysctl -w net.ipv4.conf.natgate0.rp_filter=2 (unless 0)",
             "sysctl -w net.ipv4.neigh.eth0.proxy_delay=0",
             "sysctl -w net.ipv4.ip_forward=1",
-        ], steps.Select(step => step.Command));
+        ], plan.Commands);
         Assert.Contains(notes, note => note.StartsWith("198.51.100.7 is not on-link on eth0", StringComparison.Ordinal));
     }
 
     [Fact]
-    public void Plan_without_an_outside_interface_has_no_proxy_neighbours_and_honours_table_and_mtu()
+    public void Thousands_of_rules_cost_a_handful_of_policy_rules()
     {
-        GatewayPlumbingOptions options = Options with { OutsideInterface = null, Table = 7, Mtu = 1400, FirstRulePreference = 500 };
-        string[] commands = [.. GatewayPlumbing.Plan(options, []).Select(step => step.Command)];
-        Assert.DoesNotContain(commands, command => command.Contains("neigh", StringComparison.Ordinal));
-        Assert.Contains("ip link set dev natgate0 mtu 1400 up", commands);
-        Assert.Contains("ip rule add pref 500 iif natgate0 lookup main", commands);
-        Assert.Contains("ip rule add pref 502 to 203.0.113.5 lookup 7", commands);
-        Assert.Contains("ip route add default dev natgate0 table 7", commands);
+        GatewayPlumbingOptions options = Options with
+        {
+            InternalPrefixes = [.. Enumerable.Range(0, 4096).Select(offset => Ipv4Prefix.Host(Ipv4Address.Parse("10.1.0.0") + (uint)offset))],
+            ExternalAddresses = [.. Enumerable.Range(0, 256).Select(offset => Ipv4Address.Parse("198.51.100.0") + (uint)offset)],
+            OutsideInterface = null,
+        };
+        PlumbingPlan plan = PlumbingPlan.Create(options, new PlumbingFacts([], [(Ipv4Prefix.Parse("10.1.0.0/16"), "br0")]));
+        // iif TUN, one each of lookup / lo / blackhole for 10.1.0.0/20, one for 198.51.100.0/24, nop.
+        Assert.Equal(6, plan.Rules.Count);
+        Assert.Contains(plan.Rules, rule => rule.From == Ipv4Prefix.Parse("10.1.0.0/20") && rule.Action == PolicyRuleAction.Blackhole);
+        Assert.Contains(plan.Rules, rule => rule.To == Ipv4Prefix.Parse("198.51.100.0/24"));
+    }
+
+    [Fact]
+    public void Named_inside_interfaces_win_over_the_routes_and_an_unrouted_prefix_is_explained()
+    {
+        var notes = new List<string>();
+        PlumbingPlan named = PlumbingPlan.Create(Options with { InsideInterfaces = ["veth7"] }, Facts, notes);
+        Assert.All(named.Rules.Where(rule => rule.Action == PolicyRuleAction.Lookup && rule.From is not null), rule => Assert.Equal("veth7", rule.InputInterface));
+
+        PlumbingPlan unrouted = PlumbingPlan.Create(Options, PlumbingFacts.None, notes);
+        Assert.DoesNotContain(unrouted.Rules, rule => rule.From is not null && rule.Action == PolicyRuleAction.Lookup);
+        // Spoofed sources are still refused, and the host's own packets still pass.
+        Assert.Contains(unrouted.Rules, rule => rule.From == Ipv4Prefix.Parse("10.0.0.0/24") && rule.Action == PolicyRuleAction.Blackhole);
+        Assert.Contains(notes, note => note.StartsWith("no interface routes 10.0.0.0/24", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Without_an_outside_interface_or_externals_the_plan_has_no_neighbours_and_gotos_land_on_a_rule()
+    {
+        GatewayPlumbingOptions options = Options with { OutsideInterface = null, ExternalAddresses = [], Table = 7, Mtu = 1400, FirstRulePreference = 500 };
+        PlumbingPlan plan = PlumbingPlan.Create(options, Facts);
+        Assert.Empty(plan.ProxyNeighbours);
+        Assert.Contains("ip link set dev natgate0 mtu 1400 up", plan.Commands);
+        Assert.Contains("ip rule add pref 502 from 10.0.0.0/24 iif lo goto 505", plan.Commands);
+        Assert.Contains("ip route add default dev natgate0 table 7 metric 0", plan.Commands);
+        foreach (PolicyRule jump in plan.Rules.Where(rule => rule.Action == PolicyRuleAction.Goto))
+        {
+            Assert.Contains(plan.Rules, rule => rule.Preference == jump.Target);
+        }
+        Assert.DoesNotContain(plan.Sysctls, sysctl => sysctl.Path.Contains("proxy_delay", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_replies_of_a_local_service_a_redirect_leads_to_go_to_the_tun_and_nothing_else_of_the_host()
+    {
+        GatewayPlumbingOptions options = Options with
+        {
+            LocalRedirects = [new LocalRedirect(Ipv4Address.Parse("10.0.0.1"), "tcp", new Core.Ports.PortRange(3128, 3128)), new LocalRedirect(Ipv4Address.Parse("10.0.0.1"), "udp", new Core.Ports.PortRange(5000, 5010))],
+        };
+        PlumbingPlan plan = PlumbingPlan.Create(options, Facts);
+        Assert.Contains("ip rule add pref 1000 from 10.0.0.1/32 iif lo ipproto tcp sport 3128 lookup 100", plan.Commands);
+        Assert.Contains("ip rule add pref 1000 from 10.0.0.1/32 iif lo ipproto udp sport 5000-5010 lookup 100", plan.Commands);
+        // Before the rule that hands the host's other packets back to the host's own routing.
+        Assert.Contains("ip rule add pref 1001 from 10.0.0.0/24 iif lo goto 1003", plan.Commands);
+        PolicyRule written = plan.Rules.First(rule => rule.Protocol == "udp");
+        const string Json = "{\"priority\":1000,\"src\":\"10.0.0.1\",\"iif\":\"lo\",\"ipproto\":\"udp\",\"sport_start\":5000,\"sport_end\":5010,\"table\":\"100\"}";
+        Assert.Equal(written, PolicyRule.FromJson(System.Text.Json.JsonDocument.Parse(Json).RootElement));
     }
 
     [Fact]
     public void The_outside_interfaces_own_address_is_not_proxied_and_is_explained()
     {
         var notes = new List<string>();
-        IReadOnlyList<PlumbingStep> steps = GatewayPlumbing.Plan(Options, [InterfaceAddress.Parse("203.0.113.5/24")], notes);
-        Assert.DoesNotContain(steps, step => step.Command.StartsWith("ip neigh", StringComparison.Ordinal));
+        PlumbingPlan plan = PlumbingPlan.Create(Options, Facts with { OutsideAddresses = [InterfaceAddress.Parse("203.0.113.5/24")] }, notes);
+        Assert.Empty(plan.ProxyNeighbours);
         Assert.Contains(notes, note => note.StartsWith("203.0.113.5 is eth0's own address", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Reverse_path_filtering_is_loosened_only_from_strict()
+    {
+        SysctlSetting all = Assert.Single(PlumbingPlan.Create(Options, Facts).Sysctls, sysctl => sysctl.Path == "net/ipv4/conf/all/rp_filter");
+        Assert.True(all.IsSatisfiedBy("0"));
+        Assert.True(all.IsSatisfiedBy("2"));
+        Assert.False(all.IsSatisfiedBy("1"));
     }
 
     [Fact]
     public void A_dot_in_an_interface_name_becomes_a_slash_in_the_sysctl_name()
     {
-        var step = new SysctlStep("net/ipv4/conf/eth0.100/rp_filter", "0");
-        Assert.Equal("net.ipv4.conf.eth0/100.rp_filter", step.Key);
-        Assert.Equal("sysctl -w net.ipv4.conf.eth0/100.rp_filter=0", step.Command);
+        PlumbingPlan plan = PlumbingPlan.Create(Options with { OutsideInterface = "eth0.100" }, Facts);
+        Assert.Contains("sysctl -w net.ipv4.neigh.eth0/100.proxy_delay=0", plan.Commands);
     }
 
     [Fact]
     public void Options_refuse_reserved_tables_and_bad_names()
     {
-        Assert.Throws<ArgumentException>(() => GatewayPlumbing.Plan(Options with { Table = 254 }, []));
-        Assert.Throws<ArgumentException>(() => GatewayPlumbing.Plan(Options with { TunName = "a/b" }, []));
-        Assert.Throws<ArgumentException>(() => GatewayPlumbing.Plan(Options with { TunName = "sixteen-chars-xx" }, []));
+        Assert.Throws<ArgumentException>(() => (Options with { Table = 254 }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options with { TunName = "a/b" }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options with { InsideInterfaces = ["much-too-long-a-name"] }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options with { FirstRulePreference = 32761 }).Validate());
     }
 
     [Fact]
-    public void Steps_query_the_outside_interface_for_its_on_link_prefixes()
+    public void A_rule_reads_back_from_ip_json_as_it_was_written()
     {
-        var host = new RecordingHost();
-        host.Output["-4 -o addr show dev eth0"] =
-            "2: eth0    inet 203.0.113.1/24 brd 203.0.113.255 scope global eth0\\       valid_lft forever preferred_lft forever\n";
-        var plumbing = new GatewayPlumbing(Options, host);
-        Assert.Contains(plumbing.Steps, step => step.Command == "ip neigh add proxy 203.0.113.5 dev eth0");
-        Assert.DoesNotContain(plumbing.Steps, step => step.Command == "ip neigh add proxy 198.51.100.7 dev eth0");
-    }
-
-    [Fact]
-    public void Remove_undoes_in_reverse_order_and_restores_only_what_apply_changed()
-    {
-        var host = new RecordingHost();
-        host.Sysctls["net/ipv4/ip_forward"] = "0";
-        host.Sysctls["net/ipv4/conf/all/rp_filter"] = "2";
-        host.Sysctls["net/ipv4/conf/natgate0/rp_filter"] = "0";
-        var plumbing = new GatewayPlumbing(Options with { OutsideInterface = null }, host);
-
-        plumbing.Apply();
-        Assert.True(plumbing.IsApplied);
-        Assert.Equal("1", host.Sysctls["net/ipv4/ip_forward"]);
-        Assert.Equal("0", host.Sysctls["net/ipv4/conf/all/rp_filter"]);
-        Assert.DoesNotContain(host.Writes, write => write.StartsWith("net/ipv4/conf/natgate0/rp_filter", StringComparison.Ordinal));
-        string[] applied = [.. host.Commands];
-
-        host.Commands.Clear();
-        plumbing.Remove();
-        Assert.False(plumbing.IsApplied);
-        Assert.Equal("0", host.Sysctls["net/ipv4/ip_forward"]);
-        Assert.Equal("2", host.Sysctls["net/ipv4/conf/all/rp_filter"]);
-        string[] expectedUndo = [.. applied.Reverse().Select(command => command
-            .Replace("rule add", "rule del", StringComparison.Ordinal)
-            .Replace("route add", "route del", StringComparison.Ordinal)
-            .Replace("mtu 1500 up", "down", StringComparison.Ordinal))];
-        Assert.Equal(expectedUndo, host.Commands);
-
-        host.Commands.Clear();
-        plumbing.Remove();
-        Assert.Empty(host.Commands);
-    }
-
-    [Fact]
-    public void An_existing_rule_is_adopted_and_an_existing_route_replaced()
-    {
-        var host = new RecordingHost();
-        host.Errors["rule add pref 999 iif natgate0 lookup main"] = "RTNETLINK answers: File exists";
-        host.Errors["route add default dev natgate0 table 100"] = "RTNETLINK answers: File exists";
-        var plumbing = new GatewayPlumbing(Options with { OutsideInterface = null }, host);
-        plumbing.Apply();
-        Assert.Contains("route replace default dev natgate0 table 100", host.Commands);
-        Assert.Contains(plumbing.Notes, note => note.Contains("adopted", StringComparison.Ordinal));
-        plumbing.Remove();
-        Assert.Contains("rule del pref 999 iif natgate0 lookup main", host.Commands);
-    }
-
-    [Fact]
-    public void A_failing_step_rolls_back_the_earlier_ones_and_names_the_command()
-    {
-        var host = new RecordingHost();
-        host.Sysctls["net/ipv4/conf/all/rp_filter"] = "1";
-        host.Errors["route add default dev natgate0 table 100"] = "Error: Nexthop device is not up.";
-        var plumbing = new GatewayPlumbing(Options with { OutsideInterface = null }, host);
-        PlumbingException failure = Assert.Throws<PlumbingException>(plumbing.Apply);
-        Assert.Equal("ip route add default dev natgate0 table 100", failure.Command);
-        Assert.Equal("Error: Nexthop device is not up.", failure.ErrorOutput);
-        Assert.Contains("Nexthop device is not up", failure.Message, StringComparison.Ordinal);
-        Assert.False(plumbing.IsApplied);
-        Assert.Equal("1", host.Sysctls["net/ipv4/conf/all/rp_filter"]);
-        Assert.Equal("link set dev natgate0 down", host.Commands[^1]);
-        Assert.Contains("rule del pref 1001 to 198.51.100.7 lookup 100", host.Commands);
-    }
-
-    [Fact]
-    public void Remove_tolerates_steps_already_gone()
-    {
-        var host = new RecordingHost();
-        var plumbing = new GatewayPlumbing(Options with { OutsideInterface = null }, host);
-        host.Sysctls["net/ipv4/conf/all/rp_filter"] = "1";
-        plumbing.Apply();
-        // The TUN closed first: its route, its rp_filter sysctl and the device are gone; a rule was deleted by hand.
-        host.Errors["route del default dev natgate0 table 100"] = "RTNETLINK answers: No such process";
-        host.Errors["link set dev natgate0 down"] = "Cannot find device \"natgate0\"";
-        host.Errors["rule del pref 999 iif natgate0 lookup main"] = "RTNETLINK answers: No such file or directory";
-        host.Sysctls.Remove("net/ipv4/conf/natgate0/rp_filter");
-        plumbing.Remove();
-        Assert.Equal("1", host.Sysctls["net/ipv4/conf/all/rp_filter"]);
-        Assert.Equal(4, plumbing.Notes.Count(note => note.Contains("already gone", StringComparison.Ordinal)));
-    }
-
-    private sealed class RecordingHost : IPlumbingHost
-    {
-        public List<string> Commands { get; } = [];
-        public List<string> Writes { get; } = [];
-        public Dictionary<string, string> Output { get; } = [];
-        public Dictionary<string, string> Errors { get; } = [];
-        public Dictionary<string, string> Sysctls { get; } = new()
+        foreach (PolicyRule rule in PlumbingPlan.Create(Options, Facts).Rules)
         {
-            ["net/ipv4/ip_forward"] = "0",
-            ["net/ipv4/conf/all/rp_filter"] = "0",
-            ["net/ipv4/conf/natgate0/rp_filter"] = "2",
-        };
-
-        public CommandResult RunIp(IReadOnlyList<string> arguments)
-        {
-            string command = string.Join(' ', arguments);
-            Commands.Add(command);
-            return Errors.TryGetValue(command, out string? error)
-                ? new CommandResult(2, string.Empty, error)
-                : new CommandResult(0, Output.GetValueOrDefault(command, string.Empty), string.Empty);
+            Assert.Equal(rule, PolicyRule.FromJson(System.Text.Json.JsonDocument.Parse(ToJson(rule)).RootElement));
         }
 
-        public string? ReadSysctl(string path) => Sysctls.GetValueOrDefault(path);
-
-        public void WriteSysctl(string path, string value)
+        // What `ip -j rule show` prints for NatGate's kinds of rules.
+        static string ToJson(PolicyRule rule)
         {
-            Writes.Add(path + "=" + value);
-            Sysctls[path] = value;
+            var parts = new List<string> { $"\"priority\":{rule.Preference}" };
+            parts.Add(rule.From is { } from ? $"\"src\":\"{Ipv4Address.Format(from.Network)}\",\"srclen\":{from.Length}" : "\"src\":\"all\"");
+            if (rule.To is { } to)
+            {
+                parts.Add(to.Length == 32 ? $"\"dst\":\"{Ipv4Address.Format(to.Network)}\"" : $"\"dst\":\"{Ipv4Address.Format(to.Network)}\",\"dstlen\":{to.Length}");
+            }
+            if (rule.InputInterface is { } input)
+            {
+                parts.Add($"\"iif\":\"{input}\",\"iif_detached\":null");
+            }
+            parts.Add(rule.Action switch
+            {
+                PolicyRuleAction.Lookup => $"\"table\":\"{rule.Target}\"",
+                PolicyRuleAction.Goto => $"\"goto\":{rule.Target}",
+                PolicyRuleAction.Blackhole => "\"action\":\"blackhole\"",
+                _ => "\"nop\":null",
+            });
+            return "{" + string.Join(',', parts) + "}";
         }
     }
 }

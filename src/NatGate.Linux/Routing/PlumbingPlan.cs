@@ -1,0 +1,199 @@
+using System.Globalization;
+using NatGate.Core.Addressing;
+using NatGate.Core.Packets;
+
+namespace NatGate.Linux.Routing;
+
+/// <summary>A default route in NatGate's table: into the TUN, or the prohibit route behind it.</summary>
+public sealed record TableRoute(string Type, string? Device, long Metric)
+{
+    /// <summary>The route that keeps the inside off the outside while the TUN is gone (fail closed).</summary>
+    public const long GuardMetric = uint.MaxValue;
+
+    /// <summary>The words after <c>ip route add</c> or <c>ip route del</c>.</summary>
+    public IReadOnlyList<string> Arguments(int table)
+    {
+        string tableText = table.ToString(CultureInfo.InvariantCulture);
+        string metric = Metric.ToString(CultureInfo.InvariantCulture);
+        return Device is null
+            ? [Type, "default", "table", tableText, "metric", metric]
+            : ["default", "dev", Device, "table", tableText, "metric", metric];
+    }
+}
+
+/// <summary>A proxy neighbour entry: the kernel answers ARP for <see cref="Address"/> on <see cref="Device"/>.</summary>
+public sealed record ProxyNeighbour(uint Address, string Device)
+{
+    public IReadOnlyList<string> Arguments => ["proxy", Ipv4Address.Format(Address), "dev", Device];
+
+    public override string ToString() => "ip neigh add " + string.Join(' ', Arguments);
+}
+
+/// <summary>
+/// A kernel parameter under /proc/sys, to be set to <see cref="Value"/> unless it already holds
+/// one of <see cref="AlsoAccepted"/>: an rp_filter of 0 (off) stays 0, and only 1 (strict)
+/// becomes 2 (loose), so nothing is weakened more than the data path needs.
+/// </summary>
+public sealed record SysctlSetting(string Path, string Value, string? AlsoAccepted = null)
+{
+    /// <summary>The sysctl(8) name: '/' becomes '.', and a '.' inside an interface name becomes '/'.</summary>
+    public string Key => string.Create(Path.Length, Path, static (destination, path) =>
+    {
+        for (int index = 0; index < path.Length; index++)
+        {
+            destination[index] = path[index] switch { '/' => '.', '.' => '/', char other => other };
+        }
+    });
+
+    /// <summary>Whether <paramref name="current"/> already satisfies the setting.</summary>
+    public bool IsSatisfiedBy(string current) => current == Value || current == AlsoAccepted;
+
+    public override string ToString() => AlsoAccepted is null ? $"sysctl -w {Key}={Value}" : $"sysctl -w {Key}={Value} (unless {AlsoAccepted})";
+}
+
+/// <summary>
+/// Packets from an inside prefix are admitted only from the interfaces it lives behind (and from
+/// the host itself and the TUN); the rest are spoofed, dropped and counted (nftables, prerouting).
+/// </summary>
+public sealed record GuardRule(Ipv4Prefix Source, IReadOnlyList<string> AllowedInterfaces)
+{
+    public override string ToString()
+        => $"nft: drop and count packets from {Source} arriving on anything but {string.Join(", ", AllowedInterfaces)}";
+}
+
+/// <summary>What the kernel is asked for, beside the plan: the outside interface's addresses, the main table's routes.</summary>
+public sealed record PlumbingFacts(IReadOnlyList<InterfaceAddress> OutsideAddresses, IReadOnlyList<(Ipv4Prefix Destination, string Device)> MainRoutes)
+{
+    public static PlumbingFacts None { get; } = new([], []);
+}
+
+/// <summary>
+/// The whole of what NatGate wants in the kernel for one rule set (DESIGN.md, "What the plumbing
+/// must guarantee"). <see cref="GatewayPlumbing"/> makes the kernel match it, at start and after
+/// every change, and removes it at stop.
+/// </summary>
+public sealed record PlumbingPlan(
+    string TunName,
+    int Mtu,
+    int Table,
+    IReadOnlyList<PolicyRule> Rules,
+    IReadOnlyList<TableRoute> Routes,
+    IReadOnlyList<ProxyNeighbour> ProxyNeighbours,
+    IReadOnlyList<GuardRule> Guard,
+    IReadOnlyList<SysctlSetting> Sysctls)
+{
+    /// <summary>Everything, as a person would type it (what <c>--no-plumbing</c> prints).</summary>
+    public IReadOnlyList<string> Commands =>
+    [
+        $"ip link set dev {TunName} mtu {Mtu.ToString(CultureInfo.InvariantCulture)} up",
+        .. Routes.Select(route => "ip route add " + string.Join(' ', route.Arguments(Table))),
+        .. Rules.Select(rule => rule.ToString()),
+        .. ProxyNeighbours.Select(neighbour => neighbour.ToString()),
+        .. Guard.Select(guard => guard.ToString()),
+        .. Sysctls.Select(sysctl => sysctl.ToString()),
+    ];
+
+    /// <summary>
+    /// The plan for <paramref name="options"/> on a host described by <paramref name="facts"/>.
+    /// Pure: touches nothing. The rules, from <see cref="GatewayPlumbingOptions.FirstRulePreference"/> F:
+    /// <code>
+    /// F    iif TUN goto F+5                  what NatGate wrote back is routed as the host routes it
+    /// F+1  from INSIDE iif IFACE lookup T    the inside, from where it lives, goes to the TUN
+    /// F+1  from LOCAL iif lo sport P lookup T  and so do the replies of a service a redirect leads to
+    /// F+2  from INSIDE iif lo goto F+4       the host's own packets (its inside address) are its own
+    /// F+3  from INSIDE blackhole             an inside source from anywhere else is spoofed
+    /// F+4  to EXTERNAL lookup T              inbound to the NAT's addresses goes to the TUN
+    /// F+5  nop                               the end of NatGate's rules; the host's own follow
+    /// </code>
+    /// Table T holds the TUN's default route and, behind it, a prohibit route: when the TUN is
+    /// gone (a crash, kill -9) the inside meets the prohibit route, never the main table.
+    /// </summary>
+    public static PlumbingPlan Create(GatewayPlumbingOptions options, PlumbingFacts facts, ICollection<string>? notes = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(facts);
+        options.Validate();
+        string tun = options.TunName;
+        int first = options.FirstRulePreference;
+        int end = first + 5;
+        IReadOnlyList<Ipv4Prefix> insides = Ipv4Prefix.Aggregate(options.InternalPrefixes);
+        IReadOnlyList<Ipv4Prefix> externals = Ipv4Prefix.Aggregate(options.ExternalAddresses.Select(Ipv4Prefix.Host));
+
+        var rules = new List<PolicyRule> { new(first, null, null, tun, PolicyRuleAction.Goto, end) };
+        var guard = new List<GuardRule>();
+        foreach (Ipv4Prefix inside in insides)
+        {
+            IReadOnlyList<string> interfaces = options.InsideInterfaces is { Count: > 0 } named
+                ? named
+                : [.. facts.MainRoutes.Where(route => route.Device != tun && route.Destination.Length > 0 && route.Destination.Overlaps(inside))
+                    .Select(route => route.Device).Distinct().Order(StringComparer.Ordinal)];
+            if (interfaces.Count == 0)
+            {
+                notes?.Add($"no interface routes {inside} in the main table: nothing from it is translated until one does (or name it with --inside-interface)");
+            }
+            foreach (string device in interfaces)
+            {
+                rules.Add(new PolicyRule(first + 1, inside, null, device, PolicyRuleAction.Lookup, options.Table));
+            }
+            guard.Add(new GuardRule(inside, [.. interfaces.Append("lo").Append(tun).Distinct()]));
+        }
+        // The replies of a service that a redirect leads to on this host (a transparent proxy)
+        // are translated back; the host's other packets are its own.
+        foreach (LocalRedirect redirect in options.LocalRedirects.Distinct())
+        {
+            rules.Add(new PolicyRule(first + 1, Ipv4Prefix.Host(redirect.Address), null, "lo", PolicyRuleAction.Lookup, options.Table, redirect.Protocol, redirect.Ports));
+        }
+        foreach (Ipv4Prefix inside in insides)
+        {
+            rules.Add(new PolicyRule(first + 2, inside, null, "lo", PolicyRuleAction.Goto, externals.Count > 0 ? first + 4 : end));
+        }
+        foreach (Ipv4Prefix inside in insides)
+        {
+            rules.Add(new PolicyRule(first + 3, inside, null, null, PolicyRuleAction.Blackhole));
+        }
+        foreach (Ipv4Prefix external in externals)
+        {
+            rules.Add(new PolicyRule(first + 4, null, external, null, PolicyRuleAction.Lookup, options.Table));
+        }
+        rules.Add(new PolicyRule(end, null, null, null, PolicyRuleAction.Nop));
+
+        var proxies = new List<ProxyNeighbour>();
+        if (options.OutsideInterface is string outside)
+        {
+            foreach (uint address in options.ExternalAddresses.Distinct())
+            {
+                string text = Ipv4Address.Format(address);
+                if (facts.OutsideAddresses.Any(own => own.Address == address))
+                {
+                    notes?.Add($"{text} is {outside}'s own address: the local table delivers it to the host before any rule, so NatGate never sees it; "
+                        + "use an address of its own, or reserve a port range for sharing the host's address");
+                }
+                else if (facts.OutsideAddresses.Any(own => own.Prefix.Contains(address)))
+                {
+                    proxies.Add(new ProxyNeighbour(address, outside));
+                }
+                else
+                {
+                    notes?.Add($"{text} is not on-link on {outside}: no proxy neighbour; the upstream router must route it to this host");
+                }
+            }
+        }
+
+        var sysctls = new List<SysctlSetting>
+        {
+            // Translated packets come back from the TUN with sources routed elsewhere: the TUN needs
+            // loose reverse-path filtering, and the kernel uses the higher of "all" and the device's.
+            new("net/ipv4/conf/all/rp_filter", "2", AlsoAccepted: "0"),
+            new($"net/ipv4/conf/{tun}/rp_filter", "2", AlsoAccepted: "0"),
+        };
+        if (proxies.Count > 0)
+        {
+            sysctls.Add(new SysctlSetting($"net/ipv4/neigh/{options.OutsideInterface}/proxy_delay", "0"));
+        }
+        // Forwarding last: packets start to flow only once everything else is in place.
+        sysctls.Add(new SysctlSetting("net/ipv4/ip_forward", "1"));
+
+        TableRoute[] routes = [new("unicast", tun, 0), new("prohibit", null, TableRoute.GuardMetric)];
+        return new PlumbingPlan(tun, options.Mtu, options.Table, rules, routes, proxies, guard, sysctls);
+    }
+}
