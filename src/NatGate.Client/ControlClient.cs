@@ -127,6 +127,10 @@ public sealed class ControlClient : IDisposable
     public Task<LoadRulesResult> LoadRulesAsync(string text, string? source, CancellationToken token = default)
         => SendAsync(HttpMethod.Post, "v1/rules", Json(new RulesText(text, source), ControlJson.Default.RulesText), ControlJson.Default.LoadRulesResult, token);
 
+    /// <summary>ipnat -C -f: the text's rules replace every rule at once; a refused text changes nothing.</summary>
+    public Task<LoadRulesResult> ReplaceRulesAsync(string text, string? source, CancellationToken token = default)
+        => SendAsync(HttpMethod.Post, "v1/rules?replace=true", Json(new RulesText(text, source), ControlJson.Default.RulesText), ControlJson.Default.LoadRulesResult, token);
+
     /// <summary>ipnat -r: removes the loaded rules equal to those in the text; returns how many.</summary>
     public async Task<int> RemoveRulesAsync(string text, string? source, CancellationToken token = default)
         => (await SendAsync(HttpMethod.Post, "v1/rules/remove", Json(new RulesText(text, source), ControlJson.Default.RulesText), ControlJson.Default.RemovedCount, token).ConfigureAwait(false)).Removed;

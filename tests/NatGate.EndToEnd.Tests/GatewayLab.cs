@@ -215,6 +215,16 @@ internal sealed class BackgroundProcess
         }
     }
 
+    /// <summary>SIGKILL, as a crash or an OOM kill would: the program gets no chance to clean up.</summary>
+    public void Kill()
+    {
+        if (!process.HasExited)
+        {
+            Host.Run("kill", ["-KILL", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+        process.WaitForExit();
+    }
+
     /// <summary>Waits for the program to end by itself and returns its exit code.</summary>
     public int WaitForExit(TimeSpan timeout)
     {

@@ -103,6 +103,34 @@ public sealed partial class NatEngine
     {
         ArgumentNullException.ThrowIfNull(newRules);
         List<NatRule> list = [.. newRules];
+        ValidateAll(list);
+        if (rules.Count(slot => slot is not null) + list.Count > ushort.MaxValue)
+        {
+            throw new NatControlException(NatErrno.ENOMEM, $"At most {ushort.MaxValue} rules can be loaded.");
+        }
+        return [.. list.Select(AddRule)];
+    }
+
+    /// <summary>
+    /// Replaces every rule with <paramref name="newRules"/> (ipnat -C -f FILE): the new set is
+    /// checked whole first, and if it is refused the old set stays loaded, untouched.
+    /// </summary>
+    public IReadOnlyList<int> ReplaceRules(IEnumerable<NatRule> newRules)
+    {
+        ArgumentNullException.ThrowIfNull(newRules);
+        List<NatRule> list = [.. newRules];
+        ValidateAll(list);
+        int kept = rules.Count(slot => slot is { Active: false });
+        if (kept + list.Count > ushort.MaxValue)
+        {
+            throw new NatControlException(NatErrno.ENOMEM, $"At most {ushort.MaxValue} rules can be loaded.");
+        }
+        FlushRules();
+        return [.. list.Select(AddRule)];
+    }
+
+    private static void ValidateAll(List<NatRule> list)
+    {
         foreach (NatRule rule in list)
         {
             try
@@ -114,11 +142,6 @@ public sealed partial class NatEngine
                 throw new NatControlException(refused.Errno, rule.Label is null ? refused.Message : $"{rule.Label}: {refused.Message}");
             }
         }
-        if (rules.Count(slot => slot is not null) + list.Count > ushort.MaxValue)
-        {
-            throw new NatControlException(NatErrno.ENOMEM, $"At most {ushort.MaxValue} rules can be loaded.");
-        }
-        return [.. list.Select(AddRule)];
     }
 
     /// <summary>Removes every loaded rule equal to one of <paramref name="toRemove"/> (ipnat -r -f); returns how many.</summary>

@@ -14,7 +14,7 @@ namespace NatGate.Linux.Routing;
 /// and <see cref="Update"/> read what the kernel holds, compare it with the plan for the options
 /// (<see cref="PlumbingPlan.Create"/>) and change only the difference, in one <c>ip -batch</c>;
 /// <see cref="Remove"/> takes everything away and puts back the sysctls as they were before the
-/// first NatGate run, remembered across crashes in a record under /run/natgate. Only one
+/// first NatGate run, remembered across crashes in a record in the control directory. Only one
 /// process manages the routing of a network namespace at a time (<see cref="IPlumbingHost.ClaimRouting"/>).
 /// Everything happens in the network namespace of the calling thread.
 /// </summary>
@@ -39,7 +39,7 @@ public sealed class GatewayPlumbing : IDisposable
 
     /// <summary>Plumbing for the real system, in the calling thread's network namespace.</summary>
     public GatewayPlumbing(GatewayPlumbingOptions options)
-        : this(options, SystemPlumbingHost.Instance)
+        : this(options, new SystemPlumbingHost(options?.RecordDirectory ?? GatewayPlumbingOptions.DefaultRecordDirectory))
     {
     }
 
@@ -392,7 +392,7 @@ public sealed class GatewayPlumbing : IDisposable
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            throw new PlumbingException($"write {SystemPlumbingHost.RecordDirectory}", exception.Message, exception);
+            throw new PlumbingException($"write {Options.RecordDirectory}", exception.Message, exception);
         }
     }
 
@@ -528,7 +528,7 @@ internal sealed class PlumbingRecord
         }
         catch (Exception exception) when (exception is JsonException or InvalidOperationException or FormatException or NullReferenceException)
         {
-            throw new PlumbingException($"NatGate's record of the host's settings ({SystemPlumbingHost.RecordDirectory}) cannot be read: {exception.Message}; "
+            throw new PlumbingException($"NatGate's record of the host's settings cannot be read: {exception.Message}; "
                 + "check the sysctls by hand and remove the file", exception);
         }
         return record;

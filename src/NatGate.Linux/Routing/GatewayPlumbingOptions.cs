@@ -27,6 +27,14 @@ public sealed record GatewayPlumbingOptions
     /// <summary>Services on this host that redirects lead to: their replies are steered to the TUN.</summary>
     public IReadOnlyList<LocalRedirect> LocalRedirects { get; init; } = [];
 
+    public const string DefaultRecordDirectory = "/run/natgate";
+
+    /// <summary>
+    /// Where the record of the host's original settings is kept across crashes: the daemon's
+    /// control directory, so a restart with the same directory finds it.
+    /// </summary>
+    public string RecordDirectory { get; init; } = DefaultRecordDirectory;
+
     /// <summary>The routing table holding the default route into the TUN.</summary>
     public int Table { get; init; } = 100;
 

@@ -44,12 +44,12 @@ internal readonly record struct CommandResult(int ExitCode, string Output, strin
 /// </summary>
 internal sealed class SystemPlumbingHost : IPlumbingHost
 {
-    public static readonly SystemPlumbingHost Instance = new();
-
     private const string ProcSys = "/proc/sys/";
 
-    /// <summary>Where records live: tmpfs, so a reboot (which resets the sysctls too) forgets them.</summary>
-    internal const string RecordDirectory = "/run/natgate";
+    /// <param name="recordDirectory">Where the record lives (the daemon's control directory, /run/natgate by default: tmpfs, so a reboot, which resets the sysctls too, forgets it).</param>
+    public SystemPlumbingHost(string recordDirectory) => RecordDirectory = recordDirectory;
+
+    public string RecordDirectory { get; }
 
     // SO_NETNS_COOKIE (asm-generic/socket.h): a 64-bit number for the network namespace, never reused while the system runs.
     private const int SocketOptionNetworkNamespaceCookie = 71;
@@ -161,7 +161,7 @@ internal sealed class SystemPlumbingHost : IPlumbingHost
         }
     }
 
-    private static string RecordPath()
+    private string RecordPath()
     {
         using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         byte[] cookie = new byte[8];

@@ -4,10 +4,10 @@ using NatGate.Core.Packets;
 
 namespace NatGate.Linux.Routing;
 
-/// <summary>A default route in NatGate's table: into the TUN, or the prohibit route behind it.</summary>
+/// <summary>A default route in NatGate's table: into the TUN, or the blackhole route behind it.</summary>
 public sealed record TableRoute(string Type, string? Device, long Metric)
 {
-    /// <summary>The route that keeps the inside off the outside while the TUN is gone (fail closed).</summary>
+    /// <summary>The metric of the route that keeps the inside off the outside while the TUN is gone (fail closed).</summary>
     public const long GuardMetric = uint.MaxValue;
 
     /// <summary>The words after <c>ip route add</c> or <c>ip route del</c>.</summary>
@@ -105,8 +105,10 @@ public sealed record PlumbingPlan(
     /// F+4  to EXTERNAL lookup T              inbound to the NAT's addresses goes to the TUN
     /// F+5  nop                               the end of NatGate's rules; the host's own follow
     /// </code>
-    /// Table T holds the TUN's default route and, behind it, a prohibit route: when the TUN is
-    /// gone (a crash, kill -9) the inside meets the prohibit route, never the main table.
+    /// Table T holds the TUN's default route and, behind it, a blackhole route: when the TUN is
+    /// gone (a crash, kill -9) the inside meets the blackhole, never the main table. A blackhole
+    /// rather than a prohibit route: an ICMP error would make new connections fail at once, while
+    /// silence lets them retry into the restarted daemon, and established TCP rides it out.
     /// </summary>
     public static PlumbingPlan Create(GatewayPlumbingOptions options, PlumbingFacts facts, ICollection<string>? notes = null)
     {
@@ -193,7 +195,7 @@ public sealed record PlumbingPlan(
         // Forwarding last: packets start to flow only once everything else is in place.
         sysctls.Add(new SysctlSetting("net/ipv4/ip_forward", "1"));
 
-        TableRoute[] routes = [new("unicast", tun, 0), new("prohibit", null, TableRoute.GuardMetric)];
+        TableRoute[] routes = [new("unicast", tun, 0), new("blackhole", null, TableRoute.GuardMetric)];
         return new PlumbingPlan(tun, options.Mtu, options.Table, rules, routes, proxies, guard, sysctls);
     }
 }

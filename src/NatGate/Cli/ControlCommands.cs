@@ -108,8 +108,9 @@ internal static class ControlCommands
         });
 
         var loadFile = new Argument<string>("file") { Description = "An ipnat.conf file." };
-        var load = new Command("load", "Load the rules of an ipnat.conf file (ipnat -f FILE).") { loadFile };
-        invocation.SetAction(load, (parseResult, client, token) => LoadAsync(client, parseResult.GetValue(loadFile)!, token));
+        var replace = new Option<bool>("--replace") { Description = "Replace every loaded rule with the file's, at once; a file that is refused changes nothing (ipnat -C -f)." };
+        var load = new Command("load", "Load the rules of an ipnat.conf file (ipnat -f FILE).") { loadFile, replace };
+        invocation.SetAction(load, (parseResult, client, token) => LoadAsync(client, parseResult.GetValue(loadFile)!, token, parseResult.GetValue(replace)));
 
         var removeFile = new Argument<string>("file") { Description = "An ipnat.conf file whose rules are removed." };
         var remove = new Command("remove", "Remove the loaded rules equal to those in a file (ipnat -r -f FILE).") { removeFile };
@@ -152,12 +153,15 @@ internal static class ControlCommands
         console.Write(table);
     }
 
-    public static async Task<ControlReply> LoadAsync(ControlClient client, string file, CancellationToken token)
+    public static async Task<ControlReply> LoadAsync(ControlClient client, string file, CancellationToken token, bool replace = false)
     {
-        LoadRulesResult result = await client.LoadRulesAsync(ReadFile(file), file, token).ConfigureAwait(false);
+        string text = ReadFile(file);
+        LoadRulesResult result = replace
+            ? await client.ReplaceRulesAsync(text, file, token).ConfigureAwait(false)
+            : await client.LoadRulesAsync(text, file, token).ConfigureAwait(false);
         return new ControlReply(console =>
         {
-            console.WriteLine($"Loaded {Plural(result.Indexes.Count, "rule")} from {file}{(result.Indexes.Count == 0 ? "" : $" as {string.Join(", ", result.Indexes.Select(index => $"#{index}"))}")}.");
+            console.WriteLine($"{(replace ? "Replaced every rule with" : "Loaded")} {Plural(result.Indexes.Count, "rule")} from {file}{(result.Indexes.Count == 0 ? "" : $" as {string.Join(", ", result.Indexes.Select(index => $"#{index}"))}")}.");
             foreach (string warning in result.Warnings)
             {
                 console.WriteLine($"warning: {warning}");

@@ -20,7 +20,7 @@ internal static class IpnatCommands
         var stats = new Option<bool>("-s") { Description = "Show the statistics." };
         var file = new Option<string>("-f") { HelpName = "FILE", Description = "Load the rules of this ipnat.conf file (with -r, remove them)." };
         var remove = new Option<bool>("-r") { Description = "With -f: remove the file's rules instead of loading them." };
-        var flushRules = new Option<bool>("-C") { Description = "Remove every rule." };
+        var flushRules = new Option<bool>("-C") { Description = "Remove every rule; with -f FILE, replace them with the file's at once (a refused file changes nothing)." };
         var flushSessions = new Option<bool>("-F") { Description = "Remove every session." };
         var invocation = new ControlInvocation();
         Command command = invocation.AddTo(new Command("ipnat", "ipnat(8): -C and -F first, then -f (or -r -f), then -l and -s.") { list, stats, file, remove, flushRules, flushSessions });
@@ -34,7 +34,8 @@ internal static class IpnatCommands
             }
             var renders = new List<Action<IAnsiConsole>>();
             var json = new List<(string Name, string? Json)>();
-            if (parseResult.GetValue(flushRules))
+            bool replacing = parseResult.GetValue(flushRules) && path is not null && !removing;
+            if (parseResult.GetValue(flushRules) && !replacing)
             {
                 int removed = await client.FlushRulesAsync(token).ConfigureAwait(false);
                 renders.Add(console => console.WriteLine($"{Plural(removed, "rule")} flushed"));
@@ -50,9 +51,9 @@ internal static class IpnatCommands
             {
                 ControlReply reply = removing
                     ? await ControlCommands.RemoveAsync(client, path, token).ConfigureAwait(false)
-                    : await ControlCommands.LoadAsync(client, path, token).ConfigureAwait(false);
+                    : await ControlCommands.LoadAsync(client, path, token, replace: replacing).ConfigureAwait(false);
                 renders.Add(reply.Render);
-                json.Add((removing ? "remove" : "load", client.LastReplyJson));
+                json.Add((removing ? "remove" : replacing ? "replace" : "load", client.LastReplyJson));
             }
             if (parseResult.GetValue(list))
             {

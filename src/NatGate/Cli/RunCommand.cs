@@ -34,6 +34,7 @@ internal static class RunCommand
         var icmpTimeout = new Option<int>("--icmp-timeout") { Description = "ICMP query timeout, seconds.", DefaultValueFactory = _ => 60 };
         var control = new Option<string>("--control") { Description = "The control directory (control.sock, control.ro.sock).", DefaultValueFactory = _ => "/run/natgate" };
         var state = new Option<FileInfo?>("--state") { Description = "Restore sessions from this file at start (when present) and save them to it at stop." };
+        var checkpoint = new Option<int>("--checkpoint") { Description = "With --state, save the sessions every this many seconds too, so a restart after a crash finds them (0: only at stop).", DefaultValueFactory = _ => 30 };
         var metrics = new Option<string?>("--metrics") { Description = "Serve Prometheus metrics on HOST:PORT, e.g. 127.0.0.1:9469." };
         var noPlumbing = new Option<bool>("--no-plumbing") { Description = "Install no routing; print what would have been done." };
         var logSessions = new Option<bool>("--log-sessions") { Description = "Log every session created and deleted at information level." };
@@ -45,7 +46,7 @@ internal static class RunCommand
         var command = new Command("run", "Run the gateway: translate what the kernel routes to the TUN device.")
         {
             inside, external, rules, config, tun, insideInterface, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
-            control, state, metrics, noPlumbing, logSessions, maximumSessions, noOffload, queues, busyPoll,
+            control, state, checkpoint, metrics, noPlumbing, logSessions, maximumSessions, noOffload, queues, busyPoll,
         };
         command.SetAction(async (parseResult, cancellation) =>
         {
@@ -69,6 +70,7 @@ internal static class RunCommand
                     IcmpQueryTimeout = TimeSpan.FromSeconds(parseResult.GetValue(icmpTimeout)),
                     ControlDirectory = parseResult.GetValue(control)!,
                     StateFile = parseResult.GetValue(state)?.FullName,
+                    Checkpoint = TimeSpan.FromSeconds(Math.Max(0, parseResult.GetValue(checkpoint))),
                     Metrics = parseResult.GetValue(metrics),
                     NoPlumbing = parseResult.GetValue(noPlumbing),
                     LogSessions = parseResult.GetValue(logSessions),

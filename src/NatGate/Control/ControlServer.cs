@@ -155,7 +155,9 @@ public sealed class ControlServer : IAsyncDisposable
         app.MapPost("/v1/rules", async context =>
         {
             IpnatRules rules = ControlConversions.ParseRules(await Body(context, ControlJson.Default.RulesText).ConfigureAwait(false));
-            IReadOnlyList<int> indexes = controller.LoadRules(rules.Rules);
+            // ?replace=true (ipnat -C -f): the file was parsed whole above; the engine checks it whole too.
+            bool replace = string.Equals(context.Request.Query["replace"], "true", StringComparison.OrdinalIgnoreCase);
+            IReadOnlyList<int> indexes = replace ? controller.ReplaceRules(rules.Rules) : controller.LoadRules(rules.Rules);
             await Reply(context, new LoadRulesResult(indexes, rules.Warnings), ControlJson.Default.LoadRulesResult).ConfigureAwait(false);
         });
         app.MapPost("/v1/rules/remove", async context =>

@@ -134,6 +134,9 @@ public sealed class GatewayController
 
     public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.LoadRules(rules)));
 
+    /// <summary>ipnat -C -f FILE: the new set replaces every rule, or, if it is refused, nothing changes.</summary>
+    public IReadOnlyList<int> ReplaceRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.ReplaceRules(rules)));
+
     public int RemoveRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.RemoveRules(rules)));
 
     public int FlushRules() => Changed(Run(engine => engine.FlushRules()));

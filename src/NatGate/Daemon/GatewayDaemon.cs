@@ -187,6 +187,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.Kind == NatRuleKind.Redirect)
             .SelectMany(rule => LocalRedirectsOf(rule.Rule, localAddresses))],
         Table = options.RoutingTable,
+        RecordDirectory = options.ControlDirectory,
         OutsideInterface = options.OutsideInterface,
         InsideInterfaces = options.InsideInterfaces,
         Mtu = options.Mtu,
@@ -554,6 +555,34 @@ public sealed class GatewayDaemon : IAsyncDisposable
             {
                 GatewayLog.TimerFailed(logger, error);
             }
+            Checkpoint();
+        }
+    }
+
+    private long lastCheckpoint = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    /// <summary>
+    /// With --state, saves the sessions every --checkpoint interval, so that a restart after a
+    /// crash (kill -9, which saves nothing) finds the long-lived sessions and their external ports
+    /// again: inbound segments of a download match once more, which no outbound packet could
+    /// re-create on its own. The file is replaced atomically.
+    /// </summary>
+    private void Checkpoint()
+    {
+        if (options.StateFile is null || options.Checkpoint <= TimeSpan.Zero
+            || System.Diagnostics.Stopwatch.GetElapsedTime(lastCheckpoint) < options.Checkpoint)
+        {
+            return;
+        }
+        lastCheckpoint = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            int saved = Controller.SaveState(options.StateFile);
+            GatewayLog.Checkpointed(logger, saved, options.StateFile);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException or Core.State.StateFileException or NatControlException)
+        {
+            GatewayLog.SaveFailed(logger, options.StateFile, error.Message);
         }
     }
 

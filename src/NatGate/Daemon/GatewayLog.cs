@@ -39,6 +39,9 @@ internal static partial class GatewayLog
     [LoggerMessage(Level = LogLevel.Information, Message = "saved {Sessions} sessions to {File}")]
     public static partial void Saved(ILogger logger, int sessions, string file);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "checkpoint: saved {Sessions} sessions to {File}")]
+    public static partial void Checkpointed(ILogger logger, int sessions, string file);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "could not save sessions to {File}: {Detail}")]
     public static partial void SaveFailed(ILogger logger, string file, string detail);
 

@@ -22,12 +22,12 @@ public sealed class GatewayMetrics : IAsyncDisposable
 
     private GatewayMetrics(WebApplication application) => this.application = application;
 
-    public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, Func<IReadOnlyList<TunQueueStatistics>>? queues, CancellationToken cancellation)
+    public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, Func<IReadOnlyList<TunQueueStatistics>>? queues, Func<long?>? spoofed, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(controller);
         (IPAddress address, int port) = ParseEndpoint(endpoint);
         CollectorRegistry registry = Metrics.NewCustomRegistry();
-        Register(registry, controller, queues);
+        Register(registry, controller, queues, spoofed);
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, port));
@@ -50,9 +50,10 @@ public sealed class GatewayMetrics : IAsyncDisposable
 
     /// <summary>
     /// Creates the metrics in <paramref name="registry"/> and fills them from the engine (and the
-    /// TUN queues' own counters, when <paramref name="queues"/> is given) before each scrape.
+    /// TUN queues' own counters, when <paramref name="queues"/> is given, and the spoofing guard's,
+    /// when <paramref name="spoofed"/> is) before each scrape.
     /// </summary>
-    public static void Register(CollectorRegistry registry, GatewayController controller, Func<IReadOnlyList<TunQueueStatistics>>? queues = null)
+    public static void Register(CollectorRegistry registry, GatewayController controller, Func<IReadOnlyList<TunQueueStatistics>>? queues = null, Func<long?>? spoofed = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(controller);
@@ -69,6 +70,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
         Gauge capacity = factory.CreateGauge("natgate_sessions_capacity", "Sessions the table can hold.");
         Gauge locked = factory.CreateGauge("natgate_table_locked", "1 while the table is locked (SIOCSTLCK).");
         Counter queuePackets = factory.CreateCounter("natgate_tun_packets_total", "Packets through each TUN queue, read from the kernel or written back (a super-packet counts once).", "queue", "direction");
+        Counter spoofedPackets = factory.CreateCounter("natgate_spoofed_packets_total", "Packets with an inside source that arrived on an interface the inside does not live behind, dropped in the kernel before NatGate.");
         Counter queueDrops = factory.CreateCounter("natgate_tun_drops_total", "Packets a TUN queue dropped: read too long, write refused for room, write rejected.", "queue", "reason");
 
         var seen = new HashSet<(string, string)>();
@@ -105,6 +107,10 @@ public sealed class GatewayMetrics : IAsyncDisposable
             }
             capacity.Set(tableCapacity);
             locked.Set(statistics.Locked ? 1 : 0);
+            if (spoofed?.Invoke() is long spoofedCount)
+            {
+                spoofedPackets.IncTo(spoofedCount);
+            }
             IReadOnlyList<TunQueueStatistics> queueStatistics = queues?.Invoke() ?? [];
             for (int queue = 0; queue < queueStatistics.Count; queue++)
             {

@@ -39,6 +39,9 @@ public sealed record GatewayRunOptions
     /// <summary>After a batch, how long a worker keeps reading instead of sleeping (0: never busy-poll).</summary>
     public TimeSpan BusyPoll { get; init; } = TimeSpan.FromMicroseconds(100);
 
+    /// <summary>With --state: how often the sessions are saved while running (--checkpoint), for a restart after a crash; zero: only at stop.</summary>
+    public TimeSpan Checkpoint { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>TUN queues (IFF_MULTI_QUEUE), one worker thread each; the workers share the table under one lock per batch.</summary>
     public int Queues { get; init; } = 1;
 }

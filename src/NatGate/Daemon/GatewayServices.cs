@@ -11,7 +11,7 @@ internal static class GatewayServices
         daemon.AddService(await ControlServer.StartAsync(daemon.Controller, options.ControlDirectory, logs, cancellation).ConfigureAwait(false));
         if (options.Metrics is not null)
         {
-            daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, daemon.QueueStatistics, cancellation).ConfigureAwait(false));
+            daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, daemon.QueueStatistics, daemon.SpoofedPackets, cancellation).ConfigureAwait(false));
         }
     }
 }

@@ -28,7 +28,7 @@ public sealed class GatewayPlumbingPlanTests
         [
             "ip link set dev natgate0 mtu 1500 up",
             "ip route add default dev natgate0 table 100 metric 0",
-            "ip route add prohibit default table 100 metric 4294967295",
+            "ip route add blackhole default table 100 metric 4294967295",
             "ip rule add pref 999 iif natgate0 goto 1004",
             "ip rule add pref 1000 from 10.0.0.0/24 iif br0 lookup 100",
             "ip rule add pref 1000 from 172.16.5.0/24 iif lan1 lookup 100",

@@ -35,9 +35,13 @@ public sealed class GatewayPlumbingTests
         return network;
     }
 
+    /// <summary>The tests' records stay out of /run/natgate, which belongs to a real daemon.</summary>
+    private static readonly string Records = Path.Combine(Path.GetTempPath(), "natgate-plumbing-tests");
+
     private static GatewayPlumbingOptions Options(string tun) => new()
     {
         TunName = tun,
+        RecordDirectory = Records,
         InternalPrefixes = [Ipv4Prefix.Parse("10.1.0.0/16")],
         ExternalAddresses = [Ipv4Address.Parse("203.0.113.9"), Ipv4Address.Parse("198.51.100.9")],
         OutsideInterface = "ngout0",
@@ -75,7 +79,7 @@ public sealed class GatewayPlumbingTests
                 Assert.Contains("1004:\tfrom all nop", rules, StringComparison.Ordinal);
                 string table = network.Ip("route", "show", "table", "100");
                 Assert.Contains("default dev natgate0", table, StringComparison.Ordinal);
-                Assert.Contains("prohibit default metric 4294967295", table, StringComparison.Ordinal);
+                Assert.Contains("blackhole default metric 4294967295", table, StringComparison.Ordinal);
                 Assert.Contains("203.0.113.9 dev ngout0 proxy", network.Ip("neigh", "show", "proxy"), StringComparison.Ordinal);
                 Assert.DoesNotContain("198.51.100.9", network.Ip("neigh", "show", "proxy"), StringComparison.Ordinal);
                 Assert.Contains("ip saddr 10.1.0.0/16 iifname != {", Command.Run("nft", "list", "table", "ip", "natgate"), StringComparison.Ordinal);
@@ -104,7 +108,7 @@ public sealed class GatewayPlumbingTests
     }
 
     [Fact]
-    public void After_a_crash_the_inside_meets_the_prohibit_route_and_the_next_run_restores_the_original_sysctls()
+    public void After_a_crash_the_inside_meets_the_blackhole_route_and_the_next_run_restores_the_original_sysctls()
     {
         Requires.Root();
         using NetworkNamespace network = Gateway("crash");
@@ -119,10 +123,10 @@ public sealed class GatewayPlumbingTests
                 crashed.Apply();
                 crashed.Abandon();
             }
-            // The TUN is gone with its route; forwarding stays on, and the inside meets the prohibit route.
+            // The TUN is gone with its route; forwarding stays on, and the inside meets the blackhole route.
             Assert.Equal("1", File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim());
-            // (ip route get reports a prohibit route as EACCES.)
-            Assert.Contains("Permission denied", RouteGet(network, "192.0.2.1", "from", "10.1.0.5", "iif", "ngin0"), StringComparison.Ordinal);
+            // (ip route get reports a blackhole as EINVAL; the main table here would say "unreachable".)
+            Assert.Contains("Invalid argument", RouteGet(network, "192.0.2.1", "from", "10.1.0.5", "iif", "ngin0"), StringComparison.Ordinal);
 
             using TunDevice second = TunDevice.Open(new TunOptions());
             var restarted = new GatewayPlumbing(Options(second.Name) with { InternalPrefixes = [Ipv4Prefix.Parse("10.1.2.0/24")] });
@@ -226,6 +230,7 @@ public sealed class GatewayPlumbingTests
             var plumbing = new GatewayPlumbing(new GatewayPlumbingOptions
             {
                 TunName = tun.Name,
+                RecordDirectory = Records,
                 InternalPrefixes = [Ipv4Prefix.Parse("10.3.0.0/24")],
                 ExternalAddresses = [Ipv4Address.Parse("203.0.113.9")],
                 OutsideInterface = "ngout0",

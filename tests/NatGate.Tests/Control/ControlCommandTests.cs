@@ -30,6 +30,37 @@ public sealed class ControlCommandTests
     }
 
     [Fact]
+    public async Task Ipnat_C_f_with_a_bad_file_keeps_every_rule_and_with_a_good_one_replaces_them()
+    {
+        await using ControlLab lab = await ControlLab.StartAsync();
+        string good = Path.Combine(lab.Directory, "good.conf");
+        string bad = Path.Combine(lab.Directory, "bad.conf");
+        string reversed = Path.Combine(lab.Directory, "reversed-range.conf");
+        await File.WriteAllTextAsync(good, $"{ControlLab.MapRule}\n{ControlLab.WebRedirect}\n", TestContext.Current.CancellationToken);
+        await File.WriteAllTextAsync(bad, $"{ControlLab.MapRule}\nmap * 10.0.0.0/24 -> nonsense\n", TestContext.Current.CancellationToken);
+        // Parses, but the engine refuses it (a port range the wrong way round).
+        await File.WriteAllTextAsync(reversed, "map * 10.0.1.0/24 -> 198.51.100.11/32 portmap tcp/udp 2000:1000\n", TestContext.Current.CancellationToken);
+        Assert.Equal(ExitCodes.Success, (await lab.CliAsync("rules", "load", good)).ExitCode);
+
+        foreach (string refused in (string[])[bad, reversed])
+        {
+            CliRun run = await lab.CliAsync("ipnat", "-C", "-f", refused);
+            Assert.NotEqual(ExitCodes.Success, run.ExitCode);
+            Assert.Equal(2, lab.Controller.Rules().Count(rule => rule.Active));
+        }
+        CliRun rulesRefused = await lab.CliAsync("rules", "load", "--replace", bad);
+        Assert.NotEqual(ExitCodes.Success, rulesRefused.ExitCode);
+        Assert.Equal(2, lab.Controller.Rules().Count(rule => rule.Active));
+
+        string other = Path.Combine(lab.Directory, "other.conf");
+        await File.WriteAllTextAsync(other, "map * 10.0.1.0/24 -> 198.51.100.11/32\n", TestContext.Current.CancellationToken);
+        CliRun replaced = await lab.CliAsync("ipnat", "-C", "-f", other);
+        Assert.Equal(ExitCodes.Success, replaced.ExitCode);
+        Assert.Contains("Replaced every rule with 1 rule", replaced.Output, StringComparison.Ordinal);
+        Assert.Equal("10.0.1.0/24", Assert.Single(lab.Controller.Rules(), rule => rule.Active).Rule.Source.ToString());
+    }
+
+    [Fact]
     public async Task Rules_load_then_ipnat_l_lists_rules_in_ipnat_form_then_sessions()
     {
         await using ControlLab lab = await ControlLab.StartAsync();
