@@ -146,7 +146,7 @@ public static class SessionStateFile
         {
             try
             {
-                return Load(file, path);
+                return Load(file, path, file.CanSeek ? file.Length : 0);
             }
             catch (IOException error)
             {
@@ -162,9 +162,9 @@ public static class SessionStateFile
         return Load(stream, StreamName);
     }
 
-    private static SavedSessions Load(Stream stream, string name)
+    private static SavedSessions Load(Stream stream, string name, long budget = long.MaxValue)
     {
-        var reader = new LineReader(stream, name);
+        var reader = new LineReader(stream, name, budget);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var sessions = new List<SessionRecord>();
         Header? header = null;
@@ -418,8 +418,12 @@ public static class SessionStateFile
     }
 
     /// <summary>Splits a stream into lines on '\n' without decoding it, so the checksum sees the exact bytes.</summary>
-    private sealed class LineReader(Stream stream, string name)
+    private sealed class LineReader(Stream stream, string name, long budget = long.MaxValue)
     {
+        // Never more than the file's size when it was opened: a device such as /dev/urandom, or
+        // a file that keeps growing, ends here instead of being read forever.
+        private long remaining = budget;
+
         private byte[] buffer = new byte[1 << 16];
         private int start;
         private int end;
@@ -463,7 +467,8 @@ public static class SessionStateFile
                 {
                     Array.Resize(ref buffer, buffer.Length * 2);
                 }
-                int read = stream.Read(buffer, end, buffer.Length - end);
+                int read = remaining <= 0 ? 0 : stream.Read(buffer, end, (int)Math.Min(buffer.Length - end, remaining));
+                remaining -= read;
                 finished = read == 0;
                 end += read;
             }

@@ -67,6 +67,7 @@ public sealed partial class NatEngine
         {
             throw new NatControlException(NatErrno.ESRCH, $"The session's rule is not loaded: load it first ({record.Rule.Label ?? record.Rule.Kind.ToString()}).");
         }
+        CheckAsIfMade(record, ruleIndex);
         (ushort ipDelta, ushort transportDelta) = ChecksumDeltas(record.Original, record.Translated);
         if ((record.IpChecksumDelta is { } givenIp && givenIp != ipDelta)
             || (record.TransportChecksumDelta is { } givenTransport && givenTransport != transportDelta))
@@ -182,6 +183,110 @@ public sealed partial class NatEngine
         }
     }
 
+    /// <summary>
+    /// A session that comes in from outside the packet path (put, restore) must be one that
+    /// <see cref="CreateSession"/> could have made from its first packet under the rules loaded
+    /// now: the same rule, the destination its redirect or an existing mapping gives, a source
+    /// inside the map rule's addresses and ports. A record that says otherwise (a port forward
+    /// planted in an edited file) is refused with EINVAL.
+    /// </summary>
+    private void CheckAsIfMade(SessionRecord record, int ruleIndex)
+    {
+        FlowKey original = record.Original;
+        FlowKey translated = record.Translated;
+        byte protocol = original.Protocol;
+        bool portsMatter = protocol is IpProtocol.Tcp or IpProtocol.Udp;
+
+        // The destination, as CreateSession decides it.
+        int destinationRule = -1;
+        string? problem = null;
+        RuleSlot? redirect = FindRedirect(original);
+        if (redirect is not null)
+        {
+            destinationRule = redirect.Index;
+            NatRule rule = redirect.Rule;
+            bool addressRight = rule.Kind == NatRuleKind.Bidirectional
+                ? translated.Destination == rule.Source.Network + (original.Destination - rule.TranslatedFirst)
+                : rule.RedirectTargets.Contains(translated.Destination);
+            ushort port = rule.Kind != NatRuleKind.Bidirectional && rule.RedirectPort != 0 && portsMatter
+                ? (ushort)(rule.RedirectPort + (original.DestinationPort - rule.DestinationPorts.First))
+                : original.DestinationPort;
+            if (!addressRight || (portsMatter && translated.DestinationPort != port))
+            {
+                problem = $"its rule sends {Ipv4Address.Format(original.Destination)}:{original.DestinationPort} elsewhere";
+            }
+        }
+        else if (IsExternalAddress(original.Destination))
+        {
+            int representative = portsMatter ? table.FindMappingByExternal(protocol, original.Destination, original.DestinationPort) : -1;
+            if (representative < 0)
+            {
+                problem = $"no mapping holds {Ipv4Address.Format(original.Destination)}:{original.DestinationPort}, so nothing from outside could have come in there";
+            }
+            else
+            {
+                ref Session mapping = ref table.At(representative);
+                destinationRule = mapping.RuleIndex;
+                if (translated.Destination != mapping.InsideAddress || translated.DestinationPort != mapping.InsidePort)
+                {
+                    problem = $"{Ipv4Address.Format(original.Destination)}:{original.DestinationPort} belongs to {Ipv4Address.Format(mapping.InsideAddress)}:{mapping.InsidePort}";
+                }
+            }
+        }
+        else if (translated.Destination != original.Destination || (portsMatter && translated.DestinationPort != original.DestinationPort))
+        {
+            problem = "no rule translates its destination";
+        }
+
+        // The source, and the rule the session belongs to.
+        bool destinationTranslated = destinationRule >= 0;
+        RuleSlot? map = destinationTranslated && localAddresses.Contains(translated.Destination)
+            ? null
+            : FindMap(original, translated.Destination, translated.DestinationPort);
+        if (map is not null && !destinationTranslated && map.Rule.Source.Contains(original.Destination) != map.Rule.SourceNegated)
+        {
+            map = null;
+        }
+        bool fromGateway = map is null && destinationTranslated && localAddresses.Contains(original.Source);
+        int expectedRule = map?.Index ?? destinationRule;
+        if (problem is null && expectedRule < 0)
+        {
+            problem = "no rule translates it";
+        }
+        else if (problem is null && expectedRule != ruleIndex)
+        {
+            problem = $"its first packet would have gone through rule {expectedRule}, not rule {ruleIndex}";
+        }
+        else if (problem is null && record.InitiatedOutside != (map is null))
+        {
+            problem = record.InitiatedOutside ? "it says it began outside, but its rule translates the inside's source" : "it says it began inside, but no rule translates its source";
+        }
+        else if (problem is null && map is not null)
+        {
+            NatRule rule = map.Rule;
+            if (rule.Kind == NatRuleKind.Bidirectional)
+            {
+                if (translated.Source != rule.TranslatedFirst + (original.Source - rule.Source.Network) || translated.SourcePort != original.SourcePort)
+                {
+                    problem = "its source is not the one its bimap rule gives";
+                }
+            }
+            else if (translated.Source < rule.TranslatedFirst || translated.Source > rule.TranslatedLast
+                || (protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp && !map.RangeFor(protocol).Contains(translated.SourcePort)))
+            {
+                problem = $"its external {Ipv4Address.Format(translated.Source)}:{translated.SourcePort} is outside its rule's addresses and ports";
+            }
+        }
+        else if (problem is null && (fromGateway ? !IsExternalAddress(translated.Source) : translated.Source != original.Source || (portsMatter && translated.SourcePort != original.SourcePort)))
+        {
+            problem = "no rule translates its source";
+        }
+        if (problem is not null)
+        {
+            throw new NatControlException(NatErrno.EINVAL, $"The session {original} -> {translated} is not one the rules could have made: {problem}.");
+        }
+    }
+
     /// <summary>Every session as a record that <see cref="Put"/> would accept back (ipfs -W).</summary>
     public IReadOnlyList<SessionRecord> ExportSessions()
     {
@@ -230,9 +335,10 @@ public sealed partial class NatEngine
         int entry = 0;
         try
         {
-            foreach (SessionRecord record in records)
+            // Sessions that make mappings first: one admitted from outside joins its mapping.
+            foreach ((SessionRecord record, int position) in records.Select((record, index) => (record, index + 1)).OrderBy(pair => pair.record.InitiatedOutside))
             {
-                entry++;
+                entry = position;
                 try
                 {
                     Put(record, nowTicks);

@@ -26,6 +26,21 @@ internal static unsafe partial class Libc
 
     public const int CloneNewNetwork = 0x40000000; // CLONE_NEWNET
 
+    public const int AtFileDescriptorCurrentDirectory = -100; // AT_FDCWD
+    public const int AtSymlinkNoFollow = 0x100;                // AT_SYMLINK_NOFOLLOW
+    public const uint StatxTypeModeOwner = 0x1 | 0x2 | 0x8;    // STATX_TYPE | STATX_MODE | STATX_UID
+    public const int StatxBufferSize = 256;                    // struct statx
+    public const int StatxOwnerOffset = 20;                    // stx_uid
+    public const int StatxModeOffset = 28;                     // stx_mode (u16)
+
+    /// <summary>statx(2): the same layout on every architecture, unlike struct stat.</summary>
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Statx(int directory, string path, int flags, uint mask, byte* buffer);
+
+    /// <summary>geteuid(2).</summary>
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    public static partial uint GetEffectiveUserId();
+
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd
     {

@@ -34,6 +34,7 @@ internal static class RunCommand
         var icmpTimeout = new Option<int>("--icmp-timeout") { Description = "ICMP query timeout, seconds.", DefaultValueFactory = _ => 60 };
         var control = new Option<string>("--control") { Description = "The control directory (control.sock, control.ro.sock).", DefaultValueFactory = _ => "/run/natgate" };
         var state = new Option<FileInfo?>("--state") { Description = "Restore sessions from this file at start (when present) and save them to it at stop." };
+        var stateDirectory = new Option<string>("--state-directory") { Description = "The directory `natgate state save` may write to (besides that of --state); created if missing.", DefaultValueFactory = _ => NatGate.Control.StateFilePolicy.DefaultDirectory };
         var checkpoint = new Option<int>("--checkpoint") { Description = "With --state, save the sessions every this many seconds too, so a restart after a crash finds them (0: only at stop).", DefaultValueFactory = _ => 30 };
         var metrics = new Option<string?>("--metrics") { Description = "Serve Prometheus metrics on HOST:PORT, e.g. 127.0.0.1:9469." };
         var noPlumbing = new Option<bool>("--no-plumbing") { Description = "Install no routing; print what would have been done." };
@@ -46,7 +47,7 @@ internal static class RunCommand
         var command = new Command("run", "Run the gateway: translate what the kernel routes to the TUN device.")
         {
             inside, external, rules, config, tun, insideInterface, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
-            control, state, checkpoint, metrics, noPlumbing, logSessions, maximumSessions, noOffload, queues, busyPoll,
+            control, state, stateDirectory, checkpoint, metrics, noPlumbing, logSessions, maximumSessions, noOffload, queues, busyPoll,
         };
         command.SetAction(async (parseResult, cancellation) =>
         {
@@ -70,6 +71,7 @@ internal static class RunCommand
                     IcmpQueryTimeout = TimeSpan.FromSeconds(parseResult.GetValue(icmpTimeout)),
                     ControlDirectory = parseResult.GetValue(control)!,
                     StateFile = parseResult.GetValue(state)?.FullName,
+                    StateDirectory = Path.GetFullPath(parseResult.GetValue(stateDirectory)!),
                     Checkpoint = TimeSpan.FromSeconds(Math.Max(0, parseResult.GetValue(checkpoint))),
                     Metrics = parseResult.GetValue(metrics),
                     NoPlumbing = parseResult.GetValue(noPlumbing),
@@ -124,9 +126,15 @@ internal static class RunCommand
         {
             daemon = GatewayDaemon.Start(options, logs);
         }
-        catch (Exception error) when (error is ConfigurationException or RuleSyntaxException or Core.Control.NatControlException)
+        catch (Exception error) when (error is ConfigurationException or RuleSyntaxException or Core.Control.NatControlException or ArgumentException)
         {
             GatewayLog.StartFailed(logger, error.Message);
+            return ExitCodes.BadInput;
+        }
+        catch (Core.State.StateFileException error)
+        {
+            // A state file that cannot be read is kept as it is; nothing was saved over it.
+            GatewayLog.StartFailed(logger, $"--state: {error.Message} The file is left as it is; move it aside to start without it.");
             return ExitCodes.BadInput;
         }
         catch (Exception error) when (error is TunException or PlumbingException or IOException or UnauthorizedAccessException)
@@ -136,7 +144,16 @@ internal static class RunCommand
         }
         await using (daemon.ConfigureAwait(false))
         {
-            await GatewayServices.StartAsync(daemon, options, logs, cancellation).ConfigureAwait(false);
+            try
+            {
+                await GatewayServices.StartAsync(daemon, options, logs, cancellation).ConfigureAwait(false);
+            }
+            catch (Exception error) when (error is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
+            {
+                GatewayLog.StartFailed(logger, error.Message);
+                await daemon.StopAsync().ConfigureAwait(false);
+                return ExitCodes.Failure;
+            }
             GatewayLog.Running(logger, options.TunName, options.ControlDirectory);
             await stop.Task.ConfigureAwait(false);
             GatewayLog.Stopping(logger);

@@ -41,10 +41,13 @@ public sealed class ControlServer : IAsyncDisposable
     // NetNat changes read the model, change it and apply it whole; one at a time so none is lost.
     private readonly Lock netNatChange = new();
 
-    private ControlServer(WebApplication app, GatewayController controller, string controlDirectory)
+    private readonly StateFilePolicy stateFiles;
+
+    private ControlServer(WebApplication app, GatewayController controller, string controlDirectory, StateFilePolicy stateFiles)
     {
         this.app = app;
         this.controller = controller;
+        this.stateFiles = stateFiles;
         ReadWriteSocket = Path.Combine(controlDirectory, ReadWriteSocketName);
         ReadOnlySocket = Path.Combine(controlDirectory, ReadOnlySocketName);
     }
@@ -55,7 +58,7 @@ public sealed class ControlServer : IAsyncDisposable
 
     /// <summary>Binds both sockets (removing stale socket files first) and starts answering.</summary>
     /// <exception cref="IOException">Another daemon answers on the control socket.</exception>
-    public static async Task<ControlServer> StartAsync(GatewayController controller, string controlDirectory, ILoggerFactory? logs, CancellationToken token)
+    public static async Task<ControlServer> StartAsync(GatewayController controller, string controlDirectory, ILoggerFactory? logs, CancellationToken token, StateFilePolicy? stateFiles = null)
     {
         ArgumentNullException.ThrowIfNull(controller);
         ArgumentException.ThrowIfNullOrEmpty(controlDirectory);
@@ -83,7 +86,7 @@ public sealed class ControlServer : IAsyncDisposable
             }));
         });
         WebApplication app = builder.Build();
-        var server = new ControlServer(app, controller, controlDirectory);
+        var server = new ControlServer(app, controller, controlDirectory, stateFiles ?? StateFilePolicy.Default);
         server.MapRoutes();
         await app.StartAsync(token).ConfigureAwait(false);
         if (!OperatingSystem.IsWindows())
@@ -186,12 +189,12 @@ public sealed class ControlServer : IAsyncDisposable
         });
         app.MapPost("/v1/state/save", async context =>
         {
-            string path = StateFile(await Body(context, ControlJson.Default.StatePath).ConfigureAwait(false));
+            string path = stateFiles.ForSave((await Body(context, ControlJson.Default.StatePath).ConfigureAwait(false)).Path);
             await Reply(context, new SaveAnswer(controller.SaveState(path)), ControlJson.Default.SaveAnswer).ConfigureAwait(false);
         });
         app.MapPost("/v1/state/restore", async context =>
         {
-            string path = StateFile(await Body(context, ControlJson.Default.StatePath).ConfigureAwait(false));
+            string path = StateFilePolicy.ForRestore((await Body(context, ControlJson.Default.StatePath).ConfigureAwait(false)).Path);
             RestoreReport report = controller.RestoreState(path);
             var answer = new RestoreAnswer(report.Restored, [.. report.Failures.Select(failure => new RestoreFailureView(failure.Entry, failure.Errno.ToString(), failure.Message))]);
             await Reply(context, answer, ControlJson.Default.RestoreAnswer).ConfigureAwait(false);
@@ -395,11 +398,6 @@ public sealed class ControlServer : IAsyncDisposable
         T? value = await JsonSerializer.DeserializeAsync(context.Request.Body, type, context.RequestAborted).ConfigureAwait(false);
         return value ?? throw new NatControlException(NatErrno.EINVAL, $"{context.Request.Method} {context.Request.Path} needs a JSON object in its body, not null.");
     }
-
-    private static string StateFile(StatePath body)
-        => string.IsNullOrWhiteSpace(body.Path) || !System.IO.Path.IsPathFullyQualified(body.Path)
-            ? throw new NatControlException(NatErrno.EINVAL, $"The state file \"{body.Path}\" must be an absolute path: the daemon's working directory is not the caller's.")
-            : body.Path;
 
     private static string StringRoute(HttpContext context, string name) => Convert.ToString(context.Request.RouteValues[name], CultureInfo.InvariantCulture) ?? "";
 

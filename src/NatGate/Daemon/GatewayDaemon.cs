@@ -52,6 +52,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         clock ??= TimeProvider.System;
         ILogger logger = logs.CreateLogger("natgate");
         (NetNatModel model, IReadOnlyList<NatRule> ipnatRules) = LoadModel(options);
+        CheckFiles(options);
 
         var engine = new NatEngine(new NatEngineOptions
         {
@@ -75,6 +76,29 @@ public sealed class GatewayDaemon : IAsyncDisposable
             throw;
         }
         return daemon;
+    }
+
+    /// <summary>
+    /// The control directory and the state file must be root's and writable by no one else
+    /// (issue 10, "Trust nothing on disk"): a local user who could write either could plant a
+    /// socket or a port forward. The control directory is created (0755) when missing.
+    /// </summary>
+    private static void CheckFiles(GatewayRunOptions options)
+    {
+        if (!Directory.Exists(options.ControlDirectory) && OperatingSystem.IsLinux())
+        {
+            Directory.CreateDirectory(options.ControlDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        }
+        if (Linux.Files.FileTrust.Problem(options.ControlDirectory, directory: true) is string directory)
+        {
+            throw new ConfigurationException($"--control: refused: {directory}.");
+        }
+        if (options.StateFile is string state && Linux.Files.FileTrust.Look(state).Exists
+            && Linux.Files.FileTrust.Problem(state) is string file)
+        {
+            throw new ConfigurationException($"--state: refused, and left as it is: {file}.");
+        }
     }
 
     /// <summary>The NetNat model from --inside/--external and --config, and the ipnat rules from --rules and the config.</summary>

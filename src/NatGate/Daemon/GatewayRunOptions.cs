@@ -26,6 +26,9 @@ public sealed record GatewayRunOptions
     public TimeSpan IcmpQueryTimeout { get; init; } = NatPolicy.Default.IcmpQueryTimeout;
     public string ControlDirectory { get; init; } = "/run/natgate";
     public string? StateFile { get; init; }
+
+    /// <summary>Where `natgate state save` (ipfs -W) may write through the control API (--state-directory).</summary>
+    public string StateDirectory { get; init; } = Control.StateFilePolicy.DefaultDirectory;
     public string? Metrics { get; init; }
     public bool NoPlumbing { get; init; }
     public bool LogSessions { get; init; }

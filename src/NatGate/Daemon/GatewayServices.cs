@@ -8,7 +8,10 @@ internal static class GatewayServices
 {
     public static async Task StartAsync(GatewayDaemon daemon, GatewayRunOptions options, ILoggerFactory logs, CancellationToken cancellation)
     {
-        daemon.AddService(await ControlServer.StartAsync(daemon.Controller, options.ControlDirectory, logs, cancellation).ConfigureAwait(false));
+        // Saves through the API go to --state-directory, or beside the --state file.
+        string?[] stateDirectories = [options.StateDirectory, options.StateFile is null ? null : Path.GetDirectoryName(options.StateFile)];
+        var stateFiles = new StateFilePolicy(stateDirectories.OfType<string>());
+        daemon.AddService(await ControlServer.StartAsync(daemon.Controller, options.ControlDirectory, logs, cancellation, stateFiles).ConfigureAwait(false));
         if (options.Metrics is not null)
         {
             daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, daemon.QueueStatistics, daemon.SpoofedPackets, cancellation).ConfigureAwait(false));

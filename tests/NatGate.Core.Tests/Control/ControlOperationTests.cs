@@ -56,6 +56,50 @@ public sealed class ControlOperationTests
     }
 
     [Fact]
+    public void A_planted_port_forward_is_refused_even_under_a_loaded_rule()
+    {
+        // Issue 10: a state file edited to forward the external port 2222 to an inside SSH port.
+        var lab = new Lab();
+        SessionRecord real = RecordFrom(lab);
+        lab.Engine.Lock(true);
+        SessionRecord planted = real with
+        {
+            Original = new FlowKey(IpProtocol.Tcp, Lab.Remote, 4444, Lab.External, 2222),
+            Translated = new FlowKey(IpProtocol.Tcp, Lab.Remote, 4444, Lab.InsideA, 22),
+            InitiatedOutside = true,
+            InMapping = false,
+            IpChecksumDelta = null,
+            TransportChecksumDelta = null,
+        };
+        NatControlException refused = Assert.Throws<NatControlException>(() => lab.Engine.Put(planted, lab.Now));
+        Assert.Equal(NatErrno.EINVAL, refused.Errno);
+        Assert.Contains("no mapping holds 198.51.100.10:2222", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(lab.Engine.ListSessions());
+    }
+
+    [Fact]
+    public void A_put_session_must_carry_the_translation_its_rule_gives()
+    {
+        var lab = new Lab(policy: null);
+        SessionRecord real = RecordFrom(lab);
+        lab.Engine.Lock(true);
+        // An external address the rule does not own.
+        FlowKey translated = real.Translated;
+        SessionRecord elsewhere = real with { Translated = new FlowKey(translated.Protocol, Ipv4Address.Parse("198.51.100.99"), translated.SourcePort, translated.Destination, translated.DestinationPort), IpChecksumDelta = null, TransportChecksumDelta = null };
+        Assert.Contains("outside its rule's addresses", Assert.Throws<NatControlException>(() => lab.Engine.Put(elsewhere, lab.Now)).Message, StringComparison.Ordinal);
+        // A destination rewritten with no redirect behind it.
+        SessionRecord redirected = real with { Translated = new FlowKey(translated.Protocol, translated.Source, translated.SourcePort, Lab.OtherRemote, translated.DestinationPort), IpChecksumDelta = null, TransportChecksumDelta = null };
+        Assert.Contains("no rule translates its destination", Assert.Throws<NatControlException>(() => lab.Engine.Put(redirected, lab.Now)).Message, StringComparison.Ordinal);
+        // A tuple no rule would translate at all.
+        FlowKey original = real.Original;
+        SessionRecord stranger = real with { Original = new FlowKey(original.Protocol, Lab.Router, original.SourcePort, original.Destination, original.DestinationPort), IpChecksumDelta = null, TransportChecksumDelta = null };
+        Assert.Equal(NatErrno.EINVAL, Assert.Throws<NatControlException>(() => lab.Engine.Put(stranger, lab.Now)).Errno);
+        // The real one goes in.
+        lab.Engine.Put(real, lab.Now);
+        Assert.Single(lab.Engine.ListSessions());
+    }
+
+    [Fact]
     public void Put_needs_the_table_locked()
     {
         var lab = new Lab();

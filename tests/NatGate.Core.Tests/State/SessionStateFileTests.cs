@@ -107,6 +107,17 @@ public sealed class SessionStateFileTests : IDisposable
         return Encoding.UTF8.GetBytes(body + "{\"sha256\":\"" + digest + "\"}\n");
     }
 
+    [Theory]
+    [InlineData("/dev/urandom")]
+    [InlineData("/dev/zero")]
+    public async Task A_device_is_refused_at_once_instead_of_read_forever(string device)
+    {
+        // Issue 10: restoring from /dev/urandom spun a core until the daemon exited. A load that
+        // still runs after ten seconds fails this test with a TimeoutException.
+        Task load = Task.Run(() => SessionStateFile.Load(device), TestContext.Current.CancellationToken);
+        await Assert.ThrowsAsync<StateFileException>(() => load.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+    }
+
     [Fact]
     public void Restored_engine_lists_the_same_sessions_and_translates_replies_to_the_same_bytes()
     {

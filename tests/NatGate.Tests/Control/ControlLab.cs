@@ -43,7 +43,7 @@ internal sealed class ControlLab : IAsyncDisposable
         string directory = Path.Combine(Path.GetTempPath(), "ngc-" + Guid.NewGuid().ToString("N")[..10]);
         var engine = new NatEngine(new NatEngineOptions { RandomSeed = 42 }, Start);
         var controller = new GatewayController(engine, new FixedClock(new DateTimeOffset(Start, TimeSpan.Zero)));
-        ControlServer server = await ControlServer.StartAsync(controller, directory, null, TestContext.Current.CancellationToken);
+        ControlServer server = await ControlServer.StartAsync(controller, directory, null, TestContext.Current.CancellationToken, new StateFilePolicy([directory]));
         return new ControlLab(directory, controller, server);
     }
 

@@ -236,6 +236,46 @@ public sealed class ControlServerTests
     }
 
     [Fact]
+    public async Task State_save_writes_only_in_its_directory_and_only_over_its_own_files()
+    {
+        await using ControlLab lab = await ControlLab.StartAsync();
+        await lab.MakeUdpSessionAsync(40000);
+        // Issue 10: the root socket could replace any file the daemon can write, /etc/passwd included.
+        string outside = Path.Combine(Path.GetTempPath(), "natgate-should-not-exist-" + Guid.NewGuid().ToString("N"));
+        NatControlException elsewhere = await Assert.ThrowsAsync<NatControlException>(() => lab.Client.SaveStateAsync(outside, Token));
+        Assert.Equal(NatErrno.EACCES, elsewhere.Errno);
+        Assert.False(File.Exists(outside));
+        NatControlException climbing = await Assert.ThrowsAsync<NatControlException>(() => lab.Client.SaveStateAsync(Path.Combine(lab.Directory, "..", "passwd"), Token));
+        Assert.Equal(NatErrno.EACCES, climbing.Errno);
+
+        string precious = Path.Combine(lab.Directory, "precious.txt");
+        await File.WriteAllTextAsync(precious, "not a session file\n", Token);
+        NatControlException foreign = await Assert.ThrowsAsync<NatControlException>(() => lab.Client.SaveStateAsync(precious, Token));
+        Assert.Equal(NatErrno.EEXIST, foreign.Errno);
+        Assert.Equal("not a session file\n", await File.ReadAllTextAsync(precious, Token));
+
+        // A new file, then the same file again (NatGate wrote it), are fine.
+        string path = Path.Combine(lab.Directory, "sessions.ipf");
+        Assert.Equal(1, await lab.Client.SaveStateAsync(path, Token));
+        Assert.Equal(1, await lab.Client.SaveStateAsync(path, Token));
+    }
+
+    [Fact]
+    public async Task A_state_file_others_may_write_is_not_restored()
+    {
+        await using ControlLab lab = await ControlLab.StartAsync();
+        await lab.MakeUdpSessionAsync(40000);
+        string path = Path.Combine(lab.Directory, "sessions.ipf");
+        await lab.Client.SaveStateAsync(path, Token);
+        await lab.Client.FlushSessionsAsync(Token);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead | UnixFileMode.OtherWrite);
+        NatControlException refused = await Assert.ThrowsAsync<NatControlException>(() => lab.Client.RestoreStateAsync(path, Token));
+        Assert.Equal(NatErrno.EACCES, refused.Errno);
+        Assert.Contains("writable by everyone", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(await lab.Client.SessionsAsync(token: Token));
+    }
+
+    [Fact]
     public async Task State_saved_to_a_file_is_restored_after_a_flush()
     {
         await using ControlLab lab = await ControlLab.StartAsync();

@@ -1,0 +1,67 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace NatGate.EndToEnd.Tests;
+
+/// <summary>
+/// Issue 10, "State files": a --state file that cannot be read, or that others may write, stops
+/// the start with one line and exit code 2, and is never written over.
+/// </summary>
+public sealed class StateFileTests
+{
+    private static readonly string Dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+    private static readonly string Natgate = Path.Combine(AppContext.BaseDirectory, "natgate.dll");
+
+    [Fact]
+    public void A_refused_state_file_is_kept_byte_for_byte_and_the_start_fails_with_one_line_and_exit_code_2()
+    {
+        Host.RequireRootAndTools("ip", "ping");
+        using var lab = new GatewayLab();
+        string good = Path.Combine(lab.WorkDirectory, "good.state");
+        string[] nat = ["--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface];
+        BackgroundProcess daemon = lab.StartNatGate([.. nat, "--state", good]);
+        GatewayLab.ExecChecked(lab.In1, "ping", "-c", "1", "-W", "2", GatewayLab.Outside);
+        Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(20)));
+        byte[] saved = File.ReadAllBytes(good);
+        Assert.Contains("natgate-sessions", Encoding.UTF8.GetString(saved), StringComparison.Ordinal);
+
+        var variants = new Dictionary<string, byte[]>
+        {
+            ["truncated"] = saved[..(saved.Length / 2)],
+            ["corrupt"] = Flip(saved, saved.Length / 2),
+            ["foreign"] = Encoding.UTF8.GetBytes("{\"format\":\"something-else\",\"version\":1}\n{\"sha256\":\"00\"}\n"),
+            ["newer"] = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(saved).Replace("\"version\":1", "\"version\":99", StringComparison.Ordinal)),
+            ["binary"] = RandomNumberGenerator.GetBytes(4096),
+            ["empty"] = [],
+        };
+        foreach ((string name, byte[] content) in variants)
+        {
+            string path = Path.Combine(lab.WorkDirectory, name + ".state");
+            File.WriteAllBytes(path, content);
+            (int exitCode, string output, string error) = Start(lab, [.. nat, "--state", path]);
+            Assert.True(exitCode == 2, $"{name}: exit {exitCode}\n{output}{error}");
+            Assert.Contains("--state", output + error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", output + error, StringComparison.Ordinal); // no stack trace
+            Assert.Equal(content, File.ReadAllBytes(path));
+        }
+
+        // A good file that others may write is refused the same way, and kept.
+        File.SetUnixFileMode(good, File.GetUnixFileMode(good) | UnixFileMode.OtherWrite);
+        (int writableExit, string writableOutput, string writableError) = Start(lab, [.. nat, "--state", good]);
+        Assert.Equal(2, writableExit);
+        Assert.Contains("writable by everyone", writableOutput + writableError, StringComparison.Ordinal);
+        Assert.Equal(saved, File.ReadAllBytes(good));
+        // Nothing was left in the kernel by the refused starts.
+        Assert.DoesNotContain("lookup 100", GatewayLab.Ip(lab.Gateway, "rule", "show"), StringComparison.Ordinal);
+    }
+
+    private static (int ExitCode, string Output, string Error) Start(GatewayLab lab, string[] arguments)
+        => GatewayLab.Exec(lab.Gateway, TimeSpan.FromSeconds(60), [Dotnet, Natgate, "run", "--control", lab.ControlDirectory, .. arguments]);
+
+    private static byte[] Flip(byte[] content, int position)
+    {
+        byte[] copy = [.. content];
+        copy[position] ^= 0x20;
+        return copy;
+    }
+}
