@@ -148,6 +148,7 @@ public sealed record HairpinningView(string Mode);
 [JsonSerializable(typeof(ControlError))]
 [JsonSerializable(typeof(RemovedCount))]
 [JsonSerializable(typeof(IReadOnlyList<SessionInfo>))]
+[JsonSerializable(typeof(SessionInfo))]
 [JsonSerializable(typeof(NatStatistics))]
 [JsonSerializable(typeof(IReadOnlyList<RuleView>))]
 [JsonSerializable(typeof(RulesText))]

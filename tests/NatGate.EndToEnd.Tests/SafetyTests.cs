@@ -156,6 +156,35 @@ public sealed class SafetyTests
     }
 
     [Fact]
+    public void One_inside_host_cannot_lock_out_the_others_and_refusals_are_answered_at_a_bounded_rate()
+    {
+        Host.RequireRootAndTools("ip", "tcpdump", "curl", "python3");
+        using var lab = new GatewayLab();
+        string site = Directory.CreateDirectory(Path.Combine(lab.WorkDirectory, "site")).FullName;
+        File.WriteAllText(Path.Combine(site, "index.html"), "still reachable\n");
+        lab.StartWebServer(lab.Out, GatewayLab.Outside, 8080, site);
+        lab.StartNatGate([.. CommandLineNat, "--max-sessions-per-host", "200"]);
+        LinkCapture refusals = LinkCapture.Start(lab, lab.In1, "eth0");
+
+        // Inside host 1 opens 2,000 UDP flows from 2,000 ports, in about two seconds.
+        GatewayLab.ExecChecked(lab.In1, "ping", "-c", "1", "-W", "2", GatewayLab.Outside);
+        GatewayLab.ExecChecked(lab.In1, "python3", "-c",
+            "import socket, time\nfor port in range(20000, 22000):\n s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n s.bind(('10.77.0.2',port))\n s.sendto(b'x',('198.51.100.2',9))\n s.close()\n time.sleep(0.001)");
+        Thread.Sleep(500);
+        // The host holds its 200 (the ping's ICMP session among them); the rest were refused.
+        int held = Cli(lab, "sessions", "--address", GatewayLab.Inside1, "--json").Split($"\"internalSourceAddress\":\"{GatewayLab.Inside1}\"").Length - 1;
+        Assert.Equal(200, held);
+        int udp = Cli(lab, "sessions", "--address", GatewayLab.Inside1, "--protocol", "udp", "--json").Split("\"protocol\":\"udp\"").Length - 1;
+        Assert.Equal(2000 - udp, DropsOf(lab, "HostLimit"));
+        // Inside host 2 is not refused.
+        Assert.Equal("still reachable\n", GatewayLab.ExecChecked(lab.In2, "curl", "-sS", "-m", "5", $"http://{GatewayLab.Outside}:8080/index.html"));
+
+        // At most the burst of 100, plus 100 a second, of the 1,800 refusals got an ICMP error.
+        IReadOnlyList<string> answered = refusals.Stop("icmp[icmptype] == icmp-unreach");
+        Assert.InRange(answered.Count, 100, 400);
+    }
+
+    [Fact]
     public void A_second_daemon_refuses_touches_nothing_and_the_first_keeps_forwarding()
     {
         Host.RequireRootAndTools("ip", "ping");

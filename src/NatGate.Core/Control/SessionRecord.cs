@@ -81,6 +81,9 @@ public sealed record NatStatistics
     public int Rules { get; init; }
     public bool Locked { get; init; }
     public long IcmpErrorsTranslated { get; init; }
+
+    /// <summary>Refused new sessions that got no ICMP error, the refusal replies being over their rate.</summary>
+    public long RefusalRepliesSuppressed { get; init; }
     public long FragmentsTranslated { get; init; }
     public required IReadOnlyDictionary<string, long> Drops { get; init; }
 }

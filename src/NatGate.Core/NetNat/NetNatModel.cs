@@ -93,6 +93,9 @@ public sealed record NatStaticMapping
 /// </summary>
 public sealed record NetNatModel
 {
+    /// <summary>The longest NAT instance name accepted.</summary>
+    public const int MaximumNameLength = 64;
+
     public IReadOnlyList<NatInstance> Instances { get; init; } = [];
 
     public IReadOnlyList<NatStaticMapping> StaticMappings { get; init; } = [];
@@ -111,6 +114,13 @@ public sealed record NetNatModel
             if (string.IsNullOrWhiteSpace(instance.Name))
             {
                 problems.Add("A NAT instance has no Name.");
+            }
+            else if (instance.Name.Length > MaximumNameLength || instance.Name.Any(char.IsControl))
+            {
+                // Names go into labels, logs, listings and URLs: a long or control-laden one is refused
+                // here rather than breaking those later.
+                string shown = instance.Name.Length > 40 ? instance.Name[..40] + "..." : instance.Name;
+                problems.Add($"The NAT instance name '{new string([.. shown.Select(c => char.IsControl(c) ? '?' : c)])}' is {instance.Name.Length} characters or holds control characters: use at most {MaximumNameLength} printable characters.");
             }
             else if (!names.Add(instance.Name))
             {

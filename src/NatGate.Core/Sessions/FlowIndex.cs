@@ -173,6 +173,32 @@ internal sealed class FlowIndex
         return -1;
     }
 
+    /// <summary>
+    /// Stores <paramref name="newValue"/> in the entry that holds <paramref name="oldValue"/> under
+    /// <paramref name="hash"/>, in place: the entry keeps its position, so unlike a removal and an
+    /// insertion this can never fail for lack of room. False if the old value is absent.
+    /// </summary>
+    public bool Replace(ulong hash, int oldValue, int newValue)
+    {
+        uint wanted = (uint)(oldValue + 1);
+        int position = HomeOf(hash);
+        for (int probe = 0; probe < MaximumProbe; probe++)
+        {
+            uint entry = entries[position];
+            if (entry == 0)
+            {
+                return false;
+            }
+            if ((entry & ValueMask) == wanted)
+            {
+                entries[position] = (entry & TagMask) | (uint)(newValue + 1);
+                return true;
+            }
+            position = Next(position);
+        }
+        return false;
+    }
+
     /// <summary>Removes <paramref name="value"/> stored under <paramref name="hash"/>; false if absent.</summary>
     public bool Remove<THasher>(ulong hash, int value, ref THasher hasher)
         where THasher : struct, ISlotHasher
@@ -218,5 +244,59 @@ internal sealed class FlowIndex
     {
         Array.Clear(entries);
         Count = 0;
+    }
+
+    /// <summary>
+    /// For tests (see <see cref="FlowTable.CheckConsistency"/>), never the packet path: walks every
+    /// entry and reports what would make a lookup miss it: a tag that is not its key's, an entry
+    /// past the probe limit from its home or behind an empty entry, a count that is not the number
+    /// of entries. <paramref name="hashOfValue"/> is called once per entry and gives the hash of
+    /// the key behind the value, or null when the value names no key (the caller reports that).
+    /// </summary>
+    internal void CheckEntries(string name, Func<int, ulong?> hashOfValue, Action<string> report)
+    {
+        int occupied = 0;
+        for (int position = 0; position < entries.Length; position++)
+        {
+            uint entry = entries[position];
+            if (entry == 0)
+            {
+                continue;
+            }
+            occupied++;
+            int value = (int)(entry & ValueMask) - 1;
+            if (value < 0)
+            {
+                report($"{name}: entry {position} has a tag but no value");
+                continue;
+            }
+            if (hashOfValue(value) is not { } hash)
+            {
+                continue;
+            }
+            if ((entry & TagMask) != TagOf(hash))
+            {
+                report($"{name}: entry {position} (value {value}) has tag 0x{entry >> ValueBits:x2}, but its key's is 0x{TagOf(hash) >> ValueBits:x2}");
+            }
+            int home = HomeOf(hash);
+            int distance = position >= home ? position - home : position + entries.Length - home;
+            if (distance >= MaximumProbe)
+            {
+                report($"{name}: entry {position} (value {value}) is {distance} entries from its home {home}, past the probe limit {MaximumProbe}");
+                continue;
+            }
+            for (int before = home; before != position; before = Next(before))
+            {
+                if (entries[before] == 0)
+                {
+                    report($"{name}: entry {position} (value {value}) sits behind the empty entry {before}, where a lookup from its home {home} stops");
+                    break;
+                }
+            }
+        }
+        if (occupied != Count)
+        {
+            report($"{name}: Count is {Count} but {occupied} entries are taken");
+        }
     }
 }

@@ -10,8 +10,12 @@ public sealed record FlowTableLimits
     /// <summary>Sessions the table holds at most; memory for them is reserved up front.</summary>
     public int MaximumSessions { get; init; } = 1 << 20;
 
-    /// <summary>Sessions one inside host may hold at most (RFC 6888 REQ-4); 0 for no limit.</summary>
-    public int MaximumSessionsPerHost { get; init; } = 65536;
+    /// <summary>
+    /// Sessions one inside host may hold at most (RFC 6888 REQ-4); 0 for no limit. The default,
+    /// 4,096, is a sixteenth of one external address's 64,512 ports: one busy or hostile host
+    /// cannot take an address, or the table, from the others.
+    /// </summary>
+    public int MaximumSessionsPerHost { get; init; } = 4096;
 
     /// <summary>
     /// Hash probe limit, NatGate's bucket limit (IP Filter's ipf_nat_maxbucket). Linear probing at
@@ -51,6 +55,15 @@ internal sealed class FlowTable
     private readonly FlowIndex mappingInsideIndex;
     private readonly FlowIndex mappingExternalIndex;
     private readonly Dictionary<uint, int> sessionsPerHost = [];
+
+    // Filtering in constant time (RFC 4787 REQ-8 without walking a mapping's sessions): for each
+    // mapping of two sessions or more, how many of its sessions talk to each remote address, and
+    // to each remote address and port. A mapping of one session is checked against that session
+    // alone, so the common case costs no memory. Keys: (protocol, external address and port,
+    // remote address, remote port or 0).
+    private readonly HashSet<FlowKey> countedMappings = [];
+    private readonly Dictionary<FlowKey, int> remoteAddresses = [];
+    private readonly Dictionary<FlowKey, int> remoteEndpoints = [];
     private readonly ulong seed;
 
     public FlowTable(FlowTableLimits limits, long epochTicks, ulong seed)
@@ -241,8 +254,9 @@ internal sealed class FlowTable
         {
             mappingExternalIndex.Prefetch(ExternalMappingKeyOf(candidate).Hash(seed));
         }
-        // A tuple that some session already has, in either role, would make packets ambiguous.
-        if (Contains(candidate.Original) || Contains(candidate.Translated.Reverse()))
+        // A tuple that some session already has, in either role, would make packets ambiguous;
+        // so would a session whose reply tuple is its own original (a host hairpinned to itself).
+        if (Contains(candidate.Original) || Contains(candidate.Translated.Reverse()) || candidate.Original == candidate.Translated.Reverse())
         {
             return TableRefusal.Duplicate;
         }
@@ -279,6 +293,12 @@ internal sealed class FlowTable
         if (mappingRepresentative >= 0)
         {
             ref Session representative = ref sessions[mappingRepresentative];
+            FlowKey mapping = ExternalMappingKeyOf(representative);
+            if (countedMappings.Add(mapping))
+            {
+                CountRemote(representative, +1); // the mapping's second session: start counting
+            }
+            CountRemote(session, +1);
             // Join the circle right after the representative.
             int next = representative.MappingNext;
             session.MappingPrevious = mappingRepresentative;
@@ -320,6 +340,15 @@ internal sealed class FlowTable
         {
             bool wasRepresentative = (session.Attributes & SessionAttributes.MappingRepresentative) != 0;
             int next = session.MappingNext;
+            FlowKey mapping = ExternalMappingKeyOf(session);
+            if (countedMappings.Contains(mapping))
+            {
+                CountRemote(session, -1);
+                if (next == index)
+                {
+                    countedMappings.Remove(mapping);
+                }
+            }
             if (next == index)
             {
                 // The last session of the mapping.
@@ -334,12 +363,26 @@ internal sealed class FlowTable
                 sessions[next].MappingPrevious = previous;
                 if (wasRepresentative)
                 {
-                    // Hand the mapping (and its port) to the next session in the circle.
-                    RemoveMappingIndexes(index);
+                    // Hand the mapping (and its port) to the next session in the circle. Where its
+                    // mapping keys are the representative's (always the external one; the inside one
+                    // unless a dependent mapping admitted another remote), the index entries change
+                    // hands in place: a removal and an insertion could find no room within the
+                    // probe limit and lose the mapping from an index.
                     ref Session heir = ref sessions[next];
                     heir.Attributes |= SessionAttributes.MappingRepresentative | (session.Attributes & SessionAttributes.PortAllocated);
-                    mappingInsideIndex.TryInsert(InsideMappingKeyOf(heir).Hash(seed), next);
-                    mappingExternalIndex.TryInsert(ExternalMappingKeyOf(heir).Hash(seed), next);
+                    FlowKey insideKey = InsideMappingKeyOf(session);
+                    FlowKey heirInsideKey = InsideMappingKeyOf(heir);
+                    if (heirInsideKey == insideKey)
+                    {
+                        mappingInsideIndex.Replace(insideKey.Hash(seed), index, next);
+                    }
+                    else
+                    {
+                        var insideHasher = new MappingInsideHasher(sessions, seed);
+                        mappingInsideIndex.Remove(insideKey.Hash(seed), index, ref insideHasher);
+                        mappingInsideIndex.TryInsert(heirInsideKey.Hash(seed), next);
+                    }
+                    mappingExternalIndex.Replace(ExternalMappingKeyOf(session).Hash(seed), index, next);
                 }
             }
         }
@@ -359,6 +402,42 @@ internal sealed class FlowTable
         return mappingEnded;
     }
 
+    private void CountRemote(in Session session, int change)
+    {
+        FlowKey mapping = ExternalMappingKeyOf(session);
+        Count(remoteAddresses, new FlowKey(mapping.Protocol, mapping.Source, mapping.SourcePort, session.RemoteAddress, 0), change);
+        Count(remoteEndpoints, new FlowKey(mapping.Protocol, mapping.Source, mapping.SourcePort, session.RemoteAddress, session.RemotePort), change);
+
+        static void Count(Dictionary<FlowKey, int> counts, FlowKey key, int change)
+        {
+            ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(counts, key, out _);
+            count += change;
+            if (count <= 0)
+            {
+                counts.Remove(key);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether a session of the mapping whose representative is <paramref name="representative"/>
+    /// talks to <paramref name="remoteAddress"/> (and, when <paramref name="remotePort"/> is given,
+    /// to that port): the filtering question of RFC 4787 REQ-8, answered in constant time.
+    /// </summary>
+    public bool MappingTalksTo(int representative, uint remoteAddress, ushort? remotePort)
+    {
+        ref Session mapping = ref sessions[representative];
+        FlowKey external = ExternalMappingKeyOf(mapping);
+        if (!countedMappings.Contains(external))
+        {
+            // One session: it is the representative.
+            return mapping.RemoteAddress == remoteAddress && (remotePort is not { } port || mapping.RemotePort == port);
+        }
+        return remotePort is { } wanted
+            ? remoteEndpoints.ContainsKey(new FlowKey(external.Protocol, external.Source, external.SourcePort, remoteAddress, wanted))
+            : remoteAddresses.ContainsKey(new FlowKey(external.Protocol, external.Source, external.SourcePort, remoteAddress, 0));
+    }
+
     private void RemoveMappingIndexes(int representative)
     {
         var insideHasher = new MappingInsideHasher(sessions, seed);
@@ -370,6 +449,9 @@ internal sealed class FlowTable
     /// <summary>Enumerates the sessions of a mapping, starting at its representative.</summary>
     public MappingSessions SessionsOfMapping(int representative) => new(sessions, representative);
 
+    /// <summary>Whether a slot holds no session.</summary>
+    public bool IsFree(int slot) => sessions[slot].IsFree;
+
     /// <summary>Every occupied slot index, in slot order.</summary>
     public IEnumerable<int> OccupiedSlots()
     {
@@ -380,6 +462,343 @@ internal sealed class FlowTable
                 yield return slot;
             }
         }
+    }
+
+    /// <summary>
+    /// For tests, never the packet path (O(capacity), allocates): walks the slots, the free list, the
+    /// three indexes, the mapping circles, the per-host counts, the filtering counts and the timing
+    /// wheel, and describes each way they disagree. Empty when the table is consistent.
+    /// </summary>
+    /// <param name="everySessionScheduled">
+    /// Also require every session to be on the timing wheel, as the engine keeps them between calls
+    /// (a table used without the engine schedules nothing).
+    /// </param>
+    internal IReadOnlyList<string> CheckConsistency(bool everySessionScheduled = false)
+    {
+        const int maximumProblems = 50;
+        var problems = new List<string>();
+        int reported = 0;
+        void Report(string problem)
+        {
+            if (++reported <= maximumProblems)
+            {
+                problems.Add(problem);
+            }
+        }
+        int capacity = sessions.Length;
+        string Describe(int slot) => $"session {slot} ({sessions[slot].Original} => {sessions[slot].Translated})";
+
+        // Slots, the count, and the per-host counts recounted.
+        int occupied = 0;
+        var hostRecount = new Dictionary<uint, int>();
+        for (int slot = 0; slot < capacity; slot++)
+        {
+            if (!sessions[slot].IsFree)
+            {
+                occupied++;
+                hostRecount[sessions[slot].InsideAddress] = hostRecount.GetValueOrDefault(sessions[slot].InsideAddress) + 1;
+            }
+        }
+        if (occupied != Count)
+        {
+            Report($"Count is {Count} but {occupied} slots hold a session");
+        }
+        foreach ((uint host, int count) in hostRecount)
+        {
+            if (SessionsOfHost(host) != count)
+            {
+                Report($"host {Packets.Ipv4Address.Format(host)} is counted {SessionsOfHost(host)} sessions but holds {count}");
+            }
+        }
+        foreach ((uint host, int count) in sessionsPerHost)
+        {
+            if (!hostRecount.ContainsKey(host))
+            {
+                Report($"host {Packets.Ipv4Address.Format(host)} is counted {count} sessions but holds none");
+            }
+        }
+
+        // The free list: exactly the free slots, each once, ending in -1.
+        bool[] onFreeList = new bool[capacity];
+        int freeListLength = 0;
+        for (int slot = freeHead; slot != -1; slot = sessions[slot].MappingNext)
+        {
+            if ((uint)slot >= (uint)capacity)
+            {
+                Report($"the free list links to slot {slot}, outside the table");
+                break;
+            }
+            if (onFreeList[slot])
+            {
+                Report($"the free list comes back to slot {slot}: it loops");
+                break;
+            }
+            if (!sessions[slot].IsFree)
+            {
+                Report($"{Describe(slot)} is on the free list");
+            }
+            onFreeList[slot] = true;
+            freeListLength++;
+        }
+        if (freeListLength != freeCount)
+        {
+            Report($"the free list holds {freeListLength} slots but the free count is {freeCount}");
+        }
+        for (int slot = 0; slot < capacity; slot++)
+        {
+            if (sessions[slot].IsFree && !onFreeList[slot])
+            {
+                Report($"free slot {slot} is not on the free list: it is lost");
+            }
+        }
+
+        // The flow index: every entry names a live session's tuple in its role, and every session
+        // is there once under each tuple and found by it in the right direction.
+        int[] flowEntries = new int[2 * capacity];
+        flowIndex.CheckEntries("flow index", value =>
+        {
+            int slot = value >> 1;
+            if (slot >= capacity)
+            {
+                Report($"flow index: value {value} names slot {slot}, outside the table");
+                return null;
+            }
+            flowEntries[value]++;
+            if (sessions[slot].IsFree)
+            {
+                Report($"flow index: value {value} names free slot {slot}");
+                return null;
+            }
+            return (value & 1) == 0 ? sessions[slot].Original.Hash(seed) : sessions[slot].Translated.Reverse().Hash(seed);
+        }, Report);
+        for (int slot = 0; slot < capacity; slot++)
+        {
+            if (sessions[slot].IsFree)
+            {
+                continue;
+            }
+            ref Session session = ref sessions[slot];
+            if (flowEntries[2 * slot] != 1 || flowEntries[(2 * slot) + 1] != 1)
+            {
+                Report($"{Describe(slot)} is in the flow index {flowEntries[2 * slot]} times by its original tuple and {flowEntries[(2 * slot) + 1]} times by its reply tuple, not once each");
+            }
+            int found = Find(session.Original, out bool forward);
+            if (found != slot || !forward)
+            {
+                Report($"{Describe(slot)}: its original tuple finds {(found < 0 ? "nothing" : $"session {found} ({(forward ? "forward" : "reply")})")}");
+            }
+            found = Find(session.Translated.Reverse(), out forward);
+            if (found != slot || forward)
+            {
+                Report($"{Describe(slot)}: its reply tuple finds {(found < 0 ? "nothing" : $"session {found} ({(forward ? "forward" : "reply")})")}");
+            }
+        }
+
+        // The mapping indexes: entries name representatives, and every representative is in both
+        // once and found by its keys.
+        int[] insideEntries = new int[capacity];
+        int[] externalEntries = new int[capacity];
+        ulong? RepresentativeHash(string index, int value, int[] seen, Func<Session, FlowKey> keyOf)
+        {
+            if (value >= capacity)
+            {
+                Report($"{index}: value {value} is outside the table");
+                return null;
+            }
+            seen[value]++;
+            if (sessions[value].IsFree || (sessions[value].Attributes & SessionAttributes.MappingRepresentative) == 0)
+            {
+                Report($"{index}: value {value} names {(sessions[value].IsFree ? "a free slot" : $"{Describe(value)}, not a mapping's representative")}");
+                return null;
+            }
+            return keyOf(sessions[value]).Hash(seed);
+        }
+        mappingInsideIndex.CheckEntries("mapping-by-inside index",
+            value => RepresentativeHash("mapping-by-inside index", value, insideEntries, static session => InsideMappingKeyOf(session)), Report);
+        mappingExternalIndex.CheckEntries("mapping-by-external index",
+            value => RepresentativeHash("mapping-by-external index", value, externalEntries, static session => ExternalMappingKeyOf(session)), Report);
+
+        // The mapping circles: links symmetric, one representative each, members sharing its endpoints.
+        int[] circleOf = new int[capacity];
+        Array.Fill(circleOf, -1);
+        int representatives = 0;
+        bool Linked(int slot) => (uint)slot < (uint)capacity && !sessions[slot].IsFree
+            && (sessions[slot].Attributes & SessionAttributes.InMapping) != 0;
+        for (int slot = 0; slot < capacity; slot++)
+        {
+            ref Session session = ref sessions[slot];
+            if (session.IsFree)
+            {
+                continue;
+            }
+            bool inMapping = (session.Attributes & SessionAttributes.InMapping) != 0;
+            bool representative = (session.Attributes & SessionAttributes.MappingRepresentative) != 0;
+            if (representative && !inMapping)
+            {
+                Report($"{Describe(slot)} is a representative but in no mapping");
+            }
+            if ((session.Attributes & SessionAttributes.PortAllocated) != 0 && !representative)
+            {
+                Report($"{Describe(slot)} holds an allocated port but is no mapping's representative");
+            }
+            if (!inMapping)
+            {
+                if (session.MappingNext != -1 || session.MappingPrevious != -1)
+                {
+                    Report($"{Describe(slot)} is in no mapping but links to {session.MappingNext} and {session.MappingPrevious}");
+                }
+                continue;
+            }
+            if (!Linked(session.MappingNext) || sessions[session.MappingNext].MappingPrevious != slot)
+            {
+                Report($"{Describe(slot)}: its next in the mapping, {session.MappingNext}, does not link back");
+            }
+            if (!Linked(session.MappingPrevious) || sessions[session.MappingPrevious].MappingNext != slot)
+            {
+                Report($"{Describe(slot)}: its previous in the mapping, {session.MappingPrevious}, does not link back");
+            }
+            if (!representative)
+            {
+                continue;
+            }
+            representatives++;
+            if (insideEntries[slot] != 1 || externalEntries[slot] != 1)
+            {
+                Report($"{Describe(slot)} represents a mapping but is in the mapping indexes {insideEntries[slot]} and {externalEntries[slot]} times, not once each");
+            }
+            int byInside = FindMappingByInside(InsideMappingKeyOf(session));
+            if (byInside != slot)
+            {
+                Report($"{Describe(slot)}: its inside mapping key finds {byInside}");
+            }
+            int byExternal = FindMappingByExternal(session.Original.Protocol, session.ExternalAddress, session.ExternalPort);
+            if (byExternal != slot)
+            {
+                Report($"{Describe(slot)}: its external endpoint finds {byExternal}");
+            }
+            int member = slot;
+            for (int steps = 0; ; steps++)
+            {
+                if (steps > occupied || !Linked(member))
+                {
+                    Report($"{Describe(slot)}: its mapping's circle does not close");
+                    break;
+                }
+                if (circleOf[member] != -1)
+                {
+                    Report($"{Describe(member)} is met twice walking the circle of representative {slot} (first from {circleOf[member]})");
+                    break;
+                }
+                circleOf[member] = slot;
+                ref Session other = ref sessions[member];
+                if (member != slot && (other.Attributes & SessionAttributes.MappingRepresentative) != 0)
+                {
+                    Report($"{Describe(member)} is a second representative in the mapping of {slot}");
+                }
+                if (other.Original.Protocol != session.Original.Protocol || other.ExternalAddress != session.ExternalAddress || other.ExternalPort != session.ExternalPort
+                    || other.InsideAddress != session.InsideAddress || other.InsidePort != session.InsidePort)
+                {
+                    Report($"{Describe(member)} is in the mapping of {Describe(slot)} but has other endpoints");
+                }
+                member = other.MappingNext;
+                if (member == slot)
+                {
+                    break;
+                }
+            }
+        }
+        for (int slot = 0; slot < capacity; slot++)
+        {
+            if (Linked(slot) && circleOf[slot] == -1)
+            {
+                Report($"{Describe(slot)} is in a mapping that no representative's circle reaches");
+            }
+        }
+        if (mappingInsideIndex.Count != representatives || mappingExternalIndex.Count != representatives)
+        {
+            Report($"{representatives} mappings, but the mapping indexes hold {mappingInsideIndex.Count} and {mappingExternalIndex.Count} entries");
+        }
+
+        // The filtering counts: a mapping answered from its representative alone has no other
+        // session, and a counted one's counts are its sessions' remotes, recounted.
+        var mappingSizes = new Dictionary<FlowKey, int>();
+        var addressRecount = new Dictionary<FlowKey, int>();
+        var endpointRecount = new Dictionary<FlowKey, int>();
+        for (int slot = 0; slot < capacity; slot++)
+        {
+            if (!Linked(slot) || circleOf[slot] == -1)
+            {
+                continue;
+            }
+            FlowKey mapping = ExternalMappingKeyOf(sessions[circleOf[slot]]);
+            mappingSizes[mapping] = mappingSizes.GetValueOrDefault(mapping) + 1;
+            if (countedMappings.Contains(mapping))
+            {
+                var address = new FlowKey(mapping.Protocol, mapping.Source, mapping.SourcePort, sessions[slot].RemoteAddress, 0);
+                var endpoint = new FlowKey(mapping.Protocol, mapping.Source, mapping.SourcePort, sessions[slot].RemoteAddress, sessions[slot].RemotePort);
+                addressRecount[address] = addressRecount.GetValueOrDefault(address) + 1;
+                endpointRecount[endpoint] = endpointRecount.GetValueOrDefault(endpoint) + 1;
+            }
+        }
+        foreach ((FlowKey mapping, int size) in mappingSizes)
+        {
+            if (size > 1 && !countedMappings.Contains(mapping))
+            {
+                Report($"the mapping {mapping} has {size} sessions but its remotes are not counted: filtering would see its representative's alone");
+            }
+        }
+        foreach (FlowKey mapping in countedMappings)
+        {
+            if (!mappingSizes.ContainsKey(mapping))
+            {
+                Report($"the remotes of {mapping} are counted, but no mapping has that external endpoint");
+            }
+        }
+        void CompareCounts(string what, Dictionary<FlowKey, int> kept, Dictionary<FlowKey, int> recounted)
+        {
+            foreach ((FlowKey key, int count) in recounted)
+            {
+                if (kept.GetValueOrDefault(key) != count)
+                {
+                    Report($"{what} {key} is counted {kept.GetValueOrDefault(key)} times but {count} sessions have it");
+                }
+            }
+            foreach ((FlowKey key, int count) in kept)
+            {
+                if (!recounted.ContainsKey(key))
+                {
+                    Report($"{what} {key} is counted {count} times but no session has it");
+                }
+            }
+        }
+        CompareCounts("remote address", remoteAddresses, addressRecount);
+        CompareCounts("remote endpoint", remoteEndpoints, endpointRecount);
+
+        // The timing wheel: no free slot on it, its count the scheduled slots', and (when the engine
+        // owns the table) every session on it.
+        int scheduled = 0;
+        for (int slot = 0; slot < capacity; slot++)
+        {
+            bool onWheel = Wheel.IsScheduled(slot);
+            scheduled += onWheel ? 1 : 0;
+            if (onWheel && sessions[slot].IsFree)
+            {
+                Report($"free slot {slot} is still on the timing wheel");
+            }
+            else if (!onWheel && everySessionScheduled && !sessions[slot].IsFree)
+            {
+                Report($"{Describe(slot)} is not on the timing wheel: it would never expire");
+            }
+        }
+        if (scheduled != Wheel.Count)
+        {
+            Report($"the timing wheel counts {Wheel.Count} elements but {scheduled} slots are scheduled");
+        }
+        if (reported > maximumProblems)
+        {
+            problems.Add($"... and {reported - maximumProblems} more problems");
+        }
+        return problems;
     }
 
     public struct MappingSessions(SessionArray sessions, int representative)

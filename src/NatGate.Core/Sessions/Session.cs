@@ -33,7 +33,7 @@ public enum SessionAttributes : byte
     Free = 128,
 }
 
-/// <summary>What has been seen of a TCP connection (RFC 7857 section 2.2, RFC 5382 section 5).</summary>
+/// <summary>What has been seen of a TCP connection (RFC 7857 section 2.2, RFC 5382 section 5). At most six flags: a session keeps them in 6 bits.</summary>
 [Flags]
 public enum TcpTracking : byte
 {
@@ -71,8 +71,10 @@ internal struct Session
 
     public uint LastSeenSeconds;
 
-    public ushort RuleIndex;
-    public TcpTracking Tcp;
+    // The rule number takes 18 bits (up to 262,143 rules) without growing the session: the low 16
+    // here, the high 2 in the top bits of the byte whose low 6 bits are the TCP tracking flags.
+    private ushort ruleIndexLow;
+    private byte tcpAndRuleIndexHigh;
     public SessionAttributes Attributes;
 
     /// <summary>Circular list of the sessions that share one mapping; -1 when not in a mapping.</summary>
@@ -84,6 +86,28 @@ internal struct Session
     public uint PacketsReply;
     public ulong BytesForward;
     public ulong BytesReply;
+
+    /// <summary>The highest rule number a session can name.</summary>
+    public const int MaximumRuleIndex = (1 << 18) - 1;
+
+    private const int TcpBits = 0x3F;
+
+    /// <summary>The number of the rule that made the session, 0 to <see cref="MaximumRuleIndex"/>.</summary>
+    public int RuleIndex
+    {
+        readonly get => ruleIndexLow | ((tcpAndRuleIndexHigh & ~TcpBits) << 10);
+        set
+        {
+            ruleIndexLow = (ushort)value;
+            tcpAndRuleIndexHigh = (byte)((tcpAndRuleIndexHigh & TcpBits) | ((value >> 10) & ~TcpBits));
+        }
+    }
+
+    public TcpTracking Tcp
+    {
+        readonly get => (TcpTracking)(tcpAndRuleIndexHigh & TcpBits);
+        set => tcpAndRuleIndexHigh = (byte)((tcpAndRuleIndexHigh & ~TcpBits) | ((int)value & TcpBits));
+    }
 
     public readonly bool IsFree => (Attributes & SessionAttributes.Free) != 0;
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
 
@@ -10,10 +11,20 @@ namespace NatGate.Core.Translation;
 /// to the later fragments. Later fragments that arrive first are held, in bounded memory, until
 /// their first fragment comes or the timeout passes.
 /// </summary>
+/// <remarks>
+/// The memory is shared out so that no one can starve the others (issue 10): the held slots are
+/// split between fragments from the outside (to an external address) and from the inside, and
+/// within each half one source address holds at most an eighth of them; one source address
+/// tracks at most a sixteenth of the datagrams. A spoofed flood of fragments then costs its own
+/// share, not the inside's.
+/// </remarks>
 internal sealed class FragmentTracker
 {
     private readonly Dictionary<FragmentKey, FragmentRewrite> datagrams;
+    private readonly Dictionary<uint, int> datagramsPerSource = [];
     private readonly int maximumDatagrams;
+    private readonly int maximumDatagramsPerSource;
+    private readonly int maximumHeldPerSource;
     private readonly long timeoutTicks;
     private readonly byte[] heldBytes;
     private readonly HeldFragment[] held;
@@ -28,6 +39,8 @@ internal sealed class FragmentTracker
         timeoutTicks = options.FragmentTimeout.Ticks;
         heldSize = options.HeldFragmentSize;
         held = new HeldFragment[options.MaximumHeldFragments];
+        maximumDatagramsPerSource = Math.Max(1, maximumDatagrams / 16);
+        maximumHeldPerSource = Math.Max(1, held.Length / 2 / 8);
         heldBytes = new byte[held.Length * heldSize];
         released = new Queue<int>(held.Length);
     }
@@ -36,12 +49,21 @@ internal sealed class FragmentTracker
 
     public int HeldFragments { get; private set; }
 
+    /// <summary>Whether a first fragment of <paramref name="key"/> could be remembered: the table and its source's share have room.</summary>
+    public bool HasRoom(FragmentKey key)
+        => datagrams.ContainsKey(key)
+            || (datagrams.Count < maximumDatagrams && datagramsPerSource.GetValueOrDefault(key.Source) < maximumDatagramsPerSource);
+
     /// <summary>Remembers how a first fragment was rewritten; releases held fragments of the same datagram.</summary>
     public bool Remember(FragmentKey key, uint newSource, uint newDestination, ushort ipDelta, long nowTicks)
     {
-        if (!datagrams.ContainsKey(key) && datagrams.Count >= maximumDatagrams)
+        if (!HasRoom(key))
         {
             return false;
+        }
+        if (!datagrams.ContainsKey(key))
+        {
+            datagramsPerSource[key.Source] = datagramsPerSource.GetValueOrDefault(key.Source) + 1;
         }
         datagrams[key] = new FragmentRewrite(newSource, newDestination, ipDelta, nowTicks + timeoutTicks);
         if (HeldFragments > 0)
@@ -70,14 +92,37 @@ internal sealed class FragmentTracker
         return true;
     }
 
-    /// <summary>Keeps a copy of an early fragment; false when there is no room.</summary>
-    public bool TryHold(FragmentKey key, ReadOnlySpan<byte> packet, long nowTicks)
+    /// <summary>
+    /// Keeps a copy of an early fragment, in the half of the slots for its side
+    /// (<paramref name="fromOutside"/>) and within its source's share; false when there is no room.
+    /// </summary>
+    public bool TryHold(FragmentKey key, ReadOnlySpan<byte> packet, long nowTicks, bool fromOutside)
     {
         if (packet.Length > heldSize)
         {
             return false;
         }
-        for (int slot = 0; slot < held.Length; slot++)
+        int half = held.Length / 2;
+        int first = fromOutside ? half : 0;
+        int end = fromOutside ? held.Length : half;
+        int free = -1;
+        int ofSource = 0;
+        for (int slot = first; slot < end; slot++)
+        {
+            if (!held[slot].Used)
+            {
+                free = free < 0 ? slot : free;
+            }
+            else if (held[slot].Key.Source == key.Source)
+            {
+                ofSource++;
+            }
+        }
+        if (free < 0 || ofSource >= maximumHeldPerSource)
+        {
+            return false;
+        }
+        for (int slot = free; slot < end; slot++)
         {
             if (!held[slot].Used)
             {
@@ -120,6 +165,10 @@ internal sealed class FragmentTracker
         foreach (FragmentKey key in expiredScratch)
         {
             datagrams.Remove(key);
+            if (--CollectionsMarshal.GetValueRefOrNullRef(datagramsPerSource, key.Source) <= 0)
+            {
+                datagramsPerSource.Remove(key.Source);
+            }
         }
         int dropped = 0;
         for (int slot = 0; slot < held.Length; slot++)

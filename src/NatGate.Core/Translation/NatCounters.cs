@@ -37,6 +37,9 @@ internal sealed class NatCounters
 
     public long IcmpErrorsTranslated;
 
+    /// <summary>Refusals that got no ICMP error because the refusal replies were over their rate.</summary>
+    public long RefusalRepliesSuppressed;
+
     public long FragmentsTranslated;
 
     public long Drops(DropReason reason) => drops[(int)reason];

@@ -87,7 +87,7 @@ public sealed partial class NatEngine
             Translated = record.Translated,
             IpChecksumDelta = ipDelta,
             TransportChecksumDelta = transportDelta,
-            RuleIndex = (ushort)ruleIndex,
+            RuleIndex = ruleIndex,
             Tcp = record.Tcp,
             CreatedSeconds = createdSeconds,
             LastSeenSeconds = Math.Max(createdSeconds, table.SecondsSinceEpoch(record.LastSeenTicks == 0 ? nowTicks : record.LastSeenTicks)),
@@ -361,8 +361,27 @@ public sealed partial class NatEngine
     public IReadOnlyList<SessionInfo> ListSessions(uint? address = null, byte? protocol = null)
     {
         var list = new List<SessionInfo>();
-        foreach (int index in table.OccupiedSlots())
+        ListSessions(0, table.Capacity, list, address, protocol);
+        return list;
+    }
+
+    /// <summary>
+    /// One bounded slice of a listing: the sessions in slots <paramref name="firstSlot"/> to
+    /// <paramref name="firstSlot"/> + <paramref name="slotCount"/> - 1, added to <paramref name="into"/>.
+    /// A caller walks the table slice by slice, letting packets through between slices, so a
+    /// listing never stalls forwarding for a whole-table walk (STYLE.md, "The packet thread
+    /// does packet work"). Returns the slot to start the next slice at; <see cref="Capacity"/> at the end.
+    /// </summary>
+    public int ListSessions(int firstSlot, int slotCount, List<SessionInfo> into, uint? address = null, byte? protocol = null)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        int end = (int)Math.Min((long)table.Capacity, (long)firstSlot + slotCount);
+        for (int index = Math.Max(0, firstSlot); index < end; index++)
         {
+            if (table.IsFree(index))
+            {
+                continue;
+            }
             ref Session session = ref table.At(index);
             if (protocol is { } wanted && session.Original.Protocol != wanted)
             {
@@ -374,9 +393,9 @@ public sealed partial class NatEngine
             {
                 continue;
             }
-            list.Add(Describe(index));
+            into.Add(Describe(index));
         }
-        return list;
+        return end;
     }
 
     /// <summary>Removes every session (ipnat -F); returns how many. Refused while locked.</summary>
@@ -472,6 +491,7 @@ public sealed partial class NatEngine
             Rules = active,
             Locked = IsLocked,
             IcmpErrorsTranslated = Counters.IcmpErrorsTranslated,
+            RefusalRepliesSuppressed = Counters.RefusalRepliesSuppressed,
             FragmentsTranslated = Counters.FragmentsTranslated,
             Drops = drops,
         };

@@ -34,7 +34,7 @@ public sealed partial class NatEngine
             Counters.FragmentsTranslated++;
             return new TranslationResult(Verdict.Forward, DropReason.None, length);
         }
-        if (fragments.TryHold(key, buffer[..length], nowTicks))
+        if (fragments.TryHold(key, buffer[..length], nowTicks, fromOutside: IsExternalAddress(ip.DestinationAddress)))
         {
             return new TranslationResult(Verdict.Held, DropReason.None, 0);
         }

@@ -129,7 +129,7 @@ public sealed partial class NatEngine
                     : AllocateOnAddress(PoolOf(key.Destination), PortRange.All, key, nowTicks, preserveParity: false, out newSource, out newSourcePort, out allocatedFrom);
                 if (refusal != DropReason.None)
                 {
-                    return Refuse(buffer, ip, refusal, map);
+                    return Refuse(buffer, ip, refusal, map, nowTicks);
                 }
                 startsMapping = hasPorts;
             }
@@ -158,7 +158,7 @@ public sealed partial class NatEngine
         {
             Original = key,
             Translated = translated,
-            RuleIndex = (ushort)(sourceRule ?? rules[destinationRule]!).Index,
+            RuleIndex = (sourceRule ?? rules[destinationRule]!).Index,
             CreatedSeconds = table.SecondsSinceEpoch(nowTicks),
             LastSeenSeconds = table.SecondsSinceEpoch(nowTicks),
         };
@@ -193,7 +193,7 @@ public sealed partial class NatEngine
                 TableRefusal.HostLimit => DropReason.HostLimit,
                 TableRefusal.BucketFull => DropReason.BucketFull,
                 _ => DropReason.Conflict,
-            }, map);
+            }, map, nowTicks);
         }
         int index = table.Add(session, join, startsMapping);
         rules[session.RuleIndex]!.Sessions++;
@@ -224,35 +224,8 @@ public sealed partial class NatEngine
         return (ipDelta, transportDelta);
     }
 
-    private RuleSlot? FindRedirect(FlowKey key)
-    {
-        foreach (RuleSlot slot in redirectRules)
-        {
-            NatRule rule = slot.Rule;
-            if (!rule.AppliesTo(key.Protocol))
-            {
-                continue;
-            }
-            if (rule.Kind == NatRuleKind.Bidirectional)
-            {
-                if (key.Destination >= rule.TranslatedFirst && key.Destination <= rule.TranslatedLast)
-                {
-                    return slot;
-                }
-                continue;
-            }
-            bool portMatters = key.Protocol is IpProtocol.Tcp or IpProtocol.Udp;
-            if (rule.Destination.Contains(key.Destination) != rule.DestinationNegated
-                && (!portMatters || rule.DestinationPorts.Contains(key.DestinationPort))
-                && (portMatters || rule.DestinationPorts.IsAny)
-                && rule.Source.Contains(key.Source) != rule.SourceNegated
-                && (!portMatters || rule.SourcePorts.Contains(key.SourcePort)))
-            {
-                return slot;
-            }
-        }
-        return null;
-    }
+    /// <summary>The first redirect or bimap, in matching order, that takes <paramref name="key"/> (an index lookup, not a walk over the rules).</summary>
+    private RuleSlot? FindRedirect(FlowKey key) => ruleMatcher.FindRedirect(key);
 
     private (uint Address, ushort Port) RedirectTarget(RuleSlot slot, FlowKey key)
     {
@@ -284,41 +257,15 @@ public sealed partial class NatEngine
         return (rule.RedirectTargets[targetIndex], port);
     }
 
-    private RuleSlot? FindMap(FlowKey key, uint destination, ushort destinationPort)
-    {
-        foreach (RuleSlot slot in mapRules)
-        {
-            NatRule rule = slot.Rule;
-            if (rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
-                && rule.Destination.Contains(destination) != rule.DestinationNegated
-                && (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp)
-                    || (rule.SourcePorts.Contains(key.SourcePort) && rule.DestinationPorts.Contains(destinationPort))))
-            {
-                return slot;
-            }
-        }
-        return null;
-    }
+    /// <summary>The first map rule, in matching order, that translates <paramref name="key"/>'s source (an index lookup).</summary>
+    private RuleSlot? FindMap(FlowKey key, uint destination, ushort destinationPort) => ruleMatcher.FindMap(key, destination, destinationPort);
 
     /// <summary>
     /// Whether a map rule would take this packet but for its protocol: the packet comes from that
     /// rule's inside and goes where the rule translates to. (A rule's port conditions are the
     /// operator's choice of what to translate, as in IP Filter; its protocols are what it can.)
     /// </summary>
-    private bool IsInsideOfSomeMap(FlowKey key, uint destination)
-    {
-        foreach (RuleSlot slot in mapRules)
-        {
-            NatRule rule = slot.Rule;
-            if (!rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
-                && rule.Destination.Contains(destination) != rule.DestinationNegated
-                && !rule.Source.Contains(destination))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    private bool IsInsideOfSomeMap(FlowKey key, uint destination) => ruleMatcher.IsInsideOfSomeMap(key, destination);
 
     /// <summary>Picks the external address and port for a new mapping from a map or map-block rule.</summary>
     private DropReason AllocateFromRule(RuleSlot slot, FlowKey key, long nowTicks, out uint address, out ushort port, out ExternalAddressPool? pool)
@@ -409,27 +356,17 @@ public sealed partial class NatEngine
     {
         ref Session mapping = ref table.At(representative);
         FilteringBehavior filtering = rules[mapping.RuleIndex]!.Rule.Policy.FilteringFor(mapping.Original.Protocol);
-        if (filtering == FilteringBehavior.EndpointIndependent)
-        {
-            return true;
-        }
-        foreach (int member in table.SessionsOfMapping(representative))
-        {
-            ref Session session = ref table.At(member);
-            if (session.RemoteAddress == remote
-                && (filtering == FilteringBehavior.AddressDependent || session.RemotePort == remotePort))
-            {
-                return true;
-            }
-        }
-        return false;
+        // Constant time, whatever the mapping's size: a flood at a busy mapping costs what one at
+        // an idle one does (issue 10).
+        return filtering == FilteringBehavior.EndpointIndependent
+            || table.MappingTalksTo(representative, remote, filtering == FilteringBehavior.AddressDependent ? null : remotePort);
     }
 
-    private TranslationResult Refuse(Span<byte> buffer, Ipv4Packet ip, DropReason reason, RuleSlot? map)
+    private TranslationResult Refuse(Span<byte> buffer, Ipv4Packet ip, DropReason reason, RuleSlot? map, long nowTicks)
     {
         Counters.NoMemory++;
         Counters.CountDrop(reason);
-        if (!Options.ReplyToRefusedSessions || map is null || buffer.Length < 576)
+        if (!Options.ReplyToRefusedSessions || map is null || buffer.Length < 576 || !TakeRefusalReply(nowTicks))
         {
             return TranslationResult.Dropped(reason);
         }
@@ -439,5 +376,35 @@ public sealed partial class NatEngine
         uint from = map.Rule.TranslatedFirst;
         int length = Ipv4PacketWriter.WriteIcmpError(buffer, from, ip.SourceAddress, IcmpType.DestinationUnreachable, 13, original);
         return new TranslationResult(Verdict.Reply, reason, length);
+    }
+
+    private long refusalTokens = -1;
+    private long refusalRefilledTicks;
+
+    /// <summary>A token bucket: <see cref="NatEngineOptions.RefusalRepliesPerSecond"/> a second, as many in a burst.</summary>
+    private bool TakeRefusalReply(long nowTicks)
+    {
+        long rate = Options.RefusalRepliesPerSecond;
+        if (rate <= 0)
+        {
+            return false;
+        }
+        if (refusalTokens < 0 || nowTicks < refusalRefilledTicks)
+        {
+            (refusalTokens, refusalRefilledTicks) = (rate, nowTicks);
+        }
+        long earned = (nowTicks - refusalRefilledTicks) * rate / TimeSpan.TicksPerSecond;
+        if (earned > 0)
+        {
+            refusalTokens = Math.Min(rate, refusalTokens + earned);
+            refusalRefilledTicks += earned * TimeSpan.TicksPerSecond / rate;
+        }
+        if (refusalTokens == 0)
+        {
+            Counters.RefusalRepliesSuppressed++;
+            return false;
+        }
+        refusalTokens--;
+        return true;
     }
 }

@@ -98,6 +98,12 @@ public sealed partial class NatEngine
         {
             return Drop(DropReason.NoSession);
         }
+        if (ip.MoreFragments && !fragments.HasRoom(new FragmentKey(ip.SourceAddress, ip.DestinationAddress, ip.Protocol, ip.Identification)))
+        {
+            // A first fragment whose datagram cannot be tracked: its later fragments could never
+            // follow it, so it is dropped (and counted) rather than sent on alone.
+            return Drop(DropReason.FragmentBufferFull);
+        }
         FlowKey target = forward ? session.Translated : session.Original.Reverse();
         ushort ipDelta = forward ? session.IpChecksumDelta : InternetChecksum.Negate(session.IpChecksumDelta);
         ushort transportDelta = forward ? session.TransportChecksumDelta : InternetChecksum.Negate(session.TransportChecksumDelta);

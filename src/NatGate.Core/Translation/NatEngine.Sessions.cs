@@ -44,7 +44,12 @@ public sealed partial class NatEngine
             }
         }
         while (found == batch.Length);
-        fragments.Expire(nowTicks);
+        // Held fragments whose first fragment never came are dropped here, and counted.
+        int timedOut = fragments.Expire(nowTicks);
+        for (int i = 0; i < timedOut; i++)
+        {
+            Counters.CountDrop(DropReason.FragmentTimeout);
+        }
         return expired;
     }
 
@@ -86,14 +91,30 @@ public sealed partial class NatEngine
     public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions()
     {
         var counts = new Dictionary<(string, string), int>();
-        foreach (int index in table.OccupiedSlots())
+        CountSessions(0, table.Capacity, counts);
+        return counts;
+    }
+
+    /// <summary>
+    /// One bounded slice of a count, as <see cref="ListSessions(int, int, List{SessionInfo}, uint?, byte?)"/>
+    /// walks: adds the sessions of the slots from <paramref name="firstSlot"/> on; returns where the next slice starts.
+    /// </summary>
+    public int CountSessions(int firstSlot, int slotCount, Dictionary<(string Protocol, string State), int> counts)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        int end = (int)Math.Min((long)table.Capacity, (long)firstSlot + slotCount);
+        for (int index = Math.Max(0, firstSlot); index < end; index++)
         {
+            if (table.IsFree(index))
+            {
+                continue;
+            }
             ref Session session = ref table.At(index);
             var key = (FlowKey.ProtocolName(session.Original.Protocol),
                 session.Original.Protocol == IpProtocol.Tcp ? TcpStateName(session.Tcp) : "Active");
             counts[key] = counts.GetValueOrDefault(key) + 1;
         }
-        return counts;
+        return end;
     }
 
     private static string TcpStateName(TcpTracking tracking)

@@ -17,9 +17,9 @@ namespace NatGate.Core.Translation;
 public sealed partial class NatEngine
 {
     private readonly FlowTable table;
-    private readonly List<RuleSlot?> rules = [];
-    private RuleSlot[] mapRules = [];
-    private RuleSlot[] redirectRules = [];
+    private readonly RuleSlotTable rules = new();
+    private readonly Dictionary<RuleShape, HashSet<RuleSlot>> activeRulesByShape = [];
+    private RuleMatcher ruleMatcher = RuleMatcher.Empty;
     private readonly Dictionary<uint, ExternalAddressPool> pools = [];
     private HashSet<uint> localAddresses = [];
     private readonly ulong seed;
@@ -73,66 +73,144 @@ public sealed partial class NatEngine
 
     // ---------------------------------------------------------------- rules
 
-    /// <summary>Loads a rule and returns its number. Redirected external ports are reserved so dynamic mappings never take them.</summary>
+    /// <summary>
+    /// Loads a rule and returns its number. Redirected external ports are reserved so dynamic
+    /// mappings never take them. Each call rebuilds the matching order: load many rules with
+    /// <see cref="LoadRules"/>, which rebuilds it once.
+    /// </summary>
     public int AddRule(NatRule rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
         Validate(rule);
-        int index = rules.FindIndex(slot => slot is null || (!slot.Active && slot.Sessions == 0));
-        if (index < 0)
-        {
-            if (rules.Count >= ushort.MaxValue)
-            {
-                throw new NatControlException(NatErrno.ENOMEM, $"At most {ushort.MaxValue} rules can be loaded.");
-            }
-            index = rules.Count;
-            rules.Add(null);
-        }
-        var slot = new RuleSlot(index, rule);
-        rules[index] = slot;
-        ReferencePools(rule, +1);
+        CheckRoom(rules.Occupied + 1);
+        var slot = new RuleSlot(-1, rule);
+        Activate(slot);
         RebuildRuleOrder();
-        return index;
+        return slot.Index;
     }
 
     /// <summary>
     /// Loads several rules at once (ipnat -f): every rule is checked first, and if one is
-    /// refused none is loaded. Returns their numbers.
+    /// refused none is loaded. Returns their numbers. Costs O(N log N): the rules are numbered,
+    /// then the matching order and its indexes are built once and swapped in.
     /// </summary>
     public IReadOnlyList<int> LoadRules(IEnumerable<NatRule> newRules)
     {
         ArgumentNullException.ThrowIfNull(newRules);
         List<NatRule> list = [.. newRules];
         ValidateAll(list);
-        if (rules.Count(slot => slot is not null) + list.Count > ushort.MaxValue)
-        {
-            throw new NatControlException(NatErrno.ENOMEM, $"At most {ushort.MaxValue} rules can be loaded.");
-        }
-        return [.. list.Select(AddRule)];
+        CheckRoom(rules.Occupied + list.Count);
+        return ActivateAll(list);
     }
 
     /// <summary>
     /// Replaces every rule with <paramref name="newRules"/> (ipnat -C -f FILE): the new set is
-    /// checked whole first, and if it is refused the old set stays loaded, untouched.
+    /// checked whole first, and if it is refused the old set stays loaded, untouched. Packets see
+    /// the old set or the new, never a mix: the new matching order is swapped in at the end.
     /// </summary>
-    public IReadOnlyList<int> ReplaceRules(IEnumerable<NatRule> newRules)
+    public IReadOnlyList<int> ReplaceRules(IEnumerable<NatRule> newRules) => ReplaceRules(PrepareReplacement(newRules));
+
+    /// <summary>
+    /// The slow half of <see cref="ReplaceRules(IEnumerable{NatRule})"/>: checks the set whole
+    /// (refusing it as that does) and builds its matching order and indexes. It reads nothing the
+    /// engine changes in place, so it may run on any thread while packets are translated; the
+    /// packet thread then applies the result with <see cref="ReplaceRules(PreparedRuleSet)"/>.
+    /// </summary>
+    public PreparedRuleSet PrepareReplacement(IEnumerable<NatRule> newRules)
     {
         ArgumentNullException.ThrowIfNull(newRules);
         List<NatRule> list = [.. newRules];
         ValidateAll(list);
-        int kept = rules.Count(slot => slot is { Active: false });
-        if (kept + list.Count > ushort.MaxValue)
+        CheckRoom(list.Count);
+        HashSet<string> onInterfaces = interfaces;
+        var slots = new RuleSlot[list.Count];
+        var active = new List<RuleSlot>(list.Count);
+        for (int i = 0; i < list.Count; i++)
         {
-            throw new NatControlException(NatErrno.ENOMEM, $"At most {ushort.MaxValue} rules can be loaded.");
+            // Numbered by place for now: once loaded, the set's numbers rise in the same order
+            // (the lowest free numbers, taken in turn), so the matching order built here holds.
+            slots[i] = new RuleSlot(i, list[i]);
+            if (OnInterfaces(list[i], onInterfaces))
+            {
+                active.Add(slots[i]);
+            }
         }
-        FlushRules();
-        return [.. list.Select(AddRule)];
+        return new PreparedRuleSet(list, slots, RuleMatcher.Build(active, seed), onInterfaces);
+    }
+
+    /// <summary>
+    /// Replaces every rule with a set made ready by <see cref="PrepareReplacement"/>: numbers its
+    /// rules, reserves their ports and swaps its matching order in. Refused whole (ENOMEM) when
+    /// the set does not fit beside the removed rules whose sessions live on.
+    /// </summary>
+    public IReadOnlyList<int> ReplaceRules(PreparedRuleSet prepared)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        if (prepared.Applied)
+        {
+            throw new InvalidOperationException("This prepared rule set has been loaded already; prepare the rules again.");
+        }
+        // Rules with sessions keep their numbers after the flush, as orphans.
+        int kept = 0;
+        foreach (RuleSlot? slot in rules)
+        {
+            if (slot is { Sessions: > 0 } || slot is { Active: false })
+            {
+                kept++;
+            }
+        }
+        CheckRoom(kept + prepared.Slots.Length);
+        foreach (RuleSlot? slot in rules)
+        {
+            if (slot is { Active: true })
+            {
+                Deactivate(slot);
+            }
+        }
+        var numbers = new int[prepared.Slots.Length];
+        for (int i = 0; i < numbers.Length; i++)
+        {
+            Activate(prepared.Slots[i]);
+            numbers[i] = prepared.Slots[i].Index;
+        }
+        prepared.Applied = true;
+        if (ReferenceEquals(prepared.Interfaces, interfaces))
+        {
+            ruleMatcher = prepared.Matcher;
+        }
+        else
+        {
+            RebuildRuleOrder(); // the interfaces changed since it was prepared
+        }
+        return numbers;
+    }
+
+    private int[] ActivateAll(List<NatRule> list)
+    {
+        var numbers = new int[list.Count];
+        for (int i = 0; i < list.Count; i++)
+        {
+            var slot = new RuleSlot(-1, list[i]);
+            Activate(slot);
+            numbers[i] = slot.Index;
+        }
+        RebuildRuleOrder();
+        return numbers;
+    }
+
+    private static void CheckRoom(int occupied)
+    {
+        if (occupied > RuleSlotTable.MaximumRules)
+        {
+            throw new NatControlException(NatErrno.ENOMEM, $"At most {RuleSlotTable.MaximumRules} rules can be loaded (with the removed rules whose sessions live on); this would make {occupied}. Purge orphans or load fewer rules.");
+        }
     }
 
     private static void ValidateAll(List<NatRule> list)
     {
         foreach (NatRule rule in list)
         {
+            ArgumentNullException.ThrowIfNull(rule, nameof(list));
             try
             {
                 Validate(rule);
@@ -152,10 +230,15 @@ public sealed partial class NatEngine
         foreach (NatRule rule in toRemove)
         {
             int index = FindRule(rule);
-            if (index >= 0 && RemoveRule(index))
+            if (index >= 0)
             {
+                Deactivate(rules[index]!);
                 removed++;
             }
+        }
+        if (removed > 0)
+        {
+            RebuildRuleOrder();
         }
         return removed;
     }
@@ -171,7 +254,9 @@ public sealed partial class NatEngine
         RebuildRuleOrder();
     }
 
-    private bool OnOurInterface(NatRule rule) => rule.Interface is null || interfaces.Count == 0 || interfaces.Contains(rule.Interface);
+    private bool OnOurInterface(NatRule rule) => OnInterfaces(rule, interfaces);
+
+    private static bool OnInterfaces(NatRule rule, HashSet<string> names) => rule.Interface is null || names.Count == 0 || names.Contains(rule.Interface);
 
     /// <summary>Removes a rule (ipnat -r): it makes no new sessions; its sessions stay until they expire or are purged.</summary>
     public bool RemoveRule(int ruleIndex)
@@ -181,28 +266,80 @@ public sealed partial class NatEngine
         {
             return false;
         }
-        slot.Active = false;
-        ReferencePools(slot.Rule, -1);
-        if (slot.Sessions == 0)
-        {
-            rules[ruleIndex] = null;
-        }
+        Deactivate(slot);
         RebuildRuleOrder();
         return true;
+    }
+
+    /// <summary>Removes the rules numbered <paramref name="ruleIndexes"/> (ipnat -r, several at once); returns how many were active.</summary>
+    public int RemoveRules(IEnumerable<int> ruleIndexes)
+    {
+        ArgumentNullException.ThrowIfNull(ruleIndexes);
+        int removed = 0;
+        foreach (int ruleIndex in ruleIndexes)
+        {
+            if (ruleIndex >= 0 && ruleIndex < rules.Count && rules[ruleIndex] is { Active: true } slot)
+            {
+                Deactivate(slot);
+                removed++;
+            }
+        }
+        if (removed > 0)
+        {
+            RebuildRuleOrder();
+        }
+        return removed;
     }
 
     /// <summary>Removes every rule (ipnat -C); sessions remain.</summary>
     public int FlushRules()
     {
         int removed = 0;
-        for (int index = 0; index < rules.Count; index++)
+        foreach (RuleSlot? slot in rules)
         {
-            if (rules[index] is { Active: true } && RemoveRule(index))
+            if (slot is { Active: true })
             {
+                Deactivate(slot);
                 removed++;
             }
         }
+        if (removed > 0)
+        {
+            RebuildRuleOrder();
+        }
         return removed;
+    }
+
+    /// <summary>Numbers a rule and takes its ports; the caller swaps in a matching order that has it.</summary>
+    private void Activate(RuleSlot slot)
+    {
+        rules.Add(slot);
+        ReferencePools(slot.Rule, +1);
+        RuleShape shape = RuleShape.Of(slot.Rule);
+        if (!activeRulesByShape.TryGetValue(shape, out HashSet<RuleSlot>? same))
+        {
+            same = [];
+            activeRulesByShape[shape] = same;
+        }
+        same.Add(slot);
+    }
+
+    /// <summary>Stops a rule making sessions and frees its number once it has none; the caller rebuilds the matching order.</summary>
+    private void Deactivate(RuleSlot slot)
+    {
+        slot.Active = false;
+        ReferencePools(slot.Rule, -1);
+        RuleShape shape = RuleShape.Of(slot.Rule);
+        HashSet<RuleSlot> same = activeRulesByShape[shape];
+        same.Remove(slot);
+        if (same.Count == 0)
+        {
+            activeRulesByShape.Remove(shape);
+        }
+        if (slot.Sessions == 0)
+        {
+            rules[slot.Index] = null;
+        }
     }
 
     /// <summary>The loaded rules, in number order, with their session counts.</summary>
@@ -222,24 +359,36 @@ public sealed partial class NatEngine
     /// <summary>
     /// The first active rule equal to <paramref name="rule"/>; failing that, the first that
     /// translates the same way whatever its policy (a rule that travelled as ipnat text); or -1.
+    /// Looks only at the active rules of the same shape.
     /// </summary>
     public int FindRule(NatRule rule)
     {
-        foreach (RuleSlot? slot in rules)
+        ArgumentNullException.ThrowIfNull(rule);
+        if (!activeRulesByShape.TryGetValue(RuleShape.Of(rule), out HashSet<RuleSlot>? same))
         {
-            if (slot is { Active: true } && RuleComparer.Equal(slot.Rule, rule))
+            return -1;
+        }
+        int equal = int.MaxValue;
+        int sameTranslation = int.MaxValue;
+        foreach (RuleSlot slot in same)
+        {
+            if (slot.Index < equal && RuleComparer.Equal(slot.Rule, rule))
             {
-                return slot.Index;
+                equal = slot.Index;
+            }
+            else if (slot.Index < sameTranslation && RuleComparer.SameTranslation(slot.Rule, rule))
+            {
+                sameTranslation = slot.Index;
             }
         }
-        foreach (RuleSlot? slot in rules)
-        {
-            if (slot is { Active: true } && RuleComparer.SameTranslation(slot.Rule, rule))
-            {
-                return slot.Index;
-            }
-        }
-        return -1;
+        return equal != int.MaxValue ? equal : sameTranslation != int.MaxValue ? sameTranslation : -1;
+    }
+
+    /// <summary>What <see cref="RuleComparer.SameTranslation"/> compares first: rules that differ here never match.</summary>
+    private readonly record struct RuleShape(NatRuleKind Kind, Ipv4Prefix Source, Ipv4Prefix Destination, PortMatch DestinationPorts, uint TranslatedFirst, uint TranslatedLast)
+    {
+        public static RuleShape Of(NatRule rule)
+            => new(rule.Kind, rule.Source, rule.Destination, rule.DestinationPorts, rule.TranslatedFirst, rule.TranslatedLast);
     }
 
     private static void Validate(NatRule rule)
@@ -289,15 +438,18 @@ public sealed partial class NatEngine
         }
     }
 
+    /// <summary>Builds the matching order and its indexes for the active rules, then swaps them in with one assignment.</summary>
     private void RebuildRuleOrder()
     {
-        // IP Filter's order: most specific netmask first, load order among equals (a stable sort).
-        mapRules = [.. rules.OfType<RuleSlot>()
-            .Where(slot => slot.Active && OnOurInterface(slot.Rule) && slot.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
-            .OrderByDescending(slot => slot.Rule.Source.Length)];
-        redirectRules = [.. rules.OfType<RuleSlot>()
-            .Where(slot => slot.Active && OnOurInterface(slot.Rule) && slot.Rule.Kind is NatRuleKind.Redirect or NatRuleKind.Bidirectional)
-            .OrderByDescending(slot => slot.Rule.Kind == NatRuleKind.Bidirectional ? 32 : slot.Rule.Destination.Length)];
+        var active = new List<RuleSlot>();
+        foreach (RuleSlot? slot in rules)
+        {
+            if (slot is { Active: true } && OnOurInterface(slot.Rule))
+            {
+                active.Add(slot);
+            }
+        }
+        ruleMatcher = RuleMatcher.Build(active, seed);
     }
 
     private ExternalAddressPool PoolOf(uint address)
@@ -314,24 +466,7 @@ public sealed partial class NatEngine
         => pool.For(protocol, protocol == 17 ? udpQuarantineTicks : 0, seed ^ pool.Address);
 
     /// <summary>Whether <paramref name="address"/> is one the NAT answers for (a map target, a redirect or bimap address).</summary>
-    private bool IsExternalAddress(uint address)
-    {
-        foreach (RuleSlot slot in mapRules)
-        {
-            if (address >= slot.Rule.TranslatedFirst && address <= slot.Rule.TranslatedLast)
-            {
-                return true;
-            }
-        }
-        foreach (RuleSlot slot in redirectRules)
-        {
-            if (slot.Rule.Kind == NatRuleKind.Redirect && slot.Rule.Destination.Length > 0 && slot.Rule.Destination.Contains(address))
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    private bool IsExternalAddress(uint address) => ruleMatcher.IsExternalAddress(address);
 
     /// <summary>Port utilisation per external address and protocol, for metrics.</summary>
     public IReadOnlyList<PortUsage> PortUsage()

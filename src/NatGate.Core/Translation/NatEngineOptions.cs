@@ -18,6 +18,13 @@ public sealed record NatEngineOptions
     /// </summary>
     public bool ReplyToRefusedSessions { get; init; } = true;
 
+    /// <summary>
+    /// At most this many of those ICMP errors a second, with a burst of as many (RFC 1812 4.3.2.8
+    /// asks routers to limit the ICMP errors they send); past it a refusal is only counted. A host
+    /// that hammers a full table must not turn the gateway into an ICMP flood.
+    /// </summary>
+    public int RefusalRepliesPerSecond { get; init; } = 100;
+
     /// <summary>A released UDP port goes to another host only after this long (RFC 6888 REQ-8, RFC 4787: 120 s).</summary>
     public TimeSpan UdpPortQuarantine { get; init; } = TimeSpan.FromSeconds(120);
 

@@ -6,7 +6,8 @@ namespace NatGate.Core.Translation;
 /// <summary>A loaded rule with its engine-side state. Its index is stored in every session it made.</summary>
 internal sealed class RuleSlot(int index, NatRule rule)
 {
-    public int Index { get; } = index;
+    /// <summary>The rule's number. A prepared rule's is provisional (its place in the set) until the set is loaded.</summary>
+    public int Index { get; set; } = index;
 
     public NatRule Rule { get; } = rule;
 

@@ -87,6 +87,7 @@ internal static class ControlCommands
         Add("orphans", statistics.Orphans);
         Add("rules", statistics.Rules);
         Add("ICMP errors translated", statistics.IcmpErrorsTranslated);
+        Add("refusals not answered (rate)", statistics.RefusalRepliesSuppressed);
         Add("fragments translated", statistics.FragmentsTranslated);
         Row(table, "locked", statistics.Locked ? "yes" : "no");
         foreach ((string reason, long count) in statistics.Drops.OrderBy(drop => drop.Key, StringComparer.Ordinal))

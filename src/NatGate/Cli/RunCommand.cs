@@ -43,11 +43,12 @@ internal static class RunCommand
         var queues = new Option<int>("--queues") { Description = "TUN queues, one worker thread each (the two directions of a session may meet on different queues: the table is shared).", DefaultValueFactory = _ => 1 };
         var busyPoll = new Option<int>("--busy-poll") { Description = "Microseconds a worker keeps reading after traffic before it sleeps: less latency for a little CPU while traffic flows (0: off).", DefaultValueFactory = _ => 100 };
         var maximumSessions = new Option<int>("--max-sessions") { Description = "Sessions the table holds at most.", DefaultValueFactory = _ => 1 << 20 };
+        var maximumSessionsPerHost = new Option<int>("--max-sessions-per-host") { Description = "Sessions one inside host may hold at most (RFC 6888 REQ-4); 0: no limit.", DefaultValueFactory = _ => new Core.Sessions.FlowTableLimits().MaximumSessionsPerHost };
 
         var command = new Command("run", "Run the gateway: translate what the kernel routes to the TUN device.")
         {
             inside, external, rules, config, tun, insideInterface, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
-            control, state, stateDirectory, checkpoint, metrics, noPlumbing, logSessions, maximumSessions, noOffload, queues, busyPoll,
+            control, state, stateDirectory, checkpoint, metrics, noPlumbing, logSessions, maximumSessions, maximumSessionsPerHost, noOffload, queues, busyPoll,
         };
         command.SetAction(async (parseResult, cancellation) =>
         {
@@ -77,6 +78,7 @@ internal static class RunCommand
                     NoPlumbing = parseResult.GetValue(noPlumbing),
                     LogSessions = parseResult.GetValue(logSessions),
                     MaximumSessions = parseResult.GetValue(maximumSessions),
+                    MaximumSessionsPerHost = parseResult.GetValue(maximumSessionsPerHost),
                     Offload = !parseResult.GetValue(noOffload),
                     Queues = parseResult.GetValue(queues),
                     BusyPoll = TimeSpan.FromMicroseconds(Math.Max(0, parseResult.GetValue(busyPoll))),
@@ -106,6 +108,9 @@ internal static class RunCommand
                 builder.AddSimpleConsole(simple => simple.SingleLine = true);
             }
             builder.SetMinimumLevel(LogLevel.Information);
+            // ASP.NET Core's own lines (four per control request) would let any local user fill
+            // the disk through the read-only socket; the control server logs what matters itself.
+            builder.AddFilter("Microsoft", LogLevel.Warning);
         });
         ILogger logger = logs.CreateLogger("natgate");
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

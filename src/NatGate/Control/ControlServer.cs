@@ -32,6 +32,7 @@ public sealed class ControlServer : IAsyncDisposable
     public const string ReadOnlySocketName = ControlSockets.ReadOnlySocketName;
 
     private const string ReadOnlyItem = "natgate.read-only";
+    private const string PeerItem = "natgate.peer";
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
     private const UnixFileMode Everyone = OwnerOnly | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite;
 
@@ -43,8 +44,11 @@ public sealed class ControlServer : IAsyncDisposable
 
     private readonly StateFilePolicy stateFiles;
 
-    private ControlServer(WebApplication app, GatewayController controller, string controlDirectory, StateFilePolicy stateFiles)
+    private readonly ILogger logger;
+
+    private ControlServer(WebApplication app, GatewayController controller, string controlDirectory, StateFilePolicy stateFiles, ILogger logger)
     {
+        this.logger = logger;
         this.app = app;
         this.controller = controller;
         this.stateFiles = stateFiles;
@@ -78,15 +82,21 @@ public sealed class ControlServer : IAsyncDisposable
         builder.Services.AddSingleton<IHostLifetime, QuietLifetime>();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.ListenUnixSocket(readWrite);
+            kestrel.ListenUnixSocket(readWrite, listen => listen.Use(next => connection =>
+            {
+                connection.Items[PeerItem] = PeerCredentials.Of(connection);
+                return next(connection);
+            }));
             kestrel.ListenUnixSocket(readOnly, listen => listen.Use(next => connection =>
             {
                 connection.Items[ReadOnlyItem] = true;
+                connection.Items[PeerItem] = PeerCredentials.Of(connection);
                 return next(connection);
             }));
         });
         WebApplication app = builder.Build();
-        var server = new ControlServer(app, controller, controlDirectory, stateFiles ?? StateFilePolicy.Default);
+        var server = new ControlServer(app, controller, controlDirectory, stateFiles ?? StateFilePolicy.Default,
+            logs?.CreateLogger("natgate.control") ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         server.MapRoutes();
         await app.StartAsync(token).ConfigureAwait(false);
         if (!OperatingSystem.IsWindows())
@@ -101,6 +111,7 @@ public sealed class ControlServer : IAsyncDisposable
     {
         await app.StopAsync().ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
+        readOnlyListings.Dispose();
         File.Delete(ReadWriteSocket);
         File.Delete(ReadOnlySocket);
     }
@@ -129,7 +140,7 @@ public sealed class ControlServer : IAsyncDisposable
 
     private void MapRoutes()
     {
-        app.Use(Guard);
+        app.Use((context, next) => Guard(context, next));
 
         app.MapGet("/v1/sessions", context =>
         {
@@ -137,7 +148,7 @@ public sealed class ControlServer : IAsyncDisposable
             string? protocolText = context.Request.Query["protocol"];
             uint? address = string.IsNullOrEmpty(addressText) ? null : ControlText.Address(addressText, "address");
             byte? protocol = string.IsNullOrEmpty(protocolText) ? null : ControlText.RequireProtocol(protocolText, "protocol");
-            return Reply(context, controller.Sessions(address, protocol), ControlJson.Default.IReadOnlyListSessionInfo);
+            return StreamSessions(context, address, protocol);
         });
         app.MapDelete("/v1/sessions", context => Reply(context, new RemovedCount(controller.FlushSessions()), ControlJson.Default.RemovedCount));
         app.MapDelete("/v1/sessions/{id}", context =>
@@ -327,12 +338,19 @@ public sealed class ControlServer : IAsyncDisposable
             .Select(unicast => BinaryPrimitives.ReadUInt32BigEndian(unicast.Address.GetAddressBytes()))
             .Where(prefix.Contains);
 
-    /// <summary>Refuses changes on the read-only socket, and turns refusals into error bodies.</summary>
-    private static async Task Guard(HttpContext context, RequestDelegate next)
+    /// <summary>
+    /// Refuses changes on the read-only socket, turns refusals into error bodies, and logs: every
+    /// request at Debug, and every change (or attempt at one) once at Information, with who asked
+    /// (the socket's peer credentials), what, and the result — an audit trail that a local user
+    /// cannot use to fill the disk with reads.
+    /// </summary>
+    private async Task Guard(HttpContext context, RequestDelegate next)
     {
+        bool change = !IsRead(context.Request);
+        string? refusal = null;
         try
         {
-            if (IsReadOnlyConnection(context) && !IsRead(context.Request))
+            if (IsReadOnlyConnection(context) && change)
             {
                 throw new NatControlException(NatErrno.EPERM, $"{context.Request.Method} {context.Request.Path} changes state, and this socket is read-only; use control.sock as root.");
             }
@@ -340,6 +358,7 @@ public sealed class ControlServer : IAsyncDisposable
         }
         catch (NatControlException refused)
         {
+            refusal = refused.Errno.ToString();
             await Refuse(context, refused.Errno.ToString(), StatusOf(refused.Errno), refused.Message).ConfigureAwait(false);
         }
         catch (JsonException malformed)
@@ -357,6 +376,20 @@ public sealed class ControlServer : IAsyncDisposable
         catch (Exception io) when (io is IOException or UnauthorizedAccessException)
         {
             await Refuse(context, nameof(NatErrno.EINVAL), StatusCodes.Status400BadRequest, $"The daemon cannot use that file: {io.Message}").ConfigureAwait(false);
+        }
+        finally
+        {
+            PeerCredentials peer = context.Features.Get<IConnectionItemsFeature>()?.Items.TryGetValue(PeerItem, out object? found) == true && found is PeerCredentials known
+                ? known : PeerCredentials.Unknown;
+            string result = refusal ?? (context.Response.StatusCode < 400 ? "done" : $"refused ({context.Response.StatusCode})");
+            if (change)
+            {
+                ControlLog.Change(logger, peer.UserId, peer.ProcessId, context.Request.Method, context.Request.Path.Value ?? "", result);
+            }
+            else
+            {
+                ControlLog.Read(logger, peer.UserId, peer.ProcessId, context.Request.Method, context.Request.Path.Value ?? "", result);
+            }
         }
     }
 
@@ -388,6 +421,51 @@ public sealed class ControlServer : IAsyncDisposable
         context.Response.Clear();
         context.Response.StatusCode = status;
         await context.Response.WriteAsJsonAsync(new ControlError(errno, message), ControlJson.Default.ControlError).ConfigureAwait(false);
+    }
+
+    /// <summary>Listings from the read-only socket, which any local user reaches, run a few at a time.</summary>
+    public const int ReadOnlyListingsAtOnce = 4;
+
+    private readonly SemaphoreSlim readOnlyListings = new(ReadOnlyListingsAtOnce);
+
+    /// <summary>
+    /// GET /v1/sessions as a JSON array written a slice of the table at a time: the engine's thread
+    /// lets packets through between slices, and the daemon holds one slice, not the whole table,
+    /// however many sessions there are. On the read-only socket only a few run at once; the
+    /// others wait their turn for a while, then get ENOMEM.
+    /// </summary>
+    private async Task StreamSessions(HttpContext context, uint? address, byte? protocol)
+    {
+        SemaphoreSlim? turn = IsReadOnlyConnection(context) ? readOnlyListings : null;
+        if (turn is not null && !await turn.WaitAsync(TimeSpan.FromSeconds(10), context.RequestAborted).ConfigureAwait(false))
+        {
+            throw new NatControlException(NatErrno.ENOMEM, $"More than {ReadOnlyListingsAtOnce} session listings are running on the read-only socket; try again shortly.");
+        }
+        try
+        {
+            context.Response.ContentType = "application/json; charset=utf-8";
+            // Over the response's pipe: the writer's flushes only hand bytes to the pipe, and each
+            // page goes out with one asynchronous flush.
+            System.IO.Pipelines.PipeWriter body = context.Response.BodyWriter;
+            using var writer = new Utf8JsonWriter(body);
+            writer.WriteStartArray();
+            foreach (List<SessionInfo> page in controller.StreamSessions(address, protocol))
+            {
+                foreach (SessionInfo session in page)
+                {
+                    JsonSerializer.Serialize(writer, session, ControlJson.Default.SessionInfo);
+                }
+                writer.Flush();
+                await body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+            }
+            writer.WriteEndArray();
+            writer.Flush();
+            await body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+        finally
+        {
+            turn?.Release();
+        }
     }
 
     private static Task Reply<T>(HttpContext context, T value, JsonTypeInfo<T> type)

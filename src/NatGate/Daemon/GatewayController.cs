@@ -119,7 +119,39 @@ public sealed class GatewayController
         }
     }
 
-    public IReadOnlyList<SessionInfo> Sessions(uint? address, byte? protocol) => Run(engine => engine.ListSessions(address, protocol));
+    /// <summary>Slots walked per call on the engine's thread: a listing or count lets packets through between slices.</summary>
+    public const int SlotsPerSlice = 16384;
+
+    public IReadOnlyList<SessionInfo> Sessions(uint? address, byte? protocol) => [.. StreamSessions(address, protocol).SelectMany(page => page)];
+
+    /// <summary>The sessions, a slice of the table at a time (each slice one short call on the engine's thread).</summary>
+    public IEnumerable<List<SessionInfo>> StreamSessions(uint? address, byte? protocol)
+    {
+        int capacity = Run(engine => engine.Capacity);
+        for (int slot = 0; slot < capacity;)
+        {
+            var page = new List<SessionInfo>();
+            int first = slot;
+            slot = Run(engine => engine.ListSessions(first, SlotsPerSlice, page, address, protocol));
+            if (page.Count > 0)
+            {
+                yield return page;
+            }
+        }
+    }
+
+    /// <summary>Sessions by protocol and state, counted a slice at a time.</summary>
+    public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions()
+    {
+        var counts = new Dictionary<(string Protocol, string State), int>();
+        int capacity = Run(engine => engine.Capacity);
+        for (int slot = 0; slot < capacity;)
+        {
+            int first = slot;
+            slot = Run(engine => engine.CountSessions(first, SlotsPerSlice, counts));
+        }
+        return counts;
+    }
 
     public NatStatistics Statistics() => Run(engine => engine.Statistics());
 

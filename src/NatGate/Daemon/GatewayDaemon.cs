@@ -56,7 +56,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
 
         var engine = new NatEngine(new NatEngineOptions
         {
-            Limits = new FlowTableLimits { MaximumSessions = options.MaximumSessions },
+            Limits = new FlowTableLimits { MaximumSessions = options.MaximumSessions, MaximumSessionsPerHost = options.MaximumSessionsPerHost },
             Hairpinning = model.InterRoutingDomainHairpinningMode,
         }, clock.GetUtcNow().UtcTicks);
         var controller = new GatewayController(engine, clock);

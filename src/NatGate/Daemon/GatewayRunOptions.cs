@@ -1,5 +1,6 @@
 using NatGate.Core.Addressing;
 using NatGate.Core.Rules;
+using NatGate.Core.Sessions;
 
 namespace NatGate.Daemon;
 
@@ -33,6 +34,9 @@ public sealed record GatewayRunOptions
     public bool NoPlumbing { get; init; }
     public bool LogSessions { get; init; }
     public int MaximumSessions { get; init; } = 1 << 20;
+
+    /// <summary>Sessions one inside host may hold (--max-sessions-per-host; RFC 6888 REQ-4); 0: no limit.</summary>
+    public int MaximumSessionsPerHost { get; init; } = new FlowTableLimits().MaximumSessionsPerHost;
     public int RoutingTable { get; init; } = 100;
     public int Mtu { get; init; } = 1500;
 

@@ -30,6 +30,18 @@ public sealed class NetNatModelTests
     };
 
     [Fact]
+    public void A_name_too_long_or_with_control_characters_is_refused_when_the_instance_is_made()
+    {
+        NetNatModel tooLong = new() { Instances = [Containers with { Name = new string('n', 100_000) }] };
+        string problem = Assert.Single(tooLong.Validate());
+        Assert.Contains("100000 characters", problem, StringComparison.Ordinal);
+        Assert.True(problem.Length < 300, "the message quotes a short excerpt, not the whole name");
+        NetNatModel control = new() { Instances = [Containers with { Name = "bad\nname" }] };
+        Assert.Contains("bad?name", Assert.Single(control.Validate()), StringComparison.Ordinal);
+        Assert.Empty(new NetNatModel { Instances = [Containers with { Name = new string('n', NetNatModel.MaximumNameLength) }] }.Validate());
+    }
+
+    [Fact]
     public void The_defaults_are_the_rfc_ones_not_winnats()
     {
         NatPolicy policy = Containers.Policy;

@@ -33,6 +33,29 @@ public sealed class LimitsAndFragmentsTests
     }
 
     [Fact]
+    public void Refusal_replies_are_rate_limited_and_every_refusal_is_still_counted()
+    {
+        // Issue 10: one ICMP error went out per refused packet (400,062 for 400,070).
+        var lab = new Lab(options: new NatEngineOptions { RandomSeed = 3, RefusalRepliesPerSecond = 100, Limits = new FlowTableLimits { MaximumSessions = 1 } });
+        lab.Forward(Lab.Udp(Lab.InsideA, 5000, Lab.Remote, 53));
+        int replies = 0;
+        for (ushort port = 1; port <= 500; port++)
+        {
+            replies += lab.Send(Lab.Udp(Lab.InsideB, port, Lab.Remote, 53)).Result.Verdict == Verdict.Reply ? 1 : 0;
+        }
+        Assert.Equal(100, replies); // the burst
+        lab.Advance(TimeSpan.FromMilliseconds(500));
+        for (ushort port = 501; port <= 1000; port++)
+        {
+            replies += lab.Send(Lab.Udp(Lab.InsideB, port, Lab.Remote, 53)).Result.Verdict == Verdict.Reply ? 1 : 0;
+        }
+        Assert.Equal(150, replies); // 50 more in half a second
+        var statistics = lab.Engine.Statistics();
+        Assert.Equal(1000, statistics.Drops[nameof(DropReason.TableFull)]);
+        Assert.Equal(850, statistics.RefusalRepliesSuppressed);
+    }
+
+    [Fact]
     public void One_host_cannot_take_more_than_its_share()
     {
         var lab = new Lab(options: new NatEngineOptions { RandomSeed = 3, ReplyToRefusedSessions = false, Limits = new FlowTableLimits { MaximumSessionsPerHost = 2 } });
@@ -109,22 +132,53 @@ public sealed class LimitsAndFragmentsTests
         lab.Advance(TimeSpan.FromSeconds(31));
         lab.Engine.ExpireSessions(lab.Now);
         Assert.Equal(0, lab.Engine.HeldFragments);
+        Assert.Equal(1, lab.Engine.Statistics().Drops[nameof(DropReason.FragmentTimeout)]);
+    }
+
+    /// <summary>A later fragment of datagram <paramref name="identification"/>, as if its first were still on its way.</summary>
+    private static byte[] EarlyFragment(uint source, uint destination, ushort identification)
+    {
+        byte[] fragment = Fragments(source, destination, 5000, 53)[1];
+        fragment[4] = (byte)(identification >> 8);
+        fragment[5] = (byte)identification;
+        Ipv4Packet.TryParse(fragment, out Ipv4Packet ip);
+        ip.UpdateHeaderChecksum();
+        return fragment;
     }
 
     [Fact]
-    public void The_hold_buffer_is_bounded()
+    public void The_hold_buffer_is_bounded_and_one_source_holds_at_most_its_share()
     {
-        var lab = new Lab(options: new NatEngineOptions { RandomSeed = 3, MaximumHeldFragments = 2 });
-        for (ushort id = 0; id < 2; id++)
+        // 64 slots: 32 for the inside, 32 for the outside, at most 4 per source in each half.
+        var lab = new Lab();
+        for (ushort id = 0; id < 4; id++)
         {
-            byte[] fragment = Fragments(Lab.InsideA, Lab.Remote, 5000, 53)[1];
-            fragment[4] = (byte)id;
-            Ipv4Packet.TryParse(fragment, out Ipv4Packet ip);
-            ip.UpdateHeaderChecksum();
-            Assert.Equal(Verdict.Held, lab.Send(fragment).Result.Verdict);
+            Assert.Equal(Verdict.Held, lab.Send(EarlyFragment(Lab.InsideA, Lab.Remote, id)).Result.Verdict);
         }
-        byte[] third = Fragments(Lab.InsideA, Lab.Remote, 5000, 53)[1];
-        Assert.Equal(DropReason.FragmentBufferFull, lab.Dropped(third));
+        Assert.Equal(DropReason.FragmentBufferFull, lab.Dropped(EarlyFragment(Lab.InsideA, Lab.Remote, 4)));
+        Assert.Equal(Verdict.Held, lab.Send(EarlyFragment(Lab.InsideB, Lab.Remote, 0)).Result.Verdict);
+        Assert.Equal(1, lab.Engine.Statistics().Drops[nameof(DropReason.FragmentBufferFull)]);
+    }
+
+    [Fact]
+    public void Spoofed_fragments_from_outside_do_not_starve_the_insides_datagrams()
+    {
+        // Issue 10: 5,000 spoofed fragments from outside made an inside datagram's fragments drop for 30 s.
+        var lab = new Lab();
+        int held = 0;
+        for (int i = 0; i < 5000; i++)
+        {
+            uint spoofed = Lab.Remote + (uint)(i % 300);
+            held += lab.Send(EarlyFragment(spoofed, Lab.External, (ushort)i)).Result.Verdict == Verdict.Held ? 1 : 0;
+        }
+        Assert.Equal(32, held);
+        Assert.Equal(5000 - 32, lab.Engine.Statistics().Drops[nameof(DropReason.FragmentBufferFull)]);
+
+        // The inside's own datagram, its second fragment first, still goes through whole.
+        byte[][] fragments = Fragments(Lab.InsideA, Lab.Remote, 5000, 53);
+        Assert.Equal(Verdict.Held, lab.Send(fragments[1]).Result.Verdict);
+        lab.Forward(fragments[0]);
+        Assert.True(lab.Engine.TryTakeReleasedPacket(new byte[2048], out _));
     }
 
     [Fact]

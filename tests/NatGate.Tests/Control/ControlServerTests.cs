@@ -236,6 +236,24 @@ public sealed class ControlServerTests
     }
 
     [Fact]
+    public async Task A_listing_of_many_sessions_streams_every_one_across_slices_of_the_table()
+    {
+        await using ControlLab lab = await ControlLab.StartAsync();
+        await lab.Client.LoadRulesAsync(ControlLab.MapRule, "lab.conf", Token);
+        // More sessions than one slice of the table holds, spread over its slots.
+        const int count = NatGate.Daemon.GatewayController.SlotsPerSlice + 5000;
+        for (int i = 0; i < count; i++)
+        {
+            uint inside = ControlLab.InsideA + (uint)(i % 200);
+            Assert.Equal(Verdict.Forward, lab.Send(ControlLab.Udp(inside, (ushort)(10000 + (i / 200)), ControlLab.Remote, 53)).Verdict);
+        }
+        IReadOnlyList<SessionInfo> listed = await lab.Client.SessionsAsync(token: Token);
+        Assert.Equal(count, listed.Count);
+        Assert.Equal(count, listed.Select(session => (session.InternalSourceAddress, session.InternalSourcePort)).Distinct().Count());
+        Assert.Equal(count, lab.Controller.CountSessions().Values.Sum());
+    }
+
+    [Fact]
     public async Task State_save_writes_only_in_its_directory_and_only_over_its_own_files()
     {
         await using ControlLab lab = await ControlLab.StartAsync();

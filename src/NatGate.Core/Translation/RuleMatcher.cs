@@ -1,0 +1,257 @@
+using NatGate.Core.Packets;
+using NatGate.Core.Rules;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation;
+
+/// <summary>
+/// The active rules in matching order, with the indexes that find a new session's rule without
+/// walking them all. Immutable: the engine builds a new one whenever the rules change and swaps it
+/// in with one assignment, so building one needs nothing from the packet path. Lookups allocate nothing.
+/// </summary>
+internal sealed class RuleMatcher
+{
+    private readonly RuleSlot[] mapOrder;
+    private readonly RuleSlot[] redirectOrder;
+    private readonly RuleCandidateIndex mapIndex;
+    private readonly RuleCandidateIndex redirectIndex;
+    private readonly uint[] externalFirst; // disjoint ranges of external addresses, ascending
+    private readonly uint[] externalLast;
+
+    private RuleMatcher(RuleSlot[] mapOrder, RuleSlot[] redirectOrder, ulong seed)
+    {
+        this.mapOrder = mapOrder;
+        this.redirectOrder = redirectOrder;
+
+        // A map rule is filed under its more specific plain (not negated) prefix: the inside
+        // source, or the destination it translates traffic to.
+        var maps = new RuleCandidateIndex.Builder();
+        for (int position = 0; position < mapOrder.Length; position++)
+        {
+            NatRule rule = mapOrder[position].Rule;
+            int sourceLength = rule.SourceNegated ? -1 : rule.Source.Length;
+            int destinationLength = rule.DestinationNegated ? -1 : rule.Destination.Length;
+            if (sourceLength < 0 && destinationLength < 0)
+            {
+                maps.FileUnderNothing(position);
+            }
+            else if (sourceLength >= destinationLength)
+            {
+                maps.File(position, AddressSide.Source, rule.Source);
+            }
+            else
+            {
+                maps.File(position, AddressSide.Destination, rule.Destination);
+            }
+        }
+        mapIndex = maps.Build(seed);
+
+        // A redirect is filed under its external address (and port, if it takes one), a bimap
+        // under its external range; a redirect on a negated address under its remote's prefix.
+        var redirects = new RuleCandidateIndex.Builder();
+        for (int position = 0; position < redirectOrder.Length; position++)
+        {
+            NatRule rule = redirectOrder[position].Rule;
+            if (rule.Kind == NatRuleKind.Bidirectional)
+            {
+                redirects.FileRange(position, AddressSide.Destination, rule.TranslatedFirst, rule.TranslatedLast);
+                continue;
+            }
+            PortMatch ports = rule.DestinationPorts;
+            int port = ports.First == ports.Last && !ports.Excluding ? ports.First : -1;
+            int sourceLength = rule.SourceNegated ? -1 : rule.Source.Length;
+            int destinationLength = rule.DestinationNegated ? -1 : rule.Destination.Length;
+            if (destinationLength >= 0 && (destinationLength >= sourceLength || port >= 0))
+            {
+                redirects.File(position, AddressSide.Destination, rule.Destination, port);
+            }
+            else if (sourceLength >= 0)
+            {
+                redirects.File(position, AddressSide.Source, rule.Source);
+            }
+            else if (port >= 0)
+            {
+                redirects.File(position, AddressSide.Destination, Addressing.Ipv4Prefix.Any, port);
+            }
+            else
+            {
+                redirects.FileUnderNothing(position);
+            }
+        }
+        redirectIndex = redirects.Build(seed);
+
+        (externalFirst, externalLast) = ExternalRanges(mapOrder, redirectOrder);
+    }
+
+    /// <summary>No rules.</summary>
+    public static RuleMatcher Empty { get; } = Build([], 0);
+
+    /// <summary>Map, map-block and bimap rules in matching order.</summary>
+    public ReadOnlySpan<RuleSlot> MapOrder => mapOrder;
+
+    /// <summary>Redirect and bimap rules in matching order.</summary>
+    public ReadOnlySpan<RuleSlot> RedirectOrder => redirectOrder;
+
+    /// <summary>Rules checked for every new session whatever its addresses (both conditions negated).</summary>
+    public int UnindexedCount => mapIndex.UnfiledCount + redirectIndex.UnfiledCount;
+
+    /// <summary>Builds the matcher for <paramref name="activeRules"/> (the active rules on this gateway's interfaces, in any order).</summary>
+    public static RuleMatcher Build(IEnumerable<RuleSlot> activeRules, ulong seed)
+    {
+        var maps = new List<RuleSlot>();
+        var redirects = new List<RuleSlot>();
+        foreach (RuleSlot slot in activeRules)
+        {
+            if (slot.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
+            {
+                maps.Add(slot);
+            }
+            if (slot.Rule.Kind is NatRuleKind.Redirect or NatRuleKind.Bidirectional)
+            {
+                redirects.Add(slot);
+            }
+        }
+        // IP Filter's order: most specific netmask first, rule number among equals.
+        RuleSlot[] mapOrder = [.. maps];
+        Array.Sort(mapOrder, (left, right) => Compare(left.Rule.Source.Length, left.Index, right.Rule.Source.Length, right.Index));
+        RuleSlot[] redirectOrder = [.. redirects];
+        Array.Sort(redirectOrder, (left, right) => Compare(RedirectSpecificity(left.Rule), left.Index, RedirectSpecificity(right.Rule), right.Index));
+        return new RuleMatcher(mapOrder, redirectOrder, seed);
+    }
+
+    private static int Compare(int leftLength, int leftIndex, int rightLength, int rightIndex)
+        => leftLength != rightLength ? rightLength.CompareTo(leftLength) : leftIndex.CompareTo(rightIndex);
+
+    private static int RedirectSpecificity(NatRule rule) => rule.Kind == NatRuleKind.Bidirectional ? 32 : rule.Destination.Length;
+
+    /// <summary>The first redirect or bimap that takes <paramref name="key"/>, a packet that matches no session.</summary>
+    public RuleSlot? FindRedirect(FlowKey key)
+    {
+        var test = new RedirectTest(redirectOrder, key);
+        int port = key.Protocol is IpProtocol.Tcp or IpProtocol.Udp ? key.DestinationPort : -1;
+        int position = redirectIndex.FindFirst(key.Source, key.Destination, port, ref test);
+        return position < 0 ? null : redirectOrder[position];
+    }
+
+    /// <summary>The first map rule that translates <paramref name="key"/>'s source, its destination being (<paramref name="destination"/>, <paramref name="destinationPort"/>) after any redirect.</summary>
+    public RuleSlot? FindMap(FlowKey key, uint destination, ushort destinationPort)
+    {
+        var test = new MapTest(mapOrder, key, destination, destinationPort);
+        int position = mapIndex.FindFirst(key.Source, destination, -1, ref test);
+        return position < 0 ? null : mapOrder[position];
+    }
+
+    /// <summary>Whether a map rule would take this packet but for its protocol (see <see cref="NatEngine"/>'s IsInsideOfSomeMap).</summary>
+    public bool IsInsideOfSomeMap(FlowKey key, uint destination)
+    {
+        var test = new InsideTest(mapOrder, key, destination);
+        return mapIndex.FindFirst(key.Source, destination, -1, ref test) >= 0;
+    }
+
+    /// <summary>Whether <paramref name="address"/> is one the NAT answers for (a map target, a redirect or bimap address).</summary>
+    public bool IsExternalAddress(uint address)
+    {
+        // The last range starting at or below the address.
+        int low = 0;
+        int high = externalFirst.Length - 1;
+        while (low <= high)
+        {
+            int middle = (low + high) >>> 1;
+            if (externalFirst[middle] <= address)
+            {
+                low = middle + 1;
+            }
+            else
+            {
+                high = middle - 1;
+            }
+        }
+        return high >= 0 && address <= externalLast[high];
+    }
+
+    private static (uint[] First, uint[] Last) ExternalRanges(RuleSlot[] mapOrder, RuleSlot[] redirectOrder)
+    {
+        var ranges = new List<(uint First, uint Last)>();
+        foreach (RuleSlot slot in mapOrder)
+        {
+            ranges.Add((slot.Rule.TranslatedFirst, slot.Rule.TranslatedLast));
+        }
+        foreach (RuleSlot slot in redirectOrder)
+        {
+            if (slot.Rule.Kind == NatRuleKind.Redirect && slot.Rule.Destination.Length > 0)
+            {
+                ranges.Add((slot.Rule.Destination.First, slot.Rule.Destination.Last));
+            }
+        }
+        ranges.Sort();
+        var first = new List<uint>();
+        var last = new List<uint>();
+        foreach ((uint rangeFirst, uint rangeLast) in ranges)
+        {
+            if (rangeLast < rangeFirst)
+            {
+                continue;
+            }
+            if (last.Count > 0 && (ulong)rangeFirst <= (ulong)last[^1] + 1)
+            {
+                last[^1] = Math.Max(last[^1], rangeLast);
+            }
+            else
+            {
+                first.Add(rangeFirst);
+                last.Add(rangeLast);
+            }
+        }
+        return ([.. first], [.. last]);
+    }
+
+    /// <summary>A redirect's or bimap's full condition, as IP Filter's rdr matching has it.</summary>
+    internal static bool RedirectMatches(NatRule rule, FlowKey key)
+    {
+        if (!rule.AppliesTo(key.Protocol))
+        {
+            return false;
+        }
+        if (rule.Kind == NatRuleKind.Bidirectional)
+        {
+            return key.Destination >= rule.TranslatedFirst && key.Destination <= rule.TranslatedLast;
+        }
+        bool portMatters = key.Protocol is IpProtocol.Tcp or IpProtocol.Udp;
+        return rule.Destination.Contains(key.Destination) != rule.DestinationNegated
+            && (!portMatters || rule.DestinationPorts.Contains(key.DestinationPort))
+            && (portMatters || rule.DestinationPorts.IsAny)
+            && rule.Source.Contains(key.Source) != rule.SourceNegated
+            && (!portMatters || rule.SourcePorts.Contains(key.SourcePort));
+    }
+
+    /// <summary>A map rule's full condition.</summary>
+    internal static bool MapMatches(NatRule rule, FlowKey key, uint destination, ushort destinationPort)
+        => rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
+        && rule.Destination.Contains(destination) != rule.DestinationNegated
+        && (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp)
+            || (rule.SourcePorts.Contains(key.SourcePort) && rule.DestinationPorts.Contains(destinationPort)));
+
+    /// <summary>
+    /// A map rule that would take the packet but for its protocol: it comes from the rule's inside and
+    /// goes where the rule translates to. (Its ports are the operator's choice; its protocols are what it can.)
+    /// </summary>
+    internal static bool InsideButForProtocol(NatRule rule, FlowKey key, uint destination)
+        => !rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
+        && rule.Destination.Contains(destination) != rule.DestinationNegated
+        && !rule.Source.Contains(destination);
+
+    private readonly struct RedirectTest(RuleSlot[] order, FlowKey key) : ICandidateTest
+    {
+        public bool Matches(int position) => RedirectMatches(order[position].Rule, key);
+    }
+
+    private readonly struct MapTest(RuleSlot[] order, FlowKey key, uint destination, ushort destinationPort) : ICandidateTest
+    {
+        public bool Matches(int position) => MapMatches(order[position].Rule, key, destination, destinationPort);
+    }
+
+    private readonly struct InsideTest(RuleSlot[] order, FlowKey key, uint destination) : ICandidateTest
+    {
+        public bool Matches(int position) => InsideButForProtocol(order[position].Rule, key, destination);
+    }
+}
