@@ -131,7 +131,12 @@ internal static class ControlCommands
             return Say($"Purged {Plural(removed, "session")}.");
         });
 
-        return invocation.AddTo(new Command("rules", "List, load, remove, flush and purge ipnat rules.") { list, load, remove, flush, purge });
+        var checkFile = new Argument<string>("file") { Description = "An ipnat.conf file, or - for standard input." };
+        var check = new Command("check", "Check a rule file as a load would, with no daemon and without loading it (ipnat -n -f FILE).") { checkFile };
+        check.SetAction((parseResult, _) => RuleCheck.RunAsync(parseResult.GetValue(checkFile)!,
+            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error));
+
+        return invocation.AddTo(new Command("rules", "List, load, check, remove, flush and purge ipnat rules.") { list, load, check, remove, flush, purge });
     }
 
     public static void RenderRules(IAnsiConsole console, IReadOnlyList<RuleView> rules)

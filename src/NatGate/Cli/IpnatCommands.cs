@@ -22,9 +22,10 @@ internal static class IpnatCommands
         var remove = new Option<bool>("-r") { Description = "With -f: remove the file's rules instead of loading them." };
         var flushRules = new Option<bool>("-C") { Description = "Remove every rule; with -f FILE, replace them with the file's at once (a refused file changes nothing)." };
         var flushSessions = new Option<bool>("-F") { Description = "Remove every session." };
+        var dryRun = new Option<bool>("-n") { Description = "With -f: check the file as a load would, with no daemon, changing nothing." };
         var invocation = new ControlInvocation();
-        Command command = invocation.AddTo(new Command("ipnat", "ipnat(8): -C and -F first, then -f (or -r -f), then -l and -s.") { list, stats, file, remove, flushRules, flushSessions });
-        invocation.SetAction(command, async (parseResult, client, token) =>
+        Command command = invocation.AddTo(new Command("ipnat", "ipnat(8): -C and -F first, then -f (or -r -f), then -l and -s; -n -f checks a file.") { list, stats, file, remove, flushRules, flushSessions, dryRun });
+        Func<ParseResult, ControlClient, CancellationToken, Task<ControlReply>> work = async (parseResult, client, token) =>
         {
             string? path = parseResult.GetValue(file);
             bool removing = parseResult.GetValue(remove);
@@ -74,8 +75,23 @@ internal static class IpnatCommands
                 throw new InputException("ipnat needs one of -l, -s, -f FILE, -r -f FILE, -C, -F (see natgate ipnat --help).");
             }
             return new ControlReply(console => renders.ForEach(render => render(console)), Combine(json));
-        });
+        };
+        // ipnat -n -f FILE: a dry run needs no daemon, so it does not go through the control client.
+        Func<ParseResult, CancellationToken, Task<int>> live = (parseResult, token) => invocation.RunAsync(parseResult, work, token);
+        command.SetAction((parseResult, token) => parseResult.GetValue(dryRun)
+            ? DryRun(parseResult, parseResult.GetValue(file))
+            : live(parseResult, token));
         return command;
+    }
+
+    private static Task<int> DryRun(ParseResult parseResult, string? path)
+    {
+        if (path is null)
+        {
+            parseResult.InvocationConfiguration.Error.WriteLine("natgate: -n needs -f FILE: the rules to check.");
+            return Task.FromResult(ExitCodes.BadInput);
+        }
+        return RuleCheck.RunAsync(path, parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error);
     }
 
     /// <summary>ipnat -l: the rules as ipnat.conf lines, then each session as "MAP inside port &lt;- -&gt; external port [remote port]".</summary>

@@ -61,6 +61,41 @@ public sealed class ControlCommandTests
     }
 
     [Fact]
+    public async Task Rules_check_and_ipnat_n_check_a_file_with_no_daemon()
+    {
+        string directory = Directory.CreateTempSubdirectory("natgate-check-").FullName;
+        try
+        {
+            string good = Path.Combine(directory, "good.conf");
+            string bad = Path.Combine(directory, "bad.conf");
+            string refused = Path.Combine(directory, "refused.conf");
+            await File.WriteAllTextAsync(good, $"{ControlLab.MapRule}\n{ControlLab.WebRedirect}\n", TestContext.Current.CancellationToken);
+            await File.WriteAllTextAsync(bad, $"{ControlLab.MapRule}\nrdr * 198.51.100.10/32 port htp -> 10.0.0.3 port 80 tcp\n", TestContext.Current.CancellationToken);
+            await File.WriteAllTextAsync(refused, "map * 10.0.1.0/24 -> 198.51.100.11/32 portmap tcp/udp 2000:1000\n", TestContext.Current.CancellationToken);
+            string nowhere = Path.Combine(directory, "no-daemon-here");
+
+            CliRun ok = await ControlLab.RunCliAsync("rules", "check", good);
+            Assert.Equal(ExitCodes.Success, ok.ExitCode);
+            Assert.Contains("2 rules, all accepted", ok.Output, StringComparison.Ordinal);
+
+            CliRun syntax = await ControlLab.RunCliAsync("rules", "check", bad);
+            Assert.Equal(ExitCodes.BadInput, syntax.ExitCode);
+            Assert.Matches(@"bad\.conf:2:\d+: ", syntax.Error);
+
+            CliRun engine = await ControlLab.RunCliAsync("ipnat", "-n", "-f", refused, "--control", nowhere);
+            Assert.Equal(ExitCodes.BadInput, engine.ExitCode);
+            Assert.Contains("refused.conf", engine.Error, StringComparison.Ordinal);
+
+            CliRun dry = await ControlLab.RunCliAsync("ipnat", "-n", "-f", good, "--control", nowhere);
+            Assert.Equal(ExitCodes.Success, dry.ExitCode);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Rules_load_then_ipnat_l_lists_rules_in_ipnat_form_then_sessions()
     {
         await using ControlLab lab = await ControlLab.StartAsync();
