@@ -45,6 +45,13 @@ public sealed class StateFileTests
             Assert.Equal(content, File.ReadAllBytes(path));
         }
 
+        // A start that fails for another reason (the TUN's name is taken by the outside veth)
+        // exits 1 and saves nothing over a good file either.
+        (int busyExit, string busyOutput, string busyError) = Start(lab, [.. nat, "--state", good, "--tun", GatewayLab.OutsideInterface]);
+        Assert.True(busyExit == 1, $"exit {busyExit}\n{busyOutput}{busyError}");
+        Assert.DoesNotContain("   at ", busyOutput + busyError, StringComparison.Ordinal);
+        Assert.Equal(saved, File.ReadAllBytes(good));
+
         // A good file that others may write is refused the same way, and kept.
         File.SetUnixFileMode(good, File.GetUnixFileMode(good) | UnixFileMode.OtherWrite);
         (int writableExit, string writableOutput, string writableError) = Start(lab, [.. nat, "--state", good]);
