@@ -42,10 +42,7 @@ public sealed class CrashTests
         // The host as it was: no forwarding, strict reverse-path filtering.
         GatewayLab.ExecChecked(lab.Gateway, "sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv4.conf.all.rp_filter=1");
         string rulesBefore = GatewayLab.Ip(lab.Gateway, "rule", "show");
-        string site = Directory.CreateDirectory(Path.Combine(lab.WorkDirectory, "site")).FullName;
-        File.WriteAllText(Path.Combine(site, "index.html"), "outside page\n");
-        lab.StartWebServer(lab.Out, GatewayLab.Outside, 8080, site);
-        string page = $"http://{GatewayLab.Outside}:8080/index.html";
+        (_, string page) = lab.ServePage(lab.Out, GatewayLab.Outside, 8080, "outside page\n");
 
         BackgroundProcess first = lab.StartNatGate(CommandLineNat);
         GatewayLab.ExecChecked(lab.In1, "curl", "-sS", "-m", "5", page);
@@ -63,8 +60,7 @@ public sealed class CrashTests
         Assert.NotEqual(0, GatewayLab.Exec(lab.In1, Short, "ping", "-c", "2", "-W", "1", GatewayLab.Outside).ExitCode);
         RawPackets.Send(lab.In1, GatewayLab.Inside1, GatewayLab.Outside, "udp:5000:53", 20);
         RawPackets.Send(lab.In1, GatewayLab.Inside1, GatewayLab.Outside, "proto:47", 20);
-        IReadOnlyList<string> leaked = capture.Stop("src net " + GatewayLab.InsidePrefix);
-        Assert.True(leaked.Count == 0, "inside sources on the outside link while the daemon was dead:\n" + string.Join('\n', leaked));
+        capture.AssertNone("src net " + GatewayLab.InsidePrefix, "inside sources on the outside link while the daemon was dead");
 
         BackgroundProcess second = lab.StartNatGate(CommandLineNat);
         Assert.Contains("adopted what an earlier run left", second.Output, StringComparison.Ordinal);

@@ -100,6 +100,17 @@ internal sealed class GatewayLab : IDisposable
     }
 
     /// <summary>
+    /// Serves a site whose index.html holds <paramref name="text"/> from <paramref name="space"/>
+    /// on ADDRESS:PORT; returns the server (whose output logs each client) and the page's URL.
+    /// </summary>
+    public (BackgroundProcess Server, string Url) ServePage(string space, string address, int port, string text)
+    {
+        string site = Directory.CreateDirectory(Path.Combine(WorkDirectory, $"site-{space}-{port}")).FullName;
+        File.WriteAllText(Path.Combine(site, "index.html"), text);
+        return (StartWebServer(space, address, port, site), $"http://{address}:{port}/index.html");
+    }
+
+    /// <summary>
     /// Starts a hash sink (LabPrograms.HashSink) on port 9000 outside and on inside host 2, and
     /// writes an ipnat.conf that publishes inside host 2's sink on the external address: the
     /// two ends of the "out through the source translation, in through the static mapping"

@@ -36,4 +36,11 @@ internal sealed class LinkCapture
         }
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
+
+    /// <summary>Stops the capture and fails, listing them, if any packets match <paramref name="filter"/>.</summary>
+    public void AssertNone(string filter, string what)
+    {
+        IReadOnlyList<string> found = Stop(filter);
+        Assert.True(found.Count == 0, $"{what}:\n{string.Join('\n', found)}");
+    }
 }
