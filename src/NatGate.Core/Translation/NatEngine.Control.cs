@@ -247,6 +247,11 @@ public sealed partial class NatEngine
         {
             map = null;
         }
+        if (map is not null && map.Index != ruleIndex && rules[ruleIndex] is { Rule.Kind: NatRuleKind.Map or NatRuleKind.MapBlock } pooled
+            && RuleMatcher.MapMatches(pooled.Rule, original, translated.Destination, translated.DestinationPort))
+        {
+            map = pooled; // a later rule of the pool lent its address when the first had no port left
+        }
         bool fromGateway = map is null && destinationTranslated && localAddresses.Contains(original.Source);
         int expectedRule = map?.Index ?? destinationRule;
         if (problem is null && expectedRule < 0)

@@ -127,6 +127,17 @@ public sealed partial class NatEngine
                 DropReason refusal = map is not null
                     ? AllocateFromRule(map, key, nowTicks, out newSource, out newSourcePort, out allocatedFrom)
                     : AllocateOnAddress(PoolOf(key.Destination), PortRange.All, key, nowTicks, preserveParity: false, out newSource, out newSourcePort, out allocatedFrom);
+                // One rule's addresses out of ports: the next rule that takes this packet lends its
+                // own (several --external addresses, a NetNat instance's, are one pool).
+                for (RuleSlot? next = map; refusal == DropReason.PortsExhausted && next is not null;)
+                {
+                    next = ruleMatcher.FindNextMap(key, newDestination, newDestinationPort, next);
+                    if (next is not null && next.Rule.Kind != NatRuleKind.Bidirectional)
+                    {
+                        refusal = AllocateFromRule(next, key, nowTicks, out newSource, out newSourcePort, out allocatedFrom);
+                        (map, sourceRule) = refusal == DropReason.None ? (next, next) : (map, sourceRule);
+                    }
+                }
                 if (refusal != DropReason.None)
                 {
                     return Refuse(buffer, ip, refusal, map, nowTicks);

@@ -18,7 +18,7 @@ public sealed partial class NatEngine
 {
     private readonly FlowTable table;
     private readonly RuleSlotTable rules = new();
-    private readonly Dictionary<RuleShape, HashSet<RuleSlot>> activeRulesByShape = [];
+    private Dictionary<RuleShape, HashSet<RuleSlot>>? activeRulesByShape; // for FindRule; see ActiveRulesByShape
     private RuleMatcher ruleMatcher = RuleMatcher.Empty;
     private readonly Dictionary<uint, ExternalAddressPool> pools = [];
     private HashSet<uint> localAddresses = [];
@@ -99,8 +99,38 @@ public sealed partial class NatEngine
         ArgumentNullException.ThrowIfNull(newRules);
         List<NatRule> list = [.. newRules];
         ValidateAll(list);
+        RefuseDuplicates(list, againstLoaded: true);
         CheckRoom(rules.Occupied + list.Count);
+        activeRulesByShape = null;
         return ActivateAll(list);
+    }
+
+    /// <summary>
+    /// Refuses a set with a rule that is already loaded (when <paramref name="againstLoaded"/>)
+    /// or that comes twice in it (EEXIST, naming both): IP Filter refuses a duplicate too, and a
+    /// second copy could only ever shadow the first.
+    /// </summary>
+    private void RefuseDuplicates(List<NatRule> list, bool againstLoaded)
+    {
+        var seen = new Dictionary<RuleShape, List<NatRule>>();
+        foreach (NatRule rule in list)
+        {
+            int loaded = againstLoaded ? FindRule(rule) : -1;
+            if (loaded >= 0 && RuleComparer.Equal(rules[loaded]!.Rule, rule))
+            {
+                throw new NatControlException(NatErrno.EEXIST, $"{rule.Label ?? "a rule"}: the same rule is already loaded, as rule {loaded}{(rules[loaded]!.Rule.Label is { } label ? $" ({label})" : "")}.");
+            }
+            RuleShape shape = RuleShape.Of(rule);
+            if (!seen.TryGetValue(shape, out List<NatRule>? same))
+            {
+                seen[shape] = same = [];
+            }
+            if (same.FirstOrDefault(earlier => RuleComparer.Equal(earlier, rule)) is { } first)
+            {
+                throw new NatControlException(NatErrno.EEXIST, $"{rule.Label ?? "a rule"}: the same rule comes twice{(first.Label is { } label ? $", first as {label}" : "")}.");
+            }
+            same.Add(rule);
+        }
     }
 
     /// <summary>
@@ -121,6 +151,7 @@ public sealed partial class NatEngine
         ArgumentNullException.ThrowIfNull(newRules);
         List<NatRule> list = [.. newRules];
         ValidateAll(list);
+        RefuseDuplicates(list, againstLoaded: false);
         CheckRoom(list.Count);
         HashSet<string> onInterfaces = interfaces;
         var slots = new RuleSlot[list.Count];
@@ -160,6 +191,7 @@ public sealed partial class NatEngine
             }
         }
         CheckRoom(kept + prepared.Slots.Length);
+        activeRulesByShape = null;
         foreach (RuleSlot? slot in rules)
         {
             if (slot is { Active: true })
@@ -294,6 +326,7 @@ public sealed partial class NatEngine
     /// <summary>Removes every rule (ipnat -C); sessions remain.</summary>
     public int FlushRules()
     {
+        activeRulesByShape = null;
         int removed = 0;
         foreach (RuleSlot? slot in rules)
         {
@@ -315,13 +348,10 @@ public sealed partial class NatEngine
     {
         rules.Add(slot);
         ReferencePools(slot.Rule, +1);
-        RuleShape shape = RuleShape.Of(slot.Rule);
-        if (!activeRulesByShape.TryGetValue(shape, out HashSet<RuleSlot>? same))
+        if (activeRulesByShape is not null)
         {
-            same = [];
-            activeRulesByShape[shape] = same;
+            AddByShape(activeRulesByShape, slot);
         }
-        same.Add(slot);
     }
 
     /// <summary>Stops a rule making sessions and frees its number once it has none; the caller rebuilds the matching order.</summary>
@@ -329,12 +359,15 @@ public sealed partial class NatEngine
     {
         slot.Active = false;
         ReferencePools(slot.Rule, -1);
-        RuleShape shape = RuleShape.Of(slot.Rule);
-        HashSet<RuleSlot> same = activeRulesByShape[shape];
-        same.Remove(slot);
-        if (same.Count == 0)
+        if (activeRulesByShape is not null)
         {
-            activeRulesByShape.Remove(shape);
+            RuleShape shape = RuleShape.Of(slot.Rule);
+            HashSet<RuleSlot> same = activeRulesByShape[shape];
+            same.Remove(slot);
+            if (same.Count == 0)
+            {
+                activeRulesByShape.Remove(shape);
+            }
         }
         if (slot.Sessions == 0)
         {
@@ -364,7 +397,7 @@ public sealed partial class NatEngine
     public int FindRule(NatRule rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
-        if (!activeRulesByShape.TryGetValue(RuleShape.Of(rule), out HashSet<RuleSlot>? same))
+        if (!ActiveRulesByShape().TryGetValue(RuleShape.Of(rule), out HashSet<RuleSlot>? same))
         {
             return -1;
         }
@@ -382,6 +415,38 @@ public sealed partial class NatEngine
             }
         }
         return equal != int.MaxValue ? equal : sameTranslation != int.MaxValue ? sameTranslation : -1;
+    }
+
+    /// <summary>
+    /// The active rules by shape, for <see cref="FindRule"/>: built by the first call after a
+    /// bulk change (a load, replace or flush drops it rather than pay for it rule by rule), then
+    /// kept up to date by single changes, so removing or restoring many by content stays linear.
+    /// </summary>
+    private Dictionary<RuleShape, HashSet<RuleSlot>> ActiveRulesByShape()
+    {
+        if (activeRulesByShape is null)
+        {
+            activeRulesByShape = [];
+            foreach (RuleSlot? slot in rules)
+            {
+                if (slot is { Active: true })
+                {
+                    AddByShape(activeRulesByShape, slot);
+                }
+            }
+        }
+        return activeRulesByShape;
+    }
+
+    private static void AddByShape(Dictionary<RuleShape, HashSet<RuleSlot>> byShape, RuleSlot slot)
+    {
+        RuleShape shape = RuleShape.Of(slot.Rule);
+        if (!byShape.TryGetValue(shape, out HashSet<RuleSlot>? same))
+        {
+            same = [];
+            byShape[shape] = same;
+        }
+        same.Add(slot);
     }
 
     /// <summary>What <see cref="RuleComparer.SameTranslation"/> compares first: rules that differ here never match.</summary>

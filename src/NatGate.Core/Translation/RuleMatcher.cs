@@ -111,18 +111,23 @@ internal sealed class RuleMatcher
                 redirects.Add(slot);
             }
         }
-        // IP Filter's order: most specific netmask first, rule number among equals.
-        RuleSlot[] mapOrder = [.. maps];
-        Array.Sort(mapOrder, (left, right) => Compare(left.Rule.Source.Length, left.Index, right.Rule.Source.Length, right.Index));
-        RuleSlot[] redirectOrder = [.. redirects];
-        Array.Sort(redirectOrder, (left, right) => Compare(RedirectSpecificity(left.Rule), left.Index, RedirectSpecificity(right.Rule), right.Index));
-        return new RuleMatcher(mapOrder, redirectOrder, seed);
+        return new RuleMatcher(InOrder(maps, slot => slot.Rule.Source.Length), InOrder(redirects, RedirectSpecificity), seed);
     }
 
-    private static int Compare(int leftLength, int leftIndex, int rightLength, int rightIndex)
-        => leftLength != rightLength ? rightLength.CompareTo(leftLength) : leftIndex.CompareTo(rightIndex);
+    /// <summary>IP Filter's order: most specific netmask first, rule number among equals.</summary>
+    private static RuleSlot[] InOrder(List<RuleSlot> slots, Func<RuleSlot, int> prefixLength)
+    {
+        RuleSlot[] order = [.. slots];
+        var keys = new long[order.Length];
+        for (int i = 0; i < order.Length; i++)
+        {
+            keys[i] = ((long)(32 - prefixLength(order[i])) << 32) | (uint)order[i].Index;
+        }
+        Array.Sort(keys, order);
+        return order;
+    }
 
-    private static int RedirectSpecificity(NatRule rule) => rule.Kind == NatRuleKind.Bidirectional ? 32 : rule.Destination.Length;
+    private static int RedirectSpecificity(RuleSlot slot) => slot.Rule.Kind == NatRuleKind.Bidirectional ? 32 : slot.Rule.Destination.Length;
 
     /// <summary>The first redirect or bimap that takes <paramref name="key"/>, a packet that matches no session.</summary>
     public RuleSlot? FindRedirect(FlowKey key)
@@ -137,6 +142,19 @@ internal sealed class RuleMatcher
     public RuleSlot? FindMap(FlowKey key, uint destination, ushort destinationPort)
     {
         var test = new MapTest(mapOrder, key, destination, destinationPort);
+        int position = mapIndex.FindFirst(key.Source, destination, -1, ref test);
+        return position < 0 ? null : mapOrder[position];
+    }
+
+    /// <summary>
+    /// The next map rule after <paramref name="previous"/>, in the same order, that also translates
+    /// the packet: when one rule's addresses have no port left, the next rule's are tried, so the
+    /// external addresses of several rules for one inside (NetNat's, the command line's) form a pool.
+    /// </summary>
+    public RuleSlot? FindNextMap(FlowKey key, uint destination, ushort destinationPort, RuleSlot previous)
+    {
+        int after = Array.IndexOf(mapOrder, previous);
+        var test = new NextMapTest(mapOrder, key, destination, destinationPort, after);
         int position = mapIndex.FindFirst(key.Source, destination, -1, ref test);
         return position < 0 ? null : mapOrder[position];
     }
@@ -248,6 +266,11 @@ internal sealed class RuleMatcher
     private readonly struct MapTest(RuleSlot[] order, FlowKey key, uint destination, ushort destinationPort) : ICandidateTest
     {
         public bool Matches(int position) => MapMatches(order[position].Rule, key, destination, destinationPort);
+    }
+
+    private readonly struct NextMapTest(RuleSlot[] order, FlowKey key, uint destination, ushort destinationPort, int after) : ICandidateTest
+    {
+        public bool Matches(int position) => position > after && MapMatches(order[position].Rule, key, destination, destinationPort);
     }
 
     private readonly struct InsideTest(RuleSlot[] order, FlowKey key, uint destination) : ICandidateTest

@@ -167,7 +167,13 @@ public sealed class GatewayController
     public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.LoadRules(rules)));
 
     /// <summary>ipnat -C -f FILE: the new set replaces every rule, or, if it is refused, nothing changes.</summary>
-    public IReadOnlyList<int> ReplaceRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.ReplaceRules(rules)));
+    /// <remarks>The set is checked and its matching order built here, on the caller's thread; the
+    /// engine's thread only numbers the rules and swaps the order in.</remarks>
+    public IReadOnlyList<int> ReplaceRules(IReadOnlyList<NatRule> rules)
+    {
+        PreparedRuleSet prepared = Engine.PrepareReplacement(rules);
+        return Changed(Run(engine => engine.ReplaceRules(prepared)));
+    }
 
     public int RemoveRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.RemoveRules(rules)));
 
@@ -254,10 +260,7 @@ public sealed class GatewayController
         IReadOnlyList<NatRule> compiled = model.Compile(localAddresses);
         Run(engine =>
         {
-            foreach (int index in rulesOfInstance.Values.SelectMany(indexes => indexes))
-            {
-                engine.RemoveRule(index);
-            }
+            engine.RemoveRules(rulesOfInstance.Values.SelectMany(indexes => indexes));
             try
             {
                 LoadInstanceRules(engine, compiled);

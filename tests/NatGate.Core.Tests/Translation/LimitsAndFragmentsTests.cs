@@ -56,6 +56,29 @@ public sealed class LimitsAndFragmentsTests
     }
 
     [Fact]
+    public void A_second_external_address_is_used_when_the_first_has_no_port_left_and_restores_as_made()
+    {
+        // Issue 10: with two --external addresses the second was never used. One port on each.
+        var lab = new Lab(addMapRule: false);
+        uint second = Lab.External + 1;
+        lab.Engine.LoadRules(
+        [
+            NatEngine.MapRule(Lab.InsidePrefix, Lab.External, new Core.Ports.PortRange(1024, 1024)),
+            NatEngine.MapRule(Lab.InsidePrefix, second, new Core.Ports.PortRange(1024, 1024)),
+        ]);
+        Assert.Equal(Lab.External, Lab.Tuple(lab.Forward(Lab.Udp(Lab.InsideA, 5000, Lab.Remote, 53))).Source);
+        Assert.Equal(second, Lab.Tuple(lab.Forward(Lab.Udp(Lab.InsideB, 5000, Lab.Remote, 53))).Source);
+        Assert.Equal(Lab.InsideB, Lab.Tuple(lab.Forward(Lab.Udp(Lab.Remote, 53, second, 1024))).Destination);
+        Assert.Equal(DropReason.PortsExhausted, lab.Send(Lab.Udp(Lab.InsideA + 5, 5000, Lab.Remote, 53)).Result.Reason);
+
+        // A session on the second address is one the rules could have made: it restores.
+        IReadOnlyList<Core.Control.SessionRecord> saved = lab.Engine.ExportSessions();
+        lab.Engine.FlushSessions(lab.Now);
+        Assert.Empty(lab.Engine.Restore(saved, lab.Now).Failures);
+        Assert.Equal(2, lab.Engine.SessionCount);
+    }
+
+    [Fact]
     public void One_host_cannot_take_more_than_its_share()
     {
         var lab = new Lab(options: new NatEngineOptions { RandomSeed = 3, ReplyToRefusedSessions = false, Limits = new FlowTableLimits { MaximumSessionsPerHost = 2 } });

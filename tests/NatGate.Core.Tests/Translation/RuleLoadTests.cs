@@ -82,7 +82,7 @@ public sealed class RuleLoadTests
         var lab = new Lab();
         lab.Forward(Lab.Udp(Lab.InsideA, 1, Lab.Remote, 2));
         // The old rule has a session, so it keeps its number as an orphan: one number fewer for the new set.
-        NatRule[] tooMany = [.. Enumerable.Repeat(NatEngine.MapRule(Lab.InsidePrefix, Lab.External), RuleSlotTable.MaximumRules)];
+        NatRule[] tooMany = [.. Enumerable.Range(0, RuleSlotTable.MaximumRules).Select(i => NatEngine.MapRule(Ipv4Prefix.Host(0x0A000000u + (uint)i), Lab.External))];
 
         NatControlException refused = Assert.Throws<NatControlException>(() => lab.Engine.ReplaceRules(tooMany));
 
@@ -116,7 +116,9 @@ public sealed class RuleLoadTests
     {
         var lab = new Lab(addMapRule: false);
         NatRule wide = NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/8"), Ipv4Address.Parse("198.51.100.1"));
-        lab.Engine.LoadRules([wide, wide with { Label = "second" }, wide with { Label = "third" }]);
+        // Equal in what they match, different in a timeout: a duplicate would be refused.
+        lab.Engine.LoadRules([wide, wide with { Label = "second", Policy = NatPolicy.Default with { UdpIdleTimeout = TimeSpan.FromSeconds(301) } },
+            wide with { Label = "third", Policy = NatPolicy.Default with { UdpIdleTimeout = TimeSpan.FromSeconds(302) } }]);
         lab.Forward(Lab.Udp(Lab.InsideA, 1, Lab.Remote, 2)); // through rule 0, the first of equals
         Assert.True(lab.Engine.RemoveRule(0));
         Assert.True(lab.Engine.RemoveRule(1));
@@ -148,11 +150,32 @@ public sealed class RuleLoadTests
     }
 
     [Fact]
+    public void Finding_a_rule_by_content_follows_single_and_bulk_changes()
+    {
+        var lab = new Lab(addMapRule: false);
+        NatRule first = NatEngine.MapRule(Lab.InsidePrefix, Lab.External);
+        NatRule second = NatEngine.MapRule(Ipv4Prefix.Parse("10.1.0.0/16"), Lab.External);
+        NatRule third = NatEngine.MapRule(Ipv4Prefix.Parse("10.2.0.0/16"), Lab.External);
+        lab.Engine.LoadRules([first, second]);
+        Assert.Equal(1, lab.Engine.FindRule(second));
+
+        Assert.Equal(2, lab.Engine.AddRule(third));
+        Assert.Equal(2, lab.Engine.FindRule(third));
+        Assert.True(lab.Engine.RemoveRule(1));
+        Assert.Equal(-1, lab.Engine.FindRule(second));
+        Assert.Equal([1], lab.Engine.LoadRules([second]));
+        // Equal first; failing that, the same translation under another policy (a rule read back from ipnat text).
+        Assert.Equal(1, lab.Engine.FindRule(second with { Label = "elsewhere" }));
+        Assert.Equal(0, lab.Engine.FindRule(first with { Policy = new NatPolicy { UdpInboundRefresh = true } }));
+        Assert.Equal(3, lab.Engine.FlushRules());
+        Assert.Equal(-1, lab.Engine.FindRule(first));
+    }
+
+    [Fact]
     public void Rules_removed_by_number_together_are_all_removed()
     {
         var lab = new Lab(addMapRule: false);
-        NatRule rule = NatEngine.MapRule(Lab.InsidePrefix, Lab.External);
-        lab.Engine.LoadRules([rule, rule, rule, rule]);
+        lab.Engine.LoadRules([.. Enumerable.Range(0, 4).Select(i => NatEngine.MapRule(Lab.InsidePrefix, Lab.External + (uint)i))]);
 
         Assert.Equal(2, lab.Engine.RemoveRules([0, 2, 2, 17, -1]));
 
@@ -164,14 +187,14 @@ public sealed class RuleLoadTests
     {
         var lab = new Lab();
         lab.Forward(Lab.Udp(Lab.InsideA, 1, Lab.Remote, 2));
-        NatRule rule = NatEngine.MapRule(Ipv4Prefix.Parse("10.9.0.0/16"), Lab.External);
-        Assert.Equal([1, 2, 3, 4], lab.Engine.LoadRules([rule, rule, rule, rule]));
+        NatRule Rule(int i) => NatEngine.MapRule(Ipv4Prefix.Parse("10.9.0.0/16"), Lab.External + (uint)i);
+        Assert.Equal([1, 2, 3, 4], lab.Engine.LoadRules([Rule(1), Rule(2), Rule(3), Rule(4)]));
         Assert.True(lab.Engine.RemoveRule(0)); // an orphan: its session holds number 0
         Assert.True(lab.Engine.RemoveRule(3));
         Assert.True(lab.Engine.RemoveRule(2));
 
-        Assert.Equal([2, 3, 5], lab.Engine.LoadRules([rule, rule, rule]));
+        Assert.Equal([2, 3, 5], lab.Engine.LoadRules([Rule(5), Rule(6), Rule(7)]));
         Assert.Equal(1, lab.Engine.PurgeOrphans(lab.Now));
-        Assert.Equal(0, lab.Engine.AddRule(rule));
+        Assert.Equal(0, lab.Engine.AddRule(Rule(8)));
     }
 }

@@ -125,6 +125,25 @@ public sealed class RuleOperationTests
     }
 
     [Fact]
+    public void Loading_a_duplicate_rule_says_so_and_loads_nothing()
+    {
+        var lab = new Lab(addMapRule: false);
+        lab.Engine.LoadRules(Rules.Ipnat.IpnatParser.Parse("map * 10.0.0.0/24 -> 198.51.100.10/32\n", "first.conf").Rules);
+        NatControlException again = Assert.Throws<NatControlException>(
+            () => lab.Engine.LoadRules(Rules.Ipnat.IpnatParser.Parse("rdr * 198.51.100.10/32 port 80 -> 10.0.0.3 port 80 tcp\nmap * 10.0.0.0/24 -> 198.51.100.10/32\n", "second.conf").Rules));
+        Assert.Equal(NatErrno.EEXIST, again.Errno);
+        Assert.Contains("second.conf:2", again.Message, StringComparison.Ordinal);
+        Assert.Contains("first.conf:1", again.Message, StringComparison.Ordinal);
+        Assert.Single(lab.Engine.ListRules());
+
+        NatControlException twice = Assert.Throws<NatControlException>(
+            () => lab.Engine.ReplaceRules(Rules.Ipnat.IpnatParser.Parse("map * 10.0.1.0/24 -> 198.51.100.11/32\nmap * 10.0.1.0/24 -> 198.51.100.11/32\n", "twice.conf").Rules));
+        Assert.Equal(NatErrno.EEXIST, twice.Errno);
+        Assert.Contains("twice.conf:2", twice.Message, StringComparison.Ordinal);
+        Assert.Equal("10.0.0.0/24", Assert.Single(lab.Engine.ListRules()).Rule.Source.ToString());
+    }
+
+    [Fact]
     public void A_map_rule_with_a_destination_port_applies_only_to_that_port()
     {
         var lab = new Lab(addMapRule: false);
