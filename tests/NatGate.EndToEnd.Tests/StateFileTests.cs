@@ -62,6 +62,37 @@ public sealed class StateFileTests
         Assert.DoesNotContain("lookup 100", GatewayLab.Ip(lab.Gateway, "rule", "show"), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void The_control_api_keeps_the_rules_on_a_bad_replace_and_never_writes_or_reads_outside_what_it_may()
+    {
+        Host.RequireRootAndTools("ip", "ping");
+        using var lab = new GatewayLab();
+        lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface);
+        string bad = Path.Combine(lab.WorkDirectory, "bad.conf");
+        File.WriteAllText(bad, $"map {GatewayLab.OutsideInterface} 10.77.0.0/24 -> nonsense\n");
+        string[] cli = [Dotnet, Natgate];
+        string[] control = ["--control", lab.ControlDirectory];
+
+        // ipnat -C -f with a bad file: refused, and every rule still loaded and translating.
+        (int replaceExit, _, string replaceError) = GatewayLab.Exec(lab.Gateway, TimeSpan.FromSeconds(60), [.. cli, "ipnat", "-C", "-f", bad, .. control]);
+        Assert.Equal(2, replaceExit);
+        Assert.Contains("bad.conf:1:", replaceError, StringComparison.Ordinal);
+        Assert.Contains("map ", GatewayLab.ExecChecked(lab.Gateway, [.. cli, "ipnat", "-l", .. control]), StringComparison.Ordinal);
+        GatewayLab.ExecChecked(lab.In1, "ping", "-c", "1", "-W", "2", GatewayLab.Outside);
+
+        // No save over /etc/passwd (outside --state-directory), and no restore from a device.
+        string passwd = File.ReadAllText("/etc/passwd");
+        (int saveExit, _, string saveError) = GatewayLab.Exec(lab.Gateway, TimeSpan.FromSeconds(60), [.. cli, "state", "save", "/etc/passwd", .. control]);
+        Assert.Equal(3, saveExit);
+        Assert.Contains("EACCES", saveError, StringComparison.Ordinal);
+        Assert.Equal(passwd, File.ReadAllText("/etc/passwd"));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        (int restoreExit, _, string restoreError) = GatewayLab.Exec(lab.Gateway, TimeSpan.FromSeconds(30), [.. cli, "state", "restore", "/dev/urandom", .. control]);
+        Assert.NotEqual(0, restoreExit);
+        Assert.Contains("not a regular file", restoreError, StringComparison.Ordinal);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20));
+    }
+
     private static (int ExitCode, string Output, string Error) Start(GatewayLab lab, string[] arguments)
         => GatewayLab.Exec(lab.Gateway, TimeSpan.FromSeconds(60), [Dotnet, Natgate, "run", "--control", lab.ControlDirectory, .. arguments]);
 

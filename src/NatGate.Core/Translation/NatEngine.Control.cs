@@ -296,15 +296,32 @@ public sealed partial class NatEngine
     public IReadOnlyList<SessionRecord> ExportSessions()
     {
         var records = new List<SessionRecord>(table.Count);
-        foreach (int index in table.OccupiedSlots())
+        ExportSessions(0, table.Capacity, records);
+        return records;
+    }
+
+    /// <summary>
+    /// One bounded slice of <see cref="ExportSessions()"/>: the records of the slots from
+    /// <paramref name="firstSlot"/> on, added to <paramref name="into"/>; returns where the next
+    /// slice starts. A save walks the table slice by slice, so forwarding goes on in between.
+    /// </summary>
+    public int ExportSessions(int firstSlot, int slotCount, List<SessionRecord> into)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        int end = (int)Math.Min((long)table.Capacity, (long)firstSlot + slotCount);
+        for (int index = Math.Max(0, firstSlot); index < end; index++)
         {
+            if (table.IsFree(index))
+            {
+                continue;
+            }
             ref Session session = ref table.At(index);
             RuleSlot? rule = rules[session.RuleIndex];
             if (rule is null)
             {
                 continue;
             }
-            records.Add(new SessionRecord
+            into.Add(new SessionRecord
             {
                 Interface = rule.Rule.Interface,
                 Rule = rule.Rule,
@@ -324,7 +341,7 @@ public sealed partial class NatEngine
                 BytesReply = (long)session.BytesReply,
             });
         }
-        return records;
+        return end;
     }
 
     /// <summary>

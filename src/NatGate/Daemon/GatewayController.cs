@@ -215,21 +215,21 @@ public sealed class GatewayController
         set => Run(engine => engine.Hairpinning = value);
     }
 
-    /// <summary>Saves every session (ipfs -W): the table is locked while they are copied so the save is consistent.</summary>
+    /// <summary>
+    /// Saves every session (ipfs -W), copied a slice of the table at a time so that forwarding
+    /// goes on meanwhile. As with IP Filter's ipfs, an exact snapshot is one taken with the table
+    /// locked first (natgate lock on); without the lock, sessions made or ended during the copy
+    /// may or may not be in it, which suits the periodic checkpoint.
+    /// </summary>
     public int SaveState(string path)
     {
-        IReadOnlyList<SessionRecord> sessions = Run(engine =>
+        var sessions = new List<SessionRecord>();
+        int capacity = Run(engine => engine.Capacity);
+        for (int slot = 0; slot < capacity;)
         {
-            bool wasLocked = engine.Lock(true);
-            try
-            {
-                return engine.ExportSessions();
-            }
-            finally
-            {
-                engine.Lock(wasLocked);
-            }
-        });
+            int first = slot;
+            slot = Run(engine => engine.ExportSessions(first, SlotsPerSlice, sessions));
+        }
         SessionStateFile.Save(path, sessions, clock.GetUtcNow());
         return sessions.Count;
     }
