@@ -137,31 +137,9 @@ tools="$(mktemp -d /tmp/ngb-tools-XXXXXX)/e2e_tools"
 cc -O2 -Wall -o "$tools" "$here/e2e_tools.c"
 
 # ---------------------------------------------------------------- the lab
-log "building the lab, prefix $prefix"
-for ns in "$IN1" "$IN2" "$IN3" "$GW" "$OUT"; do
-  ip netns add "$ns"
-  namespaces+=("$ns")
-  ip -n "$ns" link set lo up
-done
-connect() { # left left-if left-addr right right-if [right-addr]
-  local temporary="${prefix}t$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"
-  ip -n "$1" link add "$2" type veth peer name "$temporary" netns "$4"
-  ip -n "$4" link set "$temporary" name "$5"
-  ip -n "$1" addr add "$3" dev "$2"
-  [ -z "${6:-}" ] || ip -n "$4" addr add "$6" dev "$5"
-  ip -n "$1" link set "$2" up
-  ip -n "$4" link set "$5" up
-}
-ip -n "$GW" link add br0 type bridge
-ip -n "$GW" addr add 10.77.0.1/24 dev br0
-ip -n "$GW" link set br0 up
-connect "$IN1" eth0 10.77.0.2/24 "$GW" lan1
-connect "$IN2" eth0 10.77.0.3/24 "$GW" lan2
-ip -n "$GW" link set lan1 master br0
-ip -n "$GW" link set lan2 master br0
-connect "$OUT" eth0 198.51.100.2/24 "$GW" wan0 198.51.100.1/24
-ip -n "$IN1" route add default via 10.77.0.1
-ip -n "$IN2" route add default via 10.77.0.1
+# shellcheck source=bench/lab.sh
+. "$here/lab.sh"
+lab_build "$IN3"
 # in3: a host on the same bridge whose path the gateway always forwards plainly, whatever the
 # configuration (no NAT rule or TUN route matches 10.78.0.0/24), probed in turn with in1 so
 # that "added latency" compares two paths at the same moments of the host's load.

@@ -1,0 +1,40 @@
+# bench/lab.sh: the namespace lab bench/e2e.sh and bench/pressure.sh share (sourced, not run).
+#
+#   in1 10.77.0.2 ─┐
+#                  br0 (10.77.0.1) gw (198.51.100.1 on wan0) ── out 198.51.100.2
+#   in2 10.77.0.3 ─┘
+#
+# The caller sets $prefix and the namespace names $IN1 $IN2 $GW $OUT, keeps the array
+# `namespaces` (every namespace made is added to it, for the caller's exit trap to delete) and
+# defines log(). lab_build takes the names of any further namespaces to make.
+
+# connect LEFT LEFT-IF LEFT-ADDR RIGHT RIGHT-IF [RIGHT-ADDR]: a veth pair between two namespaces.
+connect() {
+  local temporary="${prefix}t$(od -An -N2 -tx1 /dev/urandom | tr -d ' \n')"
+  ip -n "$1" link add "$2" type veth peer name "$temporary" netns "$4"
+  ip -n "$4" link set "$temporary" name "$5"
+  ip -n "$1" addr add "$3" dev "$2"
+  [ -z "${6:-}" ] || ip -n "$4" addr add "$6" dev "$5"
+  ip -n "$1" link set "$2" up
+  ip -n "$4" link set "$5" up
+}
+
+lab_build() {
+  log "building the lab, prefix $prefix"
+  local ns
+  for ns in "$IN1" "$IN2" "$GW" "$OUT" "$@"; do
+    ip netns add "$ns"
+    namespaces+=("$ns")
+    ip -n "$ns" link set lo up
+  done
+  ip -n "$GW" link add br0 type bridge
+  ip -n "$GW" addr add 10.77.0.1/24 dev br0
+  ip -n "$GW" link set br0 up
+  connect "$IN1" eth0 10.77.0.2/24 "$GW" lan1
+  connect "$IN2" eth0 10.77.0.3/24 "$GW" lan2
+  ip -n "$GW" link set lan1 master br0
+  ip -n "$GW" link set lan2 master br0
+  connect "$OUT" eth0 198.51.100.2/24 "$GW" wan0 198.51.100.1/24
+  ip -n "$IN1" route add default via 10.77.0.1
+  ip -n "$IN2" route add default via 10.77.0.1
+}
