@@ -157,6 +157,7 @@ public sealed partial class NatEngine
             });
         }
         int index = table.Add(session, join, startsMapping);
+        CountSession(session, +1);
         rules[ruleIndex]!.Sessions++;
         table.Wheel.Schedule(index, Math.Max(nowTicks, table.TicksOf(table.At(index).LastSeenSeconds + 1) + TimeoutOf(table.At(index))));
         Counters.Added++;

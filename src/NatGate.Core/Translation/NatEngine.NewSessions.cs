@@ -207,6 +207,7 @@ public sealed partial class NatEngine
             }, map, nowTicks);
         }
         int index = table.Add(session, join, startsMapping);
+        CountSession(session, +1);
         rules[session.RuleIndex]!.Sessions++;
         table.Wheel.Schedule(index, nowTicks + TimeoutOf(table.At(index)));
         Counters.Added++;

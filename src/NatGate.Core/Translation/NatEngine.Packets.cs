@@ -274,6 +274,7 @@ public sealed partial class NatEngine
             return;
         }
         session.Tcp = after;
+        CountTcpChange(before, after);
         if (!IsLongLived(after) && IsLongLived(before))
         {
             // Closing or reset: the transitory timer applies from now (RFC 7857: 4 minutes after RST or

@@ -73,6 +73,7 @@ public sealed partial class NatEngine
             handler(new SessionEvent(SessionEventKind.Deleted, Describe(index), reason));
         }
         int ruleIndex = table.At(index).RuleIndex;
+        CountSession(table.At(index), -1);
         if (table.Remove(index, out Session endedMapping) && (endedMapping.Attributes & SessionAttributes.PortAllocated) != 0
             && pools.TryGetValue(endedMapping.ExternalAddress, out ExternalAddressPool? pool))
         {
@@ -87,17 +88,86 @@ public sealed partial class NatEngine
         }
     }
 
-    /// <summary>Sessions by protocol name and state, for metrics; allocates only the result.</summary>
+    // Sessions by protocol and state, kept as they change (made, ended, a TCP state moving on),
+    // so that metrics never walk the table (STYLE.md, "The packet thread does packet work").
+    private static readonly (string Protocol, string State)[] CountedClasses =
+    [
+        ("tcp", "SynSent"), ("tcp", "SynReceived"), ("tcp", "Established"), ("tcp", "Closing"), ("tcp", "TimeWait"), ("tcp", "Reset"),
+        ("udp", "Active"), ("icmp", "Active"),
+    ];
+
+    private readonly int[] sessionsByClass = new int[CountedClasses.Length];
+    private readonly Dictionary<byte, int> otherSessionsByProtocol = [];
+
+    private static int ClassOf(TcpTracking tracking)
+    {
+        const TcpTracking bothFin = TcpTracking.ForwardFin | TcpTracking.ReplyFin;
+        const TcpTracking bothSyn = TcpTracking.ForwardSyn | TcpTracking.ReplySyn;
+        return (tracking & TcpTracking.Reset) != 0 ? 5
+            : (tracking & bothFin) == bothFin ? 4
+            : (tracking & bothFin) != 0 ? 3
+            : (tracking & TcpTracking.Established) != 0 ? 2
+            : (tracking & bothSyn) == bothSyn ? 1
+            : 0;
+    }
+
+    /// <summary>Counts a session made (+1) or ended (-1) in its protocol and state.</summary>
+    private void CountSession(in Session session, int change)
+    {
+        switch (session.Original.Protocol)
+        {
+            case IpProtocol.Tcp:
+                sessionsByClass[ClassOf(session.Tcp)] += change;
+                break;
+            case IpProtocol.Udp:
+                sessionsByClass[6] += change;
+                break;
+            case IpProtocol.Icmp:
+                sessionsByClass[7] += change;
+                break;
+            default:
+                System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(otherSessionsByProtocol, session.Original.Protocol, out _) += change;
+                break;
+        }
+    }
+
+    /// <summary>Moves a TCP session's count when its state changes.</summary>
+    private void CountTcpChange(TcpTracking before, TcpTracking after)
+    {
+        int from = ClassOf(before);
+        int to = ClassOf(after);
+        if (from != to)
+        {
+            sessionsByClass[from]--;
+            sessionsByClass[to]++;
+        }
+    }
+
+    /// <summary>Sessions by protocol name and state, for metrics: counts kept as they change, no walk of the table.</summary>
     public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions()
     {
         var counts = new Dictionary<(string, string), int>();
-        CountSessions(0, table.Capacity, counts);
+        for (int i = 0; i < CountedClasses.Length; i++)
+        {
+            if (sessionsByClass[i] != 0)
+            {
+                counts[CountedClasses[i]] = sessionsByClass[i];
+            }
+        }
+        foreach ((byte protocol, int count) in otherSessionsByProtocol)
+        {
+            if (count != 0)
+            {
+                counts[(FlowKey.ProtocolName(protocol), "Active")] = count;
+            }
+        }
         return counts;
     }
 
     /// <summary>
-    /// One bounded slice of a count, as <see cref="ListSessions(int, int, List{SessionInfo}, uint?, byte?)"/>
-    /// walks: adds the sessions of the slots from <paramref name="firstSlot"/> on; returns where the next slice starts.
+    /// Counts by walking one slice of the table, as <see cref="ListSessions(int, int, List{SessionInfo}, uint?, byte?)"/>
+    /// walks: adds the sessions of the slots from <paramref name="firstSlot"/> on; returns where
+    /// the next slice starts. For checking the kept counts; metrics use <see cref="CountSessions()"/>.
     /// </summary>
     public int CountSessions(int firstSlot, int slotCount, Dictionary<(string Protocol, string State), int> counts)
     {

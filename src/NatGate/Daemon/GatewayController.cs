@@ -140,18 +140,8 @@ public sealed class GatewayController
         }
     }
 
-    /// <summary>Sessions by protocol and state, counted a slice at a time.</summary>
-    public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions()
-    {
-        var counts = new Dictionary<(string Protocol, string State), int>();
-        int capacity = Run(engine => engine.Capacity);
-        for (int slot = 0; slot < capacity;)
-        {
-            int first = slot;
-            slot = Run(engine => engine.CountSessions(first, SlotsPerSlice, counts));
-        }
-        return counts;
-    }
+    /// <summary>Sessions by protocol and state: counts the engine keeps as sessions change, no walk.</summary>
+    public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions() => Run(engine => engine.CountSessions());
 
     public NatStatistics Statistics() => Run(engine => engine.Statistics());
 

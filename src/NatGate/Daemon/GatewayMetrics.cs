@@ -14,8 +14,8 @@ namespace NatGate.Daemon;
 
 /// <summary>
 /// Prometheus metrics (--metrics HOST:PORT, path /metrics). Nothing is counted on the packet
-/// path: at each scrape the figures are read from the engine's own counters, and the sessions
-/// are counted a slice of the table at a time.
+/// path: at each scrape the figures are read from the counters the engine keeps as sessions
+/// are made, change state and end; no scrape walks the table.
 /// </summary>
 public sealed class GatewayMetrics : IAsyncDisposable
 {
@@ -77,10 +77,9 @@ public sealed class GatewayMetrics : IAsyncDisposable
         var seen = new HashSet<(string, string)>();
         registry.AddBeforeCollectCallback(() =>
         {
-            // The counts walk the table a slice at a time, so a scrape never holds the packet thread long.
-            IReadOnlyDictionary<(string Protocol, string State), int> counts = controller.CountSessions();
-            (NatStatistics statistics, IReadOnlyList<PortUsage> usage, int tableCapacity) =
-                controller.Run(engine => (engine.Statistics(), engine.PortUsage(), engine.Capacity));
+            // Every figure is a counter the engine keeps as things change: a scrape walks no table.
+            (NatStatistics statistics, IReadOnlyDictionary<(string Protocol, string State), int> counts, IReadOnlyList<PortUsage> usage, int tableCapacity) =
+                controller.Run(engine => (engine.Statistics(), engine.CountSessions(), engine.PortUsage(), engine.Capacity));
             foreach ((string protocol, string state) in seen)
             {
                 sessions.WithLabels(protocol, state).Set(0);

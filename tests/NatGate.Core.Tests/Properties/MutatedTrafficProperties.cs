@@ -410,6 +410,14 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
             {
                 Problem($"the rules count {ruleSessions} sessions but the table holds {engine.SessionCount}");
             }
+            // The counts metrics read, kept as sessions change, against a walk of the table.
+            var walked = new Dictionary<(string Protocol, string State), int>();
+            engine.CountSessions(0, engine.Capacity, walked);
+            IReadOnlyDictionary<(string Protocol, string State), int> kept = engine.CountSessions();
+            if (walked.Count != kept.Count || walked.Any(pair => kept.GetValueOrDefault(pair.Key) != pair.Value))
+            {
+                Problem($"the kept session counts ({string.Join(", ", kept.Select(pair => $"{pair.Key}={pair.Value}"))}) differ from the table's ({string.Join(", ", walked.Select(pair => $"{pair.Key}={pair.Value}"))})");
+            }
 
             NatStatistics statistics = engine.Statistics();
             // A held fragment leaves by release, or by timing out, which the engine must count as a drop.
