@@ -104,7 +104,10 @@ public sealed class SafetyTests
         using var lab = new GatewayLab();
         (BackgroundProcess ownServer, string ownPage) = lab.ServePage(lab.Gateway, GatewayLab.GatewayInside, 8080, "served by the gateway itself\n");
         (BackgroundProcess outsideServer, string outsidePage) = lab.ServePage(lab.Out, GatewayLab.Outside, 8081, "outside page\n");
-        lab.StartNatGate(CommandLineNat);
+        (_, string publishedPage) = lab.ServePage(lab.In2, GatewayLab.Inside2, 8090, "published from inside\n");
+        string rules = Path.Combine(lab.WorkDirectory, "publish.conf");
+        File.WriteAllText(rules, $"rdr {GatewayLab.OutsideInterface} {GatewayLab.External}/32 port 8090 -> {GatewayLab.Inside2} port 8090 tcp\n");
+        lab.StartNatGate([.. CommandLineNat, "--rules", rules]);
 
         GatewayLab.ExecChecked(lab.In1, "ping", "-c", "2", "-W", "2", GatewayLab.GatewayInside);
         Assert.Equal("served by the gateway itself\n", GatewayLab.ExecChecked(lab.In1, "curl", "-sS", "-m", "5", ownPage));
@@ -121,6 +124,10 @@ public sealed class SafetyTests
         GatewayLab.ExecChecked(lab.Gateway, "curl", "-sS", "-m", "5", outsidePage);
         outsideServer.WaitFor($"client {GatewayLab.GatewayOutside}:", Short);
         Assert.DoesNotContain($"client {GatewayLab.External}:", outsideServer.Output, StringComparison.Ordinal);
+
+        // And it reaches its own published port, as an outside client would.
+        string published = publishedPage.Replace($"{GatewayLab.Inside2}:", $"{GatewayLab.External}:", StringComparison.Ordinal);
+        Assert.Equal("published from inside\n", GatewayLab.ExecChecked(lab.Gateway, "curl", "-sS", "-m", "5", published));
     }
 
     [Fact]
