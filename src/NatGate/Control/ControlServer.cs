@@ -382,7 +382,9 @@ public sealed class ControlServer : IAsyncDisposable
             PeerCredentials peer = context.Features.Get<IConnectionItemsFeature>()?.Items.TryGetValue(PeerItem, out object? found) == true && found is PeerCredentials known
                 ? known : PeerCredentials.Unknown;
             string result = refusal ?? (context.Response.StatusCode < 400 ? "done" : $"refused ({context.Response.StatusCode})");
-            if (change)
+            // A change refused on the read-only socket changed nothing: Debug, or any local user
+            // could fill the disk with refused attempts.
+            if (change && !IsReadOnlyConnection(context))
             {
                 ControlLog.Change(logger, peer.UserId, peer.ProcessId, context.Request.Method, context.Request.Path.Value ?? "", result);
             }

@@ -27,6 +27,22 @@ public sealed class ControlAuditTests
                 }
                 await client.FlushRulesAsync(Token);
                 await Assert.ThrowsAsync<NatControlException>(() => client.RemoveSessionAsync(12345, Token));
+
+                // Through the read-only socket, which any local user reaches: refused, and not audited.
+                string readWrite = Path.Combine(directory, ControlServer.ReadWriteSocketName);
+                File.Move(readWrite, readWrite + ".hidden");
+                try
+                {
+                    using ControlClient reader = ControlClient.Connect(directory);
+                    for (int i = 0; i < 20; i++)
+                    {
+                        await Assert.ThrowsAsync<NatControlException>(() => reader.FlushRulesAsync(Token));
+                    }
+                }
+                finally
+                {
+                    File.Move(readWrite + ".hidden", readWrite);
+                }
             }
             string uid = PeerUid();
             IReadOnlyList<(LogLevel Level, string Text)> information = [.. lines.Lines.Where(line => line.Level >= LogLevel.Information)];
