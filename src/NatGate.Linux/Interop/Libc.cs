@@ -37,6 +37,20 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Statx(int directory, string path, int flags, uint mask, byte* buffer);
 
+    public const int PriorityProcess = 0; // PRIO_PROCESS: with a thread id, that one thread
+
+    /// <summary>gettid(2): the calling thread's id, for per-thread scheduling.</summary>
+    [LibraryImport("libc", EntryPoint = "gettid")]
+    public static partial int GetThreadId();
+
+    /// <summary>getpriority(2); returns the nice value (errno must be checked for -1).</summary>
+    [LibraryImport("libc", EntryPoint = "getpriority", SetLastError = true)]
+    public static partial int GetPriority(int which, int who);
+
+    /// <summary>setpriority(2).</summary>
+    [LibraryImport("libc", EntryPoint = "setpriority", SetLastError = true)]
+    public static partial int SetPriority(int which, int who, int priority);
+
     /// <summary>geteuid(2).</summary>
     [LibraryImport("libc", EntryPoint = "geteuid")]
     public static partial uint GetEffectiveUserId();

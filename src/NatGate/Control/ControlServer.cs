@@ -451,13 +451,9 @@ public sealed class ControlServer : IAsyncDisposable
             System.IO.Pipelines.PipeWriter body = context.Response.BodyWriter;
             using var writer = new Utf8JsonWriter(body);
             writer.WriteStartArray();
-            foreach (List<SessionInfo> page in controller.StreamSessions(address, protocol))
+            using IEnumerator<List<SessionInfo>> pages = controller.StreamSessions(address, protocol).GetEnumerator();
+            while (WritePage(pages, writer))
             {
-                foreach (SessionInfo session in page)
-                {
-                    JsonSerializer.Serialize(writer, session, ControlJson.Default.SessionInfo);
-                }
-                writer.Flush();
                 await body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
             }
             writer.WriteEndArray();
@@ -468,6 +464,25 @@ public sealed class ControlServer : IAsyncDisposable
         {
             turn?.Release();
         }
+    }
+
+    /// <summary>
+    /// Fetches the next page and writes it, at a low scheduling priority on this one thread (no
+    /// await inside), so that the JSON of a large table gives way to the packet thread.
+    /// </summary>
+    private static bool WritePage(IEnumerator<List<SessionInfo>> pages, Utf8JsonWriter writer)
+    {
+        using Linux.Scheduling.BackgroundWork background = Linux.Scheduling.BackgroundWork.Begin();
+        if (!pages.MoveNext())
+        {
+            return false;
+        }
+        foreach (SessionInfo session in pages.Current)
+        {
+            JsonSerializer.Serialize(writer, session, ControlJson.Default.SessionInfo);
+        }
+        writer.Flush();
+        return true;
     }
 
     private static Task Reply<T>(HttpContext context, T value, JsonTypeInfo<T> type)

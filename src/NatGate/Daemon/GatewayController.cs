@@ -120,7 +120,7 @@ public sealed class GatewayController
     }
 
     /// <summary>Slots walked per call on the engine's thread: a listing or count lets packets through between slices.</summary>
-    public const int SlotsPerSlice = 16384;
+    public const int SlotsPerSlice = 2048;
 
     public IReadOnlyList<SessionInfo> Sessions(uint? address, byte? protocol) => [.. StreamSessions(address, protocol).SelectMany(page => page)];
 
