@@ -47,6 +47,8 @@
 # after the measured ones (so they do not disturb the figures).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=bench/lab.sh
+. "$here/lab.sh"
 root="$(cd "$here/.." && pwd)"
 
 seconds=10
@@ -103,18 +105,7 @@ cleanup() {
   local status=$?
   set +e
   trap - EXIT INT TERM
-  if [ -n "$natgate_pid" ] && kill -0 "$natgate_pid" 2>/dev/null; then
-    kill -TERM "$natgate_pid"; wait "$natgate_pid" 2>/dev/null
-  fi
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null
-  done
-  for ns in "${namespaces[@]}"; do
-    ip netns delete "$ns" 2>/dev/null
-  done
+  lab_teardown
   [ -n "${tools:-}" ] && rm -rf "$(dirname "$tools")"
   exit "$status"
 }
@@ -123,7 +114,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-inns() { local ns="$1"; shift; ip netns exec "$ns" "$@"; }
 
 # ---------------------------------------------------------------- build
 dll="$root/src/NatGate/bin/Release/net10.0/natgate.dll"
@@ -137,8 +127,6 @@ tools="$(mktemp -d /tmp/ngb-tools-XXXXXX)/e2e_tools"
 cc -O2 -Wall -o "$tools" "$here/e2e_tools.c"
 
 # ---------------------------------------------------------------- the lab
-# shellcheck source=bench/lab.sh
-. "$here/lab.sh"
 lab_build "$IN3"
 # in3: a host on the same bridge whose path the gateway always forwards plainly, whatever the
 # configuration (no NAT rule or TUN route matches 10.78.0.0/24), probed in turn with in1 so

@@ -5,8 +5,30 @@
 #   in2 10.77.0.3 ─┘
 #
 # The caller sets $prefix and the namespace names $IN1 $IN2 $GW $OUT, keeps the array
-# `namespaces` (every namespace made is added to it, for the caller's exit trap to delete) and
-# defines log(). lab_build takes the names of any further namespaces to make.
+# `namespaces` (every namespace made is added to it) and the array `pids` and $natgate_pid of
+# what it starts, defines log(), and calls lab_teardown from its exit trap. lab_build takes the
+# names of any further namespaces to make.
+
+# inns NS COMMAND...: run a command in a namespace.
+inns() { local ns="$1"; shift; ip netns exec "$ns" "$@"; }
+
+# lab_teardown: stop NatGate (SIGTERM, so it removes what it installed), every process
+# started, and delete every namespace made; for the exit trap, so it also runs on failure.
+lab_teardown() {
+  if [ -n "${natgate_pid:-}" ] && kill -0 "$natgate_pid" 2>/dev/null; then
+    kill -TERM "$natgate_pid"; wait "$natgate_pid" 2>/dev/null
+  fi
+  local pid ns
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null
+  done
+  for ns in "${namespaces[@]}"; do
+    ip netns delete "$ns" 2>/dev/null
+  done
+}
 
 # connect LEFT LEFT-IF LEFT-ADDR RIGHT RIGHT-IF [RIGHT-ADDR]: a veth pair between two namespaces.
 connect() {

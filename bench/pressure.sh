@@ -42,6 +42,8 @@
 # the raw data (daemon logs, probe output, listing statuses) beside it in a .raw directory.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=bench/lab.sh
+. "$here/lab.sh"
 root="$(cd "$here/.." && pwd)"
 
 command_line="bench/pressure.sh${*:+ $*}"
@@ -91,18 +93,7 @@ cleanup() {
   local status=$?
   set +e
   trap - EXIT INT TERM
-  if [ -n "$natgate_pid" ] && kill -0 "$natgate_pid" 2>/dev/null; then
-    kill -TERM "$natgate_pid"; wait "$natgate_pid" 2>/dev/null
-  fi
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null
-  done
-  for ns in "${namespaces[@]}"; do
-    ip netns delete "$ns" 2>/dev/null
-  done
+  lab_teardown
   [ -n "$work" ] && rm -rf "$work"
   exit "$status"
 }
@@ -111,7 +102,6 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 log() { printf '[pressure %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-inns() { local ns="$1"; shift; ip netns exec "$ns" "$@"; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # ---------------------------------------------------------------- build
@@ -309,8 +299,6 @@ if __name__ == "__main__":
 PY
 
 # ---------------------------------------------------------------- the lab
-# shellcheck source=bench/lab.sh
-. "$here/lab.sh"
 lab_build
 ip -n "$GW" route add default via 198.51.100.2     # the gateway's way to "the Internet"
 inns "$GW" sysctl -qw net.ipv4.ip_forward=1
