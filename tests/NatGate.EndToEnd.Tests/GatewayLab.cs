@@ -128,11 +128,14 @@ internal sealed class GatewayLab : IDisposable
     }
 
     /// <summary>Starts natgate in the gateway namespace and waits until it is translating.</summary>
-    public BackgroundProcess StartNatGate(params string[] arguments)
+    public BackgroundProcess StartNatGate(params string[] arguments) => StartNatGateWith([], arguments);
+
+    /// <summary>Starts natgate with extra environment variables (NAME=VALUE) and waits until it is translating.</summary>
+    public BackgroundProcess StartNatGateWith(string[] environment, params string[] arguments)
     {
         string natgate = Path.Combine(AppContext.BaseDirectory, "natgate.dll");
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        BackgroundProcess daemon = Start(Gateway, [dotnet, natgate, "run", "--control", ControlDirectory, .. arguments]);
+        BackgroundProcess daemon = Start(Gateway, ["env", .. environment, dotnet, natgate, "run", "--control", ControlDirectory, .. arguments]);
         daemon.WaitFor("natgate running", TimeSpan.FromSeconds(30));
         return daemon;
     }
@@ -208,6 +211,9 @@ internal sealed class BackgroundProcess
     }
 
     public bool HasExited => process.HasExited;
+
+    /// <summary>The program's process id (`ip netns exec` and `env` exec it, so it is the program's own).</summary>
+    public int Id => process.Id;
 
     public void WaitFor(string text, TimeSpan timeout)
     {

@@ -82,7 +82,7 @@ public sealed record GatewayPlumbingOptions
 
     private static void ValidateInterfaceName(string name, string parameter)
     {
-        if (string.IsNullOrEmpty(name) || name.Length > 15 || name.AsSpan().IndexOfAny("/ \t\n:") >= 0 || name is "." or "..")
+        if (!InterfaceNames.IsValid(name))
         {
             throw new ArgumentException($"\"{name}\" is not a valid interface name: use 1 to 15 characters without '/', ':' or spaces.", parameter);
         }

@@ -45,48 +45,63 @@ internal static class RunCommand
         var maximumSessions = new Option<int>("--max-sessions") { Description = "Sessions the table holds at most.", DefaultValueFactory = _ => 1 << 20 };
         var maximumSessionsPerHost = new Option<int>("--max-sessions-per-host") { Description = "Sessions one inside host may hold at most (RFC 6888 REQ-4); 0: no limit.", DefaultValueFactory = _ => new Core.Sessions.FlowTableLimits().MaximumSessionsPerHost };
 
+        var logLevel = new Option<string?>("--log-level") { Description = "The least level logged: Trace, Debug, Information, Warning, Error, Critical or None (default Information; also Logging__LogLevel__Default)." };
+        var logFormat = new Option<string?>("--log-format") { Description = "auto (systemd's priorities under journald, otherwise lines with timestamps), systemd, simple or json." };
+
         var command = new Command("run", "Run the gateway: translate what the kernel routes to the TUN device.")
         {
             inside, external, rules, config, tun, insideInterface, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
             control, state, stateDirectory, checkpoint, metrics, noPlumbing, logSessions, maximumSessions, maximumSessionsPerHost, noOffload, queues, busyPoll,
+            logLevel, logFormat,
         };
         command.SetAction(async (parseResult, cancellation) =>
         {
             GatewayRunOptions options;
             try
             {
+                // The file first, then every flag given on the command line over it.
+                FileInfo? configFile = parseResult.GetValue(config);
+                GatewayConfiguration? configuration = configFile is null ? null : GatewayConfigurationFile.Load(configFile.FullName);
+                var file = new SettingsSource(parseResult, configuration?.Daemon ?? new DaemonSettings(), configFile?.FullName);
                 options = new GatewayRunOptions
                 {
-                    Inside = [.. (parseResult.GetValue(inside) ?? []).Select(text => Ipv4Prefix.TryParse(text, out Ipv4Prefix prefix) ? prefix : throw new ConfigurationException($"--inside {text}: not an IPv4 prefix (a.b.c.d/n)."))],
-                    External = [.. (parseResult.GetValue(external) ?? []).Select(ParseExternal)],
+                    Configuration = configuration,
+                    Inside = [.. file.Pick(inside, settings => settings.Inside, "Inside").Select(item => ParseInside(item.Value, item.Where))],
+                    External = [.. file.Pick(external, settings => settings.External, "External").Select(item => ParseExternal(item.Value, item.Where))],
                     RulesFile = parseResult.GetValue(rules)?.FullName,
-                    ConfigFile = parseResult.GetValue(config)?.FullName,
-                    TunName = parseResult.GetValue(tun)!,
-                    OutsideInterface = parseResult.GetValue(outside),
-                    InsideInterfaces = parseResult.GetValue(insideInterface) ?? [],
-                    Mapping = ParseMapping(parseResult.GetValue(mapping)!),
-                    Filtering = ParseFiltering(parseResult.GetValue(filtering)!),
-                    UdpIdleTimeout = TimeSpan.FromSeconds(parseResult.GetValue(udpTimeout)),
-                    TcpEstablishedTimeout = TimeSpan.FromSeconds(parseResult.GetValue(tcpTimeout)),
-                    TcpTransitoryTimeout = TimeSpan.FromSeconds(parseResult.GetValue(tcpTransitory)),
-                    IcmpQueryTimeout = TimeSpan.FromSeconds(parseResult.GetValue(icmpTimeout)),
-                    ControlDirectory = parseResult.GetValue(control)!,
-                    StateFile = parseResult.GetValue(state)?.FullName,
-                    StateDirectory = Path.GetFullPath(parseResult.GetValue(stateDirectory)!),
-                    Checkpoint = TimeSpan.FromSeconds(Math.Max(0, parseResult.GetValue(checkpoint))),
-                    Metrics = parseResult.GetValue(metrics),
-                    NoPlumbing = parseResult.GetValue(noPlumbing),
-                    LogSessions = parseResult.GetValue(logSessions),
-                    MaximumSessions = parseResult.GetValue(maximumSessions),
-                    MaximumSessionsPerHost = parseResult.GetValue(maximumSessionsPerHost),
-                    Offload = !parseResult.GetValue(noOffload),
-                    Queues = parseResult.GetValue(queues),
-                    BusyPoll = TimeSpan.FromMicroseconds(Math.Max(0, parseResult.GetValue(busyPoll))),
+                    ConfigFile = configFile?.FullName,
+                    TunName = file.Pick(tun, settings => settings.Tun),
+                    OutsideInterface = file.PickOptional(outside, settings => settings.OutsideInterface),
+                    InsideInterfaces = [.. file.Pick(insideInterface, settings => settings.InsideInterfaces, "InsideInterfaces").Select(item => item.Value)],
+                    Mapping = ParseMapping(file.Pick(mapping, settings => settings.Mapping)!),
+                    Filtering = ParseFiltering(file.Pick(filtering, settings => settings.Filtering)!),
+                    UdpIdleTimeout = Seconds(file.Pick(udpTimeout, settings => settings.UdpTimeout), "--udp-timeout"),
+                    TcpEstablishedTimeout = Seconds(file.Pick(tcpTimeout, settings => settings.TcpEstablishedTimeout), "--tcp-established-timeout"),
+                    TcpTransitoryTimeout = Seconds(file.Pick(tcpTransitory, settings => settings.TcpTransitoryTimeout), "--tcp-transitory-timeout"),
+                    IcmpQueryTimeout = Seconds(file.Pick(icmpTimeout, settings => settings.IcmpTimeout), "--icmp-timeout"),
+                    ControlDirectory = Path.GetFullPath(file.Pick(control, settings => settings.ControlDirectory)!),
+                    StateFile = parseResult.GetResult(state) is { Implicit: false } ? parseResult.GetValue(state)?.FullName : configuration?.Daemon.StateFile,
+                    StateDirectory = Path.GetFullPath(file.Pick(stateDirectory, settings => settings.StateDirectory)!),
+                    Checkpoint = TimeSpan.FromSeconds(AtLeast(file.Pick(checkpoint, settings => settings.Checkpoint), 0, "--checkpoint")),
+                    Metrics = CheckMetrics(file.PickOptional(metrics, settings => settings.Metrics)),
+                    NoPlumbing = file.Given(noPlumbing) ? parseResult.GetValue(noPlumbing) : configuration?.Daemon.Plumbing is false,
+                    LogSessions = file.Given(logSessions) ? parseResult.GetValue(logSessions) : configuration?.Daemon.LogSessions is true,
+                    MaximumSessions = AtLeast(file.Pick(maximumSessions, settings => settings.MaximumSessions), 1, "--max-sessions"),
+                    MaximumSessionsPerHost = AtLeast(file.Pick(maximumSessionsPerHost, settings => settings.MaximumSessionsPerHost), 0, "--max-sessions-per-host"),
+                    Offload = file.Given(noOffload) ? !parseResult.GetValue(noOffload) : configuration?.Daemon.Offload ?? true,
+                    Queues = AtLeast(file.Pick(queues, settings => settings.Queues), 1, "--queues"),
+                    BusyPoll = TimeSpan.FromMicroseconds(AtLeast(file.Pick(busyPoll, settings => settings.BusyPoll), 0, "--busy-poll")),
+                    LogLevel = GatewayLogging.ParseLevel(parseResult.GetValue(logLevel)),
+                    LogLevelInFile = GatewayLogging.ParseLevel(configuration?.Daemon.LogLevel),
+                    LogFormat = GatewayLogging.ParseFormat(file.PickOptional(logFormat, settings => settings.LogFormat)),
                 };
             }
             catch (ConfigurationException error)
             {
-                await Console.Error.WriteLineAsync(error.Message).ConfigureAwait(false);
+                foreach (string problem in error.Problems)
+                {
+                    await Console.Error.WriteLineAsync(problem).ConfigureAwait(false);
+                }
                 return ExitCodes.BadInput;
             }
             return await RunAsync(options, cancellation).ConfigureAwait(false);
@@ -94,25 +109,58 @@ internal static class RunCommand
         return command;
     }
 
+    private static TimeSpan Seconds(int seconds, string flag) => TimeSpan.FromSeconds(AtLeast(seconds, 1, flag));
+
+    private static int AtLeast(int value, int minimum, string flag)
+        => value >= minimum ? value : throw new ConfigurationException($"{flag} {value}: must be at least {minimum}.");
+
+    /// <summary>Checked before anything starts: a bad --metrics must not stop a daemon that is already translating.</summary>
+    private static string? CheckMetrics(string? endpoint)
+    {
+        if (endpoint is not null)
+        {
+            GatewayMetrics.ParseEndpoint(endpoint);
+        }
+        return endpoint;
+    }
+
+    private static Ipv4Prefix ParseInside(string text, string where)
+        => Ipv4Prefix.TryParse(text, out Ipv4Prefix prefix) ? prefix : throw new ConfigurationException($"{where}{text}: not an IPv4 prefix (a.b.c.d/n).");
+
+    /// <summary>
+    /// One setting from the command line when the flag was given, else from the [Daemon] table,
+    /// else the flag's default. Errors in a value from the file name the file, line and key.
+    /// </summary>
+    private sealed class SettingsSource(ParseResult parse, DaemonSettings settings, string? file)
+    {
+        public bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
+
+        public string Pick(Option<string> option, Func<DaemonSettings, string?> fromFile)
+            => Given(option) ? parse.GetValue(option)! : fromFile(settings) ?? parse.GetValue(option)!;
+
+        public int Pick(Option<int> option, Func<DaemonSettings, int?> fromFile)
+            => Given(option) ? parse.GetValue(option) : fromFile(settings) ?? parse.GetValue(option);
+
+        public string? PickOptional(Option<string?> option, Func<DaemonSettings, string?> fromFile)
+            => Given(option) ? parse.GetValue(option) : fromFile(settings) ?? parse.GetValue(option);
+
+        /// <summary>A list, each item with the prefix its error message starts with ("--inside " or "natgate.toml:3:1: Inside: ").</summary>
+        public IEnumerable<(string Value, string Where)> Pick(Option<string[]> option, Func<DaemonSettings, IReadOnlyList<string>?> fromFile, string key)
+        {
+            if (Given(option) || fromFile(settings) is not { } values)
+            {
+                return (parse.GetValue(option) ?? []).Select(value => (value, $"{option.Name} "));
+            }
+            string where = settings.Where(key) is { Length: > 0 } place ? place : file ?? "";
+            return values.Select(value => (value, $"{where}: {key}: "));
+        }
+    }
+
     private static async Task<int> RunAsync(GatewayRunOptions options, CancellationToken cancellation)
     {
-        using ILoggerFactory logs = LoggerFactory.Create(builder =>
-        {
-            // People read a terminal; machines read JSON.
-            if (Console.IsErrorRedirected || Console.IsOutputRedirected)
-            {
-                builder.AddJsonConsole(json => json.IncludeScopes = false);
-            }
-            else
-            {
-                builder.AddSimpleConsole(simple => simple.SingleLine = true);
-            }
-            builder.SetMinimumLevel(LogLevel.Information);
-            // ASP.NET Core's own lines (four per control request) would let any local user fill
-            // the disk through the read-only socket; the control server logs what matters itself.
-            builder.AddFilter("Microsoft", LogLevel.Warning);
-        });
+        using ILoggerFactory logs = GatewayLogging.Create(options.LogLevelInFile, options.LogLevel, options.LogFormat);
         ILogger logger = logs.CreateLogger("natgate");
+        GatewayLog.Starting(logger, BuildInformation.Version);
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using PosixSignalRegistration terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
         {
@@ -160,24 +208,41 @@ internal static class RunCommand
                 return ExitCodes.Failure;
             }
             GatewayLog.Running(logger, options.TunName, options.ControlDirectory);
+            // Only now, with the routing installed, the TUN read and the control socket answering.
+            using var systemd = new SystemdService(daemon, logger);
+            systemd.Ready($"translating for {daemon.Controller.Rules().Count} rule(s) on {options.TunName}");
             await stop.Task.ConfigureAwait(false);
+            systemd.Stopping();
             GatewayLog.Stopping(logger);
             await daemon.StopAsync().ConfigureAwait(false);
         }
         return ExitCodes.Success;
     }
 
-    internal static ExternalEndpointRange ParseExternal(string text)
+    internal static ExternalEndpointRange ParseExternal(string text) => ParseExternal(text, "--external ");
+
+    /// <summary>
+    /// ADDRESS[:LO-HI] or INTERFACE[:LO-HI]: an interface name stands for that interface's IPv4
+    /// address at the time, followed as it changes (IP Filter's "-> 0/32"). Without a range the
+    /// ports are 1024-65535, or 61000-65535 when the address turns out to be the host's own.
+    /// </summary>
+    internal static ExternalEndpointRange ParseExternal(string text, string where)
     {
         int colon = text.IndexOf(':', StringComparison.Ordinal);
-        string addressText = colon < 0 ? text : text[..colon];
-        if (!Ipv4Address.TryParse(addressText, out uint address))
+        string name = colon < 0 ? text : text[..colon];
+        string? interfaceName = null;
+        uint address = 0;
+        if (!Ipv4Address.TryParse(name, out address))
         {
-            throw new ConfigurationException($"--external {text}: '{addressText}' is not an IPv4 address.");
+            if (!Linux.Routing.InterfaceNames.IsValid(name) || name.All(character => char.IsAsciiDigit(character) || character == '.'))
+            {
+                throw new ConfigurationException($"{where}{text}: '{name}' is neither an IPv4 address nor an interface name.");
+            }
+            interfaceName = name;
         }
         if (colon < 0)
         {
-            return new ExternalEndpointRange(address, 1024, 65535);
+            return new ExternalEndpointRange(address, 1024, 65535) { Interface = interfaceName, PortsGiven = false };
         }
         string[] ports = text[(colon + 1)..].Split('-');
         if (ports.Length != 2
@@ -185,9 +250,9 @@ internal static class RunCommand
             || !ushort.TryParse(ports[1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort high)
             || low == 0 || low > high)
         {
-            throw new ConfigurationException($"--external {text}: the port range must be LO-HI with 1 <= LO <= HI <= 65535.");
+            throw new ConfigurationException($"{where}{text}: the port range must be LO-HI with 1 <= LO <= HI <= 65535.");
         }
-        return new ExternalEndpointRange(address, low, high);
+        return new ExternalEndpointRange(address, low, high) { Interface = interfaceName };
     }
 
     internal static MappingBehavior ParseMapping(string text) => text.ToLowerInvariant() switch

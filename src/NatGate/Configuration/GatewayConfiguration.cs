@@ -13,7 +13,8 @@ namespace NatGate.Configuration;
 /// <param name="NetNat">The NetNat objects.</param>
 /// <param name="RulesPath">The ipnat.conf to load as well, resolved against the configuration file's folder.</param>
 /// <param name="Rules">That file's rules, parsed and checked with the configuration (empty without one).</param>
-public sealed record GatewayConfiguration(NetNatModel NetNat, string? RulesPath, IpnatRules Rules);
+/// <param name="Daemon">The [Daemon] table: `natgate run`'s settings (all null without one).</param>
+public sealed record GatewayConfiguration(NetNatModel NetNat, string? RulesPath, IpnatRules Rules, DaemonSettings Daemon);
 
 /// <summary>A configuration that cannot be applied; <see cref="Problems"/> lists every reason, each with file and line where known.</summary>
 public sealed class ConfigurationException : Exception
@@ -44,7 +45,15 @@ public sealed class ConfigurationException : Exception
 /// </summary>
 public static class GatewayConfigurationFile
 {
-    private static readonly HashSet<string> TopLevelKeys = ["Rules", "InterRoutingDomainHairpinningMode", "Nat", "StaticMapping"];
+    private static readonly HashSet<string> TopLevelKeys = ["Rules", "InterRoutingDomainHairpinningMode", "Nat", "StaticMapping", "Daemon"];
+    private static readonly HashSet<string> DaemonKeys =
+    [
+        "Inside", "External", "OutsideInterface", "InsideInterfaces", "Tun", "Mapping", "Filtering",
+        "UdpTimeout", "TcpEstablishedTimeout", "TcpTransitoryTimeout", "IcmpTimeout",
+        "ControlDirectory", "StateFile", "StateDirectory", "Checkpoint", "Metrics",
+        "LogLevel", "LogFormat", "LogSessions", "Queues", "BusyPoll", "Offload",
+        "MaximumSessions", "MaximumSessionsPerHost", "Plumbing",
+    ];
     private static readonly HashSet<string> NatKeys =
     [
         "Name", "InternalIPInterfaceAddressPrefix", "ExternalIPInterfaceAddressPrefix", "ExternalAddress",
@@ -92,6 +101,8 @@ public static class GatewayConfigurationFile
         }
         HairpinningMode hairpinning = reader.Choice(document, "InterRoutingDomainHairpinningMode", HairpinningMode.ExternalSource,
             ("Enabled", HairpinningMode.ExternalSource), ("ExternalSource", HairpinningMode.ExternalSource), ("Disabled", HairpinningMode.Disabled));
+
+        DaemonSettings daemon = ReadDaemon(reader, document, fileName);
 
         var instances = new List<NatInstance>();
         foreach (TomlTable table in reader.Tables(document, "Nat"))
@@ -202,7 +213,72 @@ public static class GatewayConfigurationFile
         {
             throw new ConfigurationException(reader.Problems);
         }
-        return new GatewayConfiguration(model, rules, ipnat);
+        return new GatewayConfiguration(model, rules, ipnat, daemon);
+    }
+
+    /// <summary>
+    /// The [Daemon] table. Paths are resolved against the file's folder; choices and numbers are
+    /// checked here so that a mistake names the file, line and key, like every other.
+    /// </summary>
+    private static DaemonSettings ReadDaemon(Reader reader, TomlTable document, string fileName)
+    {
+        if (!document.TryGetValue("Daemon", out object? value))
+        {
+            return new DaemonSettings();
+        }
+        if (value is not TomlTable table)
+        {
+            reader.Problem("the top level", "Daemon", "must be a table ([Daemon])");
+            return new DaemonSettings();
+        }
+        reader.CheckKeys(table, DaemonKeys, "[Daemon]");
+        string folder = Path.GetDirectoryName(Path.GetFullPath(fileName)) ?? ".";
+        string? FullPath(string key) => reader.String(table, key) is string path ? Path.GetFullPath(path, folder) : null;
+        int? Number(string key, int minimum) => (int?)reader.Integer(table, key, minimum, int.MaxValue);
+        string? Word(string key, params string[] choices)
+        {
+            string? text = reader.String(table, key);
+            if (text is not null && !choices.Contains(text, StringComparer.OrdinalIgnoreCase))
+            {
+                reader.Problem("[Daemon]", key, $"'{text}' is not one of {string.Join(", ", choices)}");
+                return null;
+            }
+            return text;
+        }
+        var locations = new Dictionary<string, string>();
+        foreach (string key in table.Keys)
+        {
+            locations[key] = reader.Where(key);
+        }
+        return new DaemonSettings
+        {
+            Inside = reader.Strings(table, "Inside"),
+            External = reader.Strings(table, "External"),
+            OutsideInterface = reader.String(table, "OutsideInterface"),
+            InsideInterfaces = reader.Strings(table, "InsideInterfaces"),
+            Tun = reader.String(table, "Tun"),
+            Mapping = Word("Mapping", "eim", "adm", "apdm", "endpoint-independent", "address-dependent", "address-and-port-dependent"),
+            Filtering = Word("Filtering", "eif", "adf", "apdf", "endpoint-independent", "address-dependent", "address-and-port-dependent"),
+            UdpTimeout = Number("UdpTimeout", 1),
+            TcpEstablishedTimeout = Number("TcpEstablishedTimeout", 1),
+            TcpTransitoryTimeout = Number("TcpTransitoryTimeout", 1),
+            IcmpTimeout = Number("IcmpTimeout", 1),
+            ControlDirectory = FullPath("ControlDirectory"),
+            StateFile = FullPath("StateFile"),
+            StateDirectory = FullPath("StateDirectory"),
+            Checkpoint = Number("Checkpoint", 0),
+            Metrics = reader.String(table, "Metrics"),
+            LogLevel = Word("LogLevel", "Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"),
+            LogFormat = Word("LogFormat", "auto", "systemd", "simple", "json"),
+            LogSessions = reader.Boolean(table, "LogSessions"),
+            Queues = Number("Queues", 1),
+            BusyPoll = Number("BusyPoll", 0),
+            Offload = reader.Boolean(table, "Offload"),
+            MaximumSessions = Number("MaximumSessions", 1),
+            MaximumSessionsPerHost = Number("MaximumSessionsPerHost", 0),
+            Plumbing = reader.Boolean(table, "Plumbing"),
+            Locations = locations,
+        };
     }
 
     private static string FirstLine(string message)
@@ -220,6 +296,9 @@ public static class GatewayConfigurationFile
 
         public void Problem(string where, string key, string what)
             => Problems.Add(where.Length == 0 ? $"{Locate(key)}: {key} {what}." : $"{Locate(key)}: {where}: {key} {what}.");
+
+        /// <summary>file:line:column of <paramref name="key"/>'s first assignment, or the file's name.</summary>
+        public string Where(string key) => Locate(key);
 
         private string Locate(string key)
         {
@@ -277,6 +356,24 @@ public static class GatewayConfigurationFile
                 return text;
             }
             Problem("", key, "must be a string in quotes");
+            return null;
+        }
+
+        public IReadOnlyList<string>? Strings(TomlTable table, string key)
+        {
+            if (!table.TryGetValue(key, out object? value))
+            {
+                return null;
+            }
+            if (value is string single)
+            {
+                return [single];
+            }
+            if (value is TomlArray array && array.All(item => item is string))
+            {
+                return [.. array.Cast<string>()];
+            }
+            Problem("", key, "must be a string or a list of strings in quotes, such as [\"a\", \"b\"]");
             return null;
         }
 

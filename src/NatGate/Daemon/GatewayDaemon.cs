@@ -108,7 +108,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         var rules = new List<NatRule>();
         if (options.ConfigFile is not null)
         {
-            GatewayConfiguration configuration = GatewayConfigurationFile.Load(options.ConfigFile);
+            GatewayConfiguration configuration = options.Configuration ?? GatewayConfigurationFile.Load(options.ConfigFile);
             model = configuration.NetNat;
             rules.AddRange(configuration.Rules.Rules);
         }
@@ -131,7 +131,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             };
             foreach (Ipv4Prefix inside in options.Inside)
             {
-                foreach (ExternalEndpointRange external in options.External)
+                foreach (ExternalEndpointRange external in options.External.Select(ResolveExternal))
                 {
                     var ports = new Core.Ports.PortRange(external.PortStart, external.PortEnd);
                     rules.Add(new NatRule
@@ -159,6 +159,26 @@ public sealed class GatewayDaemon : IAsyncDisposable
             throw new ConfigurationException("Nothing to translate: give --inside and --external, --rules FILE or --config FILE.");
         }
         return (model, rules);
+    }
+
+    /// <summary>An --external naming an interface stands for that interface's first IPv4 address now.</summary>
+    private static ExternalEndpointRange ResolveExternal(ExternalEndpointRange external)
+    {
+        if (external.Interface is not string name)
+        {
+            return external;
+        }
+        NetworkInterface? found = NetworkInterface.GetAllNetworkInterfaces().FirstOrDefault(candidate => candidate.Name == name);
+        System.Net.IPAddress? address = found?.GetIPProperties().UnicastAddresses
+            .Select(unicast => unicast.Address).FirstOrDefault(candidate => candidate.AddressFamily == AddressFamily.InterNetwork);
+        if (address is null)
+        {
+            throw new ConfigurationException(found is null
+                ? $"--external {name}: there is no interface {name}."
+                : $"--external {name}: {name} has no IPv4 address.");
+        }
+        byte[] bytes = address.GetAddressBytes();
+        return external with { Address = (uint)(bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]) };
     }
 
     private void ClaimRouting()
@@ -371,12 +391,47 @@ public sealed class GatewayDaemon : IAsyncDisposable
         return statistics;
     }
 
+    /// <summary>Per worker, then the timers: when each last went round its loop (Stopwatch ticks).</summary>
+    private long[] heartbeats = [];
+
+    /// <summary>
+    /// True when every packet worker and the timer thread went round its loop within
+    /// <paramref name="within"/> (each wakes at least once a second even when idle): what the
+    /// systemd watchdog keeps alive.
+    /// </summary>
+    public bool IsAlive(TimeSpan within)
+    {
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        long limit = (long)(within.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        long[] beats = heartbeats;
+        if (stopping || beats.Length == 0)
+        {
+            return false;
+        }
+        for (int index = 0; index < beats.Length; index++)
+        {
+            if (now - Volatile.Read(ref beats[index]) > limit)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void Beat(int index) => Volatile.Write(ref heartbeats[index], System.Diagnostics.Stopwatch.GetTimestamp());
+
     private void StartThreads()
     {
+        heartbeats = new long[device!.QueueCount + 1];
+        for (int index = 0; index < heartbeats.Length; index++)
+        {
+            Beat(index);
+        }
         for (int queue = 0; queue < device!.QueueCount; queue++)
         {
             TunQueue tunQueue = device.Queue(queue);
-            var worker = new Thread(() => Forward(tunQueue)) { IsBackground = true, Name = $"natgate-queue{queue}" };
+            int index = queue;
+            var worker = new Thread(() => Forward(tunQueue, index)) { IsBackground = true, Name = $"natgate-queue{queue}" };
             threads.Add(worker);
             worker.Start();
         }
@@ -386,7 +441,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     }
 
     /// <summary>The data path: read a batch, translate it in place, write it back.</summary>
-    private void Forward(TunQueue queue)
+    private void Forward(TunQueue queue, int index)
     {
         PacketBatch batch = queue.CreateBatch();
         PacketBatch released = queue.CreateBatch(16);
@@ -404,6 +459,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         {
             while (!stopping)
             {
+                Beat(index);
                 if (owned is not null && owned.HasPending)
                 {
                     owned.RunPending(engine);
@@ -566,6 +622,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     {
         while (!stopping)
         {
+            Beat(heartbeats.Length - 1);
             // Wakes at once on stop, so a restart's gap is not a timer tick longer than it need be.
             if (stopSignal.Wait(1000))
             {

@@ -53,4 +53,10 @@ internal static partial class GatewayLog
 
     [LoggerMessage(Level = LogLevel.Information, Message = "stopping")]
     public static partial void Stopping(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "watchdog: a packet worker or the timers have not gone round for {Seconds} s; keep-alives withheld, so systemd restarts the service")]
+    public static partial void WatchdogWithheld(ILogger logger, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "NatGate {Version} starting")]
+    public static partial void Starting(ILogger logger, string version);
 }

@@ -41,10 +41,13 @@ public sealed class GatewayMetrics : IAsyncDisposable
     internal static (IPAddress Address, int Port) ParseEndpoint(string endpoint)
     {
         int colon = endpoint.LastIndexOf(':');
-        if (colon <= 0 || !IPAddress.TryParse(endpoint[..colon], out IPAddress? address)
+        string host = colon <= 0 ? "" : endpoint[..colon].Trim('[', ']');
+        // "localhost" is loopback by definition (RFC 6761 6.3); no resolver is asked.
+        IPAddress? address = string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback : null;
+        if (colon <= 0 || (address is null && !IPAddress.TryParse(host, out address))
             || !int.TryParse(endpoint[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port is < 1 or > 65535)
         {
-            throw new Configuration.ConfigurationException($"--metrics {endpoint}: give HOST:PORT, for example 127.0.0.1:9469.");
+            throw new Configuration.ConfigurationException($"--metrics {endpoint}: give ADDRESS:PORT, for example 127.0.0.1:9469, localhost:9469 or [::1]:9469.");
         }
         return (address, port);
     }
@@ -69,6 +72,9 @@ public sealed class GatewayMetrics : IAsyncDisposable
         Gauge ports = factory.CreateGauge("natgate_ports_allocated", "External ports (or ICMP identifiers) in use, by address and protocol.", "address", "protocol");
         Gauge portShare = factory.CreateGauge("natgate_port_utilisation_ratio", "External ports in use as a share of those available, by address and protocol.", "address", "protocol");
         Gauge capacity = factory.CreateGauge("natgate_sessions_capacity", "Sessions the table can hold.");
+        // Prometheus's build_info convention: constant 1, the facts in labels.
+        factory.CreateGauge("natgate_build_info", "NatGate's version and the .NET runtime it runs on.", "version", "runtime")
+            .WithLabels(BuildInformation.Version, BuildInformation.Runtime).Set(1);
         Gauge locked = factory.CreateGauge("natgate_table_locked", "1 while the table is locked (SIOCSTLCK).");
         Counter queuePackets = factory.CreateCounter("natgate_tun_packets_total", "Packets through each TUN queue, read from the kernel or written back (a super-packet counts once).", "queue", "direction");
         Counter spoofedPackets = factory.CreateCounter("natgate_spoofed_packets_total", "Packets with an inside source that arrived on an interface the inside does not live behind, dropped in the kernel before NatGate.");

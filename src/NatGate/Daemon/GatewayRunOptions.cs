@@ -4,8 +4,15 @@ using NatGate.Core.Sessions;
 
 namespace NatGate.Daemon;
 
-/// <summary>An external address and its port range from --external ADDR[:LO-HI].</summary>
-public readonly record struct ExternalEndpointRange(uint Address, ushort PortStart, ushort PortEnd);
+/// <summary>An external address and its port range from --external ADDR[:LO-HI] or INTERFACE[:LO-HI].</summary>
+public readonly record struct ExternalEndpointRange(uint Address, ushort PortStart, ushort PortEnd)
+{
+    /// <summary>The interface whose address this is, followed as it changes; null for a fixed address.</summary>
+    public string? Interface { get; init; }
+
+    /// <summary>False when no range was given: 1024-65535, or the shared range when the address is the host's own.</summary>
+    public bool PortsGiven { get; init; } = true;
+}
 
 /// <summary>What `natgate run` was told.</summary>
 public sealed record GatewayRunOptions
@@ -14,6 +21,18 @@ public sealed record GatewayRunOptions
     public IReadOnlyList<ExternalEndpointRange> External { get; init; } = [];
     public string? RulesFile { get; init; }
     public string? ConfigFile { get; init; }
+
+    /// <summary>The configuration file as read at start (--config), so that it is read once.</summary>
+    public Configuration.GatewayConfiguration? Configuration { get; init; }
+
+    /// <summary>The least level logged by --log-level, over Logging__LogLevel__Default; null when not given.</summary>
+    public Microsoft.Extensions.Logging.LogLevel? LogLevel { get; init; }
+
+    /// <summary>The least level logged by the [Daemon] table's LogLevel, under the variables; null: Information.</summary>
+    public Microsoft.Extensions.Logging.LogLevel? LogLevelInFile { get; init; }
+
+    /// <summary>How log lines look (--log-format).</summary>
+    public LogFormat LogFormat { get; init; } = LogFormat.Auto;
     public string TunName { get; init; } = "natgate0";
     public string? OutsideInterface { get; init; }
 

@@ -84,6 +84,45 @@ public sealed class GatewayConfigurationTests
     }
 
     [Fact]
+    public void The_daemon_table_holds_the_run_settings_with_paths_resolved_against_the_file()
+    {
+        GatewayConfiguration configuration = GatewayConfigurationFile.Parse("""
+            [Daemon]
+            Inside = ["10.77.0.0/24", "10.78.0.0/24"]
+            External = "eth0:61000-65535"
+            ControlDirectory = "run"
+            StateFile = "/var/lib/natgate/sessions.state"
+            Checkpoint = 0
+            LogLevel = "debug"
+            Offload = false
+            """, "/etc/natgate/natgate.toml");
+        DaemonSettings daemon = configuration.Daemon;
+        Assert.Equal(["10.77.0.0/24", "10.78.0.0/24"], daemon.Inside);
+        Assert.Equal(["eth0:61000-65535"], daemon.External);
+        Assert.Equal("/etc/natgate/run", daemon.ControlDirectory);
+        Assert.Equal(("/var/lib/natgate/sessions.state", 0, "debug", false), (daemon.StateFile, daemon.Checkpoint, daemon.LogLevel, daemon.Offload));
+        Assert.Null(daemon.Queues);
+        Assert.Equal("/etc/natgate/natgate.toml:3:1", daemon.Where("External"));
+    }
+
+    [Fact]
+    public void A_bad_daemon_setting_names_the_file_line_and_key()
+    {
+        var error = Assert.Throws<ConfigurationException>(() => GatewayConfigurationFile.Parse("""
+            [Daemon]
+            Queues = 0
+            LogFormat = "xml"
+            Inside = [1, 2]
+            Insid = "10.0.0.0/8"
+            """, "gw.toml"));
+        Assert.Equal(4, error.Problems.Count);
+        Assert.Contains("gw.toml:2:1: Queues must be a whole number from 1 to 2147483647, not 0.", error.Problems);
+        Assert.Contains("gw.toml:3:1: [Daemon]: LogFormat 'xml' is not one of auto, systemd, simple, json.", error.Problems);
+        Assert.Contains(error.Problems, problem => problem.StartsWith("gw.toml:4:1: Inside must be a string or a list of strings", StringComparison.Ordinal));
+        Assert.Contains(error.Problems, problem => problem.StartsWith("gw.toml:5:1: [Daemon]: Insid is not a known key", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Toml_syntax_errors_carry_file_line_and_column()
     {
         var error = Assert.Throws<ConfigurationException>(() => GatewayConfigurationFile.Parse("[[Nat]]\nName = \"lab\nx = 1\n", "gw.toml"));
