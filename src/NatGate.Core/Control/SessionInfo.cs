@@ -69,6 +69,9 @@ public enum SessionEndReason
     Flushed,
     Purged,
     Removed,
+
+    /// <summary>Its external address left the host (a DHCP renewal, a PPPoE reconnect).</summary>
+    AddressGone,
 }
 
 /// <summary>A session created or deleted, for loggers.</summary>

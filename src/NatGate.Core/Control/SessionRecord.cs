@@ -69,6 +69,9 @@ public sealed record NatStatistics
     public long Added { get; init; }
     public long Expired { get; init; }
     public long Removed { get; init; }
+
+    /// <summary>Sessions ended because their external address left the host.</summary>
+    public long AddressGone { get; init; }
     public long NoMemory { get; init; }
     public long Bad { get; init; }
     public long Passed { get; init; }

@@ -96,6 +96,13 @@ public sealed record NatRule
 
     public uint TranslatedLast { get; init; }
 
+    /// <summary>
+    /// Map and MapBlock: the external address is this interface's address at the time (ipnat's
+    /// "-> 0/32", --external IFACE), filled into <see cref="TranslatedFirst"/> by the daemon and
+    /// moved when the interface's address changes; null for a fixed address.
+    /// </summary>
+    public string? TranslatedInterface { get; init; }
+
     /// <summary>Map: the external port range for TCP and UDP (portmap); null means the full range.</summary>
     public PortRange? TranslatedPorts { get; init; }
 

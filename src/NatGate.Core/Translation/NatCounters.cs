@@ -29,6 +29,9 @@ internal sealed class NatCounters
     /// <summary>Sessions removed by flush, purge or control.</summary>
     public long Removed;
 
+    /// <summary>Sessions ended because their external address left the host.</summary>
+    public long AddressGone;
+
     /// <summary>New sessions refused for lack of room or ports (ipnat "no memory").</summary>
     public long NoMemory;
 

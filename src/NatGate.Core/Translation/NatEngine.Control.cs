@@ -432,6 +432,31 @@ public sealed partial class NatEngine
     public int PurgeOrphans(long nowTicks)
         => RemoveWhere((session, _) => rules[session.RuleIndex] is { Active: false }, SessionEndReason.Purged, nowTicks);
 
+    /// <summary>
+    /// Ends every session on <paramref name="address"/> as an external address (mapped out from
+    /// it, or come in to it), because the address left the host: no packet to it arrives any
+    /// more, and one from it would leave with a source that is no longer this host's. Counted in
+    /// <see cref="NatCounters.AddressGone"/>; works while the table is locked too (it is the
+    /// kernel, not an operator, that took the address).
+    /// </summary>
+    public int FlushSessionsOn(uint address, long nowTicks)
+    {
+        var doomed = new List<int>();
+        foreach (int index in table.OccupiedSlots())
+        {
+            if (table.At(index).ExternalAddress == address)
+            {
+                doomed.Add(index);
+            }
+        }
+        foreach (int index in doomed)
+        {
+            RemoveSession(index, SessionEndReason.AddressGone, nowTicks);
+        }
+        Counters.AddressGone += doomed.Count;
+        return doomed.Count;
+    }
+
     /// <summary>Removes one session by id (as listed).</summary>
     public void RemoveSession(int id, long nowTicks)
     {
@@ -505,6 +530,7 @@ public sealed partial class NatEngine
             Added = Counters.Added,
             Expired = Counters.Expired,
             Removed = Counters.Removed,
+            AddressGone = Counters.AddressGone,
             NoMemory = Counters.NoMemory,
             Bad = Counters.Bad,
             Passed = Counters.Passed,

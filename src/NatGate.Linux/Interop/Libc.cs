@@ -20,6 +20,10 @@ internal static unsafe partial class Libc
     public const int SocketDatagram = 2;       // SOCK_DGRAM
     public const int SocketCloseOnExec = 0x80000; // SOCK_CLOEXEC
 
+    public const int AddressFamilyNetlink = 16; // AF_NETLINK
+    public const int SocketRaw = 3;             // SOCK_RAW
+    public const int NetlinkRoute = 0;          // NETLINK_ROUTE
+
     public const short PollIn = 0x1;           // POLLIN
     public const short PollError = 0x8;        // POLLERR
     public const short PollHangUp = 0x10;      // POLLHUP
@@ -88,6 +92,10 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
     public static partial int Socket(int domain, int type, int protocol);
+
+    /// <summary>bind(2) with a raw socket address (struct sockaddr_nl for netlink).</summary>
+    [LibraryImport("libc", EntryPoint = "bind", SetLastError = true)]
+    public static partial int Bind(int socket, void* address, uint length);
 
     /// <summary>setns(2): moves the calling thread (not the process) into a namespace.</summary>
     [LibraryImport("libc", EntryPoint = "setns", SetLastError = true)]

@@ -146,6 +146,11 @@ public sealed class GatewayPlumbing : IDisposable
             Try(() => RestoreSysctl(path, original));
         }
         Try(() => RunBatch(DeletionsOf(ReadRules(), ReadRoutes(), _record.ProxyNeighbours.Where(ReadProxyNeighbours().Contains))));
+        if (_record.SteeringRule)
+        {
+            Try(() => ReconcileSteeringRule(null));
+            _record.SteeringRule = false;
+        }
         Try(RemoveGuard);
         // The TUN goes down as it came; gone already after a crash, which is fine.
         _host.RunIp(["link", "set", "dev", Options.TunName, "down"]);
@@ -260,7 +265,9 @@ public sealed class GatewayPlumbing : IDisposable
         RunBatch(batch);
         _record.ProxyNeighbours.RemoveAll(proxiesToRemove.Contains);
 
-        ApplyGuard(plan);
+        // The mark first, then the rule that acts on it: a marked packet never finds the rule missing.
+        ApplyNftables(plan);
+        ReconcileSteeringRule(plan.SteeringRule);
 
         foreach (SysctlSetting sysctl in sysctlChanges)
         {
@@ -314,9 +321,56 @@ public sealed class GatewayPlumbing : IDisposable
         throw new PlumbingException(failed, result.Error);
     }
 
-    private void ApplyGuard(PlumbingPlan plan)
+    /// <summary>
+    /// The rule that takes packets marked for a shared address to NatGate's table must come
+    /// before the local table's rule, which holds preference 0 and which the kernel places ahead
+    /// of any rule added later at the same preference. So the local rule is moved behind it, the
+    /// way the kernel's VRF documentation moves it: a second copy at preference 1 first, so local
+    /// delivery never lapses, then the original out, NatGate's rule and the local rule back in at
+    /// 0 in that order, and the copy out. Everything else keeps its place.
+    /// </summary>
+    private void ReconcileSteeringRule(PolicyRule? wanted)
     {
-        if (plan.Guard.Count == 0)
+        List<PolicyRule?> first = [.. ReadJson(["-j", "rule", "show"])
+            .Where(rule => rule.TryGetProperty("priority", out JsonElement value) ? value.GetInt32() == 0 : true)
+            .Select(PolicyRule.FromJson)];
+        PolicyRule local = new(0, null, null, null, PolicyRuleAction.Lookup, 255);
+        List<PolicyRule> ours = [.. first.OfType<PolicyRule>().Where(IsSteeringRule)];
+        if (wanted is null)
+        {
+            RunBatch([.. ours.Select(rule => "rule del " + string.Join(' ', rule.Arguments))]);
+            return;
+        }
+        int wantedAt = first.IndexOf(wanted);
+        int localAt = first.IndexOf(local);
+        if (wantedAt >= 0 && (localAt < 0 || wantedAt < localAt) && ours.Count == 1)
+        {
+            return;
+        }
+        var batch = new List<string>();
+        batch.AddRange(ours.Select(rule => "rule del " + string.Join(' ', rule.Arguments)));
+        if (localAt >= 0)
+        {
+            batch.Add("rule add pref 1 lookup local");
+            batch.Add("rule del pref 0 lookup local");
+        }
+        batch.Add("rule add " + string.Join(' ', wanted.Arguments));
+        if (localAt >= 0)
+        {
+            batch.Add("rule add pref 0 lookup local");
+            batch.Add("rule del pref 1 lookup local");
+        }
+        _record.SteeringRule = true;
+        SaveRecord();
+        RunBatch(batch);
+    }
+
+    private static bool IsSteeringRule(PolicyRule rule)
+        => rule.Preference == 0 && rule.FirewallMark == SharedAddress.Mark && rule.FirewallMask == SharedAddress.MarkMask;
+
+    private void ApplyNftables(PlumbingPlan plan)
+    {
+        if (plan.Guard.Count == 0 && plan.Steering.Count == 0)
         {
             RemoveGuard();
             return;
@@ -333,7 +387,12 @@ public sealed class GatewayPlumbing : IDisposable
             script.Append(CultureInfo.InvariantCulture, $"    ip saddr {guard.Source} iifname != {{ {allowed} }} counter name \"spoofed\" drop\n");
         }
         script.Append("  }\n}\n");
+        AppendSteering(script, plan);
         CommandResult? result = _host.RunNft(["-f", "-"], script.ToString());
+        if (result is null && plan.Steering.Count > 0)
+        {
+            throw new PlumbingException("nft -f -", "nftables (nft) is not installed, and sharing the host's address needs it to steer the NAT's ports");
+        }
         if (result is null)
         {
             if (!_guardUncounted)
@@ -348,6 +407,45 @@ public sealed class GatewayPlumbing : IDisposable
             throw new PlumbingException($"nft -f - (the table ip {GuardTable})", result.Value.Error);
         }
         _record.Guard = true;
+    }
+
+    /// <summary>
+    /// The steer chain (mangle, before routing): packets to a shared address's NAT ports get
+    /// NatGate's mark, which the rule ahead of the local table acts on. Not from lo (the host's
+    /// own connections to itself) nor from the TUN (what NatGate wrote back). ICMP: echo replies
+    /// to the NAT's identifiers, and errors quoting a packet the NAT sent (the quoted header's
+    /// protocol at byte 17 of the ICMP message, its source port or identifier at 28 or 32, for a
+    /// quoted header without options; RFC 792).
+    /// </summary>
+    private static void AppendSteering(StringBuilder script, PlumbingPlan plan)
+    {
+        script.Append(CultureInfo.InvariantCulture, $"table ip {GuardTable} {{\n  chain steer {{ type filter hook prerouting priority mangle; policy accept; }}\n}}\n");
+        script.Append(CultureInfo.InvariantCulture, $"flush chain ip {GuardTable} steer\n");
+        if (plan.Steering.Count == 0)
+        {
+            return;
+        }
+        string mark = string.Create(CultureInfo.InvariantCulture, $"meta mark set meta mark & 0x{~SharedAddress.MarkMask:x8} | 0x{SharedAddress.Mark:x8}");
+        const string errors = "icmp type { destination-unreachable, time-exceeded, parameter-problem }";
+        script.Append(CultureInfo.InvariantCulture, $"table ip {GuardTable} {{\n  chain steer {{\n    iifname {{ \"lo\", \"{plan.TunName}\" }} return\n");
+        foreach (SteeredPorts steered in plan.Steering)
+        {
+            string address = Ipv4Address.Format(steered.Address);
+            string ports = SharedAddress.Format(steered.Ports);
+            switch (steered.Protocol)
+            {
+                case "icmp":
+                    script.Append(CultureInfo.InvariantCulture, $"    ip daddr {address} icmp type echo-reply icmp id {ports} {mark}\n");
+                    script.Append(CultureInfo.InvariantCulture, $"    ip daddr {address} {errors} @th,136,8 1 @th,256,16 {ports} {mark}\n");
+                    break;
+                default:
+                    int protocol = steered.Protocol == "tcp" ? IpProtocol.Tcp : IpProtocol.Udp;
+                    script.Append(CultureInfo.InvariantCulture, $"    ip daddr {address} {steered.Protocol} dport {ports} {mark}\n");
+                    script.Append(CultureInfo.InvariantCulture, $"    ip daddr {address} {errors} @th,136,8 {protocol} @th,224,16 {ports} {mark}\n");
+                    break;
+            }
+        }
+        script.Append("  }\n}\n");
     }
 
     private void RemoveGuard()
@@ -470,7 +568,24 @@ public sealed class GatewayPlumbing : IDisposable
                 routes.Add((prefix, dev.GetString()!));
             }
         }
-        return new PlumbingFacts(outside, routes);
+        var hostAddresses = new List<uint>();
+        foreach (JsonElement link in ReadJson(["-j", "-4", "addr", "show"]))
+        {
+            foreach (JsonElement address in link.GetProperty("addr_info").EnumerateArray())
+            {
+                if (address.TryGetProperty("local", out JsonElement value) && Ipv4Address.TryParse(value.GetString(), out uint parsed))
+                {
+                    hostAddresses.Add(parsed);
+                }
+            }
+        }
+        // The reserved ports are NatGate's additions to what the host had before the first run.
+        string reserved = _record.Sysctls.TryGetValue(SharedAddress.ReservedPortsPath, out string? original)
+            ? original
+            : _host.ReadSysctl(SharedAddress.ReservedPortsPath) ?? "";
+        Core.Ports.PortRange ephemeral = SharedAddress.ParseReserved((_host.ReadSysctl("net/ipv4/ip_local_port_range") ?? "").Replace('\t', '-').Replace(' ', '-'))
+            .FirstOrDefault(new Core.Ports.PortRange(32768, 60999));
+        return new PlumbingFacts(outside, routes) { LocalAddresses = hostAddresses, ReservedPorts = reserved, EphemeralPorts = ephemeral };
     }
 
     private List<JsonElement> ReadJson(IReadOnlyList<string> arguments)
@@ -506,6 +621,9 @@ internal sealed class PlumbingRecord
 
     public bool Guard { get; set; }
 
+    /// <summary>Whether NatGate's rule may be ahead of the local table (a shared address); removed at stop.</summary>
+    public bool SteeringRule { get; set; }
+
     public static PlumbingRecord Parse(string? text)
     {
         var record = new PlumbingRecord();
@@ -525,6 +643,7 @@ internal sealed class PlumbingRecord
                 record.ProxyNeighbours.Add(new ProxyNeighbour(Ipv4Address.Parse(neighbour!["address"]!.GetValue<string>()), neighbour["device"]!.GetValue<string>()));
             }
             record.Guard = root["guard"]?.GetValue<bool>() ?? false;
+            record.SteeringRule = root["steeringRule"]?.GetValue<bool>() ?? false;
         }
         catch (Exception exception) when (exception is JsonException or InvalidOperationException or FormatException or NullReferenceException)
         {
@@ -546,7 +665,7 @@ internal sealed class PlumbingRecord
         {
             neighbours.Add(new JsonObject { ["address"] = Ipv4Address.Format(neighbour.Address), ["device"] = neighbour.Device });
         }
-        var root = new JsonObject { ["version"] = 1, ["sysctls"] = sysctls, ["proxyNeighbours"] = neighbours, ["guard"] = Guard };
+        var root = new JsonObject { ["version"] = 1, ["sysctls"] = sysctls, ["proxyNeighbours"] = neighbours, ["guard"] = Guard, ["steeringRule"] = SteeringRule };
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 }

@@ -24,6 +24,13 @@ public sealed record GatewayPlumbingOptions
     /// <summary>The NAT's external addresses (host order): traffic to them is steered into the TUN.</summary>
     public IReadOnlyList<uint> ExternalAddresses { get; init; } = [];
 
+    /// <summary>
+    /// The NAT's ports on each external address. Where an address is the host's own, only packets
+    /// to these reach the TUN (an nftables mark and a rule ahead of the local table), the rest are
+    /// the host's; elsewhere they are not needed (the whole address is the NAT's).
+    /// </summary>
+    public IReadOnlyList<SteeredPorts> ExternalPorts { get; init; } = [];
+
     /// <summary>Services on this host that redirects lead to: their replies are steered to the TUN.</summary>
     public IReadOnlyList<LocalRedirect> LocalRedirects { get; init; } = [];
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
+using NatGate.Core.Ports;
 
 namespace NatGate.Linux.Routing;
 
@@ -61,10 +62,22 @@ public sealed record GuardRule(Ipv4Prefix Source, IReadOnlyList<string> AllowedI
         => $"nft: drop and count packets from {Source} arriving on anything but {string.Join(", ", AllowedInterfaces)}";
 }
 
-/// <summary>What the kernel is asked for, beside the plan: the outside interface's addresses, the main table's routes.</summary>
+/// <summary>
+/// What the kernel is asked for, beside the plan: the outside interface's addresses, the main
+/// table's routes, every address of the host, and the reserved ports as they were before NatGate.
+/// </summary>
 public sealed record PlumbingFacts(IReadOnlyList<InterfaceAddress> OutsideAddresses, IReadOnlyList<(Ipv4Prefix Destination, string Device)> MainRoutes)
 {
     public static PlumbingFacts None { get; } = new([], []);
+
+    /// <summary>The host's own IPv4 addresses, on any interface.</summary>
+    public IReadOnlyList<uint> LocalAddresses { get; init; } = [];
+
+    /// <summary>net.ipv4.ip_local_reserved_ports before NatGate added to it.</summary>
+    public string ReservedPorts { get; init; } = "";
+
+    /// <summary>net.ipv4.ip_local_port_range: the ports the kernel picks for the host's own connections.</summary>
+    public PortRange EphemeralPorts { get; init; } = new(32768, 60999);
 }
 
 /// <summary>
@@ -80,8 +93,22 @@ public sealed record PlumbingPlan(
     IReadOnlyList<TableRoute> Routes,
     IReadOnlyList<ProxyNeighbour> ProxyNeighbours,
     IReadOnlyList<GuardRule> Guard,
-    IReadOnlyList<SysctlSetting> Sysctls)
+    IReadOnlyList<SysctlSetting> Sysctls,
+    IReadOnlyList<SteeredPorts> Steering)
 {
+    /// <summary>
+    /// With <see cref="Steering"/>, the rule ahead of the local table (preference 0, before
+    /// "lookup local") that takes marked packets to NatGate's table.
+    /// </summary>
+    public PolicyRule? SteeringRule => Steering.Count == 0 ? null : new PolicyRule(0, null, null, null, PolicyRuleAction.Lookup, Table)
+    {
+        FirewallMark = SharedAddress.Mark,
+        FirewallMask = SharedAddress.MarkMask,
+    };
+
+    /// <summary>127.0.0.0/8 (RFC 1122 3.2.1.3).</summary>
+    private static readonly Ipv4Prefix LoopbackNetwork = new(0x7f000000, 8);
+
     /// <summary>Everything, as a person would type it (what <c>--no-plumbing</c> prints).</summary>
     public IReadOnlyList<string> Commands =>
     [
@@ -90,6 +117,8 @@ public sealed record PlumbingPlan(
         .. Rules.Select(rule => rule.ToString()),
         .. ProxyNeighbours.Select(neighbour => neighbour.ToString()),
         .. Guard.Select(guard => guard.ToString()),
+        .. Steering.Select(steered => $"nft: mark packets to {steered} (not from lo or {TunName}) for the rule below"),
+        .. SteeringRule is { } steeringRule ? [steeringRule + "   # ahead of 'lookup local', which stays at 0"] : Array.Empty<string>(),
         .. Sysctls.Select(sysctl => sysctl.ToString()),
     ];
 
@@ -119,7 +148,24 @@ public sealed record PlumbingPlan(
         int first = options.FirstRulePreference;
         int end = first + 5;
         IReadOnlyList<Ipv4Prefix> insides = Ipv4Prefix.Aggregate(options.InternalPrefixes);
-        IReadOnlyList<Ipv4Prefix> externals = Ipv4Prefix.Aggregate(options.ExternalAddresses.Select(Ipv4Prefix.Host));
+        // An external address that is the host's own is shared: only the NAT's ports are steered
+        // to the TUN; the rest stays the host's (its services, its own connections).
+        HashSet<uint> own = [.. facts.LocalAddresses, .. facts.OutsideAddresses.Select(address => address.Address)];
+        HashSet<uint> shared = [.. options.ExternalAddresses.Where(own.Contains)];
+        IReadOnlyList<Ipv4Prefix> externals = Ipv4Prefix.Aggregate(options.ExternalAddresses.Where(address => !shared.Contains(address)).Select(Ipv4Prefix.Host));
+        List<SteeredPorts> steering = [.. options.ExternalPorts.Where(ports => shared.Contains(ports.Address)).Distinct()
+            .OrderBy(ports => ports.Address).ThenBy(ports => ports.Protocol, StringComparer.Ordinal).ThenBy(ports => ports.Ports.First)];
+        foreach (uint address in shared.Where(address => !steering.Any(ports => ports.Address == address)).Order())
+        {
+            notes?.Add($"{Ipv4Address.Format(address)} is this host's own address, and no rule gives it ports of its own "
+                + "(an address-only map or bimap cannot share it): nothing to it is translated");
+        }
+        List<PortRange> reserved = [.. steering.Where(ports => ports.Protocol != "icmp").Select(ports => ports.Ports).Distinct()];
+        foreach (PortRange ports in reserved.Where(ports => ports.First <= facts.EphemeralPorts.Last && ports.Last >= facts.EphemeralPorts.First))
+        {
+            notes?.Add($"ports {SharedAddress.Format(ports)} overlap the host's own ephemeral ports {SharedAddress.Format(facts.EphemeralPorts)} "
+                + "(net.ipv4.ip_local_port_range): they are reserved for the NAT, so the host has fewer for its own connections");
+        }
 
         var rules = new List<PolicyRule> { new(first, null, null, tun, PolicyRuleAction.Goto, end) };
         var guard = new List<GuardRule>();
@@ -165,12 +211,11 @@ public sealed record PlumbingPlan(
             foreach (uint address in options.ExternalAddresses.Distinct())
             {
                 string text = Ipv4Address.Format(address);
-                if (facts.OutsideAddresses.Any(own => own.Address == address))
+                if (shared.Contains(address))
                 {
-                    notes?.Add($"{text} is {outside}'s own address: the local table delivers it to the host before any rule, so NatGate never sees it; "
-                        + "use an address of its own, or reserve a port range for sharing the host's address");
+                    continue; // the host's own: shared, steered by port, answered by the host itself
                 }
-                else if (facts.OutsideAddresses.Any(own => own.Prefix.Contains(address)))
+                if (facts.OutsideAddresses.Any(own => own.Prefix.Contains(address)))
                 {
                     proxies.Add(new ProxyNeighbour(address, outside));
                 }
@@ -192,10 +237,23 @@ public sealed record PlumbingPlan(
         {
             sysctls.Add(new SysctlSetting($"net/ipv4/neigh/{options.OutsideInterface}/proxy_delay", "0"));
         }
+        if (steering.Count > 0)
+        {
+            // Translated packets come back from the TUN with the host's own address as their
+            // source, which the kernel takes for a martian unless the TUN may carry local sources.
+            sysctls.Add(new SysctlSetting($"net/ipv4/conf/{tun}/accept_local", "1"));
+            sysctls.Add(new SysctlSetting(SharedAddress.ReservedPortsPath, SharedAddress.MergeReserved(facts.ReservedPorts, reserved)));
+        }
+        if (options.LocalRedirects.Any(redirect => LoopbackNetwork.Contains(redirect.Address)))
+        {
+            // rdr ... -> 127.0.0.1: the kernel drops 127/8 destinations arriving on, and 127/8
+            // sources leaving by, any device but lo unless route_localnet is on for that device.
+            sysctls.Add(new SysctlSetting($"net/ipv4/conf/{tun}/route_localnet", "1"));
+        }
         // Forwarding last: packets start to flow only once everything else is in place.
         sysctls.Add(new SysctlSetting("net/ipv4/ip_forward", "1"));
 
         TableRoute[] routes = [new("unicast", tun, 0), new("blackhole", null, TableRoute.GuardMetric)];
-        return new PlumbingPlan(tun, options.Mtu, options.Table, rules, routes, proxies, guard, sysctls);
+        return new PlumbingPlan(tun, options.Mtu, options.Table, rules, routes, proxies, guard, sysctls, steering);
     }
 }

@@ -32,6 +32,11 @@ public enum PolicyRuleAction
 public sealed record PolicyRule(int Preference, Ipv4Prefix? From, Ipv4Prefix? To, string? InputInterface, PolicyRuleAction Action, int Target = 0,
     string? Protocol = null, PortRange? SourcePorts = null)
 {
+    /// <summary>The firewall mark the rule matches under <see cref="FirewallMask"/> (<c>fwmark M/MASK</c>); null: any.</summary>
+    public uint? FirewallMark { get; init; }
+
+    public uint FirewallMask { get; init; } = uint.MaxValue;
+
     /// <summary>The words after <c>ip rule add</c> or <c>ip rule del</c>.</summary>
     public IReadOnlyList<string> Arguments
     {
@@ -53,6 +58,10 @@ public sealed record PolicyRule(int Preference, Ipv4Prefix? From, Ipv4Prefix? To
             if (InputInterface is { } input)
             {
                 words.AddRange(["iif", input]);
+            }
+            if (FirewallMark is { } mark)
+            {
+                words.AddRange(["fwmark", string.Create(CultureInfo.InvariantCulture, $"0x{mark:x}/0x{FirewallMask:x}")]);
             }
             if (Protocol is { } protocol)
             {
@@ -92,6 +101,8 @@ public sealed record PolicyRule(int Preference, Ipv4Prefix? From, Ipv4Prefix? To
         int sourceLength = 32, destinationLength = 32;
         string? source = null, destination = null, protocol = null;
         int portFirst = -1, portLast = -1;
+        uint? mark = null;
+        uint mask = uint.MaxValue;
         foreach (JsonProperty property in rule.EnumerateObject())
         {
             switch (property.Name)
@@ -115,6 +126,12 @@ public sealed record PolicyRule(int Preference, Ipv4Prefix? From, Ipv4Prefix? To
                     input = property.Value.GetString();
                     break;
                 case "iif_detached":
+                    break;
+                case "fwmark":
+                    mark = uint.Parse(property.Value.GetString().AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                    break;
+                case "fwmask":
+                    mask = uint.Parse(property.Value.GetString().AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
                     break;
                 case "ipproto":
                     protocol = property.Value.GetString();
@@ -171,6 +188,6 @@ public sealed record PolicyRule(int Preference, Ipv4Prefix? From, Ipv4Prefix? To
             to = new Ipv4Prefix(parsed.Network, destinationLength);
         }
         PortRange? ports = portFirst >= 0 && portLast >= portFirst ? new PortRange((ushort)portFirst, (ushort)portLast) : null;
-        return new PolicyRule(preference, from, to, input, action.Value, target, protocol, ports);
+        return new PolicyRule(preference, from, to, input, action.Value, target, protocol, ports) { FirewallMark = mark, FirewallMask = mask };
     }
 }

@@ -154,18 +154,71 @@ public sealed class GatewayController
     /// </summary>
     public Action? RulesChanged { get; set; }
 
-    public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.LoadRules(rules)));
+    /// <summary>
+    /// Fills in what a rule leaves to the host (the interface's address of "-> 0/32", the ports
+    /// of an address shared with the host) before the engine sees it, on every way in: start,
+    /// load, replace, removal, NetNat. Throws <see cref="NatControlException"/> when it cannot.
+    /// </summary>
+    public Func<NatRule, NatRule> ResolveRule { get; set; } = static rule => rule;
+
+    private List<NatRule> Resolved(IEnumerable<NatRule> rules) => [.. rules.Select(rule => ResolveRule(rule))];
+
+    public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules)
+    {
+        List<NatRule> resolved = Resolved(rules);
+        return Changed(Run(engine => engine.LoadRules(resolved)));
+    }
+
+    /// <summary>
+    /// Resolves every loaded rule again (an interface's address changed) and, when any differs,
+    /// replaces the set with the resolved one at once; NetNat's bookkeeping follows the new
+    /// numbers. Returns whether anything changed.
+    /// </summary>
+    public bool ResolveAgain()
+    {
+        IReadOnlyList<RuleInfo> loaded = Rules();
+        List<NatRule> current = [.. loaded.Where(rule => rule.Active).Select(rule => rule.Rule)];
+        List<NatRule> resolved = Resolved(current);
+        if (current.SequenceEqual(resolved))
+        {
+            return false;
+        }
+        PreparedRuleSet prepared = Engine.PrepareReplacement(resolved);
+        Changed(Run(engine =>
+        {
+            IReadOnlyList<int> indexes = engine.ReplaceRules(prepared);
+            rulesOfInstance.Clear();
+            for (int i = 0; i < resolved.Count; i++)
+            {
+                if (resolved[i].Label?.StartsWith("nat ", StringComparison.Ordinal) == true)
+                {
+                    string instance = InstanceOf(resolved[i]);
+                    if (!rulesOfInstance.TryGetValue(instance, out List<int>? list))
+                    {
+                        rulesOfInstance[instance] = list = [];
+                    }
+                    list.Add(indexes[i]);
+                }
+            }
+            return 0;
+        }));
+        return true;
+    }
 
     /// <summary>ipnat -C -f FILE: the new set replaces every rule, or, if it is refused, nothing changes.</summary>
     /// <remarks>The set is checked and its matching order built here, on the caller's thread; the
     /// engine's thread only numbers the rules and swaps the order in.</remarks>
     public IReadOnlyList<int> ReplaceRules(IReadOnlyList<NatRule> rules)
     {
-        PreparedRuleSet prepared = Engine.PrepareReplacement(rules);
+        PreparedRuleSet prepared = Engine.PrepareReplacement(Resolved(rules));
         return Changed(Run(engine => engine.ReplaceRules(prepared)));
     }
 
-    public int RemoveRules(IReadOnlyList<NatRule> rules) => Changed(Run(engine => engine.RemoveRules(rules)));
+    public int RemoveRules(IReadOnlyList<NatRule> rules)
+    {
+        List<NatRule> resolved = Resolved(rules);
+        return Changed(Run(engine => engine.RemoveRules(resolved)));
+    }
 
     public int FlushRules() => Changed(Run(engine => engine.FlushRules()));
 
@@ -247,7 +300,7 @@ public sealed class GatewayController
         {
             throw new NatControlException(NatErrno.EINVAL, string.Join(" ", problems));
         }
-        IReadOnlyList<NatRule> compiled = model.Compile(localAddresses);
+        IReadOnlyList<NatRule> compiled = Resolved(model.Compile(localAddresses));
         Run(engine =>
         {
             engine.RemoveRules(rulesOfInstance.Values.SelectMany(indexes => indexes));
@@ -260,7 +313,7 @@ public sealed class GatewayController
             catch (NatControlException)
             {
                 // Put the previous model's rules back as they were, and remember where they went.
-                LoadInstanceRules(engine, netNat.Compile(localAddresses));
+                LoadInstanceRules(engine, Resolved(netNat.Compile(localAddresses)));
                 throw;
             }
             return 0;

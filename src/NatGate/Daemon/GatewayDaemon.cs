@@ -68,6 +68,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
             daemon.Configure(model, ipnatRules);
             daemon.OpenDataPath();
             daemon.StartThreads();
+            // Created on this thread, so in its network namespace (the demo's gateway, say); the
+            // handler runs on the watcher's own thread, which inherits it.
+            daemon.routingChanges = RoutingChanges.Start(daemon.FollowHost);
             daemon.started = true;
         }
         catch
@@ -129,13 +132,18 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 TcpTransitoryTimeout = options.TcpTransitoryTimeout,
                 IcmpQueryTimeout = options.IcmpQueryTimeout,
             };
+            uint[] local = LocalAddresses();
             foreach (Ipv4Prefix inside in options.Inside)
             {
                 foreach (ExternalEndpointRange external in options.External.Select(ResolveExternal))
                 {
-                    var ports = new Core.Ports.PortRange(external.PortStart, external.PortEnd);
+                    // Without a range, an address the host uses itself gets the shared range, above the
+                    // kernel's ephemeral ports, so the host keeps its own connections.
+                    Core.Ports.PortRange ports = external.PortsGiven ? new Core.Ports.PortRange(external.PortStart, external.PortEnd)
+                        : local.Contains(external.Address) || external.Interface is not null ? SharedPorts : new Core.Ports.PortRange(1024, 65535);
                     rules.Add(new NatRule
                     {
+                        TranslatedInterface = external.Interface,
                         Kind = NatRuleKind.Map,
                         Protocols = RuleProtocols.TcpUdp | RuleProtocols.Icmp,
                         Source = inside,
@@ -144,7 +152,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
                         TranslatedPorts = ports,
                         TranslatedIcmpIdentifiers = ports,
                         Policy = policy,
-                        Label = $"--inside {inside} --external {Ipv4Address.Format(external.Address)}",
+                        Label = $"--inside {inside} --external {external.Interface ?? Ipv4Address.Format(external.Address)}",
                     });
                 }
             }
@@ -161,6 +169,13 @@ public sealed class GatewayDaemon : IAsyncDisposable
         return (model, rules);
     }
 
+    /// <summary>
+    /// The NAT's ports on an address shared with the host when no range is given: above the
+    /// kernel's default ephemeral range (32768-60999), so reserving them takes nothing the host's
+    /// own connections would pick.
+    /// </summary>
+    internal static readonly Core.Ports.PortRange SharedPorts = new(61000, 65535);
+
     /// <summary>An --external naming an interface stands for that interface's first IPv4 address now.</summary>
     private static ExternalEndpointRange ResolveExternal(ExternalEndpointRange external)
     {
@@ -168,17 +183,58 @@ public sealed class GatewayDaemon : IAsyncDisposable
         {
             return external;
         }
+        uint? address = InterfaceAddressOf(name);
+        if (address is null)
+        {
+            throw new ConfigurationException(NetworkInterface.GetAllNetworkInterfaces().Any(candidate => candidate.Name == name)
+                ? $"--external {name}: {name} has no IPv4 address."
+                : $"--external {name}: there is no interface {name}.");
+        }
+        return external with { Address = address.Value };
+    }
+
+    /// <summary>The first IPv4 address of the interface, as the kernel lists them (its primary); null when it has none or does not exist.</summary>
+    private static uint? InterfaceAddressOf(string name)
+    {
         NetworkInterface? found = NetworkInterface.GetAllNetworkInterfaces().FirstOrDefault(candidate => candidate.Name == name);
         System.Net.IPAddress? address = found?.GetIPProperties().UnicastAddresses
             .Select(unicast => unicast.Address).FirstOrDefault(candidate => candidate.AddressFamily == AddressFamily.InterNetwork);
         if (address is null)
         {
-            throw new ConfigurationException(found is null
-                ? $"--external {name}: there is no interface {name}."
-                : $"--external {name}: {name} has no IPv4 address.");
+            return null;
         }
         byte[] bytes = address.GetAddressBytes();
-        return external with { Address = (uint)(bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]) };
+        return (uint)(bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]);
+    }
+
+    /// <summary>
+    /// What a rule leaves to the host, filled in (<see cref="GatewayController.ResolveRule"/>):
+    /// "-> 0/32" and --external IFACE become the interface's address now (the one last seen while
+    /// it has none, so that the rule keeps its place until a new one comes); a map to an address
+    /// the host uses itself, with no port range, gets the shared range, since every port would be
+    /// every port of the host.
+    /// </summary>
+    private NatRule Resolve(NatRule rule)
+    {
+        if (rule.Kind is not (NatRuleKind.Map or NatRuleKind.MapBlock))
+        {
+            return rule;
+        }
+        if (rule.TranslatedInterface is string name)
+        {
+            uint address = InterfaceAddressOf(name) ?? rule.TranslatedFirst;
+            if (address == 0)
+            {
+                throw new NatControlException(NatErrno.EINVAL, $"'-> 0/32' stands for {name}'s address, and {name} has none now.");
+            }
+            rule = rule with { TranslatedFirst = address, TranslatedLast = address };
+        }
+        bool shared = rule.TranslatedFirst == rule.TranslatedLast && localAddresses.Contains(rule.TranslatedFirst);
+        if (shared && rule.Kind == NatRuleKind.Map && (rule.TranslatedPorts is null || rule.PortmapAuto))
+        {
+            rule = rule with { TranslatedPorts = SharedPorts, PortmapAuto = false, TranslatedIcmpIdentifiers = rule.TranslatedIcmpIdentifiers ?? SharedPorts };
+        }
+        return rule;
     }
 
     private void ClaimRouting()
@@ -211,6 +267,55 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
     }
 
+    private RoutingChanges? routingChanges;
+    private readonly HashSet<uint> goneAddresses = [];
+
+    /// <summary>
+    /// The host's links, addresses or routes changed (issue 11, "following a changing address"):
+    /// the engine learns the host's addresses again; a rule on an interface's address ("-> 0/32",
+    /// --external IFACE) whose address went ends the sessions on the old address (counted as
+    /// AddressGone) and moves to the new one; and the routing is reconciled (new inside routes,
+    /// a shared address, proxy neighbours), all before the next change is looked at.
+    /// </summary>
+    private void FollowHost()
+    {
+        if (stopping)
+        {
+            return;
+        }
+        try
+        {
+            uint[] local = LocalAddresses();
+            Controller.Run(engine =>
+            {
+                engine.SetLocalAddresses(local);
+                return 0;
+            });
+            localAddresses = local;
+            foreach (RuleInfo rule in Controller.Rules().Where(rule => rule.Active && rule.Rule.TranslatedInterface is not null))
+            {
+                string name = rule.Rule.TranslatedInterface!;
+                uint old = rule.Rule.TranslatedFirst;
+                uint? now = InterfaceAddressOf(name);
+                if (now == old || local.Contains(old) || !goneAddresses.Add(old))
+                {
+                    continue;
+                }
+                int ended = Controller.Run(engine => engine.FlushSessionsOn(old, clock.GetUtcNow().UtcTicks));
+                GatewayLog.AddressGone(logger, name, Ipv4Address.Format(old), now is { } next ? Ipv4Address.Format(next) : "none yet", ended);
+            }
+            if (!Controller.ResolveAgain())
+            {
+                FollowRules();
+            }
+            goneAddresses.RemoveWhere(local.Contains);
+        }
+        catch (Exception error) when (error is NatControlException or PlumbingException or InvalidOperationException)
+        {
+            GatewayLog.FollowFailed(logger, error.Message);
+        }
+    }
+
     private readonly Lock plumbingGate = new();
     private int notesLogged;
     private bool started;
@@ -226,6 +331,10 @@ public sealed class GatewayDaemon : IAsyncDisposable
         ExternalAddresses = [.. rules
             .Where(rule => rule.Active && rule.OnThisGateway)
             .SelectMany(rule => ExternalAddressesOf(rule.Rule))
+            .Distinct()],
+        ExternalPorts = [.. rules
+            .Where(rule => rule.Active && rule.OnThisGateway)
+            .SelectMany(rule => ExternalPortsOf(rule.Rule))
             .Distinct()],
         LocalRedirects = [.. rules
             .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.Kind == NatRuleKind.Redirect)
@@ -268,6 +377,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         uint[] local = LocalAddresses();
         localAddresses = local;
         engine.SetLocalAddresses(local);
+        Controller.ResolveRule = Resolve;
         engine.SetInterfaces(options.OutsideInterface is null ? [options.TunName] : [options.TunName, options.OutsideInterface]);
         Controller.ApplyNetNat(model, prefix => local.Where(prefix.Contains));
         if (ipnatRules.Count > 0)
@@ -345,6 +455,47 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 GatewayLog.PlumbingNote(logger, note);
             }
             notesLogged = planner.Notes.Count;
+        }
+    }
+
+    /// <summary>The NAT's ports on each external address of a rule: what is steered when the address is shared with the host.</summary>
+    private static IEnumerable<SteeredPorts> ExternalPortsOf(NatRule rule)
+    {
+        bool tcp = (rule.Protocols & RuleProtocols.Tcp) != 0;
+        bool udp = (rule.Protocols & RuleProtocols.Udp) != 0;
+        bool icmp = (rule.Protocols & RuleProtocols.Icmp) != 0;
+        switch (rule.Kind)
+        {
+            case NatRuleKind.Map or NatRuleKind.MapBlock when rule.TranslatedCount <= 256 && rule.TranslatedPorts is { } ports:
+                for (uint address = rule.TranslatedFirst; address <= rule.TranslatedLast && address >= rule.TranslatedFirst; address++)
+                {
+                    if (tcp)
+                    {
+                        yield return new SteeredPorts(address, "tcp", ports);
+                    }
+                    if (udp)
+                    {
+                        yield return new SteeredPorts(address, "udp", ports);
+                    }
+                    if (icmp)
+                    {
+                        yield return new SteeredPorts(address, "icmp", rule.TranslatedIcmpIdentifiers ?? ports);
+                    }
+                }
+                break;
+            case NatRuleKind.Redirect when rule.Destination.Length == 32 && !rule.DestinationPorts.Excluding:
+                var matched = new Core.Ports.PortRange(Math.Max((ushort)1, rule.DestinationPorts.First), rule.DestinationPorts.Last);
+                if (tcp)
+                {
+                    yield return new SteeredPorts(rule.Destination.Network, "tcp", matched);
+                }
+                if (udp)
+                {
+                    yield return new SteeredPorts(rule.Destination.Network, "udp", matched);
+                }
+                break;
+            default:
+                break;
         }
     }
 
@@ -682,6 +833,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
         stopping = true;
         stopSignal.Set();
+        routingChanges?.Dispose();
         if (device is not null)
         {
             for (int queue = 0; queue < device.QueueCount; queue++)

@@ -57,6 +57,12 @@ internal static partial class GatewayLog
     [LoggerMessage(Level = LogLevel.Error, Message = "watchdog: a packet worker or the timers have not gone round for {Seconds} s; keep-alives withheld, so systemd restarts the service")]
     public static partial void WatchdogWithheld(ILogger logger, double seconds);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Interface}'s address {Old} is gone (now: {New}): {Sessions} sessions on it ended; the rules and the routing follow")]
+    public static partial void AddressGone(ILogger logger, string @interface, string old, string @new, int sessions);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "following a change of the host's addresses or routes failed: {Detail}")]
+    public static partial void FollowFailed(ILogger logger, string detail);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "NatGate {Version} starting")]
     public static partial void Starting(ILogger logger, string version);
 }

@@ -68,6 +68,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
         Counter drops = factory.CreateCounter("natgate_drops_total", "Packets dropped or refused, by reason.", "reason");
         Counter added = factory.CreateCounter("natgate_sessions_added_total", "Sessions created.");
         Counter expired = factory.CreateCounter("natgate_sessions_expired_total", "Sessions removed by their timers.");
+        Counter addressGone = factory.CreateCounter("natgate_sessions_address_gone_total", "Sessions ended because their external address left the host (a DHCP renewal, a PPPoE reconnect).");
         Counter noMemory = factory.CreateCounter("natgate_sessions_refused_total", "New sessions refused by a table, host, bucket or port limit (ENOMEM).");
         Gauge ports = factory.CreateGauge("natgate_ports_allocated", "External ports (or ICMP identifiers) in use, by address and protocol.", "address", "protocol");
         Gauge portShare = factory.CreateGauge("natgate_port_utilisation_ratio", "External ports in use as a share of those available, by address and protocol.", "address", "protocol");
@@ -105,6 +106,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
             }
             added.IncTo(statistics.Added);
             expired.IncTo(statistics.Expired);
+            addressGone.IncTo(statistics.AddressGone);
             noMemory.IncTo(statistics.NoMemory);
             foreach (PortUsage port in usage)
             {

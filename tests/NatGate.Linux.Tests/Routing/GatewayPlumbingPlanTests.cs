@@ -119,7 +119,64 @@ public sealed class GatewayPlumbingPlanTests
         var notes = new List<string>();
         PlumbingPlan plan = PlumbingPlan.Create(Options, Facts with { OutsideAddresses = [InterfaceAddress.Parse("203.0.113.5/24")] }, notes);
         Assert.Empty(plan.ProxyNeighbours);
-        Assert.Contains(notes, note => note.StartsWith("203.0.113.5 is eth0's own address", StringComparison.Ordinal));
+        Assert.Contains(notes, note => note.StartsWith("203.0.113.5 is this host's own address, and no rule gives it ports", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_shared_address_steers_only_the_nats_ports_and_reserves_them_from_the_kernel()
+    {
+        uint shared = Ipv4Address.Parse("203.0.113.1");
+        var ports = new Core.Ports.PortRange(61000, 65535);
+        GatewayPlumbingOptions options = Options with
+        {
+            ExternalAddresses = [shared, Ipv4Address.Parse("203.0.113.5")],
+            ExternalPorts = [new SteeredPorts(shared, "tcp", ports), new SteeredPorts(shared, "udp", ports), new SteeredPorts(shared, "icmp", ports),
+                new SteeredPorts(shared, "tcp", new Core.Ports.PortRange(8080, 8080)), new SteeredPorts(Ipv4Address.Parse("203.0.113.5"), "tcp", ports)],
+        };
+        var notes = new List<string>();
+        PlumbingPlan plan = PlumbingPlan.Create(options, Facts with { LocalAddresses = [shared, Ipv4Address.Parse("10.0.0.1")], ReservedPorts = "8080,9000" }, notes);
+        // No whole-address rule for the shared one (the local table would win anyway); the other keeps its own.
+        Assert.DoesNotContain("ip rule add pref 1003 to 203.0.113.1/32 lookup 100", plan.Commands);
+        Assert.Contains("ip rule add pref 1003 to 203.0.113.5/32 lookup 100", plan.Commands);
+        Assert.DoesNotContain(plan.ProxyNeighbours, neighbour => neighbour.Address == shared);
+        Assert.Equal(["203.0.113.1 icmp 61000-65535", "203.0.113.1 tcp 8080", "203.0.113.1 tcp 61000-65535", "203.0.113.1 udp 61000-65535"],
+            plan.Steering.Select(steered => steered.ToString()));
+        Assert.Contains("ip rule add pref 0 fwmark 0x4e470000/0xffff0000 lookup 100   # ahead of 'lookup local', which stays at 0", plan.Commands);
+        // The host's reservations stay, the NAT's are added; ICMP identifiers are not ports.
+        Assert.Contains("sysctl -w net.ipv4.ip_local_reserved_ports=8080,9000,61000-65535", plan.Commands);
+        Assert.Contains("sysctl -w net.ipv4.conf.natgate0.accept_local=1", plan.Commands);
+        Assert.DoesNotContain(notes, note => note.Contains("ephemeral", StringComparison.Ordinal));
+
+        PlumbingPlan greedy = PlumbingPlan.Create(options with { ExternalPorts = [new SteeredPorts(shared, "udp", new Core.Ports.PortRange(1024, 65535))] },
+            Facts with { LocalAddresses = [shared] }, notes);
+        Assert.Contains(notes, note => note.StartsWith("ports 1024-65535 overlap the host's own ephemeral ports 32768-60999", StringComparison.Ordinal));
+        Assert.Single(greedy.Steering);
+    }
+
+    [Theory]
+    [InlineData("", "61000-65535", "61000-65535")]
+    [InlineData("8080", "61000-65535", "8080,61000-65535")]
+    [InlineData("60000-61000,65535", "61000-65535", "60000-65535")]
+    [InlineData("1-10,20", "11-19", "1-20")]
+    [InlineData("5000", "5000", "5000")]
+    public void Reserved_ports_merge_as_the_kernel_writes_them(string original, string added, string merged)
+        => Assert.Equal(merged, SharedAddress.MergeReserved(original, SharedAddress.ParseReserved(added)));
+
+    [Fact]
+    public void A_redirect_to_loopback_lets_the_tun_carry_127_addresses()
+    {
+        PlumbingPlan plan = PlumbingPlan.Create(Options with { LocalRedirects = [new LocalRedirect(Ipv4Address.Parse("127.0.0.1"), "tcp", new Core.Ports.PortRange(3128, 3128))] }, Facts);
+        Assert.Contains("sysctl -w net.ipv4.conf.natgate0.route_localnet=1", plan.Commands);
+        Assert.Contains("ip rule add pref 1000 from 127.0.0.1/32 iif lo ipproto tcp sport 3128 lookup 100", plan.Commands);
+        Assert.DoesNotContain(PlumbingPlan.Create(Options, Facts).Commands, command => command.Contains("route_localnet", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_steering_rule_reads_back_from_ip_json()
+    {
+        const string Json = "{\"priority\":0,\"src\":\"all\",\"fwmark\":\"0x4e470000\",\"fwmask\":\"0xffff0000\",\"table\":\"100\"}";
+        PolicyRule? rule = PolicyRule.FromJson(System.Text.Json.JsonDocument.Parse(Json).RootElement);
+        Assert.Equal(new PolicyRule(0, null, null, null, PolicyRuleAction.Lookup, 100) { FirewallMark = SharedAddress.Mark, FirewallMask = SharedAddress.MarkMask }, rule);
     }
 
     [Fact]

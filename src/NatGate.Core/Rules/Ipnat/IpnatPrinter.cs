@@ -95,7 +95,8 @@ public static class IpnatPrinter
         {
             throw Unexpressible(rule, "no external address (TranslatedLast is below TranslatedFirst)");
         }
-        text.Append(" -> ").Append(Addresses(rule.TranslatedFirst, rule.TranslatedLast));
+        // "-> 0/32": the interface's address, whichever it is now.
+        text.Append(" -> ").Append(rule.TranslatedInterface is not null ? "0/32" : Addresses(rule.TranslatedFirst, rule.TranslatedLast));
 
         RuleProtocols mapped = RuleProtocols.None;
         if (rule.TranslatedPorts is not null || rule.PortmapAuto)

@@ -242,8 +242,13 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
             Ipv4Prefix prefix = ParsePrefix(token, "after '->'", allowNetmask: true);
             if (prefix.Network == 0 && prefix.Length == 32)
             {
-                // IP Filter reads "-> 0/32" as "the interface's address at the time"; NatGate owns no interface addresses.
-                throw Fail(token, $"'-> {token.Text}' means the interface's own address in IP Filter; NatGate needs an explicit external address, such as '-> 192.0.2.1/32'");
+                // IP Filter reads "-> 0/32" as "the interface's address at the time" (ipnat(5)):
+                // the daemon fills it in, and moves the rule when the address changes.
+                if (rule.Kind is not (NatRuleKind.Map or NatRuleKind.MapBlock) || rule.Interface is null)
+                {
+                    throw Fail(token, $"'-> {token.Text}' means the interface's own address: only a map or map-block rule naming an interface may use it");
+                }
+                return rule with { TranslatedFirst = 0, TranslatedLast = 0, TranslatedInterface = rule.Interface };
             }
             first = prefix.First;
             last = prefix.Last;

@@ -20,8 +20,7 @@ public sealed class IpnatErrorTests
     [InlineData("map e0 10.0.0.0/33 -> 192.0.2.1/32", "1:17: expected a prefix length 0 to 32 or a contiguous netmask such as 255.255.255.0, found '33'")]
     [InlineData("map e0 from 10.0.0.0/8 at any -> 192.0.2.1/32", "1:24: expected 'to' and the destination after the source, found 'at'")]
     // Targets.
-    [InlineData("map e0 10.0.0.0/8 -> 0/32", "1:22: '-> 0/32' means the interface's own address in IP Filter; NatGate needs an explicit external address, such as '-> 192.0.2.1/32'")]
-    [InlineData("map e0 10.0.0.0/8 -> 0.0.0.0/32", "1:22: '-> 0.0.0.0/32' means the interface's own address in IP Filter; NatGate needs an explicit external address, such as '-> 192.0.2.1/32'")]
+    [InlineData("bimap e0 10.0.0.1/32 -> 0/32", "1:25: '-> 0/32' means the interface's own address: only a map or map-block rule naming an interface may use it")]
     [InlineData("map e0 10.0.0.0/8 -> any", "1:22: expected the external addresses after '->', such as 192.0.2.1/32 or 'range 192.0.2.1-192.0.2.9', found 'any'")]
     [InlineData("map e0 10.0.0.0/8 -> range 192.0.2.9-192.0.2.1", "1:28: address range 192.0.2.9-192.0.2.1 is reversed; expected the lower address first")]
     [InlineData("bimap e0 10.0.0.0/24 -> 192.0.2.0/25", "1:25: bimap maps addresses one to one: the source 10.0.0.0/24 has 256 addresses but the external side has 128; expected equal sizes")]

@@ -32,9 +32,18 @@ public sealed class IpnatPrinterTests
     [InlineData("map-block ppp0 10.0.0.0/24 -> 209.1.2.0/30 ports 256", "map-block ppp0 10.0.0.0/24 -> 209.1.2.0/30 ports 256")]
     [InlineData("map-block ppp0 10.0.0.0/24 -> 209.1.2.0/30 ports auto", "map-block ppp0 10.0.0.0/24 -> 209.1.2.0/30")]
     [InlineData("map ppp0 172.192.0.0/16 -> 209.1.2.0/24 portmap tcp/udp auto", "map ppp0 172.192.0.0/16 -> 209.1.2.0/24 portmap tcp/udp auto")]
+    [InlineData("map ppp0 192.168.1.0/24 -> 0/32 portmap tcp/udp 40000:60000", "map ppp0 192.168.1.0/24 -> 0/32 portmap tcp/udp 40000:60000")]
+    [InlineData("map ppp0 192.168.1.0/24 -> 0.0.0.0/32", "map ppp0 192.168.1.0/24 -> 0/32")]
     public void Canonical_form(string written, string canonical)
     {
         Assert.Equal(canonical, IpnatPrinter.Print(One(written)));
+    }
+
+    [Fact]
+    public void Zero_slash_32_stands_for_the_interfaces_address_at_the_time()
+    {
+        NatRule rule = One("map ppp0 192.168.1.0/24 -> 0/32");
+        Assert.Equal(("ppp0", 0u, 0u), (rule.TranslatedInterface, rule.TranslatedFirst, rule.TranslatedLast));
     }
 
     [Fact]
