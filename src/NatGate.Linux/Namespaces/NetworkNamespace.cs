@@ -27,10 +27,16 @@ public sealed class NetworkNamespace : IDisposable
     /// </summary>
     public static NetworkNamespace Create(string name)
     {
-        Run("ip", ["netns", "add", name]);
+        if (File.Exists("/run/netns/" + name))
+        {
+            throw new InvalidOperationException($"a network namespace named {name} already exists; choose another name or delete it (ip netns delete {name})");
+        }
         var space = new NetworkNamespace(name);
         try
         {
+            // Inside the try: an `ip netns add` that fails half-way (killed by the terminal's
+            // Ctrl-C, say) may still have made the namespace, and the catch deletes it.
+            Run("ip", ["netns", "add", name]);
             Directory.CreateDirectory(space.EtcDirectory);
             File.WriteAllText(Path.Combine(space.EtcDirectory, "resolv.conf"), "# NatGate lab: no resolver leaves the namespace\nnameserver 127.0.0.1\n");
             space.Ip("link", "set", "lo", "up");

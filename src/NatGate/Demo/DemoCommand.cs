@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NatGate.Cli;
@@ -38,32 +37,30 @@ internal static class DemoCommand
             AnsiConsole.MarkupLine($"[red]The demo needs root and {string.Join(", ", tools)}.[/] Missing: {Markup.Escape(missing.Length == 0 ? "root" : string.Join(", ", missing))}. Run ./demo.sh, which installs them.");
             return ExitCodes.Failure;
         }
+        // Ctrl-C, SIGTERM or SIGHUP at any moment: the step in hand stops, the finally below
+        // removes what exists, and one line says so. A closed terminal must not stop that
+        // removal half-way, so output goes through a writer that falls silent instead of throwing.
+        using var interruption = new DemoInterruption();
+        Console.SetOut(new TerminalWriter(Console.Out));
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
         AnsiConsole.Write(new Rule("[bold]NatGate demo[/]"));
         AnsiConsole.MarkupLine($"Inside hosts [green]{LabNetwork.Inside1}[/] and [green]{LabNetwork.Inside2}[/] (standing in for containers) reach an outside server [blue]{LabNetwork.Outside}[/] through the gateway, which shows them as [yellow]{LabNetwork.External}[/].");
         DemoLab? lab = null;
         GatewayDaemon? daemon = null;
-        using var cancelled = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, arguments) =>
-        {
-            // Ctrl-C: finish the step in hand, then clean up below.
-            arguments.Cancel = true;
-            cancelled.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        // SIGTERM too: finish the step in hand and remove the lab, rather than die with it standing.
-        using PosixSignalRegistration terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-        {
-            context.Cancel = true;
-            cancelled.Cancel();
-        });
-        string site = Directory.CreateTempSubdirectory("natgate-demo-").FullName;
+        string? site = null;
         try
         {
-            AnsiConsole.Status().Start("Building the lab in network namespaces...", _ => lab = new DemoLab());
+            AnsiConsole.MarkupLine("Building the lab in network namespaces:");
+            lab = new DemoLab(Progress, interruption.Token);
+            site = Directory.CreateTempSubdirectory("natgate-demo-").FullName;
+            Progress($"writing the web servers' files to {site}");
             File.WriteAllBytes(Path.Combine(site, "file.bin"), new byte[1_000_000]);
             File.WriteAllText(Path.Combine(site, "index.html"), "<h1>Hello from 10.77.0.3, published on 198.51.100.10:8080</h1>\n");
-            lab!.StartServer(lab.Out, "python3", "-c", LabPrograms.WebServer, LabNetwork.Outside, "80", site);
+            Progress($"starting a web server on {LabNetwork.Outside}:80 (outside)");
+            lab.StartServer(lab.Out, "python3", "-c", LabPrograms.WebServer, LabNetwork.Outside, "80", site);
+            Progress($"starting a web server on {LabNetwork.Inside2}:80 (inside)");
             lab.StartServer(lab.In2, "python3", "-c", LabPrograms.WebServer, LabNetwork.Inside2, "80", site);
+            Progress($"starting a UDP echo server on {LabNetwork.Outside}:7 (outside)");
             lab.StartServer(lab.Out, "python3", "-c", LabPrograms.UdpEcho, LabNetwork.Outside, "7");
             string rules = Path.Combine(site, "ipnat.conf");
             File.WriteAllText(rules, $"# publish the web server on the second inside host\nrdr {LabNetwork.OutsideInterface} {LabNetwork.External}/32 port 8080 -> {LabNetwork.Inside2} port 80 tcp\n");
@@ -76,7 +73,9 @@ internal static class DemoCommand
                 OutsideInterface = LabNetwork.OutsideInterface,
             };
             // The gateway runs in this process, on a thread inside the gateway's namespace.
-            AnsiConsole.Status().Start("Starting the gateway...", _ => daemon = lab.Gateway.Invoke(() => GatewayDaemon.Start(options, NullLoggerFactory.Instance)));
+            Progress($"starting the gateway in {lab.Gateway.Name}");
+            interruption.Token.ThrowIfCancellationRequested();
+            daemon = lab.Gateway.Invoke(() => GatewayDaemon.Start(options, NullLoggerFactory.Instance));
             AnsiConsole.MarkupLine($"[green]Gateway running[/] in namespace {lab.Gateway.Name}: map {LabNetwork.InsidePrefix} -> {LabNetwork.External}, rdr {LabNetwork.External}:8080 -> {LabNetwork.Inside2}:80");
 
             (string Title, NetworkNamespace From, string[] Command, Func<string, string> Summary)[] steps =
@@ -91,37 +90,71 @@ internal static class DemoCommand
             int failures = 0;
             foreach ((string title, NetworkNamespace from, string[] command, Func<string, string> summary) in steps)
             {
-                if (cancelled.IsCancellationRequested)
-                {
-                    break;
-                }
                 (int exitCode, string output) = (0, "");
-                AnsiConsole.Status().Start($"{title}...", _ => (exitCode, output) = DemoLab.Run(from, StepTimeout, command));
+                AnsiConsole.Status().Start($"{title}...", _ => (exitCode, output) = lab.Run(from, StepTimeout, command));
                 bool ok = exitCode == 0 && output.Trim() != "timeout";
                 failures += ok ? 0 : 1;
                 AnsiConsole.MarkupLine($"{(ok ? "[green]ok[/]  " : "[red]FAIL[/]")} [bold]{Markup.Escape(title)}[/] [grey](from {Markup.Escape(Role(lab, from))})[/]: {Markup.Escape(summary(output))}");
-                ShowSessions(daemon!.Controller);
+                ShowSessions(daemon.Controller);
             }
-            ShowStatistics(daemon!.Controller);
-            return failures == 0 && !cancelled.IsCancellationRequested ? ExitCodes.Success : ExitCodes.Failure;
+            ShowStatistics(daemon.Controller);
+            return failures == 0 ? ExitCodes.Success : ExitCodes.Failure;
+        }
+#pragma warning disable CA1031 // interrupted, whatever a step threw (an `ip` killed by the same Ctrl-C, say) is the interruption's doing
+        catch (Exception) when (interruption.IsRequested)
+#pragma warning restore CA1031
+        {
+            return interruption.ExitCode;
+        }
+        catch (InvalidOperationException error)
+        {
+            AnsiConsole.MarkupLine($"[red]The demo failed:[/] {Markup.Escape(error.Message)}");
+            return ExitCodes.Failure;
         }
         finally
         {
-            AnsiConsole.Status().Start("Removing the lab...", _ =>
+            if (!interruption.IsRequested)
             {
-                if (daemon is not null && lab is not null)
+                AnsiConsole.MarkupLine("[grey]Removing the lab...[/]");
+            }
+            RemoveLab(lab, daemon, site);
+            // Interrupted, this is the one line the demo has to say.
+            AnsiConsole.MarkupLine(interruption.IsRequested
+                ? $"Interrupted by {interruption.SignalName}: every namespace, server and file the demo made is gone."
+                : "[grey]Every namespace the demo made is gone.[/]");
+        }
+    }
+
+    /// <summary>One line per set-up step, as it starts.</summary>
+    private static void Progress(string step) => AnsiConsole.MarkupLine($"  [grey]{Markup.Escape(step)}[/]");
+
+    /// <summary>Stops the gateway, the servers and the namespaces, and deletes the files; each part runs even if one before it failed.</summary>
+    private static void RemoveLab(DemoLab? lab, GatewayDaemon? daemon, string? site)
+    {
+        try
+        {
+            if (daemon is not null && lab is not null)
+            {
+                lab.Gateway.Invoke(() =>
                 {
-                    lab.Gateway.Invoke(() =>
-                    {
-                        daemon.StopAsync().AsTask().GetAwaiter().GetResult();
-                        return 0;
-                    });
-                }
+                    daemon.StopAsync().AsTask().GetAwaiter().GetResult();
+                    return 0;
+                });
+            }
+        }
+        finally
+        {
+            try
+            {
                 lab?.Dispose();
-                Directory.Delete(site, recursive: true);
-            });
-            Console.CancelKeyPress -= onCancel;
-            AnsiConsole.MarkupLine("[grey]Every namespace the demo made is gone.[/]");
+            }
+            finally
+            {
+                if (site is not null)
+                {
+                    Directory.Delete(site, recursive: true);
+                }
+            }
         }
     }
 

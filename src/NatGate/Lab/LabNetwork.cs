@@ -27,25 +27,38 @@ internal sealed class LabNetwork : IDisposable
     public const string OutsideInterface = "wan0";
 
     private readonly List<NetworkNamespace> spaces = [];
+    private readonly Action<string>? progress;
+    private readonly CancellationToken cancellation;
 
-    public LabNetwork(string prefix)
+    /// <summary>
+    /// Builds the lab, reporting each step to <paramref name="progress"/> as it starts. A
+    /// cancelled <paramref name="cancellation"/> stops the set-up between two steps; a set-up
+    /// that stops, for that or any reason, removes the namespaces it had made before it throws.
+    /// </summary>
+    public LabNetwork(string prefix, Action<string>? progress = null, CancellationToken cancellation = default)
     {
         Prefix = prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        this.progress = progress;
+        this.cancellation = cancellation;
         try
         {
             In1 = Add("in1");
             In2 = Add("in2");
             Gateway = Add("gw");
             Out = Add("out");
+            Step($"creating the bridge gw:br0 ({GatewayInside}/24)");
             Gateway.Ip("link", "add", "br0", "type", "bridge");
             Gateway.Ip("addr", "add", GatewayInside + "/24", "dev", "br0");
             Gateway.Ip("link", "set", "br0", "up");
             Connect(In1, Inside1 + "/24", "lan1", null);
             Connect(In2, Inside2 + "/24", "lan2", null);
+            Step("attaching gw:lan1 and gw:lan2 to gw:br0");
             Gateway.Ip("link", "set", "lan1", "master", "br0");
             Gateway.Ip("link", "set", "lan2", "master", "br0");
             Connect(Out, Outside + "/24", OutsideInterface, GatewayOutside + "/24");
+            Step($"adding the second outside address out:eth0 ({OutsideSecond}/24)");
             Out.Ip("addr", "add", OutsideSecond + "/24", "dev", "eth0");
+            Step($"adding the inside hosts' default route via {GatewayInside}");
             In1.Ip("route", "add", "default", "via", GatewayInside);
             In2.Ip("route", "add", "default", "via", GatewayInside);
             // The outside knows nothing of the inside: it reaches only the gateway's link.
@@ -66,15 +79,27 @@ internal sealed class LabNetwork : IDisposable
 
     private NetworkNamespace Add(string role)
     {
+        Step($"creating namespace {Prefix + role}");
         NetworkNamespace space = NetworkNamespace.Create(Prefix + role);
         spaces.Add(space);
         return space;
+    }
+
+    /// <summary>A namespace's role in the lab ("in1", "gw"...): its name without the prefix.</summary>
+    private string Role(NetworkNamespace space) => space.Name[Prefix.Length..];
+
+    /// <summary>Where an interrupted set-up stops: before the next step, never half-way through one.</summary>
+    private void Step(string description)
+    {
+        cancellation.ThrowIfCancellationRequested();
+        progress?.Invoke(description);
     }
 
     private void Connect(NetworkNamespace host, string hostAddress, string gatewayName, string? gatewayAddress)
     {
         // The peer is born in the gateway under a unique temporary name, then renamed there.
         string temporary = "t" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        Step($"creating the veth pair {Role(host)}:eth0 ({hostAddress}) <-> gw:{gatewayName}{(gatewayAddress is null ? "" : $" ({gatewayAddress})")}");
         host.Ip("link", "add", "eth0", "type", "veth", "peer", "name", temporary, "netns", Gateway.Name);
         Gateway.Ip("link", "set", temporary, "name", gatewayName);
         host.Ip("addr", "add", hostAddress, "dev", "eth0");
