@@ -84,6 +84,45 @@ public sealed class ContainerTests
     }
 
     [Fact]
+    public async Task Attaches_and_cni_adds_running_at_once_never_hand_out_one_address_twice()
+    {
+        Host.RequireRootAndTools("ip", "nsenter");
+        using var containers = new ContainerLab();
+        GatewayLab lab = containers.Lab;
+        NetworkNamespace[] spaces = [.. Enumerable.Range(0, 6).Select(i => containers.AddContainer("p" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)))];
+        string config = $$"""
+            {"cniVersion": "1.0.0", "name": "natgate", "type": "natgate-cni", "nat": "{{ContainerLab.NatName}}",
+             "control": "{{lab.ControlDirectory}}", "stateDirectory": "{{containers.StateDirectory}}"}
+            """;
+        // Half through natgate attach, half through the CNI plugin, all started together.
+        Task<(int ExitCode, string Output, string Error)>[] calls = [.. spaces.Select((space, i) => Task.Run(() => i % 2 == 0
+            ? containers.RunNatgate("attach", space.Name, "--nat", ContainerLab.NatName)
+            : containers.Cni(new Dictionary<string, string>
+            {
+                ["CNI_COMMAND"] = "ADD",
+                ["CNI_CONTAINERID"] = space.Name,
+                ["CNI_NETNS"] = "/run/netns/" + space.Name,
+                ["CNI_IFNAME"] = "eth0",
+                ["CNI_PATH"] = AppContext.BaseDirectory,
+            }, config)))];
+        // Each call is bounded (60 s) by the runner; so is the whole.
+        (int ExitCode, string Output, string Error)[] results = await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(120), TestContext.Current.CancellationToken);
+        foreach ((int exitCode, string output, string error) in results)
+        {
+            Assert.True(exitCode == 0, error + output);
+        }
+        IReadOnlyDictionary<string, string> leases = containers.Leases();
+        Assert.Equal(spaces.Length, leases.Count);
+        Assert.Equal(spaces.Length, leases.Values.Distinct().Count());
+        // And the kernel agrees: each namespace holds the address its lease names.
+        foreach (NetworkNamespace space in spaces)
+        {
+            string address = leases.Single(lease => lease.Key.Contains(space.Name, StringComparison.Ordinal)).Value;
+            Assert.Contains($"inet {address}/24", GatewayLab.Ip(space.Name, "addr", "show", "dev", "eth0"), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void The_cni_plugin_adds_checks_and_deletes_a_container_and_publishes_its_port_mappings()
     {
         Host.RequireRootAndTools("ip", "nsenter", "curl", "python3", "ss");
