@@ -5,6 +5,9 @@ var root = new RootCommand("NatGate: a user-space network address and port trans
 root.Subcommands.Add(ConfigCommand.Create());
 root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(NatGate.Demo.DemoCommand.Create());
+root.Subcommands.Add(ContainerCommands.Attach());
+root.Subcommands.Add(ContainerCommands.Detach());
+root.Subcommands.Add(CniCommand.Create());
 foreach (Command command in ControlCommands.Create())
 {
     root.Subcommands.Add(command);
