@@ -35,9 +35,10 @@ internal sealed class ContainerLab : IDisposable
                 [[Nat.ExternalAddress]]
                 IPAddress = "{GatewayLab.External}"
                 """);
-            // Until the daemon follows the kernel's routes, it is told where the inside lives.
+            // No --inside-interface: the bridge appears with the first attach, and the daemon
+            // follows the kernel's routes to learn that the inside lives behind it.
             Daemon = Lab.StartNatGate("--config", config, "--outside-interface", GatewayLab.OutsideInterface,
-                "--inside-interface", Bridge, "--state-directory", StateDirectory, "--log-sessions");
+                "--state-directory", StateDirectory, "--log-sessions");
         }
         catch
         {
