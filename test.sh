@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 # The end-to-end tests drive real clients in network namespaces; install what is missing.
 need=()
 for tool in ip:iproute2 python3:python3 curl:curl ping:iputils-ping tcpdump:tcpdump iperf3:iperf3 traceroute:traceroute turnutils_natdiscovery:coturn nft:nftables \
-            podman:podman runc:runc /usr/lib/cni/bridge:containernetworking-plugins busybox:busybox-static systemd-analyze:systemd; do
+            podman:podman runc:runc /usr/lib/cni/bridge:containernetworking-plugins /usr/share/doc/busybox-static:busybox-static systemd-analyze:systemd; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "${tool%%:*}" ] || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -283,6 +283,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         {
             return;
         }
+        GatewayLog.FollowingHost(logger);
         try
         {
             uint[] local = LocalAddresses();

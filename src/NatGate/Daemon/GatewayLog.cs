@@ -60,6 +60,9 @@ internal static partial class GatewayLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Interface}'s address {Old} is gone (now: {New}): {Sessions} sessions on it ended; the rules and the routing follow")]
     public static partial void AddressGone(ILogger logger, string @interface, string old, string @new, int sessions);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "the host's links, addresses or routes changed: reading them again")]
+    public static partial void FollowingHost(ILogger logger);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "following a change of the host's addresses or routes failed: {Detail}")]
     public static partial void FollowFailed(ILogger logger, string detail);
 
