@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
+using NatGate.Linux.Processes;
 
 namespace NatGate.Linux.Routing;
 

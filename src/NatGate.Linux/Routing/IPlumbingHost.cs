@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
+using NatGate.Linux.Processes;
 
 namespace NatGate.Linux.Routing;
 
@@ -36,8 +37,6 @@ internal interface IPlumbingHost
     IDisposable ClaimRouting();
 }
 
-internal readonly record struct CommandResult(int ExitCode, string Output, string Error);
-
 /// <summary>
 /// The real system, as seen from the calling thread: child processes, sockets and /proc/sys
 /// all follow the network namespace of the thread that calls, not of the process.
@@ -61,40 +60,7 @@ internal sealed class SystemPlumbingHost : IPlumbingHost
     public CommandResult? RunNft(IReadOnlyList<string> arguments, string? input = null) => Run("nft", arguments, input);
 
     private static CommandResult? Run(string program, IReadOnlyList<string> arguments, string? input)
-    {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = input is not null,
-            UseShellExecute = false,
-        };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        try
-        {
-            using Process process = Process.Start(start) ?? throw new PlumbingException($"could not start {program}");
-            Task<string> error = process.StandardError.ReadToEndAsync();
-            Task<string> output = process.StandardOutput.ReadToEndAsync();
-            if (input is not null)
-            {
-                process.StandardInput.Write(input);
-                process.StandardInput.Close();
-            }
-            if (!process.WaitForExit(TimeSpan.FromSeconds(60)))
-            {
-                process.Kill();
-                return new CommandResult(-1, "", $"{program} did not finish within 60 s");
-            }
-            return new CommandResult(process.ExitCode, output.Result, error.Result.Trim());
-        }
-        catch (Win32Exception)
-        {
-            return null;
-        }
-    }
+        => Command.Run(program, arguments, input, TimeSpan.FromSeconds(60));
 
     public string? ReadSysctl(string path)
     {

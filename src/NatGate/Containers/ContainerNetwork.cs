@@ -1,7 +1,6 @@
-using System.ComponentModel;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using NatGate.Linux.Processes;
 
 namespace NatGate.Containers;
 
@@ -169,43 +168,9 @@ internal static class ContainerNetwork
         }
     }
 
-    private readonly record struct CommandResult(int ExitCode, string Output, string Error);
-
     private static CommandResult Run(string program, IReadOnlyList<string> arguments, string? input)
-    {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = input is not null,
-            UseShellExecute = false,
-        };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        try
-        {
-            using Process process = Process.Start(start) ?? throw new ContainerNetworkException($"could not start {program}");
-            Task<string> error = process.StandardError.ReadToEndAsync();
-            Task<string> output = process.StandardOutput.ReadToEndAsync();
-            if (input is not null)
-            {
-                process.StandardInput.Write(input);
-                process.StandardInput.Close();
-            }
-            if (!process.WaitForExit(CommandTimeout))
-            {
-                process.Kill();
-                return new CommandResult(-1, "", $"{program} did not finish within {CommandTimeout.TotalSeconds} s");
-            }
-            return new CommandResult(process.ExitCode, output.Result, error.Result.Trim());
-        }
-        catch (Win32Exception missing)
-        {
-            throw new ContainerNetworkException($"cannot run {program} ({missing.Message}): install {(program == "ip" ? "iproute2" : "util-linux")}", missing);
-        }
-    }
+        => Command.Run(program, arguments, input, CommandTimeout)
+            ?? throw new ContainerNetworkException($"cannot run {program}: install {(program == "ip" ? "iproute2" : "util-linux")}");
 }
 
 /// <summary>A step of the host side failed (an `ip` command refused); the message holds the command and what it printed.</summary>
