@@ -120,6 +120,16 @@ public sealed partial class ServiceTests
         (int exitCode, _, string error) = GatewayLab.Exec(lab.Gateway, Short, Dotnet, Natgate, "run", "--config", config, "--control", lab.ControlDirectory);
         Assert.Equal(2, exitCode);
         Assert.Equal($"{config}:3:1: Inside: 10.77.0.0/33: not an IPv4 prefix (a.b.c.d/n).", error.Trim());
+
+        // Found only when the interface is looked for, and still placed in the file.
+        File.WriteAllText(config, """
+            [Daemon]
+            Inside = ["10.77.0.0/24"]
+            External = ["eth9"]
+            """);
+        (exitCode, string output, error) = GatewayLab.Exec(lab.Gateway, Short, Dotnet, Natgate, "run", "--config", config, "--control", lab.ControlDirectory);
+        Assert.Equal(2, exitCode);
+        Assert.EndsWith($"{config}:3:1: External: eth9: there is no interface eth9.", (output + error).Trim(), StringComparison.Ordinal);
     }
 
     private static string Receive(Socket socket, string wanted, TimeSpan timeout)

@@ -242,7 +242,7 @@ internal static class RunCommand
         }
         if (colon < 0)
         {
-            return new ExternalEndpointRange(address, 1024, 65535) { Interface = interfaceName, PortsGiven = false };
+            return new ExternalEndpointRange(address, 1024, 65535) { Interface = interfaceName, PortsGiven = false, Where = where };
         }
         string[] ports = text[(colon + 1)..].Split('-');
         if (ports.Length != 2
@@ -252,7 +252,7 @@ internal static class RunCommand
         {
             throw new ConfigurationException($"{where}{text}: the port range must be LO-HI with 1 <= LO <= HI <= 65535.");
         }
-        return new ExternalEndpointRange(address, low, high) { Interface = interfaceName };
+        return new ExternalEndpointRange(address, low, high) { Interface = interfaceName, Where = where };
     }
 
     internal static MappingBehavior ParseMapping(string text) => text.ToLowerInvariant() switch

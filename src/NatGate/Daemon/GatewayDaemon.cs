@@ -187,8 +187,8 @@ public sealed class GatewayDaemon : IAsyncDisposable
         if (address is null)
         {
             throw new ConfigurationException(NetworkInterface.GetAllNetworkInterfaces().Any(candidate => candidate.Name == name)
-                ? $"--external {name}: {name} has no IPv4 address."
-                : $"--external {name}: there is no interface {name}.");
+                ? $"{external.Where}{name}: {name} has no IPv4 address."
+                : $"{external.Where}{name}: there is no interface {name}.");
         }
         return external with { Address = address.Value };
     }

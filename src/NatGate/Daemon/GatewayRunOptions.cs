@@ -12,6 +12,9 @@ public readonly record struct ExternalEndpointRange(uint Address, ushort PortSta
 
     /// <summary>False when no range was given: 1024-65535, or the shared range when the address is the host's own.</summary>
     public bool PortsGiven { get; init; } = true;
+
+    /// <summary>Where it was given, as messages start: "--external " or "natgate.toml:3:1: External: ".</summary>
+    public string Where { get; init; } = "--external ";
 }
 
 /// <summary>What `natgate run` was told.</summary>
