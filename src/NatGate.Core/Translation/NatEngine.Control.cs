@@ -125,10 +125,10 @@ public sealed partial class NatEngine
                     throw new NatControlException(NatErrno.EEXIST,
                         $"{Ipv4Address.Format(session.InsideAddress)}:{session.InsidePort} already has a mapping to another external port.");
                 }
-                ExternalAddressPool pool = PoolOf(session.ExternalAddress);
+                ExternalAddressPool pool = pools.PoolOf(session.ExternalAddress);
                 if (protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp)
                 {
-                    if (!AllocatorOf(pool, protocol).TryReserve(session.ExternalPort, session.InsideAddress))
+                    if (!pools.AllocatorOf(pool, protocol).TryReserve(session.ExternalPort, session.InsideAddress))
                     {
                         throw new NatControlException(NatErrno.EEXIST,
                             $"External port {Ipv4Address.Format(session.ExternalAddress)}:{session.ExternalPort} is already in use.");
@@ -143,7 +143,7 @@ public sealed partial class NatEngine
         TableRefusal refusal = table.CheckRoom(session, startsMapping);
         if (refusal != TableRefusal.None)
         {
-            ReleaseAllocation(reserved, record.Original.Protocol, session.ExternalPort, session.InsideAddress, nowTicks);
+            pools.ReleaseAllocation(reserved, record.Original.Protocol, session.ExternalPort, session.InsideAddress, nowTicks);
             if (refusal == TableRefusal.Duplicate)
             {
                 throw new NatControlException(NatErrno.EEXIST, $"A session for {record.Original} already exists.");

@@ -125,8 +125,8 @@ public sealed partial class NatEngine
             else
             {
                 DropReason refusal = map is not null
-                    ? AllocateFromRule(map, key, nowTicks, out newSource, out newSourcePort, out allocatedFrom)
-                    : AllocateOnAddress(PoolOf(key.Destination), PortRange.All, key, nowTicks, preserveParity: false, out newSource, out newSourcePort, out allocatedFrom);
+                    ? pools.AllocateFromRule(map, key, nowTicks, out newSource, out newSourcePort, out allocatedFrom)
+                    : pools.AllocateOnAddress(pools.PoolOf(key.Destination), PortRange.All, key, nowTicks, preserveParity: false, out newSource, out newSourcePort, out allocatedFrom);
                 // One rule's addresses out of ports: the next rule that takes this packet lends its
                 // own (several --external addresses, a NetNat instance's, are one pool).
                 for (RuleSlot? next = map; refusal == DropReason.PortsExhausted && next is not null;)
@@ -134,7 +134,7 @@ public sealed partial class NatEngine
                     next = ruleMatcher.FindNextMap(key, newDestination, newDestinationPort, next);
                     if (next is not null && next.Rule.Kind != NatRuleKind.Bidirectional)
                     {
-                        refusal = AllocateFromRule(next, key, nowTicks, out newSource, out newSourcePort, out allocatedFrom);
+                        refusal = pools.AllocateFromRule(next, key, nowTicks, out newSource, out newSourcePort, out allocatedFrom);
                         (map, sourceRule) = refusal == DropReason.None ? (next, next) : (map, sourceRule);
                     }
                 }
@@ -155,7 +155,7 @@ public sealed partial class NatEngine
         // is not filtered, since that host could reach the target directly anyway.
         if (destinationMapping >= 0 && sourceRule is null && !Admits(destinationMapping, newSource, newSourcePort))
         {
-            ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
+            pools.ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
             return Drop(DropReason.Filtered);
         }
 
@@ -197,7 +197,7 @@ public sealed partial class NatEngine
         TableRefusal tableRefusal = table.CheckRoom(session, startsMapping);
         if (tableRefusal != TableRefusal.None)
         {
-            ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
+            pools.ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
             return Refuse(buffer, ip, tableRefusal switch
             {
                 TableRefusal.TableFull => DropReason.TableFull,
@@ -278,87 +278,6 @@ public sealed partial class NatEngine
     /// operator's choice of what to translate, as in IP Filter; its protocols are what it can.)
     /// </summary>
     private bool IsInsideOfSomeMap(FlowKey key, uint destination) => ruleMatcher.IsInsideOfSomeMap(key, destination);
-
-    /// <summary>Picks the external address and port for a new mapping from a map or map-block rule.</summary>
-    private DropReason AllocateFromRule(RuleSlot slot, FlowKey key, long nowTicks, out uint address, out ushort port, out ExternalAddressPool? pool)
-    {
-        NatRule rule = slot.Rule;
-        if (rule.Kind == NatRuleKind.MapBlock)
-        {
-            return AllocateFromBlock(slot, key, nowTicks, out address, out port, out pool);
-        }
-        ulong count = rule.TranslatedCount;
-        // Paired pooling (RFC 4787 REQ-2): one inside host always starts from the same external address.
-        ulong first = new FlowKey(0, key.Source, 0, 0, 0).Hash(seed) % count;
-        ulong attempts = Math.Min(count, 64);
-        for (ulong attempt = 0; attempt < attempts; attempt++)
-        {
-            uint candidate = rule.TranslatedFirst + (uint)((first + attempt) % count);
-            if (AllocateOnAddress(PoolOf(candidate), slot.RangeFor(key.Protocol), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool) == DropReason.None)
-            {
-                return DropReason.None;
-            }
-        }
-        address = 0;
-        port = 0;
-        pool = null;
-        return DropReason.PortsExhausted;
-    }
-
-    /// <summary>map-block: inside address number n owns the n-th block of ports (ipnat(5)).</summary>
-    private DropReason AllocateFromBlock(RuleSlot slot, FlowKey key, long nowTicks, out uint address, out ushort port, out ExternalAddressPool? pool)
-    {
-        NatRule rule = slot.Rule;
-        address = 0;
-        port = 0;
-        pool = null;
-        PortRange range = slot.RangeFor(key.Protocol);
-        if (range.First < 1024 && key.Protocol != IpProtocol.Icmp)
-        {
-            range = new PortRange(1024, range.Last);
-        }
-        ulong hosts = rule.Source.Count;
-        ulong addresses = rule.TranslatedCount;
-        ulong hostsPerAddress = (hosts + addresses - 1) / addresses;
-        int perHost = rule.PortsPerAddress > 0 ? rule.PortsPerAddress : (int)Math.Max(1, (ulong)range.Count / hostsPerAddress);
-        ulong hostNumber = key.Source - rule.Source.Network;
-        address = rule.TranslatedFirst + (uint)(hostNumber / hostsPerAddress);
-        long blockFirst = range.First + (long)(hostNumber % hostsPerAddress) * perHost;
-        long blockLast = Math.Min(blockFirst + perHost - 1, range.Last);
-        if (blockFirst > range.Last || key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp))
-        {
-            return key.Protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp ? DropReason.PortsExhausted : DropReason.None;
-        }
-        return AllocateOnAddress(PoolOf(address), new PortRange((ushort)blockFirst, (ushort)blockLast), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool);
-    }
-
-    private DropReason AllocateOnAddress(ExternalAddressPool candidatePool, PortRange range, FlowKey key, long nowTicks, bool preserveParity, out uint address, out ushort port, out ExternalAddressPool? pool)
-    {
-        address = candidatePool.Address;
-        if (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp))
-        {
-            // Other protocols are translated by address only; the table refuses a clash.
-            port = 0;
-            pool = null;
-            return DropReason.None;
-        }
-        PortAllocator allocator = AllocatorOf(candidatePool, key.Protocol);
-        if (allocator.TryAllocate(key.SourcePort, key.Source, nowTicks, preserveParity, allowClassChange: true, range, out port))
-        {
-            pool = candidatePool;
-            return DropReason.None;
-        }
-        pool = null;
-        return DropReason.PortsExhausted;
-    }
-
-    private void ReleaseAllocation(ExternalAddressPool? pool, byte protocol, ushort port, uint insideAddress, long nowTicks)
-    {
-        if (pool is not null)
-        {
-            AllocatorOf(pool, protocol).Release(port, insideAddress, nowTicks);
-        }
-    }
 
     /// <summary>
     /// Whether a mapping admits a packet from (<paramref name="remote"/>, <paramref name="remotePort"/>):

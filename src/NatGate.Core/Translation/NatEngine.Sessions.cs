@@ -74,12 +74,9 @@ public sealed partial class NatEngine
         }
         int ruleIndex = table.At(index).RuleIndex;
         CountSession(table.At(index), -1);
-        if (table.Remove(index, out Session endedMapping) && (endedMapping.Attributes & SessionAttributes.PortAllocated) != 0
-            && pools.TryGetValue(endedMapping.ExternalAddress, out ExternalAddressPool? pool))
+        if (table.Remove(index, out Session endedMapping))
         {
-            // The mapping's last session is gone: its external port returns to the pool
-            // (UDP ports only after their quarantine, RFC 6888 REQ-8).
-            pool.Find(endedMapping.Original.Protocol)?.Release(endedMapping.ExternalPort, endedMapping.InsideAddress, nowTicks);
+            pools.MappingEnded(endedMapping, nowTicks);
         }
         RuleSlot? rule = rules[ruleIndex];
         if (rule is not null && --rule.Sessions == 0 && !rule.Active)

@@ -20,10 +20,9 @@ public sealed partial class NatEngine
     private readonly RuleSlotTable rules = new();
     private Dictionary<RuleShape, HashSet<RuleSlot>>? activeRulesByShape; // for FindRule; see ActiveRulesByShape
     private RuleMatcher ruleMatcher = RuleMatcher.Empty;
-    private readonly Dictionary<uint, ExternalAddressPool> pools = [];
+    private readonly AddressPools pools;
     private HashSet<uint> localAddresses = [];
     private readonly ulong seed;
-    private readonly long udpQuarantineTicks;
     private readonly FragmentTracker fragments;
     private HashSet<string> interfaces = new(StringComparer.Ordinal);
     private static readonly TimeSpan EpochMargin = TimeSpan.FromDays(366);
@@ -35,7 +34,7 @@ public sealed partial class NatEngine
         // The table counts seconds from an epoch a year before the start, so that sessions
         // restored from a state file keep their creation and last-seen times.
         table = new FlowTable(options.Limits, Math.Max(0, startTicks - EpochMargin.Ticks), seed);
-        udpQuarantineTicks = options.UdpPortQuarantine.Ticks;
+        pools = new AddressPools(seed, options.UdpPortQuarantine.Ticks);
         Hairpinning = options.Hairpinning;
         fragments = new FragmentTracker(options);
     }
@@ -347,7 +346,7 @@ public sealed partial class NatEngine
     private void Activate(RuleSlot slot)
     {
         rules.Add(slot);
-        ReferencePools(slot.Rule, +1);
+        pools.ReferencePools(slot.Rule, +1);
         if (activeRulesByShape is not null)
         {
             AddByShape(activeRulesByShape, slot);
@@ -358,7 +357,7 @@ public sealed partial class NatEngine
     private void Deactivate(RuleSlot slot)
     {
         slot.Active = false;
-        ReferencePools(slot.Rule, -1);
+        pools.ReferencePools(slot.Rule, -1);
         if (activeRulesByShape is not null)
         {
             RuleShape shape = RuleShape.Of(slot.Rule);
@@ -475,35 +474,10 @@ public sealed partial class NatEngine
         }
     }
 
-    private void ReferencePools(NatRule rule, int change)
-    {
-        // Only single-address redirects reserve ports: a prefix-wide redirect has no one address to reserve on.
-        if (rule.Kind == NatRuleKind.Redirect && rule.Destination.Length == 32)
-        {
-            ExternalAddressPool pool = PoolOf(rule.Destination.Network);
-            foreach (byte protocol in (ReadOnlySpan<byte>)[6, 17])
-            {
-                if (!rule.AppliesTo(protocol) || rule.DestinationPorts.IsAny)
-                {
-                    continue;
-                }
-                PortAllocator allocator = AllocatorOf(pool, protocol);
-                for (int port = rule.DestinationPorts.First; port <= rule.DestinationPorts.Last; port++)
-                {
-                    if (change > 0)
-                    {
-                        allocator.TryReserve((ushort)port, 0);
-                    }
-                    else
-                    {
-                        allocator.Release((ushort)port, 0, 0);
-                    }
-                }
-            }
-        }
-    }
-
     /// <summary>Builds the matching order and its indexes for the active rules, then swaps them in with one assignment.</summary>
+    /// <summary>Port utilisation per external address and protocol, for metrics.</summary>
+    public IReadOnlyList<PortUsage> PortUsage() => pools.PortUsage();
+
     private void RebuildRuleOrder()
     {
         var active = new List<RuleSlot>();
@@ -517,38 +491,9 @@ public sealed partial class NatEngine
         ruleMatcher = RuleMatcher.Build(active, seed);
     }
 
-    private ExternalAddressPool PoolOf(uint address)
-    {
-        if (!pools.TryGetValue(address, out ExternalAddressPool? pool))
-        {
-            pool = new ExternalAddressPool(address);
-            pools[address] = pool;
-        }
-        return pool;
-    }
-
-    private PortAllocator AllocatorOf(ExternalAddressPool pool, byte protocol)
-        => pool.For(protocol, protocol == 17 ? udpQuarantineTicks : 0, seed ^ pool.Address);
-
     /// <summary>Whether <paramref name="address"/> is one the NAT answers for (a map target, a redirect or bimap address).</summary>
     private bool IsExternalAddress(uint address) => ruleMatcher.IsExternalAddress(address);
 
-    /// <summary>Port utilisation per external address and protocol, for metrics.</summary>
-    public IReadOnlyList<PortUsage> PortUsage()
-    {
-        var list = new List<PortUsage>();
-        foreach (ExternalAddressPool pool in pools.Values)
-        {
-            foreach (byte protocol in (ReadOnlySpan<byte>)[6, 17, 1])
-            {
-                if (pool.Find(protocol) is { } allocator)
-                {
-                    list.Add(new PortUsage(pool.Address, protocol, allocator.AllocatedCount, allocator.Capacity));
-                }
-            }
-        }
-        return list;
-    }
 }
 
 /// <summary>A loaded rule as listed.</summary>
