@@ -156,13 +156,7 @@ public sealed partial class NatEngine
                 _ => "The hash bucket for this session is full (probe limit reached).",
             });
         }
-        int index = table.Add(session, join, startsMapping);
-        CountSession(session, +1);
-        rules[ruleIndex]!.Sessions++;
-        table.Wheel.Schedule(index, Math.Max(nowTicks, table.TicksOf(table.At(index).LastSeenSeconds + 1) + TimeoutOf(table.At(index))));
-        Counters.Added++;
-        SessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, Describe(index), SessionEndReason.None));
-        return index;
+        return sessions.Insert(session, join, startsMapping, Math.Max(nowTicks, sessions.DeadlineOf(session)));
     }
 
     private static void Validate(SessionRecord record)
@@ -451,9 +445,8 @@ public sealed partial class NatEngine
         }
         foreach (int index in doomed)
         {
-            RemoveSession(index, SessionEndReason.AddressGone, nowTicks);
+            sessions.Remove(index, SessionEndReason.AddressGone, nowTicks);
         }
-        Counters.AddressGone += doomed.Count;
         return doomed.Count;
     }
 
@@ -465,8 +458,7 @@ public sealed partial class NatEngine
             throw new NatControlException(NatErrno.ESRCH, $"No session {id}.");
         }
         ThrowIfLocked();
-        RemoveSession(id, SessionEndReason.Removed, nowTicks);
-        Counters.Removed++;
+        sessions.Remove(id, SessionEndReason.Removed, nowTicks);
     }
 
     private int RemoveWhere(Func<Session, int, bool> predicate, SessionEndReason reason, long nowTicks)
@@ -482,9 +474,8 @@ public sealed partial class NatEngine
         }
         foreach (int index in doomed)
         {
-            RemoveSession(index, reason, nowTicks);
+            sessions.Remove(index, reason, nowTicks);
         }
-        Counters.Removed += doomed.Count;
         return doomed.Count;
     }
 

@@ -206,12 +206,7 @@ public sealed partial class NatEngine
                 _ => DropReason.Conflict,
             }, map, nowTicks);
         }
-        int index = table.Add(session, join, startsMapping);
-        CountSession(session, +1);
-        rules[session.RuleIndex]!.Sessions++;
-        table.Wheel.Schedule(index, nowTicks + TimeoutOf(table.At(index)));
-        Counters.Added++;
-        SessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, Describe(index), SessionEndReason.None));
+        int index = sessions.Insert(session, join, startsMapping, nowTicks + sessions.TimeoutOf(session));
         return Apply(index, forward: true, ip, transport, nowTicks, checksumPartial);
     }
 

@@ -274,18 +274,8 @@ public sealed partial class NatEngine
             return;
         }
         session.Tcp = after;
-        CountTcpChange(before, after);
-        if (!IsLongLived(after) && IsLongLived(before))
-        {
-            // Closing or reset: the transitory timer applies from now (RFC 7857: 4 minutes after RST or
-            // both FINs), which is also when the lazy check at expiry would now say the session ends.
-            table.Wheel.Schedule(index, nowTicks + rules[session.RuleIndex]!.TcpTransitoryTimeoutTicks);
-        }
+        sessions.TcpStateChanged(index, before, nowTicks);
     }
-
-    private static bool IsLongLived(TcpTracking tracking)
-        => (tracking & TcpTracking.Established) != 0 && (tracking & TcpTracking.Reset) == 0
-        && (tracking & (TcpTracking.ForwardFin | TcpTracking.ReplyFin)) != (TcpTracking.ForwardFin | TcpTracking.ReplyFin);
 
     private TranslationResult Malformed()
     {

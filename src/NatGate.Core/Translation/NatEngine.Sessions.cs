@@ -6,8 +6,6 @@ namespace NatGate.Core.Translation;
 
 public sealed partial class NatEngine
 {
-    private const int ExpiryBatch = 256;
-
     /// <summary>
     /// Runs the timers: removes sessions idle past their timeout and forgets stale fragments.
     /// Call it about once a second. While the table is locked nothing is removed.
@@ -15,35 +13,7 @@ public sealed partial class NatEngine
     /// </summary>
     public int ExpireSessions(long nowTicks)
     {
-        Span<int> batch = stackalloc int[ExpiryBatch];
-        int expired = 0;
-        int found;
-        do
-        {
-            found = table.Wheel.Advance(nowTicks, batch);
-            for (int i = 0; i < found; i++)
-            {
-                int index = batch[i];
-                ref Session session = ref table.At(index);
-                // Timers are lazy: a packet only stores its time, and the session is looked at again here.
-                long deadline = table.TicksOf(session.LastSeenSeconds + 1) + TimeoutOf(session);
-                if (IsLocked)
-                {
-                    table.Wheel.Schedule(index, Math.Max(deadline, nowTicks + TimeSpan.TicksPerSecond));
-                }
-                else if (deadline > nowTicks)
-                {
-                    table.Wheel.Schedule(index, deadline);
-                }
-                else
-                {
-                    RemoveSession(index, SessionEndReason.Expired, nowTicks);
-                    Counters.Expired++;
-                    expired++;
-                }
-            }
-        }
-        while (found == batch.Length);
+        int expired = sessions.Expire(nowTicks, IsLocked);
         // Held fragments whose first fragment never came are dropped here, and counted.
         int timedOut = fragments.Expire(nowTicks);
         for (int i = 0; i < timedOut; i++)
@@ -53,113 +23,8 @@ public sealed partial class NatEngine
         return expired;
     }
 
-    /// <summary>The idle timeout that applies to a session now, by protocol and TCP state.</summary>
-    private long TimeoutOf(in Session session)
-    {
-        RuleSlot rule = rules[session.RuleIndex]!;
-        return session.Original.Protocol switch
-        {
-            IpProtocol.Tcp => IsLongLived(session.Tcp) ? rule.TcpEstablishedTimeoutTicks : rule.TcpTransitoryTimeoutTicks,
-            IpProtocol.Udp => rule.UdpTimeoutTicks,
-            IpProtocol.Icmp => rule.IcmpTimeoutTicks,
-            _ => rule.OtherTimeoutTicks,
-        };
-    }
-
-    private void RemoveSession(int index, SessionEndReason reason, long nowTicks)
-    {
-        if (SessionChanged is { } handler)
-        {
-            handler(new SessionEvent(SessionEventKind.Deleted, Describe(index), reason));
-        }
-        int ruleIndex = table.At(index).RuleIndex;
-        CountSession(table.At(index), -1);
-        if (table.Remove(index, out Session endedMapping))
-        {
-            pools.MappingEnded(endedMapping, nowTicks);
-        }
-        RuleSlot? rule = rules[ruleIndex];
-        if (rule is not null && --rule.Sessions == 0 && !rule.Active)
-        {
-            rules[ruleIndex] = null;
-        }
-    }
-
-    // Sessions by protocol and state, kept as they change (made, ended, a TCP state moving on),
-    // so that metrics never walk the table (STYLE.md, "The packet thread does packet work").
-    private static readonly (string Protocol, string State)[] CountedClasses =
-    [
-        ("tcp", "SynSent"), ("tcp", "SynReceived"), ("tcp", "Established"), ("tcp", "Closing"), ("tcp", "TimeWait"), ("tcp", "Reset"),
-        ("udp", "Active"), ("icmp", "Active"),
-    ];
-
-    private readonly int[] sessionsByClass = new int[CountedClasses.Length];
-    private readonly Dictionary<byte, int> otherSessionsByProtocol = [];
-
-    private static int ClassOf(TcpTracking tracking)
-    {
-        const TcpTracking bothFin = TcpTracking.ForwardFin | TcpTracking.ReplyFin;
-        const TcpTracking bothSyn = TcpTracking.ForwardSyn | TcpTracking.ReplySyn;
-        return (tracking & TcpTracking.Reset) != 0 ? 5
-            : (tracking & bothFin) == bothFin ? 4
-            : (tracking & bothFin) != 0 ? 3
-            : (tracking & TcpTracking.Established) != 0 ? 2
-            : (tracking & bothSyn) == bothSyn ? 1
-            : 0;
-    }
-
-    /// <summary>Counts a session made (+1) or ended (-1) in its protocol and state.</summary>
-    private void CountSession(in Session session, int change)
-    {
-        switch (session.Original.Protocol)
-        {
-            case IpProtocol.Tcp:
-                sessionsByClass[ClassOf(session.Tcp)] += change;
-                break;
-            case IpProtocol.Udp:
-                sessionsByClass[6] += change;
-                break;
-            case IpProtocol.Icmp:
-                sessionsByClass[7] += change;
-                break;
-            default:
-                System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(otherSessionsByProtocol, session.Original.Protocol, out _) += change;
-                break;
-        }
-    }
-
-    /// <summary>Moves a TCP session's count when its state changes.</summary>
-    private void CountTcpChange(TcpTracking before, TcpTracking after)
-    {
-        int from = ClassOf(before);
-        int to = ClassOf(after);
-        if (from != to)
-        {
-            sessionsByClass[from]--;
-            sessionsByClass[to]++;
-        }
-    }
-
     /// <summary>Sessions by protocol name and state, for metrics: counts kept as they change, no walk of the table.</summary>
-    public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions()
-    {
-        var counts = new Dictionary<(string, string), int>();
-        for (int i = 0; i < CountedClasses.Length; i++)
-        {
-            if (sessionsByClass[i] != 0)
-            {
-                counts[CountedClasses[i]] = sessionsByClass[i];
-            }
-        }
-        foreach ((byte protocol, int count) in otherSessionsByProtocol)
-        {
-            if (count != 0)
-            {
-                counts[(FlowKey.ProtocolName(protocol), "Active")] = count;
-            }
-        }
-        return counts;
-    }
+    public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions() => census.Counts();
 
     /// <summary>
     /// Counts by walking one slice of the table, as <see cref="ListSessions(int, int, List{SessionInfo}, uint?, byte?)"/>
@@ -184,7 +49,7 @@ public sealed partial class NatEngine
         return end;
     }
 
-    private static string TcpStateName(TcpTracking tracking)
+    internal static string TcpStateName(TcpTracking tracking)
     {
         const TcpTracking bothFin = TcpTracking.ForwardFin | TcpTracking.ReplyFin;
         const TcpTracking bothSyn = TcpTracking.ForwardSyn | TcpTracking.ReplySyn;
@@ -205,7 +70,7 @@ public sealed partial class NatEngine
         FlowKey internalKey = outside ? session.Translated.Reverse() : session.Original;
         FlowKey externalKey = outside ? session.Original.Reverse() : session.Translated;
         RuleSlot? rule = rules[session.RuleIndex];
-        long expires = table.TicksOf(session.LastSeenSeconds + 1) + (rule is null ? 0 : TimeoutOf(session));
+        long expires = rule is null ? table.TicksOf(session.LastSeenSeconds + 1) : sessions.DeadlineOf(session);
         return new SessionInfo
         {
             Id = index,

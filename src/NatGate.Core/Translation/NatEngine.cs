@@ -21,6 +21,8 @@ public sealed partial class NatEngine
     private Dictionary<RuleShape, HashSet<RuleSlot>>? activeRulesByShape; // for FindRule; see ActiveRulesByShape
     private RuleMatcher ruleMatcher = RuleMatcher.Empty;
     private readonly AddressPools pools;
+    private readonly SessionStore sessions;
+    private readonly SessionCensus census = new();
     private HashSet<uint> localAddresses = [];
     private readonly ulong seed;
     private readonly FragmentTracker fragments;
@@ -35,6 +37,9 @@ public sealed partial class NatEngine
         // restored from a state file keep their creation and last-seen times.
         table = new FlowTable(options.Limits, Math.Max(0, startTicks - EpochMargin.Ticks), seed);
         pools = new AddressPools(seed, options.UdpPortQuarantine.Ticks);
+        sessions = new SessionStore(table, rules, pools, Counters);
+        sessions.Observe(census);
+        sessions.Observe(new SessionEvents(this));
         Hairpinning = options.Hairpinning;
         fragments = new FragmentTracker(options);
     }
@@ -62,6 +67,20 @@ public sealed partial class NatEngine
 
     /// <summary>Raised when a session is created or deleted; nothing is built for it when no one listens.</summary>
     public event Action<SessionEvent>? SessionChanged;
+
+    /// <summary>The session store's observer that raises <see cref="SessionChanged"/>, describing the session only when someone listens.</summary>
+    private sealed class SessionEvents(NatEngine engine) : ISessionObserver
+    {
+        public void Created(int index, in Session session)
+            => engine.SessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, engine.Describe(index), SessionEndReason.None));
+
+        public void Removed(int index, in Session session, SessionEndReason reason)
+            => engine.SessionChanged?.Invoke(new SessionEvent(SessionEventKind.Deleted, engine.Describe(index), reason));
+
+        public void TcpStateChanged(int index, in Session session, TcpTracking before)
+        {
+        }
+    }
 
     /// <summary>
     /// The gateway's own addresses. A packet from one of them that is redirected also gets its

@@ -1,0 +1,90 @@
+using System.Runtime.InteropServices;
+using NatGate.Core.Control;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation;
+
+/// <summary>
+/// Sessions by protocol and state, kept as they change (made, ended, a TCP state moving on),
+/// so that metrics never walk the table (STYLE.md, "The packet thread does packet work").
+/// An observer of the session store.
+/// </summary>
+internal sealed class SessionCensus : ISessionObserver
+{
+    private static readonly (string Protocol, string State)[] CountedClasses =
+    [
+        ("tcp", "SynSent"), ("tcp", "SynReceived"), ("tcp", "Established"), ("tcp", "Closing"), ("tcp", "TimeWait"), ("tcp", "Reset"),
+        ("udp", "Active"), ("icmp", "Active"),
+    ];
+
+    private readonly int[] sessionsByClass = new int[CountedClasses.Length];
+    private readonly Dictionary<byte, int> otherSessionsByProtocol = [];
+
+    public void Created(int index, in Session session) => Count(session, +1);
+
+    public void Removed(int index, in Session session, SessionEndReason reason) => Count(session, -1);
+
+    public void TcpStateChanged(int index, in Session session, TcpTracking before)
+    {
+        int from = ClassOf(before);
+        int to = ClassOf(session.Tcp);
+        if (from != to)
+        {
+            sessionsByClass[from]--;
+            sessionsByClass[to]++;
+        }
+    }
+
+    /// <summary>The counts by protocol name and state, leaving out the empty ones.</summary>
+    public IReadOnlyDictionary<(string Protocol, string State), int> Counts()
+    {
+        var counts = new Dictionary<(string, string), int>();
+        for (int i = 0; i < CountedClasses.Length; i++)
+        {
+            if (sessionsByClass[i] != 0)
+            {
+                counts[CountedClasses[i]] = sessionsByClass[i];
+            }
+        }
+        foreach ((byte protocol, int count) in otherSessionsByProtocol)
+        {
+            if (count != 0)
+            {
+                counts[(FlowKey.ProtocolName(protocol), "Active")] = count;
+            }
+        }
+        return counts;
+    }
+
+    private static int ClassOf(TcpTracking tracking)
+    {
+        const TcpTracking bothFin = TcpTracking.ForwardFin | TcpTracking.ReplyFin;
+        const TcpTracking bothSyn = TcpTracking.ForwardSyn | TcpTracking.ReplySyn;
+        return (tracking & TcpTracking.Reset) != 0 ? 5
+            : (tracking & bothFin) == bothFin ? 4
+            : (tracking & bothFin) != 0 ? 3
+            : (tracking & TcpTracking.Established) != 0 ? 2
+            : (tracking & bothSyn) == bothSyn ? 1
+            : 0;
+    }
+
+    private void Count(in Session session, int change)
+    {
+        switch (session.Original.Protocol)
+        {
+            case IpProtocol.Tcp:
+                sessionsByClass[ClassOf(session.Tcp)] += change;
+                break;
+            case IpProtocol.Udp:
+                sessionsByClass[6] += change;
+                break;
+            case IpProtocol.Icmp:
+                sessionsByClass[7] += change;
+                break;
+            default:
+                CollectionsMarshal.GetValueRefOrAddDefault(otherSessionsByProtocol, session.Original.Protocol, out _) += change;
+                break;
+        }
+    }
+}

@@ -1,0 +1,167 @@
+using NatGate.Core.Control;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation;
+
+/// <summary>
+/// What happens to sessions, for the parts that keep something about them (counts by state,
+/// the engine's public events). Called on the engine's thread, as it happens; an observer must
+/// not insert or remove sessions itself.
+/// </summary>
+internal interface ISessionObserver
+{
+    /// <summary>A session was made (by a packet, a put or a restore); it is in the table.</summary>
+    void Created(int index, in Session session);
+
+    /// <summary>A TCP session's tracked state moved on.</summary>
+    void TcpStateChanged(int index, in Session session, TcpTracking before);
+
+    /// <summary>A session is about to go; it is still in the table.</summary>
+    void Removed(int index, in Session session, SessionEndReason reason);
+}
+
+/// <summary>
+/// The session part of the engine: the only code that inserts sessions into the flow table and
+/// removes them. With each it keeps what depends on a session's life: its rule's reference
+/// count (a removed rule goes when its last session does), its external port (given back when
+/// its mapping's last session ends), its timer, the engine's counters, and the observers
+/// (<see cref="ISessionObserver"/>). The new-session path and put/restore insert through
+/// <see cref="Insert"/>; expiry, flushes and removals go through <see cref="Remove"/>.
+/// </summary>
+internal sealed class SessionStore(FlowTable table, RuleSlotTable rules, AddressPools pools, NatCounters counters)
+{
+    private const int ExpiryBatch = 256;
+    private ISessionObserver[] observers = [];
+
+    public FlowTable Table => table;
+
+    public void Observe(ISessionObserver observer) => observers = [.. observers, observer];
+
+    /// <summary>
+    /// Inserts a session whose room was checked (<see cref="FlowTable.CheckRoom"/>), joining the
+    /// mapping of <paramref name="join"/> (-1: none) or starting one; its timer is due at
+    /// <paramref name="deadlineTicks"/>. Returns its index.
+    /// </summary>
+    public int Insert(in Session session, int join, bool startsMapping, long deadlineTicks)
+    {
+        int index = table.Add(session, join, startsMapping);
+        rules[session.RuleIndex]!.Sessions++;
+        table.Wheel.Schedule(index, deadlineTicks);
+        counters.Added++;
+        foreach (ISessionObserver observer in observers)
+        {
+            observer.Created(index, table.At(index));
+        }
+        return index;
+    }
+
+    /// <summary>
+    /// Removes a session, counted by <paramref name="reason"/>: its mapping's port goes back to
+    /// the pool when it was the mapping's last, and its rule goes when it was a removed rule's last.
+    /// </summary>
+    public void Remove(int index, SessionEndReason reason, long nowTicks)
+    {
+        foreach (ISessionObserver observer in observers)
+        {
+            observer.Removed(index, table.At(index), reason);
+        }
+        int ruleIndex = table.At(index).RuleIndex;
+        if (table.Remove(index, out Session endedMapping))
+        {
+            pools.MappingEnded(endedMapping, nowTicks);
+        }
+        RuleSlot? rule = rules[ruleIndex];
+        if (rule is not null && --rule.Sessions == 0 && !rule.Active)
+        {
+            rules[ruleIndex] = null;
+        }
+        switch (reason)
+        {
+            case SessionEndReason.Expired:
+                counters.Expired++;
+                break;
+            case SessionEndReason.AddressGone:
+                counters.AddressGone++;
+                break;
+            default:
+                counters.Removed++;
+                break;
+        }
+    }
+
+    /// <summary>
+    /// A TCP session's state moved on: the observers hear of it, and a session that stops being
+    /// long-lived (closing, reset) gets the transitory timer from now (RFC 7857: 4 minutes after
+    /// RST or both FINs), which is also when the lazy check at expiry would now say it ends.
+    /// </summary>
+    public void TcpStateChanged(int index, TcpTracking before, long nowTicks)
+    {
+        ref Session session = ref table.At(index);
+        foreach (ISessionObserver observer in observers)
+        {
+            observer.TcpStateChanged(index, session, before);
+        }
+        if (!IsLongLived(session.Tcp) && IsLongLived(before))
+        {
+            table.Wheel.Schedule(index, nowTicks + rules[session.RuleIndex]!.TcpTransitoryTimeoutTicks);
+        }
+    }
+
+    /// <summary>
+    /// Runs the timers: removes the sessions idle past their timeout. Timers are lazy (a packet
+    /// only stores its time), so each due session is looked at again here; while the table is
+    /// locked nothing is removed. Returns how many expired.
+    /// </summary>
+    public int Expire(long nowTicks, bool locked)
+    {
+        Span<int> batch = stackalloc int[ExpiryBatch];
+        int expired = 0;
+        int found;
+        do
+        {
+            found = table.Wheel.Advance(nowTicks, batch);
+            for (int i = 0; i < found; i++)
+            {
+                int index = batch[i];
+                long deadline = DeadlineOf(table.At(index));
+                if (locked)
+                {
+                    table.Wheel.Schedule(index, Math.Max(deadline, nowTicks + TimeSpan.TicksPerSecond));
+                }
+                else if (deadline > nowTicks)
+                {
+                    table.Wheel.Schedule(index, deadline);
+                }
+                else
+                {
+                    Remove(index, SessionEndReason.Expired, nowTicks);
+                    expired++;
+                }
+            }
+        }
+        while (found == batch.Length);
+        return expired;
+    }
+
+    /// <summary>When a session ends if nothing more is seen of it: last seen (to the second above) plus its timeout.</summary>
+    public long DeadlineOf(in Session session) => table.TicksOf(session.LastSeenSeconds + 1) + TimeoutOf(session);
+
+    /// <summary>The idle timeout that applies to a session now, by protocol and TCP state.</summary>
+    public long TimeoutOf(in Session session)
+    {
+        RuleSlot rule = rules[session.RuleIndex]!;
+        return session.Original.Protocol switch
+        {
+            IpProtocol.Tcp => IsLongLived(session.Tcp) ? rule.TcpEstablishedTimeoutTicks : rule.TcpTransitoryTimeoutTicks,
+            IpProtocol.Udp => rule.UdpTimeoutTicks,
+            IpProtocol.Icmp => rule.IcmpTimeoutTicks,
+            _ => rule.OtherTimeoutTicks,
+        };
+    }
+
+    /// <summary>Established and neither reset nor closed both ways: the long timeout applies.</summary>
+    public static bool IsLongLived(TcpTracking tracking)
+        => (tracking & TcpTracking.Established) != 0 && (tracking & TcpTracking.Reset) == 0
+        && (tracking & (TcpTracking.ForwardFin | TcpTracking.ReplyFin)) != (TcpTracking.ForwardFin | TcpTracking.ReplyFin);
+}
