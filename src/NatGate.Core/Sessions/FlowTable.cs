@@ -204,30 +204,17 @@ internal sealed class FlowTable
 
     /// <summary>The key a mapping is found by from inside: the inside endpoint, plus the remote address or endpoint for dependent mappings.</summary>
     public static FlowKey InsideMappingKey(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort, MappingBehavior behavior)
-        => behavior switch
-        {
-            MappingBehavior.EndpointIndependent => new FlowKey(protocol, insideAddress, insidePort, 0, 0),
-            MappingBehavior.AddressDependent => new FlowKey(protocol, insideAddress, insidePort, remoteAddress, 0),
-            _ => new FlowKey(protocol, insideAddress, insidePort, remoteAddress, remotePort),
-        };
+        => Behaviours.MappingPolicy.For(behavior).Key(protocol, insideAddress, insidePort, remoteAddress, remotePort);
 
     public static FlowKey ExternalMappingKey(byte protocol, uint address, ushort port) => new(protocol, address, port, 0, 0);
 
-    public static MappingBehavior BehaviorOf(SessionAttributes flags)
-        => (flags & SessionAttributes.MappingAddressAndPortDependent) != 0 ? MappingBehavior.AddressAndPortDependent
-        : (flags & SessionAttributes.MappingAddressDependent) != 0 ? MappingBehavior.AddressDependent
-        : MappingBehavior.EndpointIndependent;
+    public static MappingBehavior BehaviorOf(SessionAttributes flags) => Behaviours.MappingPolicy.Of(flags).Behavior;
 
-    public static SessionAttributes FlagsOf(MappingBehavior behavior) => behavior switch
-    {
-        MappingBehavior.AddressDependent => SessionAttributes.MappingAddressDependent,
-        MappingBehavior.AddressAndPortDependent => SessionAttributes.MappingAddressAndPortDependent,
-        _ => SessionAttributes.None,
-    };
+    public static SessionAttributes FlagsOf(MappingBehavior behavior) => Behaviours.MappingPolicy.For(behavior).Flags;
 
     private static FlowKey InsideMappingKeyOf(in Session session)
-        => InsideMappingKey(session.Original.Protocol, session.InsideAddress, session.InsidePort,
-            session.RemoteAddress, session.RemotePort, BehaviorOf(session.Attributes));
+        => Behaviours.MappingPolicy.Of(session.Attributes).Key(session.Original.Protocol, session.InsideAddress, session.InsidePort,
+            session.RemoteAddress, session.RemotePort);
 
     private static FlowKey ExternalMappingKeyOf(in Session session)
         => ExternalMappingKey(session.Original.Protocol, session.ExternalAddress, session.ExternalPort);

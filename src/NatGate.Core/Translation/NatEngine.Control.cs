@@ -104,7 +104,8 @@ public sealed partial class NatEngine
         ExternalAddressPool? reserved = null;
         if (record.InMapping)
         {
-            session.Attributes |= FlowTable.FlagsOf(record.Mapping);
+            Behaviours.MappingPolicy mappingPolicy = Behaviours.MappingPolicy.For(record.Mapping);
+            session.Attributes |= mappingPolicy.Flags;
             byte protocol = record.Original.Protocol;
             int owner = table.FindMappingByExternal(protocol, session.ExternalAddress, session.ExternalPort);
             if (owner >= 0)
@@ -119,7 +120,7 @@ public sealed partial class NatEngine
             }
             else
             {
-                FlowKey insideKey = FlowTable.InsideMappingKey(protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, session.RemotePort, record.Mapping);
+                FlowKey insideKey = mappingPolicy.Key(protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, session.RemotePort);
                 if (!session.Attributes.HasFlag(SessionAttributes.InitiatedOutside) && table.FindMappingByInside(insideKey) >= 0)
                 {
                     throw new NatControlException(NatErrno.EEXIST,

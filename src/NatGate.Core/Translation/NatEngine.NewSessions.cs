@@ -1,3 +1,4 @@
+using NatGate.Core.Behaviours;
 using NatGate.Core.Control;
 using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
@@ -102,7 +103,7 @@ public sealed partial class NatEngine
         ushort newSourcePort = key.SourcePort;
         int sourceMapping = -1;
         bool startsMapping = false;
-        MappingBehavior behavior = MappingBehavior.EndpointIndependent;
+        MappingPolicy mappingPolicy = MappingPolicy.EndpointIndependent;
         RuleSlot? sourceRule = map;
         ExternalAddressPool? allocatedFrom = null;
         if (map is not null && map.Rule.Kind == NatRuleKind.Bidirectional)
@@ -111,10 +112,10 @@ public sealed partial class NatEngine
         }
         else if (map is not null || fromGateway)
         {
-            behavior = map?.Rule.Policy.Mapping ?? MappingBehavior.EndpointIndependent;
+            mappingPolicy = map?.Mapping ?? MappingPolicy.EndpointIndependent;
             // Protocols without ports are translated by address alone and make no mapping.
             bool hasPorts = protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp;
-            FlowKey mappingKey = FlowTable.InsideMappingKey(protocol, key.Source, key.SourcePort, newDestination, newDestinationPort, behavior);
+            FlowKey mappingKey = mappingPolicy.Key(protocol, key.Source, key.SourcePort, newDestination, newDestinationPort);
             sourceMapping = hasPorts ? table.FindMappingByInside(mappingKey) : -1;
             if (sourceMapping >= 0)
             {
@@ -181,7 +182,7 @@ public sealed partial class NatEngine
         }
         if (startsMapping || sourceMapping >= 0)
         {
-            session.Attributes |= FlowTable.FlagsOf(behavior);
+            session.Attributes |= mappingPolicy.Flags;
         }
         else if (destinationMapping >= 0)
         {
@@ -281,11 +282,7 @@ public sealed partial class NatEngine
     private bool Admits(int representative, uint remote, ushort remotePort)
     {
         ref Session mapping = ref table.At(representative);
-        FilteringBehavior filtering = rules[mapping.RuleIndex]!.Rule.Policy.FilteringFor(mapping.Original.Protocol);
-        // Constant time, whatever the mapping's size: a flood at a busy mapping costs what one at
-        // an idle one does (issue 10).
-        return filtering == FilteringBehavior.EndpointIndependent
-            || table.MappingTalksTo(representative, remote, filtering == FilteringBehavior.AddressDependent ? null : remotePort);
+        return rules[mapping.RuleIndex]!.FilteringFor(mapping.Original.Protocol).Admits(table, representative, remote, remotePort);
     }
 
     private TranslationResult Refuse(Span<byte> buffer, Ipv4Packet ip, DropReason reason, RuleSlot? map, long nowTicks)

@@ -34,6 +34,15 @@ internal sealed class RuleSlot(int index, NatRule rule)
 
     public long OtherTimeoutTicks { get; } = AgeOr(rule.AgeSeconds, rule.Policy.OtherIdleTimeout);
 
+    /// <summary>The mapping behaviour of the sessions this rule makes.</summary>
+    public Behaviours.MappingPolicy Mapping { get; } = Behaviours.MappingPolicy.For(rule.Policy.Mapping);
+
+    private readonly Behaviours.FilteringPolicy tcpFiltering = Behaviours.FilteringPolicy.For(rule.Policy.TcpFiltering);
+    private readonly Behaviours.FilteringPolicy otherFiltering = Behaviours.FilteringPolicy.For(rule.Policy.UdpFiltering);
+
+    /// <summary>The filtering its mappings apply: TCP's for TCP, UDP's for everything else (as <see cref="NatPolicy.FilteringFor"/>).</summary>
+    public Behaviours.FilteringPolicy FilteringFor(byte protocol) => protocol == Packets.IpProtocol.Tcp ? tcpFiltering : otherFiltering;
+
     private static long AgeOr(int? ageSeconds, TimeSpan policy) => ageSeconds is { } age ? age * TimeSpan.TicksPerSecond : policy.Ticks;
 
     /// <summary>The port range for a protocol's external ports or identifiers.</summary>

@@ -1,0 +1,73 @@
+using NatGate.Core.Rules;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Behaviours;
+
+/// <summary>
+/// A mapping behaviour (RFC 4787 section 4.1): which outbound flows of one inside endpoint
+/// share an external endpoint. Each is a key: the flows whose keys are equal share a mapping.
+/// The session remembers its behaviour in two attribute bits, so the table can find its key
+/// again without its rule.
+/// </summary>
+public abstract class MappingPolicy
+{
+    public static MappingPolicy EndpointIndependent { get; } = new EndpointIndependentMapping();
+
+    public static MappingPolicy AddressDependent { get; } = new AddressDependentMapping();
+
+    public static MappingPolicy AddressAndPortDependent { get; } = new AddressAndPortDependentMapping();
+
+    public abstract MappingBehavior Behavior { get; }
+
+    /// <summary>The attribute bits a session of such a mapping carries.</summary>
+    public abstract SessionAttributes Flags { get; }
+
+    /// <summary>The key an inside endpoint's mapping is found by, for a flow to the remote endpoint given.</summary>
+    public abstract FlowKey Key(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort);
+
+    public static MappingPolicy For(MappingBehavior behavior) => behavior switch
+    {
+        MappingBehavior.AddressDependent => AddressDependent,
+        MappingBehavior.AddressAndPortDependent => AddressAndPortDependent,
+        _ => EndpointIndependent,
+    };
+
+    /// <summary>The behaviour a session's attribute bits name.</summary>
+    public static MappingPolicy Of(SessionAttributes flags)
+        => (flags & SessionAttributes.MappingAddressAndPortDependent) != 0 ? AddressAndPortDependent
+        : (flags & SessionAttributes.MappingAddressDependent) != 0 ? AddressDependent
+        : EndpointIndependent;
+
+    /// <summary>RFC 4787 REQ-1: one external endpoint per inside endpoint, whatever the destination.</summary>
+    private sealed class EndpointIndependentMapping : MappingPolicy
+    {
+        public override MappingBehavior Behavior => MappingBehavior.EndpointIndependent;
+
+        public override SessionAttributes Flags => SessionAttributes.None;
+
+        public override FlowKey Key(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
+            => new(protocol, insideAddress, insidePort, 0, 0);
+    }
+
+    /// <summary>A new external endpoint per destination address.</summary>
+    private sealed class AddressDependentMapping : MappingPolicy
+    {
+        public override MappingBehavior Behavior => MappingBehavior.AddressDependent;
+
+        public override SessionAttributes Flags => SessionAttributes.MappingAddressDependent;
+
+        public override FlowKey Key(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
+            => new(protocol, insideAddress, insidePort, remoteAddress, 0);
+    }
+
+    /// <summary>A new external endpoint per destination address and port (a "symmetric" NAT).</summary>
+    private sealed class AddressAndPortDependentMapping : MappingPolicy
+    {
+        public override MappingBehavior Behavior => MappingBehavior.AddressAndPortDependent;
+
+        public override SessionAttributes Flags => SessionAttributes.MappingAddressAndPortDependent;
+
+        public override FlowKey Key(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
+            => new(protocol, insideAddress, insidePort, remoteAddress, remotePort);
+    }
+}
