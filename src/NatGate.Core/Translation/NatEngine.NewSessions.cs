@@ -132,7 +132,7 @@ public sealed partial class NatEngine
                 // own (several --external addresses, a NetNat instance's, are one pool).
                 for (RuleSlot? next = map; refusal == DropReason.PortsExhausted && next is not null;)
                 {
-                    next = ruleMatcher.FindNextMap(key, newDestination, newDestinationPort, next);
+                    next = ruleSet.Matcher.FindNextMap(key, newDestination, newDestinationPort, next);
                     if (next is not null && next.Rule.Kind != NatRuleKind.Bidirectional)
                     {
                         refusal = pools.AllocateFromRule(next, key, nowTicks, out newSource, out newSourcePort, out allocatedFrom);
@@ -233,7 +233,7 @@ public sealed partial class NatEngine
     }
 
     /// <summary>The first redirect or bimap, in matching order, that takes <paramref name="key"/> (an index lookup, not a walk over the rules).</summary>
-    private RuleSlot? FindRedirect(FlowKey key) => ruleMatcher.FindRedirect(key);
+    private RuleSlot? FindRedirect(FlowKey key) => ruleSet.Matcher.FindRedirect(key);
 
     private (uint Address, ushort Port) RedirectTarget(RuleSlot slot, FlowKey key)
     {
@@ -266,14 +266,14 @@ public sealed partial class NatEngine
     }
 
     /// <summary>The first map rule, in matching order, that translates <paramref name="key"/>'s source (an index lookup).</summary>
-    private RuleSlot? FindMap(FlowKey key, uint destination, ushort destinationPort) => ruleMatcher.FindMap(key, destination, destinationPort);
+    private RuleSlot? FindMap(FlowKey key, uint destination, ushort destinationPort) => ruleSet.Matcher.FindMap(key, destination, destinationPort);
 
     /// <summary>
     /// Whether a map rule would take this packet but for its protocol: the packet comes from that
     /// rule's inside and goes where the rule translates to. (A rule's port conditions are the
     /// operator's choice of what to translate, as in IP Filter; its protocols are what it can.)
     /// </summary>
-    private bool IsInsideOfSomeMap(FlowKey key, uint destination) => ruleMatcher.IsInsideOfSomeMap(key, destination);
+    private bool IsInsideOfSomeMap(FlowKey key, uint destination) => ruleSet.Matcher.IsInsideOfSomeMap(key, destination);
 
     /// <summary>
     /// Whether a mapping admits a packet from (<paramref name="remote"/>, <paramref name="remotePort"/>):
