@@ -1,0 +1,90 @@
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+using System.Net.Sockets;
+
+namespace NatGate.Core.Addressing;
+
+/// <summary>
+/// An IPv6 address as one 128-bit number, most significant bit first (2001:db8::1 is
+/// 0x20010db8_00000000_00000000_00000001): compared, masked and hashed as a number on the
+/// packet path, read from and written to packets in network order without allocating. Text is
+/// RFC 4291 section 2.2 in, RFC 5952's canonical form out (lower case, the longest run of zero
+/// groups compressed), through the BCL's own parser and formatter.
+/// </summary>
+public readonly record struct Ipv6Address(UInt128 Value) : ISpanParsable<Ipv6Address>, ISpanFormattable, IComparable<Ipv6Address>
+{
+    /// <summary>The longest canonical text, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".</summary>
+    public const int MaximumFormattedLength = 45;
+
+    public const int Size = 16;
+
+    /// <summary>::, the unspecified address.</summary>
+    public static Ipv6Address Unspecified => default;
+
+    /// <summary>The address in the first 16 bytes of <paramref name="bytes"/> (network order, as in a header).</summary>
+    public static Ipv6Address Read(ReadOnlySpan<byte> bytes) => new(BinaryPrimitives.ReadUInt128BigEndian(bytes));
+
+    /// <summary>Writes the address into the first 16 bytes of <paramref name="bytes"/> (network order).</summary>
+    public void Write(Span<byte> bytes) => BinaryPrimitives.WriteUInt128BigEndian(bytes, Value);
+
+    public static Ipv6Address Parse(string s, IFormatProvider? provider)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return Parse(s.AsSpan(), provider);
+    }
+
+    public static Ipv6Address Parse(ReadOnlySpan<char> s, IFormatProvider? provider)
+        => TryParse(s, provider, out Ipv6Address address)
+            ? address
+            : throw new FormatException($"'{s}' is not an IPv6 address; write eight groups of hexadecimal digits separated by colons, such as 2001:db8::1.");
+
+    public static bool TryParse([NotNullWhen(true)] string? s, IFormatProvider? provider, out Ipv6Address result)
+        => TryParse(s.AsSpan(), provider, out result);
+
+    public static bool TryParse(ReadOnlySpan<char> text, out Ipv6Address result) => TryParse(text, null, out result);
+
+    /// <summary>
+    /// Only IPv6 text: no zone ("%eth0", which names a link, not an address a NAT translates), no
+    /// brackets, no IPv4 dotted quad on its own.
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<char> s, IFormatProvider? provider, out Ipv6Address result)
+    {
+        result = default;
+        if (s.IsEmpty || s.Contains('%') || s.Contains('[') || !s.Contains(':')
+            || !IPAddress.TryParse(s, out IPAddress? parsed) || parsed.AddressFamily != AddressFamily.InterNetworkV6)
+        {
+            return false;
+        }
+        Span<byte> bytes = stackalloc byte[Size];
+        parsed.TryWriteBytes(bytes, out _);
+        result = Read(bytes);
+        return true;
+    }
+
+    public override string ToString()
+    {
+        Span<byte> bytes = stackalloc byte[Size];
+        Write(bytes);
+        return new IPAddress(bytes).ToString();
+    }
+
+    public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
+
+    public bool TryFormat(Span<char> destination, out int charsWritten, ReadOnlySpan<char> format, IFormatProvider? provider)
+    {
+        Span<byte> bytes = stackalloc byte[Size];
+        Write(bytes);
+        return new IPAddress(bytes).TryFormat(destination, out charsWritten);
+    }
+
+    public int CompareTo(Ipv6Address other) => Value.CompareTo(other.Value);
+
+    public static bool operator <(Ipv6Address left, Ipv6Address right) => left.Value < right.Value;
+
+    public static bool operator >(Ipv6Address left, Ipv6Address right) => left.Value > right.Value;
+
+    public static bool operator <=(Ipv6Address left, Ipv6Address right) => left.Value <= right.Value;
+
+    public static bool operator >=(Ipv6Address left, Ipv6Address right) => left.Value >= right.Value;
+}
