@@ -95,6 +95,34 @@ public static class InternetChecksum
     public static ushort Delta(uint oldValue, uint newValue)
         => Add(Delta((ushort)(oldValue >> 16), (ushort)(newValue >> 16)), Delta((ushort)oldValue, (ushort)newValue));
 
+    /// <summary>The delta for a 128-bit field (an IPv6 address) changing: the eight 16-bit words' deltas summed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort Delta(Addressing.Ipv6Address oldValue, Addressing.Ipv6Address newValue)
+    {
+        // ~m + m' over each half is the same sum as over each word (one's-complement addition
+        // is associative), so two 64-bit halves fold as the eight words would.
+        ulong accumulator = SumWords(~oldValue.Value) + SumWords(newValue.Value);
+        return Fold(accumulator);
+    }
+
+    /// <summary>
+    /// The sum of the IPv6 pseudo-header (RFC 8200 section 8.1): both addresses, the upper-layer
+    /// length and the next header, from the addresses as numbers (no bytes to read).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort PseudoHeaderSum(Addressing.Ipv6Address source, Addressing.Ipv6Address destination, byte nextHeader, int transportLength)
+        => Fold(SumWords(source.Value) + SumWords(destination.Value) + (uint)transportLength + nextHeader);
+
+    /// <summary>The eight 16-bit words of a 128-bit number, added (at most 8 x 0xFFFF: no overflow).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong SumWords(UInt128 value)
+    {
+        ulong high = (ulong)(value >> 64);
+        ulong low = (ulong)value;
+        return (high >> 48) + ((high >> 32) & 0xFFFF) + ((high >> 16) & 0xFFFF) + (high & 0xFFFF)
+            + (low >> 48) + ((low >> 32) & 0xFFFF) + ((low >> 16) & 0xFFFF) + (low & 0xFFFF);
+    }
+
     /// <summary>The delta that undoes <paramref name="delta"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort Negate(ushort delta) => (ushort)~delta;
