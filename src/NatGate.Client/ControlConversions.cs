@@ -35,14 +35,21 @@ public static class ControlConversions
     public static IpnatRules ParseRules(RulesText body)
     {
         ArgumentNullException.ThrowIfNull(body);
+        bool named = !string.IsNullOrWhiteSpace(body.Source);
+        IpnatRules parsed;
         try
         {
-            return IpnatParser.Parse(body.Text ?? "", string.IsNullOrWhiteSpace(body.Source) ? "control" : body.Source);
+            parsed = IpnatParser.Parse(body.Text ?? "", named ? body.Source! : RuleOrigin.ControlApi.SourceName);
         }
         catch (RuleSyntaxException error)
         {
             throw new NatControlException(NatErrno.EINVAL, error.Message);
         }
+        // Text sent without a file's name came from the API itself, not from a file called "control".
+        return named ? parsed : parsed with
+        {
+            Rules = [.. parsed.Rules.Select(rule => rule.Origin is RuleOrigin.IpnatLine line ? rule with { Origin = new RuleOrigin.ControlApi(line.Line) } : rule)],
+        };
     }
 
     public static SessionRecordView ToView(SessionRecord record)
