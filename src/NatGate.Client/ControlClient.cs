@@ -87,7 +87,7 @@ public sealed class ControlClient : IDisposable
 
     // ------------------------------------------------------------ sessions and statistics
 
-    public Task<IReadOnlyList<SessionInfo>> SessionsAsync(string? address = null, string? protocol = null, CancellationToken token = default)
+    public Task<IReadOnlyList<SessionView>> SessionsAsync(string? address = null, string? protocol = null, CancellationToken token = default)
     {
         var query = new List<string>();
         if (!string.IsNullOrEmpty(address))
@@ -99,7 +99,7 @@ public sealed class ControlClient : IDisposable
             query.Add("protocol=" + Uri.EscapeDataString(protocol));
         }
         string path = query.Count == 0 ? "v1/sessions" : "v1/sessions?" + string.Join('&', query);
-        return SendAsync(HttpMethod.Get, path, null, ControlJson.Default.IReadOnlyListSessionInfo, token);
+        return SendAsync(HttpMethod.Get, path, null, ControlJson.Default.IReadOnlyListSessionView, token);
     }
 
     /// <summary>ipnat -F: removes every session; returns how many.</summary>
@@ -113,10 +113,8 @@ public sealed class ControlClient : IDisposable
     public async Task<int> PutAsync(SessionRecordView record, CancellationToken token = default)
         => (await SendAsync(HttpMethod.Post, "v1/sessions", Json(record, ControlJson.Default.SessionRecordView), ControlJson.Default.PutAnswer, token).ConfigureAwait(false)).Id;
 
-    public Task<int> PutAsync(SessionRecord record, CancellationToken token = default) => PutAsync(ControlConversions.ToView(record), token);
-
-    public Task<NatStatistics> StatisticsAsync(CancellationToken token = default)
-        => SendAsync(HttpMethod.Get, "v1/stats", null, ControlJson.Default.NatStatistics, token);
+    public Task<StatisticsView> StatisticsAsync(CancellationToken token = default)
+        => SendAsync(HttpMethod.Get, "v1/stats", null, ControlJson.Default.StatisticsView, token);
 
     // ------------------------------------------------------------ rules
 

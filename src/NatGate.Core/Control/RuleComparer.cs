@@ -9,12 +9,12 @@ public static class RuleComparer
     {
         ArgumentNullException.ThrowIfNull(left);
         ArgumentNullException.ThrowIfNull(right);
-        return left with { RedirectTargets = Array.Empty<uint>(), Label = null } == right with { RedirectTargets = Array.Empty<uint>(), Label = null }
+        return left with { RedirectTargets = Array.Empty<uint>(), Origin = null } == right with { RedirectTargets = Array.Empty<uint>(), Origin = null }
             && left.RedirectTargets.SequenceEqual(right.RedirectTargets);
     }
 
     /// <summary>
-    /// Equal but for the policy (timeouts, behaviours) and label: what an ipnat line can say.
+    /// Equal but for the policy (timeouts, behaviours) and origin: what an ipnat line can say.
     /// A rule written back as text and read again matches its loaded original this way.
     /// </summary>
     public static bool SameTranslation(NatRule left, NatRule right)

@@ -238,7 +238,7 @@ public sealed record NetNatModel
     /// <summary>
     /// The rules the model stands for: per instance one map rule per external address (its port
     /// range for TCP, UDP and ICMP identifiers), and per static mapping one redirect per external
-    /// address it covers. Labels name the object each rule came from. Throws if the model is invalid.
+    /// address it covers. Each rule's origin names the object it came from. Throws if the model is invalid.
     /// </summary>
     public IReadOnlyList<NatRule> Compile(Func<Ipv4Prefix, IEnumerable<uint>>? localAddresses = null)
     {
@@ -254,19 +254,7 @@ public sealed record NetNatModel
             foreach (NatExternalAddress external in ExternalAddressesOf(instance, localAddresses))
             {
                 var ports = new PortRange(external.PortStart, external.PortEnd);
-                rules.Add(new NatRule
-                {
-                    Kind = NatRuleKind.Map,
-                    // WinNAT translates TCP, UDP and ICMP; so does an instance (ipnat: portmap tcp/udp plus icmpidmap).
-                    Protocols = RuleProtocols.TcpUdp | RuleProtocols.Icmp,
-                    Source = instance.InternalIPInterfaceAddressPrefix,
-                    TranslatedFirst = external.IPAddress,
-                    TranslatedLast = external.IPAddress,
-                    TranslatedPorts = ports,
-                    TranslatedIcmpIdentifiers = ports,
-                    Policy = policy,
-                    Label = $"nat {instance.Name}",
-                });
+                rules.Add(NetNatRules.Map(instance.InternalIPInterfaceAddressPrefix, external.IPAddress, ports, policy, new RuleOrigin.NetNatInstance(instance.Name)));
             }
         }
         foreach (NatStaticMapping mapping in StaticMappings)
@@ -287,7 +275,7 @@ public sealed record NetNatModel
                     RedirectTargets = [mapping.InternalIPAddress],
                     RedirectPort = mapping.InternalPort ?? mapping.ExternalPort,
                     Policy = instance.Policy,
-                    Label = $"nat {instance.Name} mapping {mapping.StaticMappingID}",
+                    Origin = new RuleOrigin.NetNatStaticMapping(instance.Name, mapping.StaticMappingID),
                 });
             }
         }

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using NatGate.Core.Addressing;
 using NatGate.Core.Ports;
 
@@ -144,8 +145,20 @@ public sealed record NatRule
     /// <summary>The behaviour (timeouts, mapping, filtering) of sessions this rule creates.</summary>
     public NatPolicy Policy { get; init; } = NatPolicy.Default;
 
-    /// <summary>A label shown in listings: the NetNat instance or mapping name, or "ipnat.conf:12".</summary>
-    public string? Label { get; init; }
+    /// <summary>Where the rule came from (a file and line, a NetNat object, the command line); null when nobody said.</summary>
+    [JsonIgnore]
+    public RuleOrigin? Origin { get; init; }
+
+    /// <summary>
+    /// The origin as listings show it: "ipnat.conf:12", "nat lan", "nat lan mapping 3". Setting it
+    /// gives the rule an origin known only by this text (<see cref="RuleOrigin.Described"/>): what a
+    /// state file stores, and reads back.
+    /// </summary>
+    public string? Label
+    {
+        get => Origin?.Text;
+        init => Origin = value is null ? null : new RuleOrigin.Described(value);
+    }
 
     public bool AppliesTo(byte protocol) => protocol switch
     {

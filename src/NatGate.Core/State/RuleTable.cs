@@ -64,9 +64,9 @@ internal sealed class RuleTable
 
         public int GetHashCode(NatRule rule)
         {
-            // The same projection RuleComparer compares: the record without its targets (a list compared by reference) and label.
+            // The same projection RuleComparer compares: the record without its targets (a list compared by reference) and origin.
             var hash = new HashCode();
-            hash.Add(rule with { RedirectTargets = Array.Empty<uint>(), Label = null });
+            hash.Add(rule with { RedirectTargets = Array.Empty<uint>(), Origin = null });
             foreach (uint target in rule.RedirectTargets)
             {
                 hash.Add(target);

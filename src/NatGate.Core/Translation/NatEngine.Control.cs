@@ -1,5 +1,6 @@
 using NatGate.Core.Addressing;
 using NatGate.Core.Control;
+using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
 using NatGate.Core.Ports;
 using NatGate.Core.Rules;
@@ -538,17 +539,11 @@ public sealed partial class NatEngine
         };
     }
 
-    /// <summary>Builds a NetNat-style rule set's map rule: internal prefix to one external address and port range.</summary>
+    /// <summary>
+    /// A map rule for every protocol (TCP, UDP and ICMP by port, others by address alone): internal
+    /// prefix to one external address and port range; <paramref name="label"/> stands for its origin.
+    /// </summary>
     public static NatRule MapRule(Ipv4Prefix internalPrefix, uint externalAddress, PortRange? ports = null, NatPolicy? policy = null, string? label = null)
-        => new()
-        {
-            Kind = NatRuleKind.Map,
-            Source = internalPrefix,
-            TranslatedFirst = externalAddress,
-            TranslatedLast = externalAddress,
-            TranslatedPorts = ports,
-            TranslatedIcmpIdentifiers = ports,
-            Policy = policy ?? NatPolicy.Default,
-            Label = label,
-        };
+        => NetNatRules.Map(internalPrefix, externalAddress, ports, policy ?? NatPolicy.Default,
+            label is null ? null : new RuleOrigin.Described(label), RuleProtocols.Any);
 }

@@ -28,13 +28,13 @@ internal static class ControlCommands
         Command command = invocation.AddTo(new Command("sessions", "List the translation sessions (Get-NetNatSession).") { address, protocol });
         invocation.SetAction(command, async (parseResult, client, token) =>
         {
-            IReadOnlyList<SessionInfo> sessions = await client.SessionsAsync(parseResult.GetValue(address), parseResult.GetValue(protocol), token).ConfigureAwait(false);
+            IReadOnlyList<SessionView> sessions = await client.SessionsAsync(parseResult.GetValue(address), parseResult.GetValue(protocol), token).ConfigureAwait(false);
             return new ControlReply(console => RenderSessions(console, sessions));
         });
         return command;
     }
 
-    public static void RenderSessions(IAnsiConsole console, IReadOnlyList<SessionInfo> sessions)
+    public static void RenderSessions(IAnsiConsole console, IReadOnlyList<SessionView> sessions)
     {
         if (sessions.Count == 0)
         {
@@ -42,7 +42,7 @@ internal static class ControlCommands
             return;
         }
         var table = Table("Id", "Protocol", "Internal", "External", "State", "Rule", "Packets out/in", "Bytes out/in", "Expires");
-        foreach (SessionInfo session in sessions)
+        foreach (SessionView session in sessions)
         {
             Row(table,
                 session.Id.ToString(CultureInfo.InvariantCulture),
@@ -64,13 +64,13 @@ internal static class ControlCommands
         Command command = invocation.AddTo(new Command("stats", "Show the translation statistics (ipnat -s)."));
         invocation.SetAction(command, async (_, client, token) =>
         {
-            NatStatistics statistics = await client.StatisticsAsync(token).ConfigureAwait(false);
+            StatisticsView statistics = await client.StatisticsAsync(token).ConfigureAwait(false);
             return new ControlReply(console => RenderStatistics(console, statistics));
         });
         return command;
     }
 
-    public static void RenderStatistics(IAnsiConsole console, NatStatistics statistics)
+    public static void RenderStatistics(IAnsiConsole console, StatisticsView statistics)
     {
         var table = Table("Figure", "Value");
         void Add(string name, long value) => Row(table, name, value.ToString(CultureInfo.InvariantCulture));

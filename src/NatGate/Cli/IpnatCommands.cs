@@ -60,13 +60,13 @@ internal static class IpnatCommands
             {
                 IReadOnlyList<RuleView> rules = await client.RulesAsync(token).ConfigureAwait(false);
                 json.Add(("rules", client.LastReplyJson));
-                IReadOnlyList<SessionInfo> sessions = await client.SessionsAsync(token: token).ConfigureAwait(false);
+                IReadOnlyList<SessionView> sessions = await client.SessionsAsync(token: token).ConfigureAwait(false);
                 json.Add(("sessions", client.LastReplyJson));
                 renders.Add(console => RenderList(console, rules, sessions));
             }
             if (parseResult.GetValue(stats))
             {
-                NatStatistics statistics = await client.StatisticsAsync(token).ConfigureAwait(false);
+                StatisticsView statistics = await client.StatisticsAsync(token).ConfigureAwait(false);
                 json.Add(("stats", client.LastReplyJson));
                 renders.Add(console => ControlCommands.RenderStatistics(console, statistics));
             }
@@ -95,7 +95,7 @@ internal static class IpnatCommands
     }
 
     /// <summary>ipnat -l: the rules as ipnat.conf lines, then each session as "MAP inside port &lt;- -&gt; external port [remote port]".</summary>
-    public static void RenderList(IAnsiConsole console, IReadOnlyList<RuleView> rules, IReadOnlyList<SessionInfo> sessions)
+    public static void RenderList(IAnsiConsole console, IReadOnlyList<RuleView> rules, IReadOnlyList<SessionView> sessions)
     {
         console.WriteLine("List of active MAP/Redirect filters:");
         foreach (RuleView rule in rules)
@@ -104,7 +104,7 @@ internal static class IpnatCommands
         }
         console.WriteLine();
         console.WriteLine("List of active sessions:");
-        foreach (SessionInfo session in sessions)
+        foreach (SessionView session in sessions)
         {
             console.WriteLine($"{(session.InitiatedOutside ? "RDR" : "MAP")} {session.InternalSourceAddress,-15} {session.InternalSourcePort,-5} <- -> {session.ExternalSourceAddress,-15} {session.ExternalSourcePort,-5} [{session.InternalDestinationAddress} {session.InternalDestinationPort}] {session.Protocol} {session.State}");
         }

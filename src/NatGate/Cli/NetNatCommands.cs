@@ -64,10 +64,10 @@ internal static class NetNatCommands
                 TcpTransientConnectionTimeout = parseResult.GetValue(TcpTransientTimeout),
                 UdpIdleSessionTimeout = parseResult.GetValue(UdpIdleTimeout),
                 IcmpQueryTimeout = parseResult.GetValue(IcmpQueryTimeout),
-                TcpFilteringBehavior = parseResult.GetValue(TcpFiltering),
-                UdpFilteringBehavior = parseResult.GetValue(UdpFiltering),
+                TcpFilteringBehavior = (NatFilteringBehavior?)parseResult.GetValue(TcpFiltering),
+                UdpFilteringBehavior = (NatFilteringBehavior?)parseResult.GetValue(UdpFiltering),
                 UdpInboundRefresh = parseResult.GetValue(UdpInboundRefresh),
-                MappingBehavior = parseResult.GetValue(Mapping),
+                MappingBehavior = (NatMappingBehavior?)parseResult.GetValue(Mapping),
             };
         }
     }
@@ -203,7 +203,7 @@ internal static class NetNatCommands
             {
                 NatName = parseResult.GetValue(natName)!,
                 StaticMappingID = parseResult.GetValue(id),
-                Protocol = parseResult.GetValue(protocol),
+                Protocol = (NatStaticMappingProtocol)parseResult.GetValue(protocol),
                 ExternalIPAddress = parseResult.GetValue(externalAddress),
                 ExternalPort = parseResult.GetValue(externalPort),
                 InternalIPAddress = parseResult.GetValue(internalAddress)!,

@@ -87,7 +87,7 @@ internal static class ContainerAttachment
                 StaticMappingView made = await client.AddMappingAsync(new StaticMappingView
                 {
                     NatName = side.NatName,
-                    Protocol = port.Protocol,
+                    Protocol = (NatStaticMappingProtocol)port.Protocol,
                     ExternalIPAddress = port.HostAddress,
                     ExternalPort = port.HostPort,
                     InternalIPAddress = addressText,

@@ -163,7 +163,7 @@ public sealed class ControlServer : IAsyncDisposable
             await Reply(context, new PutAnswer(id), ControlJson.Default.PutAnswer).ConfigureAwait(false);
         });
 
-        app.MapGet("/v1/stats", context => Reply(context, controller.Statistics(), ControlJson.Default.NatStatistics));
+        app.MapGet("/v1/stats", context => Reply(context, ControlConversions.ToView(controller.Statistics()), ControlJson.Default.StatisticsView));
 
         app.MapGet("/v1/rules", context => Reply(context, [.. controller.Rules().Select(ControlConversions.ToView)], ControlJson.Default.IReadOnlyListRuleView));
         app.MapPost("/v1/rules", async context =>
@@ -479,7 +479,7 @@ public sealed class ControlServer : IAsyncDisposable
         }
         foreach (SessionInfo session in pages.Current)
         {
-            JsonSerializer.Serialize(writer, session, ControlJson.Default.SessionInfo);
+            JsonSerializer.Serialize(writer, ControlConversions.ToView(session), ControlJson.Default.SessionView);
         }
         writer.Flush();
         return true;

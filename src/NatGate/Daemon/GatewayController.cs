@@ -190,9 +190,8 @@ public sealed class GatewayController
             rulesOfInstance.Clear();
             for (int i = 0; i < resolved.Count; i++)
             {
-                if (resolved[i].Label?.StartsWith("nat ", StringComparison.Ordinal) == true)
+                if (resolved[i].Origin?.NetNatInstanceName is string instance)
                 {
-                    string instance = InstanceOf(resolved[i]);
                     if (!rulesOfInstance.TryGetValue(instance, out List<int>? list))
                     {
                         rulesOfInstance[instance] = list = [];
@@ -328,21 +327,13 @@ public sealed class GatewayController
         rulesOfInstance.Clear();
         for (int i = 0; i < compiled.Count; i++)
         {
-            string instance = InstanceOf(compiled[i]);
+            // Every compiled rule has a NetNat origin (NetNatModel.Compile).
+            string instance = compiled[i].Origin?.NetNatInstanceName ?? "";
             if (!rulesOfInstance.TryGetValue(instance, out List<int>? list))
             {
                 rulesOfInstance[instance] = list = [];
             }
             list.Add(added[i]);
         }
-    }
-
-    private static string InstanceOf(NatRule rule)
-    {
-        // Labels are "nat NAME" or "nat NAME mapping ID" (NetNatModel.Compile).
-        string label = rule.Label ?? "";
-        string rest = label.StartsWith("nat ", StringComparison.Ordinal) ? label[4..] : label;
-        int space = rest.IndexOf(" mapping ", StringComparison.Ordinal);
-        return space < 0 ? rest : rest[..space];
     }
 }

@@ -141,19 +141,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
                     // kernel's ephemeral ports, so the host keeps its own connections.
                     Core.Ports.PortRange ports = external.PortsGiven ? new Core.Ports.PortRange(external.PortStart, external.PortEnd)
                         : local.Contains(external.Address) || external.Interface is not null ? SharedPorts : new Core.Ports.PortRange(1024, 65535);
-                    rules.Add(new NatRule
-                    {
-                        TranslatedInterface = external.Interface,
-                        Kind = NatRuleKind.Map,
-                        Protocols = RuleProtocols.TcpUdp | RuleProtocols.Icmp,
-                        Source = inside,
-                        TranslatedFirst = external.Address,
-                        TranslatedLast = external.Address,
-                        TranslatedPorts = ports,
-                        TranslatedIcmpIdentifiers = ports,
-                        Policy = policy,
-                        Label = $"--inside {inside} --external {external.Interface ?? Ipv4Address.Format(external.Address)}",
-                    });
+                    rules.Add(NetNatRules.Map(inside, external.Address, ports, policy,
+                        new RuleOrigin.CommandLine(inside, external.Interface ?? Ipv4Address.Format(external.Address)),
+                        externalInterface: external.Interface));
                 }
             }
         }

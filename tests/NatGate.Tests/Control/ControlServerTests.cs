@@ -26,14 +26,14 @@ public sealed class ControlServerTests
         await using ControlLab lab = await ControlLab.StartAsync();
         await lab.MakeUdpSessionAsync(40000);
 
-        IReadOnlyList<SessionInfo> sessions = await lab.Client.SessionsAsync(token: Token);
-        SessionInfo session = Assert.Single(sessions);
+        IReadOnlyList<SessionView> sessions = await lab.Client.SessionsAsync(token: Token);
+        SessionView session = Assert.Single(sessions);
         Assert.Equal("udp", session.Protocol);
         Assert.Equal("10.0.0.2", session.InternalSourceAddress);
         Assert.Equal(40000, session.InternalSourcePort);
         Assert.Equal("198.51.100.10", session.ExternalSourceAddress);
         Assert.Equal("203.0.113.5", session.ExternalDestinationAddress);
-        Assert.Equal(new FlowKey(IpProtocol.Udp, ControlLab.InsideA, 40000, ControlLab.Remote, 53), session.Original);
+        Assert.Equal(ControlConversions.ToView(new FlowKey(IpProtocol.Udp, ControlLab.InsideA, 40000, ControlLab.Remote, 53)), session.Original);
         Assert.Equal(1, session.PacketsOut);
 
         Assert.Single(await lab.Client.SessionsAsync("10.0.0.2", "udp", Token));
@@ -42,7 +42,7 @@ public sealed class ControlServerTests
         NatControlException bad = await Assert.ThrowsAsync<NatControlException>(() => lab.Client.SessionsAsync("10.0.0", token: Token));
         Assert.Equal(NatErrno.EINVAL, bad.Errno);
 
-        NatStatistics statistics = await lab.Client.StatisticsAsync(Token);
+        StatisticsView statistics = await lab.Client.StatisticsAsync(Token);
         Assert.Equal(1, statistics.InUse);
         Assert.Equal(1, statistics.Rules);
 
@@ -214,8 +214,8 @@ public sealed class ControlServerTests
         var record = new SessionRecordView
         {
             Rule = ControlLab.MapRule,
-            Original = new FlowKey(IpProtocol.Udp, ControlLab.InsideB, 5000, ControlLab.Remote, 53),
-            Translated = new FlowKey(IpProtocol.Udp, ControlLab.External, 5000, ControlLab.Remote, 53),
+            Original = ControlConversions.ToView(new FlowKey(IpProtocol.Udp, ControlLab.InsideB, 5000, ControlLab.Remote, 53)),
+            Translated = ControlConversions.ToView(new FlowKey(IpProtocol.Udp, ControlLab.External, 5000, ControlLab.Remote, 53)),
         };
 
         NatControlException unlocked = await Assert.ThrowsAsync<NatControlException>(() => lab.Client.PutAsync(record, Token));
@@ -223,7 +223,7 @@ public sealed class ControlServerTests
 
         Assert.False(await lab.Client.LockAsync(true, Token));
         int id = await lab.Client.PutAsync(record, Token);
-        SessionInfo session = Assert.Single(await lab.Client.SessionsAsync(token: Token));
+        SessionView session = Assert.Single(await lab.Client.SessionsAsync(token: Token));
         Assert.Equal(id, session.Id);
         Assert.Equal("10.0.0.3", session.InternalSourceAddress);
 
@@ -247,7 +247,7 @@ public sealed class ControlServerTests
             uint inside = ControlLab.InsideA + (uint)(i % 200);
             Assert.Equal(Verdict.Forward, lab.Send(ControlLab.Udp(inside, (ushort)(10000 + (i / 200)), ControlLab.Remote, 53)).Verdict);
         }
-        IReadOnlyList<SessionInfo> listed = await lab.Client.SessionsAsync(token: Token);
+        IReadOnlyList<SessionView> listed = await lab.Client.SessionsAsync(token: Token);
         Assert.Equal(count, listed.Count);
         Assert.Equal(count, listed.Select(session => (session.InternalSourceAddress, session.InternalSourcePort)).Distinct().Count());
         Assert.Equal(count, lab.Controller.CountSessions().Values.Sum());
@@ -339,9 +339,9 @@ public sealed class ControlServerTests
         NatControlException exists = await Assert.ThrowsAsync<NatControlException>(() => lab.Client.AddNatAsync(lan with { Name = "LAN" }, Token));
         Assert.Equal(NatErrno.EEXIST, exists.Errno);
 
-        NatInstanceView changed = await lab.Client.SetNatAsync("lan", new NatInstanceView { UdpIdleSessionTimeout = 600, UdpFilteringBehavior = Core.Rules.FilteringBehavior.EndpointIndependent }, Token);
+        NatInstanceView changed = await lab.Client.SetNatAsync("lan", new NatInstanceView { UdpIdleSessionTimeout = 600, UdpFilteringBehavior = NatFilteringBehavior.EndpointIndependent }, Token);
         Assert.Equal(600, changed.UdpIdleSessionTimeout);
-        Assert.Equal(Core.Rules.FilteringBehavior.EndpointIndependent, changed.UdpFilteringBehavior);
+        Assert.Equal(NatFilteringBehavior.EndpointIndependent, changed.UdpFilteringBehavior);
         Assert.Equal("10.1.0.0/24", changed.InternalIPInterfaceAddressPrefix);
         Assert.Equal(600, Assert.Single(await lab.Client.NatInstancesAsync(Token)).UdpIdleSessionTimeout);
 
@@ -375,7 +375,7 @@ public sealed class ControlServerTests
     {
         await using ControlLab lab = await ControlLab.StartAsync();
         await lab.Client.AddNatAsync(new NatInstanceView { Name = "lan", InternalIPInterfaceAddressPrefix = "10.1.0.0/24", ExternalAddresses = [new ExternalAddressView("198.51.100.20")] }, Token);
-        await lab.Client.AddMappingAsync(new StaticMappingView { NatName = "lan", Protocol = Core.NetNat.StaticMappingProtocol.UDP, ExternalPort = 5353, InternalIPAddress = "10.1.0.5" }, Token);
+        await lab.Client.AddMappingAsync(new StaticMappingView { NatName = "lan", Protocol = NatStaticMappingProtocol.UDP, ExternalPort = 5353, InternalIPAddress = "10.1.0.5" }, Token);
         StaticMappingView second = await lab.Client.AddMappingAsync(new StaticMappingView { NatName = "lan", ExternalPort = 2222, InternalIPAddress = "10.1.0.6", InternalPort = 22 }, Token);
         Assert.Equal(2, second.StaticMappingID);
 

@@ -2,6 +2,7 @@ using NatGate.Core.Addressing;
 using NatGate.Core.Control;
 using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
+using NatGate.Core.Rules.Ipnat;
 using NatGate.Core.Translation;
 using NatGate.Daemon;
 
@@ -36,5 +37,21 @@ public sealed class GatewayControllerTests
         // Applying again after the refusal still replaces exactly the model's rules.
         controller.ApplyNetNat(new NetNatModel { Instances = [Lab] });
         Assert.Equal(1, ActiveRules(controller));
+    }
+
+    [Fact]
+    public void A_rule_from_a_file_named_like_an_instance_stays_when_the_model_changes()
+    {
+        var controller = new GatewayController(new NatEngine(new NatEngineOptions { RandomSeed = 1 }, 0), TimeProvider.System);
+        controller.ApplyNetNat(new NetNatModel { Instances = [Lab] });
+        controller.LoadRules(IpnatParser.Parse("map eth0 10.9.0.0/24 -> 198.51.100.99/32", "nat extra.conf").Rules);
+        // Every rule resolves differently now, so the set is replaced and the NetNat bookkeeping redone.
+        controller.ResolveRule = rule => rule with { MssClamp = 1400 };
+        Assert.True(controller.ResolveAgain());
+
+        controller.ApplyNetNat(new NetNatModel());
+
+        RuleInfo kept = Assert.Single(controller.Rules(), info => info.Active);
+        Assert.Equal("nat extra.conf:1", kept.Rule.Label);
     }
 }

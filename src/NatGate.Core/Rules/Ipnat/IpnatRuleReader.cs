@@ -29,7 +29,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
             "map-block" => NatRuleKind.MapBlock,
             _ => throw Fail(keyword, $"expected a rule: map, bimap, rdr or map-block, found '{keyword.Text}'"),
         };
-        var rule = new NatRule { Kind = kind, Label = string.Create(CultureInfo.InvariantCulture, $"{fileName}:{line}") };
+        var rule = new NatRule { Kind = kind, Origin = new RuleOrigin.IpnatLine(fileName, line) };
         rule = ReadInterfaces(rule, keyword.Text);
         rule = kind == NatRuleKind.Redirect ? ReadRedirectMatch(rule) : ReadMapMatch(rule);
         rule = kind == NatRuleKind.Redirect ? ReadRedirectTargets(rule) : ReadTranslatedAddresses(rule);

@@ -4,11 +4,12 @@ using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Rules.Ipnat;
+using NatGate.Core.Sessions;
 using NatGate.Core.Translation;
 
 namespace NatGate.Control;
 
-/// <summary>Between the engine's objects and the API's bodies.</summary>
+/// <summary>Between the engine's objects and the API's bodies (NatGate.Contracts, which knows nothing of the engine).</summary>
 public static class ControlConversions
 {
     /// <summary>A rule in ipnat form; a rule ipnat.conf cannot express (some NetNat rules) is described instead.</summary>
@@ -35,14 +36,21 @@ public static class ControlConversions
     public static IpnatRules ParseRules(RulesText body)
     {
         ArgumentNullException.ThrowIfNull(body);
+        bool named = !string.IsNullOrWhiteSpace(body.Source);
+        IpnatRules parsed;
         try
         {
-            return IpnatParser.Parse(body.Text ?? "", string.IsNullOrWhiteSpace(body.Source) ? "control" : body.Source);
+            parsed = IpnatParser.Parse(body.Text ?? "", named ? body.Source! : RuleOrigin.ControlApi.SourceName);
         }
         catch (RuleSyntaxException error)
         {
             throw new NatControlException(NatErrno.EINVAL, error.Message);
         }
+        // Text sent without a file's name came from the API itself, not from a file called "control".
+        return named ? parsed : parsed with
+        {
+            Rules = [.. parsed.Rules.Select(rule => rule.Origin is RuleOrigin.IpnatLine line ? rule with { Origin = new RuleOrigin.ControlApi(line.Line) } : rule)],
+        };
     }
 
     public static SessionRecordView ToView(SessionRecord record)
@@ -52,14 +60,14 @@ public static class ControlConversions
         {
             Interface = record.Interface,
             Rule = IpnatPrinter.Print(record.Rule).TrimEnd(),
-            Original = record.Original,
-            Translated = record.Translated,
+            Original = ToView(record.Original),
+            Translated = ToView(record.Translated),
             InitiatedOutside = record.InitiatedOutside,
             InMapping = record.InMapping,
-            Mapping = record.Mapping,
+            Mapping = (NatMappingBehavior)record.Mapping,
             IpChecksumDelta = record.IpChecksumDelta,
             TransportChecksumDelta = record.TransportChecksumDelta,
-            Tcp = record.Tcp,
+            Tcp = (SessionTcpTracking)record.Tcp,
             CreatedTicks = record.CreatedTicks,
             LastSeenTicks = record.LastSeenTicks,
             PacketsForward = record.PacketsForward,
@@ -81,14 +89,14 @@ public static class ControlConversions
         {
             Interface = view.Interface,
             Rule = rules[0],
-            Original = view.Original,
-            Translated = view.Translated,
+            Original = ToFlow(view.Original, "original"),
+            Translated = ToFlow(view.Translated, "translated"),
             InitiatedOutside = view.InitiatedOutside,
             InMapping = view.InMapping,
-            Mapping = view.Mapping,
+            Mapping = (MappingBehavior)view.Mapping,
             IpChecksumDelta = view.IpChecksumDelta,
             TransportChecksumDelta = view.TransportChecksumDelta,
-            Tcp = view.Tcp,
+            Tcp = (TcpTracking)view.Tcp,
             CreatedTicks = view.CreatedTicks,
             LastSeenTicks = view.LastSeenTicks,
             PacketsForward = view.PacketsForward,
@@ -111,10 +119,10 @@ public static class ControlConversions
             TcpTransientConnectionTimeout = Seconds(instance.TcpTransientConnectionTimeout),
             UdpIdleSessionTimeout = Seconds(instance.UdpIdleSessionTimeout),
             IcmpQueryTimeout = Seconds(instance.IcmpQueryTimeout),
-            TcpFilteringBehavior = instance.TcpFilteringBehavior,
-            UdpFilteringBehavior = instance.UdpFilteringBehavior,
+            TcpFilteringBehavior = (NatFilteringBehavior)instance.TcpFilteringBehavior,
+            UdpFilteringBehavior = (NatFilteringBehavior)instance.UdpFilteringBehavior,
             UdpInboundRefresh = instance.UdpInboundRefresh,
-            MappingBehavior = instance.MappingBehavior,
+            MappingBehavior = (NatMappingBehavior)instance.MappingBehavior,
         };
     }
 
@@ -155,10 +163,10 @@ public static class ControlConversions
             TcpTransientConnectionTimeout = Timeout(patch.TcpTransientConnectionTimeout) ?? instance.TcpTransientConnectionTimeout,
             UdpIdleSessionTimeout = Timeout(patch.UdpIdleSessionTimeout) ?? instance.UdpIdleSessionTimeout,
             IcmpQueryTimeout = Timeout(patch.IcmpQueryTimeout) ?? instance.IcmpQueryTimeout,
-            TcpFilteringBehavior = patch.TcpFilteringBehavior ?? instance.TcpFilteringBehavior,
-            UdpFilteringBehavior = patch.UdpFilteringBehavior ?? instance.UdpFilteringBehavior,
+            TcpFilteringBehavior = (FilteringBehavior?)patch.TcpFilteringBehavior ?? instance.TcpFilteringBehavior,
+            UdpFilteringBehavior = (FilteringBehavior?)patch.UdpFilteringBehavior ?? instance.UdpFilteringBehavior,
             UdpInboundRefresh = patch.UdpInboundRefresh ?? instance.UdpInboundRefresh,
-            MappingBehavior = patch.MappingBehavior ?? instance.MappingBehavior,
+            MappingBehavior = (MappingBehavior?)patch.MappingBehavior ?? instance.MappingBehavior,
         };
     }
 
@@ -169,7 +177,7 @@ public static class ControlConversions
         {
             NatName = mapping.NatName,
             StaticMappingID = mapping.StaticMappingID,
-            Protocol = mapping.Protocol,
+            Protocol = (NatStaticMappingProtocol)mapping.Protocol,
             ExternalIPAddress = Ipv4Address.Format(mapping.ExternalIPAddress),
             ExternalPort = mapping.ExternalPort,
             InternalIPAddress = Ipv4Address.Format(mapping.InternalIPAddress),
@@ -185,12 +193,79 @@ public static class ControlConversions
         {
             NatName = view.NatName,
             StaticMappingID = id,
-            Protocol = view.Protocol,
+            Protocol = (StaticMappingProtocol)view.Protocol,
             ExternalIPAddress = string.IsNullOrEmpty(view.ExternalIPAddress) ? 0 : ControlText.Address(view.ExternalIPAddress, "ExternalIPAddress"),
             ExternalPort = view.ExternalPort,
             InternalIPAddress = ControlText.Address(view.InternalIPAddress, "InternalIPAddress"),
             InternalPort = view.InternalPort,
             RemoteExternalIPAddressPrefix = Prefix(view.RemoteExternalIPAddressPrefix, "RemoteExternalIPAddressPrefix") ?? Ipv4Prefix.Any,
+        };
+    }
+
+    public static FlowView ToView(FlowKey flow)
+        => new(flow.Protocol, Ipv4Address.Format(flow.Source), flow.SourcePort, Ipv4Address.Format(flow.Destination), flow.DestinationPort);
+
+    /// <summary>A flow's addresses are checked when its body is read; this checks them again for a view made in code.</summary>
+    public static FlowKey ToFlow(FlowView view, string what)
+        => new(view.Protocol, ControlText.Address(view.Source, what + ".source"), view.SourcePort, ControlText.Address(view.Destination, what + ".destination"), view.DestinationPort);
+
+    public static SessionView ToView(SessionInfo session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        return new SessionView
+        {
+            Id = session.Id,
+            Protocol = session.Protocol,
+            ProtocolNumber = session.ProtocolNumber,
+            Original = ToView(session.Original),
+            Translated = ToView(session.Translated),
+            InitiatedOutside = session.InitiatedOutside,
+            InternalSourceAddress = session.InternalSourceAddress,
+            InternalSourcePort = session.InternalSourcePort,
+            InternalDestinationAddress = session.InternalDestinationAddress,
+            InternalDestinationPort = session.InternalDestinationPort,
+            ExternalSourceAddress = session.ExternalSourceAddress,
+            ExternalSourcePort = session.ExternalSourcePort,
+            ExternalDestinationAddress = session.ExternalDestinationAddress,
+            ExternalDestinationPort = session.ExternalDestinationPort,
+            CreationTime = session.CreationTime,
+            LastSeen = session.LastSeen,
+            Expires = session.Expires,
+            State = session.State,
+            Rule = session.Rule,
+            RuleLabel = session.RuleLabel,
+            PacketsOut = session.PacketsOut,
+            PacketsIn = session.PacketsIn,
+            BytesOut = session.BytesOut,
+            BytesIn = session.BytesIn,
+        };
+    }
+
+    public static StatisticsView ToView(NatStatistics statistics)
+    {
+        ArgumentNullException.ThrowIfNull(statistics);
+        return new StatisticsView
+        {
+            MappedIn = statistics.MappedIn,
+            MappedOut = statistics.MappedOut,
+            BytesIn = statistics.BytesIn,
+            BytesOut = statistics.BytesOut,
+            Added = statistics.Added,
+            Expired = statistics.Expired,
+            Removed = statistics.Removed,
+            AddressGone = statistics.AddressGone,
+            NoMemory = statistics.NoMemory,
+            Bad = statistics.Bad,
+            Passed = statistics.Passed,
+            InUse = statistics.InUse,
+            Mappings = statistics.Mappings,
+            Orphans = statistics.Orphans,
+            Rules = statistics.Rules,
+            Locked = statistics.Locked,
+            IcmpErrorsTranslated = statistics.IcmpErrorsTranslated,
+            RefusalRepliesSuppressed = statistics.RefusalRepliesSuppressed,
+            FragmentsTranslated = statistics.FragmentsTranslated,
+            Drops = statistics.Drops,
         };
     }
 

@@ -1,3 +1,5 @@
+// The namespace is the one these had in the engine, so the engine's throws and every client's
+// catch read unchanged; the engine references this assembly for them, never the other way.
 namespace NatGate.Core.Control;
 
 /// <summary>

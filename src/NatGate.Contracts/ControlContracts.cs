@@ -1,7 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using NatGate.Core.Control;
-using NatGate.Core.Sessions;
 
 namespace NatGate.Control;
 
@@ -44,7 +42,7 @@ public sealed record RestoreAnswer(int Restored, IReadOnlyList<RestoreFailureVie
 public sealed record PutAnswer(int Id);
 
 /// <summary>
-/// A session to insert (SIOCSTPUT), as <see cref="SessionRecord"/> with its rule written as one
+/// A session to insert (SIOCSTPUT), as the engine's session record with its rule written as one
 /// ipnat.conf line; the rule must equal a loaded one.
 /// </summary>
 public sealed record SessionRecordView
@@ -53,21 +51,21 @@ public sealed record SessionRecordView
 
     public required string Rule { get; init; }
 
-    public required FlowKey Original { get; init; }
+    public required FlowView Original { get; init; }
 
-    public required FlowKey Translated { get; init; }
+    public required FlowView Translated { get; init; }
 
     public bool InitiatedOutside { get; init; }
 
     public bool InMapping { get; init; }
 
-    public Core.Rules.MappingBehavior Mapping { get; init; }
+    public NatMappingBehavior Mapping { get; init; }
 
     public ushort? IpChecksumDelta { get; init; }
 
     public ushort? TransportChecksumDelta { get; init; }
 
-    public TcpTracking Tcp { get; init; }
+    public SessionTcpTracking Tcp { get; init; }
 
     public long CreatedTicks { get; init; }
 
@@ -104,13 +102,13 @@ public sealed record NatInstanceView
 
     public int? IcmpQueryTimeout { get; init; }
 
-    public Core.Rules.FilteringBehavior? TcpFilteringBehavior { get; init; }
+    public NatFilteringBehavior? TcpFilteringBehavior { get; init; }
 
-    public Core.Rules.FilteringBehavior? UdpFilteringBehavior { get; init; }
+    public NatFilteringBehavior? UdpFilteringBehavior { get; init; }
 
     public bool? UdpInboundRefresh { get; init; }
 
-    public Core.Rules.MappingBehavior? MappingBehavior { get; init; }
+    public NatMappingBehavior? MappingBehavior { get; init; }
 }
 
 public sealed record ExternalAddressView(string IPAddress, ushort PortStart = 1024, ushort PortEnd = 65535);
@@ -122,7 +120,7 @@ public sealed record StaticMappingView
 
     public int StaticMappingID { get; init; }
 
-    public Core.NetNat.StaticMappingProtocol Protocol { get; init; } = Core.NetNat.StaticMappingProtocol.TCP;
+    public NatStaticMappingProtocol Protocol { get; init; } = NatStaticMappingProtocol.TCP;
 
     /// <summary>"0.0.0.0" (or absent) means every external address of the instance.</summary>
     public string? ExternalIPAddress { get; init; }
@@ -144,12 +142,12 @@ public sealed record HairpinningView(string Mode);
     UseStringEnumConverter = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     AllowTrailingCommas = true,
-    Converters = [typeof(FlowKeyJsonConverter)])]
+    Converters = [typeof(FlowViewJsonConverter)])]
 [JsonSerializable(typeof(ControlError))]
 [JsonSerializable(typeof(RemovedCount))]
-[JsonSerializable(typeof(IReadOnlyList<SessionInfo>))]
-[JsonSerializable(typeof(SessionInfo))]
-[JsonSerializable(typeof(NatStatistics))]
+[JsonSerializable(typeof(IReadOnlyList<SessionView>))]
+[JsonSerializable(typeof(SessionView))]
+[JsonSerializable(typeof(StatisticsView))]
 [JsonSerializable(typeof(IReadOnlyList<RuleView>))]
 [JsonSerializable(typeof(RulesText))]
 [JsonSerializable(typeof(LoadRulesResult))]

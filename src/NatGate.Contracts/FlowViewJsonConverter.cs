@@ -1,7 +1,6 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using NatGate.Core.Packets;
-using NatGate.Core.Sessions;
 
 namespace NatGate.Control;
 
@@ -9,16 +8,16 @@ namespace NatGate.Control;
 /// A five-tuple as {"protocol":6,"source":"10.0.0.5","sourcePort":40000,"destination":"…","destinationPort":80}.
 /// The protocol is written as its number (as in state files) and read as a number or "tcp", "udp", "icmp".
 /// </summary>
-public sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
+public sealed class FlowViewJsonConverter : JsonConverter<FlowView>
 {
-    public override FlowKey Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    public override FlowView Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
             throw new JsonException("a flow is an object with protocol, source, sourcePort, destination and destinationPort");
         }
         byte protocol = 0;
-        uint source = 0, destination = 0;
+        string source = "0.0.0.0", destination = "0.0.0.0";
         ushort sourcePort = 0, destinationPort = 0;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -29,7 +28,7 @@ public sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
                 case "PROTOCOL":
                     protocol = reader.TokenType == JsonTokenType.Number
                         ? reader.GetByte()
-                        : ControlText.Protocol(reader.GetString() ?? "") is { } named ? named
+                        : FlowView.ProtocolNumber(reader.GetString() ?? "") is { } named ? named
                         : throw new JsonException($"\"{reader.GetString()}\" is not a protocol (tcp, udp, icmp or a number)");
                     break;
                 case "SOURCE": source = ReadAddress(ref reader); break;
@@ -39,26 +38,34 @@ public sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
                 default: throw new JsonException($"a flow has no member \"{name}\"");
             }
         }
-        return new FlowKey(protocol, source, sourcePort, destination, destinationPort);
+        return new FlowView(protocol, source, sourcePort, destination, destinationPort);
     }
 
-    public override void Write(Utf8JsonWriter writer, FlowKey value, JsonSerializerOptions options)
+    public override void Write(Utf8JsonWriter writer, FlowView value, JsonSerializerOptions options)
     {
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteStartObject();
         writer.WriteNumber("protocol", value.Protocol);
-        writer.WriteString("source", Ipv4Address.Format(value.Source));
+        writer.WriteString("source", value.Source);
         writer.WriteNumber("sourcePort", value.SourcePort);
-        writer.WriteString("destination", Ipv4Address.Format(value.Destination));
+        writer.WriteString("destination", value.Destination);
         writer.WriteNumber("destinationPort", value.DestinationPort);
         writer.WriteEndObject();
     }
 
-    private static uint ReadAddress(ref Utf8JsonReader reader)
+    /// <summary>Dotted quad, each part 0-255 in decimal: what the engine's addresses print as, and all it reads.</summary>
+    private static string ReadAddress(ref Utf8JsonReader reader)
     {
         string? text = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-        return text is not null && Ipv4Address.TryParse(text, out uint address)
-            ? address
+        return text is not null && IsDottedQuad(text)
+            ? text
             : throw new JsonException($"{(text is null ? reader.TokenType.ToString() : $"\"{text}\"")} is not an IPv4 address (a.b.c.d)");
+    }
+
+    private static bool IsDottedQuad(string text)
+    {
+        string[] parts = text.Split('.');
+        return parts.Length == 4 && parts.All(part => part.Length is > 0 and <= 3
+            && int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value <= 255);
     }
 }

@@ -1,0 +1,33 @@
+namespace NatGate.Control;
+
+/// <summary>The ipnat -s figures.</summary>
+public sealed record StatisticsView
+{
+    public long MappedIn { get; init; }
+    public long MappedOut { get; init; }
+    public long BytesIn { get; init; }
+    public long BytesOut { get; init; }
+    public long Added { get; init; }
+    public long Expired { get; init; }
+    public long Removed { get; init; }
+
+    /// <summary>Sessions ended because their external address left the host.</summary>
+    public long AddressGone { get; init; }
+    public long NoMemory { get; init; }
+    public long Bad { get; init; }
+    public long Passed { get; init; }
+    public int InUse { get; init; }
+    public int Mappings { get; init; }
+
+    /// <summary>Sessions whose rule has been removed (ipnat "orphans").</summary>
+    public int Orphans { get; init; }
+
+    public int Rules { get; init; }
+    public bool Locked { get; init; }
+    public long IcmpErrorsTranslated { get; init; }
+
+    /// <summary>Refused new sessions that got no ICMP error, the refusal replies being over their rate.</summary>
+    public long RefusalRepliesSuppressed { get; init; }
+    public long FragmentsTranslated { get; init; }
+    public required IReadOnlyDictionary<string, long> Drops { get; init; }
+}
