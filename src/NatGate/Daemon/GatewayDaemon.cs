@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using NatGate.Configuration;
 using NatGate.Core.Addressing;
 using NatGate.Core.Control;
+using NatGate.Core.Devices;
 using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
@@ -25,7 +26,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     private readonly GatewayRunOptions options;
     private readonly ILogger logger;
     private readonly TimeProvider clock;
-    private TunDevice? device;
+    private IPacketDevice? device;
     private GatewayPlumbing? plumbing;
     private readonly List<Thread> threads = [];
     private volatile bool stopping;
@@ -528,14 +529,14 @@ public sealed class GatewayDaemon : IAsyncDisposable
     }
 
     /// <summary>Each TUN queue's counters, in queue order; empty before the device is open.</summary>
-    public IReadOnlyList<TunQueueStatistics> QueueStatistics()
+    public IReadOnlyList<PacketQueueStatistics> QueueStatistics()
     {
-        TunDevice? open = device;
+        IPacketDevice? open = device;
         if (open is null)
         {
             return [];
         }
-        var statistics = new TunQueueStatistics[open.QueueCount];
+        var statistics = new PacketQueueStatistics[open.QueueCount];
         for (int queue = 0; queue < statistics.Length; queue++)
         {
             statistics[queue] = open.Queue(queue).Statistics;
@@ -581,9 +582,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
         for (int queue = 0; queue < device!.QueueCount; queue++)
         {
-            TunQueue tunQueue = device.Queue(queue);
+            IPacketQueue packetQueue = device.Queue(queue);
             int index = queue;
-            var worker = new Thread(() => Forward(tunQueue, index)) { IsBackground = true, Name = $"natgate-queue{queue}" };
+            var worker = new Thread(() => Forward(packetQueue, index)) { IsBackground = true, Name = $"natgate-queue{queue}" };
             threads.Add(worker);
             worker.Start();
         }
@@ -593,11 +594,10 @@ public sealed class GatewayDaemon : IAsyncDisposable
     }
 
     /// <summary>The data path: read a batch, translate it in place, write it back.</summary>
-    private void Forward(TunQueue queue, int index)
+    private void Forward(IPacketQueue queue, int index)
     {
         PacketBatch batch = queue.CreateBatch();
         PacketBatch released = queue.CreateBatch(16);
-        bool[] partial = new bool[batch.Capacity];
         var results = new TranslationResult[batch.Capacity];
         Span<byte> scratch = stackalloc byte[2048];
         NatEngine engine = Controller.Engine;
@@ -632,7 +632,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
                         continue;
                     }
                     // Interrupted: stopping, or a call posted to the owner; the loop's top sees to both.
-                    if (queue.WaitReadable(1000) != TunWaitResult.Readable)
+                    if (queue.WaitReadable(1000) != PacketWaitResult.Readable)
                     {
                         continue;
                     }
@@ -647,24 +647,15 @@ public sealed class GatewayDaemon : IAsyncDisposable
                     pollUntil = System.Diagnostics.Stopwatch.GetTimestamp() + busyPollTicks;
                 }
                 long now = clock.GetUtcNow().UtcTicks;
-                Span<int> lengths = batch.Lengths;
-                for (int i = 0; i < count; i++)
-                {
-                    partial[i] = false;
-                    if (queue.VirtioHeader && !PrepareOffloaded(new VirtioNetHeader(batch.VirtioHeader(i)), batch.Packet(i), out partial[i]))
-                    {
-                        lengths[i] = 0; // dropped: the engine sees an empty packet and refuses it
-                    }
-                }
                 if (owned is not null)
                 {
-                    Translate(engine, queue, batch, released, partial, results, scratch, count, now);
+                    Translate(engine, batch, released, results, scratch, count, now);
                 }
                 else
                 {
                     lock (Controller.EngineLock)
                     {
-                        Translate(engine, queue, batch, released, partial, results, scratch, count, now);
+                        Translate(engine, batch, released, results, scratch, count, now);
                     }
                 }
                 queue.WriteBatch(batch);
@@ -688,13 +679,14 @@ public sealed class GatewayDaemon : IAsyncDisposable
     /// Translates a batch in place and collects the packets the engine released (held
     /// fragments, say); the caller owns the engine or holds its lock.
     /// </summary>
-    private void Translate(NatEngine engine, TunQueue queue, PacketBatch batch, PacketBatch released, bool[] partial,
+    private void Translate(NatEngine engine, PacketBatch batch, PacketBatch released,
         TranslationResult[] results, Span<byte> scratch, int count, long now)
     {
         Span<int> lengths = batch.Lengths;
+        Span<bool> checksumPartial = batch.ChecksumPartial;
         try
         {
-            engine.TranslateBatch(batch.Slots, batch.SlotSize, batch.HeaderLength, lengths, partial.AsSpan(0, count), results, now);
+            engine.TranslateBatch(batch.Slots, batch.SlotSize, batch.DeviceHeaderLength, lengths, checksumPartial, results, now);
         }
 #pragma warning disable CA1031 // a worker must never die of one batch: count it, drop it, go on
         catch (Exception error)
@@ -715,10 +707,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
                     break;
                 case Verdict.Reply:
                     // An ICMP error of NatGate's own: whole and checksummed, no offload to describe.
-                    if (queue.VirtioHeader)
-                    {
-                        new VirtioNetHeader(batch.VirtioHeader(i)).Clear();
-                    }
+                    checksumPartial[i] = false;
                     lengths[i] = result.Length;
                     break;
                 default:
@@ -731,29 +720,6 @@ public sealed class GatewayDaemon : IAsyncDisposable
             HopLimit.RestoreOne(scratch[..length]);
             released.TryAdd(scratch[..length]);
         }
-    }
-
-    /// <summary>
-    /// A partial checksum on TCP or UDP stays partial (the engine updates it for the address
-    /// change, the kernel completes it when it segments or sends); on anything else it is
-    /// completed here first. False when the header does not fit the packet.
-    /// </summary>
-    private static bool PrepareOffloaded(VirtioNetHeader header, Span<byte> packet, out bool checksumPartial)
-    {
-        checksumPartial = false;
-        if (!header.NeedsChecksum)
-        {
-            return true;
-        }
-        bool transportChecksum = packet.Length >= 20 && packet[0] >> 4 == 4
-            && packet[9] is Core.Packets.IpProtocol.Tcp or Core.Packets.IpProtocol.Udp
-            && header.ChecksumStart == (packet[0] & 0x0F) * 4;
-        if (transportChecksum)
-        {
-            checksumPartial = true;
-            return true;
-        }
-        return header.CompleteChecksum(packet);
     }
 
     private long workerFaults;
