@@ -1,4 +1,5 @@
 using System.Text;
+using NatGate.Core.Devices;
 using NatGate.Linux.Interop;
 
 namespace NatGate.Linux.Tun;
@@ -10,7 +11,7 @@ namespace NatGate.Linux.Tun;
 /// made persistent). Dispose only after every worker has left its queue: stop them with
 /// <see cref="TunQueue.Interrupt"/> and join them first.
 /// </summary>
-public sealed unsafe class TunDevice : IDisposable
+public sealed unsafe class TunDevice : IPacketDevice
 {
     private const string ClonePath = "/dev/net/tun";
     private const nuint SetInterface = 0x400454CA;          // TUNSETIFF
@@ -43,6 +44,8 @@ public sealed unsafe class TunDevice : IDisposable
 
     /// <summary>Queue <paramref name="index"/>, from 0 to <see cref="QueueCount"/> - 1.</summary>
     public TunQueue Queue(int index) => _queues[index];
+
+    IPacketQueue IPacketDevice.Queue(int index) => _queues[index];
 
     /// <summary>
     /// Creates (or attaches to) the TUN interface and opens its queues, then sets its MTU.

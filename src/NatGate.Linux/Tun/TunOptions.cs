@@ -16,7 +16,7 @@ public sealed record TunOptions
 
     /// <summary>
     /// Sets IFF_VNET_HDR: every packet read or written starts with a 10-byte
-    /// <c>virtio_net_hdr</c> (see <see cref="PacketBatch.VirtioHeader"/>). Without
+    /// <c>virtio_net_hdr</c> (see <see cref="VirtioNetHeader"/>, <see cref="VirtioOffload"/>). Without
     /// <see cref="Offloads"/> the kernel still sends only whole, checksummed packets.
     /// </summary>
     public bool VirtioHeader { get; init; }

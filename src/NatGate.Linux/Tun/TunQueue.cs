@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
+using NatGate.Core.Devices;
 using NatGate.Linux.Interop;
 
 namespace NatGate.Linux.Tun;
@@ -8,14 +9,13 @@ namespace NatGate.Linux.Tun;
 /// One queue of a TUN device: a non-blocking file descriptor and an eventfd that interrupts
 /// waits. Meant for one worker thread; only <see cref="Interrupt"/> and
 /// <see cref="Statistics"/> may be called from others. The kernel spreads flows across the
-/// queues of a multi-queue device by flow hash, so each worker sees whole flows.
+/// queues of a multi-queue device by flow hash, so each worker sees whole flows. With a virtio
+/// header, <see cref="VirtioOffload"/> turns it into each packet's "checksum partial" flag on
+/// read, and back on write.
 /// </summary>
 [SuppressMessage("Naming", "CA1711", Justification = "A TUN queue is the kernel's name (IFF_MULTI_QUEUE), not a collection.")]
-public sealed unsafe class TunQueue
+public sealed unsafe class TunQueue : IPacketQueue
 {
-    /// <summary>Packets a batch holds by default (wireguard-go reads 128 at most; 64 keeps a batch in cache).</summary>
-    public const int DefaultBatchSize = 64;
-
     private readonly string _deviceName;
     private int _fileDescriptor;
     private int _eventFileDescriptor;
@@ -50,7 +50,7 @@ public sealed unsafe class TunQueue
     public int LargestPacket { get; }
 
     /// <summary>A snapshot of this queue's counters.</summary>
-    public TunQueueStatistics Statistics => new()
+    public PacketQueueStatistics Statistics => new()
     {
         PacketsRead = Volatile.Read(ref _packetsRead),
         BytesRead = Volatile.Read(ref _bytesRead),
@@ -62,28 +62,36 @@ public sealed unsafe class TunQueue
     };
 
     /// <summary>A batch whose slots match this queue: MTU-sized packets and the virtio header when enabled.</summary>
-    public PacketBatch CreateBatch(int capacity = DefaultBatchSize) => new(capacity, LargestPacket, VirtioHeader);
+    public PacketBatch CreateBatch(int capacity = PacketBatch.DefaultCapacity) => new(capacity, LargestPacket, HeaderLength);
+
+    private int HeaderLength => VirtioHeader ? VirtioNetHeader.Length : 0;
 
     /// <summary>
     /// Reads packets until the kernel has none left (EAGAIN) or the batch is full, and returns
     /// how many it read (also in <see cref="PacketBatch.Count"/>). Never blocks; pair it with
-    /// <see cref="WaitReadable"/>. A packet larger than its slot is dropped and counted in
-    /// <see cref="TunQueueStatistics.ReadsDropped"/>.
+    /// <see cref="WaitReadable"/>. A packet larger than its slot, or whose virtio header does not
+    /// fit it, is dropped and counted in <see cref="PacketQueueStatistics.ReadsDropped"/>.
     /// </summary>
     [SkipLocalsInit]
     public int ReadBatch(PacketBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.HeaderLength != (VirtioHeader ? PacketBatch.VirtioHeaderLength : 0))
+        if (batch.DeviceHeaderLength != HeaderLength)
         {
             throw new ArgumentException("The batch's virtio header setting differs from the queue's; make it with CreateBatch.", nameof(batch));
         }
         int fileDescriptor = OpenDescriptor();
         int count = 0;
-        int slotBytes = batch.HeaderLength + batch.PacketCapacity;
+        int headerLength = batch.DeviceHeaderLength;
+        int slotBytes = headerLength + batch.PacketCapacity;
         while (count < batch.Capacity)
         {
-            nint result = Libc.Read(fileDescriptor, batch.SlotPointer(count), (nuint)slotBytes + 1);
+            nint result;
+            // The batch's memory is pinned for its lifetime: fixed only takes the address.
+            fixed (byte* slot = batch.Slot(count))
+            {
+                result = Libc.Read(fileDescriptor, slot, (nuint)slotBytes + 1);
+            }
             if (result < 0)
             {
                 int errno = Errno.Last;
@@ -105,13 +113,20 @@ public sealed unsafe class TunQueue
             }
             // A packet longer than the buffer is cut to fit (Linux 6.x returns the bytes copied;
             // older kernels returned the full length): one byte past the slot reveals either.
-            int packetLength = (int)result - batch.HeaderLength;
+            int packetLength = (int)result - headerLength;
             if (packetLength <= 0 || result > slotBytes)
             {
                 _readsDropped++;
                 continue;
             }
-            batch.SetReadLength(count, packetLength);
+            batch.SetLength(count, packetLength);
+            bool checksumPartial = false;
+            if (VirtioHeader && !VirtioOffload.PrepareRead(batch.DeviceHeader(count), batch.Packet(count), out checksumPartial))
+            {
+                _readsDropped++;
+                continue;
+            }
+            batch.SetChecksumPartial(count, checksumPartial);
             _bytesRead += packetLength;
             count++;
         }
@@ -122,13 +137,14 @@ public sealed unsafe class TunQueue
 
     /// <summary>
     /// Writes the first <see cref="PacketBatch.Count"/> packets of <paramref name="batch"/>
-    /// (skipping those of length 0) and returns how many the kernel took. A packet refused
-    /// for lack of room or rejected as malformed is dropped and counted, never thrown.
+    /// (skipping those of length 0) and returns how many the kernel took. With a virtio header,
+    /// a packet whose checksum is not partial goes as a plain one (<see cref="VirtioOffload.PrepareWrite"/>).
+    /// A packet refused for lack of room or rejected as malformed is dropped and counted, never thrown.
     /// </summary>
     public int WriteBatch(PacketBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        if (batch.HeaderLength != (VirtioHeader ? PacketBatch.VirtioHeaderLength : 0))
+        if (batch.DeviceHeaderLength != HeaderLength)
         {
             throw new ArgumentException("The batch's virtio header setting differs from the queue's; make it with CreateBatch.", nameof(batch));
         }
@@ -141,9 +157,17 @@ public sealed unsafe class TunQueue
             {
                 continue;
             }
+            if (VirtioHeader)
+            {
+                VirtioOffload.PrepareWrite(batch.DeviceHeader(index), batch.IsChecksumPartial(index));
+            }
             while (true)
             {
-                nint result = Libc.Write(fileDescriptor, batch.SlotPointer(index), (nuint)(batch.HeaderLength + packetLength));
+                nint result;
+                fixed (byte* slot = batch.Slot(index))
+                {
+                    result = Libc.Write(fileDescriptor, slot, (nuint)(batch.DeviceHeaderLength + packetLength));
+                }
                 if (result >= 0)
                 {
                     written++;
@@ -175,10 +199,11 @@ public sealed unsafe class TunQueue
 
     /// <summary>
     /// Waits until a packet can be read, <paramref name="timeoutMilliseconds"/> pass (-1: no
-    /// limit), or <see cref="Interrupt"/> is called. An interrupt that came before the call is
-    /// not lost: the call returns <see cref="TunWaitResult.Interrupted"/> at once and consumes it.
+    /// limit), or <see cref="Interrupt"/> is called, polling the TUN and the eventfd that
+    /// <see cref="Interrupt"/> signals. An interrupt that came before the call is not lost: the
+    /// call returns <see cref="PacketWaitResult.Interrupted"/> at once and consumes it.
     /// </summary>
-    public TunWaitResult WaitReadable(int timeoutMilliseconds)
+    public PacketWaitResult WaitReadable(int timeoutMilliseconds)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(timeoutMilliseconds, -1);
         Libc.PollFd* descriptors = stackalloc Libc.PollFd[2];
@@ -200,15 +225,15 @@ public sealed unsafe class TunQueue
             }
             if (ready == 0)
             {
-                return TunWaitResult.TimedOut;
+                return PacketWaitResult.TimedOut;
             }
             if (descriptors[1].ReturnedEvents != 0)
             {
                 ulong value;
                 _ = Libc.Read(_eventFileDescriptor, &value, sizeof(ulong));
-                return TunWaitResult.Interrupted;
+                return PacketWaitResult.Interrupted;
             }
-            return TunWaitResult.Readable;
+            return PacketWaitResult.Readable;
         }
     }
 

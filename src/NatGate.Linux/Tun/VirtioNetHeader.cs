@@ -10,6 +10,9 @@ namespace NatGate.Linux.Tun;
 /// </summary>
 public readonly ref struct VirtioNetHeader
 {
+    /// <summary>Bytes of a <c>virtio_net_hdr</c> (without num_buffers, which a TUN does not use).</summary>
+    public const int Length = 10;
+
     /// <summary>VIRTIO_NET_HDR_F_NEEDS_CSUM: the checksum at csum_start + csum_offset holds only the pseudo-header sum.</summary>
     public const byte NeedsChecksumFlag = 1;
 
@@ -23,9 +26,9 @@ public readonly ref struct VirtioNetHeader
 
     public VirtioNetHeader(Span<byte> bytes)
     {
-        if (bytes.Length < PacketBatch.VirtioHeaderLength)
+        if (bytes.Length < Length)
         {
-            throw new ArgumentException($"A virtio_net_hdr is {PacketBatch.VirtioHeaderLength} bytes.", nameof(bytes));
+            throw new ArgumentException($"A virtio_net_hdr is {Length} bytes.", nameof(bytes));
         }
         this.bytes = bytes;
     }
@@ -44,7 +47,7 @@ public readonly ref struct VirtioNetHeader
     public ushort ChecksumOffset => BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]);
 
     /// <summary>Marks the packet as a plain, fully checksummed one (what NatGate writes for packets it builds).</summary>
-    public void Clear() => bytes[..PacketBatch.VirtioHeaderLength].Clear();
+    public void Clear() => bytes[..Length].Clear();
 
     /// <summary>
     /// Finishes a partial checksum in software, as a device would: sums the packet from

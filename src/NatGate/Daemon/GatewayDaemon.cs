@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using NatGate.Configuration;
 using NatGate.Core.Addressing;
 using NatGate.Core.Control;
+using NatGate.Core.Devices;
 using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
@@ -16,16 +17,17 @@ using NatGate.Linux.Tun;
 namespace NatGate.Daemon;
 
 /// <summary>
-/// `natgate run`: the engine on a TUN device. Reads batches from the device, translates them
-/// under the engine lock, writes them back; runs the timers; installs the routing that hands
-/// the kernel's packets to the TUN and removes it at stop; restores and saves sessions.
+/// `natgate run`: the engine on a TUN device. Opens the device and serves each of its queues
+/// with a <see cref="PacketWorker"/> on a thread of its own; runs the timers; installs the
+/// routing that hands the kernel's packets to the TUN and removes it at stop; restores and saves
+/// sessions.
 /// </summary>
 public sealed class GatewayDaemon : IAsyncDisposable
 {
     private readonly GatewayRunOptions options;
     private readonly ILogger logger;
     private readonly TimeProvider clock;
-    private TunDevice? device;
+    private IPacketDevice? device;
     private GatewayPlumbing? plumbing;
     private readonly List<Thread> threads = [];
     private volatile bool stopping;
@@ -518,14 +520,14 @@ public sealed class GatewayDaemon : IAsyncDisposable
     }
 
     /// <summary>Each TUN queue's counters, in queue order; empty before the device is open.</summary>
-    public IReadOnlyList<TunQueueStatistics> QueueStatistics()
+    public IReadOnlyList<PacketQueueStatistics> QueueStatistics()
     {
-        TunDevice? open = device;
+        IPacketDevice? open = device;
         if (open is null)
         {
             return [];
         }
-        var statistics = new TunQueueStatistics[open.QueueCount];
+        var statistics = new PacketQueueStatistics[open.QueueCount];
         for (int queue = 0; queue < statistics.Length; queue++)
         {
             statistics[queue] = open.Queue(queue).Statistics;
@@ -533,8 +535,11 @@ public sealed class GatewayDaemon : IAsyncDisposable
         return statistics;
     }
 
-    /// <summary>Per worker, then the timers: when each last went round its loop (Stopwatch ticks).</summary>
-    private long[] heartbeats = [];
+    /// <summary>One per device queue, each on a thread of its own; empty until the threads start.</summary>
+    private PacketWorker[] workers = [];
+
+    /// <summary>When the timer thread last went round its loop (Stopwatch ticks).</summary>
+    private long timerBeat;
 
     /// <summary>
     /// True when every packet worker and the timer thread went round its loop within
@@ -545,14 +550,14 @@ public sealed class GatewayDaemon : IAsyncDisposable
     {
         long now = System.Diagnostics.Stopwatch.GetTimestamp();
         long limit = (long)(within.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
-        long[] beats = heartbeats;
-        if (stopping || beats.Length == 0)
+        PacketWorker[] running = workers;
+        if (stopping || running.Length == 0 || now - Volatile.Read(ref timerBeat) > limit)
         {
             return false;
         }
-        for (int index = 0; index < beats.Length; index++)
+        foreach (PacketWorker worker in running)
         {
-            if (now - Volatile.Read(ref beats[index]) > limit)
+            if (now - worker.LastBeat > limit)
             {
                 return false;
             }
@@ -560,190 +565,28 @@ public sealed class GatewayDaemon : IAsyncDisposable
         return true;
     }
 
-    private void Beat(int index) => Volatile.Write(ref heartbeats[index], System.Diagnostics.Stopwatch.GetTimestamp());
-
     private void StartThreads()
     {
-        heartbeats = new long[device!.QueueCount + 1];
-        for (int index = 0; index < heartbeats.Length; index++)
+        Volatile.Write(ref timerBeat, System.Diagnostics.Stopwatch.GetTimestamp());
+        var started = new PacketWorker[device!.QueueCount];
+        for (int queue = 0; queue < started.Length; queue++)
         {
-            Beat(index);
+            var worker = new PacketWorker(device.Queue(queue), Controller)
+            {
+                OwnsEngine = started.Length == 1,
+                BusyPoll = options.BusyPoll,
+                Clock = clock,
+                Fault = WorkerFault,
+            };
+            started[queue] = worker;
+            var thread = new Thread(worker.Run) { IsBackground = true, Name = $"natgate-queue{queue}" };
+            threads.Add(thread);
+            thread.Start();
         }
-        for (int queue = 0; queue < device!.QueueCount; queue++)
-        {
-            TunQueue tunQueue = device.Queue(queue);
-            int index = queue;
-            var worker = new Thread(() => Forward(tunQueue, index)) { IsBackground = true, Name = $"natgate-queue{queue}" };
-            threads.Add(worker);
-            worker.Start();
-        }
+        workers = started;
         var timers = new Thread(RunTimers) { IsBackground = true, Name = "natgate-timers" };
         threads.Add(timers);
         timers.Start();
-    }
-
-    /// <summary>The data path: read a batch, translate it in place, write it back.</summary>
-    private void Forward(TunQueue queue, int index)
-    {
-        PacketBatch batch = queue.CreateBatch();
-        PacketBatch released = queue.CreateBatch(16);
-        bool[] partial = new bool[batch.Capacity];
-        var results = new TranslationResult[batch.Capacity];
-        Span<byte> scratch = stackalloc byte[2048];
-        NatEngine engine = Controller.Engine;
-        long busyPollTicks = options.BusyPoll.Ticks * System.Diagnostics.Stopwatch.Frequency / TimeSpan.TicksPerSecond;
-        long pollUntil = 0;
-        // One queue: this worker owns the engine and translates without a lock; everything else
-        // is handed to it between batches. Several queues share the engine under EngineLock
-        // (its cost is measured by QueueLockBenchmarks).
-        EngineOwner? owned = device!.QueueCount == 1 ? Controller.TakeOwnership(queue.Interrupt) : null;
-        try
-        {
-            while (!stopping)
-            {
-                Beat(index);
-                if (owned is not null && owned.HasPending)
-                {
-                    owned.RunPending(engine);
-                }
-                int count = queue.ReadBatch(batch);
-                if (count == 0)
-                {
-                    // Busy polling: for a short while after traffic, read again rather than sleep in
-                    // poll(2), so the next packet (a reply, say) is not delayed by a thread wake-up.
-                    if (busyPollTicks > 0 && System.Diagnostics.Stopwatch.GetTimestamp() < pollUntil)
-                    {
-                        // Yield rather than spin: on a machine whose cores also run the hosts the
-                        // traffic comes from, whatever else is runnable here gets the core at once
-                        // instead of waiting for the scheduler to preempt a spinning worker, and an
-                        // idle core comes straight back. In A/B runs on the 2-core lab: connections
-                        // per second +5-8 %, UDP round-trip p99 136-146 µs instead of 201-237.
-                        Thread.Yield();
-                        continue;
-                    }
-                    // Interrupted: stopping, or a call posted to the owner; the loop's top sees to both.
-                    if (queue.WaitReadable(1000) != TunWaitResult.Readable)
-                    {
-                        continue;
-                    }
-                    count = queue.ReadBatch(batch);
-                    if (count == 0)
-                    {
-                        continue;
-                    }
-                }
-                if (busyPollTicks > 0)
-                {
-                    pollUntil = System.Diagnostics.Stopwatch.GetTimestamp() + busyPollTicks;
-                }
-                long now = clock.GetUtcNow().UtcTicks;
-                Span<int> lengths = batch.Lengths;
-                for (int i = 0; i < count; i++)
-                {
-                    partial[i] = false;
-                    if (queue.VirtioHeader && !PrepareOffloaded(new VirtioNetHeader(batch.VirtioHeader(i)), batch.Packet(i), out partial[i]))
-                    {
-                        lengths[i] = 0; // dropped: the engine sees an empty packet and refuses it
-                    }
-                }
-                if (owned is not null)
-                {
-                    Translate(engine, queue, batch, released, partial, results, scratch, count, now);
-                }
-                else
-                {
-                    lock (Controller.EngineLock)
-                    {
-                        Translate(engine, queue, batch, released, partial, results, scratch, count, now);
-                    }
-                }
-                queue.WriteBatch(batch);
-                if (released.Count > 0)
-                {
-                    queue.WriteBatch(released);
-                    released.Clear();
-                }
-            }
-        }
-        finally
-        {
-            if (owned is not null)
-            {
-                Controller.ReleaseOwnership(owned);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Translates a batch in place and collects the packets the engine released (held
-    /// fragments, say); the caller owns the engine or holds its lock.
-    /// </summary>
-    private void Translate(NatEngine engine, TunQueue queue, PacketBatch batch, PacketBatch released, bool[] partial,
-        TranslationResult[] results, Span<byte> scratch, int count, long now)
-    {
-        Span<int> lengths = batch.Lengths;
-        try
-        {
-            engine.TranslateBatch(batch.Slots, batch.SlotSize, batch.HeaderLength, lengths, partial.AsSpan(0, count), results, now);
-        }
-#pragma warning disable CA1031 // a worker must never die of one batch: count it, drop it, go on
-        catch (Exception error)
-#pragma warning restore CA1031
-        {
-            WorkerFault(error);
-            lengths.Clear();
-            return;
-        }
-        for (int i = 0; i < count; i++)
-        {
-            TranslationResult result = results[i];
-            switch (result.Verdict)
-            {
-                case Verdict.Forward:
-                    HopLimit.RestoreOne(batch.PacketSpace(i)[..result.Length]);
-                    lengths[i] = result.Length;
-                    break;
-                case Verdict.Reply:
-                    // An ICMP error of NatGate's own: whole and checksummed, no offload to describe.
-                    if (queue.VirtioHeader)
-                    {
-                        new VirtioNetHeader(batch.VirtioHeader(i)).Clear();
-                    }
-                    lengths[i] = result.Length;
-                    break;
-                default:
-                    lengths[i] = 0;
-                    break;
-            }
-        }
-        while (released.Count < released.Capacity && engine.TryTakeReleasedPacket(scratch, out int length))
-        {
-            HopLimit.RestoreOne(scratch[..length]);
-            released.TryAdd(scratch[..length]);
-        }
-    }
-
-    /// <summary>
-    /// A partial checksum on TCP or UDP stays partial (the engine updates it for the address
-    /// change, the kernel completes it when it segments or sends); on anything else it is
-    /// completed here first. False when the header does not fit the packet.
-    /// </summary>
-    private static bool PrepareOffloaded(VirtioNetHeader header, Span<byte> packet, out bool checksumPartial)
-    {
-        checksumPartial = false;
-        if (!header.NeedsChecksum)
-        {
-            return true;
-        }
-        bool transportChecksum = packet.Length >= 20 && packet[0] >> 4 == 4
-            && packet[9] is Core.Packets.IpProtocol.Tcp or Core.Packets.IpProtocol.Udp
-            && header.ChecksumStart == (packet[0] & 0x0F) * 4;
-        if (transportChecksum)
-        {
-            checksumPartial = true;
-            return true;
-        }
-        return header.CompleteChecksum(packet);
     }
 
     private long workerFaults;
@@ -764,7 +607,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     {
         while (!stopping)
         {
-            Beat(heartbeats.Length - 1);
+            Volatile.Write(ref timerBeat, System.Diagnostics.Stopwatch.GetTimestamp());
             // Wakes at once on stop, so a restart's gap is not a timer tick longer than it need be.
             if (stopSignal.Wait(1000))
             {
@@ -825,12 +668,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
         stopping = true;
         stopSignal.Set();
         routingChanges?.Dispose();
-        if (device is not null)
+        foreach (PacketWorker worker in workers)
         {
-            for (int queue = 0; queue < device.QueueCount; queue++)
-            {
-                device.Queue(queue).Interrupt();
-            }
+            worker.Stop();
         }
         foreach (Thread thread in threads)
         {

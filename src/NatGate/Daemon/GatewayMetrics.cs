@@ -4,10 +4,10 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
 using NatGate.Core.Control;
+using NatGate.Core.Devices;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
 using NatGate.Core.Translation;
-using NatGate.Linux.Tun;
 using Prometheus;
 
 namespace NatGate.Daemon;
@@ -23,7 +23,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
 
     private GatewayMetrics(WebApplication application) => this.application = application;
 
-    public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, Func<IReadOnlyList<TunQueueStatistics>>? queues, Func<long?>? spoofed, CancellationToken cancellation)
+    public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, Func<IReadOnlyList<PacketQueueStatistics>>? queues, Func<long?>? spoofed, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(controller);
         (IPAddress address, int port) = ParseEndpoint(endpoint);
@@ -57,7 +57,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
     /// TUN queues' own counters, when <paramref name="queues"/> is given, and the spoofing guard's,
     /// when <paramref name="spoofed"/> is) before each scrape.
     /// </summary>
-    public static void Register(CollectorRegistry registry, GatewayController controller, Func<IReadOnlyList<TunQueueStatistics>>? queues = null, Func<long?>? spoofed = null)
+    public static void Register(CollectorRegistry registry, GatewayController controller, Func<IReadOnlyList<PacketQueueStatistics>>? queues = null, Func<long?>? spoofed = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(controller);
@@ -121,11 +121,11 @@ public sealed class GatewayMetrics : IAsyncDisposable
             {
                 spoofedPackets.IncTo(spoofedCount);
             }
-            IReadOnlyList<TunQueueStatistics> queueStatistics = queues?.Invoke() ?? [];
+            IReadOnlyList<PacketQueueStatistics> queueStatistics = queues?.Invoke() ?? [];
             for (int queue = 0; queue < queueStatistics.Count; queue++)
             {
                 string name = queue.ToString(CultureInfo.InvariantCulture);
-                TunQueueStatistics tun = queueStatistics[queue];
+                PacketQueueStatistics tun = queueStatistics[queue];
                 queuePackets.WithLabels(name, "read").IncTo(tun.PacketsRead);
                 queuePackets.WithLabels(name, "written").IncTo(tun.PacketsWritten);
                 queueDrops.WithLabels(name, "read_too_long").IncTo(tun.ReadsDropped);

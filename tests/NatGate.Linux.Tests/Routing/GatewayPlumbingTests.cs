@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using NatGate.Core.Addressing;
+using NatGate.Core.Devices;
 using NatGate.Core.Packets;
 using NatGate.Linux.Routing;
 using NatGate.Linux.Tests.Namespaces;
@@ -251,7 +252,7 @@ public sealed class GatewayPlumbingTests
                 bool seen = false;
                 while (!seen && clock.ElapsedMilliseconds < 3000)
                 {
-                    if (queue.WaitReadable(100) != TunWaitResult.Readable)
+                    if (queue.WaitReadable(100) != PacketWaitResult.Readable)
                     {
                         continue;
                     }

@@ -1,8 +1,8 @@
 using NatGate.Core.Addressing;
+using NatGate.Core.Devices;
 using NatGate.Core.Packets;
 using NatGate.Core.Translation;
 using NatGate.Daemon;
-using NatGate.Linux.Tun;
 using Prometheus;
 
 namespace NatGate.Tests.Daemon;
@@ -44,7 +44,7 @@ public sealed class GatewayMetricsTests
     public async Task A_scrape_reports_each_TUN_queue_s_counters()
     {
         var controller = new GatewayController(new NatEngine(new NatEngineOptions { RandomSeed = 1 }, 0), TimeProvider.System);
-        TunQueueStatistics[] queues =
+        PacketQueueStatistics[] queues =
         [
             new() { PacketsRead = 10, PacketsWritten = 9, WritesDroppedFull = 1 },
             new() { PacketsRead = 7, PacketsWritten = 7, ReadsDropped = 2 },

@@ -1,0 +1,52 @@
+using NatGate.Core.Packets;
+
+namespace NatGate.Linux.Tun;
+
+/// <summary>
+/// The checksum offload of a TUN with IFF_VNET_HDR, between the <c>virtio_net_hdr</c> before
+/// each packet and the one flag the data path sees, "checksum partial" (wireguard-go keeps the
+/// same work in <c>offload_linux.go</c>, out of its device loop). With offloads the kernel hands
+/// over 64 KiB super-packets whose checksum holds only the pseudo-header sum; one translation
+/// then stands for a whole burst of segments (DESIGN.md "TUN facts").
+/// </summary>
+public static class VirtioOffload
+{
+    /// <summary>
+    /// After a read: a partial checksum on TCP or UDP stays partial (the engine updates it for the
+    /// address change, the kernel completes it when it segments or sends), and
+    /// <paramref name="checksumPartial"/> says so; on anything else it is completed here first.
+    /// False when the header does not fit the packet: the packet is to be dropped.
+    /// </summary>
+    public static bool PrepareRead(Span<byte> header, Span<byte> packet, out bool checksumPartial)
+    {
+        var virtio = new VirtioNetHeader(header);
+        checksumPartial = false;
+        if (!virtio.NeedsChecksum)
+        {
+            return true;
+        }
+        bool transportChecksum = packet.Length >= Ipv4Packet.MinimumHeaderLength && packet[0] >> 4 == 4
+            && packet[Ipv4Packet.Field.Protocol] is IpProtocol.Tcp or IpProtocol.Udp
+            && virtio.ChecksumStart == (packet[0] & 0x0F) * 4;
+        if (transportChecksum)
+        {
+            checksumPartial = true;
+            return true;
+        }
+        return virtio.CompleteChecksum(packet);
+    }
+
+    /// <summary>
+    /// Before a write: a packet whose checksum is partial keeps the header it was read with (its
+    /// GSO type and size, the checksum's start and offset), which still describes it after
+    /// translation; any other is whole and checksummed (NatGate's own ICMP errors, released
+    /// fragments, a checksum completed on read) and goes as a plain packet, its header cleared.
+    /// </summary>
+    public static void PrepareWrite(Span<byte> header, bool checksumPartial)
+    {
+        if (!checksumPartial)
+        {
+            new VirtioNetHeader(header).Clear();
+        }
+    }
+}

@@ -1,0 +1,101 @@
+using System.Buffers.Binary;
+using NatGate.Core.Packets;
+using NatGate.Linux.Tun;
+
+namespace NatGate.Linux.Tests.Tun;
+
+/// <summary>
+/// Between a TUN's virtio header and the data path's "checksum partial" flag: bytes in, the
+/// flag and the bytes out. No device, so no root.
+/// </summary>
+public sealed class VirtioOffloadTests
+{
+    private static readonly uint Inside = Ipv4Address.Parse("10.0.0.2");
+    private static readonly uint Outside = Ipv4Address.Parse("198.51.100.7");
+
+    /// <summary>A virtio_net_hdr (little-endian fields, linux/virtio_net.h).</summary>
+    private static byte[] Header(byte flags, byte gsoType = VirtioNetHeader.GsoNone, ushort checksumStart = 0, ushort checksumOffset = 0, ushort gsoSize = 0)
+    {
+        byte[] header = new byte[VirtioNetHeader.Length];
+        header[0] = flags;
+        header[1] = gsoType;
+        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(4), gsoSize);
+        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(6), checksumStart);
+        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(8), checksumOffset);
+        return header;
+    }
+
+    private static byte[] Udp()
+    {
+        byte[] packet = new byte[Ipv4Packet.MinimumHeaderLength + UdpDatagram.HeaderLength + 4];
+        Ipv4PacketWriter.WriteUdp(packet, Inside, 40000, Outside, 53, [1, 2, 3, 4]);
+        return packet;
+    }
+
+    [Fact]
+    public void A_partial_udp_checksum_stays_partial_and_the_packet_is_untouched()
+    {
+        byte[] packet = Udp();
+        byte[] before = [.. packet];
+        byte[] header = Header(VirtioNetHeader.NeedsChecksumFlag, checksumStart: 20, checksumOffset: 6);
+
+        Assert.True(VirtioOffload.PrepareRead(header, packet, out bool partial));
+
+        Assert.True(partial);
+        Assert.Equal(before, packet);
+        Assert.True(new VirtioNetHeader(header).NeedsChecksum);
+    }
+
+    [Fact]
+    public void A_packet_without_needs_checksum_is_whole()
+    {
+        byte[] packet = Udp();
+        byte[] header = Header(0);
+
+        Assert.True(VirtioOffload.PrepareRead(header, packet, out bool partial));
+
+        Assert.False(partial);
+    }
+
+    [Fact]
+    public void A_partial_checksum_on_icmp_is_completed_on_read()
+    {
+        byte[] packet = new byte[Ipv4Packet.MinimumHeaderLength + 8 + 4];
+        Ipv4PacketWriter.WriteIcmpQuery(packet, Inside, Outside, 8, 7, 1, [5, 6, 7, 8]);
+        // As the kernel leaves it: the checksum field holds no sum yet (ICMP has no pseudo-header).
+        packet[22] = 0;
+        packet[23] = 0;
+        byte[] header = Header(VirtioNetHeader.NeedsChecksumFlag, checksumStart: 20, checksumOffset: 2);
+
+        Assert.True(VirtioOffload.PrepareRead(header, packet, out bool partial));
+
+        Assert.False(partial);
+        Assert.False(new VirtioNetHeader(header).NeedsChecksum);
+        Assert.Equal(PacketError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet ip));
+        Assert.True(TransportChecksum.IsValid(ip));
+    }
+
+    [Fact]
+    public void A_header_whose_checksum_lies_beyond_the_packet_is_refused()
+    {
+        byte[] packet = new byte[Ipv4Packet.MinimumHeaderLength + 8 + 4];
+        Ipv4PacketWriter.WriteIcmpQuery(packet, Inside, Outside, 8, 7, 1, [5, 6, 7, 8]);
+        byte[] header = Header(VirtioNetHeader.NeedsChecksumFlag, checksumStart: 20, checksumOffset: 200);
+
+        Assert.False(VirtioOffload.PrepareRead(header, packet, out bool partial));
+        Assert.False(partial);
+    }
+
+    [Fact]
+    public void A_write_keeps_the_header_of_a_partial_packet_and_clears_any_other()
+    {
+        byte[] offloaded = Header(VirtioNetHeader.NeedsChecksumFlag, VirtioNetHeader.GsoTcpV4, checksumStart: 20, checksumOffset: 16, gsoSize: 1448);
+        byte[] kept = [.. offloaded];
+        VirtioOffload.PrepareWrite(offloaded, checksumPartial: true);
+        Assert.Equal(kept, offloaded);
+
+        // The same slot after the engine wrote an ICMP error of its own into it.
+        VirtioOffload.PrepareWrite(offloaded, checksumPartial: false);
+        Assert.Equal(new byte[VirtioNetHeader.Length], offloaded);
+    }
+}
