@@ -114,16 +114,26 @@ internal sealed class SystemPlumbingHost : IPlumbingHost
     {
         // An abstract socket: one name per network namespace, freed by the kernel when the
         // process dies however it dies, so a crash leaves no stale claim behind.
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
+        // A claim let go a moment ago may still be held for a few milliseconds by a child process
+        // forked (by another thread) before the release and not yet at its exec, which closes
+        // it (close-on-exec): so a refusal is believed only after a short while.
+        for (int attempt = 0; ; attempt++)
         {
-            socket.Bind(new UnixDomainSocketEndPoint("\0natgate-routing"));
-            return socket;
-        }
-        catch (SocketException exception) when (exception.SocketErrorCode == SocketError.AddressAlreadyInUse)
-        {
-            socket.Dispose();
-            throw new PlumbingException("Another natgate already manages the routing of this network namespace; stop it first (or run this one with --no-plumbing).");
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                socket.Bind(new UnixDomainSocketEndPoint("\0natgate-routing"));
+                return socket;
+            }
+            catch (SocketException exception) when (exception.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                socket.Dispose();
+                if (attempt >= 10)
+                {
+                    throw new PlumbingException("Another natgate already manages the routing of this network namespace; stop it first (or run this one with --no-plumbing).");
+                }
+                Thread.Sleep(20);
+            }
         }
     }
 
