@@ -212,9 +212,16 @@ internal sealed class FlowTable
 
     public static SessionAttributes FlagsOf(MappingBehavior behavior) => Behaviours.MappingPolicy.For(behavior).Flags;
 
+    /// <summary>
+    /// A session's mapping key from its attribute bits, as <see cref="Behaviours.MappingPolicy.Key"/>
+    /// makes it, but without a virtual call: the table computes it on every insert and removal.
+    /// </summary>
     private static FlowKey InsideMappingKeyOf(in Session session)
-        => Behaviours.MappingPolicy.Of(session.Attributes).Key(session.Original.Protocol, session.InsideAddress, session.InsidePort,
-            session.RemoteAddress, session.RemotePort);
+        => (session.Attributes & SessionAttributes.MappingAddressAndPortDependent) != 0
+            ? new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, session.RemotePort)
+            : (session.Attributes & SessionAttributes.MappingAddressDependent) != 0
+                ? new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, 0)
+                : new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, 0, 0);
 
     private static FlowKey ExternalMappingKeyOf(in Session session)
         => ExternalMappingKey(session.Original.Protocol, session.ExternalAddress, session.ExternalPort);

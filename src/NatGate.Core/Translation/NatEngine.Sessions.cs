@@ -24,7 +24,7 @@ public sealed partial class NatEngine
     }
 
     /// <summary>Sessions by protocol name and state, for metrics: counts kept as they change, no walk of the table.</summary>
-    public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions() => census.Counts();
+    public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions() => sessions.Census.Counts();
 
     /// <summary>
     /// Counts by walking one slice of the table, as <see cref="ListSessions(int, int, List{SessionInfo}, uint?, byte?)"/>

@@ -21,7 +21,6 @@ public sealed partial class NatEngine
     private readonly AddressPools pools;
     private readonly RuleSet ruleSet;
     private readonly SessionStore sessions;
-    private readonly SessionCensus census = new();
     private HashSet<uint> localAddresses = [];
     private readonly ulong seed;
     private readonly FragmentTracker fragments;
@@ -37,8 +36,6 @@ public sealed partial class NatEngine
         pools = new AddressPools(seed, options.UdpPortQuarantine.Ticks);
         ruleSet = new RuleSet(rules, pools, seed);
         sessions = new SessionStore(table, rules, pools, Counters);
-        sessions.Observe(census);
-        sessions.Observe(new SessionEvents(this));
         Hairpinning = options.Hairpinning;
         fragments = new FragmentTracker(options);
     }
@@ -64,17 +61,36 @@ public sealed partial class NatEngine
     /// <summary>True while the table is locked (SIOCSTLCK).</summary>
     public bool IsLocked { get; private set; }
 
-    /// <summary>Raised when a session is created or deleted; nothing is built for it when no one listens.</summary>
-    public event Action<SessionEvent>? SessionChanged;
+    private Action<SessionEvent>? sessionChanged;
+
+    /// <summary>
+    /// Raised when a session is created or deleted. Nothing is built for it when no one listens:
+    /// the session store is observed for it only from the first subscription on.
+    /// </summary>
+    public event Action<SessionEvent>? SessionChanged
+    {
+        add
+        {
+            if (!eventsObserved && value is not null)
+            {
+                sessions.Observe(new SessionEvents(this));
+                eventsObserved = true;
+            }
+            sessionChanged += value;
+        }
+        remove => sessionChanged -= value;
+    }
+
+    private bool eventsObserved;
 
     /// <summary>The session store's observer that raises <see cref="SessionChanged"/>, describing the session only when someone listens.</summary>
     private sealed class SessionEvents(NatEngine engine) : ISessionObserver
     {
         public void Created(int index, in Session session)
-            => engine.SessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, engine.Describe(index), SessionEndReason.None));
+            => engine.sessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, engine.Describe(index), SessionEndReason.None));
 
         public void Removed(int index, in Session session, SessionEndReason reason)
-            => engine.SessionChanged?.Invoke(new SessionEvent(SessionEventKind.Deleted, engine.Describe(index), reason));
+            => engine.sessionChanged?.Invoke(new SessionEvent(SessionEventKind.Deleted, engine.Describe(index), reason));
 
         public void TcpStateChanged(int index, in Session session, TcpTracking before)
         {

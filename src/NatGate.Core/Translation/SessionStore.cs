@@ -36,6 +36,10 @@ internal sealed class SessionStore(FlowTable table, RuleSlotTable rules, Address
 
     public FlowTable Table => table;
 
+    /// <summary>The counts by protocol and state: always kept, and called directly (a sealed class, no dispatch on the new-session path).</summary>
+    public SessionCensus Census { get; } = new();
+
+    /// <summary>Adds an observer besides the census.</summary>
     public void Observe(ISessionObserver observer) => observers = [.. observers, observer];
 
     /// <summary>
@@ -49,6 +53,7 @@ internal sealed class SessionStore(FlowTable table, RuleSlotTable rules, Address
         rules[session.RuleIndex]!.Sessions++;
         table.Wheel.Schedule(index, deadlineTicks);
         counters.Added++;
+        Census.Created(index, table.At(index));
         foreach (ISessionObserver observer in observers)
         {
             observer.Created(index, table.At(index));
@@ -62,6 +67,7 @@ internal sealed class SessionStore(FlowTable table, RuleSlotTable rules, Address
     /// </summary>
     public void Remove(int index, SessionEndReason reason, long nowTicks)
     {
+        Census.Removed(index, table.At(index), reason);
         foreach (ISessionObserver observer in observers)
         {
             observer.Removed(index, table.At(index), reason);
@@ -98,6 +104,7 @@ internal sealed class SessionStore(FlowTable table, RuleSlotTable rules, Address
     public void TcpStateChanged(int index, TcpTracking before, long nowTicks)
     {
         ref Session session = ref table.At(index);
+        Census.TcpStateChanged(index, session, before);
         foreach (ISessionObserver observer in observers)
         {
             observer.TcpStateChanged(index, session, before);
