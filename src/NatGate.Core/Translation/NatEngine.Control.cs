@@ -418,15 +418,27 @@ public sealed partial class NatEngine
     }
 
     /// <summary>Removes every session (ipnat -F); returns how many. Refused while locked.</summary>
-    public int FlushSessions(long nowTicks) => RemoveWhere(static (_, _) => true, SessionEndReason.Flushed, nowTicks);
+    public int FlushSessions(long nowTicks) => FlushSessions(0, table.Capacity, nowTicks, out _);
+
+    /// <summary>
+    /// <see cref="FlushSessions(long)"/> over one slice of the table, the slots from
+    /// <paramref name="firstSlot"/> on: the caller walks the table a slice per call, so the
+    /// packet thread translates between slices (issue 12, "the packet thread does packet work
+    /// only"). Returns where the next slice starts (<see cref="Capacity"/> when done).
+    /// </summary>
+    public int FlushSessions(int firstSlot, int slotCount, long nowTicks, out int removed)
+        => RemoveWhere(static (_, _) => true, SessionEndReason.Flushed, nowTicks, firstSlot, slotCount, out removed);
 
     /// <summary>Removes the sessions of one rule (ipnat -p, after the rule's removal); returns how many.</summary>
     public int PurgeSessionsOfRule(int ruleIndex, long nowTicks)
         => RemoveWhere((session, _) => session.RuleIndex == ruleIndex, SessionEndReason.Purged, nowTicks);
 
     /// <summary>Removes the sessions of every removed rule (ipnat -p); returns how many.</summary>
-    public int PurgeOrphans(long nowTicks)
-        => RemoveWhere((session, _) => rules[session.RuleIndex] is { Active: false }, SessionEndReason.Purged, nowTicks);
+    public int PurgeOrphans(long nowTicks) => PurgeOrphans(0, table.Capacity, nowTicks, out _);
+
+    /// <summary><see cref="PurgeOrphans(long)"/> over one slice of the table; returns where the next starts.</summary>
+    public int PurgeOrphans(int firstSlot, int slotCount, long nowTicks, out int removed)
+        => RemoveWhere((session, _) => rules[session.RuleIndex] is { Active: false }, SessionEndReason.Purged, nowTicks, firstSlot, slotCount, out removed);
 
     /// <summary>
     /// Ends every session on <paramref name="address"/> as an external address (mapped out from
@@ -437,20 +449,13 @@ public sealed partial class NatEngine
     /// </summary>
     public int FlushSessionsOn(uint address, long nowTicks)
     {
-        var doomed = new List<int>();
-        foreach (int index in table.OccupiedSlots())
-        {
-            if (table.At(index).ExternalAddress == address)
-            {
-                doomed.Add(index);
-            }
-        }
-        foreach (int index in doomed)
-        {
-            sessions.Remove(index, SessionEndReason.AddressGone, nowTicks);
-        }
-        return doomed.Count;
+        FlushSessionsOn(address, 0, table.Capacity, nowTicks, out int removed);
+        return removed;
     }
+
+    /// <summary><see cref="FlushSessionsOn(uint, long)"/> over one slice of the table; returns where the next starts.</summary>
+    public int FlushSessionsOn(uint address, int firstSlot, int slotCount, long nowTicks, out int removed)
+        => RemoveSlice((session, _) => session.ExternalAddress == address, SessionEndReason.AddressGone, nowTicks, firstSlot, slotCount, out removed);
 
     /// <summary>Removes one session by id (as listed).</summary>
     public void RemoveSession(int id, long nowTicks)
@@ -465,11 +470,28 @@ public sealed partial class NatEngine
 
     private int RemoveWhere(Func<Session, int, bool> predicate, SessionEndReason reason, long nowTicks)
     {
+        RemoveWhere(predicate, reason, nowTicks, 0, table.Capacity, out int removed);
+        return removed;
+    }
+
+    private int RemoveWhere(Func<Session, int, bool> predicate, SessionEndReason reason, long nowTicks, int firstSlot, int slotCount, out int removed)
+    {
         ThrowIfLocked();
+        return RemoveSlice(predicate, reason, nowTicks, firstSlot, slotCount, out removed);
+    }
+
+    /// <summary>
+    /// Removes the matching sessions among the slots from <paramref name="firstSlot"/> on
+    /// (<paramref name="slotCount"/> of them); returns where the next slice starts. A session
+    /// stays in its slot for life, so removals here move nothing a later slice will look at.
+    /// </summary>
+    private int RemoveSlice(Func<Session, int, bool> predicate, SessionEndReason reason, long nowTicks, int firstSlot, int slotCount, out int removed)
+    {
+        int end = (int)Math.Min((long)table.Capacity, (long)Math.Max(0, firstSlot) + slotCount);
         var doomed = new List<int>();
-        foreach (int index in table.OccupiedSlots())
+        for (int index = Math.Max(0, firstSlot); index < end; index++)
         {
-            if (predicate(table.At(index), index))
+            if (!table.IsFree(index) && predicate(table.At(index), index))
             {
                 doomed.Add(index);
             }
@@ -478,7 +500,8 @@ public sealed partial class NatEngine
         {
             sessions.Remove(index, reason, nowTicks);
         }
-        return doomed.Count;
+        removed = doomed.Count;
+        return end;
     }
 
     private void ThrowIfLocked()

@@ -234,9 +234,30 @@ public sealed class GatewayController
         return result;
     }
 
-    public int FlushSessions() => Run(engine => engine.FlushSessions(NowTicks));
+    /// <summary>ipnat -F: every session removed, a slice of the table per call on the engine's thread.</summary>
+    public int FlushSessions() => RemoveInSlices((engine, first) => (engine.FlushSessions(first, SlotsPerSlice, NowTicks, out int removed), removed));
 
-    public int PurgeOrphans() => Run(engine => engine.PurgeOrphans(NowTicks));
+    /// <summary>The sessions on an external address that left the host, ended a slice at a time.</summary>
+    public int FlushSessionsOn(uint address) => RemoveInSlices((engine, first) => (engine.FlushSessionsOn(address, first, SlotsPerSlice, NowTicks, out int removed), removed));
+
+    /// <summary>
+    /// A bulk removal walked a slice per call, so the packet thread translates between slices
+    /// (issue 12: a flush of a million sessions is otherwise one long pause on the data path).
+    /// </summary>
+    private int RemoveInSlices(Func<NatEngine, int, (int Next, int Removed)> slice)
+    {
+        int capacity = Run(engine => engine.Capacity);
+        int total = 0;
+        for (int slot = 0; slot < capacity;)
+        {
+            int first = slot;
+            (slot, int removed) = Run(engine => slice(engine, first));
+            total += removed;
+        }
+        return total;
+    }
+
+    public int PurgeOrphans() => RemoveInSlices((engine, first) => (engine.PurgeOrphans(first, SlotsPerSlice, NowTicks, out int removed), removed));
 
     public void RemoveSession(int id) => Run(engine =>
     {

@@ -294,7 +294,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 {
                     continue;
                 }
-                int ended = Controller.Run(engine => engine.FlushSessionsOn(old, clock.GetUtcNow().UtcTicks));
+                int ended = Controller.FlushSessionsOn(old);
                 GatewayLog.AddressGone(logger, name, Ipv4Address.Format(old), now is { } next ? Ipv4Address.Format(next) : "none yet", ended);
             }
             if (!Controller.ResolveAgain())

@@ -54,4 +54,31 @@ public sealed class GatewayControllerTests
         RuleInfo kept = Assert.Single(controller.Rules(), info => info.Active);
         Assert.Equal("nat extra.conf:1", kept.Rule.Label);
     }
+
+    [Fact]
+    public void Bulk_removals_walk_the_table_a_slice_at_a_time_and_miss_nothing()
+    {
+        // More slots than several slices, sessions spread over them.
+        var engine = new NatEngine(new NatEngineOptions { RandomSeed = 1, Limits = new Core.Sessions.FlowTableLimits { MaximumSessions = 5 * GatewayController.SlotsPerSlice, MaximumSessionsPerHost = 0 } }, 0);
+        var controller = new GatewayController(engine, TimeProvider.System);
+        controller.ApplyNetNat(new NetNatModel { Instances = [Lab] });
+        uint server = Ipv4Address.Parse("203.0.113.7");
+        void Open(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                byte[] packet = new byte[Ipv4Packet.MinimumHeaderLength + UdpDatagram.HeaderLength + 1];
+                Ipv4PacketWriter.WriteUdp(packet, Ipv4Address.Parse("10.0.0.2") + (uint)(i % 200), (ushort)(10000 + i), server, 53, [1], 64);
+                Assert.Equal(Verdict.Forward, controller.Run(engine => engine.Translate(packet, packet.Length, controller.NowTicks)).Verdict);
+            }
+        }
+        Open(7000);
+        Assert.Equal(7000, controller.FlushSessions());
+        Assert.Equal(0, controller.Run(engine => engine.SessionCount));
+
+        Open(3000);
+        Assert.Equal(3000, controller.FlushSessionsOn(Ipv4Address.Parse("198.51.100.10")));
+        Assert.Equal(0, controller.Run(engine => engine.SessionCount));
+        Assert.Equal(3000, controller.Statistics().AddressGone);
+    }
 }
