@@ -418,7 +418,11 @@ public sealed partial class NatEngine
     }
 
     /// <summary>Removes every session (ipnat -F); returns how many. Refused while locked.</summary>
-    public int FlushSessions(long nowTicks) => FlushSessions(0, table.Capacity, nowTicks, out _);
+    public int FlushSessions(long nowTicks)
+    {
+        FlushSessions(0, table.Capacity, nowTicks, out int removed);
+        return removed;
+    }
 
     /// <summary>
     /// <see cref="FlushSessions(long)"/> over one slice of the table, the slots from
@@ -434,7 +438,11 @@ public sealed partial class NatEngine
         => RemoveWhere((session, _) => session.RuleIndex == ruleIndex, SessionEndReason.Purged, nowTicks);
 
     /// <summary>Removes the sessions of every removed rule (ipnat -p); returns how many.</summary>
-    public int PurgeOrphans(long nowTicks) => PurgeOrphans(0, table.Capacity, nowTicks, out _);
+    public int PurgeOrphans(long nowTicks)
+    {
+        PurgeOrphans(0, table.Capacity, nowTicks, out int removed);
+        return removed;
+    }
 
     /// <summary><see cref="PurgeOrphans(long)"/> over one slice of the table; returns where the next starts.</summary>
     public int PurgeOrphans(int firstSlot, int slotCount, long nowTicks, out int removed)
