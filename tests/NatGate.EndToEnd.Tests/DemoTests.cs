@@ -182,9 +182,20 @@ public sealed partial class DemoTests
             Assert.Empty(Directory.EnumerateDirectories(temporary, "natgate-demo-*"));
         }
 
+        /// <summary>
+        /// Started as a terminal would start it: SIGINT, SIGHUP and SIGTERM at their defaults. A
+        /// runner that started the tests in the background (or under nohup) passes them on
+        /// ignored, and an ignored signal stays ignored across exec, so the demo would never hear
+        /// them; a small python step puts them back before it execs the program.
+        /// </summary>
         private ProcessStartInfo Start(string program, string[] arguments)
         {
-            var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            var start = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            start.ArgumentList.Add("-c");
+            start.ArgumentList.Add("import os, signal, sys\n"
+                + "for number in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):\n    signal.signal(number, signal.SIG_DFL)\n"
+                + "os.execvp(sys.argv[1], sys.argv[1:])");
+            start.ArgumentList.Add(program);
             foreach (string argument in arguments)
             {
                 start.ArgumentList.Add(argument);
