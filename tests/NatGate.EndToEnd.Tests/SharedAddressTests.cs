@@ -18,7 +18,7 @@ public sealed partial class SharedAddressTests
     [Fact]
     public void The_host_keeps_its_service_and_connections_while_the_inside_is_translated_to_the_same_address()
     {
-        Host.RequireRootAndTools("ip", "curl", "python3", "ping", "nft");
+        Host.RequireRootAndTools("ip", "curl", "python3", "ping", "nft", "traceroute");
         using var lab = new GatewayLab();
         string before = Sysctl(lab.Gateway, "net.ipv4.ip_local_reserved_ports");
         (BackgroundProcess outsideServer, _) = lab.ServePage(lab.Out, GatewayLab.Outside, 80, "outside\n");
@@ -35,6 +35,10 @@ public sealed partial class SharedAddressTests
         int insidePort = LastClientPort(outsideServer, GatewayLab.GatewayOutside);
         Assert.InRange(insidePort, 61000, 65535);
         GatewayLab.ExecChecked(lab.In1, "ping", "-c", "2", "-W", "2", GatewayLab.Outside);
+        // traceroute's last hop is the server's "port unreachable" to the shared address, quoting a
+        // datagram from one of the NAT's ports: steered by its quoted header, translated back inside.
+        string trace = GatewayLab.ExecChecked(lab.In1, "traceroute", "-n", "-q", "1", "-w", "2", "-m", "3", GatewayLab.Outside);
+        Assert.Matches($@"(?m)^\s*2\s+{Regex.Escape(GatewayLab.Outside)}\s", trace);
 
         // The host's own connection from the same address gets a port the kernel chose, outside the NAT's.
         Assert.Equal("outside\n", GatewayLab.ExecChecked(lab.Gateway, "curl", "-sS", "-m", "10", $"http://{GatewayLab.Outside}/"));
