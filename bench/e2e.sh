@@ -116,13 +116,7 @@ trap 'exit 143' TERM
 log() { printf '[e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ---------------------------------------------------------------- build
-dll="$root/src/NatGate/bin/Release/net10.0/natgate.dll"
-if [ "$build" = 1 ]; then
-  log "building NatGate (Release)"
-  dotnet build "$root/src/NatGate/NatGate.csproj" -c Release -v q -nologo >"$raw/build.log" 2>&1 \
-    || { cat "$raw/build.log" >&2; exit 1; }
-fi
-[ -f "$dll" ] || { echo "e2e.sh: $dll is missing (build first or drop --no-build)" >&2; exit 1; }
+lab_natgate e2e.sh "$build" "$raw"
 tools="$(mktemp -d /tmp/ngb-tools-XXXXXX)/e2e_tools"
 cc -O2 -Wall -o "$tools" "$here/e2e_tools.c"
 

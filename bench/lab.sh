@@ -9,6 +9,18 @@
 # what it starts, defines log(), and calls lab_teardown from its exit trap. lab_build takes the
 # names of any further namespaces to make.
 
+# lab_natgate SCRIPT BUILD RAW: sets $dll to the Release natgate.dll under $root, building it
+# first when BUILD is 1 (its output in RAW/build.log); SCRIPT names the caller in the error.
+lab_natgate() {
+  dll="$root/src/NatGate/bin/Release/net10.0/natgate.dll"
+  if [ "$2" = 1 ]; then
+    log "building NatGate (Release)"
+    dotnet build "$root/src/NatGate/NatGate.csproj" -c Release -v q -nologo >"$3/build.log" 2>&1 \
+      || { cat "$3/build.log" >&2; exit 1; }
+  fi
+  [ -f "$dll" ] || { echo "$1: $dll is missing (build first or drop --no-build)" >&2; exit 1; }
+}
+
 # inns NS COMMAND...: run a command in a namespace.
 inns() { local ns="$1"; shift; ip netns exec "$ns" "$@"; }
 

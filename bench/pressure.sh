@@ -105,13 +105,7 @@ log() { printf '[pressure %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # ---------------------------------------------------------------- build
-dll="$root/src/NatGate/bin/Release/net10.0/natgate.dll"
-if [ "$build" = 1 ]; then
-  log "building NatGate (Release)"
-  dotnet build "$root/src/NatGate/NatGate.csproj" -c Release -v q -nologo >"$raw/build.log" 2>&1 \
-    || { cat "$raw/build.log" >&2; exit 1; }
-fi
-[ -f "$dll" ] || { echo "pressure.sh: $dll is missing (build first or drop --no-build)" >&2; exit 1; }
+lab_natgate pressure.sh "$build" "$raw"
 
 work="$(mktemp -d /tmp/ngp-XXXXXX)"
 chmod 755 "$work"                      # user nobody walks to control.ro.sock
