@@ -47,7 +47,7 @@ internal static class BenchLab
             AgeSeconds = ageSeconds,
         };
 
-    public static byte ProtocolNumber(Transport transport) => transport == Transport.Tcp ? IpProtocol.Tcp : IpProtocol.Udp;
+    public static IpProtocol ProtocolNumber(Transport transport) => transport == Transport.Tcp ? IpProtocol.Tcp : IpProtocol.Udp;
 
     /// <summary>
     /// Writes flow <paramref name="flow"/>'s packet from its inside host to its remote: a TCP ACK

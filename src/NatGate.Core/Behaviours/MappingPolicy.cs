@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
 
@@ -23,7 +24,7 @@ public abstract class MappingPolicy
     public abstract SessionAttributes Flags { get; }
 
     /// <summary>The key an inside endpoint's mapping is found by, for a flow to the remote endpoint given.</summary>
-    public abstract FlowKey Key(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort);
+    public abstract FlowKey Key(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort);
 
     public static MappingPolicy For(MappingBehavior behavior) => behavior switch
     {
@@ -45,7 +46,7 @@ public abstract class MappingPolicy
 
         public override SessionAttributes Flags => SessionAttributes.None;
 
-        public override FlowKey Key(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
+        public override FlowKey Key(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
             => new(protocol, insideAddress, insidePort, 0, 0);
     }
 
@@ -56,7 +57,7 @@ public abstract class MappingPolicy
 
         public override SessionAttributes Flags => SessionAttributes.MappingAddressDependent;
 
-        public override FlowKey Key(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
+        public override FlowKey Key(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
             => new(protocol, insideAddress, insidePort, remoteAddress, 0);
     }
 
@@ -67,7 +68,7 @@ public abstract class MappingPolicy
 
         public override SessionAttributes Flags => SessionAttributes.MappingAddressAndPortDependent;
 
-        public override FlowKey Key(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
+        public override FlowKey Key(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
             => new(protocol, insideAddress, insidePort, remoteAddress, remotePort);
     }
 }

@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -75,11 +76,11 @@ public static class InternetChecksum
 
     /// <summary>The sum of the IPv4 pseudo-header (RFC 793, RFC 768): addresses, protocol and transport length.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort PseudoHeaderSum(uint sourceAddress, uint destinationAddress, byte protocol, int transportLength)
+    public static ushort PseudoHeaderSum(uint sourceAddress, uint destinationAddress, IpProtocol protocol, int transportLength)
     {
         ulong accumulator = (ulong)(sourceAddress >> 16) + (sourceAddress & 0xFFFF)
             + (destinationAddress >> 16) + (destinationAddress & 0xFFFF)
-            + protocol + (uint)transportLength;
+            + (byte)protocol + (uint)transportLength;
         return Fold(accumulator);
     }
 
@@ -110,8 +111,8 @@ public static class InternetChecksum
     /// length and the next header, from the addresses as numbers (no bytes to read).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort PseudoHeaderSum(Addressing.Ipv6Address source, Addressing.Ipv6Address destination, byte nextHeader, int transportLength)
-        => Fold(SumWords(source.Value) + SumWords(destination.Value) + (uint)transportLength + nextHeader);
+    public static ushort PseudoHeaderSum(Addressing.Ipv6Address source, Addressing.Ipv6Address destination, IpProtocol nextHeader, int transportLength)
+        => Fold(SumWords(source.Value) + SumWords(destination.Value) + (uint)transportLength + (byte)nextHeader);
 
     /// <summary>The eight 16-bit words of a 128-bit number, added (at most 8 x 0xFFFF: no overflow).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

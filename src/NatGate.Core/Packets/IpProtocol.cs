@@ -1,38 +1,38 @@
 namespace NatGate.Core.Packets;
 
 /// <summary>IP protocol and IPv6 next-header numbers (IANA "Assigned Internet Protocol Numbers").</summary>
-public static class IpProtocol
+public enum IpProtocol : byte
 {
     /// <summary>IPv6 Hop-by-Hop Options (RFC 8200 4.3).</summary>
-    public const byte HopByHop = 0;
+    HopByHop = 0,
 
     /// <summary>ICMP for IPv4 (RFC 792).</summary>
-    public const byte Icmp = 1;
+    Icmp = 1,
 
     /// <summary>TCP (RFC 9293).</summary>
-    public const byte Tcp = 6;
+    Tcp = 6,
 
     /// <summary>UDP (RFC 768).</summary>
-    public const byte Udp = 17;
+    Udp = 17,
 
     /// <summary>IPv6 Routing header (RFC 8200 4.4).</summary>
-    public const byte Routing = 43;
+    Routing = 43,
 
     /// <summary>IPv6 Fragment header (RFC 8200 4.5).</summary>
-    public const byte Fragment = 44;
+    Fragment = 44,
 
     /// <summary>Encapsulating Security Payload (RFC 4303).</summary>
-    public const byte Esp = 50;
+    Esp = 50,
 
     /// <summary>Authentication Header (RFC 4302).</summary>
-    public const byte Ah = 51;
+    Ah = 51,
 
     /// <summary>ICMP for IPv6 (RFC 4443).</summary>
-    public const byte Icmpv6 = 58;
+    Icmpv6 = 58,
 
     /// <summary>No next header (RFC 8200 4.7).</summary>
-    public const byte NoNextHeader = 59;
+    NoNextHeader = 59,
 
     /// <summary>IPv6 Destination Options (RFC 8200 4.6).</summary>
-    public const byte DestinationOptions = 60;
+    DestinationOptions = 60,
 }

@@ -200,10 +200,10 @@ public readonly ref struct Ipv4Packet
     }
 
     /// <summary>The payload protocol (<see cref="IpProtocol"/>).</summary>
-    public byte Protocol
+    public IpProtocol Protocol
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _bytes[Field.Protocol];
+        get => (IpProtocol)_bytes[Field.Protocol];
     }
 
     /// <summary>The header checksum as stored.</summary>

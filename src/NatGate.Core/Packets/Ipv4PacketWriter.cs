@@ -17,7 +17,7 @@ public static class Ipv4PacketWriter
     private const int IcmpErrorOverhead = Ipv4Packet.MinimumHeaderLength + IcmpMessage.HeaderLength;
 
     /// <summary>Writes a 20-byte header without options, checksum filled; returns 20.</summary>
-    public static int WriteIpv4Header(Span<byte> destination, uint sourceAddress, uint destinationAddress, byte protocol, int payloadLength,
+    public static int WriteIpv4Header(Span<byte> destination, uint sourceAddress, uint destinationAddress, IpProtocol protocol, int payloadLength,
         byte timeToLive = 64, ushort identification = 0, bool dontFragment = false, bool moreFragments = false, int fragmentOffset = 0)
     {
         const int headerLength = Ipv4Packet.MinimumHeaderLength;
@@ -39,7 +39,7 @@ public static class Ipv4PacketWriter
         int flagsAndOffset = (dontFragment ? 0x4000 : 0) | (moreFragments ? 0x2000 : 0) | (fragmentOffset / 8);
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.FlagsAndFragmentOffset..], (ushort)flagsAndOffset);
         header[Ipv4Packet.Field.TimeToLive] = timeToLive;
-        header[Ipv4Packet.Field.Protocol] = protocol;
+        header[Ipv4Packet.Field.Protocol] = (byte)protocol;
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.HeaderChecksum..], 0);
         BinaryPrimitives.WriteUInt32BigEndian(header[Ipv4Packet.Field.SourceAddress..], sourceAddress);
         BinaryPrimitives.WriteUInt32BigEndian(header[Ipv4Packet.Field.DestinationAddress..], destinationAddress);

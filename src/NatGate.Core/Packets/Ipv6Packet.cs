@@ -27,9 +27,9 @@ public readonly ref struct Ipv6Packet
     private readonly Span<byte> _bytes;
     private readonly int _transportOffset;
     private readonly int _fragmentHeaderOffset;
-    private readonly byte _transportProtocol;
+    private readonly IpProtocol _transportProtocol;
 
-    private Ipv6Packet(Span<byte> bytes, int transportOffset, byte transportProtocol, int fragmentHeaderOffset)
+    private Ipv6Packet(Span<byte> bytes, int transportOffset, IpProtocol transportProtocol, int fragmentHeaderOffset)
     {
         _bytes = bytes;
         _transportOffset = transportOffset;
@@ -75,7 +75,7 @@ public readonly ref struct Ipv6Packet
             return PacketError.BadVersion;
         }
         int payloadLength = BinaryPrimitives.ReadUInt16BigEndian(buffer[Field.PayloadLength..]);
-        byte nextHeader = buffer[Field.NextHeader];
+        IpProtocol nextHeader = (IpProtocol)buffer[Field.NextHeader];
         if (payloadLength == 0 && nextHeader == IpProtocol.HopByHop)
         {
             // A jumbogram (RFC 2675) never crosses a NAT's links.
@@ -143,7 +143,7 @@ public readonly ref struct Ipv6Packet
                     return PacketError.None;
                 }
             }
-            nextHeader = bytes[offset];
+            nextHeader = (IpProtocol)bytes[offset];
             offset += length;
         }
     }
@@ -159,7 +159,7 @@ public readonly ref struct Ipv6Packet
     public ushort PayloadLength => BinaryPrimitives.ReadUInt16BigEndian(_bytes[Field.PayloadLength..]);
 
     /// <summary>The next-header field of the fixed header.</summary>
-    public byte NextHeader => _bytes[Field.NextHeader];
+    public IpProtocol NextHeader => (IpProtocol)_bytes[Field.NextHeader];
 
     /// <summary>The hop limit.</summary>
     public byte HopLimit
@@ -186,7 +186,7 @@ public readonly ref struct Ipv6Packet
     /// The next-header value after the extension headers; <see cref="IpProtocol.Fragment"/>
     /// for a non-first fragment.
     /// </summary>
-    public byte TransportProtocol
+    public IpProtocol TransportProtocol
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get => _transportProtocol;
@@ -219,5 +219,5 @@ public readonly ref struct Ipv6Packet
     public uint FragmentIdentification => IsFragment ? BinaryPrimitives.ReadUInt32BigEndian(_bytes[(_fragmentHeaderOffset + 4)..]) : 0;
 
     /// <summary>The next-header value inside the Fragment header, <see cref="IpProtocol.NoNextHeader"/> without one.</summary>
-    public byte FragmentNextHeader => IsFragment ? _bytes[_fragmentHeaderOffset] : IpProtocol.NoNextHeader;
+    public IpProtocol FragmentNextHeader => IsFragment ? (IpProtocol)_bytes[_fragmentHeaderOffset] : IpProtocol.NoNextHeader;
 }

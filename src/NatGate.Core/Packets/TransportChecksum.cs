@@ -18,7 +18,7 @@ public static class TransportChecksum
     /// checksum field were zero (RFC 793, RFC 768). A UDP result of 0 is returned as 0xFFFF,
     /// since 0 means "no checksum" (RFC 768). Other protocols get no field skipped.
     /// </summary>
-    public static ushort ComputeIpv4(uint sourceAddress, uint destinationAddress, byte protocol, ReadOnlySpan<byte> segment)
+    public static ushort ComputeIpv4(uint sourceAddress, uint destinationAddress, IpProtocol protocol, ReadOnlySpan<byte> segment)
     {
         ushort pseudoHeader = InternetChecksum.PseudoHeaderSum(sourceAddress, destinationAddress, protocol, segment.Length);
         return Finish(protocol, SumSkippingField(segment, ChecksumOffset(protocol), pseudoHeader));
@@ -28,7 +28,7 @@ public static class TransportChecksum
     /// True when a TCP or UDP segment over IPv4 carries a correct checksum. A UDP checksum of 0
     /// means none was sent and is accepted (RFC 768).
     /// </summary>
-    public static bool IsValidIpv4(uint sourceAddress, uint destinationAddress, byte protocol, ReadOnlySpan<byte> segment)
+    public static bool IsValidIpv4(uint sourceAddress, uint destinationAddress, IpProtocol protocol, ReadOnlySpan<byte> segment)
     {
         int offset = ChecksumOffset(protocol);
         if (offset != NoChecksumField && segment.Length < offset + 2)
@@ -47,14 +47,14 @@ public static class TransportChecksum
     /// The checksum to store in a TCP, UDP or ICMPv6 message carried over IPv6 (RFC 8200 8.1),
     /// computed as if its checksum field were zero. A UDP result of 0 is returned as 0xFFFF.
     /// </summary>
-    public static ushort ComputeIpv6(ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination, byte nextHeader, ReadOnlySpan<byte> segment)
+    public static ushort ComputeIpv6(ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination, IpProtocol nextHeader, ReadOnlySpan<byte> segment)
         => Finish(nextHeader, SumSkippingField(segment, ChecksumOffset(nextHeader), PseudoHeaderSumIpv6(source, destination, nextHeader, segment.Length)));
 
     /// <summary>
     /// True when a TCP, UDP or ICMPv6 message over IPv6 carries a correct checksum. A UDP
     /// checksum of 0 is invalid over IPv6 (RFC 8200 8.1).
     /// </summary>
-    public static bool IsValidIpv6(ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination, byte nextHeader, ReadOnlySpan<byte> segment)
+    public static bool IsValidIpv6(ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination, IpProtocol nextHeader, ReadOnlySpan<byte> segment)
     {
         int offset = ChecksumOffset(nextHeader);
         if (offset != NoChecksumField && segment.Length < offset + 2)
@@ -97,16 +97,16 @@ public static class TransportChecksum
     }
 
     /// <summary>The sum of the IPv6 pseudo-header (RFC 8200 8.1): addresses, upper-layer length and next header.</summary>
-    public static ushort PseudoHeaderSumIpv6(ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination, byte nextHeader, int transportLength)
+    public static ushort PseudoHeaderSumIpv6(ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination, IpProtocol nextHeader, int transportLength)
     {
-        ulong accumulator = (ulong)(uint)transportLength + nextHeader;
+        ulong accumulator = (ulong)(uint)transportLength + (byte)nextHeader;
         accumulator += InternetChecksum.Sum(source);
         accumulator += InternetChecksum.Sum(destination);
         return InternetChecksum.Fold(accumulator);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int ChecksumOffset(byte protocol) => protocol switch
+    private static int ChecksumOffset(IpProtocol protocol) => protocol switch
     {
         IpProtocol.Tcp => TcpSegment.Field.Checksum,
         IpProtocol.Udp => UdpDatagram.Field.Checksum,
@@ -128,7 +128,7 @@ public static class TransportChecksum
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ushort Finish(byte protocol, ushort sum)
+    private static ushort Finish(IpProtocol protocol, ushort sum)
     {
         ushort checksum = (ushort)~sum;
         return checksum == 0 && protocol == IpProtocol.Udp ? (ushort)0xFFFF : checksum;

@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 namespace NatGate.Core.Rules;
 
 /// <summary>How external endpoints are reused for one internal endpoint (RFC 4787 section 4.1).</summary>
@@ -59,7 +60,7 @@ public sealed record NatPolicy
     /// <summary>Keep the parity of the internal port (RFC 4787 REQ-4, optional).</summary>
     public bool PreservePortParity { get; init; }
 
-    public FilteringBehavior FilteringFor(byte protocol) => protocol == 6 ? TcpFiltering : UdpFiltering;
+    public FilteringBehavior FilteringFor(IpProtocol protocol) => protocol == IpProtocol.Tcp ? TcpFiltering : UdpFiltering;
 }
 
 /// <summary>How the NAT treats a packet from one inside host to another host's external endpoint (RFC 4787 REQ-9).</summary>

@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using System.Text.Json.Serialization;
 using NatGate.Core.Addressing;
 using NatGate.Core.Ports;
@@ -160,11 +161,11 @@ public sealed record NatRule
         init => Origin = value is null ? null : new RuleOrigin.Described(value);
     }
 
-    public bool AppliesTo(byte protocol) => protocol switch
+    public bool AppliesTo(IpProtocol protocol) => protocol switch
     {
-        6 => (Protocols & RuleProtocols.Tcp) != 0,
-        17 => (Protocols & RuleProtocols.Udp) != 0,
-        1 => (Protocols & RuleProtocols.Icmp) != 0,
+        IpProtocol.Tcp => (Protocols & RuleProtocols.Tcp) != 0,
+        IpProtocol.Udp => (Protocols & RuleProtocols.Udp) != 0,
+        IpProtocol.Icmp => (Protocols & RuleProtocols.Icmp) != 0,
         _ => Protocols == RuleProtocols.Any,
     };
 

@@ -19,9 +19,9 @@ public readonly record struct FlowKey
     public readonly uint Destination;
     public readonly ushort SourcePort;
     public readonly ushort DestinationPort;
-    public readonly byte Protocol;
+    public readonly IpProtocol Protocol;
 
-    public FlowKey(byte protocol, uint source, ushort sourcePort, uint destination, ushort destinationPort)
+    public FlowKey(IpProtocol protocol, uint source, ushort sourcePort, uint destination, ushort destinationPort)
     {
         Protocol = protocol;
         Source = source;
@@ -39,7 +39,7 @@ public readonly record struct FlowKey
     public ulong Hash(ulong seed)
     {
         ulong addresses = ((ulong)Source << 32 | Destination) ^ seed;
-        ulong rest = (ulong)SourcePort << 40 | (ulong)DestinationPort << 24 | Protocol;
+        ulong rest = (ulong)SourcePort << 40 | (ulong)DestinationPort << 24 | (byte)Protocol;
         ulong hash = (addresses * 0x9E3779B97F4A7C15UL) ^ BitOperations.RotateLeft((rest ^ (seed >> 7)) * 0xC2B2AE3D27D4EB4FUL, 29);
         hash ^= hash >> 31;
         hash *= 0xBF58476D1CE4E5B9UL;
@@ -58,11 +58,12 @@ public readonly record struct FlowKey
     public override string ToString()
         => $"{ProtocolName(Protocol)} {Ipv4Address.Format(Source)}:{SourcePort} -> {Ipv4Address.Format(Destination)}:{DestinationPort}";
 
-    public static string ProtocolName(byte protocol) => protocol switch
+    public static string ProtocolName(IpProtocol protocol) => protocol switch
     {
-        1 => "icmp",
-        6 => "tcp",
-        17 => "udp",
-        _ => protocol.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        IpProtocol.Icmp => "icmp",
+        IpProtocol.Tcp => "tcp",
+        IpProtocol.Udp => "udp",
+        IpProtocol.Icmpv6 => "ipv6-icmp",
+        _ => ((byte)protocol).ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 }

@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using System.Runtime.CompilerServices;
 using NatGate.Core.Rules;
 using NatGate.Core.Timers;
@@ -195,7 +196,7 @@ internal sealed class FlowTable
     }
 
     /// <summary>The representative of the mapping that owns this external endpoint, or -1.</summary>
-    public int FindMappingByExternal(byte protocol, uint address, ushort port)
+    public int FindMappingByExternal(IpProtocol protocol, uint address, ushort port)
     {
         var key = ExternalMappingKey(protocol, address, port);
         var matcher = new MappingExternalMatcher(sessions, key);
@@ -203,10 +204,10 @@ internal sealed class FlowTable
     }
 
     /// <summary>The key a mapping is found by from inside: the inside endpoint, plus the remote address or endpoint for dependent mappings.</summary>
-    public static FlowKey InsideMappingKey(byte protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort, MappingBehavior behavior)
+    public static FlowKey InsideMappingKey(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort, MappingBehavior behavior)
         => Behaviours.MappingPolicy.For(behavior).Key(protocol, insideAddress, insidePort, remoteAddress, remotePort);
 
-    public static FlowKey ExternalMappingKey(byte protocol, uint address, ushort port) => new(protocol, address, port, 0, 0);
+    public static FlowKey ExternalMappingKey(IpProtocol protocol, uint address, ushort port) => new(protocol, address, port, 0, 0);
 
     public static MappingBehavior BehaviorOf(SessionAttributes flags) => Behaviours.MappingPolicy.Of(flags).Behavior;
 

@@ -102,7 +102,7 @@ internal sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
         {
             throw new JsonException($"expected a flow object ({ProtocolName}, {SourceName}, {SourcePortName}, {DestinationName}, {DestinationPortName}), found {reader.TokenType}");
         }
-        byte protocol = 0;
+        IpProtocol protocol = 0;
         uint source = 0, destination = 0;
         ushort sourcePort = 0, destinationPort = 0;
         int seen = 0;
@@ -126,7 +126,7 @@ internal sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
             seen |= bit;
             switch (bit)
             {
-                case 1: protocol = ReadNumber<byte>(ref reader, name); break;
+                case 1: protocol = (IpProtocol)ReadNumber<byte>(ref reader, name); break;
                 case 2: source = Ipv4AddressJsonConverter.ReadAddress(ref reader); break;
                 case 4: sourcePort = ReadNumber<ushort>(ref reader, name); break;
                 case 8: destination = Ipv4AddressJsonConverter.ReadAddress(ref reader); break;
@@ -147,7 +147,7 @@ internal sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
     public override void Write(Utf8JsonWriter writer, FlowKey value, JsonSerializerOptions options)
     {
         writer.WriteStartObject();
-        writer.WriteNumber(ProtocolName, value.Protocol);
+        writer.WriteNumber(ProtocolName, (byte)value.Protocol);
         writer.WritePropertyName(SourceName);
         Ipv4AddressJsonConverter.WriteAddress(writer, value.Source);
         writer.WriteNumber(SourcePortName, value.SourcePort);

@@ -26,8 +26,8 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         return pool;
     }
 
-    public PortAllocator AllocatorOf(ExternalAddressPool pool, byte protocol)
-        => pool.For(protocol, protocol == 17 ? udpQuarantineTicks : 0, seed ^ pool.Address);
+    public PortAllocator AllocatorOf(ExternalAddressPool pool, IpProtocol protocol)
+        => pool.For(protocol, protocol == IpProtocol.Udp ? udpQuarantineTicks : 0, seed ^ pool.Address);
 
     /// <summary>
     /// A redirect to one address reserves its ports (change +1) so no dynamic mapping takes
@@ -39,7 +39,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         if (rule.Kind == NatRuleKind.Redirect && rule.Destination.Length == 32)
         {
             ExternalAddressPool pool = PoolOf(rule.Destination.Network);
-            foreach (byte protocol in (ReadOnlySpan<byte>)[6, 17])
+            foreach (IpProtocol protocol in (ReadOnlySpan<IpProtocol>)[IpProtocol.Tcp, IpProtocol.Udp])
             {
                 if (!rule.AppliesTo(protocol) || rule.DestinationPorts.IsAny)
                 {
@@ -134,7 +134,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         return DropReason.PortsExhausted;
     }
 
-    public void ReleaseAllocation(ExternalAddressPool? pool, byte protocol, ushort port, uint insideAddress, long nowTicks)
+    public void ReleaseAllocation(ExternalAddressPool? pool, IpProtocol protocol, ushort port, uint insideAddress, long nowTicks)
     {
         if (pool is not null)
         {
@@ -148,7 +148,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         var list = new List<PortUsage>();
         foreach (ExternalAddressPool pool in pools.Values)
         {
-            foreach (byte protocol in (ReadOnlySpan<byte>)[6, 17, 1])
+            foreach (IpProtocol protocol in (ReadOnlySpan<IpProtocol>)[IpProtocol.Tcp, IpProtocol.Udp, IpProtocol.Icmp])
             {
                 if (pool.Find(protocol) is { } allocator)
                 {

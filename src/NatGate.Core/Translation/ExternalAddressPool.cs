@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using NatGate.Core.Ports;
 
 namespace NatGate.Core.Translation;
@@ -17,22 +18,22 @@ internal sealed class ExternalAddressPool
     /// <summary>Rules that translate to this address (the pool goes when none do).</summary>
     public int RuleReferences { get; set; }
 
-    private static int SlotOf(byte protocol) => protocol switch
+    private static int SlotOf(IpProtocol protocol) => protocol switch
     {
-        6 => 0,
-        17 => 1,
-        1 => 2,
+        IpProtocol.Tcp => 0,
+        IpProtocol.Udp => 1,
+        IpProtocol.Icmp => 2,
         _ => -1,
     };
 
-    public PortAllocator? Find(byte protocol)
+    public PortAllocator? Find(IpProtocol protocol)
     {
         int slot = SlotOf(protocol);
         return slot < 0 ? null : allocators[slot];
     }
 
     /// <summary>The allocator for a protocol, made on first use over the full range.</summary>
-    public PortAllocator For(byte protocol, long quarantineTicks, ulong seed)
+    public PortAllocator For(IpProtocol protocol, long quarantineTicks, ulong seed)
     {
         int slot = SlotOf(protocol);
         if (slot < 0)

@@ -204,4 +204,4 @@ internal sealed class FragmentTracker
 }
 
 /// <summary>What ties the fragments of one datagram together (RFC 791).</summary>
-internal readonly record struct FragmentKey(uint Source, uint Destination, byte Protocol, ushort Identification);
+internal readonly record struct FragmentKey(uint Source, uint Destination, IpProtocol Protocol, ushort Identification);

@@ -80,7 +80,7 @@ public sealed partial class NatEngine
             return false;
         }
         int headerLength = (packet[0] & 0x0F) * 4;
-        byte protocol = packet[Ipv4Packet.Field.Protocol];
+        IpProtocol protocol = (IpProtocol)packet[Ipv4Packet.Field.Protocol];
         bool hasPorts = protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp;
         if (headerLength < Ipv4Packet.MinimumHeaderLength || packet.Length < headerLength || (hasPorts && packet.Length < headerLength + 8)
             || (BinaryPrimitives.ReadUInt16BigEndian(packet[Ipv4Packet.Field.FlagsAndFragmentOffset..]) & 0x1FFF) != 0)

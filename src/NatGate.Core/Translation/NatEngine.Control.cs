@@ -17,7 +17,7 @@ public sealed partial class NatEngine
     /// (<paramref name="outsideAddress"/>), returns the destination the client really asked for.
     /// </summary>
     /// <exception cref="NatControlException">ESRCH when no session matches.</exception>
-    public LookupResult Lookup(byte protocol, uint insideAddress, ushort insidePort, uint outsideAddress, ushort outsidePort, bool findForward)
+    public LookupResult Lookup(IpProtocol protocol, uint insideAddress, ushort insidePort, uint outsideAddress, ushort outsidePort, bool findForward)
     {
         if (protocol is not (IpProtocol.Tcp or IpProtocol.Udp))
         {
@@ -107,7 +107,7 @@ public sealed partial class NatEngine
         {
             Behaviours.MappingPolicy mappingPolicy = Behaviours.MappingPolicy.For(record.Mapping);
             session.Attributes |= mappingPolicy.Flags;
-            byte protocol = record.Original.Protocol;
+            IpProtocol protocol = record.Original.Protocol;
             int owner = table.FindMappingByExternal(protocol, session.ExternalAddress, session.ExternalPort);
             if (owner >= 0)
             {
@@ -191,7 +191,7 @@ public sealed partial class NatEngine
     {
         FlowKey original = record.Original;
         FlowKey translated = record.Translated;
-        byte protocol = original.Protocol;
+        IpProtocol protocol = original.Protocol;
         bool portsMatter = protocol is IpProtocol.Tcp or IpProtocol.Udp;
 
         // The destination, as CreateSession decides it.
@@ -377,7 +377,7 @@ public sealed partial class NatEngine
     }
 
     /// <summary>Sessions, optionally only those touching an address (either side) or of one protocol.</summary>
-    public IReadOnlyList<SessionInfo> ListSessions(uint? address = null, byte? protocol = null)
+    public IReadOnlyList<SessionInfo> ListSessions(uint? address = null, IpProtocol? protocol = null)
     {
         var list = new List<SessionInfo>();
         ListSessions(0, table.Capacity, list, address, protocol);
@@ -391,7 +391,7 @@ public sealed partial class NatEngine
     /// listing never stalls forwarding for a whole-table walk (STYLE.md, "The packet thread
     /// does packet work"). Returns the slot to start the next slice at; <see cref="Capacity"/> at the end.
     /// </summary>
-    public int ListSessions(int firstSlot, int slotCount, List<SessionInfo> into, uint? address = null, byte? protocol = null)
+    public int ListSessions(int firstSlot, int slotCount, List<SessionInfo> into, uint? address = null, IpProtocol? protocol = null)
     {
         ArgumentNullException.ThrowIfNull(into);
         int end = (int)Math.Min((long)table.Capacity, (long)firstSlot + slotCount);

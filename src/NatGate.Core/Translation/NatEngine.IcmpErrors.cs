@@ -23,7 +23,7 @@ public sealed partial class NatEngine
             return Malformed();
         }
         Span<byte> innerTransport = inner.Payload;
-        byte protocol = inner.Protocol;
+        IpProtocol protocol = inner.Protocol;
         bool hasPorts = protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp;
         // RFC 1122 3.2.2: no error is sent about an error, so a quoted ICMP message is a query.
         if ((hasPorts && innerTransport.Length < 8) || (protocol == IpProtocol.Icmp && !IcmpMessage.IsQueryType(innerTransport[0])))

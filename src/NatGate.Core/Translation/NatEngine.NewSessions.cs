@@ -18,7 +18,7 @@ public sealed partial class NatEngine
     /// </summary>
     private TranslationResult CreateSession(Span<byte> buffer, Ipv4Packet ip, Span<byte> transport, FlowKey key, long nowTicks, bool checksumPartial)
     {
-        byte protocol = key.Protocol;
+        IpProtocol protocol = key.Protocol;
         if (protocol == IpProtocol.Icmp && !IcmpMessage.IsQueryRequestType(transport[0]))
         {
             // A reply with no query behind it: only a request starts a query session.

@@ -43,7 +43,7 @@ public sealed partial class NatEngine
         {
             return TranslateLaterFragment(buffer, ip, nowTicks);
         }
-        byte protocol = ip.Protocol;
+        IpProtocol protocol = ip.Protocol;
         Span<byte> transport = ip.Payload;
         switch (protocol)
         {
@@ -72,7 +72,7 @@ public sealed partial class NatEngine
     /// other protocols. The caller has checked that a TCP, UDP or ICMP header's first 8 bytes are there.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static FlowKey KeyOf(byte protocol, uint source, uint destination, ReadOnlySpan<byte> transport)
+    internal static FlowKey KeyOf(IpProtocol protocol, uint source, uint destination, ReadOnlySpan<byte> transport)
     {
         switch (protocol)
         {
@@ -111,7 +111,7 @@ public sealed partial class NatEngine
         ip.SourceAddress = target.Source;
         ip.DestinationAddress = target.Destination;
         ip.HeaderChecksum = InternetChecksum.ApplyDelta(ip.HeaderChecksum, ipDelta);
-        byte protocol = target.Protocol;
+        IpProtocol protocol = target.Protocol;
         if (protocol == IpProtocol.Tcp)
         {
             BinaryPrimitives.WriteUInt16BigEndian(transport, target.SourcePort);

@@ -27,7 +27,7 @@ public sealed partial class NatEngine
     public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions() => sessions.Census.Counts();
 
     /// <summary>
-    /// Counts by walking one slice of the table, as <see cref="ListSessions(int, int, List{SessionInfo}, uint?, byte?)"/>
+    /// Counts by walking one slice of the table, as <see cref="ListSessions(int, int, List{SessionInfo}, uint?, IpProtocol?)"/>
     /// walks: adds the sessions of the slots from <paramref name="firstSlot"/> on; returns where
     /// the next slice starts. For checking the kept counts; metrics use <see cref="CountSessions()"/>.
     /// </summary>
@@ -75,7 +75,7 @@ public sealed partial class NatEngine
         {
             Id = index,
             Protocol = FlowKey.ProtocolName(session.Original.Protocol),
-            ProtocolNumber = session.Original.Protocol,
+            ProtocolNumber = (byte)session.Original.Protocol,
             Original = session.Original,
             Translated = session.Translated,
             InitiatedOutside = outside,

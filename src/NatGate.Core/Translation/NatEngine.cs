@@ -169,7 +169,7 @@ public sealed partial class NatEngine
 public sealed record RuleInfo(int Index, NatRule Rule, bool Active, int Sessions, bool OnThisGateway = true);
 
 /// <summary>How many external ports (or ICMP identifiers) of one address are in use.</summary>
-public readonly record struct PortUsage(uint Address, byte Protocol, int Allocated, int Capacity)
+public readonly record struct PortUsage(uint Address, IpProtocol Protocol, int Allocated, int Capacity)
 {
     public override string ToString() => $"{Ipv4Address.Format(Address)} {FlowKey.ProtocolName(Protocol)} {Allocated}/{Capacity}";
 }

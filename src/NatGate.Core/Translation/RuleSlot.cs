@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using NatGate.Core.Ports;
 using NatGate.Core.Rules;
 
@@ -41,12 +42,12 @@ internal sealed class RuleSlot(int index, NatRule rule)
     private readonly Behaviours.FilteringPolicy otherFiltering = Behaviours.FilteringPolicy.For(rule.Policy.UdpFiltering);
 
     /// <summary>The filtering its mappings apply: TCP's for TCP, UDP's for everything else (as <see cref="NatPolicy.FilteringFor"/>).</summary>
-    public Behaviours.FilteringPolicy FilteringFor(byte protocol) => protocol == Packets.IpProtocol.Tcp ? tcpFiltering : otherFiltering;
+    public Behaviours.FilteringPolicy FilteringFor(IpProtocol protocol) => protocol == Packets.IpProtocol.Tcp ? tcpFiltering : otherFiltering;
 
     private static long AgeOr(int? ageSeconds, TimeSpan policy) => ageSeconds is { } age ? age * TimeSpan.TicksPerSecond : policy.Ticks;
 
     /// <summary>The port range for a protocol's external ports or identifiers.</summary>
-    public PortRange RangeFor(byte protocol)
-        => protocol == 1 ? Rule.TranslatedIcmpIdentifiers ?? PortRange.All
+    public PortRange RangeFor(IpProtocol protocol)
+        => protocol == IpProtocol.Icmp ? Rule.TranslatedIcmpIdentifiers ?? PortRange.All
         : Rule.TranslatedPorts ?? (Rule.PortmapAuto ? new PortRange(1024, 65535) : PortRange.All);
 }

@@ -19,7 +19,7 @@ internal sealed class SessionCensus : ISessionObserver
     ];
 
     private readonly int[] sessionsByClass = new int[CountedClasses.Length];
-    private readonly Dictionary<byte, int> otherSessionsByProtocol = [];
+    private readonly Dictionary<IpProtocol, int> otherSessionsByProtocol = [];
 
     public void Created(int index, in Session session) => Count(session, +1);
 
@@ -47,7 +47,7 @@ internal sealed class SessionCensus : ISessionObserver
                 counts[CountedClasses[i]] = sessionsByClass[i];
             }
         }
-        foreach ((byte protocol, int count) in otherSessionsByProtocol)
+        foreach ((IpProtocol protocol, int count) in otherSessionsByProtocol)
         {
             if (count != 0)
             {

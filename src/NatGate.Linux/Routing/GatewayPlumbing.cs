@@ -440,7 +440,7 @@ public sealed class GatewayPlumbing : IDisposable
                     script.Append(CultureInfo.InvariantCulture, $"    ip daddr {address} {errors} @th,136,8 1 @th,256,16 {ports} {mark}\n");
                     break;
                 default:
-                    int protocol = steered.Protocol == "tcp" ? IpProtocol.Tcp : IpProtocol.Udp;
+                    int protocol = (int)(steered.Protocol == "tcp" ? IpProtocol.Tcp : IpProtocol.Udp);
                     script.Append(CultureInfo.InvariantCulture, $"    ip daddr {address} {steered.Protocol} dport {ports} {mark}\n");
                     script.Append(CultureInfo.InvariantCulture, $"    ip daddr {address} {errors} @th,136,8 {protocol} @th,224,16 {ports} {mark}\n");
                     break;

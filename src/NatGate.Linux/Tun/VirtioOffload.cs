@@ -26,7 +26,7 @@ public static class VirtioOffload
             return true;
         }
         bool transportChecksum = packet.Length >= Ipv4Packet.MinimumHeaderLength && packet[0] >> 4 == 4
-            && packet[Ipv4Packet.Field.Protocol] is IpProtocol.Tcp or IpProtocol.Udp
+            && (IpProtocol)packet[Ipv4Packet.Field.Protocol] is IpProtocol.Tcp or IpProtocol.Udp
             && virtio.ChecksumStart == (packet[0] & 0x0F) * 4;
         if (transportChecksum)
         {

@@ -203,11 +203,11 @@ public static class ControlConversions
     }
 
     public static FlowView ToView(FlowKey flow)
-        => new(flow.Protocol, Ipv4Address.Format(flow.Source), flow.SourcePort, Ipv4Address.Format(flow.Destination), flow.DestinationPort);
+        => new((byte)flow.Protocol, Ipv4Address.Format(flow.Source), flow.SourcePort, Ipv4Address.Format(flow.Destination), flow.DestinationPort);
 
     /// <summary>A flow's addresses are checked when its body is read; this checks them again for a view made in code.</summary>
     public static FlowKey ToFlow(FlowView view, string what)
-        => new(view.Protocol, ControlText.Address(view.Source, what + ".source"), view.SourcePort, ControlText.Address(view.Destination, what + ".destination"), view.DestinationPort);
+        => new((IpProtocol)view.Protocol, ControlText.Address(view.Source, what + ".source"), view.SourcePort, ControlText.Address(view.Destination, what + ".destination"), view.DestinationPort);
 
     public static SessionView ToView(SessionInfo session)
     {

@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Net.NetworkInformation;
@@ -147,7 +148,7 @@ public sealed class ControlServer : IAsyncDisposable
             string? addressText = context.Request.Query["address"];
             string? protocolText = context.Request.Query["protocol"];
             uint? address = string.IsNullOrEmpty(addressText) ? null : ControlText.Address(addressText, "address");
-            byte? protocol = string.IsNullOrEmpty(protocolText) ? null : ControlText.RequireProtocol(protocolText, "protocol");
+            IpProtocol? protocol = string.IsNullOrEmpty(protocolText) ? null : ControlText.RequireProtocol(protocolText, "protocol");
             return StreamSessions(context, address, protocol);
         });
         app.MapDelete("/v1/sessions", context => Reply(context, new RemovedCount(controller.FlushSessions()), ControlJson.Default.RemovedCount));
@@ -436,7 +437,7 @@ public sealed class ControlServer : IAsyncDisposable
     /// however many sessions there are. On the read-only socket only a few run at once; the
     /// others wait their turn for a while, then get ENOMEM.
     /// </summary>
-    private async Task StreamSessions(HttpContext context, uint? address, byte? protocol)
+    private async Task StreamSessions(HttpContext context, uint? address, IpProtocol? protocol)
     {
         SemaphoreSlim? turn = IsReadOnlyConnection(context) ? readOnlyListings : null;
         if (turn is not null && !await turn.WaitAsync(TimeSpan.FromSeconds(10), context.RequestAborted).ConfigureAwait(false))

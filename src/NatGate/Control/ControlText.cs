@@ -9,16 +9,16 @@ namespace NatGate.Control;
 public static class ControlText
 {
     /// <summary>"tcp", "udp", "icmp" or a protocol number; null if it is none of these.</summary>
-    public static byte? Protocol(string text) => text.Trim().ToUpperInvariant() switch
+    public static IpProtocol? Protocol(string text) => text.Trim().ToUpperInvariant() switch
     {
         "TCP" => IpProtocol.Tcp,
         "UDP" => IpProtocol.Udp,
         "ICMP" => IpProtocol.Icmp,
-        var number when byte.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out byte value) => value,
+        var number when byte.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out byte value) => (IpProtocol)value,
         _ => null,
     };
 
-    public static byte RequireProtocol(string? text, string what)
+    public static IpProtocol RequireProtocol(string? text, string what)
         => text is not null && Protocol(text) is { } protocol
             ? protocol
             : throw new NatControlException(NatErrno.EINVAL, $"{what} \"{text}\" is not a protocol: use tcp, udp or icmp.");

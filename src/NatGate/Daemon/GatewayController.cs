@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using NatGate.Core.Control;
 using NatGate.Core.NetNat;
 using NatGate.Core.Rules;
@@ -122,10 +123,10 @@ public sealed class GatewayController
     /// <summary>Slots walked per call on the engine's thread: a listing or count lets packets through between slices.</summary>
     public const int SlotsPerSlice = 2048;
 
-    public IReadOnlyList<SessionInfo> Sessions(uint? address, byte? protocol) => [.. StreamSessions(address, protocol).SelectMany(page => page)];
+    public IReadOnlyList<SessionInfo> Sessions(uint? address, IpProtocol? protocol) => [.. StreamSessions(address, protocol).SelectMany(page => page)];
 
     /// <summary>The sessions, a slice of the table at a time (each slice one short call on the engine's thread).</summary>
-    public IEnumerable<List<SessionInfo>> StreamSessions(uint? address, byte? protocol)
+    public IEnumerable<List<SessionInfo>> StreamSessions(uint? address, IpProtocol? protocol)
     {
         int capacity = Run(engine => engine.Capacity);
         for (int slot = 0; slot < capacity;)
@@ -265,7 +266,7 @@ public sealed class GatewayController
         return 0;
     });
 
-    public LookupResult Lookup(byte protocol, uint inside, ushort insidePort, uint outside, ushort outsidePort, bool findForward)
+    public LookupResult Lookup(IpProtocol protocol, uint inside, ushort insidePort, uint outside, ushort outsidePort, bool findForward)
         => Run(engine => engine.Lookup(protocol, inside, insidePort, outside, outsidePort, findForward));
 
     public int Put(SessionRecord record) => Run(engine => engine.Put(record, NowTicks));

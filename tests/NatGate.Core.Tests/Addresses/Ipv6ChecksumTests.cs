@@ -17,8 +17,8 @@ public sealed class Ipv6ChecksumTests
             byte[] sourceBytes = new byte[16], destinationBytes = new byte[16];
             source.Write(sourceBytes);
             destination.Write(destinationBytes);
-            return InternetChecksum.PseudoHeaderSum(source, destination, nextHeader, length)
-                == TransportChecksum.PseudoHeaderSumIpv6(sourceBytes, destinationBytes, nextHeader, length);
+            return InternetChecksum.PseudoHeaderSum(source, destination, (IpProtocol)nextHeader, length)
+                == TransportChecksum.PseudoHeaderSumIpv6(sourceBytes, destinationBytes, (IpProtocol)nextHeader, length);
         });
 
     [Fact]

@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using NatGate.Core.Behaviours;
 using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
@@ -22,7 +23,7 @@ public sealed class BehaviourPolicyTests
     public void Flows_share_a_mapping_exactly_when_their_keys_are_equal()
     {
         // One inside endpoint, three remote endpoints: two ports on one address, and another address.
-        static FlowKey KeyTo(MappingPolicy policy, uint remote, ushort port) => policy.Key(17, 0x0a000002, 5000, remote, port);
+        static FlowKey KeyTo(MappingPolicy policy, uint remote, ushort port) => policy.Key(IpProtocol.Udp, 0x0a000002, 5000, remote, port);
         const uint A = 0xc6336402, B = 0xc6336403;
         Assert.Equal(KeyTo(MappingPolicy.EndpointIndependent, A, 1), KeyTo(MappingPolicy.EndpointIndependent, B, 2));
         Assert.Equal(KeyTo(MappingPolicy.AddressDependent, A, 1), KeyTo(MappingPolicy.AddressDependent, A, 2));

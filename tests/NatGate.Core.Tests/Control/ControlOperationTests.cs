@@ -121,12 +121,12 @@ public sealed class ControlOperationTests
         lab.Engine.Put(record, lab.Now);
         Assert.Equal(NatErrno.EEXIST, Assert.Throws<NatControlException>(() => lab.Engine.Put(record, lab.Now)).Errno);
         var otherRule = record with { Rule = record.Rule with { TranslatedFirst = 1, TranslatedLast = 1 } };
-        Assert.Equal(NatErrno.ESRCH, Assert.Throws<NatControlException>(() => lab.Engine.Put(otherRule with { Original = new FlowKey(17, Lab.InsideB, 1, Lab.Remote, 2) }, lab.Now)).Errno);
-        var badDelta = record with { Original = new FlowKey(17, Lab.InsideB, 9, Lab.Remote, 53), Translated = new FlowKey(17, Lab.External, 9, Lab.Remote, 53), IpChecksumDelta = 0x1234 };
+        Assert.Equal(NatErrno.ESRCH, Assert.Throws<NatControlException>(() => lab.Engine.Put(otherRule with { Original = new FlowKey(IpProtocol.Udp, Lab.InsideB, 1, Lab.Remote, 2) }, lab.Now)).Errno);
+        var badDelta = record with { Original = new FlowKey(IpProtocol.Udp, Lab.InsideB, 9, Lab.Remote, 53), Translated = new FlowKey(IpProtocol.Udp, Lab.External, 9, Lab.Remote, 53), IpChecksumDelta = 0x1234 };
         NatControlException deltaError = Assert.Throws<NatControlException>(() => lab.Engine.Put(badDelta, lab.Now));
         Assert.Equal(NatErrno.EINVAL, deltaError.Errno);
         Assert.Contains("checksum", deltaError.Message, StringComparison.Ordinal);
-        var zeroPort = record with { Original = new FlowKey(17, Lab.InsideB, 0, Lab.Remote, 53), IpChecksumDelta = null, TransportChecksumDelta = null };
+        var zeroPort = record with { Original = new FlowKey(IpProtocol.Udp, Lab.InsideB, 0, Lab.Remote, 53), IpChecksumDelta = null, TransportChecksumDelta = null };
         Assert.Equal(NatErrno.EINVAL, Assert.Throws<NatControlException>(() => lab.Engine.Put(zeroPort, lab.Now)).Errno);
     }
 

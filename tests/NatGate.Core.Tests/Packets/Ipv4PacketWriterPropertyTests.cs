@@ -62,7 +62,7 @@ public sealed class Ipv4PacketWriterPropertyTests
     {
         Gen.Select(Gen.UInt, Gen.UInt, Gen.Byte.Array[20, 120], Gen.UShort).Sample((source, destination, segment, garbage) =>
         {
-            foreach ((byte protocol, int field) in new[] { (IpProtocol.Tcp, 16), (IpProtocol.Udp, 6) })
+            foreach ((IpProtocol protocol, int field) in new[] { (IpProtocol.Tcp, 16), (IpProtocol.Udp, 6) })
             {
                 segment[field] = 0;
                 segment[field + 1] = 0;

@@ -74,7 +74,7 @@ public sealed class Ipv6PacketTests
     public void Walks_routing_and_authentication_headers()
     {
         // Routing (type 0 style, Hdr Ext Len 0: 8 bytes) -> AH (Payload Len 4: 24 bytes) -> TCP.
-        byte[] payload = [IpProtocol.Ah, 0, 0, 0, 0, 0, 0, 0, IpProtocol.Tcp, 4, .. new byte[22], .. new byte[20]];
+        byte[] payload = [(byte)IpProtocol.Ah, 0, 0, 0, 0, 0, 0, 0, (byte)IpProtocol.Tcp, 4, .. new byte[22], .. new byte[20]];
         byte[] bytes = Ipv6(IpProtocol.Routing, payload);
         Assert.Equal(PacketError.None, Ipv6Packet.TryParse(bytes, out Ipv6Packet packet));
         Assert.Equal(IpProtocol.Tcp, packet.TransportProtocol);
@@ -129,13 +129,13 @@ public sealed class Ipv6PacketTests
     public void An_extension_header_running_past_the_payload_is_truncated()
     {
         // Destination Options claiming 16 bytes in an 8-byte payload.
-        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.DestinationOptions, [IpProtocol.Udp, 1, 0, 0, 0, 0, 0, 0]), out _));
+        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.DestinationOptions, [(byte)IpProtocol.Udp, 1, 0, 0, 0, 0, 0, 0]), out _));
         // A Fragment header cut short.
-        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.Fragment, [IpProtocol.Udp, 0, 0, 0]), out _));
+        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.Fragment, [(byte)IpProtocol.Udp, 0, 0, 0]), out _));
         // Not even the length byte of a Routing or AH header.
-        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.Routing, [IpProtocol.Udp]), out _));
-        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.Ah, [IpProtocol.Udp]), out _));
-        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.HopByHop, [IpProtocol.Udp]), out _));
+        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.Routing, [(byte)IpProtocol.Udp]), out _));
+        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.Ah, [(byte)IpProtocol.Udp]), out _));
+        Assert.Equal(PacketError.Truncated, Ipv6Packet.TryParse(Ipv6(IpProtocol.HopByHop, [(byte)IpProtocol.Udp]), out _));
     }
 
     [Fact]
@@ -150,7 +150,7 @@ public sealed class Ipv6PacketTests
     public void A_jumbogram_is_unsupported()
     {
         // RFC 2675: payload length 0 with a Hop-by-Hop header carrying the Jumbo Payload option.
-        byte[] bytes = Ipv6(IpProtocol.HopByHop, [IpProtocol.Udp, 0, 0xC2, 4, 0, 1, 0, 0]);
+        byte[] bytes = Ipv6(IpProtocol.HopByHop, [(byte)IpProtocol.Udp, 0, 0xC2, 4, 0, 1, 0, 0]);
         bytes[4] = 0;
         bytes[5] = 0;
         Assert.Equal(PacketError.Unsupported, Ipv6Packet.TryParse(bytes, out _));
@@ -159,7 +159,7 @@ public sealed class Ipv6PacketTests
     [Fact]
     public void A_hop_by_hop_header_after_the_first_is_unsupported()
     {
-        byte[] payload = [IpProtocol.HopByHop, 0, 1, 4, 0, 0, 0, 0, IpProtocol.Udp, 0, 1, 4, 0, 0, 0, 0];
+        byte[] payload = [(byte)IpProtocol.HopByHop, 0, 1, 4, 0, 0, 0, 0, (byte)IpProtocol.Udp, 0, 1, 4, 0, 0, 0, 0];
         Assert.Equal(PacketError.Unsupported, Ipv6Packet.TryParse(Ipv6(IpProtocol.DestinationOptions, payload), out _));
     }
 
@@ -177,20 +177,20 @@ public sealed class Ipv6PacketTests
         byte[] payload = new byte[count * 8 + 8];
         for (int i = 0; i < count; i++)
         {
-            payload[i * 8] = i == count - 1 ? IpProtocol.Udp : IpProtocol.DestinationOptions;
+            payload[i * 8] = (byte)(i == count - 1 ? IpProtocol.Udp : IpProtocol.DestinationOptions);
             payload[i * 8 + 2] = 1; // PadN
             payload[i * 8 + 3] = 4;
         }
         return payload;
     }
 
-    private static byte[] Ipv6(byte nextHeader, byte[] payload)
+    private static byte[] Ipv6(IpProtocol nextHeader, byte[] payload)
     {
         byte[] bytes = new byte[40 + payload.Length];
         bytes[0] = 0x60;
         bytes[4] = (byte)(payload.Length >> 8);
         bytes[5] = (byte)payload.Length;
-        bytes[6] = nextHeader;
+        bytes[6] = (byte)nextHeader;
         bytes[7] = 64;
         Source.CopyTo(bytes, 8);
         Destination.CopyTo(bytes, 24);

@@ -72,7 +72,7 @@ public sealed class PacketParsingPropertyTests
     private static void ReadIpv4(Ipv4Packet packet)
     {
         Assert.True(packet.HeaderLength >= 20 && packet.HeaderLength <= packet.Bytes.Length);
-        _ = packet.TotalLength + packet.TypeOfService + packet.Identification + packet.FragmentOffset + packet.TimeToLive + packet.Protocol
+        _ = packet.TotalLength + packet.TypeOfService + packet.Identification + packet.FragmentOffset + packet.TimeToLive + (byte)packet.Protocol
             + packet.HeaderChecksum + packet.SourceAddress + packet.DestinationAddress + packet.Options.Length + packet.Payload.Length;
         _ = packet.DontFragment | packet.MoreFragments | packet.IsFragment | packet.IsHeaderChecksumValid;
         ReadTransports(packet.Payload);
@@ -89,8 +89,8 @@ public sealed class PacketParsingPropertyTests
     private static void ReadIpv6(Ipv6Packet packet)
     {
         Assert.True(packet.TransportOffset >= 40 && packet.TransportOffset <= packet.Bytes.Length);
-        _ = packet.PayloadLength + packet.NextHeader + packet.HopLimit + packet.TrafficClass + packet.FlowLabel + packet.TransportProtocol
-            + packet.FragmentOffset + packet.FragmentIdentification + packet.FragmentNextHeader + packet.Transport.Length
+        _ = packet.PayloadLength + (byte)packet.NextHeader + packet.HopLimit + packet.TrafficClass + packet.FlowLabel + (byte)packet.TransportProtocol
+            + packet.FragmentOffset + packet.FragmentIdentification + (byte)packet.FragmentNextHeader + packet.Transport.Length
             + packet.SourceAddress.Length + packet.DestinationAddress.Length;
         _ = packet.IsFragment | packet.MoreFragments;
         ReadTransports(packet.Transport);

@@ -7,7 +7,7 @@ public sealed class TransportChecksumTests
     [Theory]
     [InlineData(PacketVectors.TcpSyn, IpProtocol.Tcp, 0x9816)]
     [InlineData(PacketVectors.UdpDnsQuery, IpProtocol.Udp, 0xe30e)]
-    public void ComputeIpv4_gives_the_stored_checksum_whatever_the_field_holds(string hex, byte protocol, int expected)
+    public void ComputeIpv4_gives_the_stored_checksum_whatever_the_field_holds(string hex, IpProtocol protocol, int expected)
     {
         byte[] bytes = PacketVectors.Bytes(hex);
         Assert.Equal(PacketError.None, Ipv4Packet.TryParse(bytes, out Ipv4Packet packet));

@@ -9,7 +9,7 @@ using NatGate.Core.Translation;
 namespace NatGate.Core.Tests.Properties;
 
 /// <summary>A packet's tuple as read back from its bytes; for ICMP queries both ports hold the identifier.</summary>
-internal readonly record struct Tuple5(byte Protocol, uint Source, ushort SourcePort, uint Destination, ushort DestinationPort)
+internal readonly record struct Tuple5(IpProtocol Protocol, uint Source, ushort SourcePort, uint Destination, ushort DestinationPort)
 {
     public Tuple5 Reverse() => new(Protocol, Destination, DestinationPort, Source, SourcePort);
 
@@ -18,7 +18,7 @@ internal readonly record struct Tuple5(byte Protocol, uint Source, ushort Source
 }
 
 /// <summary>One inside-to-outside flow a property drives through the engine.</summary>
-internal sealed record Flow(byte Protocol, uint Inside, ushort InsidePort, uint Remote, ushort RemotePort, byte[] Payload, bool UdpWithoutChecksum)
+internal sealed record Flow(IpProtocol Protocol, uint Inside, ushort InsidePort, uint Remote, ushort RemotePort, byte[] Payload, bool UdpWithoutChecksum)
 {
     /// <summary>The tuple of the first outbound packet (for ICMP the identifier is both ports).</summary>
     public Tuple5 Outbound => Protocol == IpProtocol.Icmp
@@ -54,7 +54,7 @@ internal static class NatHarness
 
     public static readonly Gen<MappingBehavior> Mapping = Gen.Int[0, 2].Select(i => (MappingBehavior)i);
     public static readonly Gen<FilteringBehavior> Filtering = Gen.Int[0, 2].Select(i => (FilteringBehavior)i);
-    public static readonly Gen<byte> Protocol = Gen.Int[0, 2].Select(i => i == 0 ? IpProtocol.Tcp : i == 1 ? IpProtocol.Udp : IpProtocol.Icmp);
+    public static readonly Gen<IpProtocol> Protocol = Gen.Int[0, 2].Select(i => i == 0 ? IpProtocol.Tcp : i == 1 ? IpProtocol.Udp : IpProtocol.Icmp);
 
     /// <summary>Flows over a few hosts and ports, so that endpoints repeat and mappings are shared; ICMP identifiers collide freely.</summary>
     public static readonly Gen<Flow> FlowGenCollidingIdentifiers =
@@ -69,7 +69,7 @@ internal static class NatHarness
     /// Writes a TCP, UDP or ICMP query packet. For ICMP <paramref name="sourcePort"/> is the identifier;
     /// <paramref name="reply"/> makes an echo reply or a SYN-ACK instead of an echo request or a SYN.
     /// </summary>
-    public static int Write(Span<byte> buffer, byte protocol, uint source, ushort sourcePort, uint destination, ushort destinationPort,
+    public static int Write(Span<byte> buffer, IpProtocol protocol, uint source, ushort sourcePort, uint destination, ushort destinationPort,
         ReadOnlySpan<byte> payload, bool reply = false, bool udpWithoutChecksum = false, ushort identification = 0)
         => protocol switch
         {
@@ -153,7 +153,7 @@ internal static class NatHarness
         copy[Ipv4Packet.Field.HeaderChecksum] = 0;
         copy[Ipv4Packet.Field.HeaderChecksum + 1] = 0;
         int header = (copy[0] & 0x0F) * 4;
-        int field = copy[Ipv4Packet.Field.Protocol] switch
+        int field = (IpProtocol)copy[Ipv4Packet.Field.Protocol] switch
         {
             IpProtocol.Tcp => TcpSegment.Field.Checksum,
             IpProtocol.Udp => UdpDatagram.Field.Checksum,

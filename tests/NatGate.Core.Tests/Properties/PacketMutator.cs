@@ -13,7 +13,7 @@ namespace NatGate.Core.Tests.Properties;
 /// </summary>
 internal sealed class PacketMutator(Random random)
 {
-    private static readonly byte[] Protocols = [0, IpProtocol.Icmp, IpProtocol.Tcp, IpProtocol.Udp, 47, IpProtocol.Esp, 253, 255];
+    private static readonly byte[] Protocols = [0, (byte)IpProtocol.Icmp, (byte)IpProtocol.Tcp, (byte)IpProtocol.Udp, 47, (byte)IpProtocol.Esp, 253, 255];
     private static readonly byte[] IcmpTypes = [0, 3, 4, 5, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 255];
 
     /// <summary>Applies one to three mutations to the packet in <paramref name="buffer"/>; returns its new length.</summary>
@@ -27,7 +27,7 @@ internal sealed class PacketMutator(Random random)
         }
         if (!checksumBroken && random.Next(10) < 7)
         {
-            if (length > Ipv4Packet.MinimumHeaderLength && buffer[Ipv4Packet.Field.Protocol] == IpProtocol.Icmp && random.Next(2) == 0)
+            if (length > Ipv4Packet.MinimumHeaderLength && (IpProtocol)buffer[Ipv4Packet.Field.Protocol] == IpProtocol.Icmp && random.Next(2) == 0)
             {
                 FixIcmpChecksum(buffer, length);
             }

@@ -25,7 +25,7 @@ public sealed class RobustnessFindings
         var engine = new NatEngine(new NatEngineOptions { RandomSeed = 1 }, Now);
         engine.AddRule(NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/24"), External));
         byte[] slots = new byte[2048];
-        Ipv4PacketWriter.WriteIpv4Header(slots, Inside, Remote, 47, 4);
+        Ipv4PacketWriter.WriteIpv4Header(slots, Inside, Remote, (IpProtocol)47, 4);
         slots[0] = 0x4F;
         PacketMutator.FixHeaderChecksum(slots, 24);
         var results = new TranslationResult[1];

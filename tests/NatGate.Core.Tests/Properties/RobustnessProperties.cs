@@ -24,7 +24,7 @@ public sealed class RobustnessProperties
 
     private static readonly Gen<Garbage> GarbageGen = Gen.Select(
         Gen.Int[0, 7], Gen.Byte.Array[0, 160], Gen.Select(Gen.Int[0, 200], Gen.Byte[1, 255]).Array[0, 4], Gen.OneOf(Gen.Const(-1), Gen.Int[0, 200]),
-        Gen.OneOf(Gen.Const(-1), Gen.Int[0, 300]), Gen.OneOf(Gen.Const(5), Gen.Int[0, 15]), Gen.OneOf(Gen.Const(IpProtocol.Icmp), Gen.Const(IpProtocol.Tcp), Gen.Const(IpProtocol.Udp), Gen.Byte),
+        Gen.OneOf(Gen.Const(-1), Gen.Int[0, 300]), Gen.OneOf(Gen.Const(5), Gen.Int[0, 15]), Gen.OneOf(Gen.Const((byte)IpProtocol.Icmp), Gen.Const((byte)IpProtocol.Tcp), Gen.Const((byte)IpProtocol.Udp), Gen.Byte),
         Gen.Select(Gen.Bool, Gen.Bool, Gen.Int[0, 9]),
         (kind, random, flips, truncate, total, ihl, protocol, fixes) => new Garbage(kind, random, flips, truncate, total, ihl, protocol, fixes.Item1, fixes.Item2, fixes.Item3 == 0));
 
@@ -86,7 +86,7 @@ public sealed class RobustnessProperties
             length = Math.Min(length, garbage.Truncate);
         }
         int headerLength = (buffer[0] & 0x0F) * 4;
-        if (garbage.FixIcmp && length >= 28 && headerLength == 20 && buffer[Ipv4Packet.Field.Protocol] == IpProtocol.Icmp)
+        if (garbage.FixIcmp && length >= 28 && headerLength == 20 && (IpProtocol)buffer[Ipv4Packet.Field.Protocol] == IpProtocol.Icmp)
         {
             Span<byte> icmp = buffer.AsSpan(20, length - 20);
             BinaryPrimitives.WriteUInt16BigEndian(icmp[IcmpMessage.Field.Checksum..], 0);

@@ -17,8 +17,8 @@ public sealed class RoundTripProperties
             NatEngine engine = NewEngine(mapping, filtering);
             byte[] buffer = new byte[BufferSize];
             var translations = new List<(Flow Flow, Tuple5 Translated)>();
-            var owners = new Dictionary<(byte, ushort), (uint, ushort)>();
-            var independent = new Dictionary<(byte, uint, ushort), ushort>();
+            var owners = new Dictionary<(IpProtocol, ushort), (uint, ushort)>();
+            var independent = new Dictionary<(IpProtocol, uint, ushort), ushort>();
             foreach (Flow flow in flows)
             {
                 int length = WriteOutbound(buffer, flow);

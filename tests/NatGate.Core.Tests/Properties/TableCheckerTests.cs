@@ -44,8 +44,8 @@ public sealed class TableCheckerTests
         {
             var gre = new Session
             {
-                Original = new FlowKey(47, Ipv4Address.Parse("10.0.0.100") + (uint)other, 0, Remote + (uint)other, 0),
-                Translated = new FlowKey(47, External + 1, 0, Remote + (uint)other, 0),
+                Original = new FlowKey((IpProtocol)47, Ipv4Address.Parse("10.0.0.100") + (uint)other, 0, Remote + (uint)other, 0),
+                Translated = new FlowKey((IpProtocol)47, External + 1, 0, Remote + (uint)other, 0),
             };
             Assert.Equal(TableRefusal.None, table.CheckRoom(gre, startsMapping: false));
             table.Add(gre, -1, startsMapping: false);

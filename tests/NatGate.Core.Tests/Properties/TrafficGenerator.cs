@@ -33,10 +33,10 @@ internal readonly record struct Forwarded(Tuple5 Input, Tuple5 Output, bool Icmp
 /// </summary>
 internal sealed class TrafficGenerator(Random random)
 {
-    private static readonly byte[] PortlessProtocols = [47, IpProtocol.Esp, 253];
+    private static readonly IpProtocol[] PortlessProtocols = [(IpProtocol)47, IpProtocol.Esp, (IpProtocol)253];
     private static readonly ushort[] WellKnownPorts = [53, 80, 443, 123, 8080];
     private static readonly byte[] ErrorTypes = [IcmpType.DestinationUnreachable, IcmpType.TimeExceeded, IcmpType.ParameterProblem, IcmpType.SourceQuench, IcmpType.Redirect];
-    private static readonly byte[] Ipv6NextHeaders = [IpProtocol.Tcp, IpProtocol.Udp, IpProtocol.Icmpv6, IpProtocol.Fragment];
+    private static readonly IpProtocol[] Ipv6NextHeaders = [IpProtocol.Tcp, IpProtocol.Udp, IpProtocol.Icmpv6, IpProtocol.Fragment];
     private static readonly byte[] QueryRequests = [IcmpType.Echo, IcmpType.Echo, IcmpType.Echo, IcmpType.Timestamp, IcmpType.InformationRequest, IcmpType.AddressMaskRequest];
 
     private readonly Forwarded[] forwarded = new Forwarded[4096];
@@ -101,7 +101,7 @@ internal sealed class TrafficGenerator(Random random)
         return payload.AsSpan(0, length);
     }
 
-    private byte PickProtocol() => random.Next(10) switch
+    private IpProtocol PickProtocol() => random.Next(10) switch
     {
         < 3 => IpProtocol.Tcp,
         < 6 => IpProtocol.Udp,
@@ -154,7 +154,7 @@ internal sealed class TrafficGenerator(Random random)
 
     private Tuple5 NewOutboundTuple(uint inside)
     {
-        byte protocol = PickProtocol();
+        IpProtocol protocol = PickProtocol();
         uint remote = Pick(Remotes);
         return protocol switch
         {
@@ -194,7 +194,7 @@ internal sealed class TrafficGenerator(Random random)
     {
         uint external = Pick(Externals);
         uint remote = Pick(Remotes);
-        byte protocol = PickProtocol();
+        IpProtocol protocol = PickProtocol();
         ushort port = random.Next(4) switch
         {
             0 => (ushort)(8080 + random.Next(12)),
@@ -305,7 +305,7 @@ internal sealed class TrafficGenerator(Random random)
         random.NextBytes(buffer[..(40 + payloadLength)]);
         buffer[0] = (byte)(0x60 | (buffer[0] & 0x0F));
         BinaryPrimitives.WriteUInt16BigEndian(buffer[4..], (ushort)payloadLength);
-        buffer[6] = Pick(Ipv6NextHeaders);
+        buffer[6] = (byte)Pick(Ipv6NextHeaders);
         return 40 + payloadLength;
     }
 

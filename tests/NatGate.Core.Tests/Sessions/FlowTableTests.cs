@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using System.Runtime.CompilerServices;
 using CsCheck;
 using NatGate.Core.Sessions;
@@ -8,8 +9,8 @@ public sealed class FlowTableTests
 {
     private static Session SessionFor(int number)
     {
-        var original = new FlowKey(17, 0x0A00_0000u | (uint)(number % 200), (ushort)(1000 + number), 0xCB00_7105, 53);
-        return new Session { Original = original, Translated = new FlowKey(17, 0xC633_640A, (ushort)(1000 + number), 0xCB00_7105, 53) };
+        var original = new FlowKey(IpProtocol.Udp, 0x0A00_0000u | (uint)(number % 200), (ushort)(1000 + number), 0xCB00_7105, 53);
+        return new Session { Original = original, Translated = new FlowKey(IpProtocol.Udp, 0xC633_640A, (ushort)(1000 + number), 0xCB00_7105, 53) };
     }
 
     [Fact]
@@ -48,8 +49,8 @@ public sealed class FlowTableTests
 
         // A session whose reply tuple is the first one's forward tuple, and one whose forward
         // tuple is the first one's reply: either would make packets ambiguous.
-        var mirrored = new Session { Original = new FlowKey(17, 0x0A00_0063, 7, 0x0A00_0064, 8), Translated = first.Original.Reverse() };
-        var answering = new Session { Original = first.Translated.Reverse(), Translated = new FlowKey(17, 0x0A00_0065, 9, 0x0A00_0066, 10) };
+        var mirrored = new Session { Original = new FlowKey(IpProtocol.Udp, 0x0A00_0063, 7, 0x0A00_0064, 8), Translated = first.Original.Reverse() };
+        var answering = new Session { Original = first.Translated.Reverse(), Translated = new FlowKey(IpProtocol.Udp, 0x0A00_0065, 9, 0x0A00_0066, 10) };
         Assert.Equal(TableRefusal.Duplicate, table.CheckRoom(mirrored, startsMapping: false));
         Assert.Equal(TableRefusal.Duplicate, table.CheckRoom(answering, startsMapping: false));
 
@@ -109,16 +110,16 @@ public sealed class FlowTableTests
         first.Attributes = SessionAttributes.PortAllocated;
         int representative = table.Add(first, -1, startsMapping: true);
         Session second = SessionFor(1) with { };
-        second.Original = new FlowKey(17, first.Original.Source, first.Original.SourcePort, 0xCB00_7106, 53);
-        second.Translated = new FlowKey(17, first.Translated.Source, first.Translated.SourcePort, 0xCB00_7106, 53);
+        second.Original = new FlowKey(IpProtocol.Udp, first.Original.Source, first.Original.SourcePort, 0xCB00_7106, 53);
+        second.Translated = new FlowKey(IpProtocol.Udp, first.Translated.Source, first.Translated.SourcePort, 0xCB00_7106, 53);
         int member = table.Add(second, representative, startsMapping: false);
-        Assert.Equal(representative, table.FindMappingByExternal(17, first.Translated.Source, first.Translated.SourcePort));
+        Assert.Equal(representative, table.FindMappingByExternal(IpProtocol.Udp, first.Translated.Source, first.Translated.SourcePort));
         Assert.False(table.Remove(representative, out _));
-        Assert.Equal(member, table.FindMappingByExternal(17, first.Translated.Source, first.Translated.SourcePort));
+        Assert.Equal(member, table.FindMappingByExternal(IpProtocol.Udp, first.Translated.Source, first.Translated.SourcePort));
         Assert.True((table.At(member).Attributes & SessionAttributes.PortAllocated) != 0);
         Assert.True(table.Remove(member, out Session ended));
         Assert.Equal(first.Translated.SourcePort, ended.ExternalPort);
-        Assert.Equal(-1, table.FindMappingByExternal(17, first.Translated.Source, first.Translated.SourcePort));
+        Assert.Equal(-1, table.FindMappingByExternal(IpProtocol.Udp, first.Translated.Source, first.Translated.SourcePort));
         Assert.Equal(0, table.MappingCount);
     }
 }

@@ -1,3 +1,4 @@
+using NatGate.Core.Packets;
 using CsCheck;
 using NatGate.Core.Addressing;
 using NatGate.Core.Control;
@@ -17,7 +18,7 @@ public sealed class SessionStateFilePropertyTests
     private static readonly Gen<PortMatch> Ports = Gen.Select(Gen.UShort, Gen.UShort, (first, last) => new PortMatch(first, last));
     private static readonly Gen<PortRange?> Range = Gen.Select(Gen.UShort, Gen.UShort, (first, last) => new PortRange(first, last)).Nullable();
     private static readonly Gen<FlowKey> Flow = Gen.Select(Gen.Byte, Gen.UInt, Gen.UShort, Gen.UInt, Gen.UShort,
-        (protocol, source, sourcePort, destination, destinationPort) => new FlowKey(protocol, source, sourcePort, destination, destinationPort));
+        (protocol, source, sourcePort, destination, destinationPort) => new FlowKey((IpProtocol)protocol, source, sourcePort, destination, destinationPort));
 
     private static readonly Gen<NatPolicy> Policy = Gen.Select(
         Gen.Select(Gen.Enum<MappingBehavior>(), Gen.Enum<FilteringBehavior>(), Gen.Enum<FilteringBehavior>(), Gen.Bool, Gen.Bool),

@@ -263,8 +263,8 @@ public sealed class SessionStateFileTests : IDisposable
     internal static SessionRecord Session(NatRule rule, int i) => new()
     {
         Rule = rule,
-        Original = new FlowKey(6, Ipv4Address.Parse("10.0.0.5") + (uint)(i / 50_000), (ushort)(1024 + (i % 50_000)), Ipv4Address.Parse("203.0.113.7"), 443),
-        Translated = new FlowKey(6, External, (ushort)(1024 + (i % 50_000)), Ipv4Address.Parse("203.0.113.7"), 443),
+        Original = new FlowKey(IpProtocol.Tcp, Ipv4Address.Parse("10.0.0.5") + (uint)(i / 50_000), (ushort)(1024 + (i % 50_000)), Ipv4Address.Parse("203.0.113.7"), 443),
+        Translated = new FlowKey(IpProtocol.Tcp, External, (ushort)(1024 + (i % 50_000)), Ipv4Address.Parse("203.0.113.7"), 443),
         InMapping = true,
         Mapping = MappingBehavior.EndpointIndependent,
         Tcp = TcpTracking.Established,

@@ -17,7 +17,7 @@ public sealed class ProtocolAndQueryDirectionTests
     private static byte[] Raw(uint source, uint destination, byte protocol)
     {
         var buffer = new byte[128];
-        int header = Ipv4PacketWriter.WriteIpv4Header(buffer, source, destination, protocol, 24);
+        int header = Ipv4PacketWriter.WriteIpv4Header(buffer, source, destination, (IpProtocol)protocol, 24);
         "payload of another protocol"u8[..24].CopyTo(buffer.AsSpan(header));
         return buffer[..(header + 24)];
     }

@@ -60,7 +60,7 @@ public sealed class RuleMatcherTests
         });
 
     private static readonly Gen<FlowKey> Packet = Gen.Select(
-        Gen.OneOf<byte>(IpProtocol.Icmp, IpProtocol.Tcp, IpProtocol.Udp, 47), Address, Gen.OneOf<ushort>(80, 443, 1500, 5000), Address, Gen.OneOf<ushort>(80, 443, 1500, 5000),
+        Gen.OneOf(IpProtocol.Icmp, IpProtocol.Tcp, IpProtocol.Udp, (IpProtocol)47), Address, Gen.OneOf<ushort>(80, 443, 1500, 5000), Address, Gen.OneOf<ushort>(80, 443, 1500, 5000),
         (protocol, source, sourcePort, destination, destinationPort) => new FlowKey(protocol, source, sourcePort, destination, destinationPort));
 
     /// <summary>Rules numbered in a shuffled order, so the tie-break by rule number is not the list order.</summary>
