@@ -23,13 +23,13 @@ internal static class BenchLab
 
     public const int ExternalAddressCount = 256;
 
-    public static readonly uint FirstExternal = Ipv4Address.Parse("198.51.100.0");
-    public static readonly uint LastExternal = FirstExternal + ExternalAddressCount - 1;
+    public static readonly Ipv4Address FirstExternal = Ipv4Address.Parse("198.51.100.0");
+    public static readonly Ipv4Address LastExternal = FirstExternal + (uint)(ExternalAddressCount - 1);
 
     /// <summary>Hosts of the default flows: 10.1.0.0 onwards (inside 10.0.0.0/9).</summary>
-    public static readonly uint DefaultHostBase = Ipv4Address.Parse("10.1.0.0");
+    public static readonly Ipv4Address DefaultHostBase = Ipv4Address.Parse("10.1.0.0");
 
-    private static readonly uint FirstRemote = Ipv4Address.Parse("198.18.0.0");
+    private static readonly Ipv4Address FirstRemote = Ipv4Address.Parse("198.18.0.0");
     private const int Remotes = 1 << 17;
 
     public static NatEngine CreateEngine(int maximumSessions)
@@ -53,11 +53,11 @@ internal static class BenchLab
     /// Writes flow <paramref name="flow"/>'s packet from its inside host to its remote: a TCP ACK
     /// (40 bytes, a connection picked up mid-stream) or a UDP datagram with 16 bytes of payload (44 bytes).
     /// </summary>
-    public static int WriteOutbound(Span<byte> destination, Transport transport, int flow, uint hostBase)
+    public static int WriteOutbound(Span<byte> destination, Transport transport, int flow, Ipv4Address hostBase)
     {
-        uint host = hostBase + (uint)(flow % Hosts);
+        Ipv4Address host = hostBase + (uint)(flow % Hosts);
         ushort insidePort = (ushort)(1024 + (flow / Hosts));
-        uint remote = FirstRemote + (uint)(flow % Remotes);
+        Ipv4Address remote = FirstRemote + (uint)(flow % Remotes);
         return transport == Transport.Tcp
             ? Ipv4PacketWriter.WriteTcp(destination, host, insidePort, remote, 443, TcpFlags.Ack, 1000, 2000, [])
             : Ipv4PacketWriter.WriteUdp(destination, host, insidePort, remote, 53, "0123456789abcdef"u8);
@@ -66,8 +66,8 @@ internal static class BenchLab
     /// <summary>Writes the remote's answer to <paramref name="translatedOutbound"/>, an outbound packet as it left the NAT.</summary>
     public static int WriteReply(Span<byte> destination, Transport transport, ReadOnlySpan<byte> translatedOutbound)
     {
-        uint external = BinaryPrimitives.ReadUInt32BigEndian(translatedOutbound[12..]);
-        uint remote = BinaryPrimitives.ReadUInt32BigEndian(translatedOutbound[16..]);
+        Ipv4Address external = Ipv4Address.Read(translatedOutbound[12..]);
+        Ipv4Address remote = Ipv4Address.Read(translatedOutbound[16..]);
         ushort externalPort = BinaryPrimitives.ReadUInt16BigEndian(translatedOutbound[20..]);
         ushort remotePort = BinaryPrimitives.ReadUInt16BigEndian(translatedOutbound[22..]);
         return transport == Transport.Tcp
@@ -80,7 +80,7 @@ internal static class BenchLab
     /// first packets, creating their sessions; throws unless every one made a session.
     /// <paramref name="translated"/>, when given, receives each packet as it left (indexed by flow - first).
     /// </summary>
-    public static void Open(NatEngine engine, Transport transport, int first, int count, uint hostBase, long nowTicks,
+    public static void Open(NatEngine engine, Transport transport, int first, int count, Ipv4Address hostBase, long nowTicks,
         PacketRing? translated = null, int[]? slotOf = null)
     {
         Span<byte> scratch = stackalloc byte[PacketRing.Stride];
@@ -89,7 +89,7 @@ internal static class BenchLab
         {
             int length = WriteOutbound(scratch, transport, flow, hostBase);
             TranslationResult result = engine.Translate(scratch, length, nowTicks);
-            uint source = BinaryPrimitives.ReadUInt32BigEndian(scratch[12..]);
+            Ipv4Address source = Ipv4Address.Read(scratch[12..]);
             if (result.Verdict != Verdict.Forward || source < FirstExternal || source > LastExternal)
             {
                 throw new InvalidOperationException($"Flow {flow} made no session: {result.Verdict} {result.Reason} (sessions {engine.SessionCount}).");

@@ -12,9 +12,9 @@ namespace NatGate.Benchmarks;
 /// </summary>
 internal static class BenchRules
 {
-    private static readonly uint FirstInside = Ipv4Address.Parse("172.16.0.0");
-    private static readonly uint FirstForwarded = Ipv4Address.Parse("198.51.101.0");
-    private static readonly uint ForwardTarget = Ipv4Address.Parse("172.31.255.1");
+    private static readonly Ipv4Address FirstInside = Ipv4Address.Parse("172.16.0.0");
+    private static readonly Ipv4Address FirstForwarded = Ipv4Address.Parse("198.51.101.0");
+    private static readonly Ipv4Address ForwardTarget = Ipv4Address.Parse("172.31.255.1");
 
     /// <summary><paramref name="count"/> rules: map rule n for 172.16.0.0/12's n-th /24, alternating with port forward n.</summary>
     public static NatRule[] Mixed(int count)

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using BenchmarkDotNet.Attributes;
 using NatGate.Core.Translation;
 
@@ -133,11 +134,11 @@ public class EstablishedFlowBenchmarks
         {
             templates.Slot(slot).CopyTo(scratch);
             TranslationResult result = engine.Translate(scratch, length, BenchLab.Start);
-            uint source = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(scratch[12..]);
-            uint destination = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(scratch[16..]);
+            Ipv4Address source = Ipv4Address.Read(scratch[12..]);
+            Ipv4Address destination = Ipv4Address.Read(scratch[16..]);
             bool translated = direction == "outbound"
                 ? source >= BenchLab.FirstExternal && source <= BenchLab.LastExternal
-                : destination >> 24 == 10;
+                : destination.Value >> 24 == 10;
             if (result.Verdict != Verdict.Forward || !translated)
             {
                 throw new InvalidOperationException($"{direction} packet {slot} was not translated: {result}.");

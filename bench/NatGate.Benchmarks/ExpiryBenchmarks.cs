@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using BenchmarkDotNet.Attributes;
 using NatGate.Core.Translation;
 
@@ -22,7 +23,7 @@ public class ExpiryBenchmarks
     // so a sweep from the start onwards reaches it only after a whole rotation (8192 s).
     private const int LongAgeSeconds = (8192 * 122) - 5;
 
-    private static readonly uint DueHostBase = Core.Packets.Ipv4Address.Parse("10.129.0.0");
+    private static readonly Ipv4Address DueHostBase = Core.Addressing.Ipv4Address.Parse("10.129.0.0");
 
     private NatEngine engine = null!;
     private long now;

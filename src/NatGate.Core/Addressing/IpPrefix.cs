@@ -26,7 +26,7 @@ public readonly record struct IpPrefix : ISpanParsable<IpPrefix>, ISpanFormattab
     {
         Family = AddressFamily.InterNetwork;
         Length = prefix.Length;
-        Network = prefix.Network;
+        Network = prefix.Network.Value;
     }
 
     public AddressFamily Family { get; }
@@ -40,11 +40,11 @@ public readonly record struct IpPrefix : ISpanParsable<IpPrefix>, ISpanFormattab
     public bool IsIpv6 => Family == AddressFamily.InterNetworkV6;
 
     /// <summary>The IPv4 prefix this is; throws for an IPv6 one.</summary>
-    public Ipv4Prefix AsIpv4 => !IsIpv6 ? new Ipv4Prefix((uint)Network, Length) : throw new InvalidOperationException($"{this} is an IPv6 prefix.");
+    public Ipv4Prefix AsIpv4 => !IsIpv6 ? new Ipv4Prefix(new Ipv4Address((uint)Network), Length) : throw new InvalidOperationException($"{this} is an IPv6 prefix.");
 
     public bool Contains(Ipv6Address address) => IsIpv6 && (address.Value & MaskOf(Length, 128)) == Network;
 
-    public bool Contains(uint ipv4Address) => !IsIpv6 && (ipv4Address & (uint)MaskOf(Length, 32)) == (uint)Network;
+    public bool Contains(Ipv4Address ipv4Address) => !IsIpv6 && (ipv4Address.Value & (uint)MaskOf(Length, 32)) == (uint)Network;
 
     /// <summary>Whether the two share an address (same family, and one contains the other's network).</summary>
     public bool Overlaps(IpPrefix other)
@@ -111,7 +111,7 @@ public readonly record struct IpPrefix : ISpanParsable<IpPrefix>, ISpanFormattab
     public override string ToString()
         => IsIpv6
             ? $"{new Ipv6Address(Network)}/{Length.ToString(CultureInfo.InvariantCulture)}"
-            : $"{Ipv4Address.Format((uint)Network)}/{Length.ToString(CultureInfo.InvariantCulture)}";
+            : $"{new Ipv4Address((uint)Network)}/{Length.ToString(CultureInfo.InvariantCulture)}";
 
     public string ToString(string? format, IFormatProvider? formatProvider) => ToString();
 

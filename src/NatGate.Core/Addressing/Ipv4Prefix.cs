@@ -6,16 +6,16 @@ namespace NatGate.Core.Addressing;
 /// <summary>An IPv4 network prefix such as 10.77.0.0/24; addresses are host-order <see cref="uint"/>s.</summary>
 public readonly record struct Ipv4Prefix
 {
-    public Ipv4Prefix(uint address, int length)
+    public Ipv4Prefix(Ipv4Address address, int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, 32);
         Length = length;
-        Network = address & MaskOf(length);
+        Network = address.Masked(MaskOf(length));
     }
 
     /// <summary>The network address (host bits cleared).</summary>
-    public uint Network { get; }
+    public Ipv4Address Network { get; }
 
     /// <summary>The number of leading bits that are fixed, 0 to 32.</summary>
     public int Length { get; }
@@ -23,24 +23,24 @@ public readonly record struct Ipv4Prefix
     public uint Mask => MaskOf(Length);
 
     /// <summary>0.0.0.0/0: every address.</summary>
-    public static Ipv4Prefix Any => new(0, 0);
+    public static Ipv4Prefix Any => new(Ipv4Address.Any, 0);
 
-    public static Ipv4Prefix Host(uint address) => new(address, 32);
+    public static Ipv4Prefix Host(Ipv4Address address) => new(address, 32);
 
-    public uint First => Network;
+    public Ipv4Address First => Network;
 
-    public uint Last => Network | ~Mask;
+    public Ipv4Address Last => new(Network.Value | ~Mask);
 
     /// <summary>The number of addresses in the prefix (2^32 for /0).</summary>
     public ulong Count => 1UL << (32 - Length);
 
-    public bool Contains(uint address) => (address & Mask) == Network;
+    public bool Contains(Ipv4Address address) => address.Masked(Mask) == Network;
 
     public bool Overlaps(Ipv4Prefix other)
     {
         int shorter = Math.Min(Length, other.Length);
         uint mask = MaskOf(shorter);
-        return (Network & mask) == (other.Network & mask);
+        return Network.Masked(mask) == other.Network.Masked(mask);
     }
 
     public static uint MaskOf(int length) => length == 0 ? 0u : uint.MaxValue << (32 - length);
@@ -51,7 +51,7 @@ public readonly record struct Ipv4Prefix
         prefix = default;
         int slash = text.IndexOf('/');
         ReadOnlySpan<char> addressText = slash < 0 ? text : text[..slash];
-        if (!Ipv4Address.TryParse(addressText, out uint address))
+        if (!Ipv4Address.TryParse(addressText, out Ipv4Address address))
         {
             return false;
         }
@@ -61,7 +61,7 @@ public readonly record struct Ipv4Prefix
             ReadOnlySpan<char> lengthText = text[(slash + 1)..];
             if (lengthText.Contains('.'))
             {
-                if (!Ipv4Address.TryParse(lengthText, out uint mask) || !TryMaskLength(mask, out length))
+                if (!Ipv4Address.TryParse(lengthText, out Ipv4Address mask) || !TryMaskLength(mask.Value, out length))
                 {
                     return false;
                 }
@@ -85,7 +85,7 @@ public readonly record struct Ipv4Prefix
         return MaskOf(length) == mask;
     }
 
-    public override string ToString() => $"{Ipv4Address.Format(Network)}/{Length.ToString(CultureInfo.InvariantCulture)}";
+    public override string ToString() => $"{Network.ToString()}/{Length.ToString(CultureInfo.InvariantCulture)}";
 
     /// <summary>
     /// The fewest prefixes that cover exactly the addresses of <paramref name="prefixes"/>: those
@@ -106,7 +106,7 @@ public readonly record struct Ipv4Prefix
             Ipv4Prefix current = prefix;
             // Merge with the sibling half before it, as long as there is one.
             while (merged.Count > 0 && current.Length > 0 && merged[^1].Length == current.Length
-                && merged[^1].Network == (current.Network ^ (1u << (32 - current.Length))))
+                && merged[^1].Network.Value == (current.Network.Value ^ (1u << (32 - current.Length))))
             {
                 current = new Ipv4Prefix(current.Network, current.Length - 1);
                 merged.RemoveAt(merged.Count - 1);

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
 
@@ -19,7 +20,7 @@ internal abstract class FilteringPolicy
     public abstract FilteringBehavior Behavior { get; }
 
     /// <summary>Whether the mapping whose representative is <paramref name="representative"/> admits a packet from the remote endpoint given.</summary>
-    public abstract bool Admits(FlowTable table, int representative, uint remoteAddress, ushort remotePort);
+    public abstract bool Admits(FlowTable table, int representative, Ipv4Address remoteAddress, ushort remotePort);
 
     public static FilteringPolicy For(FilteringBehavior behavior) => behavior switch
     {
@@ -33,7 +34,7 @@ internal abstract class FilteringPolicy
     {
         public override FilteringBehavior Behavior => FilteringBehavior.EndpointIndependent;
 
-        public override bool Admits(FlowTable table, int representative, uint remoteAddress, ushort remotePort) => true;
+        public override bool Admits(FlowTable table, int representative, Ipv4Address remoteAddress, ushort remotePort) => true;
     }
 
     /// <summary>Only addresses the inside endpoint has sent to (RFC 4787 REQ-8 recommends this or the above).</summary>
@@ -41,7 +42,7 @@ internal abstract class FilteringPolicy
     {
         public override FilteringBehavior Behavior => FilteringBehavior.AddressDependent;
 
-        public override bool Admits(FlowTable table, int representative, uint remoteAddress, ushort remotePort)
+        public override bool Admits(FlowTable table, int representative, Ipv4Address remoteAddress, ushort remotePort)
             => table.MappingTalksTo(representative, remoteAddress, null);
     }
 
@@ -50,7 +51,7 @@ internal abstract class FilteringPolicy
     {
         public override FilteringBehavior Behavior => FilteringBehavior.AddressAndPortDependent;
 
-        public override bool Admits(FlowTable table, int representative, uint remoteAddress, ushort remotePort)
+        public override bool Admits(FlowTable table, int representative, Ipv4Address remoteAddress, ushort remotePort)
             => table.MappingTalksTo(representative, remoteAddress, remotePort);
     }
 }

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
@@ -24,7 +25,7 @@ public abstract class MappingPolicy
     public abstract SessionAttributes Flags { get; }
 
     /// <summary>The key an inside endpoint's mapping is found by, for a flow to the remote endpoint given.</summary>
-    public abstract FlowKey Key(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort);
+    public abstract FlowKey Key(IpProtocol protocol, Ipv4Address insideAddress, ushort insidePort, Ipv4Address remoteAddress, ushort remotePort);
 
     public static MappingPolicy For(MappingBehavior behavior) => behavior switch
     {
@@ -46,8 +47,8 @@ public abstract class MappingPolicy
 
         public override SessionAttributes Flags => SessionAttributes.None;
 
-        public override FlowKey Key(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
-            => new(protocol, insideAddress, insidePort, 0, 0);
+        public override FlowKey Key(IpProtocol protocol, Ipv4Address insideAddress, ushort insidePort, Ipv4Address remoteAddress, ushort remotePort)
+            => new(protocol, insideAddress, insidePort, Ipv4Address.Any, 0);
     }
 
     /// <summary>A new external endpoint per destination address.</summary>
@@ -57,7 +58,7 @@ public abstract class MappingPolicy
 
         public override SessionAttributes Flags => SessionAttributes.MappingAddressDependent;
 
-        public override FlowKey Key(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
+        public override FlowKey Key(IpProtocol protocol, Ipv4Address insideAddress, ushort insidePort, Ipv4Address remoteAddress, ushort remotePort)
             => new(protocol, insideAddress, insidePort, remoteAddress, 0);
     }
 
@@ -68,7 +69,7 @@ public abstract class MappingPolicy
 
         public override SessionAttributes Flags => SessionAttributes.MappingAddressAndPortDependent;
 
-        public override FlowKey Key(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort)
+        public override FlowKey Key(IpProtocol protocol, Ipv4Address insideAddress, ushort insidePort, Ipv4Address remoteAddress, ushort remotePort)
             => new(protocol, insideAddress, insidePort, remoteAddress, remotePort);
     }
 }

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
@@ -76,10 +77,10 @@ public static class InternetChecksum
 
     /// <summary>The sum of the IPv4 pseudo-header (RFC 793, RFC 768): addresses, protocol and transport length.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort PseudoHeaderSum(uint sourceAddress, uint destinationAddress, IpProtocol protocol, int transportLength)
+    public static ushort PseudoHeaderSum(Ipv4Address sourceAddress, Ipv4Address destinationAddress, IpProtocol protocol, int transportLength)
     {
-        ulong accumulator = (ulong)(sourceAddress >> 16) + (sourceAddress & 0xFFFF)
-            + (destinationAddress >> 16) + (destinationAddress & 0xFFFF)
+        ulong accumulator = (ulong)(sourceAddress.Value >> 16) + (sourceAddress.Value & 0xFFFF)
+            + (destinationAddress.Value >> 16) + (destinationAddress.Value & 0xFFFF)
             + (byte)protocol + (uint)transportLength;
         return Fold(accumulator);
     }
@@ -96,9 +97,13 @@ public static class InternetChecksum
     public static ushort Delta(uint oldValue, uint newValue)
         => Add(Delta((ushort)(oldValue >> 16), (ushort)(newValue >> 16)), Delta((ushort)oldValue, (ushort)newValue));
 
+    /// <summary>The delta for an IPv4 address changing from <paramref name="oldValue"/> to <paramref name="newValue"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort Delta(Ipv4Address oldValue, Ipv4Address newValue) => Delta(oldValue.Value, newValue.Value);
+
     /// <summary>The delta for a 128-bit field (an IPv6 address) changing: the eight 16-bit words' deltas summed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort Delta(Addressing.Ipv6Address oldValue, Addressing.Ipv6Address newValue)
+    public static ushort Delta(Ipv6Address oldValue, Ipv6Address newValue)
     {
         // ~m + m' over each half is the same sum as over each word (one's-complement addition
         // is associative), so two 64-bit halves fold as the eight words would.
@@ -111,7 +116,7 @@ public static class InternetChecksum
     /// length and the next header, from the addresses as numbers (no bytes to read).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ushort PseudoHeaderSum(Addressing.Ipv6Address source, Addressing.Ipv6Address destination, IpProtocol nextHeader, int transportLength)
+    public static ushort PseudoHeaderSum(Ipv6Address source, Ipv6Address destination, IpProtocol nextHeader, int transportLength)
         => Fold(SumWords(source.Value) + SumWords(destination.Value) + (uint)transportLength + (byte)nextHeader);
 
     /// <summary>The eight 16-bit words of a 128-bit number, added (at most 8 x 0xFFFF: no overflow).</summary>
@@ -143,6 +148,10 @@ public static class InternetChecksum
     /// <summary>Updates a stored checksum for one 32-bit field change.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort Update(ushort checksum, uint oldValue, uint newValue) => ApplyDelta(checksum, Delta(oldValue, newValue));
+
+    /// <summary>Updates a stored checksum for an IPv4 address change.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ushort Update(ushort checksum, Ipv4Address oldValue, Ipv4Address newValue) => ApplyDelta(checksum, Delta(oldValue, newValue));
 
     /// <summary>
     /// Applies a delta to a UDP-over-IPv4 checksum: zero means "no checksum" and stays zero

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Rules;
 
 namespace NatGate.Core.Control;
@@ -9,7 +10,7 @@ public static class RuleComparer
     {
         ArgumentNullException.ThrowIfNull(left);
         ArgumentNullException.ThrowIfNull(right);
-        return left with { RedirectTargets = Array.Empty<uint>(), Origin = null } == right with { RedirectTargets = Array.Empty<uint>(), Origin = null }
+        return left with { RedirectTargets = Array.Empty<Ipv4Address>(), Origin = null } == right with { RedirectTargets = Array.Empty<Ipv4Address>(), Origin = null }
             && left.RedirectTargets.SequenceEqual(right.RedirectTargets);
     }
 

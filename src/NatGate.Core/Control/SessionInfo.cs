@@ -52,7 +52,7 @@ public sealed record SessionInfo
     public long BytesOut { get; init; }
     public long BytesIn { get; init; }
 
-    internal static string Address(uint address) => Ipv4Address.Format(address);
+    internal static string Address(Ipv4Address address) => address.ToString();
 }
 
 public enum SessionEventKind

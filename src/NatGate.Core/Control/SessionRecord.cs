@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
 
@@ -57,7 +58,7 @@ public sealed record SessionRecord
 /// With find-forward: true when no session already holds the tuple an outgoing connection from the
 /// redirect's local address to the real destination would use (IPN_FINDFORWARD left set).
 /// </param>
-public readonly record struct LookupResult(uint RealAddress, ushort RealPort, bool ForwardPossible);
+public readonly record struct LookupResult(Ipv4Address RealAddress, ushort RealPort, bool ForwardPossible);
 
 /// <summary>The ipnat -s figures.</summary>
 public sealed record NatStatistics

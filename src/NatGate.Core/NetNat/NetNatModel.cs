@@ -6,9 +6,9 @@ using NatGate.Core.Rules;
 namespace NatGate.Core.NetNat;
 
 /// <summary>An external address of a NAT instance with its port range (Add-NetNatExternalAddress).</summary>
-public sealed record NatExternalAddress(uint IPAddress, ushort PortStart = 1024, ushort PortEnd = 65535)
+public sealed record NatExternalAddress(Ipv4Address IPAddress, ushort PortStart = 1024, ushort PortEnd = 65535)
 {
-    public override string ToString() => $"{Ipv4Address.Format(IPAddress)} ports {PortStart}-{PortEnd}";
+    public override string ToString() => $"{IPAddress.ToString()} ports {PortStart}-{PortEnd}";
 }
 
 /// <summary>
@@ -73,11 +73,11 @@ public sealed record NatStaticMapping
     public StaticMappingProtocol Protocol { get; init; } = StaticMappingProtocol.TCP;
 
     /// <summary>0.0.0.0 means every external address of the instance, as in WinNAT.</summary>
-    public uint ExternalIPAddress { get; init; }
+    public Ipv4Address ExternalIPAddress { get; init; }
 
     public required ushort ExternalPort { get; init; }
 
-    public required uint InternalIPAddress { get; init; }
+    public required Ipv4Address InternalIPAddress { get; init; }
 
     /// <summary>Defaults to <see cref="ExternalPort"/>.</summary>
     public ushort? InternalPort { get; init; }
@@ -105,7 +105,7 @@ public sealed record NetNatModel
 
     /// <summary>Every problem with the model; empty when it can be applied.</summary>
     /// <param name="localAddresses">Resolves an ExternalIPInterfaceAddressPrefix to the gateway's addresses in it.</param>
-    public IReadOnlyList<string> Validate(Func<Ipv4Prefix, IEnumerable<uint>>? localAddresses = null)
+    public IReadOnlyList<string> Validate(Func<Ipv4Prefix, IEnumerable<Ipv4Address>>? localAddresses = null)
     {
         var problems = new List<string>();
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -138,7 +138,7 @@ public sealed record NetNatModel
                 }
                 if (instance.InternalIPInterfaceAddressPrefix.Contains(external.IPAddress))
                 {
-                    problems.Add($"NAT '{instance.Name}': external address {Ipv4Address.Format(external.IPAddress)} lies inside its own internal prefix {instance.InternalIPInterfaceAddressPrefix}.");
+                    problems.Add($"NAT '{instance.Name}': external address {external.IPAddress.ToString()} lies inside its own internal prefix {instance.InternalIPInterfaceAddressPrefix}.");
                 }
             }
             CheckTimeout(problems, instance, "UdpIdleSessionTimeout", instance.UdpIdleSessionTimeout, TimeSpan.FromSeconds(120), "RFC 4787 REQ-5");
@@ -173,12 +173,12 @@ public sealed record NetNatModel
                 {
                     if (other != Instances[i] && Instances[i].InternalIPInterfaceAddressPrefix.Contains(external.IPAddress))
                     {
-                        problems.Add($"NAT '{Instances[i].Name}' internal prefix {Instances[i].InternalIPInterfaceAddressPrefix} contains NAT '{other.Name}' external address {Ipv4Address.Format(external.IPAddress)}.");
+                        problems.Add($"NAT '{Instances[i].Name}' internal prefix {Instances[i].InternalIPInterfaceAddressPrefix} contains NAT '{other.Name}' external address {external.IPAddress.ToString()}.");
                     }
                 }
             }
         }
-        var claimed = new Dictionary<(StaticMappingProtocol, uint, ushort), NatStaticMapping>();
+        var claimed = new Dictionary<(StaticMappingProtocol, Ipv4Address, ushort), NatStaticMapping>();
         foreach (NatStaticMapping mapping in StaticMappings)
         {
             NatInstance? instance = Instances.FirstOrDefault(candidate => string.Equals(candidate.Name, mapping.NatName, StringComparison.OrdinalIgnoreCase));
@@ -193,18 +193,18 @@ public sealed record NetNatModel
             }
             if (!instance.InternalIPInterfaceAddressPrefix.Contains(mapping.InternalIPAddress))
             {
-                problems.Add($"Static mapping {Describe(mapping)}: internal address {Ipv4Address.Format(mapping.InternalIPAddress)} is outside NAT '{instance.Name}' internal prefix {instance.InternalIPInterfaceAddressPrefix}.");
+                problems.Add($"Static mapping {Describe(mapping)}: internal address {mapping.InternalIPAddress.ToString()} is outside NAT '{instance.Name}' internal prefix {instance.InternalIPInterfaceAddressPrefix}.");
             }
             IReadOnlyList<NatExternalAddress> externals = ExternalAddressesOf(instance, localAddresses);
-            if (mapping.ExternalIPAddress != 0 && !externals.Any(external => external.IPAddress == mapping.ExternalIPAddress))
+            if (mapping.ExternalIPAddress != Ipv4Address.Any && !externals.Any(external => external.IPAddress == mapping.ExternalIPAddress))
             {
-                problems.Add($"Static mapping {Describe(mapping)}: {Ipv4Address.Format(mapping.ExternalIPAddress)} is not an external address of NAT '{instance.Name}'.");
+                problems.Add($"Static mapping {Describe(mapping)}: {mapping.ExternalIPAddress.ToString()} is not an external address of NAT '{instance.Name}'.");
             }
-            foreach (uint address in mapping.ExternalIPAddress == 0 ? externals.Select(external => external.IPAddress) : [mapping.ExternalIPAddress])
+            foreach (Ipv4Address address in mapping.ExternalIPAddress == Ipv4Address.Any ? externals.Select(external => external.IPAddress) : [mapping.ExternalIPAddress])
             {
                 if (claimed.TryGetValue((mapping.Protocol, address, mapping.ExternalPort), out NatStaticMapping? earlier))
                 {
-                    problems.Add($"External {mapping.Protocol} port {Ipv4Address.Format(address)}:{mapping.ExternalPort} is claimed by static mapping {Describe(earlier)} and by static mapping {Describe(mapping)}.");
+                    problems.Add($"External {mapping.Protocol} port {address.ToString()}:{mapping.ExternalPort} is claimed by static mapping {Describe(earlier)} and by static mapping {Describe(mapping)}.");
                 }
                 else
                 {
@@ -224,9 +224,9 @@ public sealed record NetNatModel
     }
 
     private static string Describe(NatStaticMapping mapping)
-        => $"'{mapping.NatName}' #{mapping.StaticMappingID} ({mapping.Protocol} {(mapping.ExternalIPAddress == 0 ? "*" : Ipv4Address.Format(mapping.ExternalIPAddress))}:{mapping.ExternalPort} -> {Ipv4Address.Format(mapping.InternalIPAddress)}:{mapping.InternalPort ?? mapping.ExternalPort})";
+        => $"'{mapping.NatName}' #{mapping.StaticMappingID} ({mapping.Protocol} {(mapping.ExternalIPAddress == Ipv4Address.Any ? "*" : mapping.ExternalIPAddress.ToString())}:{mapping.ExternalPort} -> {mapping.InternalIPAddress.ToString()}:{mapping.InternalPort ?? mapping.ExternalPort})";
 
-    private static IReadOnlyList<NatExternalAddress> ExternalAddressesOf(NatInstance instance, Func<Ipv4Prefix, IEnumerable<uint>>? localAddresses)
+    private static IReadOnlyList<NatExternalAddress> ExternalAddressesOf(NatInstance instance, Func<Ipv4Prefix, IEnumerable<Ipv4Address>>? localAddresses)
     {
         if (instance.ExternalAddresses.Count > 0 || instance.ExternalIPInterfaceAddressPrefix is not { } prefix || localAddresses is null)
         {
@@ -240,7 +240,7 @@ public sealed record NetNatModel
     /// range for TCP, UDP and ICMP identifiers), and per static mapping one redirect per external
     /// address it covers. Each rule's origin names the object it came from. Throws if the model is invalid.
     /// </summary>
-    public IReadOnlyList<NatRule> Compile(Func<Ipv4Prefix, IEnumerable<uint>>? localAddresses = null)
+    public IReadOnlyList<NatRule> Compile(Func<Ipv4Prefix, IEnumerable<Ipv4Address>>? localAddresses = null)
     {
         IReadOnlyList<string> problems = Validate(localAddresses);
         if (problems.Count > 0)
@@ -260,10 +260,10 @@ public sealed record NetNatModel
         foreach (NatStaticMapping mapping in StaticMappings)
         {
             NatInstance instance = Instances.First(candidate => string.Equals(candidate.Name, mapping.NatName, StringComparison.OrdinalIgnoreCase));
-            IEnumerable<uint> addresses = mapping.ExternalIPAddress == 0
+            IEnumerable<Ipv4Address> addresses = mapping.ExternalIPAddress == Ipv4Address.Any
                 ? ExternalAddressesOf(instance, localAddresses).Select(external => external.IPAddress)
                 : [mapping.ExternalIPAddress];
-            foreach (uint address in addresses)
+            foreach (Ipv4Address address in addresses)
             {
                 rules.Add(new NatRule
                 {

@@ -25,7 +25,7 @@ public static class NetNatRules
     /// now; the daemon follows it as it changes (<see cref="NatRule.TranslatedInterface"/>). Null for a fixed address.</param>
     public static NatRule Map(
         Ipv4Prefix internalPrefix,
-        uint externalAddress,
+        Ipv4Address externalAddress,
         PortRange? ports,
         NatPolicy policy,
         RuleOrigin? origin,

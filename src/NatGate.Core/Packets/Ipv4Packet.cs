@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using NatGate.Core.Checksums;
@@ -216,21 +217,21 @@ public readonly ref struct Ipv4Packet
     }
 
     /// <summary>The source address in host order (0xC0A80001 is 192.168.0.1).</summary>
-    public uint SourceAddress
+    public Ipv4Address SourceAddress
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => BinaryPrimitives.ReadUInt32BigEndian(_bytes[Field.SourceAddress..]);
+        get => Ipv4Address.Read(_bytes[Field.SourceAddress..]);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        set => BinaryPrimitives.WriteUInt32BigEndian(_bytes[Field.SourceAddress..], value);
+        set => value.Write(_bytes[Field.SourceAddress..]);
     }
 
     /// <summary>The destination address in host order.</summary>
-    public uint DestinationAddress
+    public Ipv4Address DestinationAddress
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => BinaryPrimitives.ReadUInt32BigEndian(_bytes[Field.DestinationAddress..]);
+        get => Ipv4Address.Read(_bytes[Field.DestinationAddress..]);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        set => BinaryPrimitives.WriteUInt32BigEndian(_bytes[Field.DestinationAddress..], value);
+        set => value.Write(_bytes[Field.DestinationAddress..]);
     }
 
     /// <summary>The option bytes between the fixed header and the payload (empty when IHL = 5).</summary>

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Buffers.Binary;
 using NatGate.Core.Checksums;
 
@@ -17,7 +18,7 @@ public static class Ipv4PacketWriter
     private const int IcmpErrorOverhead = Ipv4Packet.MinimumHeaderLength + IcmpMessage.HeaderLength;
 
     /// <summary>Writes a 20-byte header without options, checksum filled; returns 20.</summary>
-    public static int WriteIpv4Header(Span<byte> destination, uint sourceAddress, uint destinationAddress, IpProtocol protocol, int payloadLength,
+    public static int WriteIpv4Header(Span<byte> destination, Ipv4Address sourceAddress, Ipv4Address destinationAddress, IpProtocol protocol, int payloadLength,
         byte timeToLive = 64, ushort identification = 0, bool dontFragment = false, bool moreFragments = false, int fragmentOffset = 0)
     {
         const int headerLength = Ipv4Packet.MinimumHeaderLength;
@@ -41,14 +42,14 @@ public static class Ipv4PacketWriter
         header[Ipv4Packet.Field.TimeToLive] = timeToLive;
         header[Ipv4Packet.Field.Protocol] = (byte)protocol;
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.HeaderChecksum..], 0);
-        BinaryPrimitives.WriteUInt32BigEndian(header[Ipv4Packet.Field.SourceAddress..], sourceAddress);
-        BinaryPrimitives.WriteUInt32BigEndian(header[Ipv4Packet.Field.DestinationAddress..], destinationAddress);
+        sourceAddress.Write(header[Ipv4Packet.Field.SourceAddress..]);
+        destinationAddress.Write(header[Ipv4Packet.Field.DestinationAddress..]);
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.HeaderChecksum..], InternetChecksum.Compute(header));
         return headerLength;
     }
 
     /// <summary>Writes a TCP segment with a 20-byte header (no options) inside an IPv4 packet.</summary>
-    public static int WriteTcp(Span<byte> destination, uint sourceAddress, ushort sourcePort, uint destinationAddress, ushort destinationPort,
+    public static int WriteTcp(Span<byte> destination, Ipv4Address sourceAddress, ushort sourcePort, Ipv4Address destinationAddress, ushort destinationPort,
         TcpFlags flags, uint sequenceNumber, uint acknowledgmentNumber, ReadOnlySpan<byte> payload, byte timeToLive = 64, ushort identification = 0,
         ushort window = 65535)
     {
@@ -74,7 +75,7 @@ public static class Ipv4PacketWriter
     }
 
     /// <summary>Writes a UDP datagram inside an IPv4 packet; <paramref name="withChecksum"/> false leaves the checksum 0 (RFC 768).</summary>
-    public static int WriteUdp(Span<byte> destination, uint sourceAddress, ushort sourcePort, uint destinationAddress, ushort destinationPort,
+    public static int WriteUdp(Span<byte> destination, Ipv4Address sourceAddress, ushort sourcePort, Ipv4Address destinationAddress, ushort destinationPort,
         ReadOnlySpan<byte> payload, byte timeToLive = 64, ushort identification = 0, bool withChecksum = true)
     {
         int datagramLength = UdpDatagram.HeaderLength + payload.Length;
@@ -97,7 +98,7 @@ public static class Ipv4PacketWriter
     }
 
     /// <summary>Writes an ICMP query or reply (echo, timestamp, ...) with its identifier and sequence number.</summary>
-    public static int WriteIcmpQuery(Span<byte> destination, uint sourceAddress, uint destinationAddress, byte type, ushort identifier,
+    public static int WriteIcmpQuery(Span<byte> destination, Ipv4Address sourceAddress, Ipv4Address destinationAddress, byte type, ushort identifier,
         ushort sequenceNumber, ReadOnlySpan<byte> payload, byte timeToLive = 64)
     {
         uint restOfHeader = (uint)identifier << 16 | sequenceNumber;
@@ -110,7 +111,7 @@ public static class Ipv4PacketWriter
     /// within 576 bytes, RFC 1812 4.3.2.3). Bytes past the original's total length are not quoted.
     /// <paramref name="restOfHeader"/> fills bytes 4 to 7 (a next-hop MTU, a pointer, a gateway).
     /// </summary>
-    public static int WriteIcmpError(Span<byte> destination, uint sourceAddress, uint destinationAddress, byte type, byte code,
+    public static int WriteIcmpError(Span<byte> destination, Ipv4Address sourceAddress, Ipv4Address destinationAddress, byte type, byte code,
         ReadOnlySpan<byte> originalDatagram, int maximumEmbeddedBytes = MaximumIcmpErrorLength - IcmpErrorOverhead, byte timeToLive = 64,
         uint restOfHeader = 0)
     {
@@ -128,7 +129,7 @@ public static class Ipv4PacketWriter
         return WriteIcmp(destination, sourceAddress, destinationAddress, type, code, restOfHeader, originalDatagram[..embedded], timeToLive);
     }
 
-    private static int WriteIcmp(Span<byte> destination, uint sourceAddress, uint destinationAddress, byte type, byte code, uint restOfHeader,
+    private static int WriteIcmp(Span<byte> destination, Ipv4Address sourceAddress, Ipv4Address destinationAddress, byte type, byte code, uint restOfHeader,
         ReadOnlySpan<byte> payload, byte timeToLive)
     {
         int messageLength = IcmpMessage.HeaderLength + payload.Length;

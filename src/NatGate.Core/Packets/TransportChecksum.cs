@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using NatGate.Core.Checksums;
@@ -18,7 +19,7 @@ public static class TransportChecksum
     /// checksum field were zero (RFC 793, RFC 768). A UDP result of 0 is returned as 0xFFFF,
     /// since 0 means "no checksum" (RFC 768). Other protocols get no field skipped.
     /// </summary>
-    public static ushort ComputeIpv4(uint sourceAddress, uint destinationAddress, IpProtocol protocol, ReadOnlySpan<byte> segment)
+    public static ushort ComputeIpv4(Ipv4Address sourceAddress, Ipv4Address destinationAddress, IpProtocol protocol, ReadOnlySpan<byte> segment)
     {
         ushort pseudoHeader = InternetChecksum.PseudoHeaderSum(sourceAddress, destinationAddress, protocol, segment.Length);
         return Finish(protocol, SumSkippingField(segment, ChecksumOffset(protocol), pseudoHeader));
@@ -28,7 +29,7 @@ public static class TransportChecksum
     /// True when a TCP or UDP segment over IPv4 carries a correct checksum. A UDP checksum of 0
     /// means none was sent and is accepted (RFC 768).
     /// </summary>
-    public static bool IsValidIpv4(uint sourceAddress, uint destinationAddress, IpProtocol protocol, ReadOnlySpan<byte> segment)
+    public static bool IsValidIpv4(Ipv4Address sourceAddress, Ipv4Address destinationAddress, IpProtocol protocol, ReadOnlySpan<byte> segment)
     {
         int offset = ChecksumOffset(protocol);
         if (offset != NoChecksumField && segment.Length < offset + 2)

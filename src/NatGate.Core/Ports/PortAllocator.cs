@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
@@ -87,14 +88,14 @@ public sealed class PortAllocator
     /// (0-1023 or 1024-65535), with the same parity if asked, starting at a pseudo-random position.
     /// </summary>
     /// <returns>False when no port fits; <paramref name="port"/> is then 0.</returns>
-    public bool TryAllocate(ushort preferredPort, uint insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, out ushort port)
+    public bool TryAllocate(ushort preferredPort, Ipv4Address insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, out ushort port)
         => TryAllocate(preferredPort, insideAddress, nowTicks, preserveParity, allowClassChange, Range, out port);
 
     /// <summary>
-    /// As <see cref="TryAllocate(ushort, uint, long, bool, bool, out ushort)"/>, but only from the
+    /// As <see cref="TryAllocate(ushort, Ipv4Address, long, bool, bool, out ushort)"/>, but only from the
     /// ports of <paramref name="within"/> (a rule's portmap range on an allocator that several rules share).
     /// </summary>
-    public bool TryAllocate(ushort preferredPort, uint insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, PortRange within, out ushort port)
+    public bool TryAllocate(ushort preferredPort, Ipv4Address insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, PortRange within, out ushort port)
     {
         int withinLow = Math.Max(within.First, Range.First) - Range.First;
         int withinHigh = Math.Min(within.Last, Range.Last) - Range.First;
@@ -165,7 +166,7 @@ public sealed class PortAllocator
     /// Claims exactly <paramref name="port"/> (a static mapping, a restored session), ignoring quarantine.
     /// </summary>
     /// <returns>False if the port is out of range or already allocated.</returns>
-    public bool TryReserve(ushort port, uint insideAddress)
+    public bool TryReserve(ushort port, Ipv4Address insideAddress)
     {
         if (!Range.Contains(port))
         {
@@ -184,7 +185,7 @@ public sealed class PortAllocator
     /// Frees <paramref name="port"/> and starts its quarantine against hosts other than
     /// <paramref name="insideAddress"/>. A port that is not allocated is left alone.
     /// </summary>
-    public void Release(ushort port, uint insideAddress, long nowTicks)
+    public void Release(ushort port, Ipv4Address insideAddress, long nowTicks)
     {
         if (!Range.Contains(port))
         {
@@ -206,7 +207,7 @@ public sealed class PortAllocator
         }
     }
 
-    private ushort Take(int index, uint insideAddress)
+    private ushort Take(int index, Ipv4Address insideAddress)
     {
         allocatedBits[index / WordBits] |= 1UL << (index % WordBits);
         AllocatedCount++;
@@ -238,7 +239,7 @@ public sealed class PortAllocator
     /// A free port index in [<paramref name="low"/>, <paramref name="high"/>] whose bit is in
     /// <paramref name="candidateMask"/>, scanning from <paramref name="start"/> and wrapping; -1 if none.
     /// </summary>
-    private int FindFree(int low, int high, int start, ulong candidateMask, uint insideAddress, long nowTicks)
+    private int FindFree(int low, int high, int start, ulong candidateMask, Ipv4Address insideAddress, long nowTicks)
     {
         int found = ScanForward(start, high, candidateMask, insideAddress, nowTicks);
         if (found < 0 && start > low)
@@ -248,7 +249,7 @@ public sealed class PortAllocator
         return found;
     }
 
-    private int ScanForward(int from, int to, ulong candidateMask, uint insideAddress, long nowTicks)
+    private int ScanForward(int from, int to, ulong candidateMask, Ipv4Address insideAddress, long nowTicks)
     {
         int lastWord = to / WordBits;
         for (int word = from / WordBits; word <= lastWord; word++)
@@ -277,7 +278,7 @@ public sealed class PortAllocator
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool IsQuarantinedAgainst(int index, uint insideAddress, long nowTicks)
+    private bool IsQuarantinedAgainst(int index, Ipv4Address insideAddress, long nowTicks)
     {
         if (quarantineTicks == 0)
         {
@@ -300,10 +301,10 @@ public sealed class PortAllocator
     }
 
     /// <summary>A host's 16-bit fingerprint, never 0 (so a quarantine entry is never 0).</summary>
-    private static ushort Fingerprint(uint address)
+    private static ushort Fingerprint(Ipv4Address address)
     {
         // Multiplying by an odd constant spreads neighbouring addresses over the high half.
-        ushort fingerprint = (ushort)((address * 0x9E3779B1u) >> 16);
+        ushort fingerprint = (ushort)((address.Value * 0x9E3779B1u) >> 16);
         return fingerprint == 0 ? (ushort)1 : fingerprint;
     }
 

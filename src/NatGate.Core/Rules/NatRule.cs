@@ -94,9 +94,9 @@ public sealed record NatRule
     /// Map and MapBlock: the external addresses to translate to (first to last, inclusive).
     /// Bidirectional: the external address.
     /// </summary>
-    public uint TranslatedFirst { get; init; }
+    public Ipv4Address TranslatedFirst { get; init; }
 
-    public uint TranslatedLast { get; init; }
+    public Ipv4Address TranslatedLast { get; init; }
 
     /// <summary>
     /// Map and MapBlock: the external address is this interface's address at the time (ipnat's
@@ -115,7 +115,7 @@ public sealed record NatRule
     public int PortsPerAddress { get; init; }
 
     /// <summary>Redirect: the internal addresses to send to; several are used round-robin.</summary>
-    public IReadOnlyList<uint> RedirectTargets { get; init; } = [];
+    public IReadOnlyList<Ipv4Address> RedirectTargets { get; init; } = [];
 
     /// <summary>Redirect: the first internal port; the destination port's offset into <see cref="DestinationPorts"/> is added to it.</summary>
     public ushort RedirectPort { get; init; }

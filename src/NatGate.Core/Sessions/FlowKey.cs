@@ -15,13 +15,13 @@ namespace NatGate.Core.Sessions;
 public readonly record struct FlowKey
 {
     // Declared widest first so the struct packs into 16 bytes.
-    public readonly uint Source;
-    public readonly uint Destination;
+    public readonly Ipv4Address Source;
+    public readonly Ipv4Address Destination;
     public readonly ushort SourcePort;
     public readonly ushort DestinationPort;
     public readonly IpProtocol Protocol;
 
-    public FlowKey(IpProtocol protocol, uint source, ushort sourcePort, uint destination, ushort destinationPort)
+    public FlowKey(IpProtocol protocol, Ipv4Address source, ushort sourcePort, Ipv4Address destination, ushort destinationPort)
     {
         Protocol = protocol;
         Source = source;
@@ -38,7 +38,7 @@ public readonly record struct FlowKey
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Hash(ulong seed)
     {
-        ulong addresses = ((ulong)Source << 32 | Destination) ^ seed;
+        ulong addresses = ((ulong)Source.Value << 32 | Destination.Value) ^ seed;
         ulong rest = (ulong)SourcePort << 40 | (ulong)DestinationPort << 24 | (byte)Protocol;
         ulong hash = (addresses * 0x9E3779B97F4A7C15UL) ^ BitOperations.RotateLeft((rest ^ (seed >> 7)) * 0xC2B2AE3D27D4EB4FUL, 29);
         hash ^= hash >> 31;
@@ -56,7 +56,7 @@ public readonly record struct FlowKey
     public override int GetHashCode() => (int)Hash(0);
 
     public override string ToString()
-        => $"{ProtocolName(Protocol)} {Ipv4Address.Format(Source)}:{SourcePort} -> {Ipv4Address.Format(Destination)}:{DestinationPort}";
+        => $"{ProtocolName(Protocol)} {Source.ToString()}:{SourcePort} -> {Destination.ToString()}:{DestinationPort}";
 
     public static string ProtocolName(IpProtocol protocol) => protocol switch
     {

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using System.Runtime.CompilerServices;
 using NatGate.Core.Rules;
@@ -55,7 +56,7 @@ internal sealed class FlowTable
     private readonly FlowIndex flowIndex;
     private readonly FlowIndex mappingInsideIndex;
     private readonly FlowIndex mappingExternalIndex;
-    private readonly Dictionary<uint, int> sessionsPerHost = [];
+    private readonly Dictionary<Ipv4Address, int> sessionsPerHost = [];
 
     // Filtering in constant time (RFC 4787 REQ-8 without walking a mapping's sessions): for each
     // mapping of two sessions or more, how many of its sessions talk to each remote address, and
@@ -111,7 +112,7 @@ internal sealed class FlowTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ref Session At(int index) => ref sessions[index];
 
-    public int SessionsOfHost(uint insideAddress) => sessionsPerHost.GetValueOrDefault(insideAddress);
+    public int SessionsOfHost(Ipv4Address insideAddress) => sessionsPerHost.GetValueOrDefault(insideAddress);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint SecondsSinceEpoch(long nowTicks) => nowTicks <= EpochTicks ? 0 : (uint)((nowTicks - EpochTicks) / TimeSpan.TicksPerSecond);
@@ -154,7 +155,7 @@ internal sealed class FlowTable
     /// key, the default mapping).
     /// </summary>
     public void PrefetchMapping(in FlowKey key)
-        => mappingInsideIndex.Prefetch(InsideMappingKey(key.Protocol, key.Source, key.SourcePort, 0, 0, MappingBehavior.EndpointIndependent).Hash(seed));
+        => mappingInsideIndex.Prefetch(InsideMappingKey(key.Protocol, key.Source, key.SourcePort, Ipv4Address.Any, 0, MappingBehavior.EndpointIndependent).Hash(seed));
 
     public ulong HashOf(in FlowKey key) => key.Hash(seed);
 
@@ -196,7 +197,7 @@ internal sealed class FlowTable
     }
 
     /// <summary>The representative of the mapping that owns this external endpoint, or -1.</summary>
-    public int FindMappingByExternal(IpProtocol protocol, uint address, ushort port)
+    public int FindMappingByExternal(IpProtocol protocol, Ipv4Address address, ushort port)
     {
         var key = ExternalMappingKey(protocol, address, port);
         var matcher = new MappingExternalMatcher(sessions, key);
@@ -204,10 +205,10 @@ internal sealed class FlowTable
     }
 
     /// <summary>The key a mapping is found by from inside: the inside endpoint, plus the remote address or endpoint for dependent mappings.</summary>
-    public static FlowKey InsideMappingKey(IpProtocol protocol, uint insideAddress, ushort insidePort, uint remoteAddress, ushort remotePort, MappingBehavior behavior)
+    public static FlowKey InsideMappingKey(IpProtocol protocol, Ipv4Address insideAddress, ushort insidePort, Ipv4Address remoteAddress, ushort remotePort, MappingBehavior behavior)
         => Behaviours.MappingPolicy.For(behavior).Key(protocol, insideAddress, insidePort, remoteAddress, remotePort);
 
-    public static FlowKey ExternalMappingKey(IpProtocol protocol, uint address, ushort port) => new(protocol, address, port, 0, 0);
+    public static FlowKey ExternalMappingKey(IpProtocol protocol, Ipv4Address address, ushort port) => new(protocol, address, port, Ipv4Address.Any, 0);
 
     public static MappingBehavior BehaviorOf(SessionAttributes flags) => Behaviours.MappingPolicy.Of(flags).Behavior;
 
@@ -222,7 +223,7 @@ internal sealed class FlowTable
             ? new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, session.RemotePort)
             : (session.Attributes & SessionAttributes.MappingAddressDependent) != 0
                 ? new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, 0)
-                : new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, 0, 0);
+                : new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, Ipv4Address.Any, 0);
 
     private static FlowKey ExternalMappingKeyOf(in Session session)
         => ExternalMappingKey(session.Original.Protocol, session.ExternalAddress, session.ExternalPort);
@@ -381,7 +382,7 @@ internal sealed class FlowTable
                 }
             }
         }
-        uint host = session.InsideAddress;
+        Ipv4Address host = session.InsideAddress;
         ref int hostCount = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(sessionsPerHost, host);
         if (!Unsafe.IsNullRef(ref hostCount) && --hostCount <= 0)
         {
@@ -419,7 +420,7 @@ internal sealed class FlowTable
     /// talks to <paramref name="remoteAddress"/> (and, when <paramref name="remotePort"/> is given,
     /// to that port): the filtering question of RFC 4787 REQ-8, answered in constant time.
     /// </summary>
-    public bool MappingTalksTo(int representative, uint remoteAddress, ushort? remotePort)
+    public bool MappingTalksTo(int representative, Ipv4Address remoteAddress, ushort? remotePort)
     {
         ref Session mapping = ref sessions[representative];
         FlowKey external = ExternalMappingKeyOf(mapping);
@@ -485,7 +486,7 @@ internal sealed class FlowTable
 
         // Slots, the count, and the per-host counts recounted.
         int occupied = 0;
-        var hostRecount = new Dictionary<uint, int>();
+        var hostRecount = new Dictionary<Ipv4Address, int>();
         for (int slot = 0; slot < capacity; slot++)
         {
             if (!sessions[slot].IsFree)
@@ -498,18 +499,18 @@ internal sealed class FlowTable
         {
             Report($"Count is {Count} but {occupied} slots hold a session");
         }
-        foreach ((uint host, int count) in hostRecount)
+        foreach ((Ipv4Address host, int count) in hostRecount)
         {
             if (SessionsOfHost(host) != count)
             {
-                Report($"host {Packets.Ipv4Address.Format(host)} is counted {SessionsOfHost(host)} sessions but holds {count}");
+                Report($"host {host} is counted {SessionsOfHost(host)} sessions but holds {count}");
             }
         }
-        foreach ((uint host, int count) in sessionsPerHost)
+        foreach ((Ipv4Address host, int count) in sessionsPerHost)
         {
             if (!hostRecount.ContainsKey(host))
             {
-                Report($"host {Packets.Ipv4Address.Format(host)} is counted {count} sessions but holds none");
+                Report($"host {host} is counted {count} sessions but holds none");
             }
         }
 

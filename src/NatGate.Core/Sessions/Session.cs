@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Runtime.InteropServices;
 
 namespace NatGate.Core.Sessions;
@@ -112,17 +113,17 @@ internal struct Session
     public readonly bool IsFree => (Attributes & SessionAttributes.Free) != 0;
 
     /// <summary>The inside host this session counts against (RFC 6888 REQ-4 limits).</summary>
-    public readonly uint InsideAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Translated.Destination : Original.Source;
+    public readonly Ipv4Address InsideAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Translated.Destination : Original.Source;
 
     public readonly ushort InsidePort => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Translated.DestinationPort : Original.SourcePort;
 
     /// <summary>The external endpoint (address, port) of the mapping the session uses.</summary>
-    public readonly uint ExternalAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.Destination : Translated.Source;
+    public readonly Ipv4Address ExternalAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.Destination : Translated.Source;
 
     public readonly ushort ExternalPort => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.DestinationPort : Translated.SourcePort;
 
     /// <summary>The remote endpoint as the outside sees it.</summary>
-    public readonly uint RemoteAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.Source : Translated.Destination;
+    public readonly Ipv4Address RemoteAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.Source : Translated.Destination;
 
     public readonly ushort RemotePort => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.SourcePort : Translated.DestinationPort;
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using NatGate.Core.Addressing;
@@ -7,15 +8,15 @@ using NatGate.Core.Sessions;
 namespace NatGate.Core.State;
 
 /// <summary>An IPv4 address held as a host-order <see cref="uint"/>, written as "a.b.c.d".</summary>
-internal sealed class Ipv4AddressJsonConverter : JsonConverter<uint>
+internal sealed class Ipv4AddressJsonConverter : JsonConverter<Ipv4Address>
 {
     public static Ipv4AddressJsonConverter Instance { get; } = new();
 
-    public override uint Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => ReadAddress(ref reader);
+    public override Ipv4Address Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => ReadAddress(ref reader);
 
-    public override void Write(Utf8JsonWriter writer, uint value, JsonSerializerOptions options) => WriteAddress(writer, value);
+    public override void Write(Utf8JsonWriter writer, Ipv4Address value, JsonSerializerOptions options) => WriteAddress(writer, value);
 
-    internal static uint ReadAddress(ref Utf8JsonReader reader)
+    internal static Ipv4Address ReadAddress(ref Utf8JsonReader reader)
     {
         if (reader.TokenType != JsonTokenType.String)
         {
@@ -23,33 +24,33 @@ internal sealed class Ipv4AddressJsonConverter : JsonConverter<uint>
         }
         Span<char> text = stackalloc char[Ipv4Address.MaximumFormattedLength];
         int length = reader.HasValueSequence || reader.ValueSpan.Length > Ipv4Address.MaximumFormattedLength ? -1 : reader.CopyString(text);
-        if (length < 0 || !Ipv4Address.TryParse(text[..length], out uint address))
+        if (length < 0 || !Ipv4Address.TryParse(text[..length], out Ipv4Address address))
         {
             throw new JsonException($"\"{reader.GetString()}\" is not an IPv4 address (a.b.c.d)");
         }
         return address;
     }
 
-    internal static void WriteAddress(Utf8JsonWriter writer, uint address)
+    internal static void WriteAddress(Utf8JsonWriter writer, Ipv4Address address)
     {
         Span<char> text = stackalloc char[Ipv4Address.MaximumFormattedLength];
-        Ipv4Address.TryFormat(address, text, out int written);
+        address.TryFormat(text, out int written);
         writer.WriteStringValue(text[..written]);
     }
 }
 
 /// <summary>A list of IPv4 addresses (a redirect's targets), written as an array of "a.b.c.d".</summary>
-internal sealed class Ipv4AddressListJsonConverter : JsonConverter<IReadOnlyList<uint>>
+internal sealed class Ipv4AddressListJsonConverter : JsonConverter<IReadOnlyList<Ipv4Address>>
 {
     public static Ipv4AddressListJsonConverter Instance { get; } = new();
 
-    public override IReadOnlyList<uint> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    public override IReadOnlyList<Ipv4Address> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {
             throw new JsonException($"expected an array of IPv4 addresses, found {reader.TokenType}");
         }
-        var addresses = new List<uint>();
+        var addresses = new List<Ipv4Address>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
             addresses.Add(Ipv4AddressJsonConverter.ReadAddress(ref reader));
@@ -57,10 +58,10 @@ internal sealed class Ipv4AddressListJsonConverter : JsonConverter<IReadOnlyList
         return addresses.ToArray();
     }
 
-    public override void Write(Utf8JsonWriter writer, IReadOnlyList<uint> value, JsonSerializerOptions options)
+    public override void Write(Utf8JsonWriter writer, IReadOnlyList<Ipv4Address> value, JsonSerializerOptions options)
     {
         writer.WriteStartArray();
-        foreach (uint address in value)
+        foreach (Ipv4Address address in value)
         {
             Ipv4AddressJsonConverter.WriteAddress(writer, address);
         }
@@ -103,7 +104,7 @@ internal sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
             throw new JsonException($"expected a flow object ({ProtocolName}, {SourceName}, {SourcePortName}, {DestinationName}, {DestinationPortName}), found {reader.TokenType}");
         }
         IpProtocol protocol = 0;
-        uint source = 0, destination = 0;
+        Ipv4Address source = Ipv4Address.Any, destination = Ipv4Address.Any;
         ushort sourcePort = 0, destinationPort = 0;
         int seen = 0;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)

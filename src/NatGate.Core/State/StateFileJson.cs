@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
@@ -27,37 +28,19 @@ internal static class StateFileJson
             UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
             RespectNullableAnnotations = true,
             RespectRequiredConstructorParameters = true,
-            TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { WriteAddressesAsText, SkipComputedProperties } },
+            TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { SkipComputedProperties } },
         };
         if (ruleByIndex)
         {
             ((DefaultJsonTypeInfoResolver)options.TypeInfoResolver).Modifiers.Add(WriteRuleByIndex);
         }
         options.Converters.Add(new FlowKeyJsonConverter());
+        options.Converters.Add(Ipv4AddressJsonConverter.Instance);
+        options.Converters.Add(Ipv4AddressListJsonConverter.Instance);
         options.Converters.Add(new Ipv4PrefixJsonConverter());
         options.Converters.Add(new JsonStringEnumConverter());
         options.MakeReadOnly();
         return options;
-    }
-
-    /// <summary>In a rule every uint is an address (TranslatedFirst, TranslatedLast, RedirectTargets): write them dotted.</summary>
-    private static void WriteAddressesAsText(JsonTypeInfo typeInfo)
-    {
-        if (typeInfo.Type != typeof(NatRule))
-        {
-            return;
-        }
-        foreach (JsonPropertyInfo property in typeInfo.Properties)
-        {
-            if (property.PropertyType == typeof(uint))
-            {
-                property.CustomConverter = Ipv4AddressJsonConverter.Instance;
-            }
-            else if (property.PropertyType == typeof(IReadOnlyList<uint>))
-            {
-                property.CustomConverter = Ipv4AddressListJsonConverter.Instance;
-            }
-        }
     }
 
     private static void WriteRuleByIndex(JsonTypeInfo typeInfo)

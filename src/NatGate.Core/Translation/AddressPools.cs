@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Ports;
 using NatGate.Core.Rules;
@@ -14,9 +15,9 @@ namespace NatGate.Core.Translation;
 /// </summary>
 internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
 {
-    private readonly Dictionary<uint, ExternalAddressPool> pools = [];
+    private readonly Dictionary<Ipv4Address, ExternalAddressPool> pools = [];
 
-    public ExternalAddressPool PoolOf(uint address)
+    public ExternalAddressPool PoolOf(Ipv4Address address)
     {
         if (!pools.TryGetValue(address, out ExternalAddressPool? pool))
         {
@@ -27,7 +28,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
     }
 
     public PortAllocator AllocatorOf(ExternalAddressPool pool, IpProtocol protocol)
-        => pool.For(protocol, protocol == IpProtocol.Udp ? udpQuarantineTicks : 0, seed ^ pool.Address);
+        => pool.For(protocol, protocol == IpProtocol.Udp ? udpQuarantineTicks : 0, seed ^ pool.Address.Value);
 
     /// <summary>
     /// A redirect to one address reserves its ports (change +1) so no dynamic mapping takes
@@ -50,11 +51,11 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
                 {
                     if (change > 0)
                     {
-                        allocator.TryReserve((ushort)port, 0);
+                        allocator.TryReserve((ushort)port, Ipv4Address.Any);
                     }
                     else
                     {
-                        allocator.Release((ushort)port, 0, 0);
+                        allocator.Release((ushort)port, Ipv4Address.Any, 0);
                     }
                 }
             }
@@ -62,7 +63,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
     }
 
     /// <summary>Picks the external address and port for a new mapping from a map or map-block rule.</summary>
-    public DropReason AllocateFromRule(RuleSlot slot, FlowKey key, long nowTicks, out uint address, out ushort port, out ExternalAddressPool? pool)
+    public DropReason AllocateFromRule(RuleSlot slot, FlowKey key, long nowTicks, out Ipv4Address address, out ushort port, out ExternalAddressPool? pool)
     {
         NatRule rule = slot.Rule;
         if (rule.Kind == NatRuleKind.MapBlock)
@@ -71,27 +72,27 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         }
         ulong count = rule.TranslatedCount;
         // Paired pooling (RFC 4787 REQ-2): one inside host always starts from the same external address.
-        ulong first = new FlowKey(0, key.Source, 0, 0, 0).Hash(seed) % count;
+        ulong first = new FlowKey(0, key.Source, 0, Ipv4Address.Any, 0).Hash(seed) % count;
         ulong attempts = Math.Min(count, 64);
         for (ulong attempt = 0; attempt < attempts; attempt++)
         {
-            uint candidate = rule.TranslatedFirst + (uint)((first + attempt) % count);
+            Ipv4Address candidate = rule.TranslatedFirst + (uint)((first + attempt) % count);
             if (AllocateOnAddress(PoolOf(candidate), slot.RangeFor(key.Protocol), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool) == DropReason.None)
             {
                 return DropReason.None;
             }
         }
-        address = 0;
+        address = Ipv4Address.Any;
         port = 0;
         pool = null;
         return DropReason.PortsExhausted;
     }
 
     /// <summary>map-block: inside address number n owns the n-th block of ports (ipnat(5)).</summary>
-    private DropReason AllocateFromBlock(RuleSlot slot, FlowKey key, long nowTicks, out uint address, out ushort port, out ExternalAddressPool? pool)
+    private DropReason AllocateFromBlock(RuleSlot slot, FlowKey key, long nowTicks, out Ipv4Address address, out ushort port, out ExternalAddressPool? pool)
     {
         NatRule rule = slot.Rule;
-        address = 0;
+        address = Ipv4Address.Any;
         port = 0;
         pool = null;
         PortRange range = slot.RangeFor(key.Protocol);
@@ -114,7 +115,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         return AllocateOnAddress(PoolOf(address), new PortRange((ushort)blockFirst, (ushort)blockLast), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool);
     }
 
-    public DropReason AllocateOnAddress(ExternalAddressPool candidatePool, PortRange range, FlowKey key, long nowTicks, bool preserveParity, out uint address, out ushort port, out ExternalAddressPool? pool)
+    public DropReason AllocateOnAddress(ExternalAddressPool candidatePool, PortRange range, FlowKey key, long nowTicks, bool preserveParity, out Ipv4Address address, out ushort port, out ExternalAddressPool? pool)
     {
         address = candidatePool.Address;
         if (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp))
@@ -134,7 +135,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         return DropReason.PortsExhausted;
     }
 
-    public void ReleaseAllocation(ExternalAddressPool? pool, IpProtocol protocol, ushort port, uint insideAddress, long nowTicks)
+    public void ReleaseAllocation(ExternalAddressPool? pool, IpProtocol protocol, ushort port, Ipv4Address insideAddress, long nowTicks)
     {
         if (pool is not null)
         {

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Ports;
 
@@ -11,9 +12,9 @@ internal sealed class ExternalAddressPool
 {
     private readonly PortAllocator?[] allocators = new PortAllocator?[3];
 
-    public ExternalAddressPool(uint address) => Address = address;
+    public ExternalAddressPool(Ipv4Address address) => Address = address;
 
-    public uint Address { get; }
+    public Ipv4Address Address { get; }
 
     /// <summary>Rules that translate to this address (the pool goes when none do).</summary>
     public int RuleReferences { get; set; }

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using NatGate.Core.Checksums;
@@ -21,7 +22,7 @@ namespace NatGate.Core.Translation;
 internal sealed class FragmentTracker
 {
     private readonly Dictionary<FragmentKey, FragmentRewrite> datagrams;
-    private readonly Dictionary<uint, int> datagramsPerSource = [];
+    private readonly Dictionary<Ipv4Address, int> datagramsPerSource = [];
     private readonly int maximumDatagrams;
     private readonly int maximumDatagramsPerSource;
     private readonly int maximumHeldPerSource;
@@ -55,7 +56,7 @@ internal sealed class FragmentTracker
             || (datagrams.Count < maximumDatagrams && datagramsPerSource.GetValueOrDefault(key.Source) < maximumDatagramsPerSource);
 
     /// <summary>Remembers how a first fragment was rewritten; releases held fragments of the same datagram.</summary>
-    public bool Remember(FragmentKey key, uint newSource, uint newDestination, ushort ipDelta, long nowTicks)
+    public bool Remember(FragmentKey key, Ipv4Address newSource, Ipv4Address newDestination, ushort ipDelta, long nowTicks)
     {
         if (!HasRoom(key))
         {
@@ -185,13 +186,13 @@ internal sealed class FragmentTracker
 
     private static void Rewrite(Span<byte> packet, FragmentRewrite rewrite)
     {
-        BinaryPrimitives.WriteUInt32BigEndian(packet[Ipv4Packet.Field.SourceAddress..], rewrite.NewSource);
-        BinaryPrimitives.WriteUInt32BigEndian(packet[Ipv4Packet.Field.DestinationAddress..], rewrite.NewDestination);
+        rewrite.NewSource.Write(packet[Ipv4Packet.Field.SourceAddress..]);
+        rewrite.NewDestination.Write(packet[Ipv4Packet.Field.DestinationAddress..]);
         Span<byte> checksum = packet[Ipv4Packet.Field.HeaderChecksum..];
         BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDelta(BinaryPrimitives.ReadUInt16BigEndian(checksum), rewrite.IpDelta));
     }
 
-    private readonly record struct FragmentRewrite(uint NewSource, uint NewDestination, ushort IpDelta, long ExpiresTicks);
+    private readonly record struct FragmentRewrite(Ipv4Address NewSource, Ipv4Address NewDestination, ushort IpDelta, long ExpiresTicks);
 
     private struct HeldFragment
     {
@@ -204,4 +205,4 @@ internal sealed class FragmentTracker
 }
 
 /// <summary>What ties the fragments of one datagram together (RFC 791).</summary>
-internal readonly record struct FragmentKey(uint Source, uint Destination, IpProtocol Protocol, ushort Identification);
+internal readonly record struct FragmentKey(Ipv4Address Source, Ipv4Address Destination, IpProtocol Protocol, ushort Identification);

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using NatGate.Core.Packets;
@@ -87,8 +88,8 @@ public sealed partial class NatEngine
         {
             return false;
         }
-        key = KeyOf(protocol, BinaryPrimitives.ReadUInt32BigEndian(packet[Ipv4Packet.Field.SourceAddress..]),
-            BinaryPrimitives.ReadUInt32BigEndian(packet[Ipv4Packet.Field.DestinationAddress..]), packet[headerLength..]);
+        key = KeyOf(protocol, Ipv4Address.Read(packet[Ipv4Packet.Field.SourceAddress..]),
+            Ipv4Address.Read(packet[Ipv4Packet.Field.DestinationAddress..]), packet[headerLength..]);
         return true;
     }
 }

@@ -17,7 +17,7 @@ public sealed partial class NatEngine
     /// (<paramref name="outsideAddress"/>), returns the destination the client really asked for.
     /// </summary>
     /// <exception cref="NatControlException">ESRCH when no session matches.</exception>
-    public LookupResult Lookup(IpProtocol protocol, uint insideAddress, ushort insidePort, uint outsideAddress, ushort outsidePort, bool findForward)
+    public LookupResult Lookup(IpProtocol protocol, Ipv4Address insideAddress, ushort insidePort, Ipv4Address outsideAddress, ushort outsidePort, bool findForward)
     {
         if (protocol is not (IpProtocol.Tcp or IpProtocol.Udp))
         {
@@ -28,10 +28,10 @@ public sealed partial class NatEngine
         if (index < 0)
         {
             throw new NatControlException(NatErrno.ESRCH,
-                $"No session from {Ipv4Address.Format(outsideAddress)}:{outsidePort} to {Ipv4Address.Format(insideAddress)}:{insidePort}; was the connection redirected by a rule?");
+                $"No session from {outsideAddress.ToString()}:{outsidePort} to {insideAddress.ToString()}:{insidePort}; was the connection redirected by a rule?");
         }
         ref Session session = ref table.At(index);
-        uint realAddress = session.Original.Destination;
+        Ipv4Address realAddress = session.Original.Destination;
         ushort realPort = session.Original.DestinationPort;
         bool forwardPossible = false;
         if (findForward)
@@ -115,7 +115,7 @@ public sealed partial class NatEngine
                 if (mapping.InsideAddress != session.InsideAddress || mapping.InsidePort != session.InsidePort)
                 {
                     throw new NatControlException(NatErrno.EEXIST,
-                        $"External {Ipv4Address.Format(session.ExternalAddress)}:{session.ExternalPort} already belongs to {Ipv4Address.Format(mapping.InsideAddress)}:{mapping.InsidePort}.");
+                        $"External {session.ExternalAddress.ToString()}:{session.ExternalPort} already belongs to {mapping.InsideAddress.ToString()}:{mapping.InsidePort}.");
                 }
                 join = owner;
             }
@@ -125,7 +125,7 @@ public sealed partial class NatEngine
                 if (!session.Attributes.HasFlag(SessionAttributes.InitiatedOutside) && table.FindMappingByInside(insideKey) >= 0)
                 {
                     throw new NatControlException(NatErrno.EEXIST,
-                        $"{Ipv4Address.Format(session.InsideAddress)}:{session.InsidePort} already has a mapping to another external port.");
+                        $"{session.InsideAddress.ToString()}:{session.InsidePort} already has a mapping to another external port.");
                 }
                 ExternalAddressPool pool = pools.PoolOf(session.ExternalAddress);
                 if (protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp)
@@ -133,7 +133,7 @@ public sealed partial class NatEngine
                     if (!pools.AllocatorOf(pool, protocol).TryReserve(session.ExternalPort, session.InsideAddress))
                     {
                         throw new NatControlException(NatErrno.EEXIST,
-                            $"External port {Ipv4Address.Format(session.ExternalAddress)}:{session.ExternalPort} is already in use.");
+                            $"External port {session.ExternalAddress.ToString()}:{session.ExternalPort} is already in use.");
                     }
                     reserved = pool;
                     session.Attributes |= SessionAttributes.PortAllocated;
@@ -154,7 +154,7 @@ public sealed partial class NatEngine
             throw new NatControlException(NatErrno.ENOMEM, refusal switch
             {
                 TableRefusal.TableFull => $"The session table is full ({table.Capacity} sessions).",
-                TableRefusal.HostLimit => $"{Ipv4Address.Format(session.InsideAddress)} already holds its maximum of {table.Limits.MaximumSessionsPerHost} sessions.",
+                TableRefusal.HostLimit => $"{session.InsideAddress.ToString()} already holds its maximum of {table.Limits.MaximumSessionsPerHost} sessions.",
                 _ => "The hash bucket for this session is full (probe limit reached).",
             });
         }
@@ -168,7 +168,7 @@ public sealed partial class NatEngine
         string? problem =
             original.Protocol == 0 ? "the protocol is missing"
             : original.Protocol != translated.Protocol ? "the two tuples name different protocols"
-            : original.Source == 0 || original.Destination == 0 || translated.Source == 0 || translated.Destination == 0 ? "an address is 0.0.0.0"
+            : original.Source == Ipv4Address.Any || original.Destination == Ipv4Address.Any || translated.Source == Ipv4Address.Any || translated.Destination == Ipv4Address.Any ? "an address is 0.0.0.0"
             : original.Protocol is IpProtocol.Tcp or IpProtocol.Udp && (original.SourcePort == 0 || original.DestinationPort == 0 || translated.SourcePort == 0 || translated.DestinationPort == 0) ? "a TCP or UDP port is 0"
             : original.Protocol == IpProtocol.Icmp && (original.SourcePort != original.DestinationPort || translated.SourcePort != translated.DestinationPort) ? "an ICMP tuple must carry its identifier as both ports"
             : original.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp) && (original.SourcePort | original.DestinationPort | translated.SourcePort | translated.DestinationPort) != 0 ? "a protocol without ports has a port"
@@ -210,7 +210,7 @@ public sealed partial class NatEngine
                 : original.DestinationPort;
             if (!addressRight || (portsMatter && translated.DestinationPort != port))
             {
-                problem = $"its rule sends {Ipv4Address.Format(original.Destination)}:{original.DestinationPort} elsewhere";
+                problem = $"its rule sends {original.Destination.ToString()}:{original.DestinationPort} elsewhere";
             }
         }
         else if (IsExternalAddress(original.Destination))
@@ -218,7 +218,7 @@ public sealed partial class NatEngine
             int representative = portsMatter ? table.FindMappingByExternal(protocol, original.Destination, original.DestinationPort) : -1;
             if (representative < 0)
             {
-                problem = $"no mapping holds {Ipv4Address.Format(original.Destination)}:{original.DestinationPort}, so nothing from outside could have come in there";
+                problem = $"no mapping holds {original.Destination.ToString()}:{original.DestinationPort}, so nothing from outside could have come in there";
             }
             else
             {
@@ -226,7 +226,7 @@ public sealed partial class NatEngine
                 destinationRule = mapping.RuleIndex;
                 if (translated.Destination != mapping.InsideAddress || translated.DestinationPort != mapping.InsidePort)
                 {
-                    problem = $"{Ipv4Address.Format(original.Destination)}:{original.DestinationPort} belongs to {Ipv4Address.Format(mapping.InsideAddress)}:{mapping.InsidePort}";
+                    problem = $"{original.Destination.ToString()}:{original.DestinationPort} belongs to {mapping.InsideAddress.ToString()}:{mapping.InsidePort}";
                 }
             }
         }
@@ -276,7 +276,7 @@ public sealed partial class NatEngine
             else if (translated.Source < rule.TranslatedFirst || translated.Source > rule.TranslatedLast
                 || (protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp && !map.RangeFor(protocol).Contains(translated.SourcePort)))
             {
-                problem = $"its external {Ipv4Address.Format(translated.Source)}:{translated.SourcePort} is outside its rule's addresses and ports";
+                problem = $"its external {translated.Source.ToString()}:{translated.SourcePort} is outside its rule's addresses and ports";
             }
         }
         else if (problem is null && (fromGateway ? !IsExternalAddress(translated.Source) : translated.Source != original.Source || (portsMatter && translated.SourcePort != original.SourcePort)))
@@ -377,7 +377,7 @@ public sealed partial class NatEngine
     }
 
     /// <summary>Sessions, optionally only those touching an address (either side) or of one protocol.</summary>
-    public IReadOnlyList<SessionInfo> ListSessions(uint? address = null, IpProtocol? protocol = null)
+    public IReadOnlyList<SessionInfo> ListSessions(Ipv4Address? address = null, IpProtocol? protocol = null)
     {
         var list = new List<SessionInfo>();
         ListSessions(0, table.Capacity, list, address, protocol);
@@ -391,7 +391,7 @@ public sealed partial class NatEngine
     /// listing never stalls forwarding for a whole-table walk (STYLE.md, "The packet thread
     /// does packet work"). Returns the slot to start the next slice at; <see cref="Capacity"/> at the end.
     /// </summary>
-    public int ListSessions(int firstSlot, int slotCount, List<SessionInfo> into, uint? address = null, IpProtocol? protocol = null)
+    public int ListSessions(int firstSlot, int slotCount, List<SessionInfo> into, Ipv4Address? address = null, IpProtocol? protocol = null)
     {
         ArgumentNullException.ThrowIfNull(into);
         int end = (int)Math.Min((long)table.Capacity, (long)firstSlot + slotCount);
@@ -455,14 +455,14 @@ public sealed partial class NatEngine
     /// <see cref="NatCounters.AddressGone"/>; works while the table is locked too (it is the
     /// kernel, not an operator, that took the address).
     /// </summary>
-    public int FlushSessionsOn(uint address, long nowTicks)
+    public int FlushSessionsOn(Ipv4Address address, long nowTicks)
     {
         FlushSessionsOn(address, 0, table.Capacity, nowTicks, out int removed);
         return removed;
     }
 
-    /// <summary><see cref="FlushSessionsOn(uint, long)"/> over one slice of the table; returns where the next starts.</summary>
-    public int FlushSessionsOn(uint address, int firstSlot, int slotCount, long nowTicks, out int removed)
+    /// <summary><see cref="FlushSessionsOn(Ipv4Address, long)"/> over one slice of the table; returns where the next starts.</summary>
+    public int FlushSessionsOn(Ipv4Address address, int firstSlot, int slotCount, long nowTicks, out int removed)
         => RemoveSlice((session, _) => session.ExternalAddress == address, SessionEndReason.AddressGone, nowTicks, firstSlot, slotCount, out removed);
 
     /// <summary>Removes one session by id (as listed).</summary>
@@ -574,7 +574,7 @@ public sealed partial class NatEngine
     /// A map rule for every protocol (TCP, UDP and ICMP by port, others by address alone): internal
     /// prefix to one external address and port range; <paramref name="label"/> stands for its origin.
     /// </summary>
-    public static NatRule MapRule(Ipv4Prefix internalPrefix, uint externalAddress, PortRange? ports = null, NatPolicy? policy = null, string? label = null)
+    public static NatRule MapRule(Ipv4Prefix internalPrefix, Ipv4Address externalAddress, PortRange? ports = null, NatPolicy? policy = null, string? label = null)
         => NetNatRules.Map(internalPrefix, externalAddress, ports, policy ?? NatPolicy.Default,
             label is null ? null : new RuleOrigin.Described(label), RuleProtocols.Any);
 }

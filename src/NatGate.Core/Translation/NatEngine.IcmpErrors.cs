@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Buffers.Binary;
 using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
@@ -79,8 +80,8 @@ public sealed partial class NatEngine
 
         // Outer header: to the quoted packet's original sender; from the translated quoted
         // destination when that host itself sent the error, else from the router that did.
-        uint outerSource = ip.SourceAddress == embedded.Destination ? restored.Destination : ip.SourceAddress;
-        uint outerDestination = restored.Source;
+        Ipv4Address outerSource = ip.SourceAddress == embedded.Destination ? restored.Destination : ip.SourceAddress;
+        Ipv4Address outerDestination = restored.Source;
         ushort outerDelta = InternetChecksum.Add(
             InternetChecksum.Delta(ip.SourceAddress, outerSource),
             InternetChecksum.Delta(ip.DestinationAddress, outerDestination));

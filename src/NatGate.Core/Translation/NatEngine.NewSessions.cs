@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Behaviours;
 using NatGate.Core.Control;
 using NatGate.Core.Checksums;
@@ -26,7 +27,7 @@ public sealed partial class NatEngine
         }
 
         // Destination.
-        uint newDestination = key.Destination;
+        Ipv4Address newDestination = key.Destination;
         ushort newDestinationPort = key.DestinationPort;
         int destinationRule = -1;
         int destinationMapping = -1;
@@ -99,7 +100,7 @@ public sealed partial class NatEngine
             return Drop(DropReason.Locked);
         }
 
-        uint newSource = key.Source;
+        Ipv4Address newSource = key.Source;
         ushort newSourcePort = key.SourcePort;
         int sourceMapping = -1;
         bool startsMapping = false;
@@ -235,7 +236,7 @@ public sealed partial class NatEngine
     /// <summary>The first redirect or bimap, in matching order, that takes <paramref name="key"/> (an index lookup, not a walk over the rules).</summary>
     private RuleSlot? FindRedirect(FlowKey key) => ruleSet.Matcher.FindRedirect(key);
 
-    private (uint Address, ushort Port) RedirectTarget(RuleSlot slot, FlowKey key)
+    private (Ipv4Address Address, ushort Port) RedirectTarget(RuleSlot slot, FlowKey key)
     {
         NatRule rule = slot.Rule;
         if (rule.Kind == NatRuleKind.Bidirectional)
@@ -248,7 +249,7 @@ public sealed partial class NatEngine
         {
             if (rule.Sticky)
             {
-                targetIndex = (int)(new FlowKey(0, key.Source, 0, 0, 0).Hash(seed) % (ulong)targets);
+                targetIndex = (int)(new FlowKey(0, key.Source, 0, Ipv4Address.Any, 0).Hash(seed) % (ulong)targets);
             }
             else
             {
@@ -266,20 +267,20 @@ public sealed partial class NatEngine
     }
 
     /// <summary>The first map rule, in matching order, that translates <paramref name="key"/>'s source (an index lookup).</summary>
-    private RuleSlot? FindMap(FlowKey key, uint destination, ushort destinationPort) => ruleSet.Matcher.FindMap(key, destination, destinationPort);
+    private RuleSlot? FindMap(FlowKey key, Ipv4Address destination, ushort destinationPort) => ruleSet.Matcher.FindMap(key, destination, destinationPort);
 
     /// <summary>
     /// Whether a map rule would take this packet but for its protocol: the packet comes from that
     /// rule's inside and goes where the rule translates to. (A rule's port conditions are the
     /// operator's choice of what to translate, as in IP Filter; its protocols are what it can.)
     /// </summary>
-    private bool IsInsideOfSomeMap(FlowKey key, uint destination) => ruleSet.Matcher.IsInsideOfSomeMap(key, destination);
+    private bool IsInsideOfSomeMap(FlowKey key, Ipv4Address destination) => ruleSet.Matcher.IsInsideOfSomeMap(key, destination);
 
     /// <summary>
     /// Whether a mapping admits a packet from (<paramref name="remote"/>, <paramref name="remotePort"/>):
     /// always (endpoint-independent), if the inside endpoint sent to that address, or to that address and port.
     /// </summary>
-    private bool Admits(int representative, uint remote, ushort remotePort)
+    private bool Admits(int representative, Ipv4Address remote, ushort remotePort)
     {
         ref Session mapping = ref table.At(representative);
         return rules[mapping.RuleIndex]!.FilteringFor(mapping.Original.Protocol).Admits(table, representative, remote, remotePort);
@@ -296,7 +297,7 @@ public sealed partial class NatEngine
         // RFC 1812 4.3.2.7: never send an ICMP error about an ICMP error (ours are about queries or TCP/UDP only).
         Span<byte> original = stackalloc byte[Math.Min((int)ip.TotalLength, 576 - 28)];
         ip.Bytes[..original.Length].CopyTo(original);
-        uint from = map.Rule.TranslatedFirst;
+        Ipv4Address from = map.Rule.TranslatedFirst;
         int length = Ipv4PacketWriter.WriteIcmpError(buffer, from, ip.SourceAddress, IcmpType.DestinationUnreachable, 13, original);
         return new TranslationResult(Verdict.Reply, reason, length);
     }

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Control;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
@@ -72,7 +73,7 @@ public sealed partial class NatEngine
     /// other protocols. The caller has checked that a TCP, UDP or ICMP header's first 8 bytes are there.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static FlowKey KeyOf(IpProtocol protocol, uint source, uint destination, ReadOnlySpan<byte> transport)
+    internal static FlowKey KeyOf(IpProtocol protocol, Ipv4Address source, Ipv4Address destination, ReadOnlySpan<byte> transport)
     {
         switch (protocol)
         {

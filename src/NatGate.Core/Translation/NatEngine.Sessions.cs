@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
@@ -27,7 +28,7 @@ public sealed partial class NatEngine
     public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions() => sessions.Census.Counts();
 
     /// <summary>
-    /// Counts by walking one slice of the table, as <see cref="ListSessions(int, int, List{SessionInfo}, uint?, IpProtocol?)"/>
+    /// Counts by walking one slice of the table, as <see cref="ListSessions(int, int, List{SessionInfo}, Ipv4Address?, IpProtocol?)"/>
     /// walks: adds the sessions of the slots from <paramref name="firstSlot"/> on; returns where
     /// the next slice starts. For checking the kept counts; metrics use <see cref="CountSessions()"/>.
     /// </summary>

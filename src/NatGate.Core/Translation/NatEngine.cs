@@ -21,7 +21,7 @@ public sealed partial class NatEngine
     private readonly AddressPools pools;
     private readonly RuleSet ruleSet;
     private readonly SessionStore sessions;
-    private HashSet<uint> localAddresses = [];
+    private HashSet<Ipv4Address> localAddresses = [];
     private readonly ulong seed;
     private readonly FragmentTracker fragments;
     private static readonly TimeSpan EpochMargin = TimeSpan.FromDays(366);
@@ -102,7 +102,7 @@ public sealed partial class NatEngine
     /// source rewritten to the external address, so the answer comes back through the NAT
     /// (DESIGN.md, "The data path on Linux").
     /// </summary>
-    public void SetLocalAddresses(IEnumerable<uint> addresses) => localAddresses = [.. addresses];
+    public void SetLocalAddresses(IEnumerable<Ipv4Address> addresses) => localAddresses = [.. addresses];
 
     // ---------------------------------------------------------------- rules (the RuleSet part)
 
@@ -156,7 +156,7 @@ public sealed partial class NatEngine
     public IReadOnlyList<PortUsage> PortUsage() => pools.PortUsage();
 
     /// <summary>Whether <paramref name="address"/> is one the NAT answers for (a map target, a redirect or bimap address).</summary>
-    private bool IsExternalAddress(uint address) => ruleSet.Matcher.IsExternalAddress(address);
+    private bool IsExternalAddress(Ipv4Address address) => ruleSet.Matcher.IsExternalAddress(address);
 
 }
 
@@ -169,7 +169,7 @@ public sealed partial class NatEngine
 public sealed record RuleInfo(int Index, NatRule Rule, bool Active, int Sessions, bool OnThisGateway = true);
 
 /// <summary>How many external ports (or ICMP identifiers) of one address are in use.</summary>
-public readonly record struct PortUsage(uint Address, IpProtocol Protocol, int Allocated, int Capacity)
+public readonly record struct PortUsage(Ipv4Address Address, IpProtocol Protocol, int Allocated, int Capacity)
 {
-    public override string ToString() => $"{Ipv4Address.Format(Address)} {FlowKey.ProtocolName(Protocol)} {Allocated}/{Capacity}";
+    public override string ToString() => $"{Address.ToString()} {FlowKey.ProtocolName(Protocol)} {Allocated}/{Capacity}";
 }

@@ -124,7 +124,7 @@ internal sealed class RuleCandidateIndex
     /// The position of the first rule that passes <paramref name="test"/>, or -1. <paramref name="port"/>
     /// is the packet's destination port when rules filed under a port may match it (TCP, UDP), else -1.
     /// </summary>
-    public int FindFirst<TTest>(uint source, uint destination, int port, ref TTest test)
+    public int FindFirst<TTest>(Ipv4Address source, Ipv4Address destination, int port, ref TTest test)
         where TTest : struct, ICandidateTest
     {
         int best = FirstIn(unfiled, int.MaxValue, ref test);
@@ -133,14 +133,14 @@ internal sealed class RuleCandidateIndex
         return best == int.MaxValue ? -1 : best;
     }
 
-    private int FindOnSide<TTest>(AddressSide side, uint address, int port, int best, ref TTest test)
+    private int FindOnSide<TTest>(AddressSide side, Ipv4Address address, int port, int best, ref TTest test)
         where TTest : struct, ICandidateTest
     {
         ulong withAnyPort = lengthsWithAnyPort[(int)side];
         ulong withPort = port >= 0 ? lengthsWithPort[(int)side] : 0;
         foreach (byte length in lengthsBySide[(int)side])
         {
-            ulong key = KeyOf(side, address & Ipv4Prefix.MaskOf(length), length, -1);
+            ulong key = KeyOf(side, address.Masked(Ipv4Prefix.MaskOf(length)), length, -1);
             if ((withAnyPort >> length & 1) != 0)
             {
                 best = FirstIn(Group(key), best, ref test);
@@ -201,8 +201,8 @@ internal sealed class RuleCandidateIndex
         return (int)((mixed ^ (mixed >> 33)) >> shift);
     }
 
-    private static ulong KeyOf(AddressSide side, uint network, int length, int port)
-        => Occupied | ((ulong)side << SideShift) | ((ulong)(port + 1) << PortShift) | ((ulong)length << LengthShift) | network;
+    private static ulong KeyOf(AddressSide side, Ipv4Address network, int length, int port)
+        => Occupied | ((ulong)side << SideShift) | ((ulong)(port + 1) << PortShift) | ((ulong)length << LengthShift) | network.Value;
 
     /// <summary>Collects where each rule is filed, then builds the index.</summary>
     internal sealed class Builder
@@ -224,18 +224,18 @@ internal sealed class RuleCandidateIndex
         }
 
         /// <summary>Files the rule under every prefix of the range <paramref name="first"/> to <paramref name="last"/>.</summary>
-        public void FileRange(int position, AddressSide side, uint first, uint last)
+        public void FileRange(int position, AddressSide side, Ipv4Address first, Ipv4Address last)
         {
-            ulong start = first;
-            while (start <= last)
+            ulong start = first.Value;
+            while (start <= last.Value)
             {
                 // The largest aligned block that starts here and ends within the range.
                 int length = start == 0 ? 0 : 32 - BitOperations.TrailingZeroCount((uint)start);
-                while (start + (1UL << (32 - length)) - 1 > last)
+                while (start + (1UL << (32 - length)) - 1 > last.Value)
                 {
                     length++;
                 }
-                File(position, side, new Ipv4Prefix((uint)start, length));
+                File(position, side, new Ipv4Prefix(new Ipv4Address((uint)start), length));
                 start += 1UL << (32 - length);
             }
         }

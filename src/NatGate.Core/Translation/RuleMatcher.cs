@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
@@ -15,8 +16,8 @@ internal sealed class RuleMatcher
     private readonly RuleSlot[] redirectOrder;
     private readonly RuleCandidateIndex mapIndex;
     private readonly RuleCandidateIndex redirectIndex;
-    private readonly uint[] externalFirst; // disjoint ranges of external addresses, ascending
-    private readonly uint[] externalLast;
+    private readonly Ipv4Address[] externalFirst; // disjoint ranges of external addresses, ascending
+    private readonly Ipv4Address[] externalLast;
 
     private RuleMatcher(RuleSlot[] mapOrder, RuleSlot[] redirectOrder, ulong seed)
     {
@@ -139,7 +140,7 @@ internal sealed class RuleMatcher
     }
 
     /// <summary>The first map rule that translates <paramref name="key"/>'s source, its destination being (<paramref name="destination"/>, <paramref name="destinationPort"/>) after any redirect.</summary>
-    public RuleSlot? FindMap(FlowKey key, uint destination, ushort destinationPort)
+    public RuleSlot? FindMap(FlowKey key, Ipv4Address destination, ushort destinationPort)
     {
         var test = new MapTest(mapOrder, key, destination, destinationPort);
         int position = mapIndex.FindFirst(key.Source, destination, -1, ref test);
@@ -151,7 +152,7 @@ internal sealed class RuleMatcher
     /// the packet: when one rule's addresses have no port left, the next rule's are tried, so the
     /// external addresses of several rules for one inside (NetNat's, the command line's) form a pool.
     /// </summary>
-    public RuleSlot? FindNextMap(FlowKey key, uint destination, ushort destinationPort, RuleSlot previous)
+    public RuleSlot? FindNextMap(FlowKey key, Ipv4Address destination, ushort destinationPort, RuleSlot previous)
     {
         int after = Array.IndexOf(mapOrder, previous);
         var test = new NextMapTest(mapOrder, key, destination, destinationPort, after);
@@ -160,14 +161,14 @@ internal sealed class RuleMatcher
     }
 
     /// <summary>Whether a map rule would take this packet but for its protocol (see <see cref="NatEngine"/>'s IsInsideOfSomeMap).</summary>
-    public bool IsInsideOfSomeMap(FlowKey key, uint destination)
+    public bool IsInsideOfSomeMap(FlowKey key, Ipv4Address destination)
     {
         var test = new InsideTest(mapOrder, key, destination);
         return mapIndex.FindFirst(key.Source, destination, -1, ref test) >= 0;
     }
 
     /// <summary>Whether <paramref name="address"/> is one the NAT answers for (a map target, a redirect or bimap address).</summary>
-    public bool IsExternalAddress(uint address)
+    public bool IsExternalAddress(Ipv4Address address)
     {
         // The last range starting at or below the address.
         int low = 0;
@@ -187,9 +188,9 @@ internal sealed class RuleMatcher
         return high >= 0 && address <= externalLast[high];
     }
 
-    private static (uint[] First, uint[] Last) ExternalRanges(RuleSlot[] mapOrder, RuleSlot[] redirectOrder)
+    private static (Ipv4Address[] First, Ipv4Address[] Last) ExternalRanges(RuleSlot[] mapOrder, RuleSlot[] redirectOrder)
     {
-        var ranges = new List<(uint First, uint Last)>();
+        var ranges = new List<(Ipv4Address First, Ipv4Address Last)>();
         foreach (RuleSlot slot in mapOrder)
         {
             ranges.Add((slot.Rule.TranslatedFirst, slot.Rule.TranslatedLast));
@@ -202,17 +203,17 @@ internal sealed class RuleMatcher
             }
         }
         ranges.Sort();
-        var first = new List<uint>();
-        var last = new List<uint>();
-        foreach ((uint rangeFirst, uint rangeLast) in ranges)
+        var first = new List<Ipv4Address>();
+        var last = new List<Ipv4Address>();
+        foreach ((Ipv4Address rangeFirst, Ipv4Address rangeLast) in ranges)
         {
             if (rangeLast < rangeFirst)
             {
                 continue;
             }
-            if (last.Count > 0 && (ulong)rangeFirst <= (ulong)last[^1] + 1)
+            if (last.Count > 0 && (ulong)rangeFirst.Value <= (ulong)last[^1].Value + 1)
             {
-                last[^1] = Math.Max(last[^1], rangeLast);
+                last[^1] = last[^1] > rangeLast ? last[^1] : rangeLast;
             }
             else
             {
@@ -243,7 +244,7 @@ internal sealed class RuleMatcher
     }
 
     /// <summary>A map rule's full condition.</summary>
-    internal static bool MapMatches(NatRule rule, FlowKey key, uint destination, ushort destinationPort)
+    internal static bool MapMatches(NatRule rule, FlowKey key, Ipv4Address destination, ushort destinationPort)
         => rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
         && rule.Destination.Contains(destination) != rule.DestinationNegated
         && (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp)
@@ -253,7 +254,7 @@ internal sealed class RuleMatcher
     /// A map rule that would take the packet but for its protocol: it comes from the rule's inside and
     /// goes where the rule translates to. (Its ports are the operator's choice; its protocols are what it can.)
     /// </summary>
-    internal static bool InsideButForProtocol(NatRule rule, FlowKey key, uint destination)
+    internal static bool InsideButForProtocol(NatRule rule, FlowKey key, Ipv4Address destination)
         => !rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
         && rule.Destination.Contains(destination) != rule.DestinationNegated
         && !rule.Source.Contains(destination);
@@ -263,17 +264,17 @@ internal sealed class RuleMatcher
         public bool Matches(int position) => RedirectMatches(order[position].Rule, key);
     }
 
-    private readonly struct MapTest(RuleSlot[] order, FlowKey key, uint destination, ushort destinationPort) : ICandidateTest
+    private readonly struct MapTest(RuleSlot[] order, FlowKey key, Ipv4Address destination, ushort destinationPort) : ICandidateTest
     {
         public bool Matches(int position) => MapMatches(order[position].Rule, key, destination, destinationPort);
     }
 
-    private readonly struct NextMapTest(RuleSlot[] order, FlowKey key, uint destination, ushort destinationPort, int after) : ICandidateTest
+    private readonly struct NextMapTest(RuleSlot[] order, FlowKey key, Ipv4Address destination, ushort destinationPort, int after) : ICandidateTest
     {
         public bool Matches(int position) => position > after && MapMatches(order[position].Rule, key, destination, destinationPort);
     }
 
-    private readonly struct InsideTest(RuleSlot[] order, FlowKey key, uint destination) : ICandidateTest
+    private readonly struct InsideTest(RuleSlot[] order, FlowKey key, Ipv4Address destination) : ICandidateTest
     {
         public bool Matches(int position) => InsideButForProtocol(order[position].Rule, key, destination);
     }

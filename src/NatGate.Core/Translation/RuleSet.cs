@@ -396,7 +396,7 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, ulong see
     }
 
     /// <summary>What <see cref="RuleComparer.SameTranslation"/> compares first: rules that differ here never match.</summary>
-    private readonly record struct RuleShape(NatRuleKind Kind, Ipv4Prefix Source, Ipv4Prefix Destination, PortMatch DestinationPorts, uint TranslatedFirst, uint TranslatedLast)
+    private readonly record struct RuleShape(NatRuleKind Kind, Ipv4Prefix Source, Ipv4Prefix Destination, PortMatch DestinationPorts, Ipv4Address TranslatedFirst, Ipv4Address TranslatedLast)
     {
         public static RuleShape Of(NatRule rule)
             => new(rule.Kind, rule.Source, rule.Destination, rule.DestinationPorts, rule.TranslatedFirst, rule.TranslatedLast);

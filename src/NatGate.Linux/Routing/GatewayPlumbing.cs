@@ -431,7 +431,7 @@ public sealed class GatewayPlumbing : IDisposable
         script.Append(CultureInfo.InvariantCulture, $"table ip {GuardTable} {{\n  chain steer {{\n    iifname {{ \"lo\", \"{plan.TunName}\" }} return\n");
         foreach (SteeredPorts steered in plan.Steering)
         {
-            string address = Ipv4Address.Format(steered.Address);
+            string address = steered.Address.ToString();
             string ports = SharedAddress.Format(steered.Ports);
             switch (steered.Protocol)
             {
@@ -536,7 +536,7 @@ public sealed class GatewayPlumbing : IDisposable
         foreach (JsonElement neighbour in ReadJson(["-j", "-4", "neigh", "show", "proxy"]))
         {
             if (neighbour.TryGetProperty("dst", out JsonElement dst) && neighbour.TryGetProperty("dev", out JsonElement dev)
-                && Ipv4Address.TryParse(dst.GetString(), out uint address))
+                && Ipv4Address.TryParse(dst.GetString(), out Ipv4Address address))
             {
                 neighbours.Add(new ProxyNeighbour(address, dev.GetString()!));
             }
@@ -553,7 +553,7 @@ public sealed class GatewayPlumbing : IDisposable
             {
                 foreach (JsonElement address in link.GetProperty("addr_info").EnumerateArray())
                 {
-                    if (address.TryGetProperty("local", out JsonElement local) && Ipv4Address.TryParse(local.GetString(), out uint value))
+                    if (address.TryGetProperty("local", out JsonElement local) && Ipv4Address.TryParse(local.GetString(), out Ipv4Address value))
                     {
                         outside.Add(new InterfaceAddress(value, address.GetProperty("prefixlen").GetInt32()));
                     }
@@ -569,12 +569,12 @@ public sealed class GatewayPlumbing : IDisposable
                 routes.Add((prefix, dev.GetString()!));
             }
         }
-        var hostAddresses = new List<uint>();
+        var hostAddresses = new List<Ipv4Address>();
         foreach (JsonElement link in ReadJson(["-j", "-4", "addr", "show"]))
         {
             foreach (JsonElement address in link.GetProperty("addr_info").EnumerateArray())
             {
-                if (address.TryGetProperty("local", out JsonElement value) && Ipv4Address.TryParse(value.GetString(), out uint parsed))
+                if (address.TryGetProperty("local", out JsonElement value) && Ipv4Address.TryParse(value.GetString(), out Ipv4Address parsed))
                 {
                     hostAddresses.Add(parsed);
                 }
@@ -664,7 +664,7 @@ internal sealed class PlumbingRecord
         var neighbours = new JsonArray();
         foreach (ProxyNeighbour neighbour in ProxyNeighbours)
         {
-            neighbours.Add(new JsonObject { ["address"] = Ipv4Address.Format(neighbour.Address), ["device"] = neighbour.Device });
+            neighbours.Add(new JsonObject { ["address"] = neighbour.Address.ToString(), ["device"] = neighbour.Device });
         }
         var root = new JsonObject { ["version"] = 1, ["sysctls"] = sysctls, ["proxyNeighbours"] = neighbours, ["guard"] = Guard, ["steeringRule"] = SteeringRule };
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });

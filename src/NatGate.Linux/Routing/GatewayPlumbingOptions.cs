@@ -7,7 +7,7 @@ namespace NatGate.Linux.Routing;
 /// the gateway's inside address): its replies must go back through NatGate to be translated,
 /// while the rest of the host's own traffic does not. Null protocol or ports: all of them.
 /// </summary>
-public sealed record LocalRedirect(uint Address, string? Protocol, Core.Ports.PortRange? Ports);
+public sealed record LocalRedirect(Ipv4Address Address, string? Protocol, Core.Ports.PortRange? Ports);
 
 /// <summary>What the gateway's policy routing is built from (DESIGN.md, "The data path on Linux").</summary>
 public sealed record GatewayPlumbingOptions
@@ -22,7 +22,7 @@ public sealed record GatewayPlumbingOptions
     public IReadOnlyList<Ipv4Prefix> InternalPrefixes { get; init; } = [];
 
     /// <summary>The NAT's external addresses (host order): traffic to them is steered into the TUN.</summary>
-    public IReadOnlyList<uint> ExternalAddresses { get; init; } = [];
+    public IReadOnlyList<Ipv4Address> ExternalAddresses { get; init; } = [];
 
     /// <summary>
     /// The NAT's ports on each external address. Where an address is the host's own, only packets

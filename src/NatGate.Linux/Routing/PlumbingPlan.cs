@@ -23,9 +23,9 @@ public sealed record TableRoute(string Type, string? Device, long Metric)
 }
 
 /// <summary>A proxy neighbour entry: the kernel answers ARP for <see cref="Address"/> on <see cref="Device"/>.</summary>
-public sealed record ProxyNeighbour(uint Address, string Device)
+public sealed record ProxyNeighbour(Ipv4Address Address, string Device)
 {
-    public IReadOnlyList<string> Arguments => ["proxy", Ipv4Address.Format(Address), "dev", Device];
+    public IReadOnlyList<string> Arguments => ["proxy", Address.ToString(), "dev", Device];
 
     public override string ToString() => "ip neigh add " + string.Join(' ', Arguments);
 }
@@ -71,7 +71,7 @@ public sealed record PlumbingFacts(IReadOnlyList<InterfaceAddress> OutsideAddres
     public static PlumbingFacts None { get; } = new([], []);
 
     /// <summary>The host's own IPv4 addresses, on any interface.</summary>
-    public IReadOnlyList<uint> LocalAddresses { get; init; } = [];
+    public IReadOnlyList<Ipv4Address> LocalAddresses { get; init; } = [];
 
     /// <summary>net.ipv4.ip_local_reserved_ports before NatGate added to it.</summary>
     public string ReservedPorts { get; init; } = "";
@@ -107,7 +107,7 @@ public sealed record PlumbingPlan(
     };
 
     /// <summary>127.0.0.0/8 (RFC 1122 3.2.1.3).</summary>
-    private static readonly Ipv4Prefix LoopbackNetwork = new(0x7f000000, 8);
+    private static readonly Ipv4Prefix LoopbackNetwork = new(new Ipv4Address(0x7f000000), 8);
 
     /// <summary>Everything, as a person would type it (what <c>--no-plumbing</c> prints).</summary>
     public IReadOnlyList<string> Commands =>
@@ -150,14 +150,14 @@ public sealed record PlumbingPlan(
         IReadOnlyList<Ipv4Prefix> insides = Ipv4Prefix.Aggregate(options.InternalPrefixes);
         // An external address that is the host's own is shared: only the NAT's ports are steered
         // to the TUN; the rest stays the host's (its services, its own connections).
-        HashSet<uint> own = [.. facts.LocalAddresses, .. facts.OutsideAddresses.Select(address => address.Address)];
-        HashSet<uint> shared = [.. options.ExternalAddresses.Where(own.Contains)];
+        HashSet<Ipv4Address> own = [.. facts.LocalAddresses, .. facts.OutsideAddresses.Select(address => address.Address)];
+        HashSet<Ipv4Address> shared = [.. options.ExternalAddresses.Where(own.Contains)];
         IReadOnlyList<Ipv4Prefix> externals = Ipv4Prefix.Aggregate(options.ExternalAddresses.Where(address => !shared.Contains(address)).Select(Ipv4Prefix.Host));
         List<SteeredPorts> steering = [.. options.ExternalPorts.Where(ports => shared.Contains(ports.Address)).Distinct()
             .OrderBy(ports => ports.Address).ThenBy(ports => ports.Protocol, StringComparer.Ordinal).ThenBy(ports => ports.Ports.First)];
-        foreach (uint address in shared.Where(address => !steering.Any(ports => ports.Address == address)).Order())
+        foreach (Ipv4Address address in shared.Where(address => !steering.Any(ports => ports.Address == address)).Order())
         {
-            notes?.Add($"{Ipv4Address.Format(address)} is this host's own address, and no rule gives it ports of its own "
+            notes?.Add($"{address.ToString()} is this host's own address, and no rule gives it ports of its own "
                 + "(an address-only map or bimap cannot share it): nothing to it is translated");
         }
         List<PortRange> reserved = [.. steering.Where(ports => ports.Protocol != "icmp").Select(ports => ports.Ports).Distinct()];
@@ -208,9 +208,9 @@ public sealed record PlumbingPlan(
         var proxies = new List<ProxyNeighbour>();
         if (options.OutsideInterface is string outside)
         {
-            foreach (uint address in options.ExternalAddresses.Distinct())
+            foreach (Ipv4Address address in options.ExternalAddresses.Distinct())
             {
-                string text = Ipv4Address.Format(address);
+                string text = address.ToString();
                 if (shared.Contains(address))
                 {
                     continue; // the host's own: shared, steered by port, answered by the host itself

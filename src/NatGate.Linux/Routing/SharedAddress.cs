@@ -15,10 +15,10 @@ namespace NatGate.Linux.Routing;
 /// <param name="Address">The external address.</param>
 /// <param name="Ports">The ports (or identifiers) of the NAT on it.</param>
 /// <param name="Protocol">"tcp", "udp" or "icmp" (identifiers of echo queries).</param>
-public sealed record SteeredPorts(uint Address, string Protocol, PortRange Ports)
+public sealed record SteeredPorts(Ipv4Address Address, string Protocol, PortRange Ports)
 {
     public override string ToString()
-        => $"{Ipv4Address.Format(Address)} {Protocol} {SharedAddress.Format(Ports)}";
+        => $"{Address.ToString()} {Protocol} {SharedAddress.Format(Ports)}";
 }
 
 /// <summary>The nftables and sysctl vocabulary for a shared address.</summary>

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -191,11 +192,11 @@ internal static class ControlCommands
         Command command = invocation.AddTo(new Command("lookup", "Find the real destination of a redirected connection (SIOCGNATL).") { protocol, inside, outside, findForward });
         invocation.SetAction(command, async (parseResult, client, token) =>
         {
-            (uint insideAddress, ushort insidePort) = Endpoint(parseResult.GetValue(inside)!, "--inside");
-            (uint outsideAddress, ushort outsidePort) = Endpoint(parseResult.GetValue(outside)!, "--outside");
+            (Ipv4Address insideAddress, ushort insidePort) = Endpoint(parseResult.GetValue(inside)!, "--inside");
+            (Ipv4Address outsideAddress, ushort outsidePort) = Endpoint(parseResult.GetValue(outside)!, "--outside");
             var request = new LookupRequest(parseResult.GetValue(protocol)!,
-                Core.Packets.Ipv4Address.Format(insideAddress), insidePort,
-                Core.Packets.Ipv4Address.Format(outsideAddress), outsidePort,
+                insideAddress.ToString(), insidePort,
+                outsideAddress.ToString(), outsidePort,
                 parseResult.GetValue(findForward));
             LookupAnswer answer = await client.LookupAsync(request, token).ConfigureAwait(false);
             return new ControlReply(console =>
@@ -210,7 +211,7 @@ internal static class ControlCommands
         return command;
     }
 
-    private static (uint Address, ushort Port) Endpoint(string text, string option)
+    private static (Ipv4Address Address, ushort Port) Endpoint(string text, string option)
     {
         try
         {

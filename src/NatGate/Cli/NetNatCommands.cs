@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using NatGate.Control;
+using NatGate.Core.Addressing;
 using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;

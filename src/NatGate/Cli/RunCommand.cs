@@ -231,7 +231,7 @@ internal static class RunCommand
         int colon = text.IndexOf(':', StringComparison.Ordinal);
         string name = colon < 0 ? text : text[..colon];
         string? interfaceName = null;
-        uint address = 0;
+        Ipv4Address address = Ipv4Address.Any;
         if (!Ipv4Address.TryParse(name, out address))
         {
             if (!Linux.Routing.InterfaceNames.IsValid(name) || name.All(character => char.IsAsciiDigit(character) || character == '.'))

@@ -122,7 +122,7 @@ public static class GatewayConfigurationFile
             foreach (TomlTable external in reader.Tables(table, "ExternalAddress"))
             {
                 reader.CheckKeys(external, ExternalAddressKeys, "[[Nat.ExternalAddress]]");
-                uint? address = reader.Address(external, "IPAddress");
+                Ipv4Address? address = reader.Address(external, "IPAddress");
                 if (address is null && !external.ContainsKey("IPAddress"))
                 {
                     reader.Problem($"[[Nat.ExternalAddress]] of '{name}'", "IPAddress", "is required");
@@ -161,7 +161,7 @@ public static class GatewayConfigurationFile
             reader.CheckKeys(table, StaticMappingKeys, "[[StaticMapping]]");
             string natName = reader.String(table, "NatName") ?? (instances.Count == 1 ? instances[0].Name : "");
             ushort? externalPort = reader.Port(table, "ExternalPort");
-            uint? internalAddress = reader.Address(table, "InternalIPAddress");
+            Ipv4Address? internalAddress = reader.Address(table, "InternalIPAddress");
             if (externalPort is null && !table.ContainsKey("ExternalPort"))
             {
                 reader.Problem("[[StaticMapping]]", "ExternalPort", "is required");
@@ -177,9 +177,9 @@ public static class GatewayConfigurationFile
                 NatName = natName,
                 StaticMappingID = id,
                 Protocol = reader.Choice(table, "Protocol", StaticMappingProtocol.TCP, ("TCP", StaticMappingProtocol.TCP), ("UDP", StaticMappingProtocol.UDP)),
-                ExternalIPAddress = reader.Address(table, "ExternalIPAddress") ?? 0,
+                ExternalIPAddress = reader.Address(table, "ExternalIPAddress") ?? Ipv4Address.Any,
                 ExternalPort = externalPort ?? 0,
-                InternalIPAddress = internalAddress ?? 0,
+                InternalIPAddress = internalAddress ?? Ipv4Address.Any,
                 InternalPort = reader.Port(table, "InternalPort"),
                 RemoteExternalIPAddressPrefix = reader.Prefix(table, "RemoteExternalIPAddressPrefix") ?? Ipv4Prefix.Any,
             });
@@ -410,14 +410,14 @@ public static class GatewayConfigurationFile
             return null;
         }
 
-        public uint? Address(TomlTable table, string key)
+        public Ipv4Address? Address(TomlTable table, string key)
         {
             string? text = String(table, key);
             if (text is null)
             {
                 return null;
             }
-            if (Ipv4Address.TryParse(text, out uint address))
+            if (Ipv4Address.TryParse(text, out Ipv4Address address))
             {
                 return address;
             }

@@ -18,7 +18,7 @@ internal sealed record PortMapping(ushort HostPort, ushort ContainerPort, Static
 /// <summary>The host side of a NAT instance: its internal prefix, the gateway address (the prefix's first host) and its bridge.</summary>
 internal sealed record NatHostSide(string NatName, Ipv4Prefix Prefix, string Gateway, string Bridge)
 {
-    public string PrefixText => $"{Ipv4Address.Format(Prefix.Network)}/{Prefix.Length.ToString(CultureInfo.InvariantCulture)}";
+    public string PrefixText => $"{Prefix.Network.ToString()}/{Prefix.Length.ToString(CultureInfo.InvariantCulture)}";
 }
 
 /// <summary>
@@ -48,7 +48,7 @@ internal static class ContainerAttachment
         {
             throw new NatControlException(NatErrno.EINVAL, $"NAT '{natNameAsKnown}' has internal prefix {prefixText}: a /{prefix.Length.ToString(CultureInfo.InvariantCulture)} leaves no address beside the gateway's; use a /30 or larger");
         }
-        return new NatHostSide(natNameAsKnown, prefix, Ipv4Address.Format(prefix.Network + 1), ContainerNames.BridgeFor(natNameAsKnown));
+        return new NatHostSide(natNameAsKnown, prefix, (prefix.Network + 1).ToString(), ContainerNames.BridgeFor(natNameAsKnown));
     }
 
     /// <summary>
@@ -72,8 +72,8 @@ internal static class ContainerAttachment
         {
             throw new NatControlException(NatErrno.EEXIST, $"{Describe(request.Owner)} is already attached to NAT '{side.NatName}' with {held.Address}; detach it first");
         }
-        uint address = ChooseAddress(side, book, request.Address);
-        string addressText = Ipv4Address.Format(address);
+        Ipv4Address address = ChooseAddress(side, book, request.Address);
+        string addressText = address.ToString();
         string hostInterface = ContainerNames.HostInterfaceFor(side.NatName, request.Owner);
 
         bool bridgeBefore = ContainerNetwork.LinkExists(side.Bridge);
@@ -184,15 +184,15 @@ internal static class ContainerAttachment
         }
     }
 
-    private static uint ChooseAddress(NatHostSide side, LeaseBook book, string? asked)
+    private static Ipv4Address ChooseAddress(NatHostSide side, LeaseBook book, string? asked)
     {
-        var taken = new HashSet<uint>(book.Leases.Select(lease => Ipv4Address.Parse(lease.Address)));
-        uint gateway = side.Prefix.Network + 1;
-        uint first = side.Prefix.Network + 2;
-        uint last = side.Prefix.Last - 1;
+        var taken = new HashSet<Ipv4Address>(book.Leases.Select(lease => Ipv4Address.Parse(lease.Address)));
+        Ipv4Address gateway = side.Prefix.Network + 1;
+        Ipv4Address first = side.Prefix.Network + 2;
+        Ipv4Address last = side.Prefix.Last - 1u;
         if (asked is not null)
         {
-            if (!Ipv4Address.TryParse(asked, out uint address))
+            if (!Ipv4Address.TryParse(asked, out Ipv4Address address))
             {
                 throw new NatControlException(NatErrno.EINVAL, $"'{asked}' is not an IPv4 address");
             }
@@ -211,7 +211,7 @@ internal static class ContainerAttachment
             }
             return address;
         }
-        for (uint candidate = first; candidate <= last; candidate++)
+        for (Ipv4Address candidate = first; candidate <= last; candidate += 1u)
         {
             if (!taken.Contains(candidate))
             {

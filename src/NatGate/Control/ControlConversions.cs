@@ -114,7 +114,7 @@ public static class ControlConversions
             Name = instance.Name,
             InternalIPInterfaceAddressPrefix = instance.InternalIPInterfaceAddressPrefix.ToString(),
             ExternalIPInterfaceAddressPrefix = instance.ExternalIPInterfaceAddressPrefix?.ToString(),
-            ExternalAddresses = [.. instance.ExternalAddresses.Select(external => new ExternalAddressView(Ipv4Address.Format(external.IPAddress), external.PortStart, external.PortEnd))],
+            ExternalAddresses = [.. instance.ExternalAddresses.Select(external => new ExternalAddressView(external.IPAddress.ToString(), external.PortStart, external.PortEnd))],
             TcpEstablishedConnectionTimeout = Seconds(instance.TcpEstablishedConnectionTimeout),
             TcpTransientConnectionTimeout = Seconds(instance.TcpTransientConnectionTimeout),
             UdpIdleSessionTimeout = Seconds(instance.UdpIdleSessionTimeout),
@@ -178,9 +178,9 @@ public static class ControlConversions
             NatName = mapping.NatName,
             StaticMappingID = mapping.StaticMappingID,
             Protocol = (NatStaticMappingProtocol)mapping.Protocol,
-            ExternalIPAddress = Ipv4Address.Format(mapping.ExternalIPAddress),
+            ExternalIPAddress = mapping.ExternalIPAddress.ToString(),
             ExternalPort = mapping.ExternalPort,
-            InternalIPAddress = Ipv4Address.Format(mapping.InternalIPAddress),
+            InternalIPAddress = mapping.InternalIPAddress.ToString(),
             InternalPort = mapping.InternalPort,
             RemoteExternalIPAddressPrefix = mapping.RemoteExternalIPAddressPrefix.ToString(),
         };
@@ -194,7 +194,7 @@ public static class ControlConversions
             NatName = view.NatName,
             StaticMappingID = id,
             Protocol = (StaticMappingProtocol)view.Protocol,
-            ExternalIPAddress = string.IsNullOrEmpty(view.ExternalIPAddress) ? 0 : ControlText.Address(view.ExternalIPAddress, "ExternalIPAddress"),
+            ExternalIPAddress = string.IsNullOrEmpty(view.ExternalIPAddress) ? Ipv4Address.Any : ControlText.Address(view.ExternalIPAddress, "ExternalIPAddress"),
             ExternalPort = view.ExternalPort,
             InternalIPAddress = ControlText.Address(view.InternalIPAddress, "InternalIPAddress"),
             InternalPort = view.InternalPort,
@@ -203,7 +203,7 @@ public static class ControlConversions
     }
 
     public static FlowView ToView(FlowKey flow)
-        => new((byte)flow.Protocol, Ipv4Address.Format(flow.Source), flow.SourcePort, Ipv4Address.Format(flow.Destination), flow.DestinationPort);
+        => new((byte)flow.Protocol, flow.Source.ToString(), flow.SourcePort, flow.Destination.ToString(), flow.DestinationPort);
 
     /// <summary>A flow's addresses are checked when its body is read; this checks them again for a view made in code.</summary>
     public static FlowKey ToFlow(FlowView view, string what)

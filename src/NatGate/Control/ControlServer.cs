@@ -147,7 +147,7 @@ public sealed class ControlServer : IAsyncDisposable
         {
             string? addressText = context.Request.Query["address"];
             string? protocolText = context.Request.Query["protocol"];
-            uint? address = string.IsNullOrEmpty(addressText) ? null : ControlText.Address(addressText, "address");
+            Ipv4Address? address = string.IsNullOrEmpty(addressText) ? null : ControlText.Address(addressText, "address");
             IpProtocol? protocol = string.IsNullOrEmpty(protocolText) ? null : ControlText.RequireProtocol(protocolText, "protocol");
             return StreamSessions(context, address, protocol);
         });
@@ -191,7 +191,7 @@ public sealed class ControlServer : IAsyncDisposable
                 ControlText.Address(request.InsideAddress, "insideAddress"), request.InsidePort,
                 ControlText.Address(request.OutsideAddress, "outsideAddress"), request.OutsidePort,
                 request.FindForward);
-            var answer = new LookupAnswer(Core.Packets.Ipv4Address.Format(result.RealAddress), result.RealPort, result.ForwardPossible);
+            var answer = new LookupAnswer(result.RealAddress.ToString(), result.RealPort, result.ForwardPossible);
             await Reply(context, answer, ControlJson.Default.LookupAnswer).ConfigureAwait(false);
         });
         app.MapPost("/v1/lock", async context =>
@@ -332,11 +332,11 @@ public sealed class ControlServer : IAsyncDisposable
         => new(NatErrno.ESRCH, $"There is no NAT instance named '{name}'; natgate nat list shows them.");
 
     /// <summary>This machine's IPv4 addresses, for instances that name an ExternalIPInterfaceAddressPrefix.</summary>
-    private static IEnumerable<uint> LocalAddresses(Ipv4Prefix prefix)
+    private static IEnumerable<Ipv4Address> LocalAddresses(Ipv4Prefix prefix)
         => NetworkInterface.GetAllNetworkInterfaces()
             .SelectMany(networkInterface => networkInterface.GetIPProperties().UnicastAddresses)
             .Where(unicast => unicast.Address.AddressFamily == AddressFamily.InterNetwork)
-            .Select(unicast => BinaryPrimitives.ReadUInt32BigEndian(unicast.Address.GetAddressBytes()))
+            .Select(unicast => Ipv4Address.Read(unicast.Address.GetAddressBytes()))
             .Where(prefix.Contains);
 
     /// <summary>
@@ -437,7 +437,7 @@ public sealed class ControlServer : IAsyncDisposable
     /// however many sessions there are. On the read-only socket only a few run at once; the
     /// others wait their turn for a while, then get ENOMEM.
     /// </summary>
-    private async Task StreamSessions(HttpContext context, uint? address, IpProtocol? protocol)
+    private async Task StreamSessions(HttpContext context, Ipv4Address? address, IpProtocol? protocol)
     {
         SemaphoreSlim? turn = IsReadOnlyConnection(context) ? readOnlyListings : null;
         if (turn is not null && !await turn.WaitAsync(TimeSpan.FromSeconds(10), context.RequestAborted).ConfigureAwait(false))

@@ -23,8 +23,8 @@ public static class ControlText
             ? protocol
             : throw new NatControlException(NatErrno.EINVAL, $"{what} \"{text}\" is not a protocol: use tcp, udp or icmp.");
 
-    public static uint Address(string? text, string what)
-        => text is not null && Ipv4Address.TryParse(text, out uint address)
+    public static Ipv4Address Address(string? text, string what)
+        => text is not null && Ipv4Address.TryParse(text, out Ipv4Address address)
             ? address
             : throw new NatControlException(NatErrno.EINVAL, $"{what} \"{text}\" is not an IPv4 address (a.b.c.d).");
 
@@ -34,10 +34,10 @@ public static class ControlText
             : throw new NatControlException(NatErrno.EINVAL, $"{what} \"{text}\" is not an IPv4 prefix (a.b.c.d/n).");
 
     /// <summary>"a.b.c.d:port".</summary>
-    public static (uint Address, ushort Port) Endpoint(string text, string what)
+    public static (Ipv4Address Address, ushort Port) Endpoint(string text, string what)
     {
         int colon = text.LastIndexOf(':');
-        if (colon < 0 || !Ipv4Address.TryParse(text.AsSpan(0, colon), out uint address)
+        if (colon < 0 || !Ipv4Address.TryParse(text.AsSpan(0, colon), out Ipv4Address address)
             || !ushort.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out ushort port))
         {
             throw new NatControlException(NatErrno.EINVAL, $"{what} \"{text}\" is not an address and port (a.b.c.d:port).");

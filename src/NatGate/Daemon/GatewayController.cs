@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Control;
 using NatGate.Core.NetNat;
@@ -123,10 +124,10 @@ public sealed class GatewayController
     /// <summary>Slots walked per call on the engine's thread: a listing or count lets packets through between slices.</summary>
     public const int SlotsPerSlice = 2048;
 
-    public IReadOnlyList<SessionInfo> Sessions(uint? address, IpProtocol? protocol) => [.. StreamSessions(address, protocol).SelectMany(page => page)];
+    public IReadOnlyList<SessionInfo> Sessions(Ipv4Address? address, IpProtocol? protocol) => [.. StreamSessions(address, protocol).SelectMany(page => page)];
 
     /// <summary>The sessions, a slice of the table at a time (each slice one short call on the engine's thread).</summary>
-    public IEnumerable<List<SessionInfo>> StreamSessions(uint? address, IpProtocol? protocol)
+    public IEnumerable<List<SessionInfo>> StreamSessions(Ipv4Address? address, IpProtocol? protocol)
     {
         int capacity = Run(engine => engine.Capacity);
         for (int slot = 0; slot < capacity;)
@@ -239,7 +240,7 @@ public sealed class GatewayController
     public int FlushSessions() => RemoveInSlices((engine, first) => (engine.FlushSessions(first, SlotsPerSlice, NowTicks, out int removed), removed));
 
     /// <summary>The sessions on an external address that left the host, ended a slice at a time.</summary>
-    public int FlushSessionsOn(uint address) => RemoveInSlices((engine, first) => (engine.FlushSessionsOn(address, first, SlotsPerSlice, NowTicks, out int removed), removed));
+    public int FlushSessionsOn(Ipv4Address address) => RemoveInSlices((engine, first) => (engine.FlushSessionsOn(address, first, SlotsPerSlice, NowTicks, out int removed), removed));
 
     /// <summary>
     /// A bulk removal walked a slice per call, so the packet thread translates between slices
@@ -266,7 +267,7 @@ public sealed class GatewayController
         return 0;
     });
 
-    public LookupResult Lookup(IpProtocol protocol, uint inside, ushort insidePort, uint outside, ushort outsidePort, bool findForward)
+    public LookupResult Lookup(IpProtocol protocol, Ipv4Address inside, ushort insidePort, Ipv4Address outside, ushort outsidePort, bool findForward)
         => Run(engine => engine.Lookup(protocol, inside, insidePort, outside, outsidePort, findForward));
 
     public int Put(SessionRecord record) => Run(engine => engine.Put(record, NowTicks));
@@ -313,7 +314,7 @@ public sealed class GatewayController
     /// Replaces the NetNat model: it is validated whole, compiled, and its rules swap in for the
     /// previous model's (rules loaded from ipnat.conf are not touched). Nothing changes on error.
     /// </summary>
-    public void ApplyNetNat(NetNatModel model, Func<Core.Addressing.Ipv4Prefix, IEnumerable<uint>>? localAddresses = null)
+    public void ApplyNetNat(NetNatModel model, Func<Core.Addressing.Ipv4Prefix, IEnumerable<Ipv4Address>>? localAddresses = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         IReadOnlyList<string> problems = model.Validate(localAddresses);

@@ -134,7 +134,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 TcpTransitoryTimeout = options.TcpTransitoryTimeout,
                 IcmpQueryTimeout = options.IcmpQueryTimeout,
             };
-            uint[] local = LocalAddresses();
+            Ipv4Address[] local = LocalAddresses();
             foreach (Ipv4Prefix inside in options.Inside)
             {
                 foreach (ExternalEndpointRange external in options.External.Select(ResolveExternal))
@@ -144,7 +144,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
                     Core.Ports.PortRange ports = external.PortsGiven ? new Core.Ports.PortRange(external.PortStart, external.PortEnd)
                         : local.Contains(external.Address) || external.Interface is not null ? SharedPorts : new Core.Ports.PortRange(1024, 65535);
                     rules.Add(NetNatRules.Map(inside, external.Address, ports, policy,
-                        new RuleOrigin.CommandLine(inside, external.Interface ?? Ipv4Address.Format(external.Address)),
+                        new RuleOrigin.CommandLine(inside, external.Interface ?? external.Address.ToString()),
                         externalInterface: external.Interface));
                 }
             }
@@ -175,7 +175,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         {
             return external;
         }
-        uint? address = InterfaceAddressOf(name);
+        Ipv4Address? address = InterfaceAddressOf(name);
         if (address is null)
         {
             throw new ConfigurationException(NetworkInterface.GetAllNetworkInterfaces().Any(candidate => candidate.Name == name)
@@ -186,7 +186,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     }
 
     /// <summary>The first IPv4 address of the interface, as the kernel lists them (its primary); null when it has none or does not exist.</summary>
-    private static uint? InterfaceAddressOf(string name)
+    private static Ipv4Address? InterfaceAddressOf(string name)
     {
         NetworkInterface? found = NetworkInterface.GetAllNetworkInterfaces().FirstOrDefault(candidate => candidate.Name == name);
         System.Net.IPAddress? address = found?.GetIPProperties().UnicastAddresses
@@ -196,7 +196,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             return null;
         }
         byte[] bytes = address.GetAddressBytes();
-        return (uint)(bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]);
+        return Ipv4Address.Read(bytes);
     }
 
     /// <summary>
@@ -214,8 +214,8 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
         if (rule.TranslatedInterface is string name)
         {
-            uint address = InterfaceAddressOf(name) ?? rule.TranslatedFirst;
-            if (address == 0)
+            Ipv4Address address = InterfaceAddressOf(name) ?? rule.TranslatedFirst;
+            if (address == Ipv4Address.Any)
             {
                 throw new NatControlException(NatErrno.EINVAL, $"'-> 0/32' stands for {name}'s address, and {name} has none now.");
             }
@@ -260,7 +260,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     }
 
     private RoutingChanges? routingChanges;
-    private readonly HashSet<uint> goneAddresses = [];
+    private readonly HashSet<Ipv4Address> goneAddresses = [];
 
     /// <summary>
     /// The host's links, addresses or routes changed (issue 11, "following a changing address"):
@@ -278,7 +278,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         GatewayLog.FollowingHost(logger);
         try
         {
-            uint[] local = LocalAddresses();
+            Ipv4Address[] local = LocalAddresses();
             Controller.Run(engine =>
             {
                 engine.SetLocalAddresses(local);
@@ -288,14 +288,14 @@ public sealed class GatewayDaemon : IAsyncDisposable
             foreach (RuleInfo rule in Controller.Rules().Where(rule => rule.Active && rule.Rule.TranslatedInterface is not null))
             {
                 string name = rule.Rule.TranslatedInterface!;
-                uint old = rule.Rule.TranslatedFirst;
-                uint? now = InterfaceAddressOf(name);
+                Ipv4Address old = rule.Rule.TranslatedFirst;
+                Ipv4Address? now = InterfaceAddressOf(name);
                 if (now == old || local.Contains(old) || !goneAddresses.Add(old))
                 {
                     continue;
                 }
                 int ended = Controller.FlushSessionsOn(old);
-                GatewayLog.AddressGone(logger, name, Ipv4Address.Format(old), now is { } next ? Ipv4Address.Format(next) : "none yet", ended);
+                GatewayLog.AddressGone(logger, name, old.ToString(), now is { } next ? next.ToString() : "none yet", ended);
             }
             if (!Controller.ResolveAgain())
             {
@@ -340,7 +340,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     };
 
     /// <summary>The services on this host a redirect leads to: the target address, protocol and ports.</summary>
-    private static IEnumerable<LocalRedirect> LocalRedirectsOf(NatRule rule, uint[] local)
+    private static IEnumerable<LocalRedirect> LocalRedirectsOf(NatRule rule, Ipv4Address[] local)
     {
         PortMatch matched = rule.DestinationPorts;
         Core.Ports.PortRange? ports = rule.RedirectPort == 0 || matched.Excluding
@@ -353,7 +353,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             RuleProtocols.TcpUdp => ["tcp", "udp"],
             _ => [null],
         };
-        foreach (uint target in rule.RedirectTargets.Where(local.Contains).Distinct())
+        foreach (Ipv4Address target in rule.RedirectTargets.Where(local.Contains).Distinct())
         {
             foreach (string? protocol in protocols)
             {
@@ -362,12 +362,12 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
     }
 
-    private uint[] localAddresses = [];
+    private Ipv4Address[] localAddresses = [];
 
     private void Configure(NetNatModel model, IReadOnlyList<NatRule> ipnatRules)
     {
         NatEngine engine = Controller.Engine;
-        uint[] local = LocalAddresses();
+        Ipv4Address[] local = LocalAddresses();
         localAddresses = local;
         engine.SetLocalAddresses(local);
         Controller.ResolveRule = Resolve;
@@ -400,9 +400,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
         GatewayLog.RulesLoaded(logger, ruleCount);
     }
 
-    private static uint[] LocalAddresses()
+    private static Ipv4Address[] LocalAddresses()
     {
-        var addresses = new List<uint>();
+        var addresses = new List<Ipv4Address>();
         foreach (NetworkInterface networkInterface in NetworkInterface.GetAllNetworkInterfaces())
         {
             foreach (UnicastIPAddressInformation unicast in networkInterface.GetIPProperties().UnicastAddresses)
@@ -410,7 +410,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 if (unicast.Address.AddressFamily == AddressFamily.InterNetwork)
                 {
                     byte[] bytes = unicast.Address.GetAddressBytes();
-                    addresses.Add((uint)(bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3]));
+                    addresses.Add(Ipv4Address.Read(bytes));
                 }
             }
         }
@@ -460,7 +460,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         switch (rule.Kind)
         {
             case NatRuleKind.Map or NatRuleKind.MapBlock when rule.TranslatedCount <= 256 && rule.TranslatedPorts is { } ports:
-                for (uint address = rule.TranslatedFirst; address <= rule.TranslatedLast && address >= rule.TranslatedFirst; address++)
+                for (Ipv4Address address = rule.TranslatedFirst; address <= rule.TranslatedLast && address >= rule.TranslatedFirst; address += 1u)
                 {
                     if (tcp)
                     {
@@ -492,12 +492,12 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
     }
 
-    private static IEnumerable<uint> ExternalAddressesOf(NatRule rule)
+    private static IEnumerable<Ipv4Address> ExternalAddressesOf(NatRule rule)
     {
         switch (rule.Kind)
         {
             case NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional when rule.TranslatedCount <= 256:
-                for (uint address = rule.TranslatedFirst; address <= rule.TranslatedLast && address >= rule.TranslatedFirst; address++)
+                for (Ipv4Address address = rule.TranslatedFirst; address <= rule.TranslatedLast && address >= rule.TranslatedFirst; address += 1u)
                 {
                     yield return address;
                 }

@@ -110,7 +110,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
             noMemory.IncTo(statistics.NoMemory);
             foreach (PortUsage port in usage)
             {
-                string address = Ipv4Address.Format(port.Address);
+                string address = port.Address.ToString();
                 string protocol = FlowKey.ProtocolName(port.Protocol);
                 ports.WithLabels(address, protocol).Set(port.Allocated);
                 portShare.WithLabels(address, protocol).Set(port.Capacity == 0 ? 0 : (double)port.Allocated / port.Capacity);

@@ -5,7 +5,7 @@ using NatGate.Core.Sessions;
 namespace NatGate.Daemon;
 
 /// <summary>An external address and its port range from --external ADDR[:LO-HI] or INTERFACE[:LO-HI].</summary>
-public readonly record struct ExternalEndpointRange(uint Address, ushort PortStart, ushort PortEnd)
+public readonly record struct ExternalEndpointRange(Ipv4Address Address, ushort PortStart, ushort PortEnd)
 {
     /// <summary>The interface whose address this is, followed as it changes; null for a fixed address.</summary>
     public string? Interface { get; init; }

@@ -93,9 +93,9 @@ public sealed class Ipv6AddressAndPrefixTests
         Assert.True(inside.Contains(V6("fd00:77::2")));
         Assert.True(inside.Contains(V6("fd00:77::ffff:ffff:ffff:ffff")));
         Assert.False(inside.Contains(V6("fd00:78::2")));
-        Assert.False(inside.Contains(0x0a4d0002u));
+        Assert.False(inside.Contains(Ipv4Address.Parse("10.77.0.2")));
         IpPrefix ipv4 = Prefix("10.77.0.0/24");
-        Assert.True(ipv4.Contains(0x0a4d0002u));
+        Assert.True(ipv4.Contains(Ipv4Address.Parse("10.77.0.2")));
         Assert.False(ipv4.Contains(V6("::a4d:2")));
         Assert.True(inside.Overlaps(Prefix("fd00::/16")));
         Assert.False(inside.Overlaps(Prefix("fd00:78::/64")));

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Behaviours;
 using NatGate.Core.Rules;
@@ -23,12 +24,12 @@ public sealed class BehaviourPolicyTests
     public void Flows_share_a_mapping_exactly_when_their_keys_are_equal()
     {
         // One inside endpoint, three remote endpoints: two ports on one address, and another address.
-        static FlowKey KeyTo(MappingPolicy policy, uint remote, ushort port) => policy.Key(IpProtocol.Udp, 0x0a000002, 5000, remote, port);
-        const uint A = 0xc6336402, B = 0xc6336403;
-        Assert.Equal(KeyTo(MappingPolicy.EndpointIndependent, A, 1), KeyTo(MappingPolicy.EndpointIndependent, B, 2));
-        Assert.Equal(KeyTo(MappingPolicy.AddressDependent, A, 1), KeyTo(MappingPolicy.AddressDependent, A, 2));
-        Assert.NotEqual(KeyTo(MappingPolicy.AddressDependent, A, 1), KeyTo(MappingPolicy.AddressDependent, B, 1));
-        Assert.NotEqual(KeyTo(MappingPolicy.AddressAndPortDependent, A, 1), KeyTo(MappingPolicy.AddressAndPortDependent, A, 2));
+        static FlowKey KeyTo(MappingPolicy policy, Ipv4Address remote, ushort port) => policy.Key(IpProtocol.Udp, Ipv4Address.Parse("10.0.0.2"), 5000, remote, port);
+        Ipv4Address a = Ipv4Address.Parse("198.51.100.2"), b = Ipv4Address.Parse("198.51.100.3");
+        Assert.Equal(KeyTo(MappingPolicy.EndpointIndependent, a, 1), KeyTo(MappingPolicy.EndpointIndependent, b, 2));
+        Assert.Equal(KeyTo(MappingPolicy.AddressDependent, a, 1), KeyTo(MappingPolicy.AddressDependent, a, 2));
+        Assert.NotEqual(KeyTo(MappingPolicy.AddressDependent, a, 1), KeyTo(MappingPolicy.AddressDependent, b, 1));
+        Assert.NotEqual(KeyTo(MappingPolicy.AddressAndPortDependent, a, 1), KeyTo(MappingPolicy.AddressAndPortDependent, a, 2));
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Checksums;
 
 namespace NatGate.Core.Tests.Checksums;
@@ -58,6 +59,7 @@ public sealed class InternetChecksumTests
             data[10] = 0;
             data[11] = 0;
             ushort checksum = InternetChecksum.Compute(data);
+            // Bytes 12 to 15 sit where an IPv4 header keeps its source address.
             uint oldValue = (uint)(data[12] << 24 | data[13] << 16 | data[14] << 8 | data[15]);
             uint newValue = (uint)random.Next() ^ (uint)random.Next() << 1;
             data[12] = (byte)(newValue >> 24);
@@ -65,6 +67,7 @@ public sealed class InternetChecksumTests
             data[14] = (byte)(newValue >> 8);
             data[15] = (byte)newValue;
             ushort updated = InternetChecksum.Update(checksum, oldValue, newValue);
+            Assert.Equal(updated, InternetChecksum.Update(checksum, new Ipv4Address(oldValue), Ipv4Address.Read(data.AsSpan(12))));
             data[10] = (byte)(updated >> 8);
             data[11] = (byte)updated;
             Assert.Equal(0xFFFF, InternetChecksum.Sum(data) | 0);
@@ -84,7 +87,7 @@ public sealed class InternetChecksumTests
     public void Negated_delta_undoes_the_delta()
     {
         ushort checksum = 0x1c46;
-        ushort delta = InternetChecksum.Delta(0xc0a80001u, 0xcb007101u);
+        ushort delta = InternetChecksum.Delta(Ipv4Address.Parse("192.168.0.1"), Ipv4Address.Parse("203.0.113.1"));
         ushort there = InternetChecksum.ApplyDelta(checksum, delta);
         ushort back = InternetChecksum.ApplyDelta(there, InternetChecksum.Negate(delta));
         Assert.Equal(checksum, back);

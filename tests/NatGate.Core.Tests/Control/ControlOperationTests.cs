@@ -10,7 +10,7 @@ namespace NatGate.Core.Tests.Control;
 
 public sealed class ControlOperationTests
 {
-    private static readonly uint Proxy = Ipv4Address.Parse("10.0.0.1");
+    private static readonly Ipv4Address Proxy = Ipv4Address.Parse("10.0.0.1");
 
     private static (Lab Lab, int Redirect) ProxyLab()
     {
@@ -120,7 +120,7 @@ public sealed class ControlOperationTests
         Assert.False(lab.Engine.Lock(true));
         lab.Engine.Put(record, lab.Now);
         Assert.Equal(NatErrno.EEXIST, Assert.Throws<NatControlException>(() => lab.Engine.Put(record, lab.Now)).Errno);
-        var otherRule = record with { Rule = record.Rule with { TranslatedFirst = 1, TranslatedLast = 1 } };
+        var otherRule = record with { Rule = record.Rule with { TranslatedFirst = new Ipv4Address(1), TranslatedLast = new Ipv4Address(1) } };
         Assert.Equal(NatErrno.ESRCH, Assert.Throws<NatControlException>(() => lab.Engine.Put(otherRule with { Original = new FlowKey(IpProtocol.Udp, Lab.InsideB, 1, Lab.Remote, 2) }, lab.Now)).Errno);
         var badDelta = record with { Original = new FlowKey(IpProtocol.Udp, Lab.InsideB, 9, Lab.Remote, 53), Translated = new FlowKey(IpProtocol.Udp, Lab.External, 9, Lab.Remote, 53), IpChecksumDelta = 0x1234 };
         NatControlException deltaError = Assert.Throws<NatControlException>(() => lab.Engine.Put(badDelta, lab.Now));
@@ -228,7 +228,7 @@ public sealed class ControlOperationTests
     {
         var lab = new Lab(addMapRule: false);
         Assert.Equal(NatErrno.EINVAL, Assert.Throws<NatControlException>(() => lab.Engine.AddRule(new NatRule { Kind = NatRuleKind.Redirect })).Errno);
-        Assert.Equal(NatErrno.EINVAL, Assert.Throws<NatControlException>(() => lab.Engine.AddRule(new NatRule { Kind = NatRuleKind.Map, TranslatedFirst = 5, TranslatedLast = 4 })).Errno);
+        Assert.Equal(NatErrno.EINVAL, Assert.Throws<NatControlException>(() => lab.Engine.AddRule(new NatRule { Kind = NatRuleKind.Map, TranslatedFirst = new Ipv4Address(5), TranslatedLast = new Ipv4Address(4) })).Errno);
     }
 
     [Fact]

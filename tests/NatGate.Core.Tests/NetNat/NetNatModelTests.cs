@@ -179,7 +179,7 @@ public sealed class NetNatModelTests
         var model = new NetNatModel
         {
             Instances = [Containers with { ExternalAddresses = [new NatExternalAddress(Lab.External), new NatExternalAddress(Lab.External + 1)] }],
-            StaticMappings = [Web with { ExternalIPAddress = 0, Protocol = StaticMappingProtocol.UDP, RemoteExternalIPAddressPrefix = Ipv4Prefix.Parse("203.0.113.0/28") }],
+            StaticMappings = [Web with { ExternalIPAddress = Ipv4Address.Any, Protocol = StaticMappingProtocol.UDP, RemoteExternalIPAddressPrefix = Ipv4Prefix.Parse("203.0.113.0/28") }],
         };
         var lab = new Lab(addMapRule: false);
         lab.Engine.LoadRules(model.Compile());

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 
 namespace NatGate.Core.Tests.Packets;
@@ -21,8 +22,8 @@ public sealed class Ipv4PacketTests
         Assert.Equal(64, packet.TimeToLive);
         Assert.Equal(IpProtocol.Tcp, packet.Protocol);
         Assert.Equal(0x268f, packet.HeaderChecksum);
-        Assert.Equal(0xC0A80164u, packet.SourceAddress);
-        Assert.Equal(0x5DB8D822u, packet.DestinationAddress);
+        Assert.Equal(Ipv4Address.Parse("192.168.1.100"), packet.SourceAddress);
+        Assert.Equal(Ipv4Address.Parse("93.184.216.34"), packet.DestinationAddress);
         Assert.True(packet.Options.IsEmpty);
         Assert.Equal(40, packet.Payload.Length);
         Assert.Equal(0xc8, packet.Payload[0]);
@@ -37,7 +38,7 @@ public sealed class Ipv4PacketTests
         Assert.Equal(0xc0, packet.TypeOfService);
         Assert.Equal(117, packet.TimeToLive);
         Assert.Equal(IpProtocol.Icmp, packet.Protocol);
-        Assert.Equal(0x08080808u, packet.SourceAddress);
+        Assert.Equal(Ipv4Address.Parse("8.8.8.8"), packet.SourceAddress);
         Assert.True(packet.IsHeaderChecksumValid);
     }
 
@@ -93,14 +94,14 @@ public sealed class Ipv4PacketTests
     {
         byte[] bytes = PacketVectors.Bytes(PacketVectors.TcpSyn);
         Assert.Equal(PacketError.None, Ipv4Packet.TryParse(bytes, out Ipv4Packet packet));
-        packet.SourceAddress = 0x0A000001;
-        packet.DestinationAddress = 0xC0000201;
+        packet.SourceAddress = Ipv4Address.Parse("10.0.0.1");
+        packet.DestinationAddress = Ipv4Address.Parse("192.0.2.1");
         packet.TimeToLive = 63;
         packet.Identification = 0xBEEF;
         packet.TotalLength = 58;
         packet.HeaderChecksum = 0x1234;
-        Assert.Equal(0x0A000001u, packet.SourceAddress);
-        Assert.Equal(0xC0000201u, packet.DestinationAddress);
+        Assert.Equal(Ipv4Address.Parse("10.0.0.1"), packet.SourceAddress);
+        Assert.Equal(Ipv4Address.Parse("192.0.2.1"), packet.DestinationAddress);
         Assert.Equal(63, packet.TimeToLive);
         Assert.Equal(0xBEEF, packet.Identification);
         Assert.Equal(58, packet.TotalLength);
@@ -200,8 +201,8 @@ public sealed class Ipv4PacketTests
         Assert.Equal(28, inner.Bytes.Length);
         Assert.Equal(8, inner.Payload.Length);
         Assert.Equal(IpProtocol.Udp, inner.Protocol);
-        Assert.Equal(0xC0A80164u, inner.SourceAddress);
-        Assert.Equal(0x08080808u, inner.DestinationAddress);
+        Assert.Equal(Ipv4Address.Parse("192.168.1.100"), inner.SourceAddress);
+        Assert.Equal(Ipv4Address.Parse("8.8.8.8"), inner.DestinationAddress);
         Assert.True(inner.IsHeaderChecksumValid);
     }
 

@@ -1,14 +1,17 @@
 using CsCheck;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 
 namespace NatGate.Core.Tests.Packets;
 
 public sealed class Ipv4PacketWriterPropertyTests
 {
+    private static readonly Gen<Ipv4Address> Address = Gen.UInt.Select(v => new Ipv4Address(v));
+
     [Fact]
     public void Written_tcp_and_udp_packets_verify_and_parse_back()
     {
-        Gen.Select(Gen.UInt, Gen.UShort, Gen.UInt, Gen.UShort, Gen.Byte, Gen.UInt, Gen.Byte.Array[0, 100])
+        Gen.Select(Address, Gen.UShort, Address, Gen.UShort, Gen.Byte, Gen.UInt, Gen.Byte.Array[0, 100])
             .Sample((source, sourcePort, destination, destinationPort, flags, sequence, payload) =>
             {
                 byte[] buffer = new byte[200];
@@ -39,7 +42,7 @@ public sealed class Ipv4PacketWriterPropertyTests
     [Fact]
     public void Written_icmp_errors_verify_and_quote_the_original()
     {
-        Gen.Select(Gen.UInt, Gen.UInt, Gen.Byte.Array[0, 1200], Gen.Int[28, 600])
+        Gen.Select(Address, Address, Gen.Byte.Array[0, 1200], Gen.Int[28, 600])
             .Sample((source, destination, payload, maximumEmbedded) =>
             {
                 byte[] original = new byte[1300];
@@ -60,7 +63,7 @@ public sealed class Ipv4PacketWriterPropertyTests
     [Fact]
     public void Computed_checksums_ignore_what_the_field_holds()
     {
-        Gen.Select(Gen.UInt, Gen.UInt, Gen.Byte.Array[20, 120], Gen.UShort).Sample((source, destination, segment, garbage) =>
+        Gen.Select(Address, Address, Gen.Byte.Array[20, 120], Gen.UShort).Sample((source, destination, segment, garbage) =>
         {
             foreach ((IpProtocol protocol, int field) in new[] { (IpProtocol.Tcp, 16), (IpProtocol.Udp, 6) })
             {

@@ -1,11 +1,13 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 
 namespace NatGate.Core.Tests.Packets;
 
 public sealed class Ipv4PacketWriterTests
 {
-    private const uint Inside = 0xC0A80164;  // 192.168.1.100
-    private const uint Outside = 0x5DB8D822; // 93.184.216.34
+    private static readonly Ipv4Address Inside = Ipv4Address.Parse("192.168.1.100");
+    private static readonly Ipv4Address Outside = Ipv4Address.Parse("93.184.216.34");
+    private static readonly Ipv4Address Dns = Ipv4Address.Parse("8.8.8.8");
 
     [Fact]
     public void WriteIpv4Header_writes_the_known_header()
@@ -59,7 +61,7 @@ public sealed class Ipv4PacketWriterTests
     {
         byte[] expected = PacketVectors.Bytes(PacketVectors.UdpDnsQuery);
         byte[] buffer = new byte[expected.Length];
-        int length = Ipv4PacketWriter.WriteUdp(buffer, Inside, 53000, 0x08080808, 53, expected.AsSpan(28), identification: 0x5a3f);
+        int length = Ipv4PacketWriter.WriteUdp(buffer, Inside, 53000, Dns, 53, expected.AsSpan(28), identification: 0x5a3f);
         Assert.Equal(expected.Length, length);
         Assert.Equal(PacketVectors.UdpDnsQuery, Convert.ToHexStringLower(buffer));
     }
@@ -82,7 +84,7 @@ public sealed class Ipv4PacketWriterTests
     {
         byte[] expected = PacketVectors.Bytes(PacketVectors.IcmpEcho);
         byte[] buffer = new byte[expected.Length];
-        int length = Ipv4PacketWriter.WriteIcmpQuery(buffer, Inside, 0x08080808, IcmpType.Echo, 0x1234, 1, expected.AsSpan(28));
+        int length = Ipv4PacketWriter.WriteIcmpQuery(buffer, Inside, Dns, IcmpType.Echo, 0x1234, 1, expected.AsSpan(28));
         Assert.Equal(expected.Length, length);
         Assert.Equal(PacketError.None, Ipv4Packet.TryParse(buffer, out Ipv4Packet packet));
         Assert.True(TransportChecksum.IsValid(packet));
@@ -98,7 +100,7 @@ public sealed class Ipv4PacketWriterTests
     {
         byte[] original = PacketVectors.Bytes(PacketVectors.UdpDnsQuery);
         byte[] buffer = new byte[600];
-        int length = Ipv4PacketWriter.WriteIcmpError(buffer, 0x08080808, Inside, IcmpType.DestinationUnreachable, 3, original);
+        int length = Ipv4PacketWriter.WriteIcmpError(buffer, Dns, Inside, IcmpType.DestinationUnreachable, 3, original);
         Assert.Equal(20 + 8 + original.Length, length);
         Assert.Equal(PacketError.None, Ipv4Packet.TryParse(buffer.AsSpan(0, length), out Ipv4Packet packet));
         Assert.True(TransportChecksum.IsValid(packet));
@@ -107,7 +109,7 @@ public sealed class Ipv4PacketWriterTests
         Assert.Equal(3, icmp.Code);
         Assert.Equal(original, icmp.Payload.ToArray());
         Assert.Equal(PacketError.None, Ipv4Packet.TryParse(icmp.Payload, out Ipv4Packet quoted));
-        Assert.Equal(0x08080808u, quoted.DestinationAddress);
+        Assert.Equal(Dns, quoted.DestinationAddress);
     }
 
     [Fact]

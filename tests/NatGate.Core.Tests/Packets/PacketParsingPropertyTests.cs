@@ -73,7 +73,8 @@ public sealed class PacketParsingPropertyTests
     {
         Assert.True(packet.HeaderLength >= 20 && packet.HeaderLength <= packet.Bytes.Length);
         _ = packet.TotalLength + packet.TypeOfService + packet.Identification + packet.FragmentOffset + packet.TimeToLive + (byte)packet.Protocol
-            + packet.HeaderChecksum + packet.SourceAddress + packet.DestinationAddress + packet.Options.Length + packet.Payload.Length;
+            + packet.HeaderChecksum + packet.Options.Length + packet.Payload.Length;
+        _ = (packet.SourceAddress, packet.DestinationAddress);
         _ = packet.DontFragment | packet.MoreFragments | packet.IsFragment | packet.IsHeaderChecksumValid;
         ReadTransports(packet.Payload);
         _ = TransportChecksum.IsValidIpv4(packet.SourceAddress, packet.DestinationAddress, packet.Protocol, packet.Payload);
@@ -81,7 +82,8 @@ public sealed class PacketParsingPropertyTests
         if (IcmpMessage.TryParse(packet.Payload, out IcmpMessage icmp) == PacketError.None
             && Ipv4Packet.TryParseEmbedded(icmp.Payload, out Ipv4Packet quoted) == PacketError.None)
         {
-            _ = quoted.TotalLength + quoted.Payload.Length + quoted.Options.Length + quoted.SourceAddress;
+            _ = quoted.TotalLength + quoted.Payload.Length + quoted.Options.Length;
+            _ = quoted.SourceAddress;
             ReadTransports(quoted.Payload);
         }
     }

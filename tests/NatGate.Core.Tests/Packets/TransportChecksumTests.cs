@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 
 namespace NatGate.Core.Tests.Packets;
@@ -27,7 +28,7 @@ public sealed class TransportChecksumTests
     {
         byte[] bytes = PacketVectors.Bytes(PacketVectors.TcpSyn);
         Assert.Equal(PacketError.None, Ipv4Packet.TryParse(bytes, out Ipv4Packet packet));
-        packet.SourceAddress = 0x0A000001;
+        packet.SourceAddress = Ipv4Address.Parse("10.0.0.1");
         packet.UpdateHeaderChecksum();
         Assert.True(packet.IsHeaderChecksumValid);
         Assert.False(TransportChecksum.IsValid(packet));
@@ -57,7 +58,7 @@ public sealed class TransportChecksumTests
         // Setting the last payload word to the checksum makes the data sum 0xFFFF, so the
         // checksum 0, which UDP must send as 0xFFFF (RFC 768).
         byte[] udp = Convert.FromHexString("12345678000a00000000");
-        const uint source = 0x0A000001, destination = 0x0A000002;
+        Ipv4Address source = Ipv4Address.Parse("10.0.0.1"), destination = Ipv4Address.Parse("10.0.0.2");
         ushort checksum = TransportChecksum.ComputeIpv4(source, destination, IpProtocol.Udp, udp);
         udp[8] = (byte)(checksum >> 8);
         udp[9] = (byte)checksum;
@@ -105,8 +106,8 @@ public sealed class TransportChecksumTests
     [Fact]
     public void Segments_too_short_to_hold_a_checksum_are_invalid()
     {
-        Assert.False(TransportChecksum.IsValidIpv4(1, 2, IpProtocol.Tcp, new byte[17]));
-        Assert.False(TransportChecksum.IsValidIpv4(1, 2, IpProtocol.Udp, new byte[7]));
+        Assert.False(TransportChecksum.IsValidIpv4(new Ipv4Address(1), new Ipv4Address(2), IpProtocol.Tcp, new byte[17]));
+        Assert.False(TransportChecksum.IsValidIpv4(new Ipv4Address(1), new Ipv4Address(2), IpProtocol.Udp, new byte[7]));
         Assert.False(TransportChecksum.IsValidIpv6(new byte[16], new byte[16], IpProtocol.Udp, new byte[7]));
         Assert.False(TransportChecksum.IsValidIcmp(new byte[3]));
     }

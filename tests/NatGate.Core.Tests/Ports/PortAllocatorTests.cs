@@ -1,12 +1,13 @@
 using CsCheck;
+using NatGate.Core.Addressing;
 using NatGate.Core.Ports;
 
 namespace NatGate.Core.Tests.Ports;
 
 public sealed class PortAllocatorTests
 {
-    private const uint HostA = 0x0A00_0001; // 10.0.0.1
-    private const uint HostB = 0x0A00_0002; // 10.0.0.2
+    private static readonly Ipv4Address HostA = Ipv4Address.Parse("10.0.0.1");
+    private static readonly Ipv4Address HostB = Ipv4Address.Parse("10.0.0.2");
     private static readonly long UdpQuarantine = TimeSpan.FromSeconds(120).Ticks;
 
     [Fact]
@@ -298,16 +299,16 @@ public sealed class PortAllocatorTests
         long quarantineTicks = quarantineSeconds * 60 * TimeSpan.TicksPerSecond;
         var allocator = new PortAllocator(range, quarantineTicks, seed);
         var allocated = new HashSet<ushort>();
-        var released = new Dictionary<ushort, (uint Holder, long Time)>();
+        var released = new Dictionary<ushort, (Ipv4Address Holder, long Time)>();
         long now = TimeSpan.FromDays(3).Ticks;
 
-        bool Quarantined(int port, uint host)
+        bool Quarantined(int port, Ipv4Address host)
             => released.TryGetValue((ushort)port, out var release) && release.Holder != host && now < release.Time + quarantineTicks;
-        bool Usable(int port, uint host) => range.Contains((ushort)port) && !allocated.Contains((ushort)port) && !Quarantined(port, host);
+        bool Usable(int port, Ipv4Address host) => range.Contains((ushort)port) && !allocated.Contains((ushort)port) && !Quarantined(port, host);
 
         foreach (var (kind, portNumber, hostNumber, flags) in operations)
         {
-            uint host = HostA + (uint)hostNumber;
+            Ipv4Address host = HostA + (uint)hostNumber;
             ushort preferred = (ushort)portNumber;
             bool preserveParity = (flags & 1) != 0;
             bool allowClassChange = (flags & 2) != 0;

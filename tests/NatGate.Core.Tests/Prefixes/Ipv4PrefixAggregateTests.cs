@@ -21,7 +21,7 @@ public sealed class Ipv4PrefixAggregateTests
     [Fact]
     public void Ten_thousand_host_rules_in_one_block_become_a_handful_of_prefixes()
     {
-        IEnumerable<Ipv4Prefix> hosts = Enumerable.Range(0, 10_000).Select(offset => Ipv4Prefix.Host(0x0A000000u + (uint)offset));
+        IEnumerable<Ipv4Prefix> hosts = Enumerable.Range(0, 10_000).Select(offset => Ipv4Prefix.Host(Ipv4Address.Parse("10.0.0.0") + (uint)offset));
         // 10,000 = 8192 + 1024 + 512 + 256 + 16: five prefixes.
         Assert.Equal(5, Ipv4Prefix.Aggregate(hosts).Count);
     }
@@ -30,13 +30,13 @@ public sealed class Ipv4PrefixAggregateTests
     public void The_aggregate_covers_exactly_the_same_addresses()
     {
         // Prefixes in a small corner of the space, so that overlaps and siblings are common.
-        Gen<Ipv4Prefix> prefix = Gen.Select(Gen.UInt[0, 255], Gen.Int[24, 32]).Select((offset, length) => new Ipv4Prefix(0x0A000000u + offset, length));
+        Gen<Ipv4Prefix> prefix = Gen.Select(Gen.UInt[0, 255], Gen.Int[24, 32]).Select((offset, length) => new Ipv4Prefix(Ipv4Address.Parse("10.0.0.0") + offset, length));
         Gen.Select(prefix.Array[0, 30], Gen.UInt[0, 300].Array[40]).Sample((prefixes, probes) =>
         {
             IReadOnlyList<Ipv4Prefix> aggregate = Ipv4Prefix.Aggregate(prefixes);
             foreach (uint probe in probes)
             {
-                uint address = 0x0A000000u + probe;
+                Ipv4Address address = Ipv4Address.Parse("10.0.0.0") + probe;
                 Assert.Equal(prefixes.Any(each => each.Contains(address)), aggregate.Any(each => each.Contains(address)));
             }
             // No two overlap, and none could merge with the next.

@@ -1,4 +1,5 @@
 using CsCheck;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Ports;
 using NatGate.Core.Translation;
@@ -32,7 +33,7 @@ public sealed class ChecksumProperties
                 byte[] translatedOutbound = buffer[..result.Length];
 
                 // An ICMP error about the translated packet, from a router or the remote itself, to the external address.
-                uint sender = errorFromRemote ? flow.Remote : Router;
+                Ipv4Address sender = errorFromRemote ? flow.Remote : Router;
                 byte code = flow.Protocol == IpProtocol.Udp && errorFromRemote ? (byte)3 : (byte)1;
                 length = Ipv4PacketWriter.WriteIcmpError(buffer, sender, External, IcmpType.DestinationUnreachable, code, translatedOutbound, quoteLimit);
                 result = Translate(engine, buffer, length, Start, Verdict.Forward, $"icmp error about outbound {flow}");

@@ -1,4 +1,5 @@
 using CsCheck;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Translation;
@@ -18,7 +19,7 @@ public sealed class IcmpIdentifierProperties
     {
         NatEngine engine = NewEngine(MappingBehavior.EndpointIndependent, FilteringBehavior.AddressDependent);
         byte[] buffer = new byte[BufferSize];
-        uint remote = Remote(1);
+        Ipv4Address remote = Remote(1);
         foreach (int host in new[] { 1, 2 })
         {
             // Windows ping uses identifier 1 on every host.

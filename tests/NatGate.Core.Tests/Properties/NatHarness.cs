@@ -9,16 +9,16 @@ using NatGate.Core.Translation;
 namespace NatGate.Core.Tests.Properties;
 
 /// <summary>A packet's tuple as read back from its bytes; for ICMP queries both ports hold the identifier.</summary>
-internal readonly record struct Tuple5(IpProtocol Protocol, uint Source, ushort SourcePort, uint Destination, ushort DestinationPort)
+internal readonly record struct Tuple5(IpProtocol Protocol, Ipv4Address Source, ushort SourcePort, Ipv4Address Destination, ushort DestinationPort)
 {
     public Tuple5 Reverse() => new(Protocol, Destination, DestinationPort, Source, SourcePort);
 
     public override string ToString()
-        => $"{Protocol} {Ipv4Address.Format(Source)}:{SourcePort} -> {Ipv4Address.Format(Destination)}:{DestinationPort}";
+        => $"{Protocol} {Source}:{SourcePort} -> {Destination}:{DestinationPort}";
 }
 
 /// <summary>One inside-to-outside flow a property drives through the engine.</summary>
-internal sealed record Flow(IpProtocol Protocol, uint Inside, ushort InsidePort, uint Remote, ushort RemotePort, byte[] Payload, bool UdpWithoutChecksum)
+internal sealed record Flow(IpProtocol Protocol, Ipv4Address Inside, ushort InsidePort, Ipv4Address Remote, ushort RemotePort, byte[] Payload, bool UdpWithoutChecksum)
 {
     /// <summary>The tuple of the first outbound packet (for ICMP the identifier is both ports).</summary>
     public Tuple5 Outbound => Protocol == IpProtocol.Icmp
@@ -35,14 +35,14 @@ internal static class NatHarness
     public const int BufferSize = 2048;
 
     public static readonly long Start = TimeSpan.FromDays(1).Ticks;
-    public static readonly uint External = Ipv4Address.Parse("198.51.100.10");
-    public static readonly uint Router = Ipv4Address.Parse("203.0.113.254");
+    public static readonly Ipv4Address External = Ipv4Address.Parse("198.51.100.10");
+    public static readonly Ipv4Address Router = Ipv4Address.Parse("203.0.113.254");
 
     /// <summary>10.0.0.<paramref name="host"/>.</summary>
-    public static uint Inside(int host) => Ipv4Address.Parse("10.0.0.0") + (uint)host;
+    public static Ipv4Address Inside(int host) => Ipv4Address.Parse("10.0.0.0") + (uint)host;
 
     /// <summary>203.0.113.<paramref name="host"/>.</summary>
-    public static uint Remote(int host) => Ipv4Address.Parse("203.0.113.0") + (uint)host;
+    public static Ipv4Address Remote(int host) => Ipv4Address.Parse("203.0.113.0") + (uint)host;
 
     public static NatEngine NewEngine(MappingBehavior mapping, FilteringBehavior filtering, NatPolicy? policy = null, PortRange? ports = null, long? startTicks = null)
     {
@@ -69,7 +69,7 @@ internal static class NatHarness
     /// Writes a TCP, UDP or ICMP query packet. For ICMP <paramref name="sourcePort"/> is the identifier;
     /// <paramref name="reply"/> makes an echo reply or a SYN-ACK instead of an echo request or a SYN.
     /// </summary>
-    public static int Write(Span<byte> buffer, IpProtocol protocol, uint source, ushort sourcePort, uint destination, ushort destinationPort,
+    public static int Write(Span<byte> buffer, IpProtocol protocol, Ipv4Address source, ushort sourcePort, Ipv4Address destination, ushort destinationPort,
         ReadOnlySpan<byte> payload, bool reply = false, bool udpWithoutChecksum = false, ushort identification = 0)
         => protocol switch
         {

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using NatGate.Core.Addressing;
 using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
 
@@ -117,14 +118,14 @@ internal sealed class PacketMutator(Random random)
             case 14 when length >= 20:
                 // Spoofed or swapped addresses.
                 int field = random.Next(2) == 0 ? Ipv4Packet.Field.SourceAddress : Ipv4Packet.Field.DestinationAddress;
-                uint address = random.Next(4) switch
+                Ipv4Address address = random.Next(4) switch
                 {
                     0 => ReplayGateway.Externals[random.Next(ReplayGateway.Externals.Length)],
                     1 => ReplayGateway.InsideHosts[random.Next(ReplayGateway.InsideHosts.Length)],
-                    2 => (uint)random.Next(),
-                    _ => 0,
+                    2 => new Ipv4Address((uint)random.Next()),
+                    _ => Ipv4Address.Any,
                 };
-                BinaryPrimitives.WriteUInt32BigEndian(buffer[field..], address);
+                address.Write(buffer[field..]);
                 break;
             default:
                 // Garbage over a random stretch.

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Rules.Ipnat;
@@ -29,30 +30,30 @@ internal static class ReplayGateway
         map-block out0 10.0.3.0/24 -> 198.51.100.40/32 ports 64
         """;
 
-    public static readonly uint SiteAExternal = Ipv4Address.Parse("198.51.100.10");
-    public static readonly uint SiteBExternal = Ipv4Address.Parse("198.51.100.12");
-    public static readonly uint RedirectExternal = Ipv4Address.Parse("198.51.100.20");
-    public static readonly uint BimapExternal = Ipv4Address.Parse("198.51.100.30");
-    public static readonly uint BlockExternal = Ipv4Address.Parse("198.51.100.40");
-    public static readonly uint Gateway = Ipv4Address.Parse("10.0.0.1");
-    public static readonly uint Router = Ipv4Address.Parse("203.0.113.254");
+    public static readonly Ipv4Address SiteAExternal = Ipv4Address.Parse("198.51.100.10");
+    public static readonly Ipv4Address SiteBExternal = Ipv4Address.Parse("198.51.100.12");
+    public static readonly Ipv4Address RedirectExternal = Ipv4Address.Parse("198.51.100.20");
+    public static readonly Ipv4Address BimapExternal = Ipv4Address.Parse("198.51.100.30");
+    public static readonly Ipv4Address BlockExternal = Ipv4Address.Parse("198.51.100.40");
+    public static readonly Ipv4Address Gateway = Ipv4Address.Parse("10.0.0.1");
+    public static readonly Ipv4Address Router = Ipv4Address.Parse("203.0.113.254");
 
     /// <summary>External addresses, each once (site B's second one too).</summary>
-    public static readonly uint[] Externals = [SiteAExternal, SiteBExternal, SiteBExternal + 1, RedirectExternal, BimapExternal, BlockExternal];
+    public static readonly Ipv4Address[] Externals = [SiteAExternal, SiteBExternal, SiteBExternal + 1, RedirectExternal, BimapExternal, BlockExternal];
 
     /// <summary>Inside hosts: site A, site B, the bimap host, map-block hosts, and hosts no rule translates.</summary>
-    public static readonly uint[] InsideHosts =
+    public static readonly Ipv4Address[] InsideHosts =
     [
         .. Hosts("10.0.0.0", 2, 30), .. Hosts("10.0.1.0", 2, 12), Ipv4Address.Parse("10.0.2.5"), .. Hosts("10.0.3.0", 2, 12), .. Hosts("10.0.9.0", 2, 3),
     ];
 
     /// <summary>Remote hosts on the outside.</summary>
-    public static readonly uint[] Remotes = Hosts("203.0.113.0", 1, 24);
+    public static readonly Ipv4Address[] Remotes = Hosts("203.0.113.0", 1, 24);
 
-    private static uint[] Hosts(string network, int first, int count)
+    private static Ipv4Address[] Hosts(string network, int first, int count)
     {
-        uint start = Ipv4Address.Parse(network);
-        uint[] hosts = new uint[count];
+        Ipv4Address start = Ipv4Address.Parse(network);
+        Ipv4Address[] hosts = new Ipv4Address[count];
         for (int i = 0; i < count; i++)
         {
             hosts[i] = start + (uint)(first + i);

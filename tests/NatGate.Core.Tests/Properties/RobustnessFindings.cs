@@ -13,9 +13,9 @@ namespace NatGate.Core.Tests.Properties;
 public sealed class RobustnessFindings
 {
     private static readonly long Now = TimeSpan.FromDays(400).Ticks;
-    private static readonly uint Inside = Ipv4Address.Parse("10.0.0.7");
-    private static readonly uint Remote = Ipv4Address.Parse("203.0.113.5");
-    private static readonly uint External = Ipv4Address.Parse("198.51.100.10");
+    private static readonly Ipv4Address Inside = Ipv4Address.Parse("10.0.0.7");
+    private static readonly Ipv4Address Remote = Ipv4Address.Parse("203.0.113.5");
+    private static readonly Ipv4Address External = Ipv4Address.Parse("198.51.100.10");
 
     [Fact]
     public void A_batch_holding_a_header_longer_than_its_packet_drops_it_as_malformed()
@@ -60,7 +60,7 @@ public sealed class RobustnessFindings
         // answered as every refusal is; the table stays consistent.
         var engine = new NatEngine(new NatEngineOptions { RandomSeed = 1 }, Now);
         engine.LoadRules(IpnatParser("bimap out0 10.0.0.7/32 -> 198.51.100.30/32"));
-        uint published = Ipv4Address.Parse("198.51.100.30");
+        Ipv4Address published = Ipv4Address.Parse("198.51.100.30");
         byte[] buffer = new byte[2048];
 
         int length = Ipv4PacketWriter.WriteIcmpQuery(buffer, Inside, published, IcmpType.Echo, 7, 1, "ping"u8);
@@ -85,7 +85,7 @@ public sealed class RobustnessFindings
         // Mappings of one session fill the mapping indexes to about 40 %; thirty more have two.
         for (int host = 0; host < 240; host++)
         {
-            uint inside = Ipv4Address.Parse("10.0.0.0") + (uint)host;
+            Ipv4Address inside = Ipv4Address.Parse("10.0.0.0") + (uint)host;
             var first = new Session
             {
                 Original = new FlowKey(IpProtocol.Udp, inside, 5000, Remote, 53),

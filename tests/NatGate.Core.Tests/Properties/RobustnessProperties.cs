@@ -48,8 +48,8 @@ public sealed class RobustnessProperties
                 buffer[Ipv4Packet.Field.Protocol] = garbage.Protocol;
                 BinaryPrimitives.WriteUInt16BigEndian(buffer.AsSpan(Ipv4Packet.Field.TotalLength), (ushort)length);
                 BinaryPrimitives.WriteUInt16BigEndian(buffer.AsSpan(Ipv4Packet.Field.FlagsAndFragmentOffset), (ushort)(garbage.Fragment ? 0x2000 : 0));
-                BinaryPrimitives.WriteUInt32BigEndian(buffer.AsSpan(Ipv4Packet.Field.SourceAddress), garbage.Random.Length % 2 == 0 ? Inside(garbage.Random.Length % 7 + 1) : Remote(1));
-                BinaryPrimitives.WriteUInt32BigEndian(buffer.AsSpan(Ipv4Packet.Field.DestinationAddress), garbage.Random.Length % 2 == 0 ? Remote(2) : External);
+                (garbage.Random.Length % 2 == 0 ? Inside(garbage.Random.Length % 7 + 1) : Remote(1)).Write(buffer.AsSpan(Ipv4Packet.Field.SourceAddress));
+                (garbage.Random.Length % 2 == 0 ? Remote(2) : External).Write(buffer.AsSpan(Ipv4Packet.Field.DestinationAddress));
                 break;
             case 2:
                 length = WriteOutbound(buffer, KnownUdp with { Inside = Inside(9), Payload = garbage.Random });

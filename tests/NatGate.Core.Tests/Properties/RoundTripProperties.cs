@@ -1,4 +1,5 @@
 using CsCheck;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Translation;
@@ -17,8 +18,8 @@ public sealed class RoundTripProperties
             NatEngine engine = NewEngine(mapping, filtering);
             byte[] buffer = new byte[BufferSize];
             var translations = new List<(Flow Flow, Tuple5 Translated)>();
-            var owners = new Dictionary<(IpProtocol, ushort), (uint, ushort)>();
-            var independent = new Dictionary<(IpProtocol, uint, ushort), ushort>();
+            var owners = new Dictionary<(IpProtocol, ushort), (Ipv4Address, ushort)>();
+            var independent = new Dictionary<(IpProtocol, Ipv4Address, ushort), ushort>();
             foreach (Flow flow in flows)
             {
                 int length = WriteOutbound(buffer, flow);
@@ -35,7 +36,7 @@ public sealed class RoundTripProperties
                     Assert.Equal(flow.RemotePort, translated.DestinationPort);
                 }
                 // Distinct inside endpoints never share an external endpoint.
-                if (owners.TryGetValue((flow.Protocol, translated.SourcePort), out (uint, ushort) owner))
+                if (owners.TryGetValue((flow.Protocol, translated.SourcePort), out (Ipv4Address, ushort) owner))
                 {
                     Assert.True(owner == (flow.Inside, flow.InsidePort),
                         $"external port {translated.SourcePort} ({flow.Protocol}) given to {flow} but it belongs to {owner}");

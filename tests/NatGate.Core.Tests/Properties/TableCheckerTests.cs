@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
 
@@ -10,11 +11,11 @@ namespace NatGate.Core.Tests.Properties;
 /// </summary>
 public sealed class TableCheckerTests
 {
-    private static readonly uint External = Ipv4Address.Parse("198.51.100.10");
-    private static readonly uint Remote = Ipv4Address.Parse("203.0.113.5");
+    private static readonly Ipv4Address External = Ipv4Address.Parse("198.51.100.10");
+    private static readonly Ipv4Address Remote = Ipv4Address.Parse("203.0.113.5");
 
     [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "sessionsPerHost")]
-    private static extern ref Dictionary<uint, int> SessionsPerHost(FlowTable table);
+    private static extern ref Dictionary<Ipv4Address, int> SessionsPerHost(FlowTable table);
 
     /// <summary>Eight hosts, each with a mapping of three sessions (three remotes), and two sessions with no mapping; all on the wheel.</summary>
     private static (FlowTable Table, List<int> Representatives, List<int> Members) NewTable()
@@ -24,7 +25,7 @@ public sealed class TableCheckerTests
         var members = new List<int>();
         for (int host = 0; host < 8; host++)
         {
-            uint inside = Ipv4Address.Parse("10.0.0.0") + (uint)(host + 2);
+            Ipv4Address inside = Ipv4Address.Parse("10.0.0.0") + (uint)(host + 2);
             int representative = -1;
             for (int remote = 0; remote < 3; remote++)
             {

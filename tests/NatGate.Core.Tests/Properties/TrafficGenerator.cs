@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using static NatGate.Core.Tests.Properties.ReplayGateway;
 
@@ -152,10 +153,10 @@ internal sealed class TrafficGenerator(Random random)
         return header + data.Length;
     }
 
-    private Tuple5 NewOutboundTuple(uint inside)
+    private Tuple5 NewOutboundTuple(Ipv4Address inside)
     {
         IpProtocol protocol = PickProtocol();
-        uint remote = Pick(Remotes);
+        Ipv4Address remote = Pick(Remotes);
         return protocol switch
         {
             IpProtocol.Tcp or IpProtocol.Udp => new(protocol, inside, InsidePort(), remote, RemotePort()),
@@ -192,8 +193,8 @@ internal sealed class TrafficGenerator(Random random)
 
     private int WriteUnsolicited(Span<byte> buffer)
     {
-        uint external = Pick(Externals);
-        uint remote = Pick(Remotes);
+        Ipv4Address external = Pick(Externals);
+        Ipv4Address remote = Pick(Remotes);
         IpProtocol protocol = PickProtocol();
         ushort port = random.Next(4) switch
         {
@@ -224,7 +225,7 @@ internal sealed class TrafficGenerator(Random random)
             1 => WritePortless(quoted, about, (ushort)random.Next(65536), moreFragments: true, fragmentOffset: 8 * random.Next(1, 100)),
             _ => Write(quoted, about, FollowingFlags(), Pick(QueryRequests)),
         };
-        uint from = random.Next(2) == 0 ? about.Destination : Router;
+        Ipv4Address from = random.Next(2) == 0 ? about.Destination : Router;
         byte type = Pick(ErrorTypes);
         int quote = random.Next(4) == 0 ? 28 + random.Next(20) : Ipv4PacketWriter.MaximumIcmpErrorLength - 28;
         return Ipv4PacketWriter.WriteIcmpError(buffer, from, about.Source, type, (byte)random.Next(6), quoted.AsSpan(0, quotedLength), quote,
@@ -277,7 +278,7 @@ internal sealed class TrafficGenerator(Random random)
     /// <summary>An inside host reaching a published service or another host's mapping by its external address.</summary>
     private int WriteHairpin(Span<byte> buffer)
     {
-        uint inside = Pick(InsideHosts);
+        Ipv4Address inside = Pick(InsideHosts);
         Tuple5 tuple;
         if (random.Next(2) == 0 && forwardedCount > 0 && PickForwarded().Output is { Protocol: IpProtocol.Tcp or IpProtocol.Udp } mapped
             && Array.IndexOf(Externals, mapped.Source) >= 0)

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using System.Runtime.CompilerServices;
 using CsCheck;
@@ -7,10 +8,14 @@ namespace NatGate.Core.Tests.Sessions;
 
 public sealed class FlowTableTests
 {
+    private static readonly Ipv4Address InsideNetwork = Ipv4Address.Parse("10.0.0.0");
+    private static readonly Ipv4Address External = Ipv4Address.Parse("198.51.100.10");
+    private static readonly Ipv4Address Remote = Ipv4Address.Parse("203.0.113.5");
+
     private static Session SessionFor(int number)
     {
-        var original = new FlowKey(IpProtocol.Udp, 0x0A00_0000u | (uint)(number % 200), (ushort)(1000 + number), 0xCB00_7105, 53);
-        return new Session { Original = original, Translated = new FlowKey(IpProtocol.Udp, 0xC633_640A, (ushort)(1000 + number), 0xCB00_7105, 53) };
+        var original = new FlowKey(IpProtocol.Udp, InsideNetwork + (uint)(number % 200), (ushort)(1000 + number), Remote, 53);
+        return new Session { Original = original, Translated = new FlowKey(IpProtocol.Udp, External, (ushort)(1000 + number), Remote, 53) };
     }
 
     [Fact]
@@ -49,8 +54,8 @@ public sealed class FlowTableTests
 
         // A session whose reply tuple is the first one's forward tuple, and one whose forward
         // tuple is the first one's reply: either would make packets ambiguous.
-        var mirrored = new Session { Original = new FlowKey(IpProtocol.Udp, 0x0A00_0063, 7, 0x0A00_0064, 8), Translated = first.Original.Reverse() };
-        var answering = new Session { Original = first.Translated.Reverse(), Translated = new FlowKey(IpProtocol.Udp, 0x0A00_0065, 9, 0x0A00_0066, 10) };
+        var mirrored = new Session { Original = new FlowKey(IpProtocol.Udp, Ipv4Address.Parse("10.0.0.99"), 7, Ipv4Address.Parse("10.0.0.100"), 8), Translated = first.Original.Reverse() };
+        var answering = new Session { Original = first.Translated.Reverse(), Translated = new FlowKey(IpProtocol.Udp, Ipv4Address.Parse("10.0.0.101"), 9, Ipv4Address.Parse("10.0.0.102"), 10) };
         Assert.Equal(TableRefusal.Duplicate, table.CheckRoom(mirrored, startsMapping: false));
         Assert.Equal(TableRefusal.Duplicate, table.CheckRoom(answering, startsMapping: false));
 
@@ -110,8 +115,8 @@ public sealed class FlowTableTests
         first.Attributes = SessionAttributes.PortAllocated;
         int representative = table.Add(first, -1, startsMapping: true);
         Session second = SessionFor(1) with { };
-        second.Original = new FlowKey(IpProtocol.Udp, first.Original.Source, first.Original.SourcePort, 0xCB00_7106, 53);
-        second.Translated = new FlowKey(IpProtocol.Udp, first.Translated.Source, first.Translated.SourcePort, 0xCB00_7106, 53);
+        second.Original = new FlowKey(IpProtocol.Udp, first.Original.Source, first.Original.SourcePort, Ipv4Address.Parse("203.0.113.6"), 53);
+        second.Translated = new FlowKey(IpProtocol.Udp, first.Translated.Source, first.Translated.SourcePort, Ipv4Address.Parse("203.0.113.6"), 53);
         int member = table.Add(second, representative, startsMapping: false);
         Assert.Equal(representative, table.FindMappingByExternal(IpProtocol.Udp, first.Translated.Source, first.Translated.SourcePort));
         Assert.False(table.Remove(representative, out _));

@@ -14,10 +14,11 @@ public sealed class SessionStateFilePropertyTests
     // Quotes, backslashes, control and non-ASCII characters must survive JSON escaping.
     private static readonly Gen<string> Text = Gen.Char["ab9 -_.:\"\\\n\té中"].Array[0, 12].Select(characters => new string(characters));
     private static readonly Gen<TimeSpan> Duration = Gen.Long.Select(ticks => new TimeSpan(ticks));
-    private static readonly Gen<Ipv4Prefix> Prefix = Gen.Select(Gen.UInt, Gen.Int[0, 32], (address, length) => new Ipv4Prefix(address, length));
+    private static readonly Gen<Ipv4Address> Address = Gen.UInt.Select(v => new Ipv4Address(v));
+    private static readonly Gen<Ipv4Prefix> Prefix = Gen.Select(Address, Gen.Int[0, 32], (address, length) => new Ipv4Prefix(address, length));
     private static readonly Gen<PortMatch> Ports = Gen.Select(Gen.UShort, Gen.UShort, (first, last) => new PortMatch(first, last));
     private static readonly Gen<PortRange?> Range = Gen.Select(Gen.UShort, Gen.UShort, (first, last) => new PortRange(first, last)).Nullable();
-    private static readonly Gen<FlowKey> Flow = Gen.Select(Gen.Byte, Gen.UInt, Gen.UShort, Gen.UInt, Gen.UShort,
+    private static readonly Gen<FlowKey> Flow = Gen.Select(Gen.Byte, Address, Gen.UShort, Address, Gen.UShort,
         (protocol, source, sourcePort, destination, destinationPort) => new FlowKey((IpProtocol)protocol, source, sourcePort, destination, destinationPort));
 
     private static readonly Gen<NatPolicy> Policy = Gen.Select(
@@ -39,7 +40,7 @@ public sealed class SessionStateFilePropertyTests
 
     private static readonly Gen<NatRule> Rule = Gen.Select(
         Gen.Select(Gen.Enum<NatRuleKind>(), Text.Null(), Gen.Byte.Select(bits => (RuleProtocols)bits), Prefix, Ports, Prefix, Ports),
-        Gen.Select(Gen.UInt, Gen.UInt, Range, Range, Gen.Int, Gen.UInt.Array[0, 4], Gen.UShort),
+        Gen.Select(Address, Address, Range, Range, Gen.Int, Address.Array[0, 4], Gen.UShort),
         Gen.Select(Gen.Bool, Gen.Bool, Policy, Text.Null()),
         (matching, translation, rest) => new NatRule
         {

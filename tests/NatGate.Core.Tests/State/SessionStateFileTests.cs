@@ -16,7 +16,7 @@ public sealed class SessionStateFileTests : IDisposable
     private static readonly long Start = new DateTime(2025, 3, 1, 12, 0, 0, DateTimeKind.Utc).Ticks;
     private static readonly long Now = Start + 10 * TimeSpan.TicksPerSecond;
     private static readonly DateTimeOffset SavedAt = new(2025, 3, 1, 12, 0, 10, TimeSpan.Zero);
-    private static readonly uint External = Ipv4Address.Parse("198.51.100.10");
+    private static readonly Ipv4Address External = Ipv4Address.Parse("198.51.100.10");
     private static readonly NatRule Rule = NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/24"), External, label: "lan");
 
     private const int SessionsMade = 5;
@@ -43,7 +43,7 @@ public sealed class SessionStateFileTests : IDisposable
     {
         NatEngine engine = NewEngine();
         var replies = new List<Reply>();
-        uint remote = Ipv4Address.Parse("203.0.113.7");
+        Ipv4Address remote = Ipv4Address.Parse("203.0.113.7");
 
         byte[] packet = new byte[1500];
         int length = Ipv4PacketWriter.WriteTcp(packet, Ipv4Address.Parse("10.0.0.5"), 40000, remote, 80, TcpFlags.Syn, 1000, 0, []);
@@ -82,7 +82,7 @@ public sealed class SessionStateFileTests : IDisposable
     {
         TranslationResult result = engine.Translate(packet, length, nowTicks);
         Assert.Equal(Verdict.Forward, result.Verdict);
-        Assert.Equal(External, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(packet.AsSpan(12)));
+        Assert.Equal(External, Ipv4Address.Read(packet.AsSpan(Ipv4Packet.Field.SourceAddress)));
         return System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(packet.AsSpan(portOffset));
     }
 

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Translation;
@@ -9,7 +10,7 @@ public sealed class BehaviorTests
     private static NatPolicy Policy(MappingBehavior mapping, FilteringBehavior filtering)
         => new() { Mapping = mapping, UdpFiltering = filtering, TcpFiltering = filtering };
 
-    private static ushort ExternalPortFor(Lab lab, uint remote, ushort remotePort)
+    private static ushort ExternalPortFor(Lab lab, Ipv4Address remote, ushort remotePort)
         => Lab.Tuple(lab.Forward(Lab.Udp(Lab.InsideA, 5000, remote, remotePort))).SourcePort;
 
     [Theory]

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
@@ -13,7 +14,7 @@ namespace NatGate.Core.Tests.Translation;
 /// </summary>
 public sealed class FilteringIndexTests
 {
-    private static readonly uint[] Remotes = [.. Enumerable.Range(0, 5).Select(i => Lab.Remote + (uint)i)];
+    private static readonly Ipv4Address[] Remotes = [.. Enumerable.Range(0, 5).Select(i => Lab.Remote + (uint)i)];
     private static readonly ushort[] RemotePorts = [53, 123, 4000];
 
     [Theory]
@@ -28,7 +29,7 @@ public sealed class FilteringIndexTests
         int admitted = 0, refused = 0;
         for (int step = 0; step < 3000; step++)
         {
-            uint remote = Remotes[random.Next(Remotes.Length)];
+            Ipv4Address remote = Remotes[random.Next(Remotes.Length)];
             ushort remotePort = RemotePorts[random.Next(RemotePorts.Length)];
             switch (random.Next(10))
             {
@@ -52,7 +53,7 @@ public sealed class FilteringIndexTests
                             && (filtering == FilteringBehavior.AddressDependent || session.Original.SourcePort == remotePort));
                     (TranslationResult result, _) = lab.Send(Lab.Udp(remote, remotePort, Lab.External, 5000));
                     Assert.True(expected == (result.Verdict == Verdict.Forward),
-                        $"step {step}: {Ipv4Address.Format(remote)}:{remotePort} expected {(expected ? "admitted" : "refused")}, got {result.Verdict} {result.Reason}");
+                        $"step {step}: {remote}:{remotePort} expected {(expected ? "admitted" : "refused")}, got {result.Verdict} {result.Reason}");
                     admitted += expected ? 1 : 0;
                     refused += expected ? 0 : 1;
                     break;

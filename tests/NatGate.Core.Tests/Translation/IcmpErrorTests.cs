@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Translation;
 
@@ -5,7 +6,7 @@ namespace NatGate.Core.Tests.Translation;
 
 public sealed class IcmpErrorTests
 {
-    private static byte[] Error(uint from, uint to, byte type, byte code, byte[] quoted)
+    private static byte[] Error(Ipv4Address from, Ipv4Address to, byte type, byte code, byte[] quoted)
     {
         var buffer = new byte[1024];
         int length = Ipv4PacketWriter.WriteIcmpError(buffer, from, to, type, code, quoted);

@@ -9,12 +9,12 @@ namespace NatGate.Core.Tests.Translation;
 /// <summary>An engine with one map rule, and helpers to send packets through it and read them back.</summary>
 internal sealed class Lab
 {
-    public static readonly uint External = Ipv4Address.Parse("198.51.100.10");
-    public static readonly uint InsideA = Ipv4Address.Parse("10.0.0.2");
-    public static readonly uint InsideB = Ipv4Address.Parse("10.0.0.3");
-    public static readonly uint Remote = Ipv4Address.Parse("203.0.113.5");
-    public static readonly uint OtherRemote = Ipv4Address.Parse("203.0.113.6");
-    public static readonly uint Router = Ipv4Address.Parse("203.0.113.254");
+    public static readonly Ipv4Address External = Ipv4Address.Parse("198.51.100.10");
+    public static readonly Ipv4Address InsideA = Ipv4Address.Parse("10.0.0.2");
+    public static readonly Ipv4Address InsideB = Ipv4Address.Parse("10.0.0.3");
+    public static readonly Ipv4Address Remote = Ipv4Address.Parse("203.0.113.5");
+    public static readonly Ipv4Address OtherRemote = Ipv4Address.Parse("203.0.113.6");
+    public static readonly Ipv4Address Router = Ipv4Address.Parse("203.0.113.254");
     public static readonly Ipv4Prefix InsidePrefix = Ipv4Prefix.Parse("10.0.0.0/24");
     public const long Start = 638_000_000_000_000_000;
 
@@ -36,21 +36,21 @@ internal sealed class Lab
 
     public void Advance(TimeSpan by) => Now += by.Ticks;
 
-    public static byte[] Udp(uint source, ushort sourcePort, uint destination, ushort destinationPort, string payload = "hello", bool withChecksum = true)
+    public static byte[] Udp(Ipv4Address source, ushort sourcePort, Ipv4Address destination, ushort destinationPort, string payload = "hello", bool withChecksum = true)
     {
         var buffer = new byte[65536];
         int length = Ipv4PacketWriter.WriteUdp(buffer, source, sourcePort, destination, destinationPort, System.Text.Encoding.ASCII.GetBytes(payload), withChecksum: withChecksum, identification: 0x1234);
         return buffer[..length];
     }
 
-    public static byte[] Tcp(uint source, ushort sourcePort, uint destination, ushort destinationPort, TcpFlags flags, string payload = "")
+    public static byte[] Tcp(Ipv4Address source, ushort sourcePort, Ipv4Address destination, ushort destinationPort, TcpFlags flags, string payload = "")
     {
         var buffer = new byte[65536];
         int length = Ipv4PacketWriter.WriteTcp(buffer, source, sourcePort, destination, destinationPort, flags, 1000, flags.HasFlag(TcpFlags.Ack) ? 2000u : 0, System.Text.Encoding.ASCII.GetBytes(payload), identification: 0x4321);
         return buffer[..length];
     }
 
-    public static byte[] Echo(uint source, uint destination, ushort identifier, bool reply = false)
+    public static byte[] Echo(Ipv4Address source, Ipv4Address destination, ushort identifier, bool reply = false)
     {
         var buffer = new byte[65536];
         int length = Ipv4PacketWriter.WriteIcmpQuery(buffer, source, destination, reply ? IcmpType.EchoReply : IcmpType.Echo, identifier, 7, "ping"u8);
@@ -88,7 +88,7 @@ internal sealed class Lab
         Assert.True(TransportChecksum.IsValid(ip), $"invalid checksum in {Convert.ToHexString(packet)}");
     }
 
-    public static (uint Source, ushort SourcePort, uint Destination, ushort DestinationPort) Tuple(byte[] packet)
+    public static (Ipv4Address Source, ushort SourcePort, Ipv4Address Destination, ushort DestinationPort) Tuple(byte[] packet)
     {
         Assert.Equal(PacketError.None, Ipv4Packet.TryParse(packet, out Ipv4Packet ip));
         Span<byte> transport = ip.Payload;

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
 using NatGate.Core.Translation;
@@ -60,7 +61,7 @@ public sealed class LimitsAndFragmentsTests
     {
         // Issue 10: with two --external addresses the second was never used. One port on each.
         var lab = new Lab(addMapRule: false);
-        uint second = Lab.External + 1;
+        Ipv4Address second = Lab.External + 1;
         lab.Engine.LoadRules(
         [
             NatEngine.MapRule(Lab.InsidePrefix, Lab.External, new Core.Ports.PortRange(1024, 1024)),
@@ -99,7 +100,7 @@ public sealed class LimitsAndFragmentsTests
         Assert.Equal(2, lab.Engine.SessionCount);
     }
 
-    private static byte[][] Fragments(uint source, uint destination, ushort sourcePort, ushort destinationPort)
+    private static byte[][] Fragments(Ipv4Address source, Ipv4Address destination, ushort sourcePort, ushort destinationPort)
     {
         // A UDP datagram of 8 + 40 bytes, cut into fragments of 24 + 24 bytes of IP payload.
         byte[] whole = Lab.Udp(source, sourcePort, destination, destinationPort, new string('x', 40));
@@ -159,7 +160,7 @@ public sealed class LimitsAndFragmentsTests
     }
 
     /// <summary>A later fragment of datagram <paramref name="identification"/>, as if its first were still on its way.</summary>
-    private static byte[] EarlyFragment(uint source, uint destination, ushort identification)
+    private static byte[] EarlyFragment(Ipv4Address source, Ipv4Address destination, ushort identification)
     {
         byte[] fragment = Fragments(source, destination, 5000, 53)[1];
         fragment[4] = (byte)(identification >> 8);
@@ -191,7 +192,7 @@ public sealed class LimitsAndFragmentsTests
         int held = 0;
         for (int i = 0; i < 5000; i++)
         {
-            uint spoofed = Lab.Remote + (uint)(i % 300);
+            Ipv4Address spoofed = Lab.Remote + (uint)(i % 300);
             held += lab.Send(EarlyFragment(spoofed, Lab.External, (ushort)i)).Result.Verdict == Verdict.Held ? 1 : 0;
         }
         Assert.Equal(32, held);

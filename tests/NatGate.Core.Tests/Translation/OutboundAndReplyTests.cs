@@ -1,4 +1,5 @@
 using NatGate.Core.Control;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Translation;
 

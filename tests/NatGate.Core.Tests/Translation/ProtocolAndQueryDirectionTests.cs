@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Translation;
@@ -14,7 +15,7 @@ public sealed class ProtocolAndQueryDirectionTests
     private const byte Esp = 50;
     private const byte Experimental = 253;
 
-    private static byte[] Raw(uint source, uint destination, byte protocol)
+    private static byte[] Raw(Ipv4Address source, Ipv4Address destination, byte protocol)
     {
         var buffer = new byte[128];
         int header = Ipv4PacketWriter.WriteIpv4Header(buffer, source, destination, (IpProtocol)protocol, 24);

@@ -66,8 +66,8 @@ public sealed class RedirectAndHairpinTests
     {
         var lab = new Lab();
         lab.Engine.AddRule(WebRedirect() with { RedirectTargets = [Lab.InsideA, Lab.InsideB], RoundRobin = true });
-        uint first = Lab.Tuple(lab.Forward(Lab.Tcp(Lab.Remote, 1, Lab.External, 8080, TcpFlags.Syn))).Destination;
-        uint second = Lab.Tuple(lab.Forward(Lab.Tcp(Lab.Remote, 2, Lab.External, 8080, TcpFlags.Syn))).Destination;
+        Ipv4Address first = Lab.Tuple(lab.Forward(Lab.Tcp(Lab.Remote, 1, Lab.External, 8080, TcpFlags.Syn))).Destination;
+        Ipv4Address second = Lab.Tuple(lab.Forward(Lab.Tcp(Lab.Remote, 2, Lab.External, 8080, TcpFlags.Syn))).Destination;
         Assert.NotEqual(first, second);
     }
 
@@ -75,7 +75,7 @@ public sealed class RedirectAndHairpinTests
     public void Bimap_translates_one_address_to_another_both_ways_keeping_ports()
     {
         var lab = new Lab(addMapRule: false);
-        uint publicAddress = Ipv4Address.Parse("198.51.100.20");
+        Ipv4Address publicAddress = Ipv4Address.Parse("198.51.100.20");
         lab.Engine.AddRule(new NatRule
         {
             Kind = NatRuleKind.Bidirectional,
@@ -122,7 +122,7 @@ public sealed class RedirectAndHairpinTests
     {
         var lab = new Lab();
         lab.Engine.AddRule(WebRedirect());
-        uint gateway = Ipv4Address.Parse("198.51.100.1");
+        Ipv4Address gateway = Ipv4Address.Parse("198.51.100.1");
         lab.Engine.SetLocalAddresses([gateway]);
         byte[] syn = lab.Forward(Lab.Tcp(gateway, 50000, Lab.External, 8080, TcpFlags.Syn));
         var tuple = Lab.Tuple(syn);

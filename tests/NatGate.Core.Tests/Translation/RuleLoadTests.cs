@@ -9,13 +9,13 @@ namespace NatGate.Core.Tests.Translation;
 /// <summary>Rule sets of operator size: 100,000 rules, replaced whole or not at all, numbers reused lowest first.</summary>
 public sealed class RuleLoadTests
 {
-    private static readonly uint ForwardedAddress = Ipv4Address.Parse("198.51.101.1");
+    private static readonly Ipv4Address ForwardedAddress = Ipv4Address.Parse("198.51.101.1");
 
     /// <summary>Rule n maps inside host 10.(n / 65536).(n / 256).(n) alone to 198.51.100.(n mod 200 + 1).</summary>
     private static NatRule HostMap(int number)
         => NatEngine.MapRule(Ipv4Prefix.Host(InsideHost(number)), Ipv4Address.Parse("198.51.100.1") + (uint)(number % 200), label: $"rules.conf:{number + 1}");
 
-    private static uint InsideHost(int number) => Ipv4Address.Parse("10.0.0.0") + (uint)number;
+    private static Ipv4Address InsideHost(int number) => Ipv4Address.Parse("10.0.0.0") + (uint)number;
 
     /// <summary>A port forward: 198.51.101.1 port 1000 + n to 10.200.0.1 port 22.</summary>
     private static NatRule PortForward(int number) => new()
@@ -82,7 +82,7 @@ public sealed class RuleLoadTests
         var lab = new Lab();
         lab.Forward(Lab.Udp(Lab.InsideA, 1, Lab.Remote, 2));
         // The old rule has a session, so it keeps its number as an orphan: one number fewer for the new set.
-        NatRule[] tooMany = [.. Enumerable.Range(0, RuleSlotTable.MaximumRules).Select(i => NatEngine.MapRule(Ipv4Prefix.Host(0x0A000000u + (uint)i), Lab.External))];
+        NatRule[] tooMany = [.. Enumerable.Range(0, RuleSlotTable.MaximumRules).Select(i => NatEngine.MapRule(Ipv4Prefix.Host(Ipv4Address.Parse("10.0.0.0") + (uint)i), Lab.External))];
 
         NatControlException refused = Assert.Throws<NatControlException>(() => lab.Engine.ReplaceRules(tooMany));
 
@@ -98,7 +98,7 @@ public sealed class RuleLoadTests
     {
         var lab = new Lab();
         lab.Forward(Lab.Udp(Lab.InsideA, 1, Lab.Remote, 2));
-        uint other = Ipv4Address.Parse("198.51.100.77");
+        Ipv4Address other = Ipv4Address.Parse("198.51.100.77");
 
         IReadOnlyList<int> numbers = lab.Engine.ReplaceRules([
             NatEngine.MapRule(Lab.InsidePrefix, other),
@@ -123,7 +123,7 @@ public sealed class RuleLoadTests
         Assert.True(lab.Engine.RemoveRule(0));
         Assert.True(lab.Engine.RemoveRule(1));
         lab.Forward(Lab.Udp(Lab.InsideB, 1, Lab.Remote, 2)); // through rule 2
-        uint first = Ipv4Address.Parse("198.51.100.21");
+        Ipv4Address first = Ipv4Address.Parse("198.51.100.21");
         NatRule[] replacement = [.. Enumerable.Range(0, 3).Select(i => NatEngine.MapRule(Lab.InsidePrefix, first + (uint)i))];
 
         PreparedRuleSet prepared = await Task.Run(() => lab.Engine.PrepareReplacement(replacement), TestContext.Current.CancellationToken);

@@ -14,9 +14,11 @@ namespace NatGate.Core.Tests.Translation;
 public sealed class RuleMatcherTests
 {
     // A few neighbourhoods, so prefixes nest and overlap; the last sits at the top of the address space.
-    private static readonly uint[] Bases = [0x0A00_0000, 0x0A00_0100, 0xC000_0200, 0x0000_0000, 0xFFFF_FFC0];
+    private static readonly Ipv4Address[] Bases = [Ipv4Address.Parse("10.0.0.0"), Ipv4Address.Parse("10.0.1.0"), Ipv4Address.Parse("192.0.2.0"), Ipv4Address.Any, Ipv4Address.Parse("255.255.255.192")];
 
-    private static readonly Gen<uint> Address = Gen.Select(Gen.OneOf(Bases), Gen.UInt[0, 63], (first, offset) => first + offset);
+    private static readonly Ipv4Address Broadcast = Ipv4Address.Parse("255.255.255.255");
+
+    private static readonly Gen<Ipv4Address> Address = Gen.Select(Gen.OneOf(Bases), Gen.UInt[0, 63], (first, offset) => first + offset);
 
     private static readonly Gen<Ipv4Prefix> Prefix = Gen.Select(Address, Gen.OneOf(0, 8, 16, 23, 24, 26, 28, 30, 31, 32, 32, 32),
         (address, length) => new Ipv4Prefix(address, length));
@@ -34,7 +36,7 @@ public sealed class RuleMatcherTests
         .Select(parts =>
         {
             ((NatRuleKind kind, Ipv4Prefix source, bool sourceNegated, Ipv4Prefix destination, bool destinationNegated),
-             (RuleProtocols protocols, PortMatch sourcePorts, PortMatch destinationPorts, uint translated, uint extra)) = parts;
+             (RuleProtocols protocols, PortMatch sourcePorts, PortMatch destinationPorts, Ipv4Address translated, uint extra)) = parts;
             var rule = new NatRule
             {
                 Kind = kind,
@@ -46,16 +48,19 @@ public sealed class RuleMatcherTests
                 SourcePorts = sourcePorts,
                 DestinationPorts = destinationPorts,
             };
+            // The highest first address that leaves room for a range as long as the inside prefix.
+            Ipv4Address highestBimapFirst = Broadcast - (uint)(source.Count - 1);
+            Ipv4Address bimapFirst = translated <= highestBimapFirst ? translated : highestBimapFirst;
             return kind switch
             {
                 // A bimap's external range is as long as its inside prefix, and need not be aligned.
                 NatRuleKind.Bidirectional => rule with
                 {
-                    TranslatedFirst = (uint)Math.Min(translated, (1UL << 32) - source.Count),
-                    TranslatedLast = (uint)(Math.Min(translated, (1UL << 32) - source.Count) + source.Count - 1),
+                    TranslatedFirst = bimapFirst,
+                    TranslatedLast = bimapFirst + (uint)(source.Count - 1),
                 },
-                NatRuleKind.Redirect => rule with { RedirectTargets = [0x0A09_0909] },
-                _ => rule with { TranslatedFirst = translated, TranslatedLast = (uint)Math.Min(uint.MaxValue, (ulong)translated + extra) },
+                NatRuleKind.Redirect => rule with { RedirectTargets = [Ipv4Address.Parse("10.9.9.9")] },
+                _ => rule with { TranslatedFirst = translated, TranslatedLast = extra <= Broadcast - translated ? translated + extra : Broadcast },
             };
         });
 
@@ -85,12 +90,12 @@ public sealed class RuleMatcherTests
             foreach (FlowKey key in packets)
             {
                 Assert.Same(ReferenceFindRedirect(redirects, key), matcher.FindRedirect(key));
-                foreach ((uint destination, ushort port) in (ReadOnlySpan<(uint, ushort)>)[(key.Destination, key.DestinationPort), (redirected, 443)])
+                foreach ((Ipv4Address destination, ushort port) in (ReadOnlySpan<(Ipv4Address, ushort)>)[(key.Destination, key.DestinationPort), (redirected, 443)])
                 {
                     Assert.Same(ReferenceFindMap(maps, key, destination, port), matcher.FindMap(key, destination, port));
                     Assert.Equal(ReferenceIsInsideOfSomeMap(maps, key, destination), matcher.IsInsideOfSomeMap(key, destination));
                 }
-                foreach (uint address in (ReadOnlySpan<uint>)[key.Source, key.Destination, redirected])
+                foreach (Ipv4Address address in (ReadOnlySpan<Ipv4Address>)[key.Source, key.Destination, redirected])
                 {
                     Assert.Equal(ReferenceIsExternalAddress(maps, redirects, address), matcher.IsExternalAddress(address));
                 }
@@ -130,10 +135,10 @@ public sealed class RuleMatcherTests
         };
         var slot = new RuleSlot(0, bimap);
         RuleMatcher matcher = RuleMatcher.Build([slot], 1);
-        for (uint address = Ipv4Address.Parse("192.0.2.0"); address <= Ipv4Address.Parse("192.0.2.9"); address++)
+        for (Ipv4Address address = Ipv4Address.Parse("192.0.2.0"); address <= Ipv4Address.Parse("192.0.2.9"); address += 1)
         {
             bool inRange = address >= bimap.TranslatedFirst && address <= bimap.TranslatedLast;
-            Assert.Equal(inRange ? slot : null, matcher.FindRedirect(new FlowKey(IpProtocol.Udp, 1, 1, address, 53)));
+            Assert.Equal(inRange ? slot : null, matcher.FindRedirect(new FlowKey(IpProtocol.Udp, new Ipv4Address(1), 1, address, 53)));
             Assert.Equal(inRange, matcher.IsExternalAddress(address));
         }
     }
@@ -141,12 +146,12 @@ public sealed class RuleMatcherTests
     [Fact]
     public void Only_rules_with_both_conditions_negated_are_checked_for_every_packet()
     {
-        NatRule map = NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/24"), 1);
+        NatRule map = NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/24"), new Ipv4Address(1));
         RuleMatcher matcher = RuleMatcher.Build([
             new RuleSlot(0, map),
             new RuleSlot(1, map with { SourceNegated = true }),
             new RuleSlot(2, map with { SourceNegated = true, DestinationNegated = true, Destination = Ipv4Prefix.Parse("192.0.2.0/24") }),
-            new RuleSlot(3, new NatRule { Kind = NatRuleKind.Redirect, Destination = Ipv4Prefix.Parse("192.0.2.1/32"), DestinationPorts = PortMatch.Exactly(80), RedirectTargets = [5] }),
+            new RuleSlot(3, new NatRule { Kind = NatRuleKind.Redirect, Destination = Ipv4Prefix.Parse("192.0.2.1/32"), DestinationPorts = PortMatch.Exactly(80), RedirectTargets = [new Ipv4Address(5)] }),
         ], 1);
         Assert.Equal(1, matcher.UnindexedCount);
     }
@@ -193,7 +198,7 @@ public sealed class RuleMatcherTests
         return null;
     }
 
-    private static RuleSlot? ReferenceFindMap(RuleSlot[] mapRules, FlowKey key, uint destination, ushort destinationPort)
+    private static RuleSlot? ReferenceFindMap(RuleSlot[] mapRules, FlowKey key, Ipv4Address destination, ushort destinationPort)
     {
         foreach (RuleSlot slot in mapRules)
         {
@@ -209,7 +214,7 @@ public sealed class RuleMatcherTests
         return null;
     }
 
-    private static bool ReferenceIsInsideOfSomeMap(RuleSlot[] mapRules, FlowKey key, uint destination)
+    private static bool ReferenceIsInsideOfSomeMap(RuleSlot[] mapRules, FlowKey key, Ipv4Address destination)
     {
         foreach (RuleSlot slot in mapRules)
         {
@@ -224,7 +229,7 @@ public sealed class RuleMatcherTests
         return false;
     }
 
-    private static bool ReferenceIsExternalAddress(RuleSlot[] mapRules, RuleSlot[] redirectRules, uint address)
+    private static bool ReferenceIsExternalAddress(RuleSlot[] mapRules, RuleSlot[] redirectRules, Ipv4Address address)
     {
         foreach (RuleSlot slot in mapRules)
         {

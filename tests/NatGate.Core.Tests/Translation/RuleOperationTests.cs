@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using NatGate.Core.Control;
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Translation;
@@ -72,9 +73,9 @@ public sealed class RuleOperationTests
     public void The_most_specific_source_wins_then_load_order()
     {
         var lab = new Lab(addMapRule: false);
-        uint wide = Ipv4Address.Parse("198.51.100.1");
-        uint narrow = Ipv4Address.Parse("198.51.100.2");
-        uint later = Ipv4Address.Parse("198.51.100.3");
+        Ipv4Address wide = Ipv4Address.Parse("198.51.100.1");
+        Ipv4Address narrow = Ipv4Address.Parse("198.51.100.2");
+        Ipv4Address later = Ipv4Address.Parse("198.51.100.3");
         lab.Engine.LoadRules([
             NatEngine.MapRule(Addressing.Ipv4Prefix.Parse("10.0.0.0/8"), wide),
             NatEngine.MapRule(Addressing.Ipv4Prefix.Parse("10.0.0.0/24"), narrow),

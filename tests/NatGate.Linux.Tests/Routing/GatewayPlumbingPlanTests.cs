@@ -125,7 +125,7 @@ public sealed class GatewayPlumbingPlanTests
     [Fact]
     public void A_shared_address_steers_only_the_nats_ports_and_reserves_them_from_the_kernel()
     {
-        uint shared = Ipv4Address.Parse("203.0.113.1");
+        Ipv4Address shared = Ipv4Address.Parse("203.0.113.1");
         var ports = new Core.Ports.PortRange(61000, 65535);
         GatewayPlumbingOptions options = Options with
         {
@@ -216,10 +216,10 @@ public sealed class GatewayPlumbingPlanTests
         static string ToJson(PolicyRule rule)
         {
             var parts = new List<string> { $"\"priority\":{rule.Preference}" };
-            parts.Add(rule.From is { } from ? $"\"src\":\"{Ipv4Address.Format(from.Network)}\",\"srclen\":{from.Length}" : "\"src\":\"all\"");
+            parts.Add(rule.From is { } from ? $"\"src\":\"{from.Network.ToString()}\",\"srclen\":{from.Length}" : "\"src\":\"all\"");
             if (rule.To is { } to)
             {
-                parts.Add(to.Length == 32 ? $"\"dst\":\"{Ipv4Address.Format(to.Network)}\"" : $"\"dst\":\"{Ipv4Address.Format(to.Network)}\",\"dstlen\":{to.Length}");
+                parts.Add(to.Length == 32 ? $"\"dst\":\"{to.Network.ToString()}\"" : $"\"dst\":\"{to.Network.ToString()}\",\"dstlen\":{to.Length}");
             }
             if (rule.InputInterface is { } input)
             {

@@ -247,7 +247,7 @@ public sealed class GatewayPlumbingTests
                     socket.SendTo([7, 7, 7], new IPEndPoint(IPAddress.Parse("203.0.113.9"), 4000));
                 });
                 // The outside host resolved 203.0.113.9 to the gateway's MAC, and the datagram came out of the TUN.
-                uint external = Ipv4Address.Parse("203.0.113.9");
+                Ipv4Address external = Ipv4Address.Parse("203.0.113.9");
                 var clock = Stopwatch.StartNew();
                 bool seen = false;
                 while (!seen && clock.ElapsedMilliseconds < 3000)

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;

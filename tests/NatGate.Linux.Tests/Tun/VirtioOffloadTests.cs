@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Buffers.Binary;
 using NatGate.Core.Packets;
 using NatGate.Linux.Tun;
@@ -10,8 +11,8 @@ namespace NatGate.Linux.Tests.Tun;
 /// </summary>
 public sealed class VirtioOffloadTests
 {
-    private static readonly uint Inside = Ipv4Address.Parse("10.0.0.2");
-    private static readonly uint Outside = Ipv4Address.Parse("198.51.100.7");
+    private static readonly Ipv4Address Inside = Ipv4Address.Parse("10.0.0.2");
+    private static readonly Ipv4Address Outside = Ipv4Address.Parse("198.51.100.7");
 
     /// <summary>A virtio_net_hdr (little-endian fields, linux/virtio_net.h).</summary>
     private static byte[] Header(byte flags, byte gsoType = VirtioNetHeader.GsoNone, ushort checksumStart = 0, ushort checksumOffset = 0, ushort gsoSize = 0)

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Configuration;
 using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
@@ -60,7 +61,7 @@ public sealed class GatewayConfigurationTests
             (instance.UdpFilteringBehavior, instance.TcpFilteringBehavior, instance.MappingBehavior, instance.UdpInboundRefresh));
         Assert.Equal(((ushort)1024, (ushort)65535), (instance.ExternalAddresses[0].PortStart, instance.ExternalAddresses[0].PortEnd));
         NatStaticMapping mapping = Assert.Single(configuration.NetNat.StaticMappings);
-        Assert.Equal(("lab", 1, 0u, (ushort?)null), (mapping.NatName, mapping.StaticMappingID, mapping.ExternalIPAddress, mapping.InternalPort));
+        Assert.Equal(("lab", 1, Ipv4Address.Any, (ushort?)null), (mapping.NatName, mapping.StaticMappingID, mapping.ExternalIPAddress, mapping.InternalPort));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.CommandLine;
 using NatGate.Cli;
 using NatGate.Control;
@@ -13,10 +14,10 @@ namespace NatGate.Tests.Control;
 /// </summary>
 internal sealed class ControlLab : IAsyncDisposable
 {
-    public static readonly uint External = Ipv4Address.Parse("198.51.100.10");
-    public static readonly uint InsideA = Ipv4Address.Parse("10.0.0.2");
-    public static readonly uint InsideB = Ipv4Address.Parse("10.0.0.3");
-    public static readonly uint Remote = Ipv4Address.Parse("203.0.113.5");
+    public static readonly Ipv4Address External = Ipv4Address.Parse("198.51.100.10");
+    public static readonly Ipv4Address InsideA = Ipv4Address.Parse("10.0.0.2");
+    public static readonly Ipv4Address InsideB = Ipv4Address.Parse("10.0.0.3");
+    public static readonly Ipv4Address Remote = Ipv4Address.Parse("203.0.113.5");
     public const string MapRule = "map * 10.0.0.0/24 -> 198.51.100.10/32";
     public const string WebRedirect = "rdr * 198.51.100.10/32 port 8080 -> 10.0.0.3 port 80 tcp";
     public const long Start = 638_000_000_000_000_000;
@@ -62,14 +63,14 @@ internal sealed class ControlLab : IAsyncDisposable
         return Controller.Run(engine => engine.Translate(buffer, packet.Length, Start));
     }
 
-    public static byte[] Udp(uint source, ushort sourcePort, uint destination, ushort destinationPort)
+    public static byte[] Udp(Ipv4Address source, ushort sourcePort, Ipv4Address destination, ushort destinationPort)
     {
         var buffer = new byte[2048];
         int length = Ipv4PacketWriter.WriteUdp(buffer, source, sourcePort, destination, destinationPort, "hello"u8, withChecksum: true, identification: 0x1234);
         return buffer[..length];
     }
 
-    public static byte[] Tcp(uint source, ushort sourcePort, uint destination, ushort destinationPort, TcpFlags flags)
+    public static byte[] Tcp(Ipv4Address source, ushort sourcePort, Ipv4Address destination, ushort destinationPort, TcpFlags flags)
     {
         var buffer = new byte[2048];
         int length = Ipv4PacketWriter.WriteTcp(buffer, source, sourcePort, destination, destinationPort, flags, 1000, 0, [], identification: 0x4321);

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Control;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
@@ -244,7 +245,7 @@ public sealed class ControlServerTests
         const int count = NatGate.Daemon.GatewayController.SlotsPerSlice + 5000;
         for (int i = 0; i < count; i++)
         {
-            uint inside = ControlLab.InsideA + (uint)(i % 200);
+            Ipv4Address inside = ControlLab.InsideA + (uint)(i % 200);
             Assert.Equal(Verdict.Forward, lab.Send(ControlLab.Udp(inside, (ushort)(10000 + (i / 200)), ControlLab.Remote, 53)).Verdict);
         }
         IReadOnlyList<SessionView> listed = await lab.Client.SessionsAsync(token: Token);

@@ -62,7 +62,7 @@ public sealed class GatewayControllerTests
         var engine = new NatEngine(new NatEngineOptions { RandomSeed = 1, Limits = new Core.Sessions.FlowTableLimits { MaximumSessions = 5 * GatewayController.SlotsPerSlice, MaximumSessionsPerHost = 0 } }, 0);
         var controller = new GatewayController(engine, TimeProvider.System);
         controller.ApplyNetNat(new NetNatModel { Instances = [Lab] });
-        uint server = Ipv4Address.Parse("203.0.113.7");
+        Ipv4Address server = Ipv4Address.Parse("203.0.113.7");
         void Open(int count)
         {
             for (int i = 0; i < count; i++)

@@ -15,9 +15,9 @@ namespace NatGate.Tests.Daemon;
 /// </summary>
 public sealed class PacketWorkerTests
 {
-    private static readonly uint InsideHost = Ipv4Address.Parse("10.0.0.2");
-    private static readonly uint External = Ipv4Address.Parse("198.51.100.10");
-    private static readonly uint Server = Ipv4Address.Parse("192.0.2.9");
+    private static readonly Ipv4Address InsideHost = Ipv4Address.Parse("10.0.0.2");
+    private static readonly Ipv4Address External = Ipv4Address.Parse("198.51.100.10");
+    private static readonly Ipv4Address Server = Ipv4Address.Parse("192.0.2.9");
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
 
     private static readonly NatInstance Lab = new()
@@ -81,7 +81,7 @@ public sealed class PacketWorkerTests
         }
     }
 
-    private static byte[] Udp(uint source, ushort sourcePort, uint destination, ushort destinationPort, byte timeToLive = 64)
+    private static byte[] Udp(Ipv4Address source, ushort sourcePort, Ipv4Address destination, ushort destinationPort, byte timeToLive = 64)
     {
         byte[] payload = [1, 2, 3, 4];
         byte[] packet = new byte[Ipv4Packet.MinimumHeaderLength + UdpDatagram.HeaderLength + payload.Length];
@@ -90,7 +90,7 @@ public sealed class PacketWorkerTests
     }
 
     /// <summary>What a test reads of a datagram written, once its checksums are found right.</summary>
-    private readonly record struct Datagram(uint Source, ushort SourcePort, uint Destination, ushort DestinationPort, byte TimeToLive);
+    private readonly record struct Datagram(Ipv4Address Source, ushort SourcePort, Ipv4Address Destination, ushort DestinationPort, byte TimeToLive);
 
     private static Datagram ParseUdp(byte[] bytes)
     {

@@ -169,7 +169,7 @@ public static class IpnatPrinter
         text.Append(" ->");
         for (int index = 0; index < rule.RedirectTargets.Count; index++)
         {
-            text.Append(index == 0 ? ' ' : ',').Append(Ipv4Address.Format(rule.RedirectTargets[index]));
+            text.Append(index == 0 ? ' ' : ',').Append(rule.RedirectTargets[index].ToString());
         }
         if (rule.RedirectPort != 0)
         {
@@ -245,14 +245,14 @@ public static class IpnatPrinter
     }
 
     /// <summary>A prefix when the addresses form one, otherwise "range a-b".</summary>
-    private static string Addresses(uint first, uint last)
+    private static string Addresses(Ipv4Address first, Ipv4Address last)
     {
         ulong count = (ulong)(last - first) + 1;
-        if (BitOperations.IsPow2(count) && first % count == 0)
+        if (BitOperations.IsPow2(count) && first.Value % count == 0)
         {
             return new Ipv4Prefix(first, 32 - BitOperations.Log2(count)).ToString();
         }
-        return $"range {Ipv4Address.Format(first)}-{Ipv4Address.Format(last)}";
+        return $"range {first}-{last}";
     }
 
     private static string Range(PortRange range) => string.Create(CultureInfo.InvariantCulture, $"{range.First}:{range.Last}");

@@ -170,7 +170,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         string text = token.Text;
         int slash = text.IndexOf('/', StringComparison.Ordinal);
         string addressText = slash < 0 ? text : text[..slash];
-        if (token.Kind != IpnatTokenKind.Word || !TryAddress(addressText, out uint address))
+        if (token.Kind != IpnatTokenKind.Word || !TryAddress(addressText, out Ipv4Address address))
         {
             throw Fail(token, $"expected an address such as 10.0.0.0/24 or 'any' {where}, found '{text}'");
         }
@@ -191,7 +191,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
     {
         if (text.Contains('.', StringComparison.Ordinal))
         {
-            if (Ipv4Address.TryParse(text, out uint mask) && Ipv4Prefix.TryMaskLength(mask, out int fromMask))
+            if (Ipv4Address.TryParse(text, out Ipv4Address mask) && Ipv4Prefix.TryMaskLength(mask.Value, out int fromMask))
             {
                 return fromMask;
             }
@@ -204,11 +204,11 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
     }
 
     /// <summary>a.b.c.d, or IP Filter's shorthand "0" for 0.0.0.0.</summary>
-    private static bool TryAddress(string text, out uint address)
+    private static bool TryAddress(string text, out Ipv4Address address)
     {
         if (text == "0")
         {
-            address = 0;
+            address = Ipv4Address.Any;
             return true;
         }
         return Ipv4Address.TryParse(text, out address);
@@ -218,8 +218,8 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
     {
         const string Expected = "expected the external addresses after '->', such as 192.0.2.1/32 or 'range 192.0.2.1-192.0.2.9'";
         IpnatToken token = Next("the external addresses after '->'");
-        uint first;
-        uint last;
+        Ipv4Address first;
+        Ipv4Address last;
         if (token.Text == "range")
         {
             IpnatToken range = Next("two addresses a.b.c.d-e.f.g.h after 'range'");
@@ -240,7 +240,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
                 throw Fail(token, $"{Expected}, found '{token.Text}'");
             }
             Ipv4Prefix prefix = ParsePrefix(token, "after '->'", allowNetmask: true);
-            if (prefix.Network == 0 && prefix.Length == 32)
+            if (prefix.Network == Ipv4Address.Any && prefix.Length == 32)
             {
                 // IP Filter reads "-> 0/32" as "the interface's address at the time" (ipnat(5)):
                 // the daemon fills it in, and moves the rule when the address changes.
@@ -248,7 +248,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
                 {
                     throw Fail(token, $"'-> {token.Text}' means the interface's own address: only a map or map-block rule naming an interface may use it");
                 }
-                return rule with { TranslatedFirst = 0, TranslatedLast = 0, TranslatedInterface = rule.Interface };
+                return rule with { TranslatedFirst = Ipv4Address.Any, TranslatedLast = Ipv4Address.Any, TranslatedInterface = rule.Interface };
             }
             first = prefix.First;
             last = prefix.Last;
@@ -264,7 +264,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
 
     private NatRule ReadRedirectTargets(NatRule rule)
     {
-        var targets = new List<uint> { ReadRedirectTarget("'->'") };
+        var targets = new List<Ipv4Address> { ReadRedirectTarget("'->'") };
         while (Peek()?.Kind == IpnatTokenKind.Comma)
         {
             Next("','");
@@ -273,11 +273,11 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         return rule with { RedirectTargets = targets };
     }
 
-    private uint ReadRedirectTarget(string after)
+    private Ipv4Address ReadRedirectTarget(string after)
     {
         IpnatToken token = Next($"an internal address after {after}");
         string text = token.Text.EndsWith("/32", StringComparison.Ordinal) ? token.Text[..^3] : token.Text;
-        return token.Kind == IpnatTokenKind.Word && Ipv4Address.TryParse(text, out uint address)
+        return token.Kind == IpnatTokenKind.Word && Ipv4Address.TryParse(text, out Ipv4Address address)
             ? address
             : throw Fail(token, $"expected an internal address such as 10.0.0.5 after {after}, found '{token.Text}'");
     }

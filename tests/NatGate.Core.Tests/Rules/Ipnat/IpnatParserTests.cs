@@ -12,7 +12,7 @@ public sealed class IpnatParserTests
 {
     private static NatRule One(string line) => Assert.Single(IpnatParser.Parse(line, "nat.conf").Rules);
 
-    private static uint Address(string dotted) => Ipv4Address.Parse(dotted);
+    private static Ipv4Address Address(string dotted) => Ipv4Address.Parse(dotted);
 
     [Fact]
     public void Map_to_a_prefix_translates_to_every_address_of_it()

@@ -43,7 +43,7 @@ public sealed class IpnatPrinterTests
     public void Zero_slash_32_stands_for_the_interfaces_address_at_the_time()
     {
         NatRule rule = One("map ppp0 192.168.1.0/24 -> 0/32");
-        Assert.Equal(("ppp0", 0u, 0u), (rule.TranslatedInterface, rule.TranslatedFirst, rule.TranslatedLast));
+        Assert.Equal(("ppp0", Ipv4Address.Any, Ipv4Address.Any), (rule.TranslatedInterface, rule.TranslatedFirst, rule.TranslatedLast));
     }
 
     [Fact]
@@ -61,7 +61,7 @@ public sealed class IpnatPrinterTests
         Assert.StartsWith("The rule lab has protocols", Assert.Throws<ArgumentException>(() => IpnatPrinter.Print(netNat)).Message, StringComparison.Ordinal);
         NatRule noTargets = new() { Kind = NatRuleKind.Redirect, Destination = Ipv4Prefix.Parse("192.0.2.1/32") };
         Assert.Throws<ArgumentException>(() => IpnatPrinter.Print(noTargets));
-        NatRule tcpAndIcmp = new() { Kind = NatRuleKind.Map, TranslatedFirst = 1, TranslatedLast = 1, Protocols = RuleProtocols.Tcp | RuleProtocols.Icmp };
+        NatRule tcpAndIcmp = new() { Kind = NatRuleKind.Map, TranslatedFirst = new Ipv4Address(1), TranslatedLast = new Ipv4Address(1), Protocols = RuleProtocols.Tcp | RuleProtocols.Icmp };
         Assert.Throws<ArgumentException>(() => IpnatPrinter.Print(tcpAndIcmp));
     }
 
@@ -137,16 +137,20 @@ public sealed class IpnatPrinterTests
             _ => new PortMatch(range.First, range.Last),
         };
 
+    private static readonly Ipv4Address Broadcast = Ipv4Address.Parse("255.255.255.255");
+
+    private static readonly Gen<Ipv4Address> AnyAddress = Gen.UInt.Select(v => new Ipv4Address(v));
+
     private static readonly Gen<Ipv4Prefix> Prefix =
-        from address in Gen.UInt
+        from address in AnyAddress
         from length in Gen.OneOf(Gen.Int[0, 32], Gen.OneOf(0, 32))
         select new Ipv4Prefix(address, length);
 
-    private static readonly Gen<(uint First, uint Last)> Addresses =
-        (from first in Gen.UInt
+    private static readonly Gen<(Ipv4Address First, Ipv4Address Last)> Addresses =
+        (from first in AnyAddress
          from span in Gen.OneOf(Gen.UInt[0, 0], Gen.UInt[0, 300], Gen.UInt)
-         select (first, first + Math.Min(span, uint.MaxValue - first)))
-        .Where(addresses => addresses != (0u, 0u));
+         select (first, first + Math.Min(span, Broadcast - first)))
+        .Where(addresses => addresses != (Ipv4Address.Any, Ipv4Address.Any));
 
     private static readonly Gen<string?> Interface = Gen.OneOf<string?>(null, "natgate0", "e0", "ppp0", "eth0.100", "br-lan");
 
@@ -196,7 +200,7 @@ public sealed class IpnatPrinterTests
         from translatedPorts in Ports
         from identifiers in Gen.OneOf(Gen.Const(default(PortRange?)), Ports.Select(range => (PortRange?)range))
         from portsPerAddress in Gen.OneOf(Gen.Const(0), Gen.Int[1, 65535])
-        from targets in Gen.UInt.List[1, 4]
+        from targets in AnyAddress.List[1, 4]
         from redirectPort in Gen.OneOf(Gen.Const<ushort>(0), Port)
         from roundRobin in Gen.Bool
         from sticky in Gen.Bool
@@ -241,14 +245,19 @@ public sealed class IpnatPrinterTests
             },
         };
 
-    private static NatRule BidirectionalOf(NatRule rule, uint first)
+    private static NatRule BidirectionalOf(NatRule rule, Ipv4Address first)
     {
         ulong count = rule.Source.Count;
-        first = (uint)Math.Min(first, uint.MaxValue - count + 1);
-        if (first == 0 && count == 1)
+        // The highest first address that leaves room for the whole block.
+        Ipv4Address highestFirst = Broadcast - (uint)(count - 1);
+        if (first > highestFirst)
         {
-            first = 1;
+            first = highestFirst;
         }
-        return rule with { TranslatedFirst = first, TranslatedLast = (uint)(first + count - 1) };
+        if (first == Ipv4Address.Any && count == 1)
+        {
+            first += 1;
+        }
+        return rule with { TranslatedFirst = first, TranslatedLast = first + (uint)(count - 1) };
     }
 }
