@@ -7,9 +7,10 @@ namespace NatGate.Core.Behaviours;
 /// <summary>
 /// A filtering behaviour (RFC 4787 section 5): which packets from the outside a mapping admits.
 /// Each asks the table only what it needs, in constant time (issue 10: a flood at a busy
-/// mapping costs what one at an idle mapping does).
+/// mapping costs what one at an idle mapping does). A policy is described by which parts of the
+/// remote endpoint must have been talked to, so the check is one non-virtual method for both families.
 /// </summary>
-internal abstract class FilteringPolicy
+internal abstract class FilteringPolicy(bool checksRemoteAddress, bool checksRemotePort)
 {
     public static FilteringPolicy EndpointIndependent { get; } = new EndpointIndependentFiltering();
 
@@ -20,7 +21,9 @@ internal abstract class FilteringPolicy
     public abstract FilteringBehavior Behavior { get; }
 
     /// <summary>Whether the mapping whose representative is <paramref name="representative"/> admits a packet from the remote endpoint given.</summary>
-    public abstract bool Admits(FlowTable table, int representative, Ipv4Address remoteAddress, ushort remotePort);
+    public bool Admits<TAddress>(FlowTable<TAddress> table, int representative, TAddress remoteAddress, ushort remotePort)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+        => !checksRemoteAddress || table.MappingTalksTo(representative, remoteAddress, checksRemotePort ? remotePort : null);
 
     public static FilteringPolicy For(FilteringBehavior behavior) => behavior switch
     {
@@ -30,28 +33,20 @@ internal abstract class FilteringPolicy
     };
 
     /// <summary>Anyone may send to the mapping (what peer-to-peer applications hope for).</summary>
-    private sealed class EndpointIndependentFiltering : FilteringPolicy
+    private sealed class EndpointIndependentFiltering() : FilteringPolicy(checksRemoteAddress: false, checksRemotePort: false)
     {
         public override FilteringBehavior Behavior => FilteringBehavior.EndpointIndependent;
-
-        public override bool Admits(FlowTable table, int representative, Ipv4Address remoteAddress, ushort remotePort) => true;
     }
 
     /// <summary>Only addresses the inside endpoint has sent to (RFC 4787 REQ-8 recommends this or the above).</summary>
-    private sealed class AddressDependentFiltering : FilteringPolicy
+    private sealed class AddressDependentFiltering() : FilteringPolicy(checksRemoteAddress: true, checksRemotePort: false)
     {
         public override FilteringBehavior Behavior => FilteringBehavior.AddressDependent;
-
-        public override bool Admits(FlowTable table, int representative, Ipv4Address remoteAddress, ushort remotePort)
-            => table.MappingTalksTo(representative, remoteAddress, null);
     }
 
     /// <summary>Only address and port pairs the inside endpoint has sent to.</summary>
-    private sealed class AddressAndPortDependentFiltering : FilteringPolicy
+    private sealed class AddressAndPortDependentFiltering() : FilteringPolicy(checksRemoteAddress: true, checksRemotePort: true)
     {
         public override FilteringBehavior Behavior => FilteringBehavior.AddressAndPortDependent;
-
-        public override bool Admits(FlowTable table, int representative, Ipv4Address remoteAddress, ushort remotePort)
-            => table.MappingTalksTo(representative, remoteAddress, remotePort);
     }
 }

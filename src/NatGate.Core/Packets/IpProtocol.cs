@@ -36,3 +36,16 @@ public enum IpProtocol : byte
     /// <summary>IPv6 Destination Options (RFC 8200 4.6).</summary>
     DestinationOptions = 60,
 }
+
+/// <summary>The names NatGate's listings give protocols: the lower-case keywords of /etc/protocols, else the number.</summary>
+public static class IpProtocolNames
+{
+    public static string Of(IpProtocol protocol) => protocol switch
+    {
+        IpProtocol.Icmp => "icmp",
+        IpProtocol.Tcp => "tcp",
+        IpProtocol.Udp => "udp",
+        IpProtocol.Icmpv6 => "ipv6-icmp",
+        _ => ((byte)protocol).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+}

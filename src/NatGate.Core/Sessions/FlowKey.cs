@@ -9,19 +9,22 @@ namespace NatGate.Core.Sessions;
 /// <summary>
 /// A packet's five-tuple: protocol, source and destination address and port. For ICMP queries
 /// both ports hold the query identifier, so a request and its reply are each other's
-/// <see cref="Reverse"/>. For protocols without ports both ports are zero. 16 bytes.
+/// <see cref="Reverse"/>. For protocols without ports both ports are zero. 16 bytes for IPv4,
+/// 40 for IPv6. One shape for both families: the table, its indexes and its policies are generic
+/// over the address, and the JIT compiles them once per family.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-public readonly record struct FlowKey
+public readonly record struct FlowKey<TAddress>
+    where TAddress : unmanaged, IFlowAddress<TAddress>
 {
-    // Declared widest first so the struct packs into 16 bytes.
-    public readonly Ipv4Address Source;
-    public readonly Ipv4Address Destination;
+    // Declared widest first so the struct packs into 16 bytes (IPv4) or 40 (IPv6).
+    public readonly TAddress Source;
+    public readonly TAddress Destination;
     public readonly ushort SourcePort;
     public readonly ushort DestinationPort;
     public readonly IpProtocol Protocol;
 
-    public FlowKey(IpProtocol protocol, Ipv4Address source, ushort sourcePort, Ipv4Address destination, ushort destinationPort)
+    public FlowKey(IpProtocol protocol, TAddress source, ushort sourcePort, TAddress destination, ushort destinationPort)
     {
         Protocol = protocol;
         Source = source;
@@ -32,13 +35,13 @@ public readonly record struct FlowKey
 
     /// <summary>The same flow seen from the other end.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public FlowKey Reverse() => new(Protocol, Destination, DestinationPort, Source, SourcePort);
+    public FlowKey<TAddress> Reverse() => new(Protocol, Destination, DestinationPort, Source, SourcePort);
 
     /// <summary>A keyed 64-bit hash: the seed is random per table so that remote hosts cannot aim collisions.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong Hash(ulong seed)
     {
-        ulong addresses = ((ulong)Source.Value << 32 | Destination.Value) ^ seed;
+        ulong addresses = TAddress.Mix(Source, Destination) ^ seed;
         ulong rest = (ulong)SourcePort << 40 | (ulong)DestinationPort << 24 | (byte)Protocol;
         ulong hash = (addresses * 0x9E3779B97F4A7C15UL) ^ BitOperations.RotateLeft((rest ^ (seed >> 7)) * 0xC2B2AE3D27D4EB4FUL, 29);
         hash ^= hash >> 31;
@@ -49,21 +52,14 @@ public readonly record struct FlowKey
 
     /// <summary>Field-wise equality, written out so the JIT compares two longs' worth of fields.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool Equals(FlowKey other)
-        => Source == other.Source && Destination == other.Destination
+    public bool Equals(FlowKey<TAddress> other)
+        => Source.Equals(other.Source) && Destination.Equals(other.Destination)
         && SourcePort == other.SourcePort && DestinationPort == other.DestinationPort && Protocol == other.Protocol;
 
     public override int GetHashCode() => (int)Hash(0);
 
     public override string ToString()
-        => $"{ProtocolName(Protocol)} {Source.ToString()}:{SourcePort} -> {Destination.ToString()}:{DestinationPort}";
-
-    public static string ProtocolName(IpProtocol protocol) => protocol switch
-    {
-        IpProtocol.Icmp => "icmp",
-        IpProtocol.Tcp => "tcp",
-        IpProtocol.Udp => "udp",
-        IpProtocol.Icmpv6 => "ipv6-icmp",
-        _ => ((byte)protocol).ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
+        => TAddress.Size == 4
+            ? $"{IpProtocolNames.Of(Protocol)} {Source}:{SourcePort} -> {Destination}:{DestinationPort}"
+            : $"{IpProtocolNames.Of(Protocol)} [{Source}]:{SourcePort} -> [{Destination}]:{DestinationPort}";
 }

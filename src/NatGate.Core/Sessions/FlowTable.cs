@@ -44,9 +44,10 @@ public enum TableRefusal : byte
 /// record of its own: its sessions form a circular list and one of them, the representative,
 /// is what the mapping indexes point at. No allocation per packet; creation and removal are O(1).
 /// </summary>
-internal sealed class FlowTable
+internal sealed class FlowTable<TAddress>
+    where TAddress : unmanaged, IFlowAddress<TAddress>
 {
-    private readonly SessionArray sessions;
+    private readonly SessionArray<TAddress> sessions;
     // Free slots form a list through their own MappingNext: no array of its own (4 bytes a session saved).
     private int freeHead;
     private int freeCount;
@@ -56,16 +57,16 @@ internal sealed class FlowTable
     private readonly FlowIndex flowIndex;
     private readonly FlowIndex mappingInsideIndex;
     private readonly FlowIndex mappingExternalIndex;
-    private readonly Dictionary<Ipv4Address, int> sessionsPerHost = [];
+    private readonly Dictionary<TAddress, int> sessionsPerHost = [];
 
     // Filtering in constant time (RFC 4787 REQ-8 without walking a mapping's sessions): for each
     // mapping of two sessions or more, how many of its sessions talk to each remote address, and
     // to each remote address and port. A mapping of one session is checked against that session
     // alone, so the common case costs no memory. Keys: (protocol, external address and port,
     // remote address, remote port or 0).
-    private readonly HashSet<FlowKey> countedMappings = [];
-    private readonly Dictionary<FlowKey, int> remoteAddresses = [];
-    private readonly Dictionary<FlowKey, int> remoteEndpoints = [];
+    private readonly HashSet<FlowKey<TAddress>> countedMappings = [];
+    private readonly Dictionary<FlowKey<TAddress>, int> remoteAddresses = [];
+    private readonly Dictionary<FlowKey<TAddress>, int> remoteEndpoints = [];
     private readonly ulong seed;
 
     public FlowTable(FlowTableLimits limits, long epochTicks, ulong seed)
@@ -76,7 +77,7 @@ internal sealed class FlowTable
         EpochTicks = epochTicks;
         this.seed = seed;
         int capacity = limits.MaximumSessions;
-        sessions = new SessionArray(capacity);
+        sessions = new SessionArray<TAddress>(capacity);
         for (int slot = 0; slot < capacity; slot++)
         {
             sessions[slot].Attributes = SessionAttributes.Free;
@@ -110,9 +111,9 @@ internal sealed class FlowTable
         + flowIndex.MemoryBytes + mappingInsideIndex.MemoryBytes + mappingExternalIndex.MemoryBytes;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ref Session At(int index) => ref sessions[index];
+    public ref Session<TAddress> At(int index) => ref sessions[index];
 
-    public int SessionsOfHost(Ipv4Address insideAddress) => sessionsPerHost.GetValueOrDefault(insideAddress);
+    public int SessionsOfHost(TAddress insideAddress) => sessionsPerHost.GetValueOrDefault(insideAddress);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint SecondsSinceEpoch(long nowTicks) => nowTicks <= EpochTicks ? 0 : (uint)((nowTicks - EpochTicks) / TimeSpan.TicksPerSecond);
@@ -141,7 +142,7 @@ internal sealed class FlowTable
         }
         if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
-            // 80 bytes starting 0, 16, 32 or 48 bytes into a line (see SessionArray): two lines.
+            // 80 bytes starting 0, 16, 32 or 48 bytes into a line, or 128 bytes on a line boundary (see SessionArray): two lines.
             byte* session = (byte*)Unsafe.AsPointer(ref sessions[candidate >> 1]);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(session);
             System.Runtime.Intrinsics.X86.Sse.Prefetch0(session + 64);
@@ -154,17 +155,17 @@ internal sealed class FlowTable
     /// endpoint's mapping, the first thing session creation looks up (the endpoint-independent
     /// key, the default mapping).
     /// </summary>
-    public void PrefetchMapping(in FlowKey key)
-        => mappingInsideIndex.Prefetch(InsideMappingKey(key.Protocol, key.Source, key.SourcePort, Ipv4Address.Any, 0, MappingBehavior.EndpointIndependent).Hash(seed));
+    public void PrefetchMapping(in FlowKey<TAddress> key)
+        => mappingInsideIndex.Prefetch(InsideMappingKey(key.Protocol, key.Source, key.SourcePort, TAddress.Any, 0, MappingBehavior.EndpointIndependent).Hash(seed));
 
-    public ulong HashOf(in FlowKey key) => key.Hash(seed);
+    public ulong HashOf(in FlowKey<TAddress> key) => key.Hash(seed);
 
     /// <summary>
     /// The session a packet with <paramref name="key"/> belongs to, or -1: <paramref name="forward"/>
     /// tells whether the key is the session's first tuple or its reply (the translated tuple reversed).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int Find(in FlowKey key, out bool forward)
+    public int Find(in FlowKey<TAddress> key, out bool forward)
     {
         var matcher = new FlowMatcher(sessions, key);
         int value = flowIndex.Find(key.Hash(seed), ref matcher);
@@ -173,31 +174,31 @@ internal sealed class FlowTable
     }
 
     /// <summary>Whether any session has <paramref name="key"/> as either of its tuples.</summary>
-    public bool Contains(in FlowKey key) => Find(key, out _) >= 0;
+    public bool Contains(in FlowKey<TAddress> key) => Find(key, out _) >= 0;
 
     /// <summary>The session whose first packet had <paramref name="key"/>, or -1.</summary>
-    public int FindForward(in FlowKey key)
+    public int FindForward(in FlowKey<TAddress> key)
     {
         var matcher = new DirectionMatcher(sessions, key, reply: 0);
         return flowIndex.Find(key.Hash(seed), ref matcher) >> 1;
     }
 
     /// <summary>The session that a packet with <paramref name="key"/> answers (its translated tuple reversed), or -1.</summary>
-    public int FindReply(in FlowKey key)
+    public int FindReply(in FlowKey<TAddress> key)
     {
         var matcher = new DirectionMatcher(sessions, key, reply: 1);
         return flowIndex.Find(key.Hash(seed), ref matcher) >> 1;
     }
 
     /// <summary>The representative of the mapping for this inside endpoint (key from <see cref="InsideMappingKey"/>), or -1.</summary>
-    public int FindMappingByInside(in FlowKey mappingKey)
+    public int FindMappingByInside(in FlowKey<TAddress> mappingKey)
     {
         var matcher = new MappingInsideMatcher(sessions, mappingKey);
         return mappingInsideIndex.Find(mappingKey.Hash(seed), ref matcher);
     }
 
     /// <summary>The representative of the mapping that owns this external endpoint, or -1.</summary>
-    public int FindMappingByExternal(IpProtocol protocol, Ipv4Address address, ushort port)
+    public int FindMappingByExternal(IpProtocol protocol, TAddress address, ushort port)
     {
         var key = ExternalMappingKey(protocol, address, port);
         var matcher = new MappingExternalMatcher(sessions, key);
@@ -205,10 +206,10 @@ internal sealed class FlowTable
     }
 
     /// <summary>The key a mapping is found by from inside: the inside endpoint, plus the remote address or endpoint for dependent mappings.</summary>
-    public static FlowKey InsideMappingKey(IpProtocol protocol, Ipv4Address insideAddress, ushort insidePort, Ipv4Address remoteAddress, ushort remotePort, MappingBehavior behavior)
+    public static FlowKey<TAddress> InsideMappingKey(IpProtocol protocol, TAddress insideAddress, ushort insidePort, TAddress remoteAddress, ushort remotePort, MappingBehavior behavior)
         => Behaviours.MappingPolicy.For(behavior).Key(protocol, insideAddress, insidePort, remoteAddress, remotePort);
 
-    public static FlowKey ExternalMappingKey(IpProtocol protocol, Ipv4Address address, ushort port) => new(protocol, address, port, Ipv4Address.Any, 0);
+    public static FlowKey<TAddress> ExternalMappingKey(IpProtocol protocol, TAddress address, ushort port) => new(protocol, address, port, TAddress.Any, 0);
 
     public static MappingBehavior BehaviorOf(SessionAttributes flags) => Behaviours.MappingPolicy.Of(flags).Behavior;
 
@@ -218,21 +219,21 @@ internal sealed class FlowTable
     /// A session's mapping key from its attribute bits, as <see cref="Behaviours.MappingPolicy.Key"/>
     /// makes it, but without a virtual call: the table computes it on every insert and removal.
     /// </summary>
-    private static FlowKey InsideMappingKeyOf(in Session session)
+    private static FlowKey<TAddress> InsideMappingKeyOf(in Session<TAddress> session)
         => (session.Attributes & SessionAttributes.MappingAddressAndPortDependent) != 0
-            ? new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, session.RemotePort)
+            ? new FlowKey<TAddress>(session.Original.Protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, session.RemotePort)
             : (session.Attributes & SessionAttributes.MappingAddressDependent) != 0
-                ? new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, 0)
-                : new FlowKey(session.Original.Protocol, session.InsideAddress, session.InsidePort, Ipv4Address.Any, 0);
+                ? new FlowKey<TAddress>(session.Original.Protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, 0)
+                : new FlowKey<TAddress>(session.Original.Protocol, session.InsideAddress, session.InsidePort, TAddress.Any, 0);
 
-    private static FlowKey ExternalMappingKeyOf(in Session session)
+    private static FlowKey<TAddress> ExternalMappingKeyOf(in Session<TAddress> session)
         => ExternalMappingKey(session.Original.Protocol, session.ExternalAddress, session.ExternalPort);
 
     /// <summary>
     /// Why a session like <paramref name="candidate"/> could not be added, or None. Checks every
     /// bound before anything changes, so a refusal leaves the table as it was.
     /// </summary>
-    public TableRefusal CheckRoom(in Session candidate, bool startsMapping)
+    public TableRefusal CheckRoom(in Session<TAddress> candidate, bool startsMapping)
     {
         if (freeCount == 0)
         {
@@ -274,10 +275,10 @@ internal sealed class FlowTable
     /// with <paramref name="startsMapping"/> it becomes a new mapping's representative. Call
     /// <see cref="CheckRoom"/> first; this method assumes room.
     /// </summary>
-    public int Add(in Session candidate, int mappingRepresentative, bool startsMapping)
+    public int Add(in Session<TAddress> candidate, int mappingRepresentative, bool startsMapping)
     {
         int index = freeHead;
-        ref Session session = ref sessions[index];
+        ref Session<TAddress> session = ref sessions[index];
         freeHead = session.MappingNext;
         freeCount--;
         session = candidate;
@@ -288,8 +289,8 @@ internal sealed class FlowTable
         flowIndex.TryInsert(session.Translated.Reverse().Hash(seed), (2 * index) + 1);
         if (mappingRepresentative >= 0)
         {
-            ref Session representative = ref sessions[mappingRepresentative];
-            FlowKey mapping = ExternalMappingKeyOf(representative);
+            ref Session<TAddress> representative = ref sessions[mappingRepresentative];
+            FlowKey<TAddress> mapping = ExternalMappingKeyOf(representative);
             if (countedMappings.Add(mapping))
             {
                 CountRemote(representative, +1); // the mapping's second session: start counting
@@ -324,9 +325,9 @@ internal sealed class FlowTable
     /// on the representative) must be released by the caller; <paramref name="endedMapping"/>
     /// is then a copy of the representative.
     /// </summary>
-    public bool Remove(int index, out Session endedMapping)
+    public bool Remove(int index, out Session<TAddress> endedMapping)
     {
-        ref Session session = ref sessions[index];
+        ref Session<TAddress> session = ref sessions[index];
         endedMapping = default;
         var flowHasher = new FlowHasher(sessions, seed);
         flowIndex.Remove(session.Original.Hash(seed), 2 * index, ref flowHasher);
@@ -336,7 +337,7 @@ internal sealed class FlowTable
         {
             bool wasRepresentative = (session.Attributes & SessionAttributes.MappingRepresentative) != 0;
             int next = session.MappingNext;
-            FlowKey mapping = ExternalMappingKeyOf(session);
+            FlowKey<TAddress> mapping = ExternalMappingKeyOf(session);
             if (countedMappings.Contains(mapping))
             {
                 CountRemote(session, -1);
@@ -364,10 +365,10 @@ internal sealed class FlowTable
                     // unless a dependent mapping admitted another remote), the index entries change
                     // hands in place: a removal and an insertion could find no room within the
                     // probe limit and lose the mapping from an index.
-                    ref Session heir = ref sessions[next];
+                    ref Session<TAddress> heir = ref sessions[next];
                     heir.Attributes |= SessionAttributes.MappingRepresentative | (session.Attributes & SessionAttributes.PortAllocated);
-                    FlowKey insideKey = InsideMappingKeyOf(session);
-                    FlowKey heirInsideKey = InsideMappingKeyOf(heir);
+                    FlowKey<TAddress> insideKey = InsideMappingKeyOf(session);
+                    FlowKey<TAddress> heirInsideKey = InsideMappingKeyOf(heir);
                     if (heirInsideKey == insideKey)
                     {
                         mappingInsideIndex.Replace(insideKey.Hash(seed), index, next);
@@ -382,7 +383,7 @@ internal sealed class FlowTable
                 }
             }
         }
-        Ipv4Address host = session.InsideAddress;
+        TAddress host = session.InsideAddress;
         ref int hostCount = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(sessionsPerHost, host);
         if (!Unsafe.IsNullRef(ref hostCount) && --hostCount <= 0)
         {
@@ -398,13 +399,13 @@ internal sealed class FlowTable
         return mappingEnded;
     }
 
-    private void CountRemote(in Session session, int change)
+    private void CountRemote(in Session<TAddress> session, int change)
     {
-        FlowKey mapping = ExternalMappingKeyOf(session);
-        Count(remoteAddresses, new FlowKey(mapping.Protocol, mapping.Source, mapping.SourcePort, session.RemoteAddress, 0), change);
-        Count(remoteEndpoints, new FlowKey(mapping.Protocol, mapping.Source, mapping.SourcePort, session.RemoteAddress, session.RemotePort), change);
+        FlowKey<TAddress> mapping = ExternalMappingKeyOf(session);
+        Count(remoteAddresses, new FlowKey<TAddress>(mapping.Protocol, mapping.Source, mapping.SourcePort, session.RemoteAddress, 0), change);
+        Count(remoteEndpoints, new FlowKey<TAddress>(mapping.Protocol, mapping.Source, mapping.SourcePort, session.RemoteAddress, session.RemotePort), change);
 
-        static void Count(Dictionary<FlowKey, int> counts, FlowKey key, int change)
+        static void Count(Dictionary<FlowKey<TAddress>, int> counts, FlowKey<TAddress> key, int change)
         {
             ref int count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(counts, key, out _);
             count += change;
@@ -420,18 +421,18 @@ internal sealed class FlowTable
     /// talks to <paramref name="remoteAddress"/> (and, when <paramref name="remotePort"/> is given,
     /// to that port): the filtering question of RFC 4787 REQ-8, answered in constant time.
     /// </summary>
-    public bool MappingTalksTo(int representative, Ipv4Address remoteAddress, ushort? remotePort)
+    public bool MappingTalksTo(int representative, TAddress remoteAddress, ushort? remotePort)
     {
-        ref Session mapping = ref sessions[representative];
-        FlowKey external = ExternalMappingKeyOf(mapping);
+        ref Session<TAddress> mapping = ref sessions[representative];
+        FlowKey<TAddress> external = ExternalMappingKeyOf(mapping);
         if (!countedMappings.Contains(external))
         {
             // One session: it is the representative.
             return mapping.RemoteAddress == remoteAddress && (remotePort is not { } port || mapping.RemotePort == port);
         }
         return remotePort is { } wanted
-            ? remoteEndpoints.ContainsKey(new FlowKey(external.Protocol, external.Source, external.SourcePort, remoteAddress, wanted))
-            : remoteAddresses.ContainsKey(new FlowKey(external.Protocol, external.Source, external.SourcePort, remoteAddress, 0));
+            ? remoteEndpoints.ContainsKey(new FlowKey<TAddress>(external.Protocol, external.Source, external.SourcePort, remoteAddress, wanted))
+            : remoteAddresses.ContainsKey(new FlowKey<TAddress>(external.Protocol, external.Source, external.SourcePort, remoteAddress, 0));
     }
 
     private void RemoveMappingIndexes(int representative)
@@ -486,7 +487,7 @@ internal sealed class FlowTable
 
         // Slots, the count, and the per-host counts recounted.
         int occupied = 0;
-        var hostRecount = new Dictionary<Ipv4Address, int>();
+        var hostRecount = new Dictionary<TAddress, int>();
         for (int slot = 0; slot < capacity; slot++)
         {
             if (!sessions[slot].IsFree)
@@ -499,14 +500,14 @@ internal sealed class FlowTable
         {
             Report($"Count is {Count} but {occupied} slots hold a session");
         }
-        foreach ((Ipv4Address host, int count) in hostRecount)
+        foreach ((TAddress host, int count) in hostRecount)
         {
             if (SessionsOfHost(host) != count)
             {
                 Report($"host {host} is counted {SessionsOfHost(host)} sessions but holds {count}");
             }
         }
-        foreach ((Ipv4Address host, int count) in sessionsPerHost)
+        foreach ((TAddress host, int count) in sessionsPerHost)
         {
             if (!hostRecount.ContainsKey(host))
             {
@@ -573,7 +574,7 @@ internal sealed class FlowTable
             {
                 continue;
             }
-            ref Session session = ref sessions[slot];
+            ref Session<TAddress> session = ref sessions[slot];
             if (flowEntries[2 * slot] != 1 || flowEntries[(2 * slot) + 1] != 1)
             {
                 Report($"{Describe(slot)} is in the flow index {flowEntries[2 * slot]} times by its original tuple and {flowEntries[(2 * slot) + 1]} times by its reply tuple, not once each");
@@ -594,7 +595,7 @@ internal sealed class FlowTable
         // once and found by its keys.
         int[] insideEntries = new int[capacity];
         int[] externalEntries = new int[capacity];
-        ulong? RepresentativeHash(string index, int value, int[] seen, Func<Session, FlowKey> keyOf)
+        ulong? RepresentativeHash(string index, int value, int[] seen, Func<Session<TAddress>, FlowKey<TAddress>> keyOf)
         {
             if (value >= capacity)
             {
@@ -622,7 +623,7 @@ internal sealed class FlowTable
             && (sessions[slot].Attributes & SessionAttributes.InMapping) != 0;
         for (int slot = 0; slot < capacity; slot++)
         {
-            ref Session session = ref sessions[slot];
+            ref Session<TAddress> session = ref sessions[slot];
             if (session.IsFree)
             {
                 continue;
@@ -686,7 +687,7 @@ internal sealed class FlowTable
                     break;
                 }
                 circleOf[member] = slot;
-                ref Session other = ref sessions[member];
+                ref Session<TAddress> other = ref sessions[member];
                 if (member != slot && (other.Attributes & SessionAttributes.MappingRepresentative) != 0)
                 {
                     Report($"{Describe(member)} is a second representative in the mapping of {slot}");
@@ -717,49 +718,49 @@ internal sealed class FlowTable
 
         // The filtering counts: a mapping answered from its representative alone has no other
         // session, and a counted one's counts are its sessions' remotes, recounted.
-        var mappingSizes = new Dictionary<FlowKey, int>();
-        var addressRecount = new Dictionary<FlowKey, int>();
-        var endpointRecount = new Dictionary<FlowKey, int>();
+        var mappingSizes = new Dictionary<FlowKey<TAddress>, int>();
+        var addressRecount = new Dictionary<FlowKey<TAddress>, int>();
+        var endpointRecount = new Dictionary<FlowKey<TAddress>, int>();
         for (int slot = 0; slot < capacity; slot++)
         {
             if (!Linked(slot) || circleOf[slot] == -1)
             {
                 continue;
             }
-            FlowKey mapping = ExternalMappingKeyOf(sessions[circleOf[slot]]);
+            FlowKey<TAddress> mapping = ExternalMappingKeyOf(sessions[circleOf[slot]]);
             mappingSizes[mapping] = mappingSizes.GetValueOrDefault(mapping) + 1;
             if (countedMappings.Contains(mapping))
             {
-                var address = new FlowKey(mapping.Protocol, mapping.Source, mapping.SourcePort, sessions[slot].RemoteAddress, 0);
-                var endpoint = new FlowKey(mapping.Protocol, mapping.Source, mapping.SourcePort, sessions[slot].RemoteAddress, sessions[slot].RemotePort);
+                var address = new FlowKey<TAddress>(mapping.Protocol, mapping.Source, mapping.SourcePort, sessions[slot].RemoteAddress, 0);
+                var endpoint = new FlowKey<TAddress>(mapping.Protocol, mapping.Source, mapping.SourcePort, sessions[slot].RemoteAddress, sessions[slot].RemotePort);
                 addressRecount[address] = addressRecount.GetValueOrDefault(address) + 1;
                 endpointRecount[endpoint] = endpointRecount.GetValueOrDefault(endpoint) + 1;
             }
         }
-        foreach ((FlowKey mapping, int size) in mappingSizes)
+        foreach ((FlowKey<TAddress> mapping, int size) in mappingSizes)
         {
             if (size > 1 && !countedMappings.Contains(mapping))
             {
                 Report($"the mapping {mapping} has {size} sessions but its remotes are not counted: filtering would see its representative's alone");
             }
         }
-        foreach (FlowKey mapping in countedMappings)
+        foreach (FlowKey<TAddress> mapping in countedMappings)
         {
             if (!mappingSizes.ContainsKey(mapping))
             {
                 Report($"the remotes of {mapping} are counted, but no mapping has that external endpoint");
             }
         }
-        void CompareCounts(string what, Dictionary<FlowKey, int> kept, Dictionary<FlowKey, int> recounted)
+        void CompareCounts(string what, Dictionary<FlowKey<TAddress>, int> kept, Dictionary<FlowKey<TAddress>, int> recounted)
         {
-            foreach ((FlowKey key, int count) in recounted)
+            foreach ((FlowKey<TAddress> key, int count) in recounted)
             {
                 if (kept.GetValueOrDefault(key) != count)
                 {
                     Report($"{what} {key} is counted {kept.GetValueOrDefault(key)} times but {count} sessions have it");
                 }
             }
-            foreach ((FlowKey key, int count) in kept)
+            foreach ((FlowKey<TAddress> key, int count) in kept)
             {
                 if (!recounted.ContainsKey(key))
                 {
@@ -797,7 +798,7 @@ internal sealed class FlowTable
         return problems;
     }
 
-    public struct MappingSessions(SessionArray sessions, int representative)
+    public struct MappingSessions(SessionArray<TAddress> sessions, int representative)
     {
         private int current = -1;
 
@@ -818,7 +819,7 @@ internal sealed class FlowTable
     }
 
     /// <summary>Matches a flow index value (slot * 2, + 1 for the reply tuple) against a packet's key.</summary>
-    private readonly struct FlowMatcher(SessionArray sessions, FlowKey key) : ISlotMatcher
+    private readonly struct FlowMatcher(SessionArray<TAddress> sessions, FlowKey<TAddress> key) : ISlotMatcher
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public bool Matches(int value) => (value & 1) == 0
@@ -827,41 +828,41 @@ internal sealed class FlowTable
     }
 
     /// <summary>As <see cref="FlowMatcher"/>, for one role only (0 forward, 1 reply).</summary>
-    private readonly struct DirectionMatcher(SessionArray sessions, FlowKey key, int reply) : ISlotMatcher
+    private readonly struct DirectionMatcher(SessionArray<TAddress> sessions, FlowKey<TAddress> key, int reply) : ISlotMatcher
     {
         public bool Matches(int value) => (value & 1) == reply && new FlowMatcher(sessions, key).Matches(value);
     }
 
     /// <summary>Whether <paramref name="key"/> is the translated tuple reversed, compared field by field without building it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsReply(in FlowKey translated, in FlowKey key)
+    private static bool IsReply(in FlowKey<TAddress> translated, in FlowKey<TAddress> key)
         => translated.Source == key.Destination && translated.Destination == key.Source
         && translated.SourcePort == key.DestinationPort && translated.DestinationPort == key.SourcePort
         && translated.Protocol == key.Protocol;
 
-    private readonly struct MappingInsideMatcher(SessionArray sessions, FlowKey key) : ISlotMatcher
+    private readonly struct MappingInsideMatcher(SessionArray<TAddress> sessions, FlowKey<TAddress> key) : ISlotMatcher
     {
         public bool Matches(int value) => InsideMappingKeyOf(sessions[value]).Equals(key);
     }
 
-    private readonly struct MappingExternalMatcher(SessionArray sessions, FlowKey key) : ISlotMatcher
+    private readonly struct MappingExternalMatcher(SessionArray<TAddress> sessions, FlowKey<TAddress> key) : ISlotMatcher
     {
         public bool Matches(int value) => ExternalMappingKeyOf(sessions[value]).Equals(key);
     }
 
-    private readonly struct FlowHasher(SessionArray sessions, ulong seed) : ISlotHasher
+    private readonly struct FlowHasher(SessionArray<TAddress> sessions, ulong seed) : ISlotHasher
     {
         public ulong HashOf(int value) => (value & 1) == 0
             ? sessions[value >> 1].Original.Hash(seed)
             : sessions[value >> 1].Translated.Reverse().Hash(seed);
     }
 
-    private readonly struct MappingInsideHasher(SessionArray sessions, ulong seed) : ISlotHasher
+    private readonly struct MappingInsideHasher(SessionArray<TAddress> sessions, ulong seed) : ISlotHasher
     {
         public ulong HashOf(int value) => InsideMappingKeyOf(sessions[value]).Hash(seed);
     }
 
-    private readonly struct MappingExternalHasher(SessionArray sessions, ulong seed) : ISlotHasher
+    private readonly struct MappingExternalHasher(SessionArray<TAddress> sessions, ulong seed) : ISlotHasher
     {
         public ulong HashOf(int value) => ExternalMappingKeyOf(sessions[value]).Hash(seed);
     }

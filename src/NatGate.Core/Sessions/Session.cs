@@ -48,7 +48,8 @@ public enum TcpTracking : byte
 }
 
 /// <summary>
-/// One translation session, stored by value in the flow table's flat array (80 bytes).
+/// One translation session, stored by value in the flow table's flat array (80 bytes for IPv4,
+/// 128 for IPv6: the two flow keys grow from 16 to 40 bytes each, and nothing else changes).
 /// <see cref="Original"/> is the first packet's tuple as it arrived; <see cref="Translated"/> is
 /// that packet's tuple after translation. Packets in the same direction match Original; packets
 /// the other way match Translated.Reverse() and are rewritten to Original.Reverse(). This one
@@ -56,10 +57,11 @@ public enum TcpTracking : byte
 /// (hairpinning), as conntrack's two tuples do.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-internal struct Session
+internal struct Session<TAddress>
+    where TAddress : unmanaged, IFlowAddress<TAddress>
 {
-    public FlowKey Original;
-    public FlowKey Translated;
+    public FlowKey<TAddress> Original;
+    public FlowKey<TAddress> Translated;
 
     /// <summary>RFC 1624 delta for the IP header checksum in the forward direction (address changes).</summary>
     public ushort IpChecksumDelta;
@@ -113,17 +115,17 @@ internal struct Session
     public readonly bool IsFree => (Attributes & SessionAttributes.Free) != 0;
 
     /// <summary>The inside host this session counts against (RFC 6888 REQ-4 limits).</summary>
-    public readonly Ipv4Address InsideAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Translated.Destination : Original.Source;
+    public readonly TAddress InsideAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Translated.Destination : Original.Source;
 
     public readonly ushort InsidePort => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Translated.DestinationPort : Original.SourcePort;
 
     /// <summary>The external endpoint (address, port) of the mapping the session uses.</summary>
-    public readonly Ipv4Address ExternalAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.Destination : Translated.Source;
+    public readonly TAddress ExternalAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.Destination : Translated.Source;
 
     public readonly ushort ExternalPort => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.DestinationPort : Translated.SourcePort;
 
     /// <summary>The remote endpoint as the outside sees it.</summary>
-    public readonly Ipv4Address RemoteAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.Source : Translated.Destination;
+    public readonly TAddress RemoteAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.Source : Translated.Destination;
 
     public readonly ushort RemotePort => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Original.SourcePort : Translated.DestinationPort;
 }

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -5,13 +6,14 @@ namespace NatGate.Core.Sessions;
 
 /// <summary>
 /// The sessions' memory: one pinned block whose first session starts on a 64-byte boundary.
-/// A session is 80 bytes, so then each starts at 0, 16, 32 or 48 bytes into a cache line and
+/// An IPv6 session is 128 bytes, exactly two lines. An IPv4 session is 80 bytes, so then each starts at 0, 16, 32 or 48 bytes into a cache line and
 /// spans two lines, which a batch prefetches. A plain array starts wherever the heap puts it
 /// (8-byte aligned), and then one session in four started 56 bytes into a line and ended in a
 /// third line that no prefetch covered: its last field, the reply byte counter, cost a cache
 /// miss on one inbound packet in four at a million sessions (about 30 ns a packet on average).
 /// </summary>
-internal sealed class SessionArray
+internal sealed class SessionArray<TAddress>
+    where TAddress : unmanaged, IFlowAddress<TAddress>
 {
     private const int LineSize = 64;
 
@@ -23,7 +25,7 @@ internal sealed class SessionArray
     public unsafe SessionArray(int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
-        memory = GC.AllocateArray<byte>(checked((length * Unsafe.SizeOf<Session>()) + LineSize), pinned: true);
+        memory = GC.AllocateArray<byte>(checked((length * Unsafe.SizeOf<Session<TAddress>>()) + LineSize), pinned: true);
         offset = (int)((LineSize - ((nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(memory)) % LineSize)) % LineSize);
         Length = length;
     }
@@ -32,7 +34,7 @@ internal sealed class SessionArray
 
     public long MemoryBytes => memory.LongLength;
 
-    public ref Session this[int index]
+    public ref Session<TAddress> this[int index]
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get
@@ -41,7 +43,7 @@ internal sealed class SessionArray
             {
                 ThrowOutOfRange(index);
             }
-            return ref Unsafe.As<byte, Session>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(memory), offset + ((nint)index * Unsafe.SizeOf<Session>())));
+            return ref Unsafe.As<byte, Session<TAddress>>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(memory), offset + ((nint)index * Unsafe.SizeOf<Session<TAddress>>())));
         }
     }
 

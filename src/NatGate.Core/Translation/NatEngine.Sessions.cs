@@ -43,7 +43,7 @@ public sealed partial class NatEngine
                 continue;
             }
             ref Session session = ref table.At(index);
-            var key = (FlowKey.ProtocolName(session.Original.Protocol),
+            var key = (IpProtocolNames.Of(session.Original.Protocol),
                 session.Original.Protocol == IpProtocol.Tcp ? TcpStateName(session.Tcp) : "Active");
             counts[key] = counts.GetValueOrDefault(key) + 1;
         }
@@ -75,7 +75,7 @@ public sealed partial class NatEngine
         return new SessionInfo
         {
             Id = index,
-            Protocol = FlowKey.ProtocolName(session.Original.Protocol),
+            Protocol = IpProtocolNames.Of(session.Original.Protocol),
             ProtocolNumber = (byte)session.Original.Protocol,
             Original = session.Original,
             Translated = session.Translated,

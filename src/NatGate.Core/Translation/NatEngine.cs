@@ -171,5 +171,5 @@ public sealed record RuleInfo(int Index, NatRule Rule, bool Active, int Sessions
 /// <summary>How many external ports (or ICMP identifiers) of one address are in use.</summary>
 public readonly record struct PortUsage(Ipv4Address Address, IpProtocol Protocol, int Allocated, int Capacity)
 {
-    public override string ToString() => $"{Address.ToString()} {FlowKey.ProtocolName(Protocol)} {Allocated}/{Capacity}";
+    public override string ToString() => $"{Address.ToString()} {IpProtocolNames.Of(Protocol)} {Allocated}/{Capacity}";
 }

@@ -51,7 +51,7 @@ internal sealed class SessionCensus : ISessionObserver
         {
             if (count != 0)
             {
-                counts[(FlowKey.ProtocolName(protocol), "Active")] = count;
+                counts[(IpProtocolNames.Of(protocol), "Active")] = count;
             }
         }
         return counts;

@@ -5,6 +5,7 @@ using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Rules.Ipnat;
 using NatGate.Core.Sessions;
+using FlowKey = NatGate.Core.Sessions.FlowKey<NatGate.Core.Addressing.Ipv4Address>;
 using NatGate.Core.Translation;
 
 namespace NatGate.Control;

@@ -111,7 +111,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
             foreach (PortUsage port in usage)
             {
                 string address = port.Address.ToString();
-                string protocol = FlowKey.ProtocolName(port.Protocol);
+                string protocol = IpProtocolNames.Of(port.Protocol);
                 ports.WithLabels(address, protocol).Set(port.Allocated);
                 portShare.WithLabels(address, protocol).Set(port.Capacity == 0 ? 0 : (double)port.Allocated / port.Capacity);
             }

@@ -14,8 +14,15 @@ public sealed class TableCheckerTests
     private static readonly Ipv4Address External = Ipv4Address.Parse("198.51.100.10");
     private static readonly Ipv4Address Remote = Ipv4Address.Parse("203.0.113.5");
 
-    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "sessionsPerHost")]
-    private static extern ref Dictionary<Ipv4Address, int> SessionsPerHost(FlowTable table);
+    private static ref Dictionary<Ipv4Address, int> SessionsPerHost(FlowTable table) => ref TableFields<Ipv4Address>.SessionsPerHost(table);
+
+    // An accessor to a generic type's field is declared in a generic type of the same shape (.NET 9).
+    private static class TableFields<TAddress>
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "sessionsPerHost")]
+        public static extern ref Dictionary<TAddress, int> SessionsPerHost(FlowTable<TAddress> table);
+    }
 
     /// <summary>Eight hosts, each with a mapping of three sessions (three remotes), and two sessions with no mapping; all on the wheel.</summary>
     private static (FlowTable Table, List<int> Representatives, List<int> Members) NewTable()

@@ -26,6 +26,65 @@ public sealed class FlowTableTests
         Assert.Equal(16, Unsafe.SizeOf<FlowKey>());
     }
 
+    [Fact]
+    public void An_ipv6_session_is_128_bytes_two_cache_lines()
+    {
+        // Two 40-byte keys (16 + 16 + 2 + 2 + 1, padded to 8) and the same 48 bytes of state as
+        // IPv4: a UInt128-backed address would have padded each key to 48 and the session to 144.
+        Assert.Equal(40, Unsafe.SizeOf<FlowKey<Ipv6Address>>());
+        Assert.Equal(128, Unsafe.SizeOf<Session<Ipv6Address>>());
+    }
+
+    [Fact]
+    public unsafe void Ipv6_sessions_each_fill_exactly_two_cache_lines()
+    {
+        var sessions = new SessionArray<Ipv6Address>(5);
+        for (int index = 0; index < 5; index++)
+        {
+            Assert.Equal(0, (long)(nuint)Unsafe.AsPointer(ref sessions[index]) % 64);
+        }
+    }
+
+    [Fact]
+    public void An_ipv6_table_finds_both_tuples_and_counts_mappings_and_hosts()
+    {
+        var table = new FlowTable<Ipv6Address>(new FlowTableLimits { MaximumSessions = 64, MaximumSessionsPerHost = 0 }, 0, 9);
+        Ipv6Address inside = Ipv6Address.Parse("fd00:77::2", null);
+        Ipv6Address external = Ipv6Address.Parse("2001:db8::10", null);
+        Ipv6Address remote = Ipv6Address.Parse("2001:db8:ffff::5", null);
+        var indexes = new List<int>();
+        for (int number = 0; number < 40; number++)
+        {
+            var original = new FlowKey<Ipv6Address>(IpProtocol.Tcp, inside, (ushort)(40000 + number), remote, 443);
+            var session = new Session<Ipv6Address>
+            {
+                Original = original,
+                Translated = new FlowKey<Ipv6Address>(IpProtocol.Tcp, external, (ushort)(50000 + number), remote, 443),
+            };
+            Assert.Equal(TableRefusal.None, table.CheckRoom(session, startsMapping: true));
+            indexes.Add(table.Add(session, -1, startsMapping: true));
+        }
+        Assert.Empty(table.CheckConsistency());
+        Assert.Equal(40, table.SessionsOfHost(inside));
+        for (int number = 0; number < 40; number++)
+        {
+            var outbound = new FlowKey<Ipv6Address>(IpProtocol.Tcp, inside, (ushort)(40000 + number), remote, 443);
+            var inbound = new FlowKey<Ipv6Address>(IpProtocol.Tcp, remote, 443, external, (ushort)(50000 + number));
+            Assert.Equal(indexes[number], table.Find(outbound, out bool forward));
+            Assert.True(forward);
+            Assert.Equal(indexes[number], table.Find(inbound, out forward));
+            Assert.False(forward);
+            Assert.Equal(indexes[number], table.FindMappingByExternal(IpProtocol.Tcp, external, (ushort)(50000 + number)));
+        }
+        // Addresses that differ only in their last bit are different flows.
+        Ipv6Address neighbour = Ipv6Address.Parse("fd00:77::3", null);
+        Assert.Equal(-1, table.Find(new FlowKey<Ipv6Address>(IpProtocol.Tcp, neighbour, 40000, remote, 443), out _));
+        Assert.True(table.Remove(indexes[0], out _));
+        Assert.Equal(-1, table.Find(new FlowKey<Ipv6Address>(IpProtocol.Tcp, inside, 40000, remote, 443), out _));
+        Assert.Empty(table.CheckConsistency());
+        Assert.Equal(39, table.SessionsOfHost(inside));
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(7)]
@@ -34,7 +93,7 @@ public sealed class FlowTableTests
     {
         // A batch prefetches a session's first byte and the byte 64 after it: that covers an
         // 80-byte session only if it starts at most 48 bytes into a line.
-        var sessions = new SessionArray(length);
+        var sessions = new SessionArray<Ipv4Address>(length);
         Assert.Equal(0, (long)(nuint)Unsafe.AsPointer(ref sessions[0]) % 64);
         for (int index = 0; index < length; index++)
         {

@@ -3,6 +3,7 @@ using NatGate.Control;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
+using FlowKey = NatGate.Core.Sessions.FlowKey<NatGate.Core.Addressing.Ipv4Address>;
 using NatGate.Core.Translation;
 
 namespace NatGate.Tests.Control;

@@ -1,0 +1,25 @@
+using System.Numerics;
+
+namespace NatGate.Core.Addressing;
+
+/// <summary>
+/// What the flow table needs of an address family's address: equality, order, text, and a
+/// cheap mix of two addresses into 64 bits for the flow hash. Implemented by value types only,
+/// so the JIT compiles the table once per family with every call inlined (no boxing, no
+/// interface dispatch on the packet path).
+/// </summary>
+public interface IFlowAddress<TSelf> : IEquatable<TSelf>, IComparable<TSelf>, IEqualityOperators<TSelf, TSelf, bool>, ISpanFormattable
+    where TSelf : unmanaged, IFlowAddress<TSelf>
+{
+    /// <summary>The unspecified address (0.0.0.0 or ::), which a mapping key uses for "any remote".</summary>
+    static abstract TSelf Any { get; }
+
+    /// <summary>Bytes of the address on the wire: 4 or 16.</summary>
+    static abstract int Size { get; }
+
+    /// <summary>
+    /// Two addresses folded into 64 bits before the flow hash's seed and multiplications: the
+    /// whole of both for IPv4, a multiply-fold of each half for IPv6. Equal pairs give equal mixes.
+    /// </summary>
+    static abstract ulong Mix(TSelf source, TSelf destination);
+}

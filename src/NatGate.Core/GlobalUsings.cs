@@ -1,0 +1,6 @@
+// The IPv4 engine's names for the table's generic types. The flow table, its sessions and keys
+// are generic over the address family (FlowKey<Ipv6Address> for IPv6); code that is IPv4 only
+// writes the short names.
+global using FlowKey = NatGate.Core.Sessions.FlowKey<NatGate.Core.Addressing.Ipv4Address>;
+global using FlowTable = NatGate.Core.Sessions.FlowTable<NatGate.Core.Addressing.Ipv4Address>;
+global using Session = NatGate.Core.Sessions.Session<NatGate.Core.Addressing.Ipv4Address>;
