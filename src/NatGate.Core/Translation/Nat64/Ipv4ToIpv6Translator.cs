@@ -107,7 +107,7 @@ public static class Ipv4ToIpv6Translator
         bool moreFragments = (flagsAndOffset & 0x2000) != 0;
         int fragmentOffset = (flagsAndOffset & 0x1FFF) * 8;
         bool isFragment = moreFragments || fragmentOffset != 0;
-        byte protocol = packet[Ipv4Packet.Field.Protocol];
+        IpProtocol protocol = (IpProtocol)packet[Ipv4Packet.Field.Protocol];
         int declaredTransportLength = totalLength - headerLength;
 
         if (protocol == IpProtocol.Icmp)
@@ -149,13 +149,13 @@ public static class Ipv4ToIpv6Translator
         {
             return Nat64DropReason.OutputTooShort;
         }
-        byte nextHeader = protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : protocol;
+        IpProtocol nextHeader = protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : protocol;
         WriteHeader(output, packet, declaredTransportLength + ipv6HeaderLength - HeaderLength, isFragment ? IpProtocol.Fragment : nextHeader, endpoints);
         if (isFragment)
         {
             // RFC 7915 4.1: the Fragment header carries the protocol, offset, MF and the identification.
             Span<byte> fragment = output.Slice(HeaderLength, FragmentHeaderLength);
-            fragment[0] = nextHeader;
+            fragment[0] = (byte)nextHeader;
             fragment[1] = 0;
             BinaryPrimitives.WriteUInt16BigEndian(fragment[2..], (ushort)(fragmentOffset | (moreFragments ? 1 : 0)));
             BinaryPrimitives.WriteUInt32BigEndian(fragment[4..], BinaryPrimitives.ReadUInt16BigEndian(packet[Ipv4Packet.Field.Identification..]));
@@ -173,7 +173,7 @@ public static class Ipv4ToIpv6Translator
                     {
                         return Nat64DropReason.TransportTruncated;
                     }
-                    ushort ipv6Addresses = InternetChecksum.PseudoHeaderSum(endpoints.SourceAddress, endpoints.DestinationAddress, 0, 0);
+                    ushort ipv6Addresses = InternetChecksum.PseudoHeaderSum(endpoints.SourceAddress, endpoints.DestinationAddress, default, 0);
                     ushort ipv4Addresses = InternetChecksum.Sum(packet.Slice(Ipv4Packet.Field.SourceAddress, 8));
                     ushort delta = InternetChecksum.Add(ipv6Addresses, (ushort)~ipv4Addresses);
                     delta = TransportFields.Rewrite(payload, TcpSegment.Field.SourcePort, endpoints.SourcePort, delta);
@@ -306,12 +306,12 @@ public static class Ipv4ToIpv6Translator
 
     // RFC 7915 4.1: version 6, traffic class from TOS, flow label 0, hop limit from TTL.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void WriteHeader(Span<byte> output, ReadOnlySpan<byte> ipv4Packet, int payloadLength, byte nextHeader, in Ipv6Endpoints endpoints)
+    private static void WriteHeader(Span<byte> output, ReadOnlySpan<byte> ipv4Packet, int payloadLength, IpProtocol nextHeader, in Ipv6Endpoints endpoints)
     {
         Span<byte> header = output[..HeaderLength];
         BinaryPrimitives.WriteUInt32BigEndian(header, 6u << 28 | (uint)ipv4Packet[Ipv4Packet.Field.TypeOfService] << 20);
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv6Packet.Field.PayloadLength..], (ushort)payloadLength);
-        header[Ipv6Packet.Field.NextHeader] = nextHeader;
+        header[Ipv6Packet.Field.NextHeader] = (byte)nextHeader;
         header[Ipv6Packet.Field.HopLimit] = ipv4Packet[Ipv4Packet.Field.TimeToLive];
         endpoints.SourceAddress.Write(header[Ipv6Packet.Field.SourceAddress..]);
         endpoints.DestinationAddress.Write(header[Ipv6Packet.Field.DestinationAddress..]);

@@ -18,7 +18,7 @@ internal readonly ref struct Ipv6HeaderChain
     public int TransportOffset { get; private init; }
 
     /// <summary>The upper-layer protocol: after the Fragment header too, for a non-first fragment.</summary>
-    public byte Protocol { get; private init; }
+    public IpProtocol Protocol { get; private init; }
 
     /// <summary>The bytes of the packet present, up to 40 + payload length.</summary>
     public int Length { get; private init; }
@@ -56,7 +56,7 @@ internal readonly ref struct Ipv6HeaderChain
             return Nat64DropReason.MalformedPacket;
         }
         int payloadLength = BinaryPrimitives.ReadUInt16BigEndian(packet[Ipv6Packet.Field.PayloadLength..]);
-        byte nextHeader = packet[Ipv6Packet.Field.NextHeader];
+        IpProtocol nextHeader = (IpProtocol)packet[Ipv6Packet.Field.NextHeader];
         if (payloadLength == 0 && nextHeader == IpProtocol.HopByHop)
         {
             // A jumbogram (RFC 2675) has no IPv4 counterpart.
@@ -137,7 +137,7 @@ internal readonly ref struct Ipv6HeaderChain
                 fragmentOffset = offsetAndFlags & 0xFFF8;
                 moreFragments = (offsetAndFlags & 1) != 0;
                 identification = BinaryPrimitives.ReadUInt32BigEndian(packet[(offset + 4)..]);
-                if (fragmentOffset != 0 && IsExtensionHeader(packet[offset]))
+                if (fragmentOffset != 0 && IsExtensionHeader((IpProtocol)packet[offset]))
                 {
                     return Nat64DropReason.ExtensionHeaderAfterFragment;
                 }
@@ -147,7 +147,7 @@ internal readonly ref struct Ipv6HeaderChain
                     chain = new Ipv6HeaderChain
                     {
                         TransportOffset = offset + headerLength,
-                        Protocol = packet[offset],
+                        Protocol = (IpProtocol)packet[offset],
                         Length = length,
                         DeclaredTransportLength = declaredLength - offset - headerLength,
                         HasFragmentHeader = true,
@@ -158,11 +158,11 @@ internal readonly ref struct Ipv6HeaderChain
                     return Nat64DropReason.None;
                 }
             }
-            nextHeader = packet[offset];
+            nextHeader = (IpProtocol)packet[offset];
             offset += headerLength;
         }
     }
 
-    private static bool IsExtensionHeader(byte nextHeader)
+    private static bool IsExtensionHeader(IpProtocol nextHeader)
         => nextHeader is IpProtocol.HopByHop or IpProtocol.Routing or IpProtocol.Fragment or IpProtocol.DestinationOptions or IpProtocol.Ah;
 }

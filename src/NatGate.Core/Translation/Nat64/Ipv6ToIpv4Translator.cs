@@ -89,7 +89,7 @@ public static class Ipv6ToIpv4Translator
         ReadOnlySpan<byte> transport = packet[chain.TransportOffset..chain.Length];
         ReadOnlySpan<byte> sourceAddress = packet.Slice(Ipv6Packet.Field.SourceAddress, 16);
         ReadOnlySpan<byte> destinationAddress = packet.Slice(Ipv6Packet.Field.DestinationAddress, 16);
-        byte protocol = chain.Protocol;
+        IpProtocol protocol = chain.Protocol;
 
         if (protocol == IpProtocol.Icmpv6)
         {
@@ -139,7 +139,7 @@ public static class Ipv6ToIpv4Translator
                     }
                     // The pseudo-headers differ only in the addresses: next header equals protocol and the
                     // upper-layer length is the same, which also makes this right for a first fragment.
-                    ushort ipv4Addresses = InternetChecksum.PseudoHeaderSum(endpoints.SourceAddress, endpoints.DestinationAddress, 0, 0);
+                    ushort ipv4Addresses = InternetChecksum.PseudoHeaderSum(endpoints.SourceAddress, endpoints.DestinationAddress, default, 0);
                     ushort ipv6Addresses = InternetChecksum.Sum(packet.Slice(Ipv6Packet.Field.SourceAddress, 32));
                     ushort delta = InternetChecksum.Add(ipv4Addresses, (ushort)~ipv6Addresses);
                     delta = TransportFields.Rewrite(payload, TcpSegment.Field.SourcePort, endpoints.SourcePort, delta);
@@ -239,7 +239,7 @@ public static class Ipv6ToIpv4Translator
 
     // RFC 7915 5.1: version 4, no options, TOS from the traffic class, TTL from the hop limit.
     private static void WriteHeader(Span<byte> output, ReadOnlySpan<byte> ipv6Packet, int totalLength, ushort identification, int flagsAndOffset,
-        byte protocol, in Ipv4Endpoints endpoints)
+        IpProtocol protocol, in Ipv4Endpoints endpoints)
     {
         Span<byte> header = output[..HeaderLength];
         header[Ipv4Packet.Field.VersionAndHeaderLength] = 0x45;
@@ -248,7 +248,7 @@ public static class Ipv6ToIpv4Translator
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.Identification..], identification);
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.FlagsAndFragmentOffset..], (ushort)flagsAndOffset);
         header[Ipv4Packet.Field.TimeToLive] = ipv6Packet[Ipv6Packet.Field.HopLimit];
-        header[Ipv4Packet.Field.Protocol] = protocol;
+        header[Ipv4Packet.Field.Protocol] = (byte)protocol;
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.HeaderChecksum..], 0);
         BinaryPrimitives.WriteUInt32BigEndian(header[Ipv4Packet.Field.SourceAddress..], endpoints.SourceAddress);
         BinaryPrimitives.WriteUInt32BigEndian(header[Ipv4Packet.Field.DestinationAddress..], endpoints.DestinationAddress);

@@ -86,9 +86,9 @@ public sealed class Ipv4ToIpv6TranslatorTests
 
         byte[] wholeIpv6 = Ipv6(Server6, Client, IpProtocol.Udp, whole);
         byte[] expectedFirst = Ipv6(Server6, Client, IpProtocol.Udp, wholeIpv6.AsSpan(40, 24), fillChecksum: false,
-            extensionHeaders: [IpProtocol.Udp, 0, 0x00, 0x01, 0, 0, 0xbe, 0xef], firstNextHeader: IpProtocol.Fragment);
+            extensionHeaders: [(byte)IpProtocol.Udp, 0, 0x00, 0x01, 0, 0, 0xbe, 0xef], firstNextHeader: IpProtocol.Fragment);
         byte[] expectedLast = Ipv6(Server6, Client, IpProtocol.Udp, wholeIpv6.AsSpan(64), fillChecksum: false,
-            extensionHeaders: [IpProtocol.Udp, 0, 0x00, 24, 0, 0, 0xbe, 0xef], firstNextHeader: IpProtocol.Fragment);
+            extensionHeaders: [(byte)IpProtocol.Udp, 0, 0x00, 24, 0, 0, 0xbe, 0xef], firstNextHeader: IpProtocol.Fragment);
         Assert.Equal(Hex(expectedFirst), Hex(Translate(first, Inbound)));
         Assert.Equal(Hex(expectedLast), Hex(Translate(last, Inbound)));
     }

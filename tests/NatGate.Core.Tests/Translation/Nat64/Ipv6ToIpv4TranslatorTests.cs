@@ -94,9 +94,9 @@ public sealed class Ipv6ToIpv4TranslatorTests
         byte[] firstPart = reference.AsSpan(40, 32).ToArray();
         byte[] extensions =
         [
-            IpProtocol.DestinationOptions, 0, 1, 4, 0, 0, 0, 0, // Hop-by-Hop: PadN
-            IpProtocol.Fragment, 0, 1, 4, 0, 0, 0, 0, // Destination Options: PadN
-            IpProtocol.Udp, 0, 0x00, 0x01, 0xca, 0xfe, 0xbe, 0xef, // Fragment: offset 0, M, id 0xcafebeef
+            (byte)IpProtocol.DestinationOptions, 0, 1, 4, 0, 0, 0, 0, // Hop-by-Hop: PadN
+            (byte)IpProtocol.Fragment, 0, 1, 4, 0, 0, 0, 0, // Destination Options: PadN
+            (byte)IpProtocol.Udp, 0, 0x00, 0x01, 0xca, 0xfe, 0xbe, 0xef, // Fragment: offset 0, M, id 0xcafebeef
         ];
         byte[] ipv6 = Ipv6(Client, Server6, IpProtocol.Udp, firstPart, fillChecksum: false, extensionHeaders: extensions, firstNextHeader: IpProtocol.HopByHop);
 
@@ -110,7 +110,7 @@ public sealed class Ipv6ToIpv4TranslatorTests
     [Fact]
     public void A_non_first_fragment_keeps_its_data_and_offset()
     {
-        byte[] extensions = [IpProtocol.Tcp, 0, 0x00, 0x40, 0, 0, 0, 7]; // offset 64 bytes, last fragment, id 7
+        byte[] extensions = [(byte)IpProtocol.Tcp, 0, 0x00, 0x40, 0, 0, 0, 7]; // offset 64 bytes, last fragment, id 7
         byte[] data = Enumerable.Range(0, 24).Select(i => (byte)i).ToArray();
         byte[] ipv6 = Ipv6(Client, Server6, IpProtocol.Tcp, data, fillChecksum: false, extensionHeaders: extensions, firstNextHeader: IpProtocol.Fragment);
         byte[] expected = Ipv4(Pool, Server4, IpProtocol.Tcp, data, identification: 7, fragmentOffset: 64, fillChecksum: false);
@@ -218,7 +218,7 @@ public sealed class Ipv6ToIpv4TranslatorTests
     [Fact]
     public void Unexpired_routing_headers_extensions_after_a_fragment_and_fragmented_icmpv6_are_dropped()
     {
-        byte[] routing = [IpProtocol.Udp, 0, 0, 1, 0, 0, 0, 0]; // segments left 1
+        byte[] routing = [(byte)IpProtocol.Udp, 0, 0, 1, 0, 0, 0, 0]; // segments left 1
         Assert.Equal(Nat64DropReason.UnexpiredRoutingHeader,
             Drop(Ipv6(Client, Server6, IpProtocol.Udp, Udp(1, 2, Payload), extensionHeaders: routing, firstNextHeader: IpProtocol.Routing)));
 
@@ -226,11 +226,11 @@ public sealed class Ipv6ToIpv4TranslatorTests
         byte[] exhausted = Ipv6(Client, Server6, IpProtocol.Udp, Udp(1, 2, Payload), extensionHeaders: routing, firstNextHeader: IpProtocol.Routing);
         Assert.True(Ipv4ChecksumsValid(Translate(exhausted, Outbound)));
 
-        byte[] afterFragment = [IpProtocol.DestinationOptions, 0, 0, 1, 0, 0, 0, 1, IpProtocol.Udp, 0, 1, 4, 0, 0, 0, 0];
+        byte[] afterFragment = [(byte)IpProtocol.DestinationOptions, 0, 0, 1, 0, 0, 0, 1, (byte)IpProtocol.Udp, 0, 1, 4, 0, 0, 0, 0];
         Assert.Equal(Nat64DropReason.ExtensionHeaderAfterFragment,
             Drop(Ipv6(Client, Server6, IpProtocol.Udp, Udp(1, 2, Payload), extensionHeaders: afterFragment, firstNextHeader: IpProtocol.Fragment)));
 
-        byte[] fragment = [IpProtocol.Icmpv6, 0, 0, 1, 0, 0, 0, 1];
+        byte[] fragment = [(byte)IpProtocol.Icmpv6, 0, 0, 1, 0, 0, 0, 1];
         Assert.Equal(Nat64DropReason.FragmentedIcmp, Drop(Ipv6(Client, Server6, IpProtocol.Icmpv6, Echo(Icmpv6Type.EchoRequest, 1, 1, Payload),
             extensionHeaders: fragment, firstNextHeader: IpProtocol.Fragment)));
     }

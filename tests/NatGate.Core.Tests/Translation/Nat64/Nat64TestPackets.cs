@@ -56,14 +56,14 @@ internal static class Nat64TestPackets
         => Icmp(type, 0, (uint)identifier << 16 | sequenceNumber, payload);
 
     /// <summary>An IPv6 packet; <paramref name="extensionHeaders"/> (if any) start the payload and <paramref name="firstNextHeader"/> names the first of them.</summary>
-    public static byte[] Ipv6(Ipv6Address source, Ipv6Address destination, byte protocol, ReadOnlySpan<byte> transport, byte hopLimit = 64,
-        byte trafficClass = 0, bool fillChecksum = true, ReadOnlySpan<byte> extensionHeaders = default, byte? firstNextHeader = null,
+    public static byte[] Ipv6(Ipv6Address source, Ipv6Address destination, IpProtocol protocol, ReadOnlySpan<byte> transport, byte hopLimit = 64,
+        byte trafficClass = 0, bool fillChecksum = true, ReadOnlySpan<byte> extensionHeaders = default, IpProtocol? firstNextHeader = null,
         int? transportLength = null)
     {
         byte[] packet = new byte[40 + extensionHeaders.Length + transport.Length];
         BinaryPrimitives.WriteUInt32BigEndian(packet, 6u << 28 | (uint)trafficClass << 20);
         BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(4), (ushort)(extensionHeaders.Length + (transportLength ?? transport.Length)));
-        packet[6] = firstNextHeader ?? protocol;
+        packet[6] = (byte)(firstNextHeader ?? protocol);
         packet[7] = hopLimit;
         source.Write(packet.AsSpan(8));
         destination.Write(packet.AsSpan(24));
@@ -79,7 +79,7 @@ internal static class Nat64TestPackets
         return packet;
     }
 
-    public static byte[] Ipv4(uint source, uint destination, byte protocol, ReadOnlySpan<byte> transport, byte timeToLive = 64, byte typeOfService = 0,
+    public static byte[] Ipv4(uint source, uint destination, IpProtocol protocol, ReadOnlySpan<byte> transport, byte timeToLive = 64, byte typeOfService = 0,
         ushort identification = 0, bool dontFragment = false, bool moreFragments = false, int fragmentOffset = 0, bool fillChecksum = true,
         int? transportLength = null)
     {
@@ -105,7 +105,7 @@ internal static class Nat64TestPackets
         return packet;
     }
 
-    public static int ChecksumOffset(byte protocol) => protocol == IpProtocol.Tcp ? 16 : protocol == IpProtocol.Udp ? 6 : 2;
+    public static int ChecksumOffset(IpProtocol protocol) => protocol == IpProtocol.Tcp ? 16 : protocol == IpProtocol.Udp ? 6 : 2;
 
     /// <summary>True when the IPv4 packet's header checksum and its TCP, UDP or ICMP checksum hold, recomputed in full.</summary>
     public static bool Ipv4ChecksumsValid(byte[] packet)
@@ -113,7 +113,7 @@ internal static class Nat64TestPackets
 
     /// <summary>True when the IPv6 packet's TCP, UDP or ICMPv6 checksum holds, recomputed in full (no extension headers).</summary>
     public static bool Ipv6ChecksumValid(byte[] packet)
-        => TransportChecksum.IsValidIpv6(packet.AsSpan(8, 16), packet.AsSpan(24, 16), packet[6], packet.AsSpan(40));
+        => TransportChecksum.IsValidIpv6(packet.AsSpan(8, 16), packet.AsSpan(24, 16), (IpProtocol)packet[6], packet.AsSpan(40));
 
     public static string Hex(ReadOnlySpan<byte> bytes) => Convert.ToHexString(bytes);
 }

@@ -9,17 +9,17 @@ namespace NatGate.Core.Tests.Translation.Nat64;
 /// <summary>Checksums recomputed in full after every translation, round trips, and random bytes that never throw.</summary>
 public sealed class Nat64TranslationProperties
 {
-    private static readonly byte[] Protocols = [IpProtocol.Tcp, IpProtocol.Udp, IpProtocol.Icmp];
+    private static readonly IpProtocol[] Protocols = [IpProtocol.Tcp, IpProtocol.Udp, IpProtocol.Icmp];
 
     private static readonly Gen<Ipv6Address> Ipv6Gen = Gen.Select(Gen.ULong, Gen.ULong, (high, low) => new Ipv6Address((UInt128)high << 64 | low));
 
     private static readonly Gen<ushort?> NewPortGen = Gen.Select(Gen.Bool, Gen.UShort, (keep, port) => keep ? null : (ushort?)port);
 
     /// <summary>A transport segment of a random protocol with random ports (or identifier) and payload, checksum not yet filled.</summary>
-    private static readonly Gen<(byte Protocol, byte[] Segment)> SegmentGen =
+    private static readonly Gen<(IpProtocol Protocol, byte[] Segment)> SegmentGen =
         Gen.Select(Gen.Int[0, 2], Gen.UShort, Gen.UShort, Gen.Byte.Array[0, 300], Gen.Bool).Select((index, first, second, payload, request) =>
         {
-            byte protocol = Protocols[index];
+            IpProtocol protocol = Protocols[index];
             byte[] segment = protocol switch
             {
                 IpProtocol.Tcp => Tcp(first, second, payload),
@@ -42,7 +42,7 @@ public sealed class Nat64TranslationProperties
         Gen.Select(SegmentGen, Ipv6Gen, Ipv6Gen, Gen.UInt, Gen.UInt, NewPortGen, NewPortGen, Gen.Byte).Sample(
             (segment, source, destination, source4, destination4, newSource, newDestination, hopLimit) =>
             {
-                byte protocol = segment.Protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : segment.Protocol;
+                IpProtocol protocol = segment.Protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : segment.Protocol;
                 byte[] transport = protocol == IpProtocol.Icmpv6 ? AsIcmpv6(segment.Segment) : segment.Segment;
                 byte[] ipv6 = Ipv6(source, destination, protocol, transport, hopLimit);
                 var endpoints = new Ipv4Endpoints(source4, destination4) { SourcePort = newSource, DestinationPort = newDestination, IcmpIdentifier = newSource };
@@ -76,7 +76,7 @@ public sealed class Nat64TranslationProperties
             (segment, client, server4, pool, newPort, hopLimit, trafficClass) =>
             {
                 Nat64Prefix prefix = Nat64Prefix.WellKnown;
-                byte protocol = segment.Protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : segment.Protocol;
+                IpProtocol protocol = segment.Protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : segment.Protocol;
                 byte[] transport = protocol == IpProtocol.Icmpv6 ? AsIcmpv6(segment.Segment) : segment.Segment;
                 byte[] original = Ipv6(client, prefix.Embed(server4), protocol, transport, hopLimit, trafficClass);
                 ushort oldPort = (ushort)(transport[0] << 8 | transport[1]);
@@ -130,7 +130,7 @@ public sealed class Nat64TranslationProperties
             }
 
             // IPv6 to IPv4: an error about an inbound IPv6 packet.
-            byte protocol6 = segment.Protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : segment.Protocol;
+            IpProtocol protocol6 = segment.Protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : segment.Protocol;
             byte[] transport6 = protocol6 == IpProtocol.Icmpv6 ? AsIcmpv6(segment.Segment) : segment.Segment;
             byte[] original6 = Ipv6(Server6, Client, protocol6, transport6);
             byte[] quote6 = original6[..Math.Min(original6.Length, 40 + quoteLength)];
