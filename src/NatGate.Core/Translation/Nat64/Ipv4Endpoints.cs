@@ -1,3 +1,5 @@
+using NatGate.Core.Addressing;
+
 namespace NatGate.Core.Translation.Nat64;
 
 /// <summary>
@@ -6,9 +8,9 @@ namespace NatGate.Core.Translation.Nat64;
 /// their checksum adjustment (a stateful NAT64, RFC 6146, rewrites them; null keeps the value).
 /// For an ICMP error the quoted packet has endpoints of its own, usually the outer ones reversed.
 /// </summary>
-/// <param name="SourceAddress">The IPv4 source, host order.</param>
-/// <param name="DestinationAddress">The IPv4 destination, host order.</param>
-public readonly record struct Ipv4Endpoints(uint SourceAddress, uint DestinationAddress)
+/// <param name="SourceAddress">The IPv4 source.</param>
+/// <param name="DestinationAddress">The IPv4 destination.</param>
+public readonly record struct Ipv4Endpoints(Ipv4Address SourceAddress, Ipv4Address DestinationAddress)
 {
     /// <summary>The new TCP or UDP source port; null keeps it.</summary>
     public ushort? SourcePort { get; init; }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using NatGate.Core.Addressing;
 using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
 
@@ -43,8 +44,8 @@ public static class Ipv4ToIpv6Translator
     private const byte StrictSourceRoute = 137;
 
     /// <summary>Translates a packet that is not an ICMPv4 error (one is dropped with <see cref="Nat64DropReason.QuotedEndpointsMissing"/>).</summary>
-    public static Nat64TranslationResult Translate(ReadOnlySpan<byte> ipv4Packet, Addressing.Ipv6Address sourceAddress,
-        Addressing.Ipv6Address destinationAddress, Span<byte> output, out int written)
+    public static Nat64TranslationResult Translate(ReadOnlySpan<byte> ipv4Packet, Ipv6Address sourceAddress,
+        Ipv6Address destinationAddress, Span<byte> output, out int written)
         => Run(ipv4Packet, new Ipv6Endpoints(sourceAddress, destinationAddress), default, hasQuoted: false, output, out written);
 
     /// <summary>Translates a packet that is not an ICMPv4 error, rewriting ports or identifier as <paramref name="endpoints"/> says.</summary>

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using NatGate.Core.Addressing;
 using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
 
@@ -40,8 +41,8 @@ public static class Ipv6ToIpv4Translator
     private const int ErrorOverhead = HeaderLength + IcmpMessage.HeaderLength;
 
     /// <summary>Translates a packet that is not an ICMPv6 error (one is dropped with <see cref="Nat64DropReason.QuotedEndpointsMissing"/>).</summary>
-    public static Nat64TranslationResult Translate(ReadOnlySpan<byte> ipv6Packet, uint sourceAddress, uint destinationAddress, Span<byte> output,
-        out int written)
+    public static Nat64TranslationResult Translate(ReadOnlySpan<byte> ipv6Packet, Ipv4Address sourceAddress, Ipv4Address destinationAddress,
+        Span<byte> output, out int written)
         => Run(ipv6Packet, new Ipv4Endpoints(sourceAddress, destinationAddress), default, hasQuoted: false, output, out written);
 
     /// <summary>Translates a packet that is not an ICMPv6 error, rewriting ports or identifier as <paramref name="endpoints"/> says.</summary>
@@ -250,8 +251,8 @@ public static class Ipv6ToIpv4Translator
         header[Ipv4Packet.Field.TimeToLive] = ipv6Packet[Ipv6Packet.Field.HopLimit];
         header[Ipv4Packet.Field.Protocol] = (byte)protocol;
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.HeaderChecksum..], 0);
-        BinaryPrimitives.WriteUInt32BigEndian(header[Ipv4Packet.Field.SourceAddress..], endpoints.SourceAddress);
-        BinaryPrimitives.WriteUInt32BigEndian(header[Ipv4Packet.Field.DestinationAddress..], endpoints.DestinationAddress);
+        endpoints.SourceAddress.Write(header[Ipv4Packet.Field.SourceAddress..]);
+        endpoints.DestinationAddress.Write(header[Ipv4Packet.Field.DestinationAddress..]);
         BinaryPrimitives.WriteUInt16BigEndian(header[Ipv4Packet.Field.HeaderChecksum..], InternetChecksum.Compute(header));
     }
 }

@@ -82,23 +82,24 @@ public readonly record struct Nat64Prefix : ISpanFormattable
     /// <summary>True when <paramref name="address"/> falls within the prefix (whether or not its other bits are well formed).</summary>
     public bool Contains(Ipv6Address address) => (address.Value & Mask(Length)) == Network;
 
-    /// <summary>The IPv4-embedded IPv6 address for <paramref name="ipv4Address"/> (host order), per RFC 6052 section 2.2.</summary>
-    public Ipv6Address Embed(uint ipv4Address)
+    /// <summary>The IPv4-embedded IPv6 address for <paramref name="ipv4Address"/>, per RFC 6052 section 2.2.</summary>
+    public Ipv6Address Embed(Ipv4Address ipv4Address)
     {
         int length = Length;
         UInt128 value = Network;
+        uint bits = ipv4Address.Value;
         if (length == 96)
         {
-            return new Ipv6Address(value | ipv4Address);
+            return new Ipv6Address(value | bits);
         }
         // The address's first (64 - length) bits end at bit 64; the rest start after the u octet, at bit 72.
         int bitsBefore = UOctetStart - length;
         int bitsAfter = 32 - bitsBefore;
         if (bitsBefore > 0)
         {
-            value |= (UInt128)(ipv4Address >> bitsAfter) << (128 - UOctetStart);
+            value |= (UInt128)(bits >> bitsAfter) << (128 - UOctetStart);
         }
-        value |= (UInt128)(ipv4Address & LowMask(bitsAfter)) << (128 - UOctetEnd - bitsAfter);
+        value |= (UInt128)(bits & LowMask(bitsAfter)) << (128 - UOctetEnd - bitsAfter);
         return new Ipv6Address(value);
     }
 
@@ -107,7 +108,7 @@ public readonly record struct Nat64Prefix : ISpanFormattable
     /// the prefix with the u octet and the suffix zero, that is unless it is exactly what
     /// <see cref="Embed"/> makes, so one IPv4 address never has two IPv6 spellings.
     /// </summary>
-    public bool TryExtract(Ipv6Address address, out uint ipv4Address)
+    public bool TryExtract(Ipv6Address address, out Ipv4Address ipv4Address)
     {
         int length = Length;
         UInt128 value = address.Value;
@@ -124,8 +125,9 @@ public readonly record struct Nat64Prefix : ISpanFormattable
             uint after = (uint)(value >> (128 - UOctetEnd - bitsAfter)) & LowMask(bitsAfter);
             candidate = bitsAfter == 32 ? after : before << bitsAfter | after;
         }
-        bool exact = Embed(candidate) == address;
-        ipv4Address = exact ? candidate : 0;
+        var extracted = new Ipv4Address(candidate);
+        bool exact = Embed(extracted) == address;
+        ipv4Address = exact ? extracted : Ipv4Address.Any;
         return exact;
     }
 

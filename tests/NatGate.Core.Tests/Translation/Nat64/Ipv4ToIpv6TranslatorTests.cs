@@ -97,7 +97,7 @@ public sealed class Ipv4ToIpv6TranslatorTests
     public void Frag_needed_becomes_packet_too_big_with_the_mtu_plus_20_and_the_quote_translated()
     {
         // An outbound packet (client to server, sent as pool to server) met a 1400-byte IPv4 link.
-        uint router = Ipv4Address.Parse("192.0.2.1");
+        Ipv4Address router = Ipv4Address.Parse("192.0.2.1");
         byte[] original = Ipv4(Pool, Server4, IpProtocol.Tcp, Tcp(61000, 443, new byte[1000]), dontFragment: true, identification: 9);
         byte[] error = new byte[600];
         int length = Ipv4PacketWriter.WriteIcmpError(error, router, Pool, IcmpType.DestinationUnreachable, 4, original, restOfHeader: 1400);

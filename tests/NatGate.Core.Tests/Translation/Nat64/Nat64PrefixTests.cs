@@ -1,13 +1,14 @@
 using CsCheck;
 using NatGate.Core.Addressing;
-using NatGate.Core.Packets;
 using NatGate.Core.Translation.Nat64;
 
 namespace NatGate.Core.Tests.Translation.Nat64;
 
 public sealed class Nat64PrefixTests
 {
-    private static readonly uint Example = Ipv4Address.Parse("192.0.2.33");
+    private static readonly Ipv4Address Example = Ipv4Address.Parse("192.0.2.33");
+
+    private static readonly Gen<Ipv4Address> Ipv4Gen = Gen.UInt.Select(v => new Ipv4Address(v));
 
     // RFC 6052 section 2.4, the table of examples, byte for byte.
     [Theory]
@@ -27,7 +28,7 @@ public sealed class Nat64PrefixTests
         embedded.Write(bytes);
         Assert.Equal(Convert.FromHexString(expectedHex.Replace(" ", "", StringComparison.Ordinal)), bytes);
         Assert.True(nat64.Contains(embedded));
-        Assert.True(nat64.TryExtract(embedded, out uint extracted));
+        Assert.True(nat64.TryExtract(embedded, out Ipv4Address extracted));
         Assert.Equal(Example, extracted);
     }
 
@@ -80,14 +81,14 @@ public sealed class Nat64PrefixTests
     [InlineData("64:ff9b::/96", "64:ff9c::c000:221")]
     public void Extraction_refuses_a_set_u_octet_a_set_suffix_and_other_prefixes(string prefix, string address)
     {
-        Assert.False(Nat64Prefix.Parse(prefix).TryExtract(Ipv6Address.Parse(address, null), out uint extracted));
-        Assert.Equal(0u, extracted);
+        Assert.False(Nat64Prefix.Parse(prefix).TryExtract(Ipv6Address.Parse(address, null), out Ipv4Address extracted));
+        Assert.Equal(Ipv4Address.Any, extracted);
     }
 
     [Fact]
     public void Embed_and_extract_are_inverse_for_every_length()
     {
-        Gen.Select(Gen.Int[0, 5], Gen.UInt, Gen.UInt, Gen.UInt).Sample((lengthIndex, high, low, ipv4) =>
+        Gen.Select(Gen.Int[0, 5], Gen.UInt, Gen.UInt, Ipv4Gen).Sample((lengthIndex, high, low, ipv4) =>
         {
             int length = new[] { 32, 40, 48, 56, 64, 96 }[lengthIndex];
             UInt128 network = (UInt128)high << 96 | (UInt128)low << 64;
@@ -95,7 +96,7 @@ public sealed class Nat64PrefixTests
             Ipv6Address embedded = prefix.Embed(ipv4);
             Assert.True(prefix.Contains(embedded));
             Assert.Equal(0, (int)(embedded.Value >> 56 & 0xFF));
-            Assert.True(prefix.TryExtract(embedded, out uint extracted));
+            Assert.True(prefix.TryExtract(embedded, out Ipv4Address extracted));
             Assert.Equal(ipv4, extracted);
         });
     }

@@ -13,9 +13,9 @@ internal static class Nat64TestPackets
 {
     public static readonly Nat64Prefix Prefix = Nat64Prefix.WellKnown;
     public static readonly Ipv6Address Client = Ipv6Address.Parse("2001:db8::1", null);
-    public static readonly uint Server4 = Ipv4Address.Parse("198.51.100.10");
+    public static readonly Ipv4Address Server4 = Ipv4Address.Parse("198.51.100.10");
     public static readonly Ipv6Address Server6 = Prefix.Embed(Server4);
-    public static readonly uint Pool = Ipv4Address.Parse("203.0.113.1");
+    public static readonly Ipv4Address Pool = Ipv4Address.Parse("203.0.113.1");
 
     public static byte[] Tcp(ushort sourcePort, ushort destinationPort, ReadOnlySpan<byte> payload)
     {
@@ -79,9 +79,9 @@ internal static class Nat64TestPackets
         return packet;
     }
 
-    public static byte[] Ipv4(uint source, uint destination, IpProtocol protocol, ReadOnlySpan<byte> transport, byte timeToLive = 64, byte typeOfService = 0,
-        ushort identification = 0, bool dontFragment = false, bool moreFragments = false, int fragmentOffset = 0, bool fillChecksum = true,
-        int? transportLength = null)
+    public static byte[] Ipv4(Ipv4Address source, Ipv4Address destination, IpProtocol protocol, ReadOnlySpan<byte> transport, byte timeToLive = 64,
+        byte typeOfService = 0, ushort identification = 0, bool dontFragment = false, bool moreFragments = false, int fragmentOffset = 0,
+        bool fillChecksum = true, int? transportLength = null)
     {
         byte[] packet = new byte[20 + transport.Length];
         Ipv4PacketWriter.WriteIpv4Header(packet, source, destination, protocol, transportLength ?? transport.Length, timeToLive, identification, dontFragment,

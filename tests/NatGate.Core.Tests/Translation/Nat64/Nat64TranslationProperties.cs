@@ -13,6 +13,8 @@ public sealed class Nat64TranslationProperties
 
     private static readonly Gen<Ipv6Address> Ipv6Gen = Gen.Select(Gen.ULong, Gen.ULong, (high, low) => new Ipv6Address((UInt128)high << 64 | low));
 
+    private static readonly Gen<Ipv4Address> Ipv4Gen = Gen.UInt.Select(v => new Ipv4Address(v));
+
     private static readonly Gen<ushort?> NewPortGen = Gen.Select(Gen.Bool, Gen.UShort, (keep, port) => keep ? null : (ushort?)port);
 
     /// <summary>A transport segment of a random protocol with random ports (or identifier) and payload, checksum not yet filled.</summary>
@@ -39,7 +41,7 @@ public sealed class Nat64TranslationProperties
     [Fact]
     public void Ipv6_to_ipv4_leaves_every_checksum_valid()
     {
-        Gen.Select(SegmentGen, Ipv6Gen, Ipv6Gen, Gen.UInt, Gen.UInt, NewPortGen, NewPortGen, Gen.Byte).Sample(
+        Gen.Select(SegmentGen, Ipv6Gen, Ipv6Gen, Ipv4Gen, Ipv4Gen, NewPortGen, NewPortGen, Gen.Byte).Sample(
             (segment, source, destination, source4, destination4, newSource, newDestination, hopLimit) =>
             {
                 IpProtocol protocol = segment.Protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : segment.Protocol;
@@ -56,7 +58,7 @@ public sealed class Nat64TranslationProperties
     [Fact]
     public void Ipv4_to_ipv6_leaves_every_checksum_valid_udp_without_checksum_included()
     {
-        Gen.Select(SegmentGen, Gen.UInt, Gen.UInt, Ipv6Gen, Ipv6Gen, NewPortGen, NewPortGen, Gen.Bool).Sample(
+        Gen.Select(SegmentGen, Ipv4Gen, Ipv4Gen, Ipv6Gen, Ipv6Gen, NewPortGen, NewPortGen, Gen.Bool).Sample(
             (segment, source, destination, source6, destination6, newSource, newDestination, withChecksum) =>
             {
                 bool fill = withChecksum || segment.Protocol != IpProtocol.Udp;
@@ -72,7 +74,7 @@ public sealed class Nat64TranslationProperties
     [Fact]
     public void Ipv6_to_ipv4_to_ipv6_gives_back_the_same_packet()
     {
-        Gen.Select(SegmentGen, Ipv6Gen, Gen.UInt, Gen.UInt, Gen.UShort, Gen.Byte, Gen.Byte).Sample(
+        Gen.Select(SegmentGen, Ipv6Gen, Ipv4Gen, Ipv4Gen, Gen.UShort, Gen.Byte, Gen.Byte).Sample(
             (segment, client, server4, pool, newPort, hopLimit, trafficClass) =>
             {
                 Nat64Prefix prefix = Nat64Prefix.WellKnown;
