@@ -22,14 +22,31 @@ public readonly record struct IpPrefix : ISpanParsable<IpPrefix>, ISpanFormattab
         Network = address.Value & MaskOf(length, 128);
     }
 
+    /// <summary>An IPv4 prefix; 0.0.0.0/0 becomes <see cref="Any"/>, which a rule writes "any".</summary>
     public IpPrefix(Ipv4Prefix prefix)
     {
-        Family = AddressFamily.InterNetwork;
+        Family = prefix.Length == 0 ? AddressFamily.Unspecified : AddressFamily.InterNetwork;
         Length = prefix.Length;
         Network = prefix.Network.Value;
     }
 
+    /// <summary>
+    /// Every address of either family ("any" in a rule): no family of its own, so a rule takes
+    /// its family from its other addresses.
+    /// </summary>
+    public static IpPrefix Any => default;
+
+    /// <summary>One address: a /32 or a /128.</summary>
+    public static IpPrefix Host(IpAddress address)
+        => address.IsIpv6 ? new IpPrefix(address.AsIpv6, 128) : new IpPrefix(Ipv4Prefix.Host(address.AsIpv4));
+
+    public static implicit operator IpPrefix(Ipv4Prefix prefix) => new(prefix);
+
+    /// <summary>InterNetwork, InterNetworkV6, or Unspecified for <see cref="Any"/>.</summary>
     public AddressFamily Family { get; }
+
+    /// <summary>True for <see cref="Any"/>, which matches both families.</summary>
+    public bool IsAny => Family == AddressFamily.Unspecified;
 
     /// <summary>The network (host bits cleared); an IPv4 one in the low 32 bits.</summary>
     public UInt128 Network { get; }
@@ -39,16 +56,34 @@ public readonly record struct IpPrefix : ISpanParsable<IpPrefix>, ISpanFormattab
 
     public bool IsIpv6 => Family == AddressFamily.InterNetworkV6;
 
-    /// <summary>The IPv4 prefix this is; throws for an IPv6 one.</summary>
-    public Ipv4Prefix AsIpv4 => !IsIpv6 ? new Ipv4Prefix(new Ipv4Address((uint)Network), Length) : throw new InvalidOperationException($"{this} is an IPv6 prefix.");
+    /// <summary>The IPv4 prefix this is (0.0.0.0/0 for <see cref="Any"/>); throws for an IPv6 one.</summary>
+    public Ipv4Prefix AsIpv4 => !IsIpv6 ? new Ipv4Prefix(new Ipv4Address((uint)Network), Length) : throw new InvalidOperationException($"{this} is an IPv6 prefix, where an IPv4 one is needed.");
 
-    public bool Contains(Ipv6Address address) => IsIpv6 && (address.Value & MaskOf(Length, 128)) == Network;
+    /// <summary>The network's first address, as an address of the prefix's family.</summary>
+    public IpAddress First => IsIpv6 ? new Ipv6Address(Network) : new Ipv4Address((uint)Network);
+
+    /// <summary>The network's last address.</summary>
+    public IpAddress Last => IsIpv6 ? new Ipv6Address(Network | ~MaskOf(Length, 128)) : new Ipv4Address((uint)(Network | ~MaskOf(Length, 32)));
+
+    /// <summary>How many addresses the prefix holds (2^32 for IPv4 /0 and <see cref="Any"/>, 2^128 - 1 for IPv6 /0, which does not fit).</summary>
+    public UInt128 Count => IsIpv6 ? (Length == 0 ? UInt128.MaxValue : UInt128.One << (128 - Length)) : UInt128.One << (32 - Length);
+
+    public bool Contains(Ipv6Address address) => IsAny || (IsIpv6 && (address.Value & MaskOf(Length, 128)) == Network);
 
     public bool Contains(Ipv4Address ipv4Address) => !IsIpv6 && (ipv4Address.Value & (uint)MaskOf(Length, 32)) == (uint)Network;
+
+    public bool Contains(IpAddress address) => address.IsIpv6 ? Contains(address.AsIpv6) : Contains(address.AsIpv4);
+
+    /// <summary>Whether an address of this family may stand in a rule of <paramref name="ipv6"/>'s family (<see cref="Any"/> fits both).</summary>
+    public bool FitsFamily(bool ipv6) => IsAny || IsIpv6 == ipv6;
 
     /// <summary>Whether the two share an address (same family, and one contains the other's network).</summary>
     public bool Overlaps(IpPrefix other)
     {
+        if (IsAny || other.IsAny)
+        {
+            return true;
+        }
         if (Family != other.Family)
         {
             return false;

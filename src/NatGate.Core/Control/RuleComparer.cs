@@ -10,7 +10,7 @@ public static class RuleComparer
     {
         ArgumentNullException.ThrowIfNull(left);
         ArgumentNullException.ThrowIfNull(right);
-        return left with { RedirectTargets = Array.Empty<Ipv4Address>(), Origin = null } == right with { RedirectTargets = Array.Empty<Ipv4Address>(), Origin = null }
+        return left with { RedirectTargets = Array.Empty<IpAddress>(), Origin = null } == right with { RedirectTargets = Array.Empty<IpAddress>(), Origin = null }
             && left.RedirectTargets.SequenceEqual(right.RedirectTargets);
     }
 

@@ -80,12 +80,12 @@ public sealed record NatRule
     /// Map: the internal addresses whose traffic is translated. Redirect: which remotes may use it
     /// (NetNat RemoteExternalIPAddressPrefix, ipnat "from"). Bidirectional: the internal address.
     /// </summary>
-    public Ipv4Prefix Source { get; init; } = Ipv4Prefix.Any;
+    public IpPrefix Source { get; init; } = IpPrefix.Any;
 
     public PortMatch SourcePorts { get; init; } = PortMatch.Any;
 
     /// <summary>Map: destinations the rule applies to ("to"). Redirect: the external address matched.</summary>
-    public Ipv4Prefix Destination { get; init; } = Ipv4Prefix.Any;
+    public IpPrefix Destination { get; init; } = IpPrefix.Any;
 
     /// <summary>Redirect: the external port or ports matched.</summary>
     public PortMatch DestinationPorts { get; init; } = PortMatch.Any;
@@ -94,9 +94,9 @@ public sealed record NatRule
     /// Map and MapBlock: the external addresses to translate to (first to last, inclusive).
     /// Bidirectional: the external address.
     /// </summary>
-    public Ipv4Address TranslatedFirst { get; init; }
+    public IpAddress TranslatedFirst { get; init; }
 
-    public Ipv4Address TranslatedLast { get; init; }
+    public IpAddress TranslatedLast { get; init; }
 
     /// <summary>
     /// Map and MapBlock: the external address is this interface's address at the time (ipnat's
@@ -115,7 +115,7 @@ public sealed record NatRule
     public int PortsPerAddress { get; init; }
 
     /// <summary>Redirect: the internal addresses to send to; several are used round-robin.</summary>
-    public IReadOnlyList<Ipv4Address> RedirectTargets { get; init; } = [];
+    public IReadOnlyList<IpAddress> RedirectTargets { get; init; } = [];
 
     /// <summary>Redirect: the first internal port; the destination port's offset into <see cref="DestinationPorts"/> is added to it.</summary>
     public ushort RedirectPort { get; init; }
@@ -165,10 +165,42 @@ public sealed record NatRule
     {
         IpProtocol.Tcp => (Protocols & RuleProtocols.Tcp) != 0,
         IpProtocol.Udp => (Protocols & RuleProtocols.Udp) != 0,
-        IpProtocol.Icmp => (Protocols & RuleProtocols.Icmp) != 0,
+        IpProtocol.Icmp or IpProtocol.Icmpv6 => (Protocols & RuleProtocols.Icmp) != 0,
         _ => Protocols == RuleProtocols.Any,
     };
 
-    /// <summary>Number of external addresses (Map, MapBlock).</summary>
-    public ulong TranslatedCount => TranslatedLast >= TranslatedFirst ? (ulong)(TranslatedLast - TranslatedFirst) + 1 : 0;
+    /// <summary>Number of external addresses (Map, MapBlock), at most <see cref="ulong.MaxValue"/> (an IPv6 /64 pool holds 2^64).</summary>
+    public ulong TranslatedCount
+    {
+        get
+        {
+            UInt128 count = IpAddress.CountFrom(TranslatedFirst, TranslatedLast);
+            return count > ulong.MaxValue ? ulong.MaxValue : (ulong)count;
+        }
+    }
+
+    /// <summary>
+    /// An IPv6 rule: one of its prefixes or addresses is IPv6 (a rule's "any" fits either family).
+    /// Each family's engine loads only its own rules.
+    /// </summary>
+    [JsonIgnore]
+    public bool IsIpv6 => Source.IsIpv6 || Destination.IsIpv6 || TranslatedFirst.IsIpv6 || TranslatedLast.IsIpv6 || RedirectTargets.Any(target => target.IsIpv6);
+
+    /// <summary>Why the rule's addresses cannot stand together (they mix IPv4 and IPv6), or null.</summary>
+    [JsonIgnore]
+    public string? FamilyProblem
+    {
+        get
+        {
+            bool ipv6 = IsIpv6;
+            bool translatedSet = Kind != NatRuleKind.Redirect;
+            if (!Source.FitsFamily(ipv6) || !Destination.FitsFamily(ipv6)
+                || (translatedSet && (TranslatedFirst.IsIpv6 != ipv6 || TranslatedLast.IsIpv6 != ipv6))
+                || RedirectTargets.Any(target => target.IsIpv6 != ipv6))
+            {
+                return "the rule mixes IPv4 and IPv6 addresses; NAT64 is not a map rule, and every address of one rule must be of one family";
+            }
+            return null;
+        }
+    }
 }

@@ -39,34 +39,40 @@ internal sealed class Ipv4AddressJsonConverter : JsonConverter<Ipv4Address>
     }
 }
 
-/// <summary>A list of IPv4 addresses (a redirect's targets), written as an array of "a.b.c.d".</summary>
-internal sealed class Ipv4AddressListJsonConverter : JsonConverter<IReadOnlyList<Ipv4Address>>
+/// <summary>An address of either family (a rule's), written as "a.b.c.d" or "2001:db8::1".</summary>
+internal sealed class IpAddressJsonConverter : JsonConverter<IpAddress>
 {
-    public static Ipv4AddressListJsonConverter Instance { get; } = new();
+    public static IpAddressJsonConverter Instance { get; } = new();
 
-    public override IReadOnlyList<Ipv4Address> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    public override IpAddress Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        if (reader.TokenType != JsonTokenType.StartArray)
+        string? text = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+        if (text is null || !IpAddress.TryParse(text, out IpAddress address))
         {
-            throw new JsonException($"expected an array of IPv4 addresses, found {reader.TokenType}");
+            throw new JsonException($"{(text is null ? reader.TokenType.ToString() : $"\"{text}\"")} is not an IP address (a.b.c.d or an IPv6 address)");
         }
-        var addresses = new List<Ipv4Address>();
-        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
-        {
-            addresses.Add(Ipv4AddressJsonConverter.ReadAddress(ref reader));
-        }
-        return addresses.ToArray();
+        return address;
     }
 
-    public override void Write(Utf8JsonWriter writer, IReadOnlyList<Ipv4Address> value, JsonSerializerOptions options)
+    public override void Write(Utf8JsonWriter writer, IpAddress value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
+}
+
+/// <summary>A prefix of either family (a rule's), written as "a.b.c.d/n" or "fd00::/64"; "any" is 0.0.0.0/0.</summary>
+internal sealed class IpPrefixJsonConverter : JsonConverter<IpPrefix>
+{
+    public static IpPrefixJsonConverter Instance { get; } = new();
+
+    public override IpPrefix Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        writer.WriteStartArray();
-        foreach (Ipv4Address address in value)
+        string? text = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+        if (text is null || !text.Contains('/', StringComparison.Ordinal) || !IpPrefix.TryParse(text, out IpPrefix prefix))
         {
-            Ipv4AddressJsonConverter.WriteAddress(writer, address);
+            throw new JsonException($"{(text is null ? reader.TokenType.ToString() : $"\"{text}\"")} is not a prefix (a.b.c.d/n or an IPv6 prefix)");
         }
-        writer.WriteEndArray();
+        return prefix;
     }
+
+    public override void Write(Utf8JsonWriter writer, IpPrefix value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
 }
 
 /// <summary>A prefix written as "a.b.c.d/n".</summary>

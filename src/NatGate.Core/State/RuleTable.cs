@@ -67,8 +67,8 @@ internal sealed class RuleTable
         {
             // The same projection RuleComparer compares: the record without its targets (a list compared by reference) and origin.
             var hash = new HashCode();
-            hash.Add(rule with { RedirectTargets = Array.Empty<Ipv4Address>(), Origin = null });
-            foreach (Ipv4Address target in rule.RedirectTargets)
+            hash.Add(rule with { RedirectTargets = Array.Empty<IpAddress>(), Origin = null });
+            foreach (IpAddress target in rule.RedirectTargets)
             {
                 hash.Add(target);
             }

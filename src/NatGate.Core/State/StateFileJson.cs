@@ -36,7 +36,8 @@ internal static class StateFileJson
         }
         options.Converters.Add(new FlowKeyJsonConverter());
         options.Converters.Add(Ipv4AddressJsonConverter.Instance);
-        options.Converters.Add(Ipv4AddressListJsonConverter.Instance);
+        options.Converters.Add(IpAddressJsonConverter.Instance);
+        options.Converters.Add(IpPrefixJsonConverter.Instance);
         options.Converters.Add(new Ipv4PrefixJsonConverter());
         options.Converters.Add(new JsonStringEnumConverter());
         options.MakeReadOnly();

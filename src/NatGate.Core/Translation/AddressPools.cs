@@ -37,9 +37,9 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
     public void ReferencePools(NatRule rule, int change)
     {
         // Only single-address redirects reserve ports: a prefix-wide redirect has no one address to reserve on.
-        if (rule.Kind == NatRuleKind.Redirect && rule.Destination.Length == 32)
+        if (rule.Kind == NatRuleKind.Redirect && !rule.Destination.IsIpv6 && rule.Destination.Length == 32)
         {
-            ExternalAddressPool pool = PoolOf(rule.Destination.Network);
+            ExternalAddressPool pool = PoolOf(rule.Destination.First.AsIpv4);
             foreach (IpProtocol protocol in (ReadOnlySpan<IpProtocol>)[IpProtocol.Tcp, IpProtocol.Udp])
             {
                 if (!rule.AppliesTo(protocol) || rule.DestinationPorts.IsAny)
@@ -76,7 +76,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         ulong attempts = Math.Min(count, 64);
         for (ulong attempt = 0; attempt < attempts; attempt++)
         {
-            Ipv4Address candidate = rule.TranslatedFirst + (uint)((first + attempt) % count);
+            Ipv4Address candidate = slot.TranslatedFirst4 + (uint)((first + attempt) % count);
             if (AllocateOnAddress(PoolOf(candidate), slot.RangeFor(key.Protocol), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool) == DropReason.None)
             {
                 return DropReason.None;
@@ -100,12 +100,12 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         {
             range = new PortRange(1024, range.Last);
         }
-        ulong hosts = rule.Source.Count;
+        ulong hosts = slot.Source4.Count;
         ulong addresses = rule.TranslatedCount;
         ulong hostsPerAddress = (hosts + addresses - 1) / addresses;
         int perHost = rule.PortsPerAddress > 0 ? rule.PortsPerAddress : (int)Math.Max(1, (ulong)range.Count / hostsPerAddress);
-        ulong hostNumber = key.Source - rule.Source.Network;
-        address = rule.TranslatedFirst + (uint)(hostNumber / hostsPerAddress);
+        ulong hostNumber = key.Source - slot.Source4.Network;
+        address = slot.TranslatedFirst4 + (uint)(hostNumber / hostsPerAddress);
         long blockFirst = range.First + (long)(hostNumber % hostsPerAddress) * perHost;
         long blockLast = Math.Min(blockFirst + perHost - 1, range.Last);
         if (blockFirst > range.Last || key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp))

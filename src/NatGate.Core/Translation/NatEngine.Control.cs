@@ -203,8 +203,8 @@ public sealed partial class NatEngine
             destinationRule = redirect.Index;
             NatRule rule = redirect.Rule;
             bool addressRight = rule.Kind == NatRuleKind.Bidirectional
-                ? translated.Destination == rule.Source.Network + (original.Destination - rule.TranslatedFirst)
-                : rule.RedirectTargets.Contains(translated.Destination);
+                ? translated.Destination == redirect.Source4.Network + (original.Destination - redirect.TranslatedFirst4)
+                : redirect.RedirectTargets4.Contains(translated.Destination);
             ushort port = rule.Kind != NatRuleKind.Bidirectional && rule.RedirectPort != 0 && portsMatter
                 ? (ushort)(rule.RedirectPort + (original.DestinationPort - rule.DestinationPorts.First))
                 : original.DestinationPort;
@@ -240,12 +240,12 @@ public sealed partial class NatEngine
         RuleSlot? map = destinationTranslated && localAddresses.Contains(translated.Destination)
             ? null
             : FindMap(original, translated.Destination, translated.DestinationPort);
-        if (map is not null && !destinationTranslated && map.Rule.Source.Contains(original.Destination) != map.Rule.SourceNegated)
+        if (map is not null && !destinationTranslated && map.Source4.Contains(original.Destination) != map.Rule.SourceNegated)
         {
             map = null;
         }
         if (map is not null && map.Index != ruleIndex && rules[ruleIndex] is { Rule.Kind: NatRuleKind.Map or NatRuleKind.MapBlock } pooled
-            && RuleMatcher.MapMatches(pooled.Rule, original, translated.Destination, translated.DestinationPort))
+            && RuleMatcher.MapMatches(pooled, original, translated.Destination, translated.DestinationPort))
         {
             map = pooled; // a later rule of the pool lent its address when the first had no port left
         }
@@ -268,12 +268,12 @@ public sealed partial class NatEngine
             NatRule rule = map.Rule;
             if (rule.Kind == NatRuleKind.Bidirectional)
             {
-                if (translated.Source != rule.TranslatedFirst + (original.Source - rule.Source.Network) || translated.SourcePort != original.SourcePort)
+                if (translated.Source != map.TranslatedFirst4 + (original.Source - map.Source4.Network) || translated.SourcePort != original.SourcePort)
                 {
                     problem = "its source is not the one its bimap rule gives";
                 }
             }
-            else if (translated.Source < rule.TranslatedFirst || translated.Source > rule.TranslatedLast
+            else if (translated.Source < map.TranslatedFirst4 || translated.Source > map.TranslatedLast4
                 || (protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp && !map.RangeFor(protocol).Contains(translated.SourcePort)))
             {
                 problem = $"its external {translated.Source.ToString()}:{translated.SourcePort} is outside its rule's addresses and ports";

@@ -58,7 +58,7 @@ public sealed partial class NatEngine
         RuleSlot? map = destinationTranslated && localAddresses.Contains(newDestination)
             ? null // redirected to the gateway itself (a transparent proxy): the proxy must see the real client
             : FindMap(key, newDestination, newDestinationPort);
-        if (map is not null && !destinationTranslated && map.Rule.Source.Contains(key.Destination) != map.Rule.SourceNegated)
+        if (map is not null && !destinationTranslated && map.Source4.Contains(key.Destination) != map.Rule.SourceNegated)
         {
             // Back inside (the gateway's own packets to an inside host): a map rule translates
             // traffic leaving for the outside, as IP Filter's map on the outside interface does.
@@ -109,7 +109,7 @@ public sealed partial class NatEngine
         ExternalAddressPool? allocatedFrom = null;
         if (map is not null && map.Rule.Kind == NatRuleKind.Bidirectional)
         {
-            newSource = map.Rule.TranslatedFirst + (key.Source - map.Rule.Source.Network);
+            newSource = map.TranslatedFirst4 + (key.Source - map.Source4.Network);
         }
         else if (map is not null || fromGateway)
         {
@@ -241,10 +241,10 @@ public sealed partial class NatEngine
         NatRule rule = slot.Rule;
         if (rule.Kind == NatRuleKind.Bidirectional)
         {
-            return (rule.Source.Network + (key.Destination - rule.TranslatedFirst), key.DestinationPort);
+            return (slot.Source4.Network + (key.Destination - slot.TranslatedFirst4), key.DestinationPort);
         }
         int targetIndex = 0;
-        int targets = rule.RedirectTargets.Count;
+        int targets = slot.RedirectTargets4.Length;
         if (targets > 1)
         {
             if (rule.Sticky)
@@ -263,7 +263,7 @@ public sealed partial class NatEngine
             // "rdr ... port 8000-8010 -> 10.0.0.2 port 9000" maps 8000 to 9000, 8001 to 9001 ...
             port = (ushort)(rule.RedirectPort + (key.DestinationPort - rule.DestinationPorts.First));
         }
-        return (rule.RedirectTargets[targetIndex], port);
+        return (slot.RedirectTargets4[targetIndex], port);
     }
 
     /// <summary>The first map rule, in matching order, that translates <paramref name="key"/>'s source (an index lookup).</summary>
@@ -297,7 +297,7 @@ public sealed partial class NatEngine
         // RFC 1812 4.3.2.7: never send an ICMP error about an ICMP error (ours are about queries or TCP/UDP only).
         Span<byte> original = stackalloc byte[Math.Min((int)ip.TotalLength, 576 - 28)];
         ip.Bytes[..original.Length].CopyTo(original);
-        Ipv4Address from = map.Rule.TranslatedFirst;
+        Ipv4Address from = map.TranslatedFirst4;
         int length = Ipv4PacketWriter.WriteIcmpError(buffer, from, ip.SourceAddress, IcmpType.DestinationUnreachable, 13, original);
         return new TranslationResult(Verdict.Reply, reason, length);
     }

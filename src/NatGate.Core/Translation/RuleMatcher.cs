@@ -29,7 +29,8 @@ internal sealed class RuleMatcher
         var maps = new RuleCandidateIndex.Builder();
         for (int position = 0; position < mapOrder.Length; position++)
         {
-            NatRule rule = mapOrder[position].Rule;
+            RuleSlot slot = mapOrder[position];
+            NatRule rule = slot.Rule;
             int sourceLength = rule.SourceNegated ? -1 : rule.Source.Length;
             int destinationLength = rule.DestinationNegated ? -1 : rule.Destination.Length;
             if (sourceLength < 0 && destinationLength < 0)
@@ -38,11 +39,11 @@ internal sealed class RuleMatcher
             }
             else if (sourceLength >= destinationLength)
             {
-                maps.File(position, AddressSide.Source, rule.Source);
+                maps.File(position, AddressSide.Source, slot.Source4);
             }
             else
             {
-                maps.File(position, AddressSide.Destination, rule.Destination);
+                maps.File(position, AddressSide.Destination, slot.Destination4);
             }
         }
         mapIndex = maps.Build(seed);
@@ -52,10 +53,11 @@ internal sealed class RuleMatcher
         var redirects = new RuleCandidateIndex.Builder();
         for (int position = 0; position < redirectOrder.Length; position++)
         {
-            NatRule rule = redirectOrder[position].Rule;
+            RuleSlot slot = redirectOrder[position];
+            NatRule rule = slot.Rule;
             if (rule.Kind == NatRuleKind.Bidirectional)
             {
-                redirects.FileRange(position, AddressSide.Destination, rule.TranslatedFirst, rule.TranslatedLast);
+                redirects.FileRange(position, AddressSide.Destination, slot.TranslatedFirst4, slot.TranslatedLast4);
                 continue;
             }
             PortMatch ports = rule.DestinationPorts;
@@ -64,11 +66,11 @@ internal sealed class RuleMatcher
             int destinationLength = rule.DestinationNegated ? -1 : rule.Destination.Length;
             if (destinationLength >= 0 && (destinationLength >= sourceLength || port >= 0))
             {
-                redirects.File(position, AddressSide.Destination, rule.Destination, port);
+                redirects.File(position, AddressSide.Destination, slot.Destination4, port);
             }
             else if (sourceLength >= 0)
             {
-                redirects.File(position, AddressSide.Source, rule.Source);
+                redirects.File(position, AddressSide.Source, slot.Source4);
             }
             else if (port >= 0)
             {
@@ -193,13 +195,13 @@ internal sealed class RuleMatcher
         var ranges = new List<(Ipv4Address First, Ipv4Address Last)>();
         foreach (RuleSlot slot in mapOrder)
         {
-            ranges.Add((slot.Rule.TranslatedFirst, slot.Rule.TranslatedLast));
+            ranges.Add((slot.TranslatedFirst4, slot.TranslatedLast4));
         }
         foreach (RuleSlot slot in redirectOrder)
         {
             if (slot.Rule.Kind == NatRuleKind.Redirect && slot.Rule.Destination.Length > 0)
             {
-                ranges.Add((slot.Rule.Destination.First, slot.Rule.Destination.Last));
+                ranges.Add((slot.Destination4.First, slot.Destination4.Last));
             }
         }
         ranges.Sort();
@@ -225,57 +227,58 @@ internal sealed class RuleMatcher
     }
 
     /// <summary>A redirect's or bimap's full condition, as IP Filter's rdr matching has it.</summary>
-    internal static bool RedirectMatches(NatRule rule, FlowKey key)
+    internal static bool RedirectMatches(RuleSlot slot, FlowKey key)
     {
+        NatRule rule = slot.Rule;
         if (!rule.AppliesTo(key.Protocol))
         {
             return false;
         }
         if (rule.Kind == NatRuleKind.Bidirectional)
         {
-            return key.Destination >= rule.TranslatedFirst && key.Destination <= rule.TranslatedLast;
+            return key.Destination >= slot.TranslatedFirst4 && key.Destination <= slot.TranslatedLast4;
         }
         bool portMatters = key.Protocol is IpProtocol.Tcp or IpProtocol.Udp;
-        return rule.Destination.Contains(key.Destination) != rule.DestinationNegated
+        return slot.Destination4.Contains(key.Destination) != rule.DestinationNegated
             && (!portMatters || rule.DestinationPorts.Contains(key.DestinationPort))
             && (portMatters || rule.DestinationPorts.IsAny)
-            && rule.Source.Contains(key.Source) != rule.SourceNegated
+            && slot.Source4.Contains(key.Source) != rule.SourceNegated
             && (!portMatters || rule.SourcePorts.Contains(key.SourcePort));
     }
 
     /// <summary>A map rule's full condition.</summary>
-    internal static bool MapMatches(NatRule rule, FlowKey key, Ipv4Address destination, ushort destinationPort)
-        => rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
-        && rule.Destination.Contains(destination) != rule.DestinationNegated
+    internal static bool MapMatches(RuleSlot slot, FlowKey key, Ipv4Address destination, ushort destinationPort)
+        => slot.Rule.AppliesTo(key.Protocol) && slot.Source4.Contains(key.Source) != slot.Rule.SourceNegated
+        && slot.Destination4.Contains(destination) != slot.Rule.DestinationNegated
         && (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp)
-            || (rule.SourcePorts.Contains(key.SourcePort) && rule.DestinationPorts.Contains(destinationPort)));
+            || (slot.Rule.SourcePorts.Contains(key.SourcePort) && slot.Rule.DestinationPorts.Contains(destinationPort)));
 
     /// <summary>
     /// A map rule that would take the packet but for its protocol: it comes from the rule's inside and
     /// goes where the rule translates to. (Its ports are the operator's choice; its protocols are what it can.)
     /// </summary>
-    internal static bool InsideButForProtocol(NatRule rule, FlowKey key, Ipv4Address destination)
-        => !rule.AppliesTo(key.Protocol) && rule.Source.Contains(key.Source) != rule.SourceNegated
-        && rule.Destination.Contains(destination) != rule.DestinationNegated
-        && !rule.Source.Contains(destination);
+    internal static bool InsideButForProtocol(RuleSlot slot, FlowKey key, Ipv4Address destination)
+        => !slot.Rule.AppliesTo(key.Protocol) && slot.Source4.Contains(key.Source) != slot.Rule.SourceNegated
+        && slot.Destination4.Contains(destination) != slot.Rule.DestinationNegated
+        && !slot.Source4.Contains(destination);
 
     private readonly struct RedirectTest(RuleSlot[] order, FlowKey key) : ICandidateTest
     {
-        public bool Matches(int position) => RedirectMatches(order[position].Rule, key);
+        public bool Matches(int position) => RedirectMatches(order[position], key);
     }
 
     private readonly struct MapTest(RuleSlot[] order, FlowKey key, Ipv4Address destination, ushort destinationPort) : ICandidateTest
     {
-        public bool Matches(int position) => MapMatches(order[position].Rule, key, destination, destinationPort);
+        public bool Matches(int position) => MapMatches(order[position], key, destination, destinationPort);
     }
 
     private readonly struct NextMapTest(RuleSlot[] order, FlowKey key, Ipv4Address destination, ushort destinationPort, int after) : ICandidateTest
     {
-        public bool Matches(int position) => position > after && MapMatches(order[position].Rule, key, destination, destinationPort);
+        public bool Matches(int position) => position > after && MapMatches(order[position], key, destination, destinationPort);
     }
 
     private readonly struct InsideTest(RuleSlot[] order, FlowKey key, Ipv4Address destination) : ICandidateTest
     {
-        public bool Matches(int position) => InsideButForProtocol(order[position].Rule, key, destination);
+        public bool Matches(int position) => InsideButForProtocol(order[position], key, destination);
     }
 }

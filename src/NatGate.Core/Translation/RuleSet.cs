@@ -396,7 +396,7 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, ulong see
     }
 
     /// <summary>What <see cref="RuleComparer.SameTranslation"/> compares first: rules that differ here never match.</summary>
-    private readonly record struct RuleShape(NatRuleKind Kind, Ipv4Prefix Source, Ipv4Prefix Destination, PortMatch DestinationPorts, Ipv4Address TranslatedFirst, Ipv4Address TranslatedLast)
+    private readonly record struct RuleShape(NatRuleKind Kind, IpPrefix Source, IpPrefix Destination, PortMatch DestinationPorts, IpAddress TranslatedFirst, IpAddress TranslatedLast)
     {
         public static RuleShape Of(NatRule rule)
             => new(rule.Kind, rule.Source, rule.Destination, rule.DestinationPorts, rule.TranslatedFirst, rule.TranslatedLast);
@@ -404,11 +404,19 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, ulong see
 
     private static void Validate(NatRule rule)
     {
+        if (rule.FamilyProblem is { } mixed)
+        {
+            throw new NatControlException(NatErrno.EINVAL, $"{char.ToUpperInvariant(mixed[0])}{mixed[1..]}.");
+        }
+        if (rule.IsIpv6)
+        {
+            throw new NatControlException(NatErrno.EINVAL, "IPv6 rules are not translated yet: this engine translates IPv4 only.");
+        }
         switch (rule.Kind)
         {
             case NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional when rule.TranslatedCount == 0:
                 throw new NatControlException(NatErrno.EINVAL, "A map rule needs at least one external address (TranslatedFirst <= TranslatedLast).");
-            case NatRuleKind.Bidirectional when rule.Source.Count != rule.TranslatedCount:
+            case NatRuleKind.Bidirectional when rule.Source.Count != (UInt128)rule.TranslatedCount:
                 throw new NatControlException(NatErrno.EINVAL, $"A bimap maps addresses one to one: {rule.Source} has {rule.Source.Count} addresses but the external side has {rule.TranslatedCount}.");
             case NatRuleKind.Redirect when rule.RedirectTargets.Count == 0:
                 throw new NatControlException(NatErrno.EINVAL, "A redirect needs at least one internal address.");

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Ports;
 using NatGate.Core.Rules;
@@ -20,6 +21,18 @@ internal sealed class RuleSlot(int index, NatRule rule)
 
     /// <summary>Next target for round-robin redirects.</summary>
     public int NextTarget { get; set; }
+
+    // The rule's addresses in the IPv4 engine's own types, taken once at load (an IPv6 rule has
+    // none: the IPv4 engine never loads one).
+    public Ipv4Prefix Source4 { get; } = rule.IsIpv6 ? default : rule.Source.AsIpv4;
+
+    public Ipv4Prefix Destination4 { get; } = rule.IsIpv6 ? default : rule.Destination.AsIpv4;
+
+    public Ipv4Address TranslatedFirst4 { get; } = rule.IsIpv6 ? default : rule.TranslatedFirst.AsIpv4;
+
+    public Ipv4Address TranslatedLast4 { get; } = rule.IsIpv6 ? default : rule.TranslatedLast.AsIpv4;
+
+    public Ipv4Address[] RedirectTargets4 { get; } = rule.IsIpv6 ? [] : [.. rule.RedirectTargets.Select(target => target.AsIpv4)];
 
     /// <summary>Copied from the policy so the per-packet path reads one field.</summary>
     public bool UdpInboundRefresh { get; } = rule.Policy.UdpInboundRefresh;

@@ -214,14 +214,14 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
         if (rule.TranslatedInterface is string name)
         {
-            Ipv4Address address = InterfaceAddressOf(name) ?? rule.TranslatedFirst;
+            Ipv4Address address = InterfaceAddressOf(name) ?? rule.TranslatedFirst.AsIpv4;
             if (address == Ipv4Address.Any)
             {
                 throw new NatControlException(NatErrno.EINVAL, $"'-> 0/32' stands for {name}'s address, and {name} has none now.");
             }
             rule = rule with { TranslatedFirst = address, TranslatedLast = address };
         }
-        bool shared = rule.TranslatedFirst == rule.TranslatedLast && localAddresses.Contains(rule.TranslatedFirst);
+        bool shared = rule.TranslatedFirst == rule.TranslatedLast && !rule.TranslatedFirst.IsIpv6 && localAddresses.Contains(rule.TranslatedFirst.AsIpv4);
         if (shared && rule.Kind == NatRuleKind.Map && (rule.TranslatedPorts is null || rule.PortmapAuto))
         {
             rule = rule with { TranslatedPorts = SharedPorts, PortmapAuto = false, TranslatedIcmpIdentifiers = rule.TranslatedIcmpIdentifiers ?? SharedPorts };
@@ -288,7 +288,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             foreach (RuleInfo rule in Controller.Rules().Where(rule => rule.Active && rule.Rule.TranslatedInterface is not null))
             {
                 string name = rule.Rule.TranslatedInterface!;
-                Ipv4Address old = rule.Rule.TranslatedFirst;
+                Ipv4Address old = rule.Rule.TranslatedFirst.AsIpv4;
                 Ipv4Address? now = InterfaceAddressOf(name);
                 if (now == old || local.Contains(old) || !goneAddresses.Add(old))
                 {
@@ -318,8 +318,8 @@ public sealed class GatewayDaemon : IAsyncDisposable
     {
         TunName = options.TunName,
         InternalPrefixes = [.. rules
-            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
-            .Select(rule => rule.Rule.Source)
+            .Where(rule => rule.Active && rule.OnThisGateway && !rule.Rule.IsIpv6 && rule.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
+            .Select(rule => rule.Rule.Source.AsIpv4)
             .Distinct()],
         ExternalAddresses = [.. rules
             .Where(rule => rule.Active && rule.OnThisGateway)
@@ -353,7 +353,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             RuleProtocols.TcpUdp => ["tcp", "udp"],
             _ => [null],
         };
-        foreach (Ipv4Address target in rule.RedirectTargets.Where(local.Contains).Distinct())
+        foreach (Ipv4Address target in rule.RedirectTargets.Where(target => !target.IsIpv6).Select(target => target.AsIpv4).Where(local.Contains).Distinct())
         {
             foreach (string? protocol in protocols)
             {
@@ -454,13 +454,17 @@ public sealed class GatewayDaemon : IAsyncDisposable
     /// <summary>The NAT's ports on each external address of a rule: what is steered when the address is shared with the host.</summary>
     private static IEnumerable<SteeredPorts> ExternalPortsOf(NatRule rule)
     {
+        if (rule.IsIpv6)
+        {
+            yield break; // the IPv4 routing plan's
+        }
         bool tcp = (rule.Protocols & RuleProtocols.Tcp) != 0;
         bool udp = (rule.Protocols & RuleProtocols.Udp) != 0;
         bool icmp = (rule.Protocols & RuleProtocols.Icmp) != 0;
         switch (rule.Kind)
         {
             case NatRuleKind.Map or NatRuleKind.MapBlock when rule.TranslatedCount <= 256 && rule.TranslatedPorts is { } ports:
-                for (Ipv4Address address = rule.TranslatedFirst; address <= rule.TranslatedLast && address >= rule.TranslatedFirst; address += 1u)
+                for (Ipv4Address address = rule.TranslatedFirst.AsIpv4; address <= rule.TranslatedLast.AsIpv4 && address >= rule.TranslatedFirst.AsIpv4; address += 1u)
                 {
                     if (tcp)
                     {
@@ -480,11 +484,11 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 var matched = new Core.Ports.PortRange(Math.Max((ushort)1, rule.DestinationPorts.First), rule.DestinationPorts.Last);
                 if (tcp)
                 {
-                    yield return new SteeredPorts(rule.Destination.Network, "tcp", matched);
+                    yield return new SteeredPorts(rule.Destination.First.AsIpv4, "tcp", matched);
                 }
                 if (udp)
                 {
-                    yield return new SteeredPorts(rule.Destination.Network, "udp", matched);
+                    yield return new SteeredPorts(rule.Destination.First.AsIpv4, "udp", matched);
                 }
                 break;
             default:
@@ -494,16 +498,20 @@ public sealed class GatewayDaemon : IAsyncDisposable
 
     private static IEnumerable<Ipv4Address> ExternalAddressesOf(NatRule rule)
     {
+        if (rule.IsIpv6)
+        {
+            yield break; // the IPv4 routing plan's
+        }
         switch (rule.Kind)
         {
             case NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional when rule.TranslatedCount <= 256:
-                for (Ipv4Address address = rule.TranslatedFirst; address <= rule.TranslatedLast && address >= rule.TranslatedFirst; address += 1u)
+                for (Ipv4Address address = rule.TranslatedFirst.AsIpv4; address <= rule.TranslatedLast.AsIpv4 && address >= rule.TranslatedFirst.AsIpv4; address += 1u)
                 {
                     yield return address;
                 }
                 break;
             case NatRuleKind.Redirect when rule.Destination.Length == 32:
-                yield return rule.Destination.Network;
+                yield return rule.Destination.First.AsIpv4;
                 break;
             default:
                 break;

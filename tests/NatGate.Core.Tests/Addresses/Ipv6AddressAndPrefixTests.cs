@@ -99,7 +99,14 @@ public sealed class Ipv6AddressAndPrefixTests
         Assert.False(ipv4.Contains(V6("::a4d:2")));
         Assert.True(inside.Overlaps(Prefix("fd00::/16")));
         Assert.False(inside.Overlaps(Prefix("fd00:78::/64")));
-        Assert.False(inside.Overlaps(Prefix("0.0.0.0/0")));
+        Assert.False(inside.Overlaps(Prefix("10.0.0.0/8")));
+        // 0.0.0.0/0 is a rule's "any": no family of its own, so it covers both.
+        Assert.True(Prefix("0.0.0.0/0").IsAny);
+        Assert.True(inside.Overlaps(Prefix("0.0.0.0/0")));
+        Assert.True(IpPrefix.Any.Contains(V6("2001:db8::1")));
+        Assert.True(IpPrefix.Any.Contains(Ipv4Address.Parse("192.0.2.1")));
+        Assert.False(Prefix("::/0").IsAny);
+        Assert.False(Prefix("::/0").Contains(Ipv4Address.Parse("192.0.2.1")));
         Assert.True(Prefix("::/0").Contains(V6("2001:db8::1")));
         Assert.Equal(ipv4.AsIpv4, Ipv4Prefix.Parse("10.77.0.0/24"));
     }

@@ -56,7 +56,7 @@ public sealed class SessionStateFilePropertyTests
             TranslatedPorts = translation.Item3,
             TranslatedIcmpIdentifiers = translation.Item4,
             PortsPerAddress = translation.Item5,
-            RedirectTargets = translation.Item6,
+            RedirectTargets = [.. translation.Item6.Select(target => (IpAddress)target)],
             RedirectPort = translation.Item7,
             RoundRobin = rest.Item1,
             Sticky = rest.Item2,

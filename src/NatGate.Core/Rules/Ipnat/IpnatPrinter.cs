@@ -82,7 +82,7 @@ public static class IpnatPrinter
     private static void AppendMap(StringBuilder text, NatRule rule)
     {
         bool simple = !rule.SourceNegated && !rule.DestinationNegated && rule.SourcePorts.IsAny
-            && rule.DestinationPorts.IsAny && rule.Destination == Ipv4Prefix.Any;
+            && rule.DestinationPorts.IsAny && rule.Destination.IsAny;
         if (simple)
         {
             text.Append(' ').Append(rule.Source);
@@ -144,7 +144,7 @@ public static class IpnatPrinter
     private static void AppendRedirect(StringBuilder text, NatRule rule)
     {
         bool simple = !rule.SourceNegated && !rule.DestinationNegated && rule.SourcePorts.IsAny
-            && rule.Source == Ipv4Prefix.Any && !rule.DestinationPorts.Excluding;
+            && rule.Source.IsAny && !rule.DestinationPorts.Excluding;
         if (simple)
         {
             text.Append(' ').Append(rule.Destination);
@@ -201,13 +201,13 @@ public static class IpnatPrinter
         AppendObject(text, rule.Destination, rule.DestinationNegated, rule.DestinationPorts);
     }
 
-    private static void AppendObject(StringBuilder text, Ipv4Prefix prefix, bool negated, PortMatch ports)
+    private static void AppendObject(StringBuilder text, IpPrefix prefix, bool negated, PortMatch ports)
     {
         if (negated)
         {
             text.Append('!');
         }
-        if (prefix == Ipv4Prefix.Any)
+        if (prefix.IsAny)
         {
             text.Append("any");
         }
@@ -245,12 +245,15 @@ public static class IpnatPrinter
     }
 
     /// <summary>A prefix when the addresses form one, otherwise "range a-b".</summary>
-    private static string Addresses(Ipv4Address first, Ipv4Address last)
+    private static string Addresses(IpAddress first, IpAddress last)
     {
-        ulong count = (ulong)(last - first) + 1;
-        if (BitOperations.IsPow2(count) && first.Value % count == 0)
+        UInt128 count = IpAddress.CountFrom(first, last);
+        if (UInt128.IsPow2(count) && first.Value % count == 0)
         {
-            return new Ipv4Prefix(first, 32 - BitOperations.Log2(count)).ToString();
+            int hostBits = (int)UInt128.Log2(count);
+            return first.IsIpv6
+                ? new IpPrefix(first.AsIpv6, 128 - hostBits).ToString()
+                : new Ipv4Prefix(first.AsIpv4, 32 - hostBits).ToString();
         }
         return $"range {first}-{last}";
     }

@@ -264,7 +264,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
 
     private NatRule ReadRedirectTargets(NatRule rule)
     {
-        var targets = new List<Ipv4Address> { ReadRedirectTarget("'->'") };
+        var targets = new List<IpAddress> { ReadRedirectTarget("'->'") };
         while (Peek()?.Kind == IpnatTokenKind.Comma)
         {
             Next("','");

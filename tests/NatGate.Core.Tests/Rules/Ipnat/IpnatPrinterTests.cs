@@ -238,7 +238,7 @@ public sealed class IpnatPrinterTests
             },
             _ => common with
             {
-                RedirectTargets = targets,
+                RedirectTargets = [.. targets.Select(target => (IpAddress)target)],
                 RedirectPort = redirectPort,
                 RoundRobin = roundRobin,
                 Sticky = sticky,
@@ -247,7 +247,7 @@ public sealed class IpnatPrinterTests
 
     private static NatRule BidirectionalOf(NatRule rule, Ipv4Address first)
     {
-        ulong count = rule.Source.Count;
+        ulong count = rule.Source.AsIpv4.Count;
         // The highest first address that leaves room for the whole block.
         Ipv4Address highestFirst = Broadcast - (uint)(count - 1);
         if (first > highestFirst)
