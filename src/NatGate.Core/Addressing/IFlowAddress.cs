@@ -22,4 +22,19 @@ public interface IFlowAddress<TSelf> : IEquatable<TSelf>, IComparable<TSelf>, IE
     /// whole of both for IPv4, a multiply-fold of each half for IPv6. Equal pairs give equal mixes.
     /// </summary>
     static abstract ulong Mix(TSelf source, TSelf destination);
+
+    /// <summary>One address folded into 64 bits (the whole of an IPv4 one): for seeds and fingerprints.</summary>
+    static abstract ulong Fold(TSelf address);
+
+    /// <summary>Whether <paramref name="address"/> is in the prefix <paramref name="network"/>/<paramref name="length"/>.</summary>
+    static abstract bool InPrefix(TSelf address, TSelf network, int length);
+
+    /// <summary>The address <paramref name="offset"/> further on (the n-th of a range).</summary>
+    static abstract TSelf Offset(TSelf address, ulong offset);
+
+    /// <summary>How far <paramref name="later"/> is past <paramref name="earlier"/>, at most <see cref="ulong.MaxValue"/>.</summary>
+    static abstract ulong Distance(TSelf earlier, TSelf later);
+
+    /// <summary>The family's own address out of a rule's; throws for the other family.</summary>
+    static abstract TSelf From(IpAddress address);
 }

@@ -27,6 +27,20 @@ public readonly record struct Ipv4Address(uint Value) : ISpanParsable<Ipv4Addres
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Mix(Ipv4Address source, Ipv4Address destination) => (ulong)source.Value << 32 | destination.Value;
 
+    /// <summary>The address itself.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Fold(Ipv4Address address) => address.Value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static bool IFlowAddress<Ipv4Address>.InPrefix(Ipv4Address address, Ipv4Address network, int length)
+        => length == 0 || (address.Value ^ network.Value) >> (32 - length) == 0;
+
+    static Ipv4Address IFlowAddress<Ipv4Address>.Offset(Ipv4Address address, ulong offset) => address + (uint)offset;
+
+    static ulong IFlowAddress<Ipv4Address>.Distance(Ipv4Address earlier, Ipv4Address later) => later - earlier;
+
+    static Ipv4Address IFlowAddress<Ipv4Address>.From(IpAddress address) => address.AsIpv4;
+
     /// <summary>The address in the first 4 bytes of <paramref name="bytes"/> (network order, as in a header).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Ipv4Address Read(ReadOnlySpan<byte> bytes) => new(BinaryPrimitives.ReadUInt32BigEndian(bytes));

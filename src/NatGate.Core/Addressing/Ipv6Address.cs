@@ -58,7 +58,27 @@ public readonly struct Ipv6Address : ISpanParsable<Ipv6Address>, IFlowAddress<Ip
     /// <summary>Each address's halves folded by a multiply (so that bits of both halves reach the top), then the two combined unequally so that (a, b) and (b, a) differ.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Mix(Ipv6Address source, Ipv6Address destination)
-        => ((source.upper * 0x9E3779B97F4A7C15UL) ^ source.lower) + BitOperations.RotateLeft((destination.upper * 0xC2B2AE3D27D4EB4FUL) ^ destination.lower, 31);
+        => Fold(source) + BitOperations.RotateLeft((destination.upper * 0xC2B2AE3D27D4EB4FUL) ^ destination.lower, 31);
+
+    /// <summary>The halves folded by a multiply, so that bits of both reach the top.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Fold(Ipv6Address address) => (address.upper * 0x9E3779B97F4A7C15UL) ^ address.lower;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static bool IFlowAddress<Ipv6Address>.InPrefix(Ipv6Address address, Ipv6Address network, int length)
+        => length <= 64
+            ? length == 0 || (address.upper ^ network.upper) >> (64 - length) == 0
+            : address.upper == network.upper && (length == 128 || (address.lower ^ network.lower) >> (128 - length) == 0);
+
+    static Ipv6Address IFlowAddress<Ipv6Address>.Offset(Ipv6Address address, ulong offset) => new(address.Value + offset);
+
+    static ulong IFlowAddress<Ipv6Address>.Distance(Ipv6Address earlier, Ipv6Address later)
+    {
+        UInt128 distance = later.Value - earlier.Value;
+        return distance > ulong.MaxValue ? ulong.MaxValue : (ulong)distance;
+    }
+
+    static Ipv6Address IFlowAddress<Ipv6Address>.From(IpAddress address) => address.AsIpv6;
 
     /// <summary>The address in the first 16 bytes of <paramref name="bytes"/> (network order, as in a header).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -88,15 +88,18 @@ public sealed class PortAllocator
     /// (0-1023 or 1024-65535), with the same parity if asked, starting at a pseudo-random position.
     /// </summary>
     /// <returns>False when no port fits; <paramref name="port"/> is then 0.</returns>
-    public bool TryAllocate(ushort preferredPort, Ipv4Address insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, out ushort port)
+    public bool TryAllocate<TAddress>(ushort preferredPort, TAddress insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, out ushort port)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
         => TryAllocate(preferredPort, insideAddress, nowTicks, preserveParity, allowClassChange, Range, out port);
 
     /// <summary>
-    /// As <see cref="TryAllocate(ushort, Ipv4Address, long, bool, bool, out ushort)"/>, but only from the
+    /// As <see cref="TryAllocate{TAddress}(ushort, TAddress, long, bool, bool, out ushort)"/>, but only from the
     /// ports of <paramref name="within"/> (a rule's portmap range on an allocator that several rules share).
     /// </summary>
-    public bool TryAllocate(ushort preferredPort, Ipv4Address insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, PortRange within, out ushort port)
+    public bool TryAllocate<TAddress>(ushort preferredPort, TAddress insideAddress, long nowTicks, bool preserveParity, bool allowClassChange, PortRange within, out ushort port)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
+        ushort insideHost = Fingerprint(insideAddress);
         int withinLow = Math.Max(within.First, Range.First) - Range.First;
         int withinHigh = Math.Min(within.Last, Range.Last) - Range.First;
         if (withinLow > withinHigh)
@@ -110,9 +113,9 @@ public sealed class PortAllocator
         {
             int preferredIndex = preferredPort - Range.First;
             PrefetchQuarantine(preferredIndex);
-            if (!IsBitSet(preferredIndex) && !IsQuarantinedAgainst(preferredIndex, insideAddress, nowTicks))
+            if (!IsBitSet(preferredIndex) && !IsQuarantinedAgainst(preferredIndex, insideHost, nowTicks))
             {
-                port = Take(preferredIndex, insideAddress);
+                port = Take(preferredIndex);
                 return true;
             }
         }
@@ -134,11 +137,11 @@ public sealed class PortAllocator
             PrefetchQuarantine(start);
             if (preserveParity)
             {
-                found = FindFree(low, high, start, parityMask, insideAddress, nowTicks);
+                found = FindFree(low, high, start, parityMask, insideHost, nowTicks);
             }
             if (found < 0)
             {
-                found = FindFree(low, high, start, ulong.MaxValue, insideAddress, nowTicks);
+                found = FindFree(low, high, start, ulong.MaxValue, insideHost, nowTicks);
             }
         }
         if (found < 0 && allowClassChange)
@@ -146,11 +149,11 @@ public sealed class PortAllocator
             int start = withinLow + RandomBelow(withinHigh - withinLow + 1);
             if (preserveParity)
             {
-                found = FindFree(withinLow, withinHigh, start, parityMask, insideAddress, nowTicks);
+                found = FindFree(withinLow, withinHigh, start, parityMask, insideHost, nowTicks);
             }
             if (found < 0)
             {
-                found = FindFree(withinLow, withinHigh, start, ulong.MaxValue, insideAddress, nowTicks);
+                found = FindFree(withinLow, withinHigh, start, ulong.MaxValue, insideHost, nowTicks);
             }
         }
         if (found < 0)
@@ -158,7 +161,7 @@ public sealed class PortAllocator
             port = 0;
             return false;
         }
-        port = Take(found, insideAddress);
+        port = Take(found);
         return true;
     }
 
@@ -166,7 +169,7 @@ public sealed class PortAllocator
     /// Claims exactly <paramref name="port"/> (a static mapping, a restored session), ignoring quarantine.
     /// </summary>
     /// <returns>False if the port is out of range or already allocated.</returns>
-    public bool TryReserve(ushort port, Ipv4Address insideAddress)
+    public bool TryReserve(ushort port)
     {
         if (!Range.Contains(port))
         {
@@ -177,7 +180,7 @@ public sealed class PortAllocator
         {
             return false;
         }
-        Take(index, insideAddress);
+        Take(index);
         return true;
     }
 
@@ -185,7 +188,8 @@ public sealed class PortAllocator
     /// Frees <paramref name="port"/> and starts its quarantine against hosts other than
     /// <paramref name="insideAddress"/>. A port that is not allocated is left alone.
     /// </summary>
-    public void Release(ushort port, Ipv4Address insideAddress, long nowTicks)
+    public void Release<TAddress>(ushort port, TAddress insideAddress, long nowTicks)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
         if (!Range.Contains(port))
         {
@@ -207,7 +211,7 @@ public sealed class PortAllocator
         }
     }
 
-    private ushort Take(int index, Ipv4Address insideAddress)
+    private ushort Take(int index)
     {
         allocatedBits[index / WordBits] |= 1UL << (index % WordBits);
         AllocatedCount++;
@@ -239,17 +243,17 @@ public sealed class PortAllocator
     /// A free port index in [<paramref name="low"/>, <paramref name="high"/>] whose bit is in
     /// <paramref name="candidateMask"/>, scanning from <paramref name="start"/> and wrapping; -1 if none.
     /// </summary>
-    private int FindFree(int low, int high, int start, ulong candidateMask, Ipv4Address insideAddress, long nowTicks)
+    private int FindFree(int low, int high, int start, ulong candidateMask, ushort insideHost, long nowTicks)
     {
-        int found = ScanForward(start, high, candidateMask, insideAddress, nowTicks);
+        int found = ScanForward(start, high, candidateMask, insideHost, nowTicks);
         if (found < 0 && start > low)
         {
-            found = ScanForward(low, start - 1, candidateMask, insideAddress, nowTicks);
+            found = ScanForward(low, start - 1, candidateMask, insideHost, nowTicks);
         }
         return found;
     }
 
-    private int ScanForward(int from, int to, ulong candidateMask, Ipv4Address insideAddress, long nowTicks)
+    private int ScanForward(int from, int to, ulong candidateMask, ushort insideHost, long nowTicks)
     {
         int lastWord = to / WordBits;
         for (int word = from / WordBits; word <= lastWord; word++)
@@ -267,7 +271,7 @@ public sealed class PortAllocator
             while (free != 0)
             {
                 int index = (word * WordBits) + BitOperations.TrailingZeroCount(free);
-                if (!IsQuarantinedAgainst(index, insideAddress, nowTicks))
+                if (!IsQuarantinedAgainst(index, insideHost, nowTicks))
                 {
                     return index;
                 }
@@ -278,14 +282,14 @@ public sealed class PortAllocator
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool IsQuarantinedAgainst(int index, Ipv4Address insideAddress, long nowTicks)
+    private bool IsQuarantinedAgainst(int index, ushort insideHost, long nowTicks)
     {
         if (quarantineTicks == 0)
         {
             return false;
         }
         uint entry = quarantine[index];
-        if (entry == 0 || entry >> 16 == Fingerprint(insideAddress))
+        if (entry == 0 || entry >> 16 == insideHost)
         {
             return false;
         }
@@ -301,10 +305,11 @@ public sealed class PortAllocator
     }
 
     /// <summary>A host's 16-bit fingerprint, never 0 (so a quarantine entry is never 0).</summary>
-    private static ushort Fingerprint(Ipv4Address address)
+    private static ushort Fingerprint<TAddress>(TAddress address)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
         // Multiplying by an odd constant spreads neighbouring addresses over the high half.
-        ushort fingerprint = (ushort)((address.Value * 0x9E3779B1u) >> 16);
+        ushort fingerprint = (ushort)(((uint)TAddress.Fold(address) * 0x9E3779B1u) >> 16);
         return fingerprint == 0 ? (ushort)1 : fingerprint;
     }
 

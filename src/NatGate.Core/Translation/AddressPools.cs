@@ -51,7 +51,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
                 {
                     if (change > 0)
                     {
-                        allocator.TryReserve((ushort)port, Ipv4Address.Any);
+                        allocator.TryReserve((ushort)port);
                     }
                     else
                     {

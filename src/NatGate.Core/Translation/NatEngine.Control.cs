@@ -130,7 +130,7 @@ public sealed partial class NatEngine
                 ExternalAddressPool pool = pools.PoolOf(session.ExternalAddress);
                 if (protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp)
                 {
-                    if (!pools.AllocatorOf(pool, protocol).TryReserve(session.ExternalPort, session.InsideAddress))
+                    if (!pools.AllocatorOf(pool, protocol).TryReserve(session.ExternalPort))
                     {
                         throw new NatControlException(NatErrno.EEXIST,
                             $"External port {session.ExternalAddress.ToString()}:{session.ExternalPort} is already in use.");

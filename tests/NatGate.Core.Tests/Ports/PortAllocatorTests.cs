@@ -44,7 +44,7 @@ public sealed class PortAllocatorTests
     public void Taken_privileged_port_gets_another_privileged_port()
     {
         var allocator = new PortAllocator(PortRange.All, 0, 2);
-        Assert.True(allocator.TryReserve(80, HostA));
+        Assert.True(allocator.TryReserve(80));
         for (int attempt = 0; attempt < 500; attempt++)
         {
             Assert.True(allocator.TryAllocate(80, HostB, 0, preserveParity: false, allowClassChange: false, out ushort port));
@@ -57,7 +57,7 @@ public sealed class PortAllocatorTests
     public void Taken_unprivileged_port_gets_another_unprivileged_port()
     {
         var allocator = new PortAllocator(PortRange.All, 0, 3);
-        Assert.True(allocator.TryReserve(5000, HostA));
+        Assert.True(allocator.TryReserve(5000));
         for (int attempt = 0; attempt < 500; attempt++)
         {
             Assert.True(allocator.TryAllocate(5000, HostB, 0, preserveParity: false, allowClassChange: false, out ushort port));
@@ -72,7 +72,7 @@ public sealed class PortAllocatorTests
         var allocator = new PortAllocator(new PortRange(1000, 1100), 0, 4);
         for (ushort port = 1000; port < 1024; port++)
         {
-            Assert.True(allocator.TryReserve(port, HostA));
+            Assert.True(allocator.TryReserve(port));
         }
         Assert.False(allocator.TryAllocate(1010, HostB, 0, preserveParity: false, allowClassChange: false, out ushort refused));
         Assert.Equal(0, refused);
@@ -110,7 +110,7 @@ public sealed class PortAllocatorTests
     public void Parity_is_kept_when_asked(int preferred, int first)
     {
         var allocator = new PortAllocator(new PortRange((ushort)first, (ushort)(first + 10_000)), 0, 7);
-        Assert.True(allocator.TryReserve((ushort)preferred, HostA));
+        Assert.True(allocator.TryReserve((ushort)preferred));
         for (int attempt = 0; attempt < 200; attempt++)
         {
             Assert.True(allocator.TryAllocate((ushort)preferred, HostB, 0, preserveParity: true, allowClassChange: false, out ushort port));
@@ -122,8 +122,8 @@ public sealed class PortAllocatorTests
     public void Parity_yields_when_no_port_of_that_parity_is_free()
     {
         var allocator = new PortAllocator(new PortRange(2000, 2003), 0, 8);
-        Assert.True(allocator.TryReserve(2000, HostA));
-        Assert.True(allocator.TryReserve(2002, HostA));
+        Assert.True(allocator.TryReserve(2000));
+        Assert.True(allocator.TryReserve(2002));
         Assert.True(allocator.TryAllocate(2000, HostB, 0, preserveParity: true, allowClassChange: false, out ushort port));
         Assert.Equal(1, port & 1);
     }
@@ -149,8 +149,8 @@ public sealed class PortAllocatorTests
     {
         long start = TimeSpan.FromHours(5).Ticks;
         var allocator = new PortAllocator(new PortRange(6000, 6001), UdpQuarantine, 10);
-        Assert.True(allocator.TryReserve(6000, HostA));
-        Assert.True(allocator.TryReserve(6001, HostA));
+        Assert.True(allocator.TryReserve(6000));
+        Assert.True(allocator.TryReserve(6001));
         allocator.Release(6000, HostA, start);
 
         // RFC 4787 REQ-8: another host must not get the port before 120 s have passed.
@@ -174,7 +174,7 @@ public sealed class PortAllocatorTests
     public void Quarantined_preferred_port_makes_way_for_another_free_port()
     {
         var allocator = new PortAllocator(new PortRange(6000, 6009), UdpQuarantine, 11);
-        Assert.True(allocator.TryReserve(6005, HostA));
+        Assert.True(allocator.TryReserve(6005));
         allocator.Release(6005, HostA, 0);
         Assert.True(allocator.TryAllocate(6005, HostB, 1, preserveParity: false, allowClassChange: false, out ushort port));
         Assert.NotEqual(6005, port);
@@ -185,7 +185,7 @@ public sealed class PortAllocatorTests
     public void Zero_quarantine_hands_a_port_to_anyone_at_once()
     {
         var allocator = new PortAllocator(new PortRange(6000, 6000), 0, 12);
-        Assert.True(allocator.TryReserve(6000, HostA));
+        Assert.True(allocator.TryReserve(6000));
         allocator.Release(6000, HostA, 0);
         Assert.True(allocator.TryAllocate(6000, HostB, 0, preserveParity: false, allowClassChange: false, out ushort port));
         Assert.Equal(6000, port);
@@ -195,15 +195,15 @@ public sealed class PortAllocatorTests
     public void Reserve_conflicts_with_allocated_and_out_of_range_ports_but_ignores_quarantine()
     {
         var allocator = new PortAllocator(new PortRange(8000, 8100), UdpQuarantine, 13);
-        Assert.True(allocator.TryReserve(8000, HostA));
-        Assert.False(allocator.TryReserve(8000, HostB));
-        Assert.False(allocator.TryReserve(7999, HostB));
-        Assert.False(allocator.TryReserve(8101, HostB));
+        Assert.True(allocator.TryReserve(8000));
+        Assert.False(allocator.TryReserve(8000));
+        Assert.False(allocator.TryReserve(7999));
+        Assert.False(allocator.TryReserve(8101));
         Assert.True(allocator.TryAllocate(8050, HostA, 0, preserveParity: false, allowClassChange: false, out ushort port));
         Assert.Equal(8050, port);
-        Assert.False(allocator.TryReserve(8050, HostB));
+        Assert.False(allocator.TryReserve(8050));
         allocator.Release(8050, HostA, 0);
-        Assert.True(allocator.TryReserve(8050, HostB));
+        Assert.True(allocator.TryReserve(8050));
         Assert.Equal(2, allocator.AllocatedCount);
     }
 
@@ -211,7 +211,7 @@ public sealed class PortAllocatorTests
     public void Releasing_a_free_or_foreign_port_changes_nothing()
     {
         var allocator = new PortAllocator(new PortRange(8000, 8100), 0, 14);
-        Assert.True(allocator.TryReserve(8000, HostA));
+        Assert.True(allocator.TryReserve(8000));
         allocator.Release(8001, HostA, 0);
         allocator.Release(9000, HostA, 0);
         Assert.Equal(1, allocator.AllocatedCount);
@@ -225,7 +225,7 @@ public sealed class PortAllocatorTests
         var allocator = new PortAllocator(range, UdpQuarantine, 15);
         for (int port = range.First; port <= range.Last; port++)
         {
-            Assert.True(allocator.TryReserve((ushort)port, HostA));
+            Assert.True(allocator.TryReserve((ushort)port));
         }
         allocator.Release(1024, HostA, 0);
         allocator.Release(33333, HostA, 0);
@@ -246,8 +246,8 @@ public sealed class PortAllocatorTests
     {
         var first = new PortAllocator(PortRange.All, 0, 99);
         var second = new PortAllocator(PortRange.All, 0, 99);
-        Assert.True(first.TryReserve(5000, HostA));
-        Assert.True(second.TryReserve(5000, HostA));
+        Assert.True(first.TryReserve(5000));
+        Assert.True(second.TryReserve(5000));
         for (int attempt = 0; attempt < 50; attempt++)
         {
             Assert.True(first.TryAllocate(5000, HostB, 0, preserveParity: false, allowClassChange: false, out ushort fromFirst));
@@ -274,7 +274,7 @@ public sealed class PortAllocatorTests
             for (int round = start; round < start + 1000; round++)
             {
                 Assert.True(allocator.TryAllocate(5000, HostB, round, preserveParity: true, allowClassChange: true, out ushort port));
-                Assert.True(allocator.TryReserve(2000, HostA));
+                Assert.True(allocator.TryReserve(2000));
                 allocator.Release(port, HostB, round);
                 allocator.Release(2000, HostA, round);
             }
@@ -378,7 +378,7 @@ public sealed class PortAllocatorTests
             {
                 ushort port = (ushort)(first - 5 + (portNumber % (last - first + 11)));
                 bool expected = range.Contains(port) && !allocated.Contains(port);
-                Assert.Equal(expected, allocator.TryReserve(port, host));
+                Assert.Equal(expected, allocator.TryReserve(port));
                 if (expected)
                 {
                     allocated.Add(port);
