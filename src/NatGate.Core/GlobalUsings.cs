@@ -4,3 +4,6 @@
 global using FlowKey = NatGate.Core.Sessions.FlowKey<NatGate.Core.Addressing.Ipv4Address>;
 global using FlowTable = NatGate.Core.Sessions.FlowTable<NatGate.Core.Addressing.Ipv4Address>;
 global using Session = NatGate.Core.Sessions.Session<NatGate.Core.Addressing.Ipv4Address>;
+global using AddressPools = NatGate.Core.Translation.AddressPools<NatGate.Core.Addressing.Ipv4Address>;
+global using ExternalAddressPool = NatGate.Core.Translation.ExternalAddressPool<NatGate.Core.Addressing.Ipv4Address>;
+global using SessionStore = NatGate.Core.Translation.SessionStore<NatGate.Core.Addressing.Ipv4Address>;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using NatGate.Core.Packets;
 
 namespace NatGate.Core.Addressing;
 
@@ -16,6 +17,13 @@ public interface IFlowAddress<TSelf> : IEquatable<TSelf>, IComparable<TSelf>, IE
 
     /// <summary>Bytes of the address on the wire: 4 or 16.</summary>
     static abstract int Size { get; }
+
+    /// <summary>
+    /// The family's ICMP, whose queries carry an identifier a NAT maps like a port: 1 for IPv4,
+    /// 58 for IPv6. (Protocol 58 inside IPv4, or 1 inside IPv6, is an unknown protocol, translated
+    /// by address only.)
+    /// </summary>
+    static abstract IpProtocol IcmpProtocol { get; }
 
     /// <summary>
     /// Two addresses folded into 64 bits before the flow hash's seed and multiplications: the
@@ -37,4 +45,7 @@ public interface IFlowAddress<TSelf> : IEquatable<TSelf>, IComparable<TSelf>, IE
 
     /// <summary>The family's own address out of a rule's; throws for the other family.</summary>
     static abstract TSelf From(IpAddress address);
+
+    /// <summary>The address as a rule or a listing names it, with its family.</summary>
+    static abstract IpAddress ToIpAddress(TSelf address);
 }

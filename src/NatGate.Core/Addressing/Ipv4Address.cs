@@ -23,6 +23,8 @@ public readonly record struct Ipv4Address(uint Value) : ISpanParsable<Ipv4Addres
 
     static int IFlowAddress<Ipv4Address>.Size => Size;
 
+    static Packets.IpProtocol IFlowAddress<Ipv4Address>.IcmpProtocol => Packets.IpProtocol.Icmp;
+
     /// <summary>Both addresses whole, side by side: IPv4 flows hash exactly as before the table was generic.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Mix(Ipv4Address source, Ipv4Address destination) => (ulong)source.Value << 32 | destination.Value;
@@ -40,6 +42,8 @@ public readonly record struct Ipv4Address(uint Value) : ISpanParsable<Ipv4Addres
     static ulong IFlowAddress<Ipv4Address>.Distance(Ipv4Address earlier, Ipv4Address later) => later - earlier;
 
     static Ipv4Address IFlowAddress<Ipv4Address>.From(IpAddress address) => address.AsIpv4;
+
+    static IpAddress IFlowAddress<Ipv4Address>.ToIpAddress(Ipv4Address address) => address;
 
     /// <summary>The address in the first 4 bytes of <paramref name="bytes"/> (network order, as in a header).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -55,6 +55,8 @@ public readonly struct Ipv6Address : ISpanParsable<Ipv6Address>, IFlowAddress<Ip
 
     static int IFlowAddress<Ipv6Address>.Size => Size;
 
+    static Packets.IpProtocol IFlowAddress<Ipv6Address>.IcmpProtocol => Packets.IpProtocol.Icmpv6;
+
     /// <summary>Each address's halves folded by a multiply (so that bits of both halves reach the top), then the two combined unequally so that (a, b) and (b, a) differ.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Mix(Ipv6Address source, Ipv6Address destination)
@@ -68,7 +70,7 @@ public readonly struct Ipv6Address : ISpanParsable<Ipv6Address>, IFlowAddress<Ip
     static bool IFlowAddress<Ipv6Address>.InPrefix(Ipv6Address address, Ipv6Address network, int length)
         => length <= 64
             ? length == 0 || (address.upper ^ network.upper) >> (64 - length) == 0
-            : address.upper == network.upper && (length == 128 || (address.lower ^ network.lower) >> (128 - length) == 0);
+            : address.upper == network.upper && (address.lower ^ network.lower) >> (128 - length) == 0;
 
     static Ipv6Address IFlowAddress<Ipv6Address>.Offset(Ipv6Address address, ulong offset) => new(address.Value + offset);
 
@@ -79,6 +81,8 @@ public readonly struct Ipv6Address : ISpanParsable<Ipv6Address>, IFlowAddress<Ip
     }
 
     static Ipv6Address IFlowAddress<Ipv6Address>.From(IpAddress address) => address.AsIpv6;
+
+    static IpAddress IFlowAddress<Ipv6Address>.ToIpAddress(Ipv6Address address) => address;
 
     /// <summary>The address in the first 16 bytes of <paramref name="bytes"/> (network order, as in a header).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -13,22 +13,23 @@ namespace NatGate.Core.Translation;
 /// preservation and parity), the ports redirects reserve, and the ports that mappings give
 /// back when they end.
 /// </summary>
-internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
+internal sealed class AddressPools<TAddress>(ulong seed, long udpQuarantineTicks)
+    where TAddress : unmanaged, IFlowAddress<TAddress>
 {
-    private readonly Dictionary<Ipv4Address, ExternalAddressPool> pools = [];
+    private readonly Dictionary<TAddress, ExternalAddressPool<TAddress>> pools = [];
 
-    public ExternalAddressPool PoolOf(Ipv4Address address)
+    public ExternalAddressPool<TAddress> PoolOf(TAddress address)
     {
-        if (!pools.TryGetValue(address, out ExternalAddressPool? pool))
+        if (!pools.TryGetValue(address, out ExternalAddressPool<TAddress>? pool))
         {
-            pool = new ExternalAddressPool(address);
+            pool = new ExternalAddressPool<TAddress>(address);
             pools[address] = pool;
         }
         return pool;
     }
 
-    public PortAllocator AllocatorOf(ExternalAddressPool pool, IpProtocol protocol)
-        => pool.For(protocol, protocol == IpProtocol.Udp ? udpQuarantineTicks : 0, seed ^ pool.Address.Value);
+    public PortAllocator AllocatorOf(ExternalAddressPool<TAddress> pool, IpProtocol protocol)
+        => pool.For(protocol, protocol == IpProtocol.Udp ? udpQuarantineTicks : 0, seed ^ TAddress.Fold(pool.Address));
 
     /// <summary>
     /// A redirect to one address reserves its ports (change +1) so no dynamic mapping takes
@@ -37,9 +38,9 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
     public void ReferencePools(NatRule rule, int change)
     {
         // Only single-address redirects reserve ports: a prefix-wide redirect has no one address to reserve on.
-        if (rule.Kind == NatRuleKind.Redirect && !rule.Destination.IsIpv6 && rule.Destination.Length == 32)
+        if (rule.Kind == NatRuleKind.Redirect && rule.IsIpv6 == (TAddress.Size == Ipv6Address.Size) && rule.Destination.Length == TAddress.Size * 8)
         {
-            ExternalAddressPool pool = PoolOf(rule.Destination.First.AsIpv4);
+            ExternalAddressPool<TAddress> pool = PoolOf(TAddress.From(rule.Destination.First));
             foreach (IpProtocol protocol in (ReadOnlySpan<IpProtocol>)[IpProtocol.Tcp, IpProtocol.Udp])
             {
                 if (!rule.AppliesTo(protocol) || rule.DestinationPorts.IsAny)
@@ -55,7 +56,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
                     }
                     else
                     {
-                        allocator.Release((ushort)port, Ipv4Address.Any, 0);
+                        allocator.Release((ushort)port, TAddress.Any, 0);
                     }
                 }
             }
@@ -63,7 +64,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
     }
 
     /// <summary>Picks the external address and port for a new mapping from a map or map-block rule.</summary>
-    public DropReason AllocateFromRule(RuleSlot slot, FlowKey key, long nowTicks, out Ipv4Address address, out ushort port, out ExternalAddressPool? pool)
+    public DropReason AllocateFromRule(RuleSlot slot, FlowKey<TAddress> key, long nowTicks, out TAddress address, out ushort port, out ExternalAddressPool<TAddress>? pool)
     {
         NatRule rule = slot.Rule;
         if (rule.Kind == NatRuleKind.MapBlock)
@@ -72,53 +73,55 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         }
         ulong count = rule.TranslatedCount;
         // Paired pooling (RFC 4787 REQ-2): one inside host always starts from the same external address.
-        ulong first = new FlowKey(0, key.Source, 0, Ipv4Address.Any, 0).Hash(seed) % count;
+        ulong first = new FlowKey<TAddress>(0, key.Source, 0, TAddress.Any, 0).Hash(seed) % count;
+        RuleAddresses<TAddress> addresses = slot.AddressesOf<TAddress>();
         ulong attempts = Math.Min(count, 64);
         for (ulong attempt = 0; attempt < attempts; attempt++)
         {
-            Ipv4Address candidate = slot.TranslatedFirst4 + (uint)((first + attempt) % count);
+            TAddress candidate = TAddress.Offset(addresses.TranslatedFirst, (first + attempt) % count);
             if (AllocateOnAddress(PoolOf(candidate), slot.RangeFor(key.Protocol), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool) == DropReason.None)
             {
                 return DropReason.None;
             }
         }
-        address = Ipv4Address.Any;
+        address = TAddress.Any;
         port = 0;
         pool = null;
         return DropReason.PortsExhausted;
     }
 
     /// <summary>map-block: inside address number n owns the n-th block of ports (ipnat(5)).</summary>
-    private DropReason AllocateFromBlock(RuleSlot slot, FlowKey key, long nowTicks, out Ipv4Address address, out ushort port, out ExternalAddressPool? pool)
+    private DropReason AllocateFromBlock(RuleSlot slot, FlowKey<TAddress> key, long nowTicks, out TAddress address, out ushort port, out ExternalAddressPool<TAddress>? pool)
     {
         NatRule rule = slot.Rule;
-        address = Ipv4Address.Any;
+        address = TAddress.Any;
         port = 0;
         pool = null;
         PortRange range = slot.RangeFor(key.Protocol);
-        if (range.First < 1024 && key.Protocol != IpProtocol.Icmp)
+        if (range.First < 1024 && key.Protocol != TAddress.IcmpProtocol)
         {
             range = new PortRange(1024, range.Last);
         }
-        ulong hosts = slot.Source4.Count;
+        RuleAddresses<TAddress> ruleAddresses = slot.AddressesOf<TAddress>();
+        ulong hosts = ruleAddresses.SourceCount;
         ulong addresses = rule.TranslatedCount;
         ulong hostsPerAddress = (hosts + addresses - 1) / addresses;
         int perHost = rule.PortsPerAddress > 0 ? rule.PortsPerAddress : (int)Math.Max(1, (ulong)range.Count / hostsPerAddress);
-        ulong hostNumber = key.Source - slot.Source4.Network;
-        address = slot.TranslatedFirst4 + (uint)(hostNumber / hostsPerAddress);
+        ulong hostNumber = ruleAddresses.SourceOffsetOf(key.Source);
+        address = TAddress.Offset(ruleAddresses.TranslatedFirst, hostNumber / hostsPerAddress);
         long blockFirst = range.First + (long)(hostNumber % hostsPerAddress) * perHost;
         long blockLast = Math.Min(blockFirst + perHost - 1, range.Last);
-        if (blockFirst > range.Last || key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp))
+        if (blockFirst > range.Last || key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp) && key.Protocol != TAddress.IcmpProtocol)
         {
-            return key.Protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp ? DropReason.PortsExhausted : DropReason.None;
+            return key.Protocol is IpProtocol.Tcp or IpProtocol.Udp || key.Protocol == TAddress.IcmpProtocol ? DropReason.PortsExhausted : DropReason.None;
         }
         return AllocateOnAddress(PoolOf(address), new PortRange((ushort)blockFirst, (ushort)blockLast), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool);
     }
 
-    public DropReason AllocateOnAddress(ExternalAddressPool candidatePool, PortRange range, FlowKey key, long nowTicks, bool preserveParity, out Ipv4Address address, out ushort port, out ExternalAddressPool? pool)
+    public DropReason AllocateOnAddress(ExternalAddressPool<TAddress> candidatePool, PortRange range, FlowKey<TAddress> key, long nowTicks, bool preserveParity, out TAddress address, out ushort port, out ExternalAddressPool<TAddress>? pool)
     {
         address = candidatePool.Address;
-        if (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp))
+        if (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp) && key.Protocol != TAddress.IcmpProtocol)
         {
             // Other protocols are translated by address only; the table refuses a clash.
             port = 0;
@@ -135,7 +138,7 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
         return DropReason.PortsExhausted;
     }
 
-    public void ReleaseAllocation(ExternalAddressPool? pool, IpProtocol protocol, ushort port, Ipv4Address insideAddress, long nowTicks)
+    public void ReleaseAllocation(ExternalAddressPool<TAddress>? pool, IpProtocol protocol, ushort port, TAddress insideAddress, long nowTicks)
     {
         if (pool is not null)
         {
@@ -147,13 +150,13 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
     public IReadOnlyList<PortUsage> PortUsage()
     {
         var list = new List<PortUsage>();
-        foreach (ExternalAddressPool pool in pools.Values)
+        foreach (ExternalAddressPool<TAddress> pool in pools.Values)
         {
             foreach (IpProtocol protocol in (ReadOnlySpan<IpProtocol>)[IpProtocol.Tcp, IpProtocol.Udp, IpProtocol.Icmp])
             {
                 if (pool.Find(protocol) is { } allocator)
                 {
-                    list.Add(new PortUsage(pool.Address, protocol, allocator.AllocatedCount, allocator.Capacity));
+                    list.Add(new PortUsage(TAddress.ToIpAddress(pool.Address), protocol, allocator.AllocatedCount, allocator.Capacity));
                 }
             }
         }
@@ -164,9 +167,9 @@ internal sealed class AddressPools(ulong seed, long udpQuarantineTicks)
     /// A mapping's last session ended: its external port returns to the pool (UDP ports only
     /// after their quarantine, RFC 6888 REQ-8).
     /// </summary>
-    public void MappingEnded(in Session endedMapping, long nowTicks)
+    public void MappingEnded(in Session<TAddress> endedMapping, long nowTicks)
     {
-        if ((endedMapping.Attributes & SessionAttributes.PortAllocated) != 0 && pools.TryGetValue(endedMapping.ExternalAddress, out ExternalAddressPool? pool))
+        if ((endedMapping.Attributes & SessionAttributes.PortAllocated) != 0 && pools.TryGetValue(endedMapping.ExternalAddress, out ExternalAddressPool<TAddress>? pool))
         {
             pool.Find(endedMapping.Original.Protocol)?.Release(endedMapping.ExternalPort, endedMapping.InsideAddress, nowTicks);
         }

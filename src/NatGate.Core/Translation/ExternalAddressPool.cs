@@ -8,13 +8,14 @@ namespace NatGate.Core.Translation;
 /// The port allocators of one external address: one each for TCP, UDP and ICMP identifiers,
 /// shared by every rule that translates to the address, so two rules never hand out one port.
 /// </summary>
-internal sealed class ExternalAddressPool
+internal sealed class ExternalAddressPool<TAddress>
+    where TAddress : unmanaged, IFlowAddress<TAddress>
 {
     private readonly PortAllocator?[] allocators = new PortAllocator?[3];
 
-    public ExternalAddressPool(Ipv4Address address) => Address = address;
+    public ExternalAddressPool(TAddress address) => Address = address;
 
-    public Ipv4Address Address { get; }
+    public TAddress Address { get; }
 
     /// <summary>Rules that translate to this address (the pool goes when none do).</summary>
     public int RuleReferences { get; set; }
@@ -23,7 +24,7 @@ internal sealed class ExternalAddressPool
     {
         IpProtocol.Tcp => 0,
         IpProtocol.Udp => 1,
-        IpProtocol.Icmp => 2,
+        IpProtocol.Icmp or IpProtocol.Icmpv6 => 2,
         _ => -1,
     };
 

@@ -21,6 +21,7 @@ public sealed partial class NatEngine
     private readonly AddressPools pools;
     private readonly RuleSet ruleSet;
     private readonly SessionStore sessions;
+    private readonly SessionCensus census = new();
     private HashSet<Ipv4Address> localAddresses = [];
     private readonly ulong seed;
     private readonly FragmentTracker fragments;
@@ -35,7 +36,7 @@ public sealed partial class NatEngine
         table = new FlowTable(options.Limits, Math.Max(0, startTicks - EpochMargin.Ticks), seed);
         pools = new AddressPools(seed, options.UdpPortQuarantine.Ticks);
         ruleSet = new RuleSet(rules, pools, seed);
-        sessions = new SessionStore(table, rules, pools, Counters);
+        sessions = new SessionStore(table, rules, pools, Counters, census);
         Hairpinning = options.Hairpinning;
         fragments = new FragmentTracker(options);
     }
@@ -84,7 +85,7 @@ public sealed partial class NatEngine
     private bool eventsObserved;
 
     /// <summary>The session store's observer that raises <see cref="SessionChanged"/>, describing the session only when someone listens.</summary>
-    private sealed class SessionEvents(NatEngine engine) : ISessionObserver
+    private sealed class SessionEvents(NatEngine engine) : ISessionObserver<Ipv4Address>
     {
         public void Created(int index, in Session session)
             => engine.sessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, engine.Describe(index), SessionEndReason.None));
@@ -169,7 +170,7 @@ public sealed partial class NatEngine
 public sealed record RuleInfo(int Index, NatRule Rule, bool Active, int Sessions, bool OnThisGateway = true);
 
 /// <summary>How many external ports (or ICMP identifiers) of one address are in use.</summary>
-public readonly record struct PortUsage(Ipv4Address Address, IpProtocol Protocol, int Allocated, int Capacity)
+public readonly record struct PortUsage(IpAddress Address, IpProtocol Protocol, int Allocated, int Capacity)
 {
     public override string ToString() => $"{Address.ToString()} {IpProtocolNames.Of(Protocol)} {Allocated}/{Capacity}";
 }

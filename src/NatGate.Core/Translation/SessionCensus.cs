@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using System.Runtime.InteropServices;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
@@ -8,9 +9,9 @@ namespace NatGate.Core.Translation;
 /// <summary>
 /// Sessions by protocol and state, kept as they change (made, ended, a TCP state moving on),
 /// so that metrics never walk the table (STYLE.md, "The packet thread does packet work").
-/// An observer of the session store.
+/// Called by both families' session stores directly.
 /// </summary>
-internal sealed class SessionCensus : ISessionObserver
+internal sealed class SessionCensus
 {
     private static readonly (string Protocol, string State)[] CountedClasses =
     [
@@ -21,11 +22,16 @@ internal sealed class SessionCensus : ISessionObserver
     private readonly int[] sessionsByClass = new int[CountedClasses.Length];
     private readonly Dictionary<IpProtocol, int> otherSessionsByProtocol = [];
 
-    public void Created(int index, in Session session) => Count(session, +1);
+    public void Created<TAddress>(int index, in Session<TAddress> session)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+        => Count(session.Original.Protocol, session.Original.Protocol == TAddress.IcmpProtocol, session.Tcp, +1);
 
-    public void Removed(int index, in Session session, SessionEndReason reason) => Count(session, -1);
+    public void Removed<TAddress>(int index, in Session<TAddress> session, SessionEndReason reason)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+        => Count(session.Original.Protocol, session.Original.Protocol == TAddress.IcmpProtocol, session.Tcp, -1);
 
-    public void TcpStateChanged(int index, in Session session, TcpTracking before)
+    public void TcpStateChanged<TAddress>(int index, in Session<TAddress> session, TcpTracking before)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
         int from = ClassOf(before);
         int to = ClassOf(session.Tcp);
@@ -69,21 +75,25 @@ internal sealed class SessionCensus : ISessionObserver
             : 0;
     }
 
-    private void Count(in Session session, int change)
+    // familyIcmp: the family's own ICMP (1 in IPv4, 58 in IPv6), counted as "icmp" in both;
+    // protocol 58 inside IPv4 is some other protocol.
+    private void Count(IpProtocol protocol, bool familyIcmp, TcpTracking tcp, int change)
     {
-        switch (session.Original.Protocol)
+        if (familyIcmp)
+        {
+            sessionsByClass[7] += change;
+            return;
+        }
+        switch (protocol)
         {
             case IpProtocol.Tcp:
-                sessionsByClass[ClassOf(session.Tcp)] += change;
+                sessionsByClass[ClassOf(tcp)] += change;
                 break;
             case IpProtocol.Udp:
                 sessionsByClass[6] += change;
                 break;
-            case IpProtocol.Icmp:
-                sessionsByClass[7] += change;
-                break;
             default:
-                CollectionsMarshal.GetValueRefOrAddDefault(otherSessionsByProtocol, session.Original.Protocol, out _) += change;
+                CollectionsMarshal.GetValueRefOrAddDefault(otherSessionsByProtocol, protocol, out _) += change;
                 break;
         }
     }

@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
@@ -9,16 +10,17 @@ namespace NatGate.Core.Translation;
 /// the engine's public events). Called on the engine's thread, as it happens; an observer must
 /// not insert or remove sessions itself.
 /// </summary>
-internal interface ISessionObserver
+internal interface ISessionObserver<TAddress>
+    where TAddress : unmanaged, IFlowAddress<TAddress>
 {
     /// <summary>A session was made (by a packet, a put or a restore); it is in the table.</summary>
-    void Created(int index, in Session session);
+    void Created(int index, in Session<TAddress> session);
 
     /// <summary>A TCP session's tracked state moved on.</summary>
-    void TcpStateChanged(int index, in Session session, TcpTracking before);
+    void TcpStateChanged(int index, in Session<TAddress> session, TcpTracking before);
 
     /// <summary>A session is about to go; it is still in the table.</summary>
-    void Removed(int index, in Session session, SessionEndReason reason);
+    void Removed(int index, in Session<TAddress> session, SessionEndReason reason);
 }
 
 /// <summary>
@@ -26,35 +28,36 @@ internal interface ISessionObserver
 /// removes them. With each it keeps what depends on a session's life: its rule's reference
 /// count (a removed rule goes when its last session does), its external port (given back when
 /// its mapping's last session ends), its timer, the engine's counters, and the observers
-/// (<see cref="ISessionObserver"/>). The new-session path and put/restore insert through
+/// (<see cref="ISessionObserver{TAddress}"/>). The new-session path and put/restore insert through
 /// <see cref="Insert"/>; expiry, flushes and removals go through <see cref="Remove"/>.
 /// </summary>
-internal sealed class SessionStore(FlowTable table, RuleSlotTable rules, AddressPools pools, NatCounters counters)
+internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlotTable rules, AddressPools<TAddress> pools, NatCounters counters, SessionCensus census)
+    where TAddress : unmanaged, IFlowAddress<TAddress>
 {
     private const int ExpiryBatch = 256;
-    private ISessionObserver[] observers = [];
+    private ISessionObserver<TAddress>[] observers = [];
 
-    public FlowTable Table => table;
+    public FlowTable<TAddress> Table => table;
 
-    /// <summary>The counts by protocol and state: always kept, and called directly (a sealed class, no dispatch on the new-session path).</summary>
-    public SessionCensus Census { get; } = new();
+    /// <summary>The counts by protocol and state (shared by both families' stores): always kept, and called directly (a sealed class, no dispatch on the new-session path).</summary>
+    public SessionCensus Census => census;
 
     /// <summary>Adds an observer besides the census.</summary>
-    public void Observe(ISessionObserver observer) => observers = [.. observers, observer];
+    public void Observe(ISessionObserver<TAddress> observer) => observers = [.. observers, observer];
 
     /// <summary>
     /// Inserts a session whose room was checked (<see cref="FlowTable.CheckRoom"/>), joining the
     /// mapping of <paramref name="join"/> (-1: none) or starting one; its timer is due at
     /// <paramref name="deadlineTicks"/>. Returns its index.
     /// </summary>
-    public int Insert(in Session session, int join, bool startsMapping, long deadlineTicks)
+    public int Insert(in Session<TAddress> session, int join, bool startsMapping, long deadlineTicks)
     {
         int index = table.Add(session, join, startsMapping);
         rules[session.RuleIndex]!.Sessions++;
         table.Wheel.Schedule(index, deadlineTicks);
         counters.Added++;
         Census.Created(index, table.At(index));
-        foreach (ISessionObserver observer in observers)
+        foreach (ISessionObserver<TAddress> observer in observers)
         {
             observer.Created(index, table.At(index));
         }
@@ -68,12 +71,12 @@ internal sealed class SessionStore(FlowTable table, RuleSlotTable rules, Address
     public void Remove(int index, SessionEndReason reason, long nowTicks)
     {
         Census.Removed(index, table.At(index), reason);
-        foreach (ISessionObserver observer in observers)
+        foreach (ISessionObserver<TAddress> observer in observers)
         {
             observer.Removed(index, table.At(index), reason);
         }
         int ruleIndex = table.At(index).RuleIndex;
-        if (table.Remove(index, out Session endedMapping))
+        if (table.Remove(index, out Session<TAddress> endedMapping))
         {
             pools.MappingEnded(endedMapping, nowTicks);
         }
@@ -103,9 +106,9 @@ internal sealed class SessionStore(FlowTable table, RuleSlotTable rules, Address
     /// </summary>
     public void TcpStateChanged(int index, TcpTracking before, long nowTicks)
     {
-        ref Session session = ref table.At(index);
+        ref Session<TAddress> session = ref table.At(index);
         Census.TcpStateChanged(index, session, before);
-        foreach (ISessionObserver observer in observers)
+        foreach (ISessionObserver<TAddress> observer in observers)
         {
             observer.TcpStateChanged(index, session, before);
         }
@@ -152,17 +155,18 @@ internal sealed class SessionStore(FlowTable table, RuleSlotTable rules, Address
     }
 
     /// <summary>When a session ends if nothing more is seen of it: last seen (to the second above) plus its timeout.</summary>
-    public long DeadlineOf(in Session session) => table.TicksOf(session.LastSeenSeconds + 1) + TimeoutOf(session);
+    public long DeadlineOf(in Session<TAddress> session) => table.TicksOf(session.LastSeenSeconds + 1) + TimeoutOf(session);
 
     /// <summary>The idle timeout that applies to a session now, by protocol and TCP state.</summary>
-    public long TimeoutOf(in Session session)
+    public long TimeoutOf(in Session<TAddress> session)
     {
         RuleSlot rule = rules[session.RuleIndex]!;
-        return session.Original.Protocol switch
+        IpProtocol protocol = session.Original.Protocol;
+        return protocol switch
         {
             IpProtocol.Tcp => IsLongLived(session.Tcp) ? rule.TcpEstablishedTimeoutTicks : rule.TcpTransitoryTimeoutTicks,
             IpProtocol.Udp => rule.UdpTimeoutTicks,
-            IpProtocol.Icmp => rule.IcmpTimeoutTicks,
+            _ when protocol == TAddress.IcmpProtocol => rule.IcmpTimeoutTicks,
             _ => rule.OtherTimeoutTicks,
         };
     }
