@@ -42,6 +42,19 @@ public readonly record struct IpPrefix : ISpanParsable<IpPrefix>, ISpanFormattab
 
     public static implicit operator IpPrefix(Ipv4Prefix prefix) => new(prefix);
 
+    /// <summary>The prefix whose addresses are exactly <paramref name="first"/> to <paramref name="last"/>; throws when they form none.</summary>
+    public static IpPrefix Covering(IpAddress first, IpAddress last)
+    {
+        UInt128 count = IpAddress.CountFrom(first, last);
+        int bits = first.IsIpv6 ? 128 : 32;
+        if (count == 0 || !UInt128.IsPow2(count) || first.Value % count != 0)
+        {
+            throw new ArgumentException($"{first} to {last} is not one prefix.");
+        }
+        int length = bits - (int)UInt128.Log2(count);
+        return first.IsIpv6 ? new IpPrefix(first.AsIpv6, length) : new IpPrefix(new Ipv4Prefix(first.AsIpv4, length));
+    }
+
     /// <summary>InterNetwork, InterNetworkV6, or Unspecified for <see cref="Any"/>.</summary>
     public AddressFamily Family { get; }
 

@@ -10,9 +10,20 @@ namespace NatGate.Core.Translation;
 /// </summary>
 public static class HopLimit
 {
-    /// <summary>Adds one to an IPv4 packet's TTL (unless it is 255), fixing the header checksum for that one word.</summary>
+    /// <summary>
+    /// Adds one to an IPv4 packet's TTL, fixing the header checksum for that one word, or to an
+    /// IPv6 packet's hop limit (which no checksum covers); a value of 255 stays.
+    /// </summary>
     public static void RestoreOne(Span<byte> packet)
     {
+        if (packet.Length >= Ipv6Packet.HeaderLength && packet[0] >> 4 == 6)
+        {
+            if (packet[Ipv6Packet.Field.HopLimit] != byte.MaxValue)
+            {
+                packet[Ipv6Packet.Field.HopLimit]++;
+            }
+            return;
+        }
         if (packet.Length < Ipv4Packet.MinimumHeaderLength || packet[0] >> 4 != 4)
         {
             return;

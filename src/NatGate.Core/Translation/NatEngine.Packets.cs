@@ -33,8 +33,7 @@ public sealed partial class NatEngine
         Span<byte> bytes = buffer[..length];
         if (bytes.Length > 0 && bytes[0] >> 4 == 6)
         {
-            Counters.CountDrop(DropReason.Unsupported);
-            return TranslationResult.Dropped(DropReason.Unsupported);
+            return TranslateIpv6(bytes);
         }
         if (Ipv4Packet.TryParse(bytes, out Ipv4Packet ip) != PacketError.None || !ip.IsHeaderChecksumValid)
         {

@@ -103,8 +103,14 @@ internal sealed class RuleMatcher
     {
         var maps = new List<RuleSlot>();
         var redirects = new List<RuleSlot>();
+        var prefixTranslations = new List<RuleSlot>();
         foreach (RuleSlot slot in activeRules)
         {
+            if (slot.PrefixTranslation is not null)
+            {
+                prefixTranslations.Add(slot);
+                continue;
+            }
             if (slot.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
             {
                 maps.Add(slot);
@@ -114,8 +120,15 @@ internal sealed class RuleMatcher
                 redirects.Add(slot);
             }
         }
-        return new RuleMatcher(InOrder(maps, slot => slot.Rule.Source.Length), InOrder(redirects, RedirectSpecificity), seed);
+        return new RuleMatcher(InOrder(maps, slot => slot.Rule.Source.Length), InOrder(redirects, RedirectSpecificity), seed)
+        {
+            // Longest internal prefix first, rule number among equals, as IP Filter orders maps.
+            PrefixTranslations = [.. prefixTranslations.OrderByDescending(slot => slot.Rule.Source.Length).ThenBy(slot => slot.Index)],
+        };
     }
+
+    /// <summary>The IPv6 bimaps, translated the RFC 6296 way (NPTv6), in matching order.</summary>
+    public RuleSlot[] PrefixTranslations { get; private init; } = [];
 
     /// <summary>IP Filter's order: most specific netmask first, rule number among equals.</summary>
     private static RuleSlot[] InOrder(List<RuleSlot> slots, Func<RuleSlot, int> prefixLength)

@@ -410,7 +410,8 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, ulong see
         }
         if (rule.IsIpv6)
         {
-            throw new NatControlException(NatErrno.EINVAL, "IPv6 rules are not translated yet: this engine translates IPv4 only.");
+            ValidateIpv6(rule);
+            return;
         }
         switch (rule.Kind)
         {
@@ -426,6 +427,36 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, ulong see
                 throw new NatControlException(NatErrno.EINVAL, "map-block needs an internal prefix of /16 or longer.");
             default:
                 break;
+        }
+    }
+
+    /// <summary>
+    /// IPv6: a bimap between two prefixes of one length (/1 to /64) is NPTv6 (RFC 6296); the
+    /// stateful kinds (map, rdr, map-block) are refused until NAT66 is in.
+    /// </summary>
+    private static void ValidateIpv6(NatRule rule)
+    {
+        if (rule.Kind != NatRuleKind.Bidirectional)
+        {
+            throw new NatControlException(NatErrno.EINVAL, $"IPv6 {rule.Kind switch { NatRuleKind.Map => "map", NatRuleKind.MapBlock => "map-block", _ => "rdr" }} rules are not translated yet: IPv6 takes bimap rules between prefixes of one length (NPTv6, RFC 6296).");
+        }
+        if (rule.Source.IsAny)
+        {
+            throw new NatControlException(NatErrno.EINVAL, "An IPv6 bimap needs an internal prefix, such as fd00:77::/48.");
+        }
+        IpPrefix external;
+        try
+        {
+            external = IpPrefix.Covering(rule.TranslatedFirst, rule.TranslatedLast);
+            _ = new Npt.Nptv6Mapping(rule.Source, external);
+        }
+        catch (ArgumentException problem)
+        {
+            throw new NatControlException(NatErrno.EINVAL, $"An IPv6 bimap translates one prefix to another of the same length, /64 or shorter (NPTv6, RFC 6296): {problem.Message}");
+        }
+        if (!rule.Destination.IsAny || rule.Protocols != RuleProtocols.Any || rule.TranslatedPorts is not null || rule.PortmapAuto)
+        {
+            throw new NatControlException(NatErrno.EINVAL, "An IPv6 bimap translates every packet of its prefix: it takes no destination, protocol or ports.");
         }
     }
 

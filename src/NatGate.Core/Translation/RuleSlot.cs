@@ -52,6 +52,13 @@ internal sealed class RuleSlot(int index, NatRule rule)
 
     private InvalidOperationException WrongFamily() => new($"Rule {Index} is {(Rule.IsIpv6 ? "an IPv6" : "an IPv4")} rule, not of the family asked for.");
 
+    /// <summary>
+    /// An IPv6 bimap: one prefix to another of the same length, stateless and checksum-neutral
+    /// (NPTv6, RFC 6296), with no sessions. Null for every other rule.
+    /// </summary>
+    public Npt.Nptv6Mapping? PrefixTranslation { get; } = rule is { IsIpv6: true, Kind: NatRuleKind.Bidirectional }
+        ? new Npt.Nptv6Mapping(rule.Source, IpPrefix.Covering(rule.TranslatedFirst, rule.TranslatedLast)) : null;
+
     /// <summary>Copied from the policy so the per-packet path reads one field.</summary>
     public bool UdpInboundRefresh { get; } = rule.Policy.UdpInboundRefresh;
 

@@ -24,7 +24,7 @@ public enum DropReason : byte
     /// <summary>Bytes that do not parse as IPv4 and its transport header, or a bad header checksum.</summary>
     Malformed,
 
-    /// <summary>A protocol or packet kind NatGate does not translate (IPv6, ICMP types other than queries and errors).</summary>
+    /// <summary>A protocol or packet kind NatGate does not translate (ICMP types other than queries and errors, IPv6 that no rule takes, neighbour discovery).</summary>
     Unsupported,
 
     /// <summary>Inbound to an external address with no session, mapping or redirect: unsolicited (RFC 5382 REQ-4).</summary>
@@ -71,6 +71,12 @@ public enum DropReason : byte
     /// dropped rather than forwarded with the inside address.
     /// </summary>
     ProtocolNotTranslated,
+
+    /// <summary>
+    /// An IPv6 address that prefix translation cannot carry over: the word that would absorb the
+    /// checksum adjustment is 0xFFFF (NPTv6, RFC 6296 section 3.2).
+    /// </summary>
+    UntranslatableAddress,
 }
 
 /// <summary>The outcome of translating one packet.</summary>

@@ -28,7 +28,14 @@ internal static class ReplayGateway
         rdr out0 198.51.100.20/32 port 443 -> 10.0.0.51,10.0.0.52 port 443 tcp round-robin
         bimap out0 10.0.2.5/32 -> 198.51.100.30/32
         map-block out0 10.0.3.0/24 -> 198.51.100.40/32 ports 64
+        # IPv6: prefix translation (NPTv6, RFC 6296).
+        bimap out0 fd00:a::/48 -> 2001:db8:a::/48
         """;
+
+    /// <summary>The IPv6 bimap's internal and external /48s, as their first six bytes.</summary>
+    public static readonly byte[] Ipv6Internal = [0xfd, 0x00, 0x00, 0x0a, 0x00, 0x00];
+
+    public static readonly byte[] Ipv6External = [0x20, 0x01, 0x0d, 0xb8, 0x00, 0x0a];
 
     public static readonly Ipv4Address SiteAExternal = Ipv4Address.Parse("198.51.100.10");
     public static readonly Ipv4Address SiteBExternal = Ipv4Address.Parse("198.51.100.12");

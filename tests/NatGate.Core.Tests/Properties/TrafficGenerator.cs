@@ -307,6 +307,20 @@ internal sealed class TrafficGenerator(Random random)
         buffer[0] = (byte)(0x60 | (buffer[0] & 0x0F));
         BinaryPrimitives.WriteUInt16BigEndian(buffer[4..], (ushort)payloadLength);
         buffer[6] = (byte)Pick(Ipv6NextHeaders);
+        // Half of it from the IPv6 bimap's inside or to its outside, now and then with the subnet
+        // word NPTv6 cannot carry over (0xFFFF); the rest from and to strangers.
+        switch (random.Next(4))
+        {
+            case 0:
+                ReplayGateway.Ipv6Internal.CopyTo(buffer[8..]);
+                BinaryPrimitives.WriteUInt16BigEndian(buffer[14..], random.Next(6) == 0 ? (ushort)0xFFFF : (ushort)random.Next(0xFFFF));
+                break;
+            case 1:
+                ReplayGateway.Ipv6External.CopyTo(buffer[24..]);
+                break;
+            default:
+                break;
+        }
         return 40 + payloadLength;
     }
 

@@ -32,7 +32,12 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         var rule = new NatRule { Kind = kind, Origin = new RuleOrigin.IpnatLine(fileName, line) };
         rule = ReadInterfaces(rule, keyword.Text);
         rule = kind == NatRuleKind.Redirect ? ReadRedirectMatch(rule) : ReadMapMatch(rule);
+        IpnatToken arrowTarget = Peek() ?? keyword;
         rule = kind == NatRuleKind.Redirect ? ReadRedirectTargets(rule) : ReadTranslatedAddresses(rule);
+        if (rule.FamilyProblem is { } mixed)
+        {
+            throw Fail(arrowTarget, $"{mixed}; expected IPv4 or IPv6 addresses throughout");
+        }
         rule = ReadOptions(rule);
         RuleProtocols protocols = kind == NatRuleKind.Redirect ? RuleProtocols.Tcp : RuleProtocols.Any;
         if (mappedProtocols != RuleProtocols.None)
@@ -118,13 +123,13 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
     {
         Next("'from'");
         IpnatToken sourceToken = Peek() ?? default;
-        (Ipv4Prefix source, bool sourceNegated, PortMatch sourcePorts) = ReadObject("after 'from'");
+        (IpPrefix source, bool sourceNegated, PortMatch sourcePorts) = ReadObject("after 'from'");
         IpnatToken to = Next("'to' and the destination");
         if (to.Text != "to")
         {
             throw Fail(to, $"expected 'to' and the destination after the source, found '{to.Text}'");
         }
-        (Ipv4Prefix destination, bool destinationNegated, PortMatch destinationPorts) = ReadObject("after 'to'");
+        (IpPrefix destination, bool destinationNegated, PortMatch destinationPorts) = ReadObject("after 'to'");
         return (rule with
         {
             Source = source,
@@ -136,7 +141,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         }, sourceToken);
     }
 
-    private (Ipv4Prefix Prefix, bool Negated, PortMatch Ports) ReadObject(string where)
+    private (IpPrefix Prefix, bool Negated, PortMatch Ports) ReadObject(string where)
     {
         bool negated = false;
         if (Peek()?.Kind == IpnatTokenKind.Bang)
@@ -144,7 +149,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
             Next("'!'");
             negated = true;
         }
-        Ipv4Prefix prefix = ReadAddress(where);
+        IpPrefix prefix = ReadAddress(where);
         PortMatch ports = PortMatch.Any;
         if (PeekWord("port"))
         {
@@ -154,21 +159,30 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         return (prefix, negated, ports);
     }
 
-    /// <summary>An address match: "any", a.b.c.d, a.b.c.d/n, a.b.c.d/255.255.255.0 or a.b.c.d netmask m.</summary>
-    private Ipv4Prefix ReadAddress(string where)
+    /// <summary>An address match: "any", a.b.c.d, a.b.c.d/n, a.b.c.d/255.255.255.0, a.b.c.d netmask m, or an IPv6 address or prefix.</summary>
+    private IpPrefix ReadAddress(string where)
     {
         IpnatToken token = Next($"an address {where}");
         if (token.Text == "any")
         {
-            return Ipv4Prefix.Any;
+            return IpPrefix.Any;
         }
         return ParsePrefix(token, where, allowNetmask: true);
     }
 
-    private Ipv4Prefix ParsePrefix(IpnatToken token, string where, bool allowNetmask)
+    private IpPrefix ParsePrefix(IpnatToken token, string where, bool allowNetmask)
     {
         string text = token.Text;
         int slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (text.Contains(':', StringComparison.Ordinal))
+        {
+            // IPv6: an address (a /128) or a prefix; no netmask form.
+            if (token.Kind != IpnatTokenKind.Word || !IpPrefix.TryParse(text, out IpPrefix ipv6) || !ipv6.IsIpv6)
+            {
+                throw Fail(token, $"expected an IPv6 address or prefix such as fd00:77::/64 {where}, found '{text}'");
+            }
+            return ipv6;
+        }
         string addressText = slash < 0 ? text : text[..slash];
         if (token.Kind != IpnatTokenKind.Word || !TryAddress(addressText, out Ipv4Address address))
         {
@@ -203,6 +217,17 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         throw Fail(token, $"expected a prefix length 0 to 32 or a contiguous netmask such as 255.255.255.0, found '{text}'");
     }
 
+    /// <summary>An IPv4 or IPv6 address, or IP Filter's shorthand "0" for 0.0.0.0.</summary>
+    private static bool TryAnyAddress(string text, out IpAddress address)
+    {
+        if (TryAddress(text, out Ipv4Address ipv4))
+        {
+            address = ipv4;
+            return true;
+        }
+        return IpAddress.TryParse(text, out address);
+    }
+
     /// <summary>a.b.c.d, or IP Filter's shorthand "0" for 0.0.0.0.</summary>
     private static bool TryAddress(string text, out Ipv4Address address)
     {
@@ -218,13 +243,14 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
     {
         const string Expected = "expected the external addresses after '->', such as 192.0.2.1/32 or 'range 192.0.2.1-192.0.2.9'";
         IpnatToken token = Next("the external addresses after '->'");
-        Ipv4Address first;
-        Ipv4Address last;
+        IpAddress first;
+        IpAddress last;
         if (token.Text == "range")
         {
             IpnatToken range = Next("two addresses a.b.c.d-e.f.g.h after 'range'");
             int dash = range.Text.IndexOf('-', StringComparison.Ordinal);
-            if (dash < 0 || !TryAddress(range.Text[..dash], out first) || !TryAddress(range.Text[(dash + 1)..], out last))
+            if (dash < 0 || !TryAnyAddress(range.Text[..dash], out first) || !TryAnyAddress(range.Text[(dash + 1)..], out last)
+                || first.IsIpv6 != last.IsIpv6)
             {
                 throw Fail(range, $"expected two addresses a.b.c.d-e.f.g.h after 'range', found '{range.Text}'");
             }
@@ -239,8 +265,8 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
             {
                 throw Fail(token, $"{Expected}, found '{token.Text}'");
             }
-            Ipv4Prefix prefix = ParsePrefix(token, "after '->'", allowNetmask: true);
-            if (prefix.Network == Ipv4Address.Any && prefix.Length == 32)
+            IpPrefix prefix = ParsePrefix(token, "after '->'", allowNetmask: true);
+            if (!prefix.IsIpv6 && prefix.First == (IpAddress)Ipv4Address.Any && prefix.Length == 32)
             {
                 // IP Filter reads "-> 0/32" as "the interface's address at the time" (ipnat(5)):
                 // the daemon fills it in, and moves the rule when the address changes.
@@ -253,7 +279,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
             first = prefix.First;
             last = prefix.Last;
         }
-        ulong count = (ulong)(last - first) + 1;
+        UInt128 count = IpAddress.CountFrom(first, last);
         if (rule.Kind == NatRuleKind.Bidirectional && count != rule.Source.Count)
         {
             throw Fail(token, string.Create(CultureInfo.InvariantCulture,
@@ -273,13 +299,14 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         return rule with { RedirectTargets = targets };
     }
 
-    private Ipv4Address ReadRedirectTarget(string after)
+    private IpAddress ReadRedirectTarget(string after)
     {
         IpnatToken token = Next($"an internal address after {after}");
-        string text = token.Text.EndsWith("/32", StringComparison.Ordinal) ? token.Text[..^3] : token.Text;
-        return token.Kind == IpnatTokenKind.Word && Ipv4Address.TryParse(text, out Ipv4Address address)
+        string text = token.Text.EndsWith("/32", StringComparison.Ordinal) ? token.Text[..^3]
+            : token.Text.EndsWith("/128", StringComparison.Ordinal) ? token.Text[..^4] : token.Text;
+        return token.Kind == IpnatTokenKind.Word && IpAddress.TryParse(text, out IpAddress address)
             ? address
-            : throw Fail(token, $"expected an internal address such as 10.0.0.5 after {after}, found '{token.Text}'");
+            : throw Fail(token, $"expected an internal address such as 10.0.0.5 or fd00:77::5 after {after}, found '{token.Text}'");
     }
 
     private NatRule ReadOptions(NatRule rule)

@@ -26,9 +26,9 @@ public sealed class IpnatErrorTests
     [InlineData("bimap e0 10.0.0.0/24 -> 192.0.2.0/25", "1:25: bimap maps addresses one to one: the source 10.0.0.0/24 has 256 addresses but the external side has 128; expected equal sizes")]
     [InlineData("map-block e0 10.0.0.0/8 -> 192.0.2.0/24", "1:14: map-block needs an internal prefix of /16 or longer, found /8; expected a smaller network such as 10.0.0.0/24")]
     [InlineData("map-block e0 from 10.0.0.0/15 to any -> 192.0.2.0/24", "1:19: map-block needs an internal prefix of /16 or longer, found /15; expected a smaller network such as 10.0.0.0/24")]
-    [InlineData("rdr e0 192.0.2.1 port 80 -> port 8080", "1:29: expected an internal address such as 10.0.0.5 after '->', found 'port'")]
+    [InlineData("rdr e0 192.0.2.1 port 80 -> port 8080", "1:29: expected an internal address such as 10.0.0.5 or fd00:77::5 after '->', found 'port'")]
     [InlineData("rdr e0 192.0.2.1 port 80 ->", "1:28: expected an internal address after '->', found the end of the line")]
-    [InlineData("rdr e0 192.0.2.1 port 80 -> 10.0.0.5, port 80", "1:39: expected an internal address such as 10.0.0.5 after ',', found 'port'")]
+    [InlineData("rdr e0 192.0.2.1 port 80 -> 10.0.0.5, port 80", "1:39: expected an internal address such as 10.0.0.5 or fd00:77::5 after ',', found 'port'")]
     // Ports.
     [InlineData("rdr e0 192.0.2.1 port 80 -> 10.0.0.5 port htp", "1:43: expected a port number or service name after 'port', found 'htp'")]
     [InlineData("map e0 from any to any port = 70000 -> 192.0.2.1/32", "1:31: port 70000 is out of range; expected a port number 0 to 65535")]
