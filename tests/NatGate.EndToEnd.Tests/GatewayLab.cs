@@ -24,8 +24,18 @@ internal sealed class GatewayLab : IDisposable
     /// <summary>The gateway's outside interface (in the gateway namespace).</summary>
     public const string OutsideInterface = LabNetwork.OutsideInterface;
 
-    private readonly LabNetwork network = new("ngt");
+    public const string InsidePrefix6 = LabNetwork.InsidePrefix6;
+    public const string GatewayInside6 = LabNetwork.GatewayInside6;
+    public const string Inside1v6 = LabNetwork.Inside1v6;
+    public const string Inside2v6 = LabNetwork.Inside2v6;
+    public const string Outside6 = LabNetwork.Outside6;
+    public const string ExternalPrefix6 = LabNetwork.ExternalPrefix6;
+
+    private readonly LabNetwork network;
     private readonly List<Process> processes = [];
+
+    /// <param name="ipv6">Also give the lab its IPv6 half (see <see cref="LabNetwork"/>).</param>
+    public GatewayLab(bool ipv6 = false) => network = new LabNetwork("ngt", ipv6: ipv6);
 
     public string Prefix => network.Prefix;
 

@@ -21,7 +21,7 @@ internal sealed class DemoLab : IDisposable
     /// <summary>Builds the lab, reporting each step as it starts; an interrupted set-up removes what it made, then throws.</summary>
     public DemoLab(Action<string> progress, CancellationToken cancellation)
     {
-        network = new LabNetwork(NamePrefix, progress, cancellation);
+        network = new LabNetwork(NamePrefix, progress, cancellation: cancellation);
         this.cancellation = cancellation;
     }
 

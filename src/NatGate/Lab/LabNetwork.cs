@@ -11,6 +11,11 @@ namespace NatGate.Lab;
 ///   in1 10.77.0.2 ─┐
 ///                  br0 10.77.0.1 [gateway] wan0 198.51.100.1 ── out 198.51.100.2, 198.51.100.3
 ///   in2 10.77.0.3 ─┘            external address 198.51.100.10 (on-link outside)
+///
+/// With IPv6 the same links also carry fd00:77::/64 inside (gateway fd00:77::1, in1 ::2, in2 ::3)
+/// and 2001:db8:100::/64 outside (gateway 2001:db8:100::1, out ::2); the outside routes
+/// 2001:db8:77::/48, the NAT's external IPv6 prefix, to the gateway. Addresses are added without
+/// duplicate address detection, so they work at once.
 /// </summary>
 internal sealed class LabNetwork : IDisposable
 {
@@ -26,6 +31,16 @@ internal sealed class LabNetwork : IDisposable
     /// <summary>The gateway's outside interface.</summary>
     public const string OutsideInterface = "wan0";
 
+    public const string InsidePrefix6 = "fd00:77::/64";
+    public const string GatewayInside6 = "fd00:77::1";
+    public const string Inside1v6 = "fd00:77::2";
+    public const string Inside2v6 = "fd00:77::3";
+    public const string GatewayOutside6 = "2001:db8:100::1";
+    public const string Outside6 = "2001:db8:100::2";
+
+    /// <summary>The NAT's external IPv6 prefix, routed to the gateway by the outside.</summary>
+    public const string ExternalPrefix6 = "2001:db8:77::/48";
+
     private readonly List<NetworkNamespace> spaces = [];
     private readonly Action<string>? progress;
     private readonly CancellationToken cancellation;
@@ -35,7 +50,7 @@ internal sealed class LabNetwork : IDisposable
     /// cancelled <paramref name="cancellation"/> stops the set-up between two steps; a set-up
     /// that stops, for that or any reason, removes the namespaces it had made before it throws.
     /// </summary>
-    public LabNetwork(string prefix, Action<string>? progress = null, CancellationToken cancellation = default)
+    public LabNetwork(string prefix, Action<string>? progress = null, bool ipv6 = false, CancellationToken cancellation = default)
     {
         Prefix = prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         this.progress = progress;
@@ -62,12 +77,29 @@ internal sealed class LabNetwork : IDisposable
             In1.Ip("route", "add", "default", "via", GatewayInside);
             In2.Ip("route", "add", "default", "via", GatewayInside);
             // The outside knows nothing of the inside: it reaches only the gateway's link.
+            if (ipv6)
+            {
+                AddIpv6();
+            }
         }
         catch
         {
             Dispose();
             throw;
         }
+    }
+
+    private void AddIpv6()
+    {
+        Step($"adding IPv6: {InsidePrefix6} inside, 2001:db8:100::/64 outside, {ExternalPrefix6} routed to the gateway");
+        Gateway.Ip("-6", "addr", "add", GatewayInside6 + "/64", "dev", "br0", "nodad");
+        In1.Ip("-6", "addr", "add", Inside1v6 + "/64", "dev", "eth0", "nodad");
+        In2.Ip("-6", "addr", "add", Inside2v6 + "/64", "dev", "eth0", "nodad");
+        Gateway.Ip("-6", "addr", "add", GatewayOutside6 + "/64", "dev", OutsideInterface, "nodad");
+        Out.Ip("-6", "addr", "add", Outside6 + "/64", "dev", "eth0", "nodad");
+        In1.Ip("-6", "route", "add", "default", "via", GatewayInside6);
+        In2.Ip("-6", "route", "add", "default", "via", GatewayInside6);
+        Out.Ip("-6", "route", "add", ExternalPrefix6, "via", GatewayOutside6);
     }
 
     public string Prefix { get; }

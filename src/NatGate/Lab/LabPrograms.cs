@@ -9,11 +9,12 @@ internal static class LabPrograms
     /// own name before listening, which from an inside host sends a query through the gateway.
     /// </summary>
     public const string WebServer = """
-        import functools, http.server, socketserver, sys
+        import functools, http.server, socket, socketserver, sys
         class Handler(http.server.SimpleHTTPRequestHandler):
             def log_message(self, format, *args):
                 print(f"client {self.client_address[0]}:{self.client_address[1]} {self.path}", flush=True)
         class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+            address_family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
             allow_reuse_address = True
             daemon_threads = True
         with Server((sys.argv[1], int(sys.argv[2])), functools.partial(Handler, directory=sys.argv[3])) as server:
@@ -24,7 +25,7 @@ internal static class LabPrograms
     /// <summary>Echoes each datagram with " from SENDER" appended (argv: address port); prints "ready".</summary>
     public const string UdpEcho = """
         import socket, sys
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((sys.argv[1], int(sys.argv[2])))
         print("ready", flush=True)
         while True:
@@ -35,7 +36,7 @@ internal static class LabPrograms
     /// <summary>Sends one datagram (three tries; argv: address port text) and prints the answer, or "timeout".</summary>
     public const string UdpClient = """
         import socket, sys
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(1.5)
         for attempt in range(3):
             s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
@@ -51,7 +52,7 @@ internal static class LabPrograms
     /// <summary>Accepts TCP connections (argv: address port), prints "ready", then "received N sha256 HEX" per connection.</summary>
     public const string HashSink = """
         import hashlib, socket, sys
-        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind((sys.argv[1], int(sys.argv[2])))
         server.listen(8)
