@@ -334,7 +334,7 @@ public sealed class GatewayPlumbing : IDisposable
     {
         List<PolicyRule?> first = [.. ReadJson(["-j", "rule", "show"])
             .Where(rule => rule.TryGetProperty("priority", out JsonElement value) ? value.GetInt32() == 0 : true)
-            .Select(PolicyRule.FromJson)];
+            .Select(rule => PolicyRule.FromJson(rule))];
         PolicyRule local = new(0, null, null, null, PolicyRuleAction.Lookup, 255);
         List<PolicyRule> ours = [.. first.OfType<PolicyRule>().Where(IsSteeringRule)];
         if (wanted is null)

@@ -25,6 +25,18 @@ public sealed record GatewayPlumbingOptions
     public IReadOnlyList<Ipv4Address> ExternalAddresses { get; init; } = [];
 
     /// <summary>
+    /// The inside IPv6 networks: traffic from them is steered into the TUN (NPTv6, NAT66). IPv6
+    /// prefixes only; the IPv6 plumbing is installed when this or <see cref="Ipv6ExternalPrefixes"/> is not empty.
+    /// </summary>
+    public IReadOnlyList<IpPrefix> Ipv6InternalPrefixes { get; init; } = [];
+
+    /// <summary>
+    /// The NAT's external IPv6 prefixes (an NPTv6 external /48, a NAT66 /128 address): traffic to
+    /// them is steered into the TUN. IPv6 prefixes only.
+    /// </summary>
+    public IReadOnlyList<IpPrefix> Ipv6ExternalPrefixes { get; init; } = [];
+
+    /// <summary>
     /// The NAT's ports on each external address. Where an address is the host's own, only packets
     /// to these reach the TUN (an nftables mark and a rule ahead of the local table), the rest are
     /// the host's; elsewhere they are not needed (the whole address is the NAT's).
@@ -84,6 +96,41 @@ public sealed record GatewayPlumbingOptions
         foreach (string inside in InsideInterfaces)
         {
             ValidateInterfaceName(inside, nameof(InsideInterfaces));
+        }
+        ValidateIpv6Prefixes(Ipv6InternalPrefixes, nameof(Ipv6InternalPrefixes), "inside", nameof(InternalPrefixes));
+        ValidateIpv6Prefixes(Ipv6ExternalPrefixes, nameof(Ipv6ExternalPrefixes), "external", nameof(ExternalAddresses));
+        if ((Ipv6InternalPrefixes.Count > 0 || Ipv6ExternalPrefixes.Count > 0) && Mtu < 1280)
+        {
+            // Below 1280 the kernel takes IPv6 off the device (RFC 8200 section 5).
+            throw new ArgumentException($"MTU {Mtu} is too small for IPv6, which needs 1280 or more: raise the MTU or give no IPv6 prefixes.", nameof(Mtu));
+        }
+    }
+
+    /// <summary>Link-local (fe80::/10), multicast (ff00::/8) and loopback (::1): never steered, or neighbour discovery itself would be.</summary>
+    private static readonly (IpPrefix Prefix, string Name)[] Ipv6Reserved =
+    [
+        (IpPrefix.Parse("fe80::/10", null), "the link-local fe80::/10"),
+        (IpPrefix.Parse("ff00::/8", null), "the multicast ff00::/8"),
+        (IpPrefix.Parse("::1/128", null), "the loopback ::1"),
+    ];
+
+    private static void ValidateIpv6Prefixes(IReadOnlyList<IpPrefix> prefixes, string parameter, string role, string ipv4Option)
+    {
+        foreach (IpPrefix prefix in prefixes)
+        {
+            if (!prefix.IsIpv6)
+            {
+                throw new ArgumentException($"{(prefix.IsAny ? "any" : prefix.ToString())} in the {role} IPv6 prefixes is not an IPv6 prefix: "
+                    + $"write one such as {(role == "inside" ? "fd00:1::/64" : "2001:db8:1::/48")}; IPv4 goes in {ipv4Option}.", parameter);
+            }
+            foreach ((IpPrefix reserved, string name) in Ipv6Reserved)
+            {
+                if (prefix.Overlaps(reserved))
+                {
+                    throw new ArgumentException($"the {role} IPv6 prefix {prefix} overlaps {name}, which is never translated "
+                        + "(neighbour discovery and the host's own traffic use it): give the global or unique local (fc00::/7) prefix instead.", parameter);
+                }
+            }
         }
     }
 

@@ -11,6 +11,15 @@ public sealed record TableRoute(string Type, string? Device, long Metric)
     /// <summary>The metric of the route that keeps the inside off the outside while the TUN is gone (fail closed).</summary>
     public const long GuardMetric = uint.MaxValue;
 
+    /// <summary>
+    /// The metric of the IPv6 route into the TUN: IPv6 has no metric 0, the kernel makes it 1024
+    /// (IP6_RT_PRIO_USER), so the plan asks for what the kernel reports back.
+    /// </summary>
+    public const long Ipv6TunMetric = 1024;
+
+    /// <summary>Whether the route is in the IPv6 table (<c>ip -6 route</c>); each family has its own.</summary>
+    public bool IsIpv6 { get; init; }
+
     /// <summary>The words after <c>ip route add</c> or <c>ip route del</c>.</summary>
     public IReadOnlyList<string> Arguments(int table)
     {
@@ -22,12 +31,15 @@ public sealed record TableRoute(string Type, string? Device, long Metric)
     }
 }
 
-/// <summary>A proxy neighbour entry: the kernel answers ARP for <see cref="Address"/> on <see cref="Device"/>.</summary>
-public sealed record ProxyNeighbour(Ipv4Address Address, string Device)
+/// <summary>
+/// A proxy neighbour entry: the kernel answers ARP (IPv4) or neighbour solicitations (IPv6, proxy
+/// NDP) for <see cref="Address"/> on <see cref="Device"/>.
+/// </summary>
+public sealed record ProxyNeighbour(IpAddress Address, string Device)
 {
     public IReadOnlyList<string> Arguments => ["proxy", Address.ToString(), "dev", Device];
 
-    public override string ToString() => "ip neigh add " + string.Join(' ', Arguments);
+    public override string ToString() => (Address.IsIpv6 ? "ip -6 neigh add " : "ip neigh add ") + string.Join(' ', Arguments);
 }
 
 /// <summary>
@@ -56,7 +68,7 @@ public sealed record SysctlSetting(string Path, string Value, string? AlsoAccept
 /// Packets from an inside prefix are admitted only from the interfaces it lives behind (and from
 /// the host itself and the TUN); the rest are spoofed, dropped and counted (nftables, prerouting).
 /// </summary>
-public sealed record GuardRule(Ipv4Prefix Source, IReadOnlyList<string> AllowedInterfaces)
+public sealed record GuardRule(IpPrefix Source, IReadOnlyList<string> AllowedInterfaces)
 {
     public override string ToString()
         => $"nft: drop and count packets from {Source} arriving on anything but {string.Join(", ", AllowedInterfaces)}";
@@ -78,6 +90,18 @@ public sealed record PlumbingFacts(IReadOnlyList<InterfaceAddress> OutsideAddres
 
     /// <summary>net.ipv4.ip_local_port_range: the ports the kernel picks for the host's own connections.</summary>
     public PortRange EphemeralPorts { get; init; } = new(32768, 60999);
+
+    /// <summary>The on-link IPv6 prefixes of the outside interface's addresses (2001:db8:1::/64 for 2001:db8:1::1/64).</summary>
+    public IReadOnlyList<IpPrefix> Ipv6OutsidePrefixes { get; init; } = [];
+
+    /// <summary>The main table's IPv6 routes (not the default route), with the interface each leaves by.</summary>
+    public IReadOnlyList<(IpPrefix Destination, string Device)> Ipv6MainRoutes { get; init; } = [];
+
+    /// <summary>The host's own IPv6 addresses, on any interface.</summary>
+    public IReadOnlyList<Ipv6Address> Ipv6LocalAddresses { get; init; } = [];
+
+    /// <summary>The interfaces with a main-table IPv6 route learned from router advertisements ("proto ra").</summary>
+    public IReadOnlyList<string> RouterAdvertisedInterfaces { get; init; } = [];
 }
 
 /// <summary>
@@ -113,13 +137,22 @@ public sealed record PlumbingPlan(
     public IReadOnlyList<string> Commands =>
     [
         $"ip link set dev {TunName} mtu {Mtu.ToString(CultureInfo.InvariantCulture)} up",
-        .. Routes.Select(route => "ip route add " + string.Join(' ', route.Arguments(Table))),
-        .. Rules.Select(rule => rule.ToString()),
-        .. ProxyNeighbours.Select(neighbour => neighbour.ToString()),
-        .. Guard.Select(guard => guard.ToString()),
+        .. FamilyCommands(ipv6: false),
         .. Steering.Select(steered => $"nft: mark packets to {steered} (not from lo or {TunName}) for the rule below"),
         .. SteeringRule is { } steeringRule ? [steeringRule + "   # ahead of 'lookup local', which stays at 0"] : Array.Empty<string>(),
+        .. FamilyCommands(ipv6: true),
         .. Sysctls.Select(sysctl => sysctl.ToString()),
+    ];
+
+    /// <summary>Whether the plan steers IPv6 too (<see cref="GatewayPlumbingOptions.Ipv6InternalPrefixes"/> or <see cref="GatewayPlumbingOptions.Ipv6ExternalPrefixes"/>).</summary>
+    public bool HasIpv6 => Rules.Any(rule => rule.IsIpv6);
+
+    private IEnumerable<string> FamilyCommands(bool ipv6) =>
+    [
+        .. Routes.Where(route => route.IsIpv6 == ipv6).Select(route => (ipv6 ? "ip -6 route add " : "ip route add ") + string.Join(' ', route.Arguments(Table))),
+        .. Rules.Where(rule => rule.IsIpv6 == ipv6).Select(rule => rule.ToString()),
+        .. ProxyNeighbours.Where(neighbour => neighbour.Address.IsIpv6 == ipv6).Select(neighbour => neighbour.ToString()),
+        .. Guard.Where(guard => guard.Source.IsIpv6 == ipv6).Select(guard => guard.ToString()),
     ];
 
     /// <summary>
@@ -138,6 +171,7 @@ public sealed record PlumbingPlan(
     /// gone (a crash, kill -9) the inside meets the blackhole, never the main table. A blackhole
     /// rather than a prohibit route: an ICMP error would make new connections fail at once, while
     /// silence lets them retry into the restarted daemon, and established TCP rides it out.
+    /// With IPv6 prefixes, the same rules and routes again in the IPv6 lists (<see cref="PlanIpv6"/>).
     /// </summary>
     public static PlumbingPlan Create(GatewayPlumbingOptions options, PlumbingFacts facts, ICollection<string>? notes = null)
     {
@@ -253,7 +287,138 @@ public sealed record PlumbingPlan(
         // Forwarding last: packets start to flow only once everything else is in place.
         sysctls.Add(new SysctlSetting("net/ipv4/ip_forward", "1"));
 
-        TableRoute[] routes = [new("unicast", tun, 0), new("blackhole", null, TableRoute.GuardMetric)];
+        List<TableRoute> routes = [new("unicast", tun, 0), new("blackhole", null, TableRoute.GuardMetric)];
+        PlanIpv6(options, facts, notes, rules, routes, proxies, guard, sysctls);
         return new PlumbingPlan(tun, options.Mtu, options.Table, rules, routes, proxies, guard, sysctls, steering);
+    }
+
+    /// <summary>
+    /// The IPv6 mirror of the rules, routes, proxy neighbours, guard and sysctls above (DESIGN.md,
+    /// "IPv6"), in the kernel's IPv6 rule list at the same preferences and in the IPv6 side of
+    /// the same table T; nothing when no IPv6 prefix is given. An external /128 on-link outside
+    /// gets a proxy NDP entry; a shorter external prefix (an NPTv6 /48) must be routed to this
+    /// host by the upstream router.
+    /// </summary>
+    private static void PlanIpv6(GatewayPlumbingOptions options, PlumbingFacts facts, ICollection<string>? notes,
+        List<PolicyRule> rules, List<TableRoute> routes, List<ProxyNeighbour> proxies, List<GuardRule> guard, List<SysctlSetting> sysctls)
+    {
+        if (options.Ipv6InternalPrefixes.Count == 0 && options.Ipv6ExternalPrefixes.Count == 0)
+        {
+            return;
+        }
+        string tun = options.TunName;
+        int first = options.FirstRulePreference;
+        int end = first + 5;
+        IReadOnlyList<IpPrefix> insides = AggregateIpv6(options.Ipv6InternalPrefixes);
+        // The host's own address: the local table delivers it before any of NatGate's rules.
+        HashSet<Ipv6Address> own = [.. facts.Ipv6LocalAddresses];
+        var translated = new List<IpPrefix>();
+        foreach (IpPrefix external in options.Ipv6ExternalPrefixes.Distinct())
+        {
+            if (external.Length == 128 && own.Contains(external.First.AsIpv6))
+            {
+                notes?.Add($"{external.First} is this host's own address: the host keeps it and nothing to it is translated "
+                    + "(sharing the host's address by port is for IPv4 only); give the NAT an address of its own");
+                continue;
+            }
+            translated.Add(external);
+        }
+        IReadOnlyList<IpPrefix> externals = AggregateIpv6(translated);
+
+        rules.Add(new PolicyRule(first, null, null, tun, PolicyRuleAction.Goto, end) { IsIpv6 = true });
+        foreach (IpPrefix inside in insides)
+        {
+            IReadOnlyList<string> interfaces = options.InsideInterfaces is { Count: > 0 } named
+                ? named
+                : [.. facts.Ipv6MainRoutes.Where(route => route.Device != tun && route.Destination.Length > 0 && route.Destination.Overlaps(inside))
+                    .Select(route => route.Device).Distinct().Order(StringComparer.Ordinal)];
+            if (interfaces.Count == 0)
+            {
+                notes?.Add($"no interface routes {inside} in the main table: nothing from it is translated until one does (or name it with --inside-interface)");
+            }
+            foreach (string device in interfaces)
+            {
+                rules.Add(new PolicyRule(first + 1, inside, null, device, PolicyRuleAction.Lookup, options.Table) { IsIpv6 = true });
+            }
+            guard.Add(new GuardRule(inside, [.. interfaces.Append("lo").Append(tun).Distinct()]));
+        }
+        foreach (IpPrefix inside in insides)
+        {
+            rules.Add(new PolicyRule(first + 2, inside, null, "lo", PolicyRuleAction.Goto, externals.Count > 0 ? first + 4 : end) { IsIpv6 = true });
+        }
+        foreach (IpPrefix inside in insides)
+        {
+            rules.Add(new PolicyRule(first + 3, inside, null, null, PolicyRuleAction.Blackhole) { IsIpv6 = true });
+        }
+        foreach (IpPrefix external in externals)
+        {
+            rules.Add(new PolicyRule(first + 4, null, external, null, PolicyRuleAction.Lookup, options.Table) { IsIpv6 = true });
+        }
+        rules.Add(new PolicyRule(end, null, null, null, PolicyRuleAction.Nop) { IsIpv6 = true });
+
+        int proxiesBefore = proxies.Count;
+        if (options.OutsideInterface is string outside)
+        {
+            foreach (IpPrefix external in translated)
+            {
+                if (external.Length != 128)
+                {
+                    notes?.Add($"{external} is a prefix, and proxy NDP answers for single addresses: the upstream router must route it to this host");
+                }
+                else if (facts.Ipv6OutsidePrefixes.Any(onLink => onLink.Contains(external.First)))
+                {
+                    proxies.Add(new ProxyNeighbour(external.First, outside));
+                }
+                else
+                {
+                    notes?.Add($"{external.First} is not on-link on {outside}: no proxy NDP entry; the upstream router must route it to this host");
+                }
+            }
+        }
+        if (proxies.Count > proxiesBefore)
+        {
+            // The kernel answers solicitations for a proxy entry only with proxy_ndp on the
+            // interface (and forwarding), after a random delay of up to proxy_delay (0.8 s).
+            sysctls.Add(new SysctlSetting($"net/ipv6/conf/{options.OutsideInterface}/proxy_ndp", "1"));
+            sysctls.Add(new SysctlSetting($"net/ipv6/neigh/{options.OutsideInterface}/proxy_delay", "0"));
+        }
+        // Turning forwarding on makes the kernel drop the default routes learned from router
+        // advertisements and ignore further ones (accept_ra 1 means "unless forwarding"): the
+        // host would lose its own IPv6 route. 2 keeps accepting them; 0 (off) stays off.
+        foreach (string device in facts.RouterAdvertisedInterfaces.Where(device => device != tun).Distinct().Order(StringComparer.Ordinal))
+        {
+            sysctls.Add(new SysctlSetting($"net/ipv6/conf/{device}/accept_ra", "2", AlsoAccepted: "0"));
+        }
+        // Forwarding last: packets start to flow only once everything else is in place.
+        sysctls.Add(new SysctlSetting("net/ipv6/conf/all/forwarding", "1"));
+
+        routes.Add(new TableRoute("unicast", tun, TableRoute.Ipv6TunMetric) { IsIpv6 = true });
+        routes.Add(new TableRoute("blackhole", null, TableRoute.GuardMetric) { IsIpv6 = true });
+    }
+
+    /// <summary>
+    /// IPv6 prefixes with those inside others left out and sibling halves joined (as
+    /// <see cref="Ipv4Prefix.Aggregate"/> does for IPv4), so that many rules cost few policy rules.
+    /// </summary>
+    internal static IReadOnlyList<IpPrefix> AggregateIpv6(IEnumerable<IpPrefix> prefixes)
+    {
+        var sorted = prefixes.Distinct().OrderBy(prefix => prefix.Network).ThenBy(prefix => prefix.Length).ToList();
+        var merged = new List<IpPrefix>(sorted.Count);
+        foreach (IpPrefix prefix in sorted)
+        {
+            if (merged.Count > 0 && merged[^1].Overlaps(prefix))
+            {
+                continue; // sorted by network, then shorter first: the one before covers this one
+            }
+            IpPrefix current = prefix;
+            while (merged.Count > 0 && current.Length > 0 && merged[^1].Length == current.Length
+                && merged[^1].Network == (current.Network ^ (UInt128.One << (128 - current.Length))))
+            {
+                current = new IpPrefix(merged[^1].First.AsIpv6, current.Length - 1);
+                merged.RemoveAt(merged.Count - 1);
+            }
+            merged.Add(current);
+        }
+        return merged;
     }
 }

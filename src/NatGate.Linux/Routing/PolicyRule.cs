@@ -25,13 +25,20 @@ public enum PolicyRuleAction
 }
 
 /// <summary>
-/// One <c>ip rule</c>: a preference, a selector (from, to, incoming interface, protocol and
-/// source ports) and an action with its target (the table of a lookup, the preference of a
-/// goto). Records compare by value, which is how the reconciler tells what to add and remove.
+/// One <c>ip rule</c> (or <c>ip -6 rule</c>): a preference, a selector (from, to, incoming
+/// interface, protocol and source ports) and an action with its target (the table of a lookup,
+/// the preference of a goto). Records compare by value, which is how the reconciler tells what
+/// to add and remove.
 /// </summary>
-public sealed record PolicyRule(int Preference, Ipv4Prefix? From, Ipv4Prefix? To, string? InputInterface, PolicyRuleAction Action, int Target = 0,
+public sealed record PolicyRule(int Preference, IpPrefix? From, IpPrefix? To, string? InputInterface, PolicyRuleAction Action, int Target = 0,
     string? Protocol = null, PortRange? SourcePorts = null)
 {
+    /// <summary>
+    /// Whether the rule is in the kernel's IPv6 rule list (<c>ip -6 rule</c>). Each family has its
+    /// own list, so a rule without addresses (iif TUN, nop) needs the family named.
+    /// </summary>
+    public bool IsIpv6 { get; init; }
+
     /// <summary>The firewall mark the rule matches under <see cref="FirewallMask"/> (<c>fwmark M/MASK</c>); null: any.</summary>
     public uint? FirewallMark { get; init; }
 
@@ -85,20 +92,22 @@ public sealed record PolicyRule(int Preference, Ipv4Prefix? From, Ipv4Prefix? To
         }
     }
 
-    public override string ToString() => "ip rule add " + string.Join(' ', Arguments);
+    public override string ToString() => (IsIpv6 ? "ip -6 rule add " : "ip rule add ") + string.Join(' ', Arguments);
 
     /// <summary>
-    /// Reads one element of <c>ip -j rule show</c>; null for a rule with anything this type
-    /// does not describe (a mark, an outgoing interface, a type NatGate never installs).
+    /// Reads one element of <c>ip -j rule show</c> (<c>ip -6 -j rule show</c> with
+    /// <paramref name="ipv6"/>); null for a rule with anything this type does not describe (a
+    /// mark, an outgoing interface, a type NatGate never installs).
     /// </summary>
-    internal static PolicyRule? FromJson(JsonElement rule)
+    internal static PolicyRule? FromJson(JsonElement rule, bool ipv6 = false)
     {
         int preference = 0;
-        Ipv4Prefix? from = null, to = null;
+        IpPrefix? from = null, to = null;
         string? input = null;
         PolicyRuleAction? action = null;
         int target = 0;
-        int sourceLength = 32, destinationLength = 32;
+        // A host prefix comes without its length.
+        int sourceLength = ipv6 ? 128 : 32, destinationLength = ipv6 ? 128 : 32;
         string? source = null, destination = null, protocol = null;
         int portFirst = -1, portLast = -1;
         uint? mark = null;
@@ -173,21 +182,31 @@ public sealed record PolicyRule(int Preference, Ipv4Prefix? From, Ipv4Prefix? To
         }
         if (source is not null and not "all")
         {
-            if (!Ipv4Prefix.TryParse(source, out Ipv4Prefix parsed))
+            if (ReadPrefix(source, sourceLength, ipv6) is not { } parsed)
             {
                 return null;
             }
-            from = new Ipv4Prefix(parsed.Network, sourceLength);
+            from = parsed;
         }
         if (destination is not null and not "all")
         {
-            if (!Ipv4Prefix.TryParse(destination, out Ipv4Prefix parsed))
+            if (ReadPrefix(destination, destinationLength, ipv6) is not { } parsed)
             {
                 return null;
             }
-            to = new Ipv4Prefix(parsed.Network, destinationLength);
+            to = parsed;
         }
         PortRange? ports = portFirst >= 0 && portLast >= portFirst ? new PortRange((ushort)portFirst, (ushort)portLast) : null;
-        return new PolicyRule(preference, from, to, input, action.Value, target, protocol, ports) { FirewallMark = mark, FirewallMask = mask };
+        return new PolicyRule(preference, from, to, input, action.Value, target, protocol, ports) { FirewallMark = mark, FirewallMask = mask, IsIpv6 = ipv6 };
+    }
+
+    /// <summary>An address and a length, as <c>ip -j rule</c> gives them apart; null when not of the family.</summary>
+    private static IpPrefix? ReadPrefix(string address, int length, bool ipv6)
+    {
+        if (ipv6)
+        {
+            return Ipv6Address.TryParse(address, out Ipv6Address parsed) && length is >= 0 and <= 128 ? new IpPrefix(parsed, length) : null;
+        }
+        return Ipv4Address.TryParse(address, out Ipv4Address network) && length is >= 0 and <= 32 ? new IpPrefix(new Ipv4Prefix(network, length)) : null;
     }
 }

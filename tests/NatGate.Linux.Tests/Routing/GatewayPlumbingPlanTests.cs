@@ -209,30 +209,189 @@ public sealed class GatewayPlumbingPlanTests
     {
         foreach (PolicyRule rule in PlumbingPlan.Create(Options, Facts).Rules)
         {
-            Assert.Equal(rule, PolicyRule.FromJson(System.Text.Json.JsonDocument.Parse(ToJson(rule)).RootElement));
+            Assert.Equal(rule, PolicyRule.FromJson(System.Text.Json.JsonDocument.Parse(RuleJson(rule)).RootElement));
         }
+    }
 
-        // What `ip -j rule show` prints for NatGate's kinds of rules.
-        static string ToJson(PolicyRule rule)
+    /// <summary>What `ip -j rule show` (`ip -6 -j rule show`) prints for NatGate's kinds of rules.</summary>
+    private static string RuleJson(PolicyRule rule)
+    {
+        int host = rule.IsIpv6 ? 128 : 32;
+        var parts = new List<string> { $"\"priority\":{rule.Preference}" };
+        parts.Add(rule.From is { } from ? $"\"src\":\"{from.First}\",\"srclen\":{from.Length}" : "\"src\":\"all\"");
+        if (rule.To is { } to)
         {
-            var parts = new List<string> { $"\"priority\":{rule.Preference}" };
-            parts.Add(rule.From is { } from ? $"\"src\":\"{from.Network.ToString()}\",\"srclen\":{from.Length}" : "\"src\":\"all\"");
-            if (rule.To is { } to)
-            {
-                parts.Add(to.Length == 32 ? $"\"dst\":\"{to.Network.ToString()}\"" : $"\"dst\":\"{to.Network.ToString()}\",\"dstlen\":{to.Length}");
-            }
-            if (rule.InputInterface is { } input)
-            {
-                parts.Add($"\"iif\":\"{input}\",\"iif_detached\":null");
-            }
-            parts.Add(rule.Action switch
-            {
-                PolicyRuleAction.Lookup => $"\"table\":\"{rule.Target}\"",
-                PolicyRuleAction.Goto => $"\"goto\":{rule.Target}",
-                PolicyRuleAction.Blackhole => "\"action\":\"blackhole\"",
-                _ => "\"nop\":null",
-            });
-            return "{" + string.Join(',', parts) + "}";
+            parts.Add(to.Length == host ? $"\"dst\":\"{to.First}\"" : $"\"dst\":\"{to.First}\",\"dstlen\":{to.Length}");
         }
+        if (rule.InputInterface is { } input)
+        {
+            parts.Add($"\"iif\":\"{input}\",\"iif_detached\":null");
+        }
+        parts.Add(rule.Action switch
+        {
+            PolicyRuleAction.Lookup => $"\"table\":\"{rule.Target}\"",
+            PolicyRuleAction.Goto => $"\"goto\":{rule.Target}",
+            PolicyRuleAction.Blackhole => "\"action\":\"blackhole\"",
+            _ => "\"nop\":null",
+        });
+        return "{" + string.Join(',', parts) + "}";
+    }
+
+    private static readonly GatewayPlumbingOptions Ipv6Options = Options with
+    {
+        Ipv6InternalPrefixes = [IpPrefix.Parse("fd00:1::/64", null)],
+        Ipv6ExternalPrefixes = [IpPrefix.Parse("2001:db8:77::/48", null), IpPrefix.Parse("2001:db8:1::9/128", null)],
+    };
+
+    private static readonly PlumbingFacts Ipv6Facts = Facts with
+    {
+        Ipv6OutsidePrefixes = [IpPrefix.Parse("2001:db8:1::/64", null)],
+        Ipv6MainRoutes = [(IpPrefix.Parse("fd00:1::/64", null), "br0"), (IpPrefix.Parse("2001:db8:1::/64", null), "eth0"), (IpPrefix.Parse("fe80::/64", null), "br0")],
+        Ipv6LocalAddresses = [Ipv6Address.Parse("2001:db8:1::1", null), Ipv6Address.Parse("fd00:1::1", null)],
+        RouterAdvertisedInterfaces = ["eth0"],
+    };
+
+    [Fact]
+    public void Ipv6_mirrors_the_ipv4_plan_in_the_ipv6_rule_list_and_the_same_table()
+    {
+        var notes = new List<string>();
+        PlumbingPlan plan = PlumbingPlan.Create(Ipv6Options, Ipv6Facts, notes);
+        IReadOnlyList<string> ipv4 = PlumbingPlan.Create(Options, Facts).Commands;
+        Assert.True(plan.HasIpv6);
+        Assert.Equal(
+        [
+            // IPv4 as it was...
+            .. ipv4.Where(command => !command.StartsWith("sysctl", StringComparison.Ordinal)),
+            // ...then the same layout again for IPv6: the TUN's route (IPv6 has no metric 0) and the guard route behind it,
+            "ip -6 route add default dev natgate0 table 100 metric 1024",
+            "ip -6 route add blackhole default table 100 metric 4294967295",
+            "ip -6 rule add pref 999 iif natgate0 goto 1004",
+            "ip -6 rule add pref 1000 from fd00:1::/64 iif br0 lookup 100",
+            "ip -6 rule add pref 1001 from fd00:1::/64 iif lo goto 1003",
+            "ip -6 rule add pref 1002 from fd00:1::/64 blackhole",
+            "ip -6 rule add pref 1003 to 2001:db8:1::9/128 lookup 100",
+            "ip -6 rule add pref 1003 to 2001:db8:77::/48 lookup 100",
+            "ip -6 rule add pref 1004 nop",
+            "ip -6 neigh add proxy 2001:db8:1::9 dev eth0",
+            "nft: drop and count packets from fd00:1::/64 arriving on anything but br0, lo, natgate0",
+            .. ipv4.Where(command => command.StartsWith("sysctl", StringComparison.Ordinal)),
+            "sysctl -w net.ipv6.conf.eth0.proxy_ndp=1",
+            "sysctl -w net.ipv6.neigh.eth0.proxy_delay=0",
+            // Forwarding would drop eth0's default route learned from router advertisements.
+            "sysctl -w net.ipv6.conf.eth0.accept_ra=2 (unless 0)",
+            "sysctl -w net.ipv6.conf.all.forwarding=1",
+        ], plan.Commands);
+        Assert.Contains(notes, note => note.StartsWith("2001:db8:77::/48 is a prefix, and proxy NDP answers for single addresses", StringComparison.Ordinal));
+        Assert.All(plan.Rules.Where(rule => rule.From is { } from && from.IsIpv6 || rule.To is { } to && to.IsIpv6), rule => Assert.True(rule.IsIpv6));
+        Assert.Single(plan.Guard, guard => guard.Source.IsIpv6);
+    }
+
+    [Fact]
+    public void Without_ipv6_prefixes_the_plan_is_ipv4_alone_whatever_the_host_holds()
+    {
+        PlumbingPlan plan = PlumbingPlan.Create(Options, Ipv6Facts);
+        Assert.False(plan.HasIpv6);
+        Assert.Equal(PlumbingPlan.Create(Options, Facts).Commands, plan.Commands);
+        Assert.DoesNotContain(plan.Commands, command => command.Contains("-6", StringComparison.Ordinal) || command.Contains("ipv6", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan.Rules, rule => rule.IsIpv6);
+        Assert.DoesNotContain(plan.Routes, route => route.IsIpv6);
+    }
+
+    [Fact]
+    public void An_external_ipv6_prefix_alone_steers_inbound_and_the_gotos_land_on_a_rule()
+    {
+        GatewayPlumbingOptions options = Options with { Ipv6ExternalPrefixes = [IpPrefix.Parse("2001:db8:77::/48", null)] };
+        PlumbingPlan plan = PlumbingPlan.Create(options, Ipv6Facts);
+        Assert.Equal(
+        [
+            "ip -6 rule add pref 999 iif natgate0 goto 1004",
+            "ip -6 rule add pref 1003 to 2001:db8:77::/48 lookup 100",
+            "ip -6 rule add pref 1004 nop",
+        ], plan.Rules.Where(rule => rule.IsIpv6).Select(rule => rule.ToString()));
+        Assert.DoesNotContain(plan.Guard, guard => guard.Source.IsIpv6);
+        Assert.DoesNotContain(plan.ProxyNeighbours, neighbour => neighbour.Address.IsIpv6);
+        Assert.DoesNotContain(plan.Sysctls, sysctl => sysctl.Path.Contains("proxy_ndp", StringComparison.Ordinal));
+        Assert.Equal("net/ipv6/conf/all/forwarding", plan.Sysctls[^1].Path);
+
+        PlumbingPlan inside = PlumbingPlan.Create(Options with { Ipv6InternalPrefixes = [IpPrefix.Parse("fd00:1::/64", null)], OutsideInterface = null }, Ipv6Facts);
+        Assert.Contains("ip -6 rule add pref 1001 from fd00:1::/64 iif lo goto 1004", inside.Commands);
+        foreach (PolicyRule jump in inside.Rules.Where(rule => rule.IsIpv6 && rule.Action == PolicyRuleAction.Goto))
+        {
+            Assert.Contains(inside.Rules, rule => rule.IsIpv6 && rule.Preference == jump.Target);
+        }
+    }
+
+    [Fact]
+    public void The_hosts_own_ipv6_address_is_not_steered_nor_proxied_and_an_address_off_link_is_explained()
+    {
+        var notes = new List<string>();
+        GatewayPlumbingOptions options = Options with
+        {
+            Ipv6ExternalPrefixes = [IpPrefix.Parse("2001:db8:1::1/128", null), IpPrefix.Parse("2001:db8:5::9/128", null)],
+        };
+        PlumbingPlan plan = PlumbingPlan.Create(options, Ipv6Facts, notes);
+        Assert.DoesNotContain(plan.Rules, rule => rule.To == IpPrefix.Parse("2001:db8:1::1/128", null));
+        Assert.Contains("ip -6 rule add pref 1003 to 2001:db8:5::9/128 lookup 100", plan.Commands);
+        Assert.DoesNotContain(plan.ProxyNeighbours, neighbour => neighbour.Address.IsIpv6);
+        Assert.Contains(notes, note => note.StartsWith("2001:db8:1::1 is this host's own address", StringComparison.Ordinal));
+        Assert.Contains(notes, note => note.StartsWith("2001:db8:5::9 is not on-link on eth0", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Ipv6_inside_prefixes_aggregate_and_follow_named_inside_interfaces()
+    {
+        GatewayPlumbingOptions options = Options with
+        {
+            Ipv6InternalPrefixes = [IpPrefix.Parse("fd00:1::/65", null), IpPrefix.Parse("fd00:1:0:0:8000::/65", null), IpPrefix.Parse("fd00:1::5/128", null)],
+            InsideInterfaces = ["veth7"],
+        };
+        PlumbingPlan plan = PlumbingPlan.Create(options, Ipv6Facts);
+        Assert.Equal(["ip -6 rule add pref 1000 from fd00:1::/64 iif veth7 lookup 100"],
+            plan.Rules.Where(rule => rule.IsIpv6 && rule.Action == PolicyRuleAction.Lookup && rule.From is not null).Select(rule => rule.ToString()));
+
+        var notes = new List<string>();
+        PlumbingPlan unrouted = PlumbingPlan.Create(Ipv6Options, Facts, notes);
+        Assert.Contains("ip -6 rule add pref 1002 from fd00:1::/64 blackhole", unrouted.Commands);
+        Assert.Contains(notes, note => note.StartsWith("no interface routes fd00:1::/64", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_ipv6_rule_reads_back_from_ip_json_as_it_was_written()
+    {
+        foreach (PolicyRule rule in PlumbingPlan.Create(Ipv6Options, Ipv6Facts).Rules.Where(rule => rule.IsIpv6))
+        {
+            Assert.Equal(rule, PolicyRule.FromJson(System.Text.Json.JsonDocument.Parse(RuleJson(rule)).RootElement, ipv6: true));
+        }
+        // As iproute2 6.1 prints them.
+        const string Inside = "{\"priority\":1000,\"src\":\"fd00:1::\",\"srclen\":64,\"iif\":\"d0\",\"table\":\"100\"}";
+        const string External = "{\"priority\":1003,\"src\":\"all\",\"dst\":\"2001:db8:1::9\",\"table\":\"100\"}";
+        Assert.Equal(new PolicyRule(1000, IpPrefix.Parse("fd00:1::/64", null), null, "d0", PolicyRuleAction.Lookup, 100) { IsIpv6 = true },
+            PolicyRule.FromJson(System.Text.Json.JsonDocument.Parse(Inside).RootElement, ipv6: true));
+        Assert.Equal(new PolicyRule(1003, null, IpPrefix.Parse("2001:db8:1::9/128", null), null, PolicyRuleAction.Lookup, 100) { IsIpv6 = true },
+            PolicyRule.FromJson(System.Text.Json.JsonDocument.Parse(External).RootElement, ipv6: true));
+    }
+
+    [Theory]
+    [InlineData("10.0.0.0/8", "is not an IPv6 prefix")]
+    [InlineData("fe80::/64", "overlaps the link-local fe80::/10")]
+    [InlineData("::/0", "overlaps the link-local fe80::/10")]
+    [InlineData("ff02::1/128", "overlaps the multicast ff00::/8")]
+    public void Ipv6_options_refuse_what_is_not_a_translatable_ipv6_prefix(string prefix, string reason)
+    {
+        IpPrefix parsed = IpPrefix.Parse(prefix, null);
+        ArgumentException inside = Assert.Throws<ArgumentException>(() => (Options with { Ipv6InternalPrefixes = [parsed] }).Validate());
+        Assert.Contains(reason, inside.Message, StringComparison.Ordinal);
+        Assert.Equal(nameof(GatewayPlumbingOptions.Ipv6InternalPrefixes), inside.ParamName);
+        ArgumentException external = Assert.Throws<ArgumentException>(() => (Options with { Ipv6ExternalPrefixes = [parsed] }).Validate());
+        Assert.Contains(reason, external.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Ipv6_needs_a_tun_mtu_of_1280()
+    {
+        ArgumentException refused = Assert.Throws<ArgumentException>(() => (Ipv6Options with { Mtu = 1279 }).Validate());
+        Assert.Contains("too small for IPv6", refused.Message, StringComparison.Ordinal);
+        (Ipv6Options with { Mtu = 1280 }).Validate();
+        (Options with { Mtu = 576 }).Validate();
     }
 }
