@@ -17,7 +17,9 @@ namespace NatGate.Linux.Routing;
 /// <see cref="Remove"/> takes everything away and puts back the sysctls as they were before the
 /// first NatGate run, remembered across crashes in a record in the control directory. Only one
 /// process manages the routing of a network namespace at a time (<see cref="IPlumbingHost.ClaimRouting"/>).
-/// Everything happens in the network namespace of the calling thread.
+/// Everything happens in the network namespace of the calling thread. IPv6 goes through the same
+/// steps in the kernel's IPv6 lists (<c>ip -6 -batch</c>, the table ip6 natgate), and leftovers of
+/// either family are found and removed whether the plan has that family or not.
 /// </summary>
 /// <remarks>
 /// The kernel answers ARP for a proxy neighbour entry (<c>ip neigh add proxy A dev OUT</c>)
@@ -25,7 +27,9 @@ namespace NatGate.Linux.Routing;
 /// another device (here the TUN, through the <c>to A</c> rule). <c>proxy_arp</c> stays
 /// untouched: it would answer for every address routed elsewhere. Replies to broadcast
 /// requests are delayed by a random 0 to <c>neigh.OUT.proxy_delay</c> (0.8 s by default),
-/// so the plan sets that delay to 0.
+/// so the plan sets that delay to 0. IPv6 is alike: the kernel answers neighbour solicitations
+/// for <c>ip -6 neigh add proxy A dev OUT</c> with forwarding and <c>proxy_ndp</c> on OUT, after a
+/// random 0 to <c>neigh.OUT.proxy_delay</c>.
 /// </remarks>
 public sealed class GatewayPlumbing : IDisposable
 {
@@ -142,17 +146,30 @@ public sealed class GatewayPlumbing : IDisposable
         }
         IsApplied = false;
         var failures = new List<PlumbingException>();
-        foreach ((string path, string original) in _record.Sysctls.OrderBy(pair => pair.Key == "net/ipv4/ip_forward" ? 0 : 1).ToList())
+        foreach ((string path, string original) in _record.Sysctls.OrderBy(pair => IsForwarding(pair.Key) ? 0 : 1).ToList())
         {
             Try(() => RestoreSysctl(path, original));
         }
-        Try(() => RunBatch(DeletionsOf(ReadRules(), ReadRoutes(), _record.ProxyNeighbours.Where(ReadProxyNeighbours().Contains))));
+        Try(() =>
+        {
+            List<PolicyRule> rules = ReadRules();
+            List<InstalledRoute> routes = ReadRoutes();
+            List<ProxyNeighbour> proxies = [.. _record.ProxyNeighbours.Where(ReadProxyNeighbours().Contains)];
+            foreach (bool ipv6 in Families)
+            {
+                RunBatch(DeletionsOf(
+                    [.. rules.Where(rule => rule.IsIpv6 == ipv6)],
+                    [.. routes.Where(route => route.Ipv6 == ipv6)],
+                    proxies.Where(neighbour => neighbour.Address.IsIpv6 == ipv6)), ipv6);
+            }
+        });
         if (_record.SteeringRule)
         {
             Try(() => ReconcileSteeringRule(null));
             _record.SteeringRule = false;
         }
-        Try(RemoveGuard);
+        Try(() => RemoveGuard(ipv6: false));
+        Try(() => RemoveGuard(ipv6: true));
         // The TUN goes down as it came; gone already after a crash, which is fine.
         _host.RunIp(["link", "set", "dev", Options.TunName, "down"]);
         if (failures.Count == 0)
@@ -185,6 +202,15 @@ public sealed class GatewayPlumbing : IDisposable
 
     public void Dispose() => Remove();
 
+    /// <summary>IPv4, then IPv6: each has its own rules, tables and neighbours, and its own <c>ip -batch</c> (which takes no -6 per line).</summary>
+    private static readonly bool[] Families = [false, true];
+
+    /// <summary>The switches that let packets through: restored first at stop, so nothing is forwarded raw while the rules go.</summary>
+    private static bool IsForwarding(string path) => path is "net/ipv4/ip_forward" or "net/ipv6/conf/all/forwarding";
+
+    /// <summary>A route in NatGate's table as the kernel holds it: what the plan calls it (null: not NatGate's kind), and how to delete it.</summary>
+    private readonly record struct InstalledRoute(TableRoute? Route, bool Ipv6, string[] Delete);
+
     /// <summary>
     /// What a crash does: everything stays in the kernel and in the record, and the claim is let
     /// go. For tests of what the next run adopts.
@@ -203,26 +229,30 @@ public sealed class GatewayPlumbing : IDisposable
         {
             return null;
         }
-        CommandResult? result = _host.RunNft(["-j", "list", "counter", "ip", GuardTable, "spoofed"]);
-        if (result is not { ExitCode: 0 } listed)
+        long? total = null;
+        foreach ((string family, bool installed) in (ReadOnlySpan<(string, bool)>)[("ip", _record.Guard), ("ip6", _record.Ipv6Guard)])
         {
-            return null;
-        }
-        using JsonDocument document = JsonDocument.Parse(listed.Output);
-        foreach (JsonElement item in document.RootElement.GetProperty("nftables").EnumerateArray())
-        {
-            if (item.TryGetProperty("counter", out JsonElement counter))
+            if (!installed || _host.RunNft(["-j", "list", "counter", family, GuardTable, "spoofed"]) is not { ExitCode: 0 } listed)
             {
-                return counter.GetProperty("packets").GetInt64();
+                continue;
+            }
+            using JsonDocument document = JsonDocument.Parse(listed.Output);
+            foreach (JsonElement item in document.RootElement.GetProperty("nftables").EnumerateArray())
+            {
+                if (item.TryGetProperty("counter", out JsonElement counter))
+                {
+                    total = (total ?? 0) + counter.GetProperty("packets").GetInt64();
+                    break;
+                }
             }
         }
-        return null;
+        return total;
     }
 
     private void Reconcile(PlumbingPlan plan)
     {
         List<PolicyRule> currentRules = ReadRules();
-        List<(TableRoute? Route, string[] Delete)> currentRoutes = ReadRoutes();
+        List<InstalledRoute> currentRoutes = ReadRoutes();
         List<ProxyNeighbour> currentProxies = ReadProxyNeighbours();
 
         // Sysctls to change: remember each original before the first change, in the record,
@@ -231,7 +261,10 @@ public sealed class GatewayPlumbing : IDisposable
         foreach (SysctlSetting sysctl in plan.Sysctls)
         {
             string current = _host.ReadSysctl(sysctl.Path)
-                ?? throw new PlumbingException($"sysctl -w {sysctl.Key}={sysctl.Value}", $"/proc/sys/{sysctl.Path} does not exist (is the interface there?)");
+                ?? throw new PlumbingException($"sysctl -w {sysctl.Key}={sysctl.Value}",
+                    sysctl.Path.StartsWith("net/ipv6/", StringComparison.Ordinal) && _host.ReadSysctl("net/ipv6/conf/all/forwarding") is null
+                        ? "this kernel runs without IPv6 (ipv6.disable=1): give no IPv6 prefixes, or start it with IPv6"
+                        : $"/proc/sys/{sysctl.Path} does not exist (is the interface there?)");
             if (!sysctl.IsSatisfiedBy(current))
             {
                 sysctlChanges.Add(sysctl);
@@ -246,24 +279,28 @@ public sealed class GatewayPlumbing : IDisposable
         _record.ProxyNeighbours.AddRange(proxiesToAdd);
         SaveRecord();
 
-        var batch = new List<string> { $"link set dev {plan.TunName} mtu {plan.Mtu.ToString(CultureInfo.InvariantCulture)} up" };
-        List<PolicyRule> rulesToAdd = [.. plan.Rules.Where(rule => !currentRules.Contains(rule))];
-        List<PolicyRule> rulesToRemove = [.. currentRules.Where(rule => !plan.Rules.Contains(rule))];
-        // Additions before removals, so a change never opens a moment with neither the old rule
-        // nor the new; except a rule that only changes its action, which the kernel would take
-        // for a duplicate of the old one (its selector is the same): that one goes first.
-        List<PolicyRule> replaced = [.. rulesToRemove.Where(old => rulesToAdd.Any(rule => rule with { Action = old.Action, Target = old.Target } == old))];
-        batch.AddRange(DeletionsOf(replaced, [], []));
-        batch.AddRange(plan.Routes.Where(route => !currentRoutes.Any(current => current.Route == route))
-            .Select(route => "route add " + string.Join(' ', route.Arguments(plan.Table))));
-        batch.AddRange(rulesToAdd.Select(rule => "rule add " + string.Join(' ', rule.Arguments)));
-        batch.AddRange(proxiesToAdd.Select(neighbour => "neigh add " + string.Join(' ', neighbour.Arguments)));
         List<ProxyNeighbour> proxiesToRemove = [.. _record.ProxyNeighbours.Where(neighbour => !plan.ProxyNeighbours.Contains(neighbour))];
-        batch.AddRange(DeletionsOf(
-            rulesToRemove.Except(replaced).ToList(),
-            currentRoutes.Where(current => current.Route is null || !plan.Routes.Contains(current.Route)).ToList(),
-            proxiesToRemove.Where(currentProxies.Contains)));
-        RunBatch(batch);
+        foreach (bool ipv6 in Families)
+        {
+            // The TUN comes up in the IPv4 batch, before the IPv6 one routes into it.
+            List<string> batch = ipv6 ? [] : [$"link set dev {plan.TunName} mtu {plan.Mtu.ToString(CultureInfo.InvariantCulture)} up"];
+            List<PolicyRule> rulesToAdd = [.. plan.Rules.Where(rule => rule.IsIpv6 == ipv6 && !currentRules.Contains(rule))];
+            List<PolicyRule> rulesToRemove = [.. currentRules.Where(rule => rule.IsIpv6 == ipv6 && !plan.Rules.Contains(rule))];
+            // Additions before removals, so a change never opens a moment with neither the old rule
+            // nor the new; except a rule that only changes its action, which the kernel would take
+            // for a duplicate of the old one (its selector is the same): that one goes first.
+            List<PolicyRule> replaced = [.. rulesToRemove.Where(old => rulesToAdd.Any(rule => rule with { Action = old.Action, Target = old.Target } == old))];
+            batch.AddRange(DeletionsOf(replaced, [], []));
+            batch.AddRange(plan.Routes.Where(route => route.IsIpv6 == ipv6 && !currentRoutes.Any(current => current.Route == route))
+                .Select(route => "route add " + string.Join(' ', route.Arguments(plan.Table))));
+            batch.AddRange(rulesToAdd.Select(rule => "rule add " + string.Join(' ', rule.Arguments)));
+            batch.AddRange(proxiesToAdd.Where(neighbour => neighbour.Address.IsIpv6 == ipv6).Select(neighbour => "neigh add " + string.Join(' ', neighbour.Arguments)));
+            batch.AddRange(DeletionsOf(
+                rulesToRemove.Except(replaced).ToList(),
+                currentRoutes.Where(current => current.Ipv6 == ipv6 && (current.Route is null || !plan.Routes.Contains(current.Route))).ToList(),
+                proxiesToRemove.Where(neighbour => neighbour.Address.IsIpv6 == ipv6 && currentProxies.Contains(neighbour))));
+            RunBatch(batch, ipv6);
+        }
         _record.ProxyNeighbours.RemoveAll(proxiesToRemove.Contains);
 
         // The mark first, then the rule that acts on it: a marked packet never finds the rule missing.
@@ -290,7 +327,7 @@ public sealed class GatewayPlumbing : IDisposable
     }
 
     /// <summary>The <c>ip -batch</c> lines that delete rules (in NatGate's range), routes (in its table) and proxy neighbours.</summary>
-    private static List<string> DeletionsOf(IReadOnlyList<PolicyRule> rules, IReadOnlyList<(TableRoute? Route, string[] Delete)> routes, IEnumerable<ProxyNeighbour> proxies)
+    private static List<string> DeletionsOf(IReadOnlyList<PolicyRule> rules, IReadOnlyList<InstalledRoute> routes, IEnumerable<ProxyNeighbour> proxies)
     {
         var lines = new List<string>();
         lines.AddRange(rules.Select(rule => "rule del " + string.Join(' ', rule.Arguments)));
@@ -299,25 +336,27 @@ public sealed class GatewayPlumbing : IDisposable
         return lines;
     }
 
-    private void RunBatch(List<string> lines)
+    /// <summary>Runs <paramref name="lines"/> as one <c>ip -batch</c> (<c>ip -6 -batch</c> with <paramref name="ipv6"/>).</summary>
+    private void RunBatch(List<string> lines, bool ipv6 = false)
     {
         if (lines.Count == 0)
         {
             return;
         }
         string input = string.Join('\n', lines) + "\n";
-        CommandResult result = _host.RunIp(["-batch", "-"], input);
+        CommandResult result = _host.RunIp(ipv6 ? ["-6", "-batch", "-"] : ["-batch", "-"], input);
         if (result.ExitCode == 0)
         {
             return;
         }
         // "Command failed -:3": name the line that failed.
-        string failed = "ip -batch -";
+        string program = ipv6 ? "ip -6 " : "ip ";
+        string failed = program + "-batch -";
         int colon = result.Error.LastIndexOf("-:", StringComparison.Ordinal);
         if (colon >= 0 && int.TryParse(result.Error.AsSpan(colon + 2).TrimEnd(), NumberStyles.None, CultureInfo.InvariantCulture, out int line)
             && line >= 1 && line <= lines.Count)
         {
-            failed = "ip " + lines[line - 1];
+            failed = program + lines[line - 1];
         }
         throw new PlumbingException(failed, result.Error);
     }
@@ -371,26 +410,42 @@ public sealed class GatewayPlumbing : IDisposable
 
     private void ApplyNftables(PlumbingPlan plan)
     {
-        if (plan.Guard.Count == 0 && plan.Steering.Count == 0)
+        foreach (bool ipv6 in Families)
         {
-            RemoveGuard();
-            return;
+            List<GuardRule> guards = [.. plan.Guard.Where(guard => guard.Source.IsIpv6 == ipv6)];
+            bool steering = !ipv6 && plan.Steering.Count > 0;
+            if (guards.Count == 0 && !steering)
+            {
+                RemoveGuard(ipv6);
+                continue;
+            }
+            ApplyGuard(plan, guards, ipv6);
         }
+    }
+
+    /// <summary>The table ip (or ip6) natgate: the spoofing guard, and for IPv4 the steering of a shared address.</summary>
+    private void ApplyGuard(PlumbingPlan plan, List<GuardRule> guards, bool ipv6)
+    {
+        // The nftables family, which is also the word before "saddr".
+        string family = ipv6 ? "ip6" : "ip";
         // The counter is declared, never re-created, so a change keeps its count; the chain is
         // flushed and refilled in the same transaction, so no packet sees it half-written.
         var script = new StringBuilder();
-        script.Append(CultureInfo.InvariantCulture, $"table ip {GuardTable} {{\n  counter spoofed {{ }}\n  chain prerouting {{ type filter hook prerouting priority raw; policy accept; }}\n}}\n");
-        script.Append(CultureInfo.InvariantCulture, $"flush chain ip {GuardTable} prerouting\n");
-        script.Append(CultureInfo.InvariantCulture, $"table ip {GuardTable} {{\n  chain prerouting {{\n");
-        foreach (GuardRule guard in plan.Guard)
+        script.Append(CultureInfo.InvariantCulture, $"table {family} {GuardTable} {{\n  counter spoofed {{ }}\n  chain prerouting {{ type filter hook prerouting priority raw; policy accept; }}\n}}\n");
+        script.Append(CultureInfo.InvariantCulture, $"flush chain {family} {GuardTable} prerouting\n");
+        script.Append(CultureInfo.InvariantCulture, $"table {family} {GuardTable} {{\n  chain prerouting {{\n");
+        foreach (GuardRule guard in guards)
         {
             string allowed = string.Join(", ", guard.AllowedInterfaces.Select(name => $"\"{name}\""));
-            script.Append(CultureInfo.InvariantCulture, $"    ip saddr {guard.Source} iifname != {{ {allowed} }} counter name \"spoofed\" drop\n");
+            script.Append(CultureInfo.InvariantCulture, $"    {family} saddr {guard.Source} iifname != {{ {allowed} }} counter name \"spoofed\" drop\n");
         }
         script.Append("  }\n}\n");
-        AppendSteering(script, plan);
+        if (!ipv6)
+        {
+            AppendSteering(script, plan);
+        }
         CommandResult? result = _host.RunNft(["-f", "-"], script.ToString());
-        if (result is null && plan.Steering.Count > 0)
+        if (result is null && !ipv6 && plan.Steering.Count > 0)
         {
             throw new PlumbingException("nft -f -", "nftables (nft) is not installed, and sharing the host's address needs it to steer the NAT's ports");
         }
@@ -405,9 +460,16 @@ public sealed class GatewayPlumbing : IDisposable
         }
         if (result.Value.ExitCode != 0)
         {
-            throw new PlumbingException($"nft -f - (the table ip {GuardTable})", result.Value.Error);
+            throw new PlumbingException($"nft -f - (the table {family} {GuardTable})", result.Value.Error);
         }
-        _record.Guard = true;
+        if (ipv6)
+        {
+            _record.Ipv6Guard = true;
+        }
+        else
+        {
+            _record.Guard = true;
+        }
     }
 
     /// <summary>
@@ -449,18 +511,26 @@ public sealed class GatewayPlumbing : IDisposable
         script.Append("  }\n}\n");
     }
 
-    private void RemoveGuard()
+    private void RemoveGuard(bool ipv6)
     {
-        if (!_record.Guard)
+        if (!(ipv6 ? _record.Ipv6Guard : _record.Guard))
         {
             return;
         }
-        CommandResult? result = _host.RunNft(["delete", "table", "ip", GuardTable]);
+        string family = ipv6 ? "ip6" : "ip";
+        CommandResult? result = _host.RunNft(["delete", "table", family, GuardTable]);
         if (result is { ExitCode: not 0 } failed && !failed.Error.Contains("No such file or directory", StringComparison.Ordinal))
         {
-            throw new PlumbingException($"nft delete table ip {GuardTable}", failed.Error);
+            throw new PlumbingException($"nft delete table {family} {GuardTable}", failed.Error);
         }
-        _record.Guard = false;
+        if (ipv6)
+        {
+            _record.Ipv6Guard = false;
+        }
+        else
+        {
+            _record.Guard = false;
+        }
     }
 
     private void RestoreSysctl(string path, string original)
@@ -495,37 +565,45 @@ public sealed class GatewayPlumbing : IDisposable
         }
     }
 
-    /// <summary>NatGate's rules as the kernel holds them (preferences First to First+5).</summary>
+    /// <summary>NatGate's rules as the kernel holds them (preferences First to First+5), IPv4's and IPv6's.</summary>
     private List<PolicyRule> ReadRules()
     {
         int first = Options.FirstRulePreference;
         var rules = new List<PolicyRule>();
-        foreach (JsonElement rule in ReadJson(["-j", "rule", "show"]))
+        foreach (bool ipv6 in Families)
         {
-            int preference = rule.TryGetProperty("priority", out JsonElement value) ? value.GetInt32() : 0;
-            if (preference >= first && preference <= first + 5)
+            foreach (JsonElement rule in ReadJson(ipv6 ? ["-6", "-j", "rule", "show"] : ["-j", "rule", "show"]))
             {
-                // One this type cannot describe is deleted by its preference alone.
-                rules.Add(PolicyRule.FromJson(rule) ?? new PolicyRule(preference, null, null, null, PolicyRuleAction.Other));
+                int preference = rule.TryGetProperty("priority", out JsonElement value) ? value.GetInt32() : 0;
+                if (preference >= first && preference <= first + 5)
+                {
+                    // One this type cannot describe is deleted by its preference alone.
+                    rules.Add(PolicyRule.FromJson(rule, ipv6) ?? new PolicyRule(preference, null, null, null, PolicyRuleAction.Other) { IsIpv6 = ipv6 });
+                }
             }
         }
         return rules;
     }
 
-    private List<(TableRoute? Route, string[] Delete)> ReadRoutes()
+    /// <summary>The routes in NatGate's table, IPv4's and IPv6's.</summary>
+    private List<InstalledRoute> ReadRoutes()
     {
         string table = Options.Table.ToString(CultureInfo.InvariantCulture);
-        var routes = new List<(TableRoute?, string[])>();
-        foreach (JsonElement route in ReadJson(["-j", "route", "show", "table", table]))
+        var routes = new List<InstalledRoute>();
+        foreach (bool ipv6 in Families)
         {
-            string type = route.TryGetProperty("type", out JsonElement typeValue) ? typeValue.GetString() ?? "unicast" : "unicast";
-            string destination = route.TryGetProperty("dst", out JsonElement dst) ? dst.GetString() ?? "default" : "default";
-            string? device = route.TryGetProperty("dev", out JsonElement dev) ? dev.GetString() : null;
-            long metric = route.TryGetProperty("metric", out JsonElement metricValue) ? metricValue.GetInt64() : 0;
-            string metricText = metric.ToString(CultureInfo.InvariantCulture);
-            string[] delete = [type, destination, "table", table, "metric", metricText];
-            TableRoute? known = destination == "default" && (type == "unicast") == (device is not null) ? new TableRoute(type, device, metric) : null;
-            routes.Add((known, delete));
+            foreach (JsonElement route in ReadJson(ipv6 ? ["-6", "-j", "route", "show", "table", table] : ["-j", "route", "show", "table", table]))
+            {
+                string type = route.TryGetProperty("type", out JsonElement typeValue) ? typeValue.GetString() ?? "unicast" : "unicast";
+                string destination = route.TryGetProperty("dst", out JsonElement dst) ? dst.GetString() ?? "default" : "default";
+                // An IPv6 blackhole route names lo as its device; it means nothing.
+                string? device = route.TryGetProperty("dev", out JsonElement dev) && type == "unicast" ? dev.GetString() : null;
+                long metric = route.TryGetProperty("metric", out JsonElement metricValue) ? metricValue.GetInt64() : 0;
+                string metricText = metric.ToString(CultureInfo.InvariantCulture);
+                string[] delete = [type, destination, "table", table, "metric", metricText];
+                TableRoute? known = destination == "default" && (type != "unicast" || device is not null) ? new TableRoute(type, device, metric) { IsIpv6 = ipv6 } : null;
+                routes.Add(new InstalledRoute(known, ipv6, delete));
+            }
         }
         return routes;
     }
@@ -537,6 +615,14 @@ public sealed class GatewayPlumbing : IDisposable
         {
             if (neighbour.TryGetProperty("dst", out JsonElement dst) && neighbour.TryGetProperty("dev", out JsonElement dev)
                 && Ipv4Address.TryParse(dst.GetString(), out Ipv4Address address))
+            {
+                neighbours.Add(new ProxyNeighbour(address, dev.GetString()!));
+            }
+        }
+        foreach (JsonElement neighbour in ReadJson(["-6", "-j", "neigh", "show", "proxy"]))
+        {
+            if (neighbour.TryGetProperty("dst", out JsonElement dst) && neighbour.TryGetProperty("dev", out JsonElement dev)
+                && Ipv6Address.TryParse(dst.GetString(), out Ipv6Address address))
             {
                 neighbours.Add(new ProxyNeighbour(address, dev.GetString()!));
             }
@@ -586,7 +672,69 @@ public sealed class GatewayPlumbing : IDisposable
             : _host.ReadSysctl(SharedAddress.ReservedPortsPath) ?? "";
         Core.Ports.PortRange ephemeral = SharedAddress.ParseReserved((_host.ReadSysctl("net/ipv4/ip_local_port_range") ?? "").Replace('\t', '-').Replace(' ', '-'))
             .FirstOrDefault(new Core.Ports.PortRange(32768, 60999));
-        return new PlumbingFacts(outside, routes) { LocalAddresses = hostAddresses, ReservedPorts = reserved, EphemeralPorts = ephemeral };
+        var facts = new PlumbingFacts(outside, routes) { LocalAddresses = hostAddresses, ReservedPorts = reserved, EphemeralPorts = ephemeral };
+        return options.Ipv6InternalPrefixes.Count > 0 || options.Ipv6ExternalPrefixes.Count > 0 ? ReadIpv6Facts(options, facts) : facts;
+    }
+
+    /// <summary>The IPv6 side of the facts, read the same way: the outside's on-link prefixes, the main table, the host's addresses.</summary>
+    private PlumbingFacts ReadIpv6Facts(GatewayPlumbingOptions options, PlumbingFacts facts)
+    {
+        var outside = new List<IpPrefix>();
+        if (options.OutsideInterface is string device)
+        {
+            foreach ((Ipv6Address address, int length) in ReadIpv6Addresses(["-j", "-6", "addr", "show", "dev", device]))
+            {
+                outside.Add(new IpPrefix(address, length));
+            }
+        }
+        var routes = new List<(IpPrefix, string)>();
+        var advertised = new List<string>();
+        foreach (JsonElement route in ReadJson(["-j", "-6", "route", "show", "table", "main"]))
+        {
+            if (!route.TryGetProperty("dev", out JsonElement dev) || dev.GetString() is not string name)
+            {
+                continue;
+            }
+            if (route.TryGetProperty("protocol", out JsonElement protocol) && protocol.GetString() == "ra")
+            {
+                advertised.Add(name);
+            }
+            // Unreachable and the like name lo: where nothing lives.
+            bool unicast = !route.TryGetProperty("type", out JsonElement type) || type.GetString() == "unicast";
+            if (unicast && name != "lo" && route.TryGetProperty("dst", out JsonElement dst) && dst.GetString() is string text && text != "default"
+                && IpPrefix.TryParse(text, out IpPrefix prefix) && prefix.IsIpv6)
+            {
+                routes.Add((prefix, name));
+            }
+        }
+        return facts with
+        {
+            Ipv6OutsidePrefixes = outside,
+            Ipv6MainRoutes = routes,
+            Ipv6LocalAddresses = [.. ReadIpv6Addresses(["-j", "-6", "addr", "show"]).Select(address => address.Address)],
+            RouterAdvertisedInterfaces = advertised,
+        };
+    }
+
+    private List<(Ipv6Address Address, int Length)> ReadIpv6Addresses(IReadOnlyList<string> arguments)
+    {
+        var addresses = new List<(Ipv6Address, int)>();
+        foreach (JsonElement link in ReadJson(arguments))
+        {
+            if (!link.TryGetProperty("addr_info", out JsonElement info))
+            {
+                continue;
+            }
+            foreach (JsonElement address in info.EnumerateArray())
+            {
+                if (address.TryGetProperty("local", out JsonElement local) && Ipv6Address.TryParse(local.GetString(), out Ipv6Address value)
+                    && address.TryGetProperty("prefixlen", out JsonElement length))
+                {
+                    addresses.Add((value, length.GetInt32()));
+                }
+            }
+        }
+        return addresses;
     }
 
     private List<JsonElement> ReadJson(IReadOnlyList<string> arguments)
@@ -595,6 +743,10 @@ public sealed class GatewayPlumbing : IDisposable
         if (result.ExitCode != 0 && result.Error.Contains("table does not exist", StringComparison.Ordinal))
         {
             return []; // a routing table that holds nothing yet
+        }
+        if (result.ExitCode != 0 && arguments.Contains("-6") && result.Error.Contains("not supported", StringComparison.Ordinal))
+        {
+            return []; // a kernel without IPv6 (ipv6.disable=1) holds no IPv6 plumbing
         }
         if (result.ExitCode != 0)
         {
@@ -622,6 +774,9 @@ internal sealed class PlumbingRecord
 
     public bool Guard { get; set; }
 
+    /// <summary>Whether the table ip6 natgate (the IPv6 spoofing guard) is there.</summary>
+    public bool Ipv6Guard { get; set; }
+
     /// <summary>Whether NatGate's rule may be ahead of the local table (a shared address); removed at stop.</summary>
     public bool SteeringRule { get; set; }
 
@@ -641,9 +796,10 @@ internal sealed class PlumbingRecord
             }
             foreach (JsonNode? neighbour in root["proxyNeighbours"]?.AsArray() ?? [])
             {
-                record.ProxyNeighbours.Add(new ProxyNeighbour(Ipv4Address.Parse(neighbour!["address"]!.GetValue<string>()), neighbour["device"]!.GetValue<string>()));
+                record.ProxyNeighbours.Add(new ProxyNeighbour(IpAddress.Parse(neighbour!["address"]!.GetValue<string>()), neighbour["device"]!.GetValue<string>()));
             }
             record.Guard = root["guard"]?.GetValue<bool>() ?? false;
+            record.Ipv6Guard = root["ipv6Guard"]?.GetValue<bool>() ?? false;
             record.SteeringRule = root["steeringRule"]?.GetValue<bool>() ?? false;
         }
         catch (Exception exception) when (exception is JsonException or InvalidOperationException or FormatException or NullReferenceException)
@@ -666,7 +822,7 @@ internal sealed class PlumbingRecord
         {
             neighbours.Add(new JsonObject { ["address"] = neighbour.Address.ToString(), ["device"] = neighbour.Device });
         }
-        var root = new JsonObject { ["version"] = 1, ["sysctls"] = sysctls, ["proxyNeighbours"] = neighbours, ["guard"] = Guard, ["steeringRule"] = SteeringRule };
+        var root = new JsonObject { ["version"] = 1, ["sysctls"] = sysctls, ["proxyNeighbours"] = neighbours, ["guard"] = Guard, ["ipv6Guard"] = Ipv6Guard, ["steeringRule"] = SteeringRule };
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 }
