@@ -274,11 +274,273 @@ public sealed class GatewayPlumbingTests
         });
     }
 
+    private static readonly string[] Ipv6Sysctls =
+    [
+        "net/ipv4/ip_forward",
+        "net/ipv6/conf/all/forwarding",
+        "net/ipv6/conf/ngout0/forwarding",
+        "net/ipv6/conf/ngout0/proxy_ndp",
+        "net/ipv6/neigh/ngout0/proxy_delay",
+    ];
+
+    private static readonly Ipv6Address InsideHost = Ipv6Address.Parse("fd00:1::2", null);
+    private static readonly Ipv6Address OutsideHost = Ipv6Address.Parse("2001:db8:1::2", null);
+    private static readonly Ipv6Address ExternalAddress = Ipv6Address.Parse("2001:db8:1::9", null);
+
+    /// <summary>
+    /// Three namespaces: the gateway (fd00:1::1/64 on ngin0 toward the inside host fd00:1::2, and
+    /// 2001:db8:1::1/64 on ngout0 toward the outside host 2001:db8:1::2, through which its main
+    /// table routes 2001:db8:99::/48, so a raw inside packet would have somewhere to go).
+    /// </summary>
+    private static (NetworkNamespace Gateway, NetworkNamespace Inside, NetworkNamespace Outside) Ipv6Lab(string role)
+    {
+        var created = new List<NetworkNamespace>();
+        try
+        {
+            NetworkNamespace gateway = NetworkNamespace.Create(role + "gw");
+            created.Add(gateway);
+            NetworkNamespace inside = NetworkNamespace.Create(role + "in");
+            created.Add(inside);
+            NetworkNamespace outside = NetworkNamespace.Create(role + "out");
+            created.Add(outside);
+            gateway.Ip("link", "add", "ngin0", "type", "veth", "peer", "name", "ngin1", "netns", inside.Name);
+            gateway.Ip("link", "add", "ngout0", "type", "veth", "peer", "name", "ngout1", "netns", outside.Name);
+            // nodad: usable at once, no duplicate address detection to wait for.
+            gateway.Ip("-6", "addr", "add", "fd00:1::1/64", "dev", "ngin0", "nodad");
+            gateway.Ip("-6", "addr", "add", "2001:db8:1::1/64", "dev", "ngout0", "nodad");
+            gateway.Ip("link", "set", "ngin0", "up");
+            gateway.Ip("link", "set", "ngout0", "up");
+            gateway.Ip("-6", "route", "add", "2001:db8:99::/48", "via", "2001:db8:1::2", "dev", "ngout0");
+            inside.Ip("-6", "addr", "add", "fd00:1::2/64", "dev", "ngin1", "nodad");
+            inside.Ip("link", "set", "ngin1", "up");
+            inside.Ip("-6", "route", "add", "default", "via", "fd00:1::1", "dev", "ngin1");
+            outside.Ip("-6", "addr", "add", "2001:db8:1::2/64", "dev", "ngout1", "nodad");
+            outside.Ip("link", "set", "ngout1", "up");
+            return (gateway, inside, outside);
+        }
+        catch
+        {
+            foreach (NetworkNamespace network in created)
+            {
+                network.Dispose();
+            }
+            throw;
+        }
+    }
+
+    private static GatewayPlumbingOptions Ipv6Options(string tun) => new()
+    {
+        TunName = tun,
+        RecordDirectory = Records,
+        Ipv6InternalPrefixes = [IpPrefix.Parse("fd00:1::/64", null)],
+        Ipv6ExternalPrefixes = [IpPrefix.Parse("2001:db8:1::9/128", null), IpPrefix.Parse("2001:db8:77::/48", null)],
+        OutsideInterface = "ngout0",
+    };
+
+    [Fact]
+    public void Ipv6_from_the_inside_and_to_the_external_address_reaches_the_tun_and_remove_leaves_the_namespace_as_it_was()
+    {
+        Requires.Root();
+        string rootRulesBefore = Command.Run("ip", "-6", "rule", "show");
+        (NetworkNamespace gateway, NetworkNamespace inside, NetworkNamespace outside) = Ipv6Lab("v6");
+        using (gateway)
+        using (inside)
+        using (outside)
+        {
+            gateway.Run(() =>
+            {
+                string rulesBefore = gateway.Ip("rule", "show");
+                string rules6Before = gateway.Ip("-6", "rule", "show");
+                // Before the TUN exists: at the end it is gone again, with the routes the kernel gave it.
+                string tablesBefore = gateway.Ip("-6", "route", "show", "table", "all");
+                string neighboursBefore = gateway.Ip("-6", "neigh", "show", "proxy");
+                string firewallBefore = Command.Run("nft", "list", "ruleset");
+                string[] sysctlsBefore = ReadSysctls(Ipv6Sysctls);
+                Assert.Equal(["0", "0", "0", "0"], sysctlsBefore[..4]);
+
+                TunDevice? tun = TunDevice.Open(new TunOptions());
+                var plumbing = new GatewayPlumbing(Ipv6Options(tun.Name));
+                try
+                {
+                    plumbing.Apply();
+                    string rules = gateway.Ip("-6", "rule", "show");
+                    Assert.Contains("999:\tfrom all iif natgate0 goto 1004", rules, StringComparison.Ordinal);
+                    Assert.Contains("1000:\tfrom fd00:1::/64 iif ngin0 lookup 100", rules, StringComparison.Ordinal);
+                    Assert.Contains("1001:\tfrom fd00:1::/64 iif lo goto 1003", rules, StringComparison.Ordinal);
+                    Assert.Contains("1002:\tfrom fd00:1::/64 blackhole", rules, StringComparison.Ordinal);
+                    Assert.Contains("1003:\tfrom all to 2001:db8:1::9 lookup 100", rules, StringComparison.Ordinal);
+                    Assert.Contains("1003:\tfrom all to 2001:db8:77::/48 lookup 100", rules, StringComparison.Ordinal);
+                    Assert.Contains("1004:\tfrom all nop", rules, StringComparison.Ordinal);
+                    string table = gateway.Ip("-6", "route", "show", "table", "100");
+                    Assert.Contains("default dev natgate0 metric 1024", table, StringComparison.Ordinal);
+                    Assert.Contains("blackhole default dev lo metric 4294967295", table, StringComparison.Ordinal);
+                    Assert.Contains("2001:db8:1::9 dev ngout0 proxy", gateway.Ip("-6", "neigh", "show", "proxy"), StringComparison.Ordinal);
+                    Assert.Contains("ip6 saddr fd00:1::/64 iifname != {", Command.Run("nft", "list", "table", "ip6", "natgate"), StringComparison.Ordinal);
+                    Assert.Equal(["1", "1", "1", "1", "0"], ReadSysctls(Ipv6Sysctls)[..4].Append(ReadProxyDelay6()));
+                    // A second reconcile finds nothing to change (IPv6's metric and blackhole read back as planned).
+                    plumbing.Update(Ipv6Options(tun.Name));
+                    Assert.Equal(table, gateway.Ip("-6", "route", "show", "table", "100"));
+
+                    TunQueue queue = tun.Queue(0);
+                    PacketBatch batch = queue.CreateBatch();
+                    // An inside host's datagram to the outside comes out of the TUN, as sent.
+                    Assert.True(SeenInTun(queue, batch, InsideHost, Ipv6Address.Parse("2001:db8:99::1", null),
+                        () => inside.Run(() => SendDatagram("2001:db8:99::1"))), "the inside host's datagram never reached the TUN");
+                    // The outside host resolves the external address (proxy NDP) and its datagram comes out of the TUN.
+                    Assert.True(SeenInTun(queue, batch, OutsideHost, ExternalAddress,
+                        () => outside.Run(() => SendDatagram("2001:db8:1::9"))), "the datagram to the external address never reached the TUN");
+                    string gatewayMac = gateway.Ip("-br", "link", "show", "ngout0").Split(' ', StringSplitOptions.RemoveEmptyEntries)[2];
+                    Assert.Contains("lladdr " + gatewayMac, outside.Ip("-6", "neigh", "show", "2001:db8:1::9"), StringComparison.Ordinal);
+
+                    // An inside source from the outside host is dropped by the guard and counted.
+                    outside.Ip("-6", "addr", "add", "fd00:1::5/128", "dev", "ngout1", "nodad");
+                    Assert.Equal(0, plumbing.SpoofedPackets());
+                    outside.Run(() =>
+                    {
+                        using var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
+                        socket.Bind(new IPEndPoint(IPAddress.Parse("fd00:1::5"), 0));
+                        socket.SendTo([6, 6, 6], new IPEndPoint(IPAddress.Parse("2001:db8:1::9"), 5000));
+                    });
+                    var counting = Stopwatch.StartNew();
+                    while (plumbing.SpoofedPackets() == 0 && counting.ElapsedMilliseconds < 3000)
+                    {
+                        Thread.Sleep(50);
+                    }
+                    Assert.Equal(1, plumbing.SpoofedPackets());
+
+                    // The host's own traffic from its inside address is its own: routed by the main table, and answered.
+                    Assert.Contains("dev ngout0", gateway.Ip("-6", "route", "get", "2001:db8:99::1", "from", "fd00:1::1"), StringComparison.Ordinal);
+                    Assert.Contains("1 received", gateway.Exec("ping", "-6", "-c", "1", "-W", "2", "-I", "fd00:1::1", "fd00:1::2"), StringComparison.Ordinal);
+                    // An inside source arriving from the outside is refused (ip route get reports the blackhole as EINVAL).
+                    Assert.Contains("Invalid argument", RouteGet(gateway, "-6", "2001:db8:99::1", "from", "fd00:1::2", "iif", "ngout0"), StringComparison.Ordinal);
+
+                    // Fail closed: with the TUN gone, the inside meets the blackhole route, never the main table's route out.
+                    tun.Dispose();
+                    tun = null;
+                    Assert.Contains("Invalid argument", RouteGet(gateway, "-6", "2001:db8:99::1", "from", "fd00:1::2", "iif", "ngin0"), StringComparison.Ordinal);
+                    // And so does what comes for the NAT's prefix (the blackhole route: no rule would stop it).
+                    Assert.Contains("Invalid argument", RouteGet(gateway, "-6", "2001:db8:77::1", "from", "2001:db8:1::2", "iif", "ngout0"), StringComparison.Ordinal);
+                    Assert.Contains("1 received", gateway.Exec("ping", "-6", "-c", "1", "-W", "2", "-I", "fd00:1::1", "fd00:1::2"), StringComparison.Ordinal);
+                }
+                finally
+                {
+                    tun?.Dispose();
+                    plumbing.Remove();
+                }
+
+                Assert.Equal(rulesBefore, gateway.Ip("rule", "show"));
+                Assert.Equal(rules6Before, gateway.Ip("-6", "rule", "show"));
+                Assert.Equal(tablesBefore, gateway.Ip("-6", "route", "show", "table", "all"));
+                Assert.Equal(neighboursBefore, gateway.Ip("-6", "neigh", "show", "proxy"));
+                Assert.Equal(firewallBefore, Command.Run("nft", "list", "ruleset"));
+                Assert.Equal(sysctlsBefore, ReadSysctls(Ipv6Sysctls));
+            });
+        }
+        Assert.Equal(rootRulesBefore, Command.Run("ip", "-6", "rule", "show"));
+    }
+
+    [Fact]
+    public void After_a_crash_the_ipv6_inside_meets_the_blackhole_and_the_next_run_takes_the_ipv6_plumbing_away_from_the_record()
+    {
+        Requires.Root();
+        (NetworkNamespace gateway, NetworkNamespace inside, NetworkNamespace outside) = Ipv6Lab("v6crash");
+        using (gateway)
+        using (inside)
+        using (outside)
+        {
+            gateway.Run(() =>
+            {
+                string rules6Before = gateway.Ip("-6", "rule", "show");
+                string[] sysctlsBefore = ReadSysctls(Ipv6Sysctls);
+                var crashed = new GatewayPlumbing(Ipv6Options("natgate0"));
+                using (TunDevice first = TunDevice.Open(new TunOptions()))
+                {
+                    crashed.Apply();
+                    crashed.Abandon();
+                }
+                // The TUN is gone with its route; forwarding stays on, and the inside meets the blackhole route.
+                Assert.Equal("1", File.ReadAllText("/proc/sys/net/ipv6/conf/all/forwarding").Trim());
+                Assert.Contains("Invalid argument", RouteGet(gateway, "-6", "2001:db8:99::1", "from", "fd00:1::2", "iif", "ngin0"), StringComparison.Ordinal);
+                Assert.Contains("Invalid argument", RouteGet(gateway, "-6", "2001:db8:77::1", "from", "2001:db8:1::2", "iif", "ngout0"), StringComparison.Ordinal);
+
+                // The next run steers no IPv6: it takes away what the crashed one left, and gives back its sysctls.
+                using TunDevice second = TunDevice.Open(new TunOptions());
+                var restarted = new GatewayPlumbing(Options(second.Name));
+                restarted.Apply();
+                try
+                {
+                    Assert.Contains(restarted.Notes, note => note.Contains("adopted", StringComparison.Ordinal));
+                    Assert.Equal(rules6Before, gateway.Ip("-6", "rule", "show"));
+                    Assert.Equal(string.Empty, gateway.Ip("-6", "route", "show", "table", "100"));
+                    Assert.Empty(gateway.Ip("-6", "neigh", "show", "proxy").Trim());
+                    Assert.DoesNotContain("table ip6 natgate", Command.Run("nft", "list", "tables"), StringComparison.Ordinal);
+                    Assert.Equal("0", File.ReadAllText("/proc/sys/net/ipv6/conf/all/forwarding").Trim());
+                    // IPv4 is as it always was.
+                    Assert.Contains("from 10.1.0.0/16 blackhole", gateway.Ip("rule", "show"), StringComparison.Ordinal);
+                }
+                finally
+                {
+                    restarted.Remove();
+                }
+                Assert.Equal(sysctlsBefore, ReadSysctls(Ipv6Sysctls));
+            });
+        }
+    }
+
+    /// <summary>Sends a small UDP datagram to port 5000 of <paramref name="destination"/> from the calling thread's namespace.</summary>
+    private static void SendDatagram(string destination)
+    {
+        using var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
+        socket.SendTo([6, 6, 6], new IPEndPoint(IPAddress.Parse(destination), 5000));
+    }
+
+    /// <summary>
+    /// Sends with <paramref name="send"/> (again every half second: the first may wait on neighbour
+    /// discovery) until an IPv6 packet from <paramref name="source"/> to <paramref name="destination"/>
+    /// comes out of the TUN, for up to five seconds.
+    /// </summary>
+    private static bool SeenInTun(TunQueue queue, PacketBatch batch, Ipv6Address source, Ipv6Address destination, Action send)
+    {
+        var clock = Stopwatch.StartNew();
+        long sent = -1000;
+        while (clock.ElapsedMilliseconds < 5000)
+        {
+            if (clock.ElapsedMilliseconds - sent >= 500)
+            {
+                send();
+                sent = clock.ElapsedMilliseconds;
+            }
+            if (queue.WaitReadable(100) != PacketWaitResult.Readable)
+            {
+                continue;
+            }
+            int count = queue.ReadBatch(batch);
+            for (int index = 0; index < count; index++)
+            {
+                if (Ipv6Packet.TryParse(batch.Packet(index), out Ipv6Packet ip) == PacketError.None
+                    && Ipv6Address.Read(ip.SourceAddress) == source && Ipv6Address.Read(ip.DestinationAddress) == destination)
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Kept in jiffies and shown in seconds; "80" on some kernels.</summary>
+    private static string ReadProxyDelay6()
+    {
+        string value = File.ReadAllText("/proc/sys/net/ipv6/neigh/ngout0/proxy_delay").Trim();
+        return value == "80" ? "0.8" : value;
+    }
+
     /// <summary>`ip route get`, whose refusals (blackhole, prohibit) come back as errors.</summary>
     private static string RouteGet(NetworkNamespace network, params string[] arguments)
     {
         var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string argument in (string[])["-n", network.Name, "route", "get", .. arguments])
+        // "-6" is an option of ip: it goes before the object.
+        string[] family = arguments.Length > 0 && arguments[0] == "-6" ? ["-6"] : [];
+        foreach (string argument in (string[])["-n", network.Name, .. family, "route", "get", .. arguments[family.Length..]])
         {
             start.ArgumentList.Add(argument);
         }
@@ -288,5 +550,7 @@ public sealed class GatewayPlumbingTests
         return output;
     }
 
-    private static string[] ReadSysctls() => [.. Sysctls.Select(path => File.ReadAllText("/proc/sys/" + path).Trim())];
+    private static string[] ReadSysctls() => ReadSysctls(Sysctls);
+
+    private static string[] ReadSysctls(string[] paths) => [.. paths.Select(path => File.ReadAllText("/proc/sys/" + path).Trim())];
 }
