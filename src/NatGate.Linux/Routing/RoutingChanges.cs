@@ -4,7 +4,7 @@ using NatGate.Linux.Interop;
 namespace NatGate.Linux.Routing;
 
 /// <summary>
-/// Tells when the host's links, IPv4 addresses or IPv4 routes change (a DHCP renewal, a PPPoE
+/// Tells when the host's links, addresses or routes (IPv4 and IPv6) change (a DHCP renewal, a PPPoE
 /// reconnect, a container's veth appearing), through an rtnetlink socket subscribed to those
 /// groups. It is only a trigger: each burst of messages, once quiet for <see cref="Settle"/>,
 /// calls the handler once, which reads the state afresh through <c>ip -j</c> as the reconciler
@@ -17,6 +17,8 @@ public sealed unsafe class RoutingChanges : IDisposable
     private const uint GroupLink = 0x1;          // RTMGRP_LINK
     private const uint GroupIpv4Address = 0x10;  // RTMGRP_IPV4_IFADDR
     private const uint GroupIpv4Route = 0x40;    // RTMGRP_IPV4_ROUTE
+    private const uint GroupIpv6Address = 0x100; // RTMGRP_IPV6_IFADDR
+    private const uint GroupIpv6Route = 0x400;   // RTMGRP_IPV6_ROUTE
 
     private readonly int socket;
     private readonly int wake;
@@ -48,7 +50,7 @@ public sealed unsafe class RoutingChanges : IDisposable
         byte* address = stackalloc byte[12];
         new Span<byte>(address, 12).Clear();
         *(ushort*)address = Libc.AddressFamilyNetlink;
-        *(uint*)(address + 8) = GroupLink | GroupIpv4Address | GroupIpv4Route;
+        *(uint*)(address + 8) = GroupLink | GroupIpv4Address | GroupIpv4Route | GroupIpv6Address | GroupIpv6Route;
         if (Libc.Bind(socket, address, 12) != 0)
         {
             int error = Marshal.GetLastPInvokeError();
