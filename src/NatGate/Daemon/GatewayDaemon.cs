@@ -325,6 +325,15 @@ public sealed class GatewayDaemon : IAsyncDisposable
             .Where(rule => rule.Active && rule.OnThisGateway)
             .SelectMany(rule => ExternalAddressesOf(rule.Rule))
             .Distinct()],
+        // IPv6 bimaps (NPTv6): their internal prefixes and the external ones the outside routes here.
+        Ipv6InternalPrefixes = [.. rules
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsIpv6)
+            .Select(rule => rule.Rule.Source)
+            .Distinct()],
+        Ipv6ExternalPrefixes = [.. rules
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule is { IsIpv6: true, Kind: NatRuleKind.Bidirectional })
+            .Select(rule => IpPrefix.Covering(rule.Rule.TranslatedFirst, rule.Rule.TranslatedLast))
+            .Distinct()],
         ExternalPorts = [.. rules
             .Where(rule => rule.Active && rule.OnThisGateway)
             .SelectMany(rule => ExternalPortsOf(rule.Rule))
