@@ -11,6 +11,10 @@ if (args.Length > 0 && args[0] == "memory")
 {
     return SessionMemory.Run(args);
 }
+if (args.Length > 0 && args[0] == "table-memory")
+{
+    return TableMemory.Run(args);
+}
 
 // A short job so the whole suite runs in about a quarter of an hour on two cores: one launch,
 // three warm-up and five measured iterations. Command-line options (--job, --iterationCount ...) override it.
