@@ -46,6 +46,9 @@ public interface IFlowAddress<TSelf> : IEquatable<TSelf>, IComparable<TSelf>, IE
     /// <summary>The family's own address out of a rule's; throws for the other family.</summary>
     static abstract TSelf From(IpAddress address);
 
+    /// <summary>The RFC 1624 delta of a checksum over the address when it changes (its 16-bit words' deltas summed).</summary>
+    static abstract ushort ChecksumDelta(TSelf oldValue, TSelf newValue);
+
     /// <summary>The address as a rule or a listing names it, with its family.</summary>
     static abstract IpAddress ToIpAddress(TSelf address);
 }

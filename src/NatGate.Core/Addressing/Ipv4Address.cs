@@ -45,6 +45,9 @@ public readonly record struct Ipv4Address(uint Value) : ISpanParsable<Ipv4Addres
 
     static IpAddress IFlowAddress<Ipv4Address>.ToIpAddress(Ipv4Address address) => address;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static ushort IFlowAddress<Ipv4Address>.ChecksumDelta(Ipv4Address oldValue, Ipv4Address newValue) => Checksums.InternetChecksum.Delta(oldValue, newValue);
+
     /// <summary>The address in the first 4 bytes of <paramref name="bytes"/> (network order, as in a header).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Ipv4Address Read(ReadOnlySpan<byte> bytes) => new(BinaryPrimitives.ReadUInt32BigEndian(bytes));

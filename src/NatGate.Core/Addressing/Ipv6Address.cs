@@ -84,6 +84,9 @@ public readonly struct Ipv6Address : ISpanParsable<Ipv6Address>, IFlowAddress<Ip
 
     static IpAddress IFlowAddress<Ipv6Address>.ToIpAddress(Ipv6Address address) => address;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static ushort IFlowAddress<Ipv6Address>.ChecksumDelta(Ipv6Address oldValue, Ipv6Address newValue) => Checksums.InternetChecksum.Delta(oldValue, newValue);
+
     /// <summary>The address in the first 16 bytes of <paramref name="bytes"/> (network order, as in a header).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Ipv6Address Read(ReadOnlySpan<byte> bytes) => new(BinaryPrimitives.ReadUInt64BigEndian(bytes), BinaryPrimitives.ReadUInt64BigEndian(bytes[8..]));

@@ -23,4 +23,7 @@ public enum PacketError : byte
 
     /// <summary>An IPv6 packet chains more extension headers than the parser walks.</summary>
     TooManyExtensionHeaders,
+
+    /// <summary>An IPv4 header whose checksum does not add up.</summary>
+    BadChecksum,
 }

@@ -212,26 +212,9 @@ public sealed partial class NatEngine
         return Apply(index, forward: true, ip, transport, nowTicks, checksumPartial);
     }
 
-    /// <summary>
-    /// The RFC 1624 deltas for a session's forward direction: the address changes for the IP
-    /// header, and for TCP and UDP the same plus the port changes (the pseudo-header holds the
-    /// addresses); for ICMP the identifier change only (ICMPv4 has no pseudo-header).
-    /// </summary>
+    /// <summary>The RFC 1624 deltas for an IPv4 session's forward direction (<see cref="PacketRewrite.Deltas"/>).</summary>
     internal static (ushort IpDelta, ushort TransportDelta) ChecksumDeltas(FlowKey original, FlowKey translated)
-    {
-        ushort ipDelta = InternetChecksum.Add(
-            InternetChecksum.Delta(original.Source, translated.Source),
-            InternetChecksum.Delta(original.Destination, translated.Destination));
-        ushort transportDelta = original.Protocol switch
-        {
-            IpProtocol.Tcp or IpProtocol.Udp => InternetChecksum.Add(ipDelta, InternetChecksum.Add(
-                InternetChecksum.Delta(original.SourcePort, translated.SourcePort),
-                InternetChecksum.Delta(original.DestinationPort, translated.DestinationPort))),
-            IpProtocol.Icmp => InternetChecksum.Delta(original.SourcePort, translated.SourcePort),
-            _ => 0,
-        };
-        return (ipDelta, transportDelta);
-    }
+        => PacketRewrite.Deltas<Ipv4Family, Ipv4Address>(original, translated);
 
     /// <summary>The first redirect or bimap, in matching order, that takes <paramref name="key"/> (an index lookup, not a walk over the rules).</summary>
     private RuleSlot? FindRedirect(FlowKey key) => ruleSet.Matcher.FindRedirect(key);

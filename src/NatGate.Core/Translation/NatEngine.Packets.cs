@@ -86,7 +86,7 @@ public sealed partial class NatEngine
         }
     }
 
-    /// <summary>The per-packet rewrite: stores of the new tuple and one checksum add per header (RFC 1624).</summary>
+    /// <summary>The per-packet path of an established session: the rewrite (<see cref="PacketRewrite"/>), TCP state, counters and the timer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private TranslationResult Apply(int index, bool forward, Ipv4Packet ip, Span<byte> transport, long nowTicks, bool checksumPartial)
     {
@@ -108,37 +108,16 @@ public sealed partial class NatEngine
         ushort ipDelta = forward ? session.IpChecksumDelta : InternetChecksum.Negate(session.IpChecksumDelta);
         ushort transportDelta = forward ? session.TransportChecksumDelta : InternetChecksum.Negate(session.TransportChecksumDelta);
 
-        ip.SourceAddress = target.Source;
-        ip.DestinationAddress = target.Destination;
-        ip.HeaderChecksum = InternetChecksum.ApplyDelta(ip.HeaderChecksum, ipDelta);
+        PacketRewrite.Rewrite<Ipv4Family, Ipv4Address>(ip.Bytes, transport, target, ipDelta, transportDelta, checksumPartial);
         IpProtocol protocol = target.Protocol;
         if (protocol == IpProtocol.Tcp)
         {
-            BinaryPrimitives.WriteUInt16BigEndian(transport, target.SourcePort);
-            BinaryPrimitives.WriteUInt16BigEndian(transport[2..], target.DestinationPort);
-            Span<byte> checksum = transport.Slice(TcpSegment.Field.Checksum, 2);
-            ushort value = BinaryPrimitives.ReadUInt16BigEndian(checksum);
-            BinaryPrimitives.WriteUInt16BigEndian(checksum, checksumPartial ? InternetChecksum.Add(value, ipDelta) : InternetChecksum.ApplyDelta(value, transportDelta));
             var flags = (TcpFlags)transport[TcpSegment.Field.Flags];
             if ((flags & TcpFlags.Syn) != 0 && rules[session.RuleIndex]!.Rule.MssClamp != 0)
             {
                 ClampMaximumSegmentSize(transport, rules[session.RuleIndex]!.Rule.MssClamp, checksumPartial);
             }
             TrackTcp(ref session, index, forward, flags, nowTicks);
-        }
-        else if (protocol == IpProtocol.Udp)
-        {
-            BinaryPrimitives.WriteUInt16BigEndian(transport, target.SourcePort);
-            BinaryPrimitives.WriteUInt16BigEndian(transport[2..], target.DestinationPort);
-            Span<byte> checksum = transport.Slice(UdpDatagram.Field.Checksum, 2);
-            ushort value = BinaryPrimitives.ReadUInt16BigEndian(checksum);
-            BinaryPrimitives.WriteUInt16BigEndian(checksum, checksumPartial ? InternetChecksum.Add(value, ipDelta) : InternetChecksum.ApplyDeltaUdp(value, transportDelta));
-        }
-        else if (protocol == IpProtocol.Icmp)
-        {
-            BinaryPrimitives.WriteUInt16BigEndian(transport[IcmpMessage.Field.Identifier..], target.SourcePort);
-            Span<byte> checksum = transport.Slice(IcmpMessage.Field.Checksum, 2);
-            BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDelta(BinaryPrimitives.ReadUInt16BigEndian(checksum), transportDelta));
         }
         if (ip.MoreFragments)
         {
