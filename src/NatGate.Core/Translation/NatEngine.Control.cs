@@ -237,7 +237,7 @@ public sealed partial class NatEngine
 
         // The source, and the rule the session belongs to.
         bool destinationTranslated = destinationRule >= 0;
-        RuleSlot? map = destinationTranslated && localAddresses.Contains(translated.Destination)
+        RuleSlot? map = destinationTranslated && ipv4.LocalAddresses.Contains(translated.Destination)
             ? null
             : FindMap(original, translated.Destination, translated.DestinationPort);
         if (map is not null && !destinationTranslated && map.Source4.Contains(original.Destination) != map.Rule.SourceNegated)
@@ -249,7 +249,7 @@ public sealed partial class NatEngine
         {
             map = pooled; // a later rule of the pool lent its address when the first had no port left
         }
-        bool fromGateway = map is null && destinationTranslated && localAddresses.Contains(original.Source);
+        bool fromGateway = map is null && destinationTranslated && ipv4.LocalAddresses.Contains(original.Source);
         int expectedRule = map?.Index ?? destinationRule;
         if (problem is null && expectedRule < 0)
         {

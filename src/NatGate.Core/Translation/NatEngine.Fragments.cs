@@ -1,3 +1,4 @@
+using NatGate.Core.Addressing;
 using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
@@ -9,8 +10,28 @@ public sealed partial class NatEngine
     /// <summary>Early fragments held for their first fragment.</summary>
     public int HeldFragments => fragments.HeldFragments;
 
-    private void RememberFragments(Ipv4Packet ip, int index, bool forward, long nowTicks)
+    /// <summary>
+    /// Whether the first fragment in <paramref name="packet"/> can be tracked. IPv4 only for now:
+    /// an IPv6 first fragment is refused until IPv6 fragments are tracked.
+    /// </summary>
+    private bool HasRoomForFragments<TAddress>(Span<byte> packet)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
+        if (TAddress.Size != Ipv4Address.Size || Ipv4Packet.TryParse(packet, out Ipv4Packet ip) != PacketError.None)
+        {
+            return false;
+        }
+        return fragments.HasRoom(new FragmentKey(ip.SourceAddress, ip.DestinationAddress, ip.Protocol, ip.Identification));
+    }
+
+    /// <summary>A translated first fragment: its later fragments follow it by IP identification.</summary>
+    private void RememberFragments<TAddress>(Span<byte> packet, int index, bool forward, long nowTicks)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        if (TAddress.Size != Ipv4Address.Size || Ipv4Packet.TryParse(packet, out Ipv4Packet ip) != PacketError.None)
+        {
+            return;
+        }
         ref Session session = ref table.At(index);
         FlowKey before = forward ? session.Original : session.Translated.Reverse();
         FlowKey after = forward ? session.Translated : session.Original.Reverse();
@@ -18,8 +39,13 @@ public sealed partial class NatEngine
         fragments.Remember(new FragmentKey(before.Source, before.Destination, ip.Protocol, ip.Identification), after.Source, after.Destination, delta, nowTicks);
     }
 
-    private void RememberPassedFragments(Ipv4Packet ip, long nowTicks)
+    private void RememberPassedFragments<TAddress>(Span<byte> packet, long nowTicks)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
+        if (TAddress.Size != Ipv4Address.Size || Ipv4Packet.TryParse(packet, out Ipv4Packet ip) != PacketError.None)
+        {
+            return;
+        }
         // Untranslated datagrams still need their later fragments let through, unchanged.
         fragments.Remember(new FragmentKey(ip.SourceAddress, ip.DestinationAddress, ip.Protocol, ip.Identification),
             ip.SourceAddress, ip.DestinationAddress, 0xFFFF, nowTicks);

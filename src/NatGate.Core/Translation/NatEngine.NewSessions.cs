@@ -6,6 +6,7 @@ using NatGate.Core.Packets;
 using NatGate.Core.Ports;
 using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
+using System.Runtime.CompilerServices;
 
 namespace NatGate.Core.Translation;
 
@@ -17,27 +18,34 @@ public sealed partial class NatEngine
     /// translation (a map rule, or the external address for the gateway's own redirected
     /// packets), and makes the session with its checksum deltas computed once.
     /// </summary>
-    private TranslationResult CreateSession(Span<byte> buffer, Ipv4Packet ip, Span<byte> transport, FlowKey key, long nowTicks, bool checksumPartial)
+    private TranslationResult CreateSession<TFamily, TAddress>(FamilyParts<TAddress> parts, Span<byte> buffer, in NetworkHeader<TAddress> header,
+        Span<byte> transport, FlowKey<TAddress> key, long nowTicks, bool checksumPartial)
+        where TFamily : struct, IPacketFamily<TAddress>
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
+        FlowTable<TAddress> table = parts.Table;
+        AddressPools<TAddress> pools = parts.Pools;
+        IRuleLookup<TAddress> lookup = RulesOf<TAddress>();
+        Span<byte> packet = buffer[..header.Length];
         IpProtocol protocol = key.Protocol;
-        if (protocol == IpProtocol.Icmp && !IcmpMessage.IsQueryRequestType(transport[0]))
+        if (protocol == TAddress.IcmpProtocol && !TFamily.IsIcmpQueryRequest(transport[0]))
         {
             // A reply with no query behind it: only a request starts a query session.
             return Drop(DropReason.NoSession);
         }
 
         // Destination.
-        Ipv4Address newDestination = key.Destination;
+        TAddress newDestination = key.Destination;
         ushort newDestinationPort = key.DestinationPort;
         int destinationRule = -1;
         int destinationMapping = -1;
-        RuleSlot? redirect = FindRedirect(key);
+        RuleSlot? redirect = lookup.FindRedirect(key);
         if (redirect is not null)
         {
             destinationRule = redirect.Index;
             (newDestination, newDestinationPort) = RedirectTarget(redirect, key);
         }
-        else if (IsExternalAddress(key.Destination))
+        else if (lookup.IsExternalAddress(key.Destination))
         {
             // ICMP queries never come in through a mapping: only answers to ours are admitted.
             int representative = protocol is IpProtocol.Tcp or IpProtocol.Udp
@@ -46,7 +54,7 @@ public sealed partial class NatEngine
             {
                 return Drop(DropReason.NoSession);
             }
-            ref Session mapping = ref table.At(representative);
+            ref Session<TAddress> mapping = ref table.At(representative);
             destinationMapping = representative;
             destinationRule = mapping.RuleIndex;
             newDestination = mapping.InsideAddress;
@@ -55,30 +63,30 @@ public sealed partial class NatEngine
         bool destinationTranslated = destinationRule >= 0;
 
         // Source.
-        RuleSlot? map = destinationTranslated && localAddresses.Contains(newDestination)
+        RuleSlot? map = destinationTranslated && parts.LocalAddresses.Contains(newDestination)
             ? null // redirected to the gateway itself (a transparent proxy): the proxy must see the real client
-            : FindMap(key, newDestination, newDestinationPort);
-        if (map is not null && !destinationTranslated && map.Source4.Contains(key.Destination) != map.Rule.SourceNegated)
+            : lookup.FindMap(key, newDestination, newDestinationPort);
+        if (map is not null && !destinationTranslated && map.AddressesOf<TAddress>().SourceContains(key.Destination) != map.Rule.SourceNegated)
         {
             // Back inside (the gateway's own packets to an inside host): a map rule translates
             // traffic leaving for the outside, as IP Filter's map on the outside interface does.
             map = null;
         }
-        bool fromGateway = map is null && destinationTranslated && localAddresses.Contains(key.Source);
+        bool fromGateway = map is null && destinationTranslated && parts.LocalAddresses.Contains(key.Source);
         if (map is null && !destinationTranslated)
         {
-            if (IsInsideOfSomeMap(key, newDestination))
+            if (lookup.IsInsideOfSomeMap(key, newDestination))
             {
                 // From an inside prefix, in a protocol no rule translates: forwarding it would put
                 // the inside address on the outside, so it is dropped (docs/RULES.md, "Protocols").
                 return Drop(DropReason.ProtocolNotTranslated);
             }
-            if (ip.MoreFragments)
+            if (header.MoreFragments)
             {
-                RememberPassedFragments(ip, nowTicks);
+                RememberPassedFragments<TAddress>(packet, nowTicks);
             }
             Counters.Passed++;
-            return new TranslationResult(Verdict.Forward, DropReason.None, ip.TotalLength);
+            return new TranslationResult(Verdict.Forward, DropReason.None, header.Length);
         }
         if (map is not null && destinationTranslated && Hairpinning == HairpinningMode.Disabled)
         {
@@ -100,27 +108,28 @@ public sealed partial class NatEngine
             return Drop(DropReason.Locked);
         }
 
-        Ipv4Address newSource = key.Source;
+        TAddress newSource = key.Source;
         ushort newSourcePort = key.SourcePort;
         int sourceMapping = -1;
         bool startsMapping = false;
         MappingPolicy mappingPolicy = MappingPolicy.EndpointIndependent;
         RuleSlot? sourceRule = map;
-        ExternalAddressPool? allocatedFrom = null;
+        ExternalAddressPool<TAddress>? allocatedFrom = null;
         if (map is not null && map.Rule.Kind == NatRuleKind.Bidirectional)
         {
-            newSource = map.TranslatedFirst4 + (key.Source - map.Source4.Network);
+            RuleAddresses<TAddress> bimap = map.AddressesOf<TAddress>();
+            newSource = TAddress.Offset(bimap.TranslatedFirst, bimap.SourceOffsetOf(key.Source));
         }
         else if (map is not null || fromGateway)
         {
             mappingPolicy = map?.Mapping ?? MappingPolicy.EndpointIndependent;
             // Protocols without ports are translated by address alone and make no mapping.
-            bool hasPorts = protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp;
-            FlowKey mappingKey = mappingPolicy.Key(protocol, key.Source, key.SourcePort, newDestination, newDestinationPort);
+            bool hasPorts = protocol is IpProtocol.Tcp or IpProtocol.Udp || protocol == TAddress.IcmpProtocol;
+            FlowKey<TAddress> mappingKey = mappingPolicy.Key(protocol, key.Source, key.SourcePort, newDestination, newDestinationPort);
             sourceMapping = hasPorts ? table.FindMappingByInside(mappingKey) : -1;
             if (sourceMapping >= 0)
             {
-                ref Session existing = ref table.At(sourceMapping);
+                ref Session<TAddress> existing = ref table.At(sourceMapping);
                 newSource = existing.ExternalAddress;
                 newSourcePort = existing.ExternalPort;
             }
@@ -133,7 +142,7 @@ public sealed partial class NatEngine
                 // own (several --external addresses, a NetNat instance's, are one pool).
                 for (RuleSlot? next = map; refusal == DropReason.PortsExhausted && next is not null;)
                 {
-                    next = ruleSet.Matcher.FindNextMap(key, newDestination, newDestinationPort, next);
+                    next = lookup.FindNextMap(key, newDestination, newDestinationPort, next);
                     if (next is not null && next.Rule.Kind != NatRuleKind.Bidirectional)
                     {
                         refusal = pools.AllocateFromRule(next, key, nowTicks, out newSource, out newSourcePort, out allocatedFrom);
@@ -142,7 +151,7 @@ public sealed partial class NatEngine
                 }
                 if (refusal != DropReason.None)
                 {
-                    return Refuse(buffer, ip, refusal, map, nowTicks);
+                    return Refuse<TAddress>(buffer, refusal, map, nowTicks);
                 }
                 startsMapping = hasPorts;
             }
@@ -155,19 +164,20 @@ public sealed partial class NatEngine
         // Filtering, for packets admitted through another host's dynamic mapping (RFC 4787 section 5).
         // It guards against the outside: a hairpinned packet from an inside host (or the gateway)
         // is not filtered, since that host could reach the target directly anyway.
-        if (destinationMapping >= 0 && sourceRule is null && !Admits(destinationMapping, newSource, newSourcePort))
+        if (destinationMapping >= 0 && sourceRule is null
+            && !rules[table.At(destinationMapping).RuleIndex]!.FilteringFor(protocol).Admits(table, destinationMapping, newSource, newSourcePort))
         {
             pools.ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
             return Drop(DropReason.Filtered);
         }
 
-        if (protocol == IpProtocol.Icmp)
+        if (protocol == TAddress.IcmpProtocol)
         {
             // A query's identifier stands in both port fields: one value, translated once.
             newDestinationPort = newSourcePort;
         }
-        var translated = new FlowKey(protocol, newSource, newSourcePort, newDestination, newDestinationPort);
-        var session = new Session
+        var translated = new FlowKey<TAddress>(protocol, newSource, newSourcePort, newDestination, newDestinationPort);
+        var session = new Session<TAddress>
         {
             Original = key,
             Translated = translated,
@@ -175,7 +185,7 @@ public sealed partial class NatEngine
             CreatedSeconds = table.SecondsSinceEpoch(nowTicks),
             LastSeenSeconds = table.SecondsSinceEpoch(nowTicks),
         };
-        (session.IpChecksumDelta, session.TransportChecksumDelta) = ChecksumDeltas(key, translated);
+        (session.IpChecksumDelta, session.TransportChecksumDelta) = PacketRewrite.Deltas<TFamily, TAddress>(key, translated);
         bool sourceTranslated = sourceRule is not null;
         if (!sourceTranslated)
         {
@@ -200,7 +210,7 @@ public sealed partial class NatEngine
         if (tableRefusal != TableRefusal.None)
         {
             pools.ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
-            return Refuse(buffer, ip, tableRefusal switch
+            return Refuse<TAddress>(buffer, tableRefusal switch
             {
                 TableRefusal.TableFull => DropReason.TableFull,
                 TableRefusal.HostLimit => DropReason.HostLimit,
@@ -208,8 +218,8 @@ public sealed partial class NatEngine
                 _ => DropReason.Conflict,
             }, map, nowTicks);
         }
-        int index = sessions.Insert(session, join, startsMapping, nowTicks + sessions.TimeoutOf(session));
-        return Apply(index, forward: true, ip, transport, nowTicks, checksumPartial);
+        int index = parts.Sessions.Insert(session, join, startsMapping, nowTicks + parts.Sessions.TimeoutOf(session));
+        return Apply<TFamily, TAddress>(parts, index, forward: true, packet, header, transport, nowTicks, checksumPartial);
     }
 
     /// <summary>The RFC 1624 deltas for an IPv4 session's forward direction (<see cref="PacketRewrite.Deltas"/>).</summary>
@@ -219,20 +229,22 @@ public sealed partial class NatEngine
     /// <summary>The first redirect or bimap, in matching order, that takes <paramref name="key"/> (an index lookup, not a walk over the rules).</summary>
     private RuleSlot? FindRedirect(FlowKey key) => ruleSet.Matcher.FindRedirect(key);
 
-    private (Ipv4Address Address, ushort Port) RedirectTarget(RuleSlot slot, FlowKey key)
+    private (TAddress Address, ushort Port) RedirectTarget<TAddress>(RuleSlot slot, FlowKey<TAddress> key)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
         NatRule rule = slot.Rule;
+        RuleAddresses<TAddress> addresses = slot.AddressesOf<TAddress>();
         if (rule.Kind == NatRuleKind.Bidirectional)
         {
-            return (slot.Source4.Network + (key.Destination - slot.TranslatedFirst4), key.DestinationPort);
+            return (TAddress.Offset(addresses.SourceNetwork, TAddress.Distance(addresses.TranslatedFirst, key.Destination)), key.DestinationPort);
         }
         int targetIndex = 0;
-        int targets = slot.RedirectTargets4.Length;
+        int targets = addresses.RedirectTargets.Length;
         if (targets > 1)
         {
             if (rule.Sticky)
             {
-                targetIndex = (int)(new FlowKey(0, key.Source, 0, Ipv4Address.Any, 0).Hash(seed) % (ulong)targets);
+                targetIndex = (int)(new FlowKey<TAddress>(0, key.Source, 0, TAddress.Any, 0).Hash(seed) % (ulong)targets);
             }
             else
             {
@@ -246,8 +258,16 @@ public sealed partial class NatEngine
             // "rdr ... port 8000-8010 -> 10.0.0.2 port 9000" maps 8000 to 9000, 8001 to 9001 ...
             port = (ushort)(rule.RedirectPort + (key.DestinationPort - rule.DestinationPorts.First));
         }
-        return (slot.RedirectTargets4[targetIndex], port);
+        return (addresses.RedirectTargets[targetIndex], port);
     }
+
+    /// <summary>The family's rules as the new-session path asks them: IPv4's indexed matcher, or IPv6's walk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private IRuleLookup<TAddress> RulesOf<TAddress>()
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+        => typeof(TAddress) == typeof(Ipv4Address)
+            ? Unsafe.As<IRuleLookup<TAddress>>(ruleSet.Matcher)
+            : Unsafe.As<IRuleLookup<TAddress>>(ruleSet.Matcher.Ipv6);
 
     /// <summary>The first map rule, in matching order, that translates <paramref name="key"/>'s source (an index lookup).</summary>
     private RuleSlot? FindMap(FlowKey key, Ipv4Address destination, ushort destinationPort) => ruleSet.Matcher.FindMap(key, destination, destinationPort);
@@ -259,21 +279,14 @@ public sealed partial class NatEngine
     /// </summary>
     private bool IsInsideOfSomeMap(FlowKey key, Ipv4Address destination) => ruleSet.Matcher.IsInsideOfSomeMap(key, destination);
 
-    /// <summary>
-    /// Whether a mapping admits a packet from (<paramref name="remote"/>, <paramref name="remotePort"/>):
-    /// always (endpoint-independent), if the inside endpoint sent to that address, or to that address and port.
-    /// </summary>
-    private bool Admits(int representative, Ipv4Address remote, ushort remotePort)
-    {
-        ref Session mapping = ref table.At(representative);
-        return rules[mapping.RuleIndex]!.FilteringFor(mapping.Original.Protocol).Admits(table, representative, remote, remotePort);
-    }
-
-    private TranslationResult Refuse(Span<byte> buffer, Ipv4Packet ip, DropReason reason, RuleSlot? map, long nowTicks)
+    private TranslationResult Refuse<TAddress>(Span<byte> buffer, DropReason reason, RuleSlot? map, long nowTicks)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
         Counters.NoMemory++;
         Counters.CountDrop(reason);
-        if (!Options.ReplyToRefusedSessions || map is null || buffer.Length < 576 || !TakeRefusalReply(nowTicks))
+        // The reply is ICMPv4's for now; an IPv6 refusal is dropped and counted.
+        if (TAddress.Size != Ipv4Address.Size || !Options.ReplyToRefusedSessions || map is null || buffer.Length < 576
+            || Ipv4Packet.TryParse(buffer, out Ipv4Packet ip) != PacketError.None || !TakeRefusalReply(nowTicks))
         {
             return TranslationResult.Dropped(reason);
         }

@@ -62,53 +62,63 @@ public sealed partial class NatEngine
         int index = table.Find(key, out bool forward);
         if (index < 0)
         {
-            return CreateSession(buffer, ip, transport, key, nowTicks, checksumPartial);
+            return CreateSession<Ipv4Family, Ipv4Address>(ipv4, buffer, HeaderOf(ip), transport, key, nowTicks, checksumPartial);
         }
-        return Apply(index, forward, ip, transport, nowTicks, checksumPartial);
+        return Apply<Ipv4Family, Ipv4Address>(ipv4, index, forward, ip.Bytes, HeaderOf(ip), transport, nowTicks, checksumPartial);
     }
+
+    /// <summary>An IPv4 view's header facts, for the paths shared with IPv6.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static NetworkHeader<Ipv4Address> HeaderOf(Ipv4Packet ip)
+        => new(ip.SourceAddress, ip.DestinationAddress, ip.Protocol, ip.HeaderLength, ip.TotalLength, ip.FragmentOffset, ip.MoreFragments, ip.Identification);
 
     /// <summary>
     /// A packet's tuple: TCP and UDP ports, an ICMP query's identifier as both ports, none for
     /// other protocols. The caller has checked that a TCP, UDP or ICMP header's first 8 bytes are there.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static FlowKey KeyOf(IpProtocol protocol, Ipv4Address source, Ipv4Address destination, ReadOnlySpan<byte> transport)
+    internal static FlowKey<TAddress> KeyOf<TAddress>(IpProtocol protocol, TAddress source, TAddress destination, ReadOnlySpan<byte> transport)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
-        switch (protocol)
+        if (protocol is IpProtocol.Tcp or IpProtocol.Udp)
         {
-            case IpProtocol.Tcp or IpProtocol.Udp:
-                return new FlowKey(protocol, source, BinaryPrimitives.ReadUInt16BigEndian(transport), destination, BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
-            case IpProtocol.Icmp:
-                ushort identifier = BinaryPrimitives.ReadUInt16BigEndian(transport[IcmpMessage.Field.Identifier..]);
-                return new FlowKey(protocol, source, identifier, destination, identifier);
-            default:
-                return new FlowKey(protocol, source, 0, destination, 0);
+            return new FlowKey<TAddress>(protocol, source, BinaryPrimitives.ReadUInt16BigEndian(transport), destination, BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
         }
+        if (protocol == TAddress.IcmpProtocol)
+        {
+            ushort identifier = BinaryPrimitives.ReadUInt16BigEndian(transport[IcmpMessage.Field.Identifier..]);
+            return new FlowKey<TAddress>(protocol, source, identifier, destination, identifier);
+        }
+        return new FlowKey<TAddress>(protocol, source, 0, destination, 0);
     }
 
-    /// <summary>The per-packet path of an established session: the rewrite (<see cref="PacketRewrite"/>), TCP state, counters and the timer.</summary>
+    /// <summary>The per-packet path of an established session, either family: the rewrite (<see cref="PacketRewrite"/>), TCP state, counters and the timer.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private TranslationResult Apply(int index, bool forward, Ipv4Packet ip, Span<byte> transport, long nowTicks, bool checksumPartial)
+    private TranslationResult Apply<TFamily, TAddress>(FamilyParts<TAddress> parts, int index, bool forward, Span<byte> packet, in NetworkHeader<TAddress> header,
+        Span<byte> transport, long nowTicks, bool checksumPartial)
+        where TFamily : struct, IPacketFamily<TAddress>
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
-        ref Session session = ref table.At(index);
+        FlowTable<TAddress> flows = parts.Table;
+        ref Session<TAddress> session = ref flows.At(index);
         // A query session is made by its request, so requests go the session's way and replies
         // come back: an outside request that carries an inside host's identifier is not an answer
         // to it (RFC 5508 REQ-3 translates replies to the host's own queries, nothing more).
-        if (session.Original.Protocol == IpProtocol.Icmp && IcmpMessage.IsQueryRequestType(transport[0]) != forward)
+        if (session.Original.Protocol == TAddress.IcmpProtocol && TFamily.IsIcmpQueryRequest(transport[0]) != forward)
         {
             return Drop(DropReason.NoSession);
         }
-        if (ip.MoreFragments && !fragments.HasRoom(new FragmentKey(ip.SourceAddress, ip.DestinationAddress, ip.Protocol, ip.Identification)))
+        if (header.MoreFragments && !HasRoomForFragments<TAddress>(packet))
         {
             // A first fragment whose datagram cannot be tracked: its later fragments could never
             // follow it, so it is dropped (and counted) rather than sent on alone.
             return Drop(DropReason.FragmentBufferFull);
         }
-        FlowKey target = forward ? session.Translated : session.Original.Reverse();
+        FlowKey<TAddress> target = forward ? session.Translated : session.Original.Reverse();
         ushort ipDelta = forward ? session.IpChecksumDelta : InternetChecksum.Negate(session.IpChecksumDelta);
         ushort transportDelta = forward ? session.TransportChecksumDelta : InternetChecksum.Negate(session.TransportChecksumDelta);
 
-        PacketRewrite.Rewrite<Ipv4Family, Ipv4Address>(ip.Bytes, transport, target, ipDelta, transportDelta, checksumPartial);
+        PacketRewrite.Rewrite<TFamily, TAddress>(packet, transport, target, ipDelta, transportDelta, checksumPartial);
         IpProtocol protocol = target.Protocol;
         if (protocol == IpProtocol.Tcp)
         {
@@ -117,16 +127,16 @@ public sealed partial class NatEngine
             {
                 ClampMaximumSegmentSize(transport, rules[session.RuleIndex]!.Rule.MssClamp, checksumPartial);
             }
-            TrackTcp(ref session, index, forward, flags, nowTicks);
+            TrackTcp(parts.Sessions, ref session, index, forward, flags, nowTicks);
         }
-        if (ip.MoreFragments)
+        if (header.MoreFragments)
         {
             // A first fragment: later ones carry no ports and follow it by IP identification.
-            RememberFragments(ip, index, forward, nowTicks);
+            RememberFragments<TAddress>(packet, index, forward, nowTicks);
         }
 
         bool outbound = forward != ((session.Attributes & SessionAttributes.InitiatedOutside) != 0);
-        int packetLength = ip.TotalLength;
+        int packetLength = header.Length;
         if (forward)
         {
             session.PacketsForward++;
@@ -150,7 +160,7 @@ public sealed partial class NatEngine
         // RFC 4787 REQ-6: inbound UDP refreshes the timer only when the NAT is told to (UdpInboundRefresh).
         if (outbound || protocol != IpProtocol.Udp || rules[session.RuleIndex]!.UdpInboundRefresh)
         {
-            session.LastSeenSeconds = table.SecondsSinceEpoch(nowTicks);
+            session.LastSeenSeconds = flows.SecondsSinceEpoch(nowTicks);
         }
         return new TranslationResult(Verdict.Forward, DropReason.None, packetLength);
     }
@@ -220,7 +230,8 @@ public sealed partial class NatEngine
     }
 
     /// <summary>TCP state per RFC 7857 section 2.2 and RFC 5382 section 5; shortens the timer when a connection closes.</summary>
-    private void TrackTcp(ref Session session, int index, bool forward, TcpFlags flags, long nowTicks)
+    private static void TrackTcp<TAddress>(SessionStore<TAddress> store, ref Session<TAddress> session, int index, bool forward, TcpFlags flags, long nowTicks)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
         TcpTracking before = session.Tcp;
         TcpTracking after = before;
@@ -253,7 +264,7 @@ public sealed partial class NatEngine
             return;
         }
         session.Tcp = after;
-        sessions.TcpStateChanged(index, before, nowTicks);
+        store.TcpStateChanged(index, before, nowTicks);
     }
 
     private TranslationResult Malformed()

@@ -22,7 +22,8 @@ public sealed partial class NatEngine
     private readonly RuleSet ruleSet;
     private readonly SessionStore sessions;
     private readonly SessionCensus census = new();
-    private HashSet<Ipv4Address> localAddresses = [];
+    // The IPv4 parts, as the paths written for both families take them.
+    private readonly FamilyParts<Ipv4Address> ipv4;
     private readonly ulong seed;
     private readonly FragmentTracker fragments;
     private static readonly TimeSpan EpochMargin = TimeSpan.FromDays(366);
@@ -37,6 +38,7 @@ public sealed partial class NatEngine
         pools = new AddressPools(seed, options.UdpPortQuarantine.Ticks);
         ruleSet = new RuleSet(rules, pools, seed);
         sessions = new SessionStore(table, rules, pools, Counters, census);
+        ipv4 = new FamilyParts<Ipv4Address>(table, sessions, pools);
         Hairpinning = options.Hairpinning;
         fragments = new FragmentTracker(options);
     }
@@ -103,7 +105,7 @@ public sealed partial class NatEngine
     /// source rewritten to the external address, so the answer comes back through the NAT
     /// (DESIGN.md, "The data path on Linux").
     /// </summary>
-    public void SetLocalAddresses(IEnumerable<Ipv4Address> addresses) => localAddresses = [.. addresses];
+    public void SetLocalAddresses(IEnumerable<Ipv4Address> addresses) => ipv4.LocalAddresses = [.. addresses];
 
     // ---------------------------------------------------------------- rules (the RuleSet part)
 

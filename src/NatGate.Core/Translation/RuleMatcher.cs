@@ -10,7 +10,7 @@ namespace NatGate.Core.Translation;
 /// walking them all. Immutable: the engine builds a new one whenever the rules change and swaps it
 /// in with one assignment, so building one needs nothing from the packet path. Lookups allocate nothing.
 /// </summary>
-internal sealed class RuleMatcher
+internal sealed class RuleMatcher : IRuleLookup<Ipv4Address>
 {
     private readonly RuleSlot[] mapOrder;
     private readonly RuleSlot[] redirectOrder;
@@ -104,11 +104,17 @@ internal sealed class RuleMatcher
         var maps = new List<RuleSlot>();
         var redirects = new List<RuleSlot>();
         var prefixTranslations = new List<RuleSlot>();
+        var ipv6 = new List<RuleSlot>();
         foreach (RuleSlot slot in activeRules)
         {
             if (slot.PrefixTranslation is not null)
             {
                 prefixTranslations.Add(slot);
+                continue;
+            }
+            if (slot.Rule.IsIpv6)
+            {
+                ipv6.Add(slot);
                 continue;
             }
             if (slot.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
@@ -124,8 +130,12 @@ internal sealed class RuleMatcher
         {
             // Longest internal prefix first, rule number among equals, as IP Filter orders maps.
             PrefixTranslations = [.. prefixTranslations.OrderByDescending(slot => slot.Rule.Source.Length).ThenBy(slot => slot.Index)],
+            Ipv6 = ipv6.Count == 0 ? Ipv6RuleLookup.Empty : new Ipv6RuleLookup(ipv6),
         };
     }
+
+    /// <summary>The IPv6 stateful rules (NAT66).</summary>
+    public Ipv6RuleLookup Ipv6 { get; private init; } = Ipv6RuleLookup.Empty;
 
     /// <summary>The IPv6 bimaps, translated the RFC 6296 way (NPTv6), in matching order.</summary>
     public RuleSlot[] PrefixTranslations { get; private init; } = [];
@@ -239,59 +249,26 @@ internal sealed class RuleMatcher
         return ([.. first], [.. last]);
     }
 
-    /// <summary>A redirect's or bimap's full condition, as IP Filter's rdr matching has it.</summary>
-    internal static bool RedirectMatches(RuleSlot slot, FlowKey key)
-    {
-        NatRule rule = slot.Rule;
-        if (!rule.AppliesTo(key.Protocol))
-        {
-            return false;
-        }
-        if (rule.Kind == NatRuleKind.Bidirectional)
-        {
-            return key.Destination >= slot.TranslatedFirst4 && key.Destination <= slot.TranslatedLast4;
-        }
-        bool portMatters = key.Protocol is IpProtocol.Tcp or IpProtocol.Udp;
-        return slot.Destination4.Contains(key.Destination) != rule.DestinationNegated
-            && (!portMatters || rule.DestinationPorts.Contains(key.DestinationPort))
-            && (portMatters || rule.DestinationPorts.IsAny)
-            && slot.Source4.Contains(key.Source) != rule.SourceNegated
-            && (!portMatters || rule.SourcePorts.Contains(key.SourcePort));
-    }
-
-    /// <summary>A map rule's full condition.</summary>
     internal static bool MapMatches(RuleSlot slot, FlowKey key, Ipv4Address destination, ushort destinationPort)
-        => slot.Rule.AppliesTo(key.Protocol) && slot.Source4.Contains(key.Source) != slot.Rule.SourceNegated
-        && slot.Destination4.Contains(destination) != slot.Rule.DestinationNegated
-        && (key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp)
-            || (slot.Rule.SourcePorts.Contains(key.SourcePort) && slot.Rule.DestinationPorts.Contains(destinationPort)));
-
-    /// <summary>
-    /// A map rule that would take the packet but for its protocol: it comes from the rule's inside and
-    /// goes where the rule translates to. (Its ports are the operator's choice; its protocols are what it can.)
-    /// </summary>
-    internal static bool InsideButForProtocol(RuleSlot slot, FlowKey key, Ipv4Address destination)
-        => !slot.Rule.AppliesTo(key.Protocol) && slot.Source4.Contains(key.Source) != slot.Rule.SourceNegated
-        && slot.Destination4.Contains(destination) != slot.Rule.DestinationNegated
-        && !slot.Source4.Contains(destination);
+        => RuleConditions.MapMatches(slot, key, destination, destinationPort);
 
     private readonly struct RedirectTest(RuleSlot[] order, FlowKey key) : ICandidateTest
     {
-        public bool Matches(int position) => RedirectMatches(order[position], key);
+        public bool Matches(int position) => RuleConditions.RedirectMatches(order[position], key);
     }
 
     private readonly struct MapTest(RuleSlot[] order, FlowKey key, Ipv4Address destination, ushort destinationPort) : ICandidateTest
     {
-        public bool Matches(int position) => MapMatches(order[position], key, destination, destinationPort);
+        public bool Matches(int position) => RuleConditions.MapMatches(order[position], key, destination, destinationPort);
     }
 
     private readonly struct NextMapTest(RuleSlot[] order, FlowKey key, Ipv4Address destination, ushort destinationPort, int after) : ICandidateTest
     {
-        public bool Matches(int position) => position > after && MapMatches(order[position], key, destination, destinationPort);
+        public bool Matches(int position) => position > after && RuleConditions.MapMatches(order[position], key, destination, destinationPort);
     }
 
     private readonly struct InsideTest(RuleSlot[] order, FlowKey key, Ipv4Address destination) : ICandidateTest
     {
-        public bool Matches(int position) => InsideButForProtocol(order[position], key, destination);
+        public bool Matches(int position) => RuleConditions.InsideButForProtocol(order[position], key, destination);
     }
 }
