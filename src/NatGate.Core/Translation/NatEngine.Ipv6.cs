@@ -1,6 +1,7 @@
 using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
+using NatGate.Core.Sessions;
 using NatGate.Core.Translation.Npt;
 
 namespace NatGate.Core.Translation;
@@ -15,7 +16,7 @@ public sealed partial class NatEngine
     /// discovery is never translated (RFC 6296 section 3.6), and IPv6 that no rule takes is dropped:
     /// only the routing NatGate installs brings IPv6 here, so it is never passed on raw.
     /// </summary>
-    private TranslationResult TranslateIpv6(Span<byte> packet)
+    private TranslationResult TranslateIpv6(Span<byte> packet, long nowTicks, bool checksumPartial)
     {
         if (Ipv6Packet.TryParse(packet, out Ipv6Packet ip) != PacketError.None)
         {
@@ -59,7 +60,45 @@ public sealed partial class NatEngine
             Counters.BytesIn += length;
             return new TranslationResult(Verdict.Forward, DropReason.None, length);
         }
-        return Unsupported();
+        return ruleSet.Matcher.Ipv6.Count > 0 || ipv6 is not null ? TranslateStateful(packet, nowTicks, checksumPartial) : Unsupported();
+    }
+
+    /// <summary>
+    /// NAT66: stateful translation of IPv6 with the same rules, behaviours, limits and timers as
+    /// IPv4, on the paths written once for both families. Not yet: ICMPv6 errors and fragments.
+    /// </summary>
+    private TranslationResult TranslateStateful(Span<byte> packet, long nowTicks, bool checksumPartial)
+    {
+        if (Ipv6Family.Parse(packet, out NetworkHeader<Ipv6Address> header) != PacketError.None)
+        {
+            return Malformed();
+        }
+        if (header.FragmentOffset != 0 || header.MoreFragments)
+        {
+            return Unsupported(); // IPv6 fragments of stateful sessions are not tracked yet
+        }
+        IpProtocol protocol = header.Protocol;
+        Span<byte> transport = header.Transport(packet);
+        switch (protocol)
+        {
+            case IpProtocol.Tcp when TcpSegment.TryParse(transport, out _) != PacketError.None:
+            case IpProtocol.Udp or IpProtocol.Icmpv6 when transport.Length < 8:
+            // RFC 8200 8.1: a UDP checksum of zero is not allowed over IPv6.
+            case IpProtocol.Udp when transport[UdpDatagram.Field.Checksum] == 0 && transport[UdpDatagram.Field.Checksum + 1] == 0 && !checksumPartial:
+                return Malformed();
+            case IpProtocol.Icmpv6 when !Ipv6Family.IsIcmpQuery(transport[0]):
+                return Unsupported(); // errors (not yet translated) and neighbour discovery (never)
+            default:
+                break;
+        }
+        FamilyParts<Ipv6Address> parts = Ipv6Parts();
+        FlowKey<Ipv6Address> key = KeyOf(protocol, header.Source, header.Destination, transport);
+        int index = parts.Table.Find(key, out bool forward);
+        if (index < 0)
+        {
+            return CreateSession<Ipv6Family, Ipv6Address>(parts, packet, header, transport, key, nowTicks, checksumPartial);
+        }
+        return Apply<Ipv6Family, Ipv6Address>(parts, index, forward, packet, header, transport, nowTicks, checksumPartial);
     }
 
     /// <summary>The first prefix translation, in matching order, whose internal (or, inbound, external) prefix holds <paramref name="address"/>.</summary>

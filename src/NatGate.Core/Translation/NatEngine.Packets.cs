@@ -33,7 +33,7 @@ public sealed partial class NatEngine
         Span<byte> bytes = buffer[..length];
         if (bytes.Length > 0 && bytes[0] >> 4 == 6)
         {
-            return TranslateIpv6(bytes);
+            return TranslateIpv6(bytes, nowTicks, checksumPartial);
         }
         if (Ipv4Packet.TryParse(bytes, out Ipv4Packet ip) != PacketError.None || !ip.IsHeaderChecksumValid)
         {

@@ -14,7 +14,7 @@ public sealed partial class NatEngine
     /// </summary>
     public int ExpireSessions(long nowTicks)
     {
-        int expired = sessions.Expire(nowTicks, IsLocked);
+        int expired = sessions.Expire(nowTicks, IsLocked) + (ipv6?.Sessions.Expire(nowTicks, IsLocked) ?? 0);
         // Held fragments whose first fragment never came are dropped here, and counted.
         int timedOut = fragments.Expire(nowTicks);
         for (int i = 0; i < timedOut; i++)

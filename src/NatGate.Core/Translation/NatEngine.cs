@@ -24,6 +24,24 @@ public sealed partial class NatEngine
     private readonly SessionCensus census = new();
     // The IPv4 parts, as the paths written for both families take them.
     private readonly FamilyParts<Ipv4Address> ipv4;
+
+    // The IPv6 parts (NAT66), made with the first IPv6 packet a stateful IPv6 rule takes: their
+    // table reserves its memory up front, which a gateway without IPv6 rules never needs.
+    private FamilyParts<Ipv6Address>? ipv6;
+
+    /// <summary>IPv6 sessions in the table (NAT66).</summary>
+    public int Ipv6SessionCount => ipv6?.Table.Count ?? 0;
+
+    private FamilyParts<Ipv6Address> Ipv6Parts()
+    {
+        if (ipv6 is null)
+        {
+            var flows = new FlowTable<Ipv6Address>(Options.Limits, table.EpochTicks, seed);
+            var pools6 = new AddressPools<Ipv6Address>(seed, Options.UdpPortQuarantine.Ticks);
+            ipv6 = new FamilyParts<Ipv6Address>(flows, new SessionStore<Ipv6Address>(flows, rules, pools6, Counters, census), pools6);
+        }
+        return ipv6;
+    }
     private readonly ulong seed;
     private readonly FragmentTracker fragments;
     private static readonly TimeSpan EpochMargin = TimeSpan.FromDays(366);

@@ -436,9 +436,26 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, ulong see
     /// </summary>
     private static void ValidateIpv6(NatRule rule)
     {
+        if (rule.Kind == NatRuleKind.Map)
+        {
+            // NAT66: a map translates as IPv4's does; its external addresses are a range, or a prefix up to 2^64 wide.
+            if (rule.TranslatedCount == 0)
+            {
+                throw new NatControlException(NatErrno.EINVAL, "An IPv6 map needs at least one external address.");
+            }
+            return;
+        }
+        if (rule.Kind == NatRuleKind.Redirect)
+        {
+            if (rule.RedirectTargets.Count == 0)
+            {
+                throw new NatControlException(NatErrno.EINVAL, "A redirect needs at least one internal address.");
+            }
+            return;
+        }
         if (rule.Kind != NatRuleKind.Bidirectional)
         {
-            throw new NatControlException(NatErrno.EINVAL, $"IPv6 {rule.Kind switch { NatRuleKind.Map => "map", NatRuleKind.MapBlock => "map-block", _ => "rdr" }} rules are not translated yet: IPv6 takes bimap rules between prefixes of one length (NPTv6, RFC 6296).");
+            throw new NatControlException(NatErrno.EINVAL, "IPv6 map-block rules are not translated yet: IPv6 takes map, rdr, and bimap between prefixes of one length (NPTv6, RFC 6296).");
         }
         if (rule.Source.IsAny)
         {

@@ -325,14 +325,15 @@ public sealed class GatewayDaemon : IAsyncDisposable
             .Where(rule => rule.Active && rule.OnThisGateway)
             .SelectMany(rule => ExternalAddressesOf(rule.Rule))
             .Distinct()],
-        // IPv6 bimaps (NPTv6): their internal prefixes and the external ones the outside routes here.
+        // IPv6 rules: the inside prefixes of maps and bimaps (NAT66, NPTv6), and the external
+        // prefixes and addresses the outside sends here (a bimap's prefix, a map's addresses, a redirect's).
         Ipv6InternalPrefixes = [.. rules
-            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsIpv6)
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsIpv6 && rule.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
             .Select(rule => rule.Rule.Source)
             .Distinct()],
         Ipv6ExternalPrefixes = [.. rules
-            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule is { IsIpv6: true, Kind: NatRuleKind.Bidirectional })
-            .Select(rule => IpPrefix.Covering(rule.Rule.TranslatedFirst, rule.Rule.TranslatedLast))
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsIpv6)
+            .SelectMany(rule => Ipv6ExternalsOf(rule.Rule))
             .Distinct()],
         ExternalPorts = [.. rules
             .Where(rule => rule.Active && rule.OnThisGateway)
@@ -502,6 +503,29 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 break;
             default:
                 break;
+        }
+    }
+
+    /// <summary>An IPv6 rule's external side, as prefixes: a bimap's or a map's range (one prefix when it is one, else each address), a redirect's destination.</summary>
+    private static IEnumerable<IpPrefix> Ipv6ExternalsOf(NatRule rule)
+    {
+        if (rule.Kind == NatRuleKind.Redirect)
+        {
+            if (!rule.Destination.IsAny && !rule.DestinationNegated)
+            {
+                yield return rule.Destination;
+            }
+            yield break;
+        }
+        UInt128 count = IpAddress.CountFrom(rule.TranslatedFirst, rule.TranslatedLast);
+        if (UInt128.IsPow2(count) && rule.TranslatedFirst.Value % count == 0)
+        {
+            yield return IpPrefix.Covering(rule.TranslatedFirst, rule.TranslatedLast);
+            yield break;
+        }
+        for (IpAddress address = rule.TranslatedFirst; address <= rule.TranslatedLast && IpAddress.CountFrom(rule.TranslatedFirst, address) <= 256; address += 1)
+        {
+            yield return IpPrefix.Host(address);
         }
     }
 

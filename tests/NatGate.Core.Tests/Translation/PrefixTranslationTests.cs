@@ -139,8 +139,7 @@ public sealed class PrefixTranslationTests
     }
 
     [Theory]
-    [InlineData("map eth0 fd00:77::/64 -> 2001:db8::10/128", "IPv6 map rules are not translated yet")]
-    [InlineData("rdr eth0 2001:db8::10 port 80 -> fd00:77::2 port 80", "IPv6 rdr rules are not translated yet")]
+    [InlineData("map-block eth0 fd00:77::/112 -> 2001:db8::10/128", "IPv6 map-block rules are not translated yet")]
     [InlineData("bimap eth0 fd00:77::/96 -> 2001:db8::/96", "/64 or shorter")]
     public void Ipv6_rules_the_engine_cannot_translate_yet_are_refused_with_a_sentence(string line, string what)
     {
