@@ -76,6 +76,51 @@ public sealed class Ipv6Tests
     }
 
     [Fact]
+    public void Nat66_carries_curl_ping6_and_udp_from_one_external_address_and_a_redirect_publishes_an_inside_server()
+    {
+        Host.RequireRootAndTools("ip", "curl", "ping", "python3");
+        using var lab = new GatewayLab(ipv6: true);
+        const string External = "2001:db8:100::10"; // on-link outside: the gateway answers neighbour solicitations for it
+        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
+        File.WriteAllText(rules, $"""
+            map wan0 {GatewayLab.InsidePrefix6} -> {External}/128 portmap tcp/udp auto
+            map wan0 {GatewayLab.InsidePrefix6} -> {External}/128
+            rdr wan0 {External}/128 port 8081 -> {GatewayLab.Inside2v6} port 8081 tcp
+
+            """);
+        (BackgroundProcess server, _) = lab.ServePage(lab.Out, GatewayLab.Outside6, 8080, "outside");
+        BackgroundProcess daemon = lab.StartNatGate("--rules", rules, "--outside-interface", GatewayLab.OutsideInterface);
+
+        (int curlExit, string page, string curlError) = GatewayLab.Exec(lab.In1, Short, "curl", "-sS", "-g", "--retry", "3", "--retry-connrefused",
+            $"http://[{GatewayLab.Outside6}]:8080/index.html");
+        Assert.True(curlExit == 0, $"curl failed: {curlError}\n{daemon.Output}");
+        Assert.Equal("outside", page);
+        server.WaitFor($"client {External}:", Short);
+        Assert.DoesNotContain(GatewayLab.Inside1v6, server.Output, StringComparison.Ordinal);
+
+        (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", GatewayLab.Outside6);
+        Assert.True(pingExit == 0, pingOutput + daemon.Output);
+        Assert.Contains("3 received", pingOutput, StringComparison.Ordinal);
+
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside6, "5300");
+        echo.WaitFor("ready", Short);
+        Assert.Equal($"hello from {External}", GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside6, "5300", "hello").Trim());
+        // Stateful: the outside cannot open a flow of its own to the external address...
+        Assert.Equal("timeout", GatewayLab.ExecChecked(lab.Out, "python3", "-c", LabPrograms.UdpClient, External, "5301", "knock").Trim());
+
+        // ...except through the redirect, to the inside server, which sees the real client.
+        (BackgroundProcess inside, _) = lab.ServePage(lab.In2, GatewayLab.Inside2v6, 8081, "inside");
+        (int inboundExit, string inboundPage, string inboundError) = GatewayLab.Exec(lab.Out, Short, "curl", "-sS", "-g", "--retry", "3", "--retry-connrefused",
+            $"http://[{External}]:8081/index.html");
+        Assert.True(inboundExit == 0, $"curl through the redirect failed: {inboundError}\n{daemon.Output}");
+        Assert.Equal("inside", inboundPage);
+        inside.WaitFor($"client {GatewayLab.Outside6}:", Short);
+
+        Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
+        Assert.DoesNotContain("lookup 100", GatewayLab.Ip(lab.Gateway, "-6", "rule", "list"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_inside_ipv6_source_never_leaves_untranslated_even_with_the_daemon_killed()
     {
         Host.RequireRootAndTools("ip", "ping", "tcpdump");
