@@ -29,6 +29,10 @@ public sealed partial class NatEngine
     // table reserves its memory up front, which a gateway without IPv6 rules never needs.
     private FamilyParts<Ipv6Address>? ipv6;
 
+    // IPv6's external addresses and their ports: made at once (a dictionary, no memory per
+    // session), so that IPv6 redirects reserve their ports from the first rule on.
+    private readonly AddressPools<Ipv6Address> ipv6Pools;
+
     /// <summary>IPv6 sessions in the table (NAT66).</summary>
     public int Ipv6SessionCount => ipv6?.Table.Count ?? 0;
 
@@ -37,8 +41,7 @@ public sealed partial class NatEngine
         if (ipv6 is null)
         {
             var flows = new FlowTable<Ipv6Address>(Options.Limits, table.EpochTicks, seed);
-            var pools6 = new AddressPools<Ipv6Address>(seed, Options.UdpPortQuarantine.Ticks);
-            ipv6 = new FamilyParts<Ipv6Address>(flows, new SessionStore<Ipv6Address>(flows, rules, pools6, Counters, census), pools6);
+            ipv6 = new FamilyParts<Ipv6Address>(flows, new SessionStore<Ipv6Address>(flows, rules, ipv6Pools, Counters, census), ipv6Pools);
         }
         return ipv6;
     }
@@ -54,7 +57,8 @@ public sealed partial class NatEngine
         // restored from a state file keep their creation and last-seen times.
         table = new FlowTable(options.Limits, Math.Max(0, startTicks - EpochMargin.Ticks), seed);
         pools = new AddressPools(seed, options.UdpPortQuarantine.Ticks);
-        ruleSet = new RuleSet(rules, pools, seed);
+        ipv6Pools = new AddressPools<Ipv6Address>(seed, options.UdpPortQuarantine.Ticks);
+        ruleSet = new RuleSet(rules, pools, ipv6Pools, seed);
         sessions = new SessionStore(table, rules, pools, Counters, census);
         ipv4 = new FamilyParts<Ipv4Address>(table, sessions, pools);
         Hairpinning = options.Hairpinning;

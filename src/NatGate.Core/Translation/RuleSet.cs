@@ -11,7 +11,7 @@ namespace NatGate.Core.Translation;
 /// before it loads (validity, duplicates, room). A rule's redirected ports are reserved in the
 /// address pools while it is active. Removed rules keep their numbers while sessions name them.
 /// </summary>
-internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, ulong seed)
+internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, AddressPools<Ipv6Address> ipv6Pools, ulong seed)
 {
     private Dictionary<RuleShape, HashSet<RuleSlot>>? activeRulesByShape; // for FindRule; see ActiveRulesByShape
     private HashSet<string> interfaces = new(StringComparer.Ordinal);
@@ -294,6 +294,7 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, ulong see
     {
         rules.Add(slot);
         pools.ReferencePools(slot.Rule, +1);
+        ipv6Pools.ReferencePools(slot.Rule, +1);
         if (activeRulesByShape is not null)
         {
             AddByShape(activeRulesByShape, slot);
@@ -305,6 +306,7 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, ulong see
     {
         slot.Active = false;
         pools.ReferencePools(slot.Rule, -1);
+        ipv6Pools.ReferencePools(slot.Rule, -1);
         if (activeRulesByShape is not null)
         {
             RuleShape shape = RuleShape.Of(slot.Rule);

@@ -154,6 +154,19 @@ public sealed class Nat66Tests
         Assert.Equal(1, engine.Ipv6SessionCount);
     }
 
+    [Fact]
+    public void An_ipv6_redirects_port_is_never_handed_to_a_dynamic_mapping()
+    {
+        NatEngine engine = Engine("""
+            map wan0 fd00:77::/64 -> 2001:db8::10/128 portmap tcp/udp 8080:8081
+            rdr wan0 2001:db8::10 port 8081 -> fd00:77::3 port 80 tcp
+            """);
+        byte[] first = Tcp(Inside, Remote, 8081, 443);
+        Assert.Equal(Verdict.Forward, Send(engine, first).Verdict);
+        Assert.Equal((ushort)8080, SourcePort(first)); // 8081 would have kept the inside port, but it is the redirect's
+        Assert.Equal(DropReason.PortsExhausted, Send(engine, Tcp(Address("fd00:77::9"), Remote, 8081, 443)).Reason);
+    }
+
     private static void FixTcpChecksum(byte[] packet) => FixChecksum(packet, IpProtocol.Tcp, 16);
 
     private static void FixIcmpv6Checksum(byte[] packet) => FixChecksum(packet, IpProtocol.Icmpv6, 2);
