@@ -37,27 +37,44 @@ public sealed partial class NatEngine
         ArgumentOutOfRangeException.ThrowIfLessThan(results.Length, count);
         ArgumentOutOfRangeException.ThrowIfLessThan(slots.Length, count == 0 ? 0 : ((count - 1) * stride) + stride);
         Span<ulong> hashes = stackalloc ulong[count];
+        // 4 or 6: the family whose table a packet's hash is for (0: none).
+        Span<byte> families = stackalloc byte[count];
+        FlowTable<Ipv6Address>? ipv6Table = ipv6?.Table;
         for (int i = 0; i < count; i++)
         {
-            if (TryPeekKey(PacketOf(slots, stride, packetOffset, lengths, i), out FlowKey key))
+            Span<byte> packet = PacketOf(slots, stride, packetOffset, lengths, i);
+            if (TryPeekKey(packet, out FlowKey key))
             {
                 ulong hash = table.HashOf(key);
                 hashes[i] = hash;
+                families[i] = 4;
                 table.PrefetchIndex(hash);
+            }
+            else if (ipv6Table is not null && TryPeekKey(packet, out FlowKey<Ipv6Address> key6))
+            {
+                ulong hash = ipv6Table.HashOf(key6);
+                hashes[i] = hash;
+                families[i] = 6;
+                ipv6Table.PrefetchIndex(hash);
             }
             else
             {
-                hashes[i] = 0;
+                families[i] = 0;
             }
         }
         for (int i = 0; i < count; i++)
         {
             // A key is read again only for a packet that seems to start a session: keeping every
             // key from the first pass cost established packets about 4 ns each.
-            if (hashes[i] != 0 && !table.PrefetchSession(hashes[i])
+            if (families[i] == 4 && !table.PrefetchSession(hashes[i])
                 && TryPeekKey(PacketOf(slots, stride, packetOffset, lengths, i), out FlowKey key))
             {
                 table.PrefetchMapping(key);
+            }
+            else if (families[i] == 6 && !ipv6Table!.PrefetchSession(hashes[i])
+                && TryPeekKey(PacketOf(slots, stride, packetOffset, lengths, i), out FlowKey<Ipv6Address> key6))
+            {
+                ipv6Table.PrefetchMapping(key6);
             }
         }
         for (int i = 0; i < count; i++)
@@ -70,6 +87,28 @@ public sealed partial class NatEngine
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Span<byte> PacketOf(Span<byte> slots, int stride, int packetOffset, ReadOnlySpan<int> lengths, int index)
         => slots.Slice((index * stride) + packetOffset, Math.Min(lengths[index], stride - packetOffset));
+
+    /// <summary>
+    /// An IPv6 packet's key, read without validation, when its transport header follows the fixed
+    /// header at once (no extension headers, the common case); false otherwise.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryPeekKey(ReadOnlySpan<byte> packet, out FlowKey<Ipv6Address> key)
+    {
+        key = default;
+        if (packet.Length < Ipv6Packet.HeaderLength + 8 || packet[0] >> 4 != 6)
+        {
+            return false;
+        }
+        var protocol = (IpProtocol)packet[Ipv6Packet.Field.NextHeader];
+        if (protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmpv6))
+        {
+            return false;
+        }
+        key = KeyOf(protocol, Ipv6Address.Read(packet[Ipv6Packet.Field.SourceAddress..]),
+            Ipv6Address.Read(packet[Ipv6Packet.Field.DestinationAddress..]), packet[Ipv6Packet.HeaderLength..]);
+        return true;
+    }
 
     /// <summary>A packet's key, read without validation (Translate validates); false when it has none to prefetch by.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

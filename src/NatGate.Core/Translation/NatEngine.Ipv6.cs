@@ -18,14 +18,19 @@ public sealed partial class NatEngine
     /// </summary>
     private TranslationResult TranslateIpv6(Span<byte> packet, long nowTicks, bool checksumPartial)
     {
-        if (Ipv6Packet.TryParse(packet, out Ipv6Packet ip) != PacketError.None)
+        // Parsed once, for the prefix translations and the stateful path both.
+        if (Ipv6Family.Parse(packet, out NetworkHeader<Ipv6Address> header) != PacketError.None)
         {
             return Malformed();
         }
         RuleSlot[] translations = ruleSet.Matcher.PrefixTranslations;
-        Ipv6Address source = Ipv6Address.Read(ip.SourceAddress);
-        Ipv6Address destination = Ipv6Address.Read(ip.DestinationAddress);
-        int length = Ipv6Packet.HeaderLength + ip.PayloadLength;
+        if (translations.Length == 0)
+        {
+            return ruleSet.Matcher.Ipv6.Count > 0 || ipv6 is not null ? TranslateStateful(packet[..header.Length], header, nowTicks, checksumPartial) : Unsupported();
+        }
+        Ipv6Address source = header.Source;
+        Ipv6Address destination = header.Destination;
+        int length = header.Length;
         if (FindPrefixTranslation(translations, source, inbound: false) is { } outbound)
         {
             NptResult result = outbound.TranslateOutbound(packet);
@@ -60,19 +65,15 @@ public sealed partial class NatEngine
             Counters.BytesIn += length;
             return new TranslationResult(Verdict.Forward, DropReason.None, length);
         }
-        return ruleSet.Matcher.Ipv6.Count > 0 || ipv6 is not null ? TranslateStateful(packet, nowTicks, checksumPartial) : Unsupported();
+        return ruleSet.Matcher.Ipv6.Count > 0 || ipv6 is not null ? TranslateStateful(packet[..header.Length], header, nowTicks, checksumPartial) : Unsupported();
     }
 
     /// <summary>
     /// NAT66: stateful translation of IPv6 with the same rules, behaviours, limits and timers as
     /// IPv4, on the paths written once for both families. Not yet: ICMPv6 errors and fragments.
     /// </summary>
-    private TranslationResult TranslateStateful(Span<byte> packet, long nowTicks, bool checksumPartial)
+    private TranslationResult TranslateStateful(Span<byte> packet, in NetworkHeader<Ipv6Address> header, long nowTicks, bool checksumPartial)
     {
-        if (Ipv6Family.Parse(packet, out NetworkHeader<Ipv6Address> header) != PacketError.None)
-        {
-            return Malformed();
-        }
         if (header.FragmentOffset != 0 || header.MoreFragments)
         {
             return Unsupported(); // IPv6 fragments of stateful sessions are not tracked yet
