@@ -106,6 +106,29 @@ internal static class BenchLab
         }
     }
 
+    /// <summary>
+    /// Copies the next <paramref name="batch"/>.Count templates (from <paramref name="cursor"/> on,
+    /// wrapping at <paramref name="flows"/>) into the batch and translates it in one
+    /// <see cref="NatEngine.TranslateBatch"/>, as the daemon's worker does; returns the last verdict.
+    /// </summary>
+    public static int TranslateWhole(NatEngine engine, PacketRing templates, PacketRing batch, int[] lengths, TranslationResult[] results,
+        int length, int flows, ref int cursor)
+    {
+        int position = cursor;
+        for (int i = 0; i < lengths.Length; i++)
+        {
+            templates.Slot(position).CopyTo(batch.Slot(i));
+            lengths[i] = length;
+            if (++position == flows)
+            {
+                position = 0;
+            }
+        }
+        cursor = position;
+        engine.TranslateBatch(batch.All, PacketRing.Stride, 0, lengths, [], results, Start);
+        return (int)results[lengths.Length - 1].Verdict;
+    }
+
     /// <summary>A seeded random permutation of 0..count-1: the order a benchmark visits flows, so sessions are touched at random.</summary>
     public static int[] Shuffled(int count, int seed)
     {

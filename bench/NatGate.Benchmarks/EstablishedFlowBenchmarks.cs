@@ -67,21 +67,7 @@ public class EstablishedFlowBenchmarks
     private readonly TranslationResult[] results = new TranslationResult[Batch];
 
     private int TranslateWhole(PacketRing templates, int length)
-    {
-        int position = cursor;
-        for (int i = 0; i < Batch; i++)
-        {
-            templates.Slot(position).CopyTo(batch.Slot(i));
-            lengths[i] = length;
-            if (++position == Flows)
-            {
-                position = 0;
-            }
-        }
-        cursor = position;
-        engine.TranslateBatch(batch.All, PacketRing.Stride, 0, lengths, [], results, BenchLab.Start);
-        return (int)results[Batch - 1].Verdict;
-    }
+        => BenchLab.TranslateWhole(engine, templates, batch, lengths, results, length, Flows, ref cursor);
 
     /// <summary>The copy from the template ring alone, as the two benchmarks above do it.</summary>
     [Benchmark(OperationsPerInvoke = Batch, Baseline = true)]

@@ -71,19 +71,5 @@ public class Ipv6FlowBenchmarks
     public int InboundBatched() => TranslateWhole(inbound, inboundLength);
 
     private int TranslateWhole(PacketRing templates, int length)
-    {
-        int position = cursor;
-        for (int i = 0; i < Batch; i++)
-        {
-            templates.Slot(position).CopyTo(batch.Slot(i));
-            lengths[i] = length;
-            if (++position == Flows)
-            {
-                position = 0;
-            }
-        }
-        cursor = position;
-        engine.TranslateBatch(batch.All, PacketRing.Stride, 0, lengths, [], results, BenchLab.Start);
-        return (int)results[Batch - 1].Verdict;
-    }
+        => BenchLab.TranslateWhole(engine, templates, batch, lengths, results, length, Flows, ref cursor);
 }
