@@ -27,22 +27,7 @@ public sealed class Ipv6Tests
         BackgroundProcess daemon = lab.StartNatGate("--rules", rules, "--outside-interface", GatewayLab.OutsideInterface, "--metrics", "127.0.0.1:9469");
 
         // Out: the server sees the inside host by its external name, RFC 6296's address.
-        (int curlExit, string page, string curlError) = GatewayLab.Exec(lab.In1, Short, "curl", "-sS", "-g", "--retry", "3", "--retry-connrefused",
-            $"http://[{GatewayLab.Outside6}]:8080/index.html");
-        Assert.True(curlExit == 0, $"curl failed: {curlError}\n{daemon.Output}");
-        Assert.Equal("outside", page);
-        server.WaitFor($"client {in1Outside}:", Short);
-        Assert.DoesNotContain(GatewayLab.Inside1v6, server.Output, StringComparison.Ordinal);
-
-        (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", GatewayLab.Outside6);
-        Assert.True(pingExit == 0, pingOutput + daemon.Output);
-        Assert.Contains("3 received", pingOutput, StringComparison.Ordinal);
-
-        // UDP, answered to the sender's address as the outside saw it.
-        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside6, "5300");
-        echo.WaitFor("ready", Short);
-        string answer = GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside6, "5300", "hello");
-        Assert.Equal($"hello from {in1Outside}", answer.Trim());
+        CrossesOutAs(lab, daemon, server, in1Outside);
 
         // The gateway is one hop: the hop limit lost on the way through the TUN is given back.
         (int traceExit, string trace, string traceError) = GatewayLab.Exec(lab.In1, Short, "traceroute", "-6", "-n", "-q", "1", "-w", "2", "-m", "5", GatewayLab.Outside6);
@@ -91,20 +76,7 @@ public sealed class Ipv6Tests
         (BackgroundProcess server, _) = lab.ServePage(lab.Out, GatewayLab.Outside6, 8080, "outside");
         BackgroundProcess daemon = lab.StartNatGate("--rules", rules, "--outside-interface", GatewayLab.OutsideInterface);
 
-        (int curlExit, string page, string curlError) = GatewayLab.Exec(lab.In1, Short, "curl", "-sS", "-g", "--retry", "3", "--retry-connrefused",
-            $"http://[{GatewayLab.Outside6}]:8080/index.html");
-        Assert.True(curlExit == 0, $"curl failed: {curlError}\n{daemon.Output}");
-        Assert.Equal("outside", page);
-        server.WaitFor($"client {External}:", Short);
-        Assert.DoesNotContain(GatewayLab.Inside1v6, server.Output, StringComparison.Ordinal);
-
-        (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", GatewayLab.Outside6);
-        Assert.True(pingExit == 0, pingOutput + daemon.Output);
-        Assert.Contains("3 received", pingOutput, StringComparison.Ordinal);
-
-        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside6, "5300");
-        echo.WaitFor("ready", Short);
-        Assert.Equal($"hello from {External}", GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside6, "5300", "hello").Trim());
+        CrossesOutAs(lab, daemon, server, External);
         // Stateful: the outside cannot open a flow of its own to the external address...
         Assert.Equal("timeout", GatewayLab.ExecChecked(lab.Out, "python3", "-c", LabPrograms.UdpClient, External, "5301", "knock").Trim());
 
@@ -118,6 +90,30 @@ public sealed class Ipv6Tests
 
         Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
         Assert.DoesNotContain("lookup 100", GatewayLab.Ip(lab.Gateway, "-6", "rule", "list"), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// curl (to <paramref name="server"/> on the outside's port 8080), ping6 and a UDP datagram
+    /// (echoed by a server started here on port 5300) cross from in1, and the outside sees in1 as
+    /// <paramref name="seenAs"/>, never by its inside address.
+    /// </summary>
+    private static void CrossesOutAs(GatewayLab lab, BackgroundProcess daemon, BackgroundProcess server, string seenAs)
+    {
+        (int curlExit, string page, string curlError) = GatewayLab.Exec(lab.In1, Short, "curl", "-sS", "-g", "--retry", "3", "--retry-connrefused",
+            $"http://[{GatewayLab.Outside6}]:8080/index.html");
+        Assert.True(curlExit == 0, $"curl failed: {curlError}\n{daemon.Output}");
+        Assert.Equal("outside", page);
+        server.WaitFor($"client {seenAs}:", Short);
+        Assert.DoesNotContain(GatewayLab.Inside1v6, server.Output, StringComparison.Ordinal);
+
+        (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", GatewayLab.Outside6);
+        Assert.True(pingExit == 0, pingOutput + daemon.Output);
+        Assert.Contains("3 received", pingOutput, StringComparison.Ordinal);
+
+        // UDP, answered to the sender's address as the outside saw it.
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside6, "5300");
+        echo.WaitFor("ready", Short);
+        Assert.Equal($"hello from {seenAs}", GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside6, "5300", "hello").Trim());
     }
 
     [Fact]
