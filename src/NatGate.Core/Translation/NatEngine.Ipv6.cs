@@ -13,8 +13,9 @@ public sealed partial class NatEngine
     /// place. Outbound, a source in a rule's internal prefix moves to its external prefix; inbound,
     /// a destination in an external prefix moves back; a packet between two inside hosts through
     /// an external address is translated both ways (RFC 6296 section 4.3, hairpinning). Neighbour
-    /// discovery is never translated (RFC 6296 section 3.6), and IPv6 that no rule takes is dropped:
-    /// only the routing NatGate installs brings IPv6 here, so it is never passed on raw.
+    /// discovery is never translated (RFC 6296 section 3.6). What no prefix translation takes goes
+    /// to NAT66 when IPv6 map or rdr rules are loaded (the new-session path decides as for IPv4),
+    /// and is dropped otherwise: only the routing NatGate installs brings IPv6 here.
     /// </summary>
     private TranslationResult TranslateIpv6(Span<byte> packet, long nowTicks, bool checksumPartial)
     {
