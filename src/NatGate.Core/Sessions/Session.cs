@@ -30,8 +30,12 @@ public enum SessionAttributes : byte
     /// <summary>The mapping is address-and-port-dependent: its key includes the remote address and port.</summary>
     MappingAddressAndPortDependent = 64,
 
-    /// <summary>The slot holds no session (it is on the free list).</summary>
-    Free = 128,
+    /// <summary>
+    /// The slot holds a session. A slot without it is free: memory that was never written is
+    /// zero, so a table's slots start free without being touched, and the operating system
+    /// gives a page only when a session first lands on it (no RSS for a table reserved and unused).
+    /// </summary>
+    InUse = 128,
 }
 
 /// <summary>What has been seen of a TCP connection (RFC 7857 section 2.2, RFC 5382 section 5). At most six flags: a session keeps them in 6 bits.</summary>
@@ -112,7 +116,7 @@ internal struct Session<TAddress>
         set => tcpAndRuleIndexHigh = (byte)((tcpAndRuleIndexHigh & ~TcpBits) | ((int)value & TcpBits));
     }
 
-    public readonly bool IsFree => (Attributes & SessionAttributes.Free) != 0;
+    public readonly bool IsFree => (Attributes & SessionAttributes.InUse) == 0;
 
     /// <summary>The inside host this session counts against (RFC 6888 REQ-4 limits).</summary>
     public readonly TAddress InsideAddress => (Attributes & SessionAttributes.InitiatedOutside) != 0 ? Translated.Destination : Original.Source;

@@ -16,8 +16,10 @@ namespace NatGate.Core.Timers;
 /// </remarks>
 public sealed class TimingWheel
 {
-    // "next" of an element that is in no list.
-    private const int NotScheduled = -2;
+    // "next" of an element that is in no list. next[] holds a link + 2 (the tail's -1 is 1), so that 0, the value of memory never written,
+    // is "not scheduled": a wheel for ten million sessions is built without touching its pages.
+    private const int NotScheduled = 0;
+    private const int LinkBias = 2;
 
     // Per element: doubly linked lists per slot, -1 terminated at the tail. The head's
     // "previous" is the complement of its list's index, so Cancel finds the head without
@@ -58,7 +60,6 @@ public sealed class TimingWheel
         overdueList = slotCount;
         next = new int[capacity];
         previous = new int[capacity];
-        Array.Fill(next, NotScheduled);
         heads = new int[slotCount + 1];
         Array.Fill(heads, -1);
     }
@@ -160,7 +161,7 @@ public sealed class TimingWheel
             {
                 return false;
             }
-            int following = next[element];
+            int following = next[element] - LinkBias;
             Unlink(element);
             next[element] = NotScheduled;
             Count--;
@@ -173,7 +174,7 @@ public sealed class TimingWheel
     private void Link(int element, int list)
     {
         int head = heads[list];
-        next[element] = head;
+        next[element] = head + LinkBias;
         previous[element] = ~list;
         if (head != -1)
         {
@@ -185,14 +186,14 @@ public sealed class TimingWheel
     private void Unlink(int element)
     {
         int before = previous[element];
-        int after = next[element];
+        int after = next[element] - LinkBias;
         if (before < 0)
         {
             heads[~before] = after;
         }
         else
         {
-            next[before] = after;
+            next[before] = after + LinkBias;
         }
         if (after != -1)
         {

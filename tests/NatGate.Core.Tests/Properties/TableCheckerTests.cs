@@ -132,9 +132,22 @@ public sealed class TableCheckerTests
     public void A_lost_free_slot_is_reported()
     {
         (FlowTable table, _, _) = NewTable();
-        int free = Enumerable.Range(0, table.Capacity).First(slot => table.At(slot).IsFree);
-        table.At(free).MappingNext = -1;
+        // Two removals put two slots on the free list (the others were never used); cut it after the first.
+        int[] gre = [.. table.OccupiedSlots().Where(slot => table.At(slot).Original.Protocol == (IpProtocol)47)];
+        table.Remove(gre[0], out _);
+        table.Remove(gre[1], out _);
+        Assert.Empty(table.CheckConsistency(everySessionScheduled: false));
+        table.At(gre[1]).MappingNext = -1;
         AssertReports(table, "is not on the free list");
+    }
+
+    [Fact]
+    public void A_never_used_slot_in_use_is_reported()
+    {
+        (FlowTable table, _, _) = NewTable();
+        // Slots are taken in order: the last one has never held a session.
+        table.At(table.Capacity - 1).Attributes = SessionAttributes.InUse;
+        AssertReports(table, "never-used slot 63 is in use");
     }
 
     [Fact]
