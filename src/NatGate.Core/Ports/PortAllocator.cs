@@ -10,7 +10,8 @@ namespace NatGate.Core.Ports;
 /// <remarks>
 /// Memory: one bit per port for the allocation bitmap, plus, when quarantine is on, 4 bytes
 /// per port (a fingerprint of the last inside holder and the end of its quarantine): about
-/// 256 KiB for 64512 ports.
+/// 256 KiB for 64512 ports, of which only the pages of ports once released are ever written
+/// (and so backed by memory).
 /// Nothing is allocated after construction.
 /// </remarks>
 public sealed class PortAllocator
@@ -215,7 +216,9 @@ public sealed class PortAllocator
     {
         allocatedBits[index / WordBits] |= 1UL << (index % WordBits);
         AllocatedCount++;
-        if (quarantineTicks > 0)
+        // Written only when set: a port never released leaves its entry's page untouched, so the
+        // operating system never backs it (64 MiB of 256 allocators, 6.7 B a session at 10 million).
+        if (quarantineTicks > 0 && quarantine[index] != 0)
         {
             quarantine[index] = 0;
         }
