@@ -29,6 +29,7 @@ internal sealed class GatewayLab : IDisposable
     public const string Inside1v6 = LabNetwork.Inside1v6;
     public const string Inside2v6 = LabNetwork.Inside2v6;
     public const string Outside6 = LabNetwork.Outside6;
+    public const string OutsideSecond6 = LabNetwork.OutsideSecond6;
     public const string ExternalPrefix6 = LabNetwork.ExternalPrefix6;
 
     private readonly LabNetwork network;
@@ -77,7 +78,7 @@ internal sealed class GatewayLab : IDisposable
         return new BackgroundProcess(process);
     }
 
-    /// <summary>Waits until a socket listens (TCP) or is bound (UDP) on ADDRESS:PORT in a namespace.</summary>
+    /// <summary>Waits until a socket listens (TCP) or is bound (UDP) on ADDRESS:PORT in a namespace (either family).</summary>
     public static void WaitListening(string space, string protocol, string address, int port, TimeSpan timeout)
     {
         string kind = protocol switch
@@ -86,8 +87,10 @@ internal sealed class GatewayLab : IDisposable
             "udp" => "-Hlun",
             _ => throw new ArgumentException($"protocol {protocol}: use tcp or udp", nameof(protocol)),
         };
+        // ss writes an IPv6 endpoint in brackets, as a URL does.
+        string endpoint = address.Contains(':', StringComparison.Ordinal) ? $"[{address}]:{port}" : $"{address}:{port}";
         var clock = Stopwatch.StartNew();
-        while (Exec(space, TimeSpan.FromSeconds(10), "ss", kind, "src", $"{address}:{port}").Output.Trim().Length == 0)
+        while (Exec(space, TimeSpan.FromSeconds(10), "ss", kind, "src", endpoint).Output.Trim().Length == 0)
         {
             if (clock.Elapsed > timeout)
             {

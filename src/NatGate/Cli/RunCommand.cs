@@ -26,8 +26,8 @@ internal static class RunCommand
         var tun = new Option<string>("--tun") { Description = "The TUN device's name.", DefaultValueFactory = _ => "natgate0" };
         var insideInterface = new Option<string[]>("--inside-interface") { Description = "An interface the inside prefixes live behind (repeatable); only packets arriving on one may carry an inside source. Default: read from the main table's routes." };
         var outside = new Option<string?>("--outside-interface") { Description = "The outside interface: rules naming it apply, and on-link external addresses get a proxy neighbour on it." };
-        var mapping = new Option<string>("--mapping") { Description = "Mapping behaviour: eim (endpoint-independent), adm or apdm.", DefaultValueFactory = _ => "eim" };
-        var filtering = new Option<string>("--filtering") { Description = "Filtering behaviour: eif (endpoint-independent), adf (address-dependent) or apdf.", DefaultValueFactory = _ => "adf" };
+        var mapping = new Option<string>("--mapping") { Description = "Mapping behaviour of --inside/--external and of the rules in --rules: eim (endpoint-independent), adm or apdm.", DefaultValueFactory = _ => "eim" };
+        var filtering = new Option<string>("--filtering") { Description = "Filtering behaviour of --inside/--external and of the rules in --rules: eif (endpoint-independent), adf (address-dependent) or apdf.", DefaultValueFactory = _ => "adf" };
         var udpTimeout = new Option<int>("--udp-timeout") { Description = "UDP idle timeout, seconds (RFC 4787: at least 120).", DefaultValueFactory = _ => 300 };
         var tcpTimeout = new Option<int>("--tcp-established-timeout") { Description = "TCP established idle timeout, seconds.", DefaultValueFactory = _ => 7440 };
         var tcpTransitory = new Option<int>("--tcp-transitory-timeout") { Description = "TCP transitory timeout, seconds.", DefaultValueFactory = _ => 240 };

@@ -109,6 +109,19 @@ public sealed class GatewayDaemon : IAsyncDisposable
     /// <summary>The NetNat model from --inside/--external and --config, and the ipnat rules from --rules and the config.</summary>
     internal static (NetNatModel Model, IReadOnlyList<NatRule> Rules) LoadModel(GatewayRunOptions options)
     {
+        // The behaviour and timeout flags are the command line's NAT: --inside/--external and the
+        // rules of --rules, either family (ipnat.conf has no words for them). The NetNat objects
+        // of --config carry their own.
+        var policy = new NatPolicy
+        {
+            Mapping = options.Mapping,
+            TcpFiltering = options.Filtering,
+            UdpFiltering = options.Filtering,
+            UdpIdleTimeout = options.UdpIdleTimeout,
+            TcpEstablishedTimeout = options.TcpEstablishedTimeout,
+            TcpTransitoryTimeout = options.TcpTransitoryTimeout,
+            IcmpQueryTimeout = options.IcmpQueryTimeout,
+        };
         NetNatModel model = new();
         var rules = new List<NatRule>();
         if (options.ConfigFile is not null)
@@ -124,16 +137,6 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 throw new ConfigurationException("--inside and --external go together: name the inside prefix(es) and at least one external address.");
             }
             // The command line is one NAT: every inside prefix maps to the external addresses.
-            var policy = new NatPolicy
-            {
-                Mapping = options.Mapping,
-                TcpFiltering = options.Filtering,
-                UdpFiltering = options.Filtering,
-                UdpIdleTimeout = options.UdpIdleTimeout,
-                TcpEstablishedTimeout = options.TcpEstablishedTimeout,
-                TcpTransitoryTimeout = options.TcpTransitoryTimeout,
-                IcmpQueryTimeout = options.IcmpQueryTimeout,
-            };
             Ipv4Address[] local = LocalAddresses();
             foreach (Ipv4Prefix inside in options.Inside)
             {
@@ -152,7 +155,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         if (options.RulesFile is not null)
         {
             IpnatRules parsed = IpnatParser.ParseFile(options.RulesFile);
-            rules.AddRange(parsed.Rules);
+            rules.AddRange(parsed.Rules.Select(rule => rule with { Policy = policy }));
         }
         if (model.Instances.Count == 0 && rules.Count == 0)
         {

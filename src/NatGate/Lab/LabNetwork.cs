@@ -13,7 +13,7 @@ namespace NatGate.Lab;
 ///   in2 10.77.0.3 ─┘            external address 198.51.100.10 (on-link outside)
 ///
 /// With IPv6 the same links also carry fd00:77::/64 inside (gateway fd00:77::1, in1 ::2, in2 ::3)
-/// and 2001:db8:100::/64 outside (gateway 2001:db8:100::1, out ::2); the outside routes
+/// and 2001:db8:100::/64 outside (gateway 2001:db8:100::1, out ::2 and ::3); the outside routes
 /// 2001:db8:77::/48, the NAT's external IPv6 prefix, to the gateway. Addresses are added without
 /// duplicate address detection, so they work at once.
 /// </summary>
@@ -37,6 +37,7 @@ internal sealed class LabNetwork : IDisposable
     public const string Inside2v6 = "fd00:77::3";
     public const string GatewayOutside6 = "2001:db8:100::1";
     public const string Outside6 = "2001:db8:100::2";
+    public const string OutsideSecond6 = "2001:db8:100::3";
 
     /// <summary>The NAT's external IPv6 prefix, routed to the gateway by the outside.</summary>
     public const string ExternalPrefix6 = "2001:db8:77::/48";
@@ -97,6 +98,7 @@ internal sealed class LabNetwork : IDisposable
         In2.Ip("-6", "addr", "add", Inside2v6 + "/64", "dev", "eth0", "nodad");
         Gateway.Ip("-6", "addr", "add", GatewayOutside6 + "/64", "dev", OutsideInterface, "nodad");
         Out.Ip("-6", "addr", "add", Outside6 + "/64", "dev", "eth0", "nodad");
+        Out.Ip("-6", "addr", "add", OutsideSecond6 + "/64", "dev", "eth0", "nodad");
         In1.Ip("-6", "route", "add", "default", "via", GatewayInside6);
         In2.Ip("-6", "route", "add", "default", "via", GatewayInside6);
         Out.Ip("-6", "route", "add", ExternalPrefix6, "via", GatewayOutside6);
