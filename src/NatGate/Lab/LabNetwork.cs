@@ -98,7 +98,9 @@ internal sealed class LabNetwork : IDisposable
         In2.Ip("-6", "addr", "add", Inside2v6 + "/64", "dev", "eth0", "nodad");
         Gateway.Ip("-6", "addr", "add", GatewayOutside6 + "/64", "dev", OutsideInterface, "nodad");
         Out.Ip("-6", "addr", "add", Outside6 + "/64", "dev", "eth0", "nodad");
-        Out.Ip("-6", "addr", "add", OutsideSecond6 + "/64", "dev", "eth0", "nodad");
+        // Deprecated at once (preferred lifetime 0): like IPv4's secondary address, never the
+        // source the outside picks (RFC 6724 section 5, rule 3), only one a program binds to.
+        Out.Ip("-6", "addr", "add", OutsideSecond6 + "/64", "dev", "eth0", "nodad", "preferred_lft", "0");
         In1.Ip("-6", "route", "add", "default", "via", GatewayInside6);
         In2.Ip("-6", "route", "add", "default", "via", GatewayInside6);
         Out.Ip("-6", "route", "add", ExternalPrefix6, "via", GatewayOutside6);
