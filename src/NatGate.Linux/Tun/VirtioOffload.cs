@@ -12,7 +12,7 @@ namespace NatGate.Linux.Tun;
 public static class VirtioOffload
 {
     /// <summary>
-    /// After a read: a partial checksum on TCP or UDP stays partial (the engine updates it for the
+    /// After a read: a partial checksum on TCP or UDP, over IPv4 or IPv6, stays partial (the engine updates it for the
     /// address change, the kernel completes it when it segments or sends), and
     /// <paramref name="checksumPartial"/> says so; on anything else it is completed here first.
     /// False when the header does not fit the packet: the packet is to be dropped.
@@ -25,15 +25,30 @@ public static class VirtioOffload
         {
             return true;
         }
-        bool transportChecksum = packet.Length >= Ipv4Packet.MinimumHeaderLength && packet[0] >> 4 == 4
-            && (IpProtocol)packet[Ipv4Packet.Field.Protocol] is IpProtocol.Tcp or IpProtocol.Udp
-            && virtio.ChecksumStart == (packet[0] & 0x0F) * 4;
-        if (transportChecksum)
+        if (TransportStart(packet) == virtio.ChecksumStart)
         {
             checksumPartial = true;
             return true;
         }
         return virtio.CompleteChecksum(packet);
+    }
+
+    /// <summary>
+    /// Where a TCP or UDP header starts, for either family (over IPv6 after the extension
+    /// headers, RFC 8200 section 4), the place a partial checksum the engine can update starts;
+    /// -1 for anything else. A TSO or USO super-packet over IPv6 must stay partial like IPv4's:
+    /// completed and sent with its header cleared, 64 KiB would leave as one packet too big for
+    /// any link.
+    /// </summary>
+    private static int TransportStart(Span<byte> packet)
+    {
+        if (packet.Length >= Ipv4Packet.MinimumHeaderLength && packet[0] >> 4 == 4)
+        {
+            return (IpProtocol)packet[Ipv4Packet.Field.Protocol] is IpProtocol.Tcp or IpProtocol.Udp ? (packet[0] & 0x0F) * 4 : -1;
+        }
+        return packet.Length >= Ipv6Packet.HeaderLength && packet[0] >> 4 == 6
+            && Ipv6Packet.TryParse(packet, out Ipv6Packet ipv6) == PacketError.None && !ipv6.IsFragment
+            && ipv6.TransportProtocol is IpProtocol.Tcp or IpProtocol.Udp ? ipv6.TransportOffset : -1;
     }
 
     /// <summary>
