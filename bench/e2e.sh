@@ -2,7 +2,7 @@
 # bench/e2e.sh: NatGate beside the kernel's own NAT, on the same namespace lab, in the same run.
 #
 #   sudo bench/e2e.sh [-t SECONDS] [-o RESULTS_FILE] [--no-build] [--profile] [--rounds N]
-#                    [--modes "direct kernel natgate reflector"]
+#                    [--modes "direct kernel natgate reflector"] [--ipv6]
 #                    [--tests "bulk1 bulk4 udp connections latency"]
 #
 # The lab (the topology of tests/NatGate.EndToEnd.Tests/GatewayLab.cs, in namespaces named
@@ -27,6 +27,14 @@
 #            through it and the outside routed back as for direct: what the TUN path itself
 #            allows on this machine, so "NatGate / reflector" is what translation costs
 # In kernel and natgate the outside has no route to the inside, so every answer is NAT's work.
+#
+# IPv6 (--ipv6 adds these three modes to --modes; or name them in --modes): the lab's IPv6 half
+# (fd00:77::/64 inside, 2001:db8:100::/64 outside, as GatewayLab(ipv6: true)), bulk TCP and
+# small UDP to an iperf3 server on 2001:db8:100::2 (connections and latency are IPv4's only):
+#   direct6  plain IPv6 forwarding (the outside gets a route to fd00:77::/64)
+#   kernel6  nftables NAT66: `table ip6 nat`, masquerade in postrouting (to wan0's 2001:db8:100::1)
+#   natgate6 natgate run --rules with NAT66 maps of fd00:77::/64 to 2001:db8:100::10 (TCP/UDP
+#            ports, and ICMPv6 echo for the reachability check), on-link by proxy NDP
 #
 # An optional fifth, for comparison with a user-space NAT that container users know
 # (--modes "direct kernel natgate reflector slirp4netns"):
@@ -58,6 +66,7 @@ profile=0
 modes="direct kernel natgate reflector"
 tests="bulk1 bulk4 udp connections latency"
 rounds=1
+ipv6=0
 while [ $# -gt 0 ]; do
   case "$1" in
     -t|--time) seconds="$2"; shift 2 ;;
@@ -67,10 +76,13 @@ while [ $# -gt 0 ]; do
     --modes) modes="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --tests) tests="$2"; shift 2 ;;
+    --ipv6) ipv6=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "e2e.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
+[ "$ipv6" = 0 ] || modes="$modes direct6 kernel6 natgate6"
+case " $modes " in *"6 "*) ipv6=1 ;; esac
 if [ "$(id -u)" != 0 ]; then
   echo "e2e.sh: needs root (network namespaces, a TUN device)" >&2
   exit 1
@@ -131,11 +143,16 @@ ip -n "$GW" link set lan3 master br0
 ip -n "$IN3" route add default via 10.78.0.1
 ip -n "$OUT" route add 10.78.0.0/24 via 198.51.100.1
 inns "$GW" sysctl -qw net.ipv4.ip_forward=1
+[ "$ipv6" = 0 ] || lab_ipv6
 
 # Servers in the outside namespace, shared by every configuration.
 # (ip netns exec execs the program, so $! is the server's own process id)
 ip netns exec "$OUT" iperf3 -s -B 198.51.100.2 -p 5201 >"$raw/iperf3-server.log" 2>&1 &
 pids+=($!)
+if [ "$ipv6" = 1 ]; then
+  ip netns exec "$OUT" iperf3 -s -B 2001:db8:100::2 -p 5202 >"$raw/iperf3-server6.log" 2>&1 &
+  pids+=($!)
+fi
 ip netns exec "$OUT" "$tools" udpecho 5401 >"$raw/udpecho.log" 2>&1 &
 pids+=($!)
 sleep 0.5
@@ -163,18 +180,22 @@ run_delay() { # seconds the process's threads spent runnable but waiting for a C
   cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n+=$2} END{print n/1e9}'
 }
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+# The iperf3 server a mode's traffic goes to: IPv6 modes end in 6.
+server_of() { case "$1" in *6) echo "2001:db8:100::2 5202" ;; *) echo "198.51.100.2 5201" ;; esac; }
+through_tun() { case "$1" in natgate|natgate6|reflector) return 0 ;; *) return 1 ;; esac; }
 
 bulk() { # mode streams
-  local mode="$1" streams="$2" file
+  local mode="$1" streams="$2" file server port
   file="$(tag "$1")-tcp-P$2.json"
+  read -r server port <<<"$(server_of "$mode")"
   local c0 s0 n0 b0 t0 p0 c1 s1 n1 b1 t1 p1
   c0=$(cpu_busy); s0=$(cpu_softirq); n0=$(process_cpu "$natgate_pid"); b0=$(link_counter "$GW" wan0 tx bytes)
   local d0 r0 d1 r1
-  if [ "$mode" = natgate ] || [ "$mode" = reflector ]; then
+  if through_tun "$mode"; then
     t0=$(link_counter "$GW" natgate0 rx packets); p0=$(link_counter "$GW" natgate0 rx bytes)
     d0=$(link_counter "$GW" natgate0 tx dropped); r0=$(run_delay "$natgate_pid")
   fi
-  timeout $((seconds + 30)) ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -t "$seconds" -O 1 -P "$streams" --json >"$file" \
+  timeout $((seconds + 30)) ip netns exec "$IN1" iperf3 -c "$server" -p "$port" -t "$seconds" -O 1 -P "$streams" --json >"$file" \
     || { log "iperf3 failed ($mode, $streams streams)"; cat "$file" >&2; return 1; }
   c1=$(cpu_busy); s1=$(cpu_softirq); n1=$(process_cpu "$natgate_pid"); b1=$(link_counter "$GW" wan0 tx bytes)
   put "$mode.tcp$streams.gbps" "$(json "$file" "d['end']['sum_received']['bits_per_second']/1e9")"
@@ -183,7 +204,7 @@ bulk() { # mode streams
   put "$mode.tcp$streams.cpu" "$(python3 -c "print($c1-$c0)")"
   put "$mode.tcp$streams.softirq" "$(python3 -c "print($s1-$s0)")"
   put "$mode.tcp$streams.proc" "$(python3 -c "print($n1-$n0)")"
-  if [ "$mode" = natgate ] || [ "$mode" = reflector ]; then
+  if through_tun "$mode"; then
     t1=$(link_counter "$GW" natgate0 rx packets); p1=$(link_counter "$GW" natgate0 rx bytes)
     d1=$(link_counter "$GW" natgate0 tx dropped); r1=$(run_delay "$natgate_pid")
     put "$mode.tcp$streams.tunpackets" "$((t1 - t0))"
@@ -194,9 +215,10 @@ bulk() { # mode streams
 }
 
 small_udp() { # mode
-  local mode="$1" file
+  local mode="$1" file server port
   file="$(tag "$1")-udp64.json"
-  timeout $((seconds + 30)) ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -u -l 64 -b 0 -t "$seconds" --json >"$file" \
+  read -r server port <<<"$(server_of "$mode")"
+  timeout $((seconds + 30)) ip netns exec "$IN1" iperf3 -c "$server" -p "$port" -u -l 64 -b 0 -t "$seconds" --json >"$file" \
     || { log "iperf3 -u failed ($mode)"; cat "$file" >&2; return 1; }
   # end.sum: packets sent by the client, lost_packets as the server counted them.
   put "$mode.udp.sentpps" "$(json "$file" "d['end']['sum']['packets']/d['end']['sum']['seconds']")"
@@ -262,6 +284,11 @@ latency() { # mode
 }
 
 reachable() { # the path works before it is measured
+  if [ "${1:-4}" = 6 ]; then
+    inns "$IN1" ping -6 -c 1 -W 5 2001:db8:100::2 >/dev/null && inns "$IN2" ping -6 -c 1 -W 5 2001:db8:100::2 >/dev/null \
+      || { log "the outside server is not reachable over IPv6 through the gateway"; return 1; }
+    return 0
+  fi
   inns "$IN1" "$tools" udpping 198.51.100.2 5401 5 10000 >/dev/null \
     && inns "$IN2" "$tools" udpping 198.51.100.2 5401 5 10000 >/dev/null \
     && inns "$IN3" "$tools" udpping 198.51.100.2 5401 5 10000 >/dev/null \
@@ -273,6 +300,7 @@ measure() { # mode
   if selected bulk1; then log "round $round, $1: bulk TCP, 1 stream"; bulk "$1" 1; fi
   if selected bulk4; then log "round $round, $1: bulk TCP, 4 streams"; bulk "$1" 4; fi
   if selected udp; then log "round $round, $1: small UDP"; small_udp "$1"; fi
+  case "$1" in *6) put "$1.loadavg" "$(cut -d' ' -f1 /proc/loadavg)"; return ;; esac  # e2e_tools speaks IPv4 only
   if selected connections; then log "round $round, $1: TCP connections per second"; connections "$1"; fi
   if selected latency; then log "round $round, $1: UDP round trips"; latency "$1"; fi
   put "$1.loadavg" "$(cut -d' ' -f1 /proc/loadavg)"
@@ -335,16 +363,15 @@ profile_run() { # name command...: perf record and perf stat on NatGate while th
     | grep '%' | head -20 >"$raw/perf-machine-$name.txt" || true
 }
 
-run_natgate() {
-  local logfile
-  logfile="$(tag natgate).log"
-  log "round $round, natgate: natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0 ${NATGATE_ARGS:-}"
+# natgate_start LOG ARGS...: natgate run in the gateway with ARGS (and $NATGATE_ARGS), its log
+# to LOG; returns when it translates.
+natgate_start() {
+  local logfile="$1"; shift
   mkdir -p "$raw/control"
   # --profile: JIT frames get names in perf (a perf map, and W^X off so that the map's
   # addresses are the ones executed)
   env DOTNET_PerfMapEnabled="$profile" DOTNET_EnableWriteXorExecute="$((1 - profile))" \
-    ip netns exec "$GW" dotnet "$dll" run --inside 10.77.0.0/24 --external 198.51.100.10 \
-    --outside-interface wan0 --control "$raw/control" ${NATGATE_ARGS:-} >"$logfile" 2>&1 &
+    ip netns exec "$GW" dotnet "$dll" run "$@" --control "$raw/control" ${NATGATE_ARGS:-} >"$logfile" 2>&1 &
   natgate_pid=$!
   for _ in $(seq 300); do
     grep -q "natgate running" "$logfile" && break
@@ -356,6 +383,17 @@ run_natgate() {
     # (ip netns exec mounts the namespace's own /sys, so this is the gateway's natgate0)
     inns "$GW" sh -c "for q in /sys/class/net/natgate0/queues/rx-*/rps_cpus; do echo $NATGATE_RPS_CPUS >\$q; done"
   fi
+}
+
+natgate_stop() { # SIGTERM, so it removes what it installed
+  kill -TERM "$natgate_pid"
+  wait "$natgate_pid" || log "natgate exited $?"
+  natgate_pid=""
+}
+
+run_natgate() {
+  log "round $round, natgate: natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0 ${NATGATE_ARGS:-}"
+  natgate_start "$(tag natgate).log" --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0
   reachable
   measure natgate
   inns "$GW" dotnet "$dll" stats --control "$raw/control" >"$(tag natgate)-stats.txt" 2>&1 || true
@@ -367,9 +405,44 @@ run_natgate() {
     profile_run cps connections natgate-profile
     rm -f "/tmp/perf-$natgate_pid.map" "/tmp/perfinfo-$natgate_pid.map"
   fi
-  kill -TERM "$natgate_pid"
-  wait "$natgate_pid" || log "natgate exited $?"
-  natgate_pid=""
+  natgate_stop
+}
+
+run_direct6() { # plain IPv6 forwarding: the outside is given a route back to the inside
+  log "round $round, direct6: plain IPv6 forwarding, no NAT"
+  ip -n "$OUT" -6 route add fd00:77::/64 via 2001:db8:100::1
+  reachable 6
+  measure direct6
+  ip -n "$OUT" -6 route del fd00:77::/64 via 2001:db8:100::1
+}
+
+run_kernel6() {
+  # The kernel's own NAT66: nftables masquerade to wan0's address (no proxy NDP needed).
+  log "round $round, kernel6: nftables NAT66 masquerade"
+  inns "$GW" nft -f - <<'NFT'
+table ip6 nat {
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    ip6 saddr fd00:77::/64 oifname "wan0" masquerade
+  }
+}
+NFT
+  reachable 6
+  measure kernel6
+  inns "$GW" nft delete table ip6 nat
+}
+
+run_natgate6() {
+  local rules="$raw/nat66.conf"
+  # TCP and UDP with ports, ICMPv6 echo by identifier (the reachability check pings)
+  printf '%s\n' "map wan0 fd00:77::/64 -> 2001:db8:100::10/128 portmap tcp/udp auto" \
+    "map wan0 fd00:77::/64 -> 2001:db8:100::10/128" >"$rules"
+  log "round $round, natgate6: natgate run --rules (NAT66 to 2001:db8:100::10) --outside-interface wan0 ${NATGATE_ARGS:-}"
+  natgate_start "$(tag natgate6).log" --rules "$rules" --outside-interface wan0
+  reachable 6
+  measure natgate6
+  inns "$GW" dotnet "$dll" stats --control "$raw/control" >"$(tag natgate6)-stats.txt" 2>&1 || true
+  natgate_stop
 }
 
 run_reflector() {
@@ -448,6 +521,10 @@ for line in open(sys.argv[1]):
     entries[key][int(rnd)] = float(value)
 seconds, machine, stamp, rounds = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 modes = ("direct", "kernel", "natgate")
+modes6 = ("direct6", "kernel6", "natgate6")
+def measured(mode):
+    return any(k.startswith(mode + ".") for k in entries)
+has4, has6 = any(measured(m) for m in modes), any(measured(m) for m in modes6)
 others = tuple(m for m in ("reflector", "slirp4netns") if any(k.startswith(m + ".") for k in entries))
 
 def v(mode, key, rnd=None):
@@ -523,14 +600,15 @@ print()
 print(f"Machine: {machine}")
 print(f"Each test {seconds} s; {rounds} round(s), the table gives the median over rounds. Load average (1 min) after each")
 print("configuration, by round: " + "; ".join(
-    ", ".join(f"{m} {fmt(v(m, 'loadavg', r), 2)}" for m in modes if v(m, 'loadavg', r) is not None)
+    ", ".join(f"{m} {fmt(v(m, 'loadavg', r), 2)}" for m in modes + others + modes6 if v(m, 'loadavg', r) is not None)
     for r in range(1, rounds + 1)))
 print()
-print("| " + " | ".join(header) + " |")
-print("|" + "|".join(["---"] + ["---:"] * 4 + ["---"] * 2) + "|")
-for r in rows:
-    print("| " + " | ".join(r) + " |")
-print()
+if has4:
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(["---"] + ["---:"] * 4 + ["---"] * 2) + "|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print()
 for other in others:
     # Another user-space NAT on the same lab (its clients in a namespace of its own).
     print(f"| figure | {other} | {other} / kernel | NatGate / {other} |")
@@ -549,7 +627,7 @@ for other in others:
         c, nc = per_gb(other, "proc"), per_gb("natgate", "proc")
         print(f"| CPU, the process, s/GB (bulk TCP) | {fmt(c, 3)} | | {fmt(nc / c, 2) + 'x' if c and nc else ''} |")
     print()
-if rounds > 1:
+if rounds > 1 and has4:
     print("NatGate / kernel by round: " + "; ".join(
         f"round {r}: " + ", ".join(
             f"{label} {fmt(v('natgate', key, r) / v('kernel', key, r), 2)}x"
@@ -559,17 +637,42 @@ if rounds > 1:
         + f", paired {fmt(paired('median', 'natgate', r), 1)} µs (kernel {fmt(paired('median', 'kernel', r), 1)} µs)"
         for r in range(1, rounds + 1)))
     print()
+if has6:
+    # IPv6 (--ipv6): the same lab's IPv6 half, NAT66 in NatGate and in the kernel.
+    print("IPv6: NatGate's NAT66 beside the kernel's nftables NAT66 (`table ip6 nat`, masquerade) and plain IPv6 forwarding")
+    print()
+    print("| figure | direct6 (no NAT) | kernel nft NAT66 masquerade | NatGate NAT66 | NatGate / kernel |")
+    print("|---|---:|---:|---:|---:|")
+    for name, key, scale, digits in (("bulk TCP, 1 stream (Gbit/s)", "tcp1.gbps", 1.0, 2), ("bulk TCP, 4 streams (Gbit/s)", "tcp4.gbps", 1.0, 2),
+                                     ("small UDP, 64 B payload (kpps received)", "udp.pps", 1e-3, 1)):
+        d, k, n = (None if v(m, key) is None else v(m, key) * scale for m in modes6)
+        print(f"| {name} | {fmt(d, digits)} | {fmt(k, digits)} | {fmt(n, digits)} | {fmt(n / k, 2) + 'x' if k and n else ''} |")
+    d, k, n = (per_gb(m, "cpu") for m in modes6)
+    print(f"| CPU, whole machine, s/GB (bulk TCP) | {fmt(d, 3)} | {fmt(k, 3)} | {fmt(n, 3)} | {fmt(n / k, 2) + 'x' if k and n else ''} |")
+    print(f"| CPU, NatGate process, s/GB (bulk TCP) | | | {fmt(per_gb('natgate6', 'proc'), 3)} | |")
+    print()
+    if rounds > 1:
+        print("NatGate NAT66 / kernel NAT66 by round: " + "; ".join(
+            f"round {r}: " + ", ".join(
+                f"{label} {fmt(v('natgate6', key, r) / v('kernel6', key, r), 2)}x"
+                for label, key in (("TCP 1", "tcp1.gbps"), ("TCP 4", "tcp4.gbps"), ("UDP", "udp.pps"))
+                if v('natgate6', key, r) and v('kernel6', key, r))
+            for r in range(1, rounds + 1)))
+        print()
 notes = []
 def total(mode, key):
     found = entries.get(f"{mode}.{key}")
     return None if not found else sum(found.values())
-for m in modes + others:
+for m in (m for m in modes + others if has4):
     sent = v(m, "udp.sentpps")
     notes.append(f"- {m}: small UDP sent {fmt(sent and sent / 1e3, 1)} kpps (median); TCP connections failed "
                  f"{fmt(total(m, 'cps.failed'), 0)}, SYNs refused by PAWS at the server {fmt(total(m, 'cps.paws'), 0)}; UDP round trips lost {fmt(total(m, 'rtt.lost'), 0)} of {2000 * rounds}")
+for m in (m for m in modes6 if measured(m)):
+    sent = v(m, "udp.sentpps")
+    notes.append(f"- {m}: small UDP sent {fmt(sent and sent / 1e3, 1)} kpps (median)")
 notes.append("- TCP retransmissions by the sender (median, 1 / 4 streams): " + ", ".join(
-    f"{m} {fmt(v(m, 'tcp1.retrans'), 0)} / {fmt(v(m, 'tcp4.retrans'), 0)}" for m in modes))
-for m, s in ((m, s) for m in ("natgate", "reflector") for s in (1, 4)):
+    f"{m} {fmt(v(m, 'tcp1.retrans'), 0)} / {fmt(v(m, 'tcp4.retrans'), 0)}" for m in modes + modes6 if measured(m)))
+for m, s in ((m, s) for m in ("natgate", "reflector", "natgate6") for s in (1, 4)):
     tp, tb = total(m, f"tcp{s}.tunpackets"), total(m, f"tcp{s}.tunbytes")
     if tp:
         runs = len(entries[f"{m}.tcp{s}.tunpackets"])

@@ -72,3 +72,17 @@ lab_build() {
   ip -n "$IN1" route add default via 10.77.0.1
   ip -n "$IN2" route add default via 10.77.0.1
 }
+
+# lab_ipv6: the IPv6 half of GatewayLab(ipv6: true) on the same links: fd00:77::/64 inside (gw
+# ::1, in1 ::2, in2 ::3), 2001:db8:100::/64 outside (gw ::1, out ::2), IPv6 forwarding on;
+# without duplicate address detection, so the addresses work at once.
+lab_ipv6() {
+  ip -n "$GW" -6 addr add fd00:77::1/64 dev br0 nodad
+  ip -n "$IN1" -6 addr add fd00:77::2/64 dev eth0 nodad
+  ip -n "$IN2" -6 addr add fd00:77::3/64 dev eth0 nodad
+  ip -n "$GW" -6 addr add 2001:db8:100::1/64 dev wan0 nodad
+  ip -n "$OUT" -6 addr add 2001:db8:100::2/64 dev eth0 nodad
+  ip -n "$IN1" -6 route add default via fd00:77::1
+  ip -n "$IN2" -6 route add default via fd00:77::1
+  inns "$GW" sysctl -qw net.ipv6.conf.all.forwarding=1
+}
