@@ -1,7 +1,10 @@
 using System.Buffers.Binary;
+using NatGate.Core.Addressing;
 using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
+using NatGate.Core.Rules.Ipnat;
 using NatGate.Core.Translation;
+using static NatGate.Core.Tests.Translation.Npt.NptPackets;
 
 namespace NatGate.Core.Tests.Translation;
 
@@ -87,5 +90,59 @@ public sealed class PartialChecksumTests
         Assert.Equal(1300, BinaryPrimitives.ReadUInt16BigEndian(translated.AsSpan(42)));
         Complete(translated);
         Lab.AssertValid(translated);
+    }
+
+    /// <summary>The IPv6 forms of <see cref="MakePartial"/> and <see cref="Complete"/>: the pseudo-header of RFC 8200 section 8.1.</summary>
+    private static byte[] MakePartialIpv6(byte[] packet)
+    {
+        Ipv6Packet.TryParse(packet, out Ipv6Packet ip);
+        int offset = ip.TransportProtocol == IpProtocol.Tcp ? TcpSegment.Field.Checksum : UdpDatagram.Field.Checksum;
+        BinaryPrimitives.WriteUInt16BigEndian(ip.Transport[offset..], TransportChecksum.PseudoHeaderSumIpv6(ip.SourceAddress, ip.DestinationAddress, ip.TransportProtocol, ip.Transport.Length));
+        return packet;
+    }
+
+    private static void CompleteIpv6(byte[] packet)
+    {
+        Ipv6Packet.TryParse(packet, out Ipv6Packet ip);
+        int offset = ip.TransportProtocol == IpProtocol.Tcp ? TcpSegment.Field.Checksum : UdpDatagram.Field.Checksum;
+        BinaryPrimitives.WriteUInt16BigEndian(ip.Transport[offset..], InternetChecksum.Compute(ip.Transport));
+    }
+
+    /// <summary>
+    /// NAT66 with offloads (a TSO/USO super-packet over IPv6 stays partial): the 16-byte addresses'
+    /// change alone goes into the pseudo-header sum, the ports' is summed at completion.
+    /// </summary>
+    [Theory]
+    [InlineData(IpProtocol.Tcp)]
+    [InlineData(IpProtocol.Udp)]
+    public void A_partial_checksum_over_nat66_completes_to_the_right_one_both_ways(IpProtocol protocol)
+    {
+        var engine = new NatEngine(new NatEngineOptions(), 0);
+        engine.LoadRules(IpnatParser.Parse("map wan0 fd00:77::/64 -> 2001:db8::10/128 portmap tcp/udp auto", "ipnat.conf").Rules);
+        Ipv6Address insideA = Address("fd00:77::2"), insideB = Address("fd00:77::3"), external = Address("2001:db8::10"), remote = Address("2001:db8:ff::5");
+        byte[] Make(Ipv6Address source, Ipv6Address destination, ushort sourcePort, ushort destinationPort)
+            => protocol == IpProtocol.Tcp ? Tcp(source, destination, sourcePort, destinationPort) : Udp(source, destination, sourcePort, destinationPort);
+        byte[] Translate(byte[] packet)
+        {
+            TranslationResult result = engine.Translate(packet, packet.Length, 0, checksumPartial: true);
+            Assert.Equal(Verdict.Forward, result.Verdict);
+            return packet[..result.Length];
+        }
+        // B holds external port 40000 first, so A's flow changes port as well as address.
+        byte[] first = Make(insideB, remote, 40000, 443);
+        Assert.Equal(Verdict.Forward, engine.Translate(first, first.Length, 0).Verdict);
+
+        byte[] outbound = Translate(MakePartialIpv6(Make(insideA, remote, 40000, 443)));
+        CompleteIpv6(outbound);
+        Assert.True(ChecksumIsValid(outbound));
+        Assert.Equal(external, Source(outbound));
+        ushort externalPort = BinaryPrimitives.ReadUInt16BigEndian(outbound.AsSpan(Ipv6Packet.HeaderLength));
+        Assert.NotEqual(40000, externalPort);
+
+        byte[] inbound = Translate(MakePartialIpv6(Make(remote, external, 443, externalPort)));
+        CompleteIpv6(inbound);
+        Assert.True(ChecksumIsValid(inbound));
+        Assert.Equal(insideA, Destination(inbound));
+        Assert.Equal(40000, BinaryPrimitives.ReadUInt16BigEndian(inbound.AsSpan(Ipv6Packet.HeaderLength + 2)));
     }
 }
