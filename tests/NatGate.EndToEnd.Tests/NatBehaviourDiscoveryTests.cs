@@ -37,6 +37,7 @@ public sealed partial class NatBehaviourDiscoveryTests
     [Theory]
     [InlineData("eim", "eif", "Endpoint Independent", "Endpoint Independent")]
     [InlineData("eim", "adf", "Endpoint Independent", "Address Dependent")]
+    [InlineData("eim", "apdf", "Endpoint Independent", "Address and Port Dependent")]
     [InlineData("adm", "apdf", "Address Dependent", "Address and Port Dependent")]
     [InlineData("apdm", "apdf", "Address and Port Dependent", "Address and Port Dependent")]
     public void An_outside_stun_server_sees_the_configured_mapping_and_filtering_over_ipv6(string mapping, string filtering, string expectedMapping, string expectedFiltering)
