@@ -19,6 +19,13 @@ public interface IPacketFamily<TAddress>
     static abstract PacketError Parse(ReadOnlySpan<byte> packet, out NetworkHeader<TAddress> header);
 
     /// <summary>
+    /// Parses the packet an ICMP error quotes (RFC 792, RFC 4443 2.4 c): its network header must be
+    /// whole, its payload may stop short, and <see cref="NetworkHeader{TAddress}.Length"/> is then
+    /// the bytes present. IPv4's quoted header checksum is not checked (the ICMP checksum covers it).
+    /// </summary>
+    static abstract PacketError ParseQuoted(ReadOnlySpan<byte> quote, out NetworkHeader<TAddress> header);
+
+    /// <summary>
     /// Writes a translated packet's addresses. IPv4 also applies <paramref name="addressDelta"/>
     /// (the RFC 1624 delta of the address change) to its header checksum; IPv6 has none.
     /// </summary>
@@ -38,4 +45,23 @@ public interface IPacketFamily<TAddress>
     /// ICMPv6's also covers the pseudo-header, so the address change too (RFC 4443 2.3).
     /// </summary>
     static abstract ushort IcmpChecksumDelta(ushort addressDelta, ushort identifierDelta);
+
+    /// <summary>
+    /// Whether an ICMP message between <paramref name="source"/> and <paramref name="destination"/>
+    /// carries a correct checksum: ICMPv4's covers the message, ICMPv6's the pseudo-header too.
+    /// </summary>
+    static abstract bool IsIcmpChecksumValid(TAddress source, TAddress destination, ReadOnlySpan<byte> message);
+
+    /// <summary>The checksum to store in an ICMP message, its checksum field taken as zero.</summary>
+    static abstract ushort IcmpChecksum(TAddress source, TAddress destination, ReadOnlySpan<byte> message);
+
+    /// <summary>
+    /// Writes over the packet at the start of <paramref name="buffer"/> (<paramref name="packetLength"/>
+    /// bytes) the ICMP error that refuses it: "communication administratively prohibited" from
+    /// <paramref name="from"/> to its source (ICMPv4 3/13, RFC 1812 5.2.7.1; ICMPv6 1/1, RFC 4443
+    /// 3.1), quoting as much of it as the family lets an error carry (576 bytes in all for IPv4,
+    /// RFC 1812 4.3.2.3; the minimum MTU, 1280, for IPv6, RFC 4443 2.4 c). Returns the reply's
+    /// length, or 0 when the buffer has no room for it.
+    /// </summary>
+    static abstract int WriteProhibited(Span<byte> buffer, int packetLength, TAddress from);
 }

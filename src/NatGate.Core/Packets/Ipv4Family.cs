@@ -36,6 +36,20 @@ public readonly struct Ipv4Family : IPacketFamily<Ipv4Address>
         return PacketError.None;
     }
 
+    public static PacketError ParseQuoted(ReadOnlySpan<byte> quote, out NetworkHeader<Ipv4Address> header)
+    {
+        header = default;
+        Span<byte> bytes = MemoryMarshal.CreateSpan(ref MemoryMarshal.GetReference(quote), quote.Length);
+        PacketError error = Ipv4Packet.TryParseEmbedded(bytes, out Ipv4Packet ip);
+        if (error != PacketError.None)
+        {
+            return error;
+        }
+        header = new NetworkHeader<Ipv4Address>(ip.SourceAddress, ip.DestinationAddress, ip.Protocol, ip.HeaderLength, ip.Bytes.Length,
+            ip.FragmentOffset, ip.MoreFragments, ip.Identification);
+        return PacketError.None;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void WriteAddresses(Span<byte> packet, Ipv4Address source, Ipv4Address destination, ushort addressDelta)
     {
@@ -52,4 +66,20 @@ public readonly struct Ipv4Family : IPacketFamily<Ipv4Address>
     public static bool IsIcmpQueryRequest(byte type) => IcmpMessage.IsQueryRequestType(type);
 
     public static ushort IcmpChecksumDelta(ushort addressDelta, ushort identifierDelta) => identifierDelta;
+
+    public static bool IsIcmpChecksumValid(Ipv4Address source, Ipv4Address destination, ReadOnlySpan<byte> message) => TransportChecksum.IsValidIcmp(message);
+
+    public static ushort IcmpChecksum(Ipv4Address source, Ipv4Address destination, ReadOnlySpan<byte> message) => TransportChecksum.ComputeIcmp(message);
+
+    public static int WriteProhibited(Span<byte> buffer, int packetLength, Ipv4Address from)
+    {
+        if (buffer.Length < Ipv4PacketWriter.MaximumIcmpErrorLength || Ipv4Packet.TryParse(buffer[..packetLength], out Ipv4Packet ip) != PacketError.None)
+        {
+            return 0;
+        }
+        // The writer's header would overwrite the start of the quote: quote from a copy.
+        Span<byte> original = stackalloc byte[Math.Min((int)ip.TotalLength, Ipv4PacketWriter.MaximumIcmpErrorLength - Ipv4Packet.MinimumHeaderLength - IcmpMessage.HeaderLength)];
+        ip.Bytes[..original.Length].CopyTo(original);
+        return Ipv4PacketWriter.WriteIcmpError(buffer, from, ip.SourceAddress, IcmpType.DestinationUnreachable, 13, original);
+    }
 }

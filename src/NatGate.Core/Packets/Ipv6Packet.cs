@@ -63,7 +63,16 @@ public readonly ref struct Ipv6Packet
     /// Parses a packet and walks Hop-by-Hop, Routing, Fragment, Destination Options and AH
     /// headers. <paramref name="buffer"/> may be longer than the packet.
     /// </summary>
-    public static PacketError TryParse(Span<byte> buffer, out Ipv6Packet packet)
+    public static PacketError TryParse(Span<byte> buffer, out Ipv6Packet packet) => Parse(buffer, quoted: false, out packet);
+
+    /// <summary>
+    /// Parses the packet quoted inside an ICMPv6 error (RFC 4443 2.4 c): the fixed header and the
+    /// extension headers must be there, but the payload length may exceed the bytes present, and
+    /// then <see cref="Bytes"/> and <see cref="Transport"/> end where the quote does.
+    /// </summary>
+    public static PacketError TryParseEmbedded(Span<byte> buffer, out Ipv6Packet packet) => Parse(buffer, quoted: true, out packet);
+
+    private static PacketError Parse(Span<byte> buffer, bool quoted, out Ipv6Packet packet)
     {
         packet = default;
         if (buffer.Length < HeaderLength)
@@ -84,7 +93,11 @@ public readonly ref struct Ipv6Packet
         int totalLength = HeaderLength + payloadLength;
         if (totalLength > buffer.Length)
         {
-            return PacketError.Truncated;
+            if (!quoted)
+            {
+                return PacketError.Truncated;
+            }
+            totalLength = buffer.Length;
         }
         Span<byte> bytes = buffer[..totalLength];
         int offset = HeaderLength;

@@ -4,10 +4,11 @@ using NatGate.Core.Sessions;
 namespace NatGate.Core.Translation;
 
 /// <summary>
-/// What one address family owns in the engine: its flow table, the session store over it and its
-/// address pools. The packet paths written once for both families take the family's parts.
+/// What one address family owns in the engine: its flow table, the session store over it, its
+/// address pools and its fragment tracker. The packet paths written once for both families take
+/// the family's parts.
 /// </summary>
-internal sealed class FamilyParts<TAddress>(FlowTable<TAddress> table, SessionStore<TAddress> sessions, AddressPools<TAddress> pools)
+internal sealed class FamilyParts<TAddress>(FlowTable<TAddress> table, SessionStore<TAddress> sessions, AddressPools<TAddress> pools, FragmentTracker<TAddress> fragments)
     where TAddress : unmanaged, IFlowAddress<TAddress>
 {
     public FlowTable<TAddress> Table { get; } = table;
@@ -15,6 +16,9 @@ internal sealed class FamilyParts<TAddress>(FlowTable<TAddress> table, SessionSt
     public SessionStore<TAddress> Sessions { get; } = sessions;
 
     public AddressPools<TAddress> Pools { get; } = pools;
+
+    /// <summary>The family's fragmented datagrams, and the early fragments held for them.</summary>
+    public FragmentTracker<TAddress> Fragments { get; } = fragments;
 
     /// <summary>
     /// The gateway's own addresses. A packet from one of them that is redirected also gets its

@@ -1,16 +1,16 @@
 using NatGate.Core.Addressing;
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
 
 namespace NatGate.Core.Translation;
 
 /// <summary>
-/// IPv4 fragments (RFC 4787 REQ-14, RFC 5508 section 3.3): only a first fragment carries ports,
-/// so its translation is remembered by (source, destination, protocol, identification) and applied
-/// to the later fragments. Later fragments that arrive first are held, in bounded memory, until
-/// their first fragment comes or the timeout passes.
+/// Fragments of either family (RFC 4787 REQ-14, RFC 5508 section 3.3; IPv6's Fragment header,
+/// RFC 8200 section 4.5): only a first fragment carries ports, so its translation is remembered by
+/// its <see cref="FragmentKey{TAddress}"/> and applied to the later fragments, whose addresses are
+/// all that changes. Later fragments that arrive first are held, in bounded memory, until their
+/// first fragment comes or the timeout passes. One tracker per family; the methods that rewrite
+/// take the family's packet rules.
 /// </summary>
 /// <remarks>
 /// The memory is shared out so that no one can starve the others (issue 10): the held slots are
@@ -19,10 +19,11 @@ namespace NatGate.Core.Translation;
 /// tracks at most a sixteenth of the datagrams. A spoofed flood of fragments then costs its own
 /// share, not the inside's.
 /// </remarks>
-internal sealed class FragmentTracker
+internal sealed class FragmentTracker<TAddress>
+    where TAddress : unmanaged, IFlowAddress<TAddress>
 {
-    private readonly Dictionary<FragmentKey, FragmentRewrite> datagrams;
-    private readonly Dictionary<Ipv4Address, int> datagramsPerSource = [];
+    private readonly Dictionary<FragmentKey<TAddress>, FragmentRewrite> datagrams;
+    private readonly Dictionary<TAddress, int> datagramsPerSource = [];
     private readonly int maximumDatagrams;
     private readonly int maximumDatagramsPerSource;
     private readonly int maximumHeldPerSource;
@@ -31,12 +32,12 @@ internal sealed class FragmentTracker
     private readonly HeldFragment[] held;
     private readonly int heldSize;
     private readonly Queue<int> released;
-    private readonly List<FragmentKey> expiredScratch = [];
+    private readonly List<FragmentKey<TAddress>> expiredScratch = [];
 
     public FragmentTracker(NatEngineOptions options)
     {
         maximumDatagrams = options.MaximumFragmentedDatagrams;
-        datagrams = new Dictionary<FragmentKey, FragmentRewrite>(maximumDatagrams);
+        datagrams = new Dictionary<FragmentKey<TAddress>, FragmentRewrite>(maximumDatagrams);
         timeoutTicks = options.FragmentTimeout.Ticks;
         heldSize = options.HeldFragmentSize;
         held = new HeldFragment[options.MaximumHeldFragments];
@@ -51,12 +52,13 @@ internal sealed class FragmentTracker
     public int HeldFragments { get; private set; }
 
     /// <summary>Whether a first fragment of <paramref name="key"/> could be remembered: the table and its source's share have room.</summary>
-    public bool HasRoom(FragmentKey key)
+    public bool HasRoom(FragmentKey<TAddress> key)
         => datagrams.ContainsKey(key)
             || (datagrams.Count < maximumDatagrams && datagramsPerSource.GetValueOrDefault(key.Source) < maximumDatagramsPerSource);
 
     /// <summary>Remembers how a first fragment was rewritten; releases held fragments of the same datagram.</summary>
-    public bool Remember(FragmentKey key, Ipv4Address newSource, Ipv4Address newDestination, ushort ipDelta, long nowTicks)
+    public bool Remember<TFamily>(FragmentKey<TAddress> key, TAddress newSource, TAddress newDestination, ushort ipDelta, long nowTicks)
+        where TFamily : struct, IPacketFamily<TAddress>
     {
         if (!HasRoom(key))
         {
@@ -73,7 +75,7 @@ internal sealed class FragmentTracker
             {
                 if (held[slot].Used && !held[slot].Released && held[slot].Key == key)
                 {
-                    Rewrite(heldBytes.AsSpan(slot * heldSize, held[slot].Length), datagrams[key]);
+                    Rewrite<TFamily>(heldBytes.AsSpan(slot * heldSize, held[slot].Length), datagrams[key]);
                     held[slot].Released = true;
                     released.Enqueue(slot);
                 }
@@ -83,13 +85,14 @@ internal sealed class FragmentTracker
     }
 
     /// <summary>Rewrites a later fragment if its datagram is known.</summary>
-    public bool TryRewrite(FragmentKey key, Span<byte> packet)
+    public bool TryRewrite<TFamily>(FragmentKey<TAddress> key, Span<byte> packet)
+        where TFamily : struct, IPacketFamily<TAddress>
     {
         if (!datagrams.TryGetValue(key, out FragmentRewrite rewrite))
         {
             return false;
         }
-        Rewrite(packet, rewrite);
+        Rewrite<TFamily>(packet, rewrite);
         return true;
     }
 
@@ -97,7 +100,7 @@ internal sealed class FragmentTracker
     /// Keeps a copy of an early fragment, in the half of the slots for its side
     /// (<paramref name="fromOutside"/>) and within its source's share; false when there is no room.
     /// </summary>
-    public bool TryHold(FragmentKey key, ReadOnlySpan<byte> packet, long nowTicks, bool fromOutside)
+    public bool TryHold(FragmentKey<TAddress> key, ReadOnlySpan<byte> packet, long nowTicks, bool fromOutside)
     {
         if (packet.Length > heldSize)
         {
@@ -156,14 +159,14 @@ internal sealed class FragmentTracker
     public int Expire(long nowTicks)
     {
         expiredScratch.Clear();
-        foreach ((FragmentKey key, FragmentRewrite rewrite) in datagrams)
+        foreach ((FragmentKey<TAddress> key, FragmentRewrite rewrite) in datagrams)
         {
             if (rewrite.ExpiresTicks <= nowTicks)
             {
                 expiredScratch.Add(key);
             }
         }
-        foreach (FragmentKey key in expiredScratch)
+        foreach (FragmentKey<TAddress> key in expiredScratch)
         {
             datagrams.Remove(key);
             if (--CollectionsMarshal.GetValueRefOrNullRef(datagramsPerSource, key.Source) <= 0)
@@ -184,25 +187,32 @@ internal sealed class FragmentTracker
         return dropped;
     }
 
-    private static void Rewrite(Span<byte> packet, FragmentRewrite rewrite)
-    {
-        rewrite.NewSource.Write(packet[Ipv4Packet.Field.SourceAddress..]);
-        rewrite.NewDestination.Write(packet[Ipv4Packet.Field.DestinationAddress..]);
-        Span<byte> checksum = packet[Ipv4Packet.Field.HeaderChecksum..];
-        BinaryPrimitives.WriteUInt16BigEndian(checksum, InternetChecksum.ApplyDelta(BinaryPrimitives.ReadUInt16BigEndian(checksum), rewrite.IpDelta));
-    }
+    /// <summary>A later fragment's rewrite: its addresses (and IPv4's header checksum); its data has no ports to change.</summary>
+    private static void Rewrite<TFamily>(Span<byte> packet, FragmentRewrite rewrite)
+        where TFamily : struct, IPacketFamily<TAddress>
+        => TFamily.WriteAddresses(packet, rewrite.NewSource, rewrite.NewDestination, rewrite.IpDelta);
 
-    private readonly record struct FragmentRewrite(Ipv4Address NewSource, Ipv4Address NewDestination, ushort IpDelta, long ExpiresTicks);
+    private readonly record struct FragmentRewrite(TAddress NewSource, TAddress NewDestination, ushort IpDelta, long ExpiresTicks);
 
     private struct HeldFragment
     {
         public bool Used;
         public bool Released;
-        public FragmentKey Key;
+        public FragmentKey<TAddress> Key;
         public int Length;
         public long ExpiresTicks;
     }
 }
 
-/// <summary>What ties the fragments of one datagram together (RFC 791).</summary>
-internal readonly record struct FragmentKey(Ipv4Address Source, Ipv4Address Destination, IpProtocol Protocol, ushort Identification);
+/// <summary>
+/// What ties the fragments of one datagram together: (source, destination, protocol,
+/// identification) in IPv4 (RFC 791); (source, destination, identification) in IPv6, whose later
+/// fragments may name another Next Header than the first (RFC 8200 4.5), so there the protocol is 0.
+/// </summary>
+internal readonly record struct FragmentKey<TAddress>(TAddress Source, TAddress Destination, IpProtocol Protocol, uint Identification)
+    where TAddress : unmanaged, IFlowAddress<TAddress>
+{
+    /// <summary>The key of the datagram whose fragment has <paramref name="header"/>.</summary>
+    public static FragmentKey<TAddress> Of(in NetworkHeader<TAddress> header)
+        => new(header.Source, header.Destination, TAddress.IcmpProtocol == IpProtocol.Icmp ? header.Protocol : default, header.Identification);
+}

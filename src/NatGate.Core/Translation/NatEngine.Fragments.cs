@@ -7,60 +7,47 @@ namespace NatGate.Core.Translation;
 
 public sealed partial class NatEngine
 {
-    /// <summary>Early fragments held for their first fragment.</summary>
-    public int HeldFragments => fragments.HeldFragments;
+    /// <summary>Early fragments held for their first fragment, of both families.</summary>
+    public int HeldFragments => ipv4.Fragments.HeldFragments + (ipv6?.Fragments.HeldFragments ?? 0);
+
+    /// <summary>Whether the datagram of the first fragment <paramref name="header"/> can be tracked.</summary>
+    private static bool HasRoomForFragments<TAddress>(FamilyParts<TAddress> parts, in NetworkHeader<TAddress> header)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+        => parts.Fragments.HasRoom(FragmentKey<TAddress>.Of(header));
+
+    /// <summary>A translated first fragment: its later fragments follow it by identification, to where the session sent it.</summary>
+    private static void RememberFragments<TFamily, TAddress>(FamilyParts<TAddress> parts, in NetworkHeader<TAddress> header, int index, bool forward, long nowTicks)
+        where TFamily : struct, IPacketFamily<TAddress>
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        ref Session<TAddress> session = ref parts.Table.At(index);
+        FlowKey<TAddress> after = forward ? session.Translated : session.Original.Reverse();
+        ushort delta = forward ? session.IpChecksumDelta : InternetChecksum.Negate(session.IpChecksumDelta);
+        parts.Fragments.Remember<TFamily>(FragmentKey<TAddress>.Of(header), after.Source, after.Destination, delta, nowTicks);
+    }
+
+    private static void RememberPassedFragments<TFamily, TAddress>(FamilyParts<TAddress> parts, in NetworkHeader<TAddress> header, long nowTicks)
+        where TFamily : struct, IPacketFamily<TAddress>
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+        // Untranslated datagrams still need their later fragments let through, unchanged.
+        => parts.Fragments.Remember<TFamily>(FragmentKey<TAddress>.Of(header), header.Source, header.Destination, 0xFFFF, nowTicks);
 
     /// <summary>
-    /// Whether the first fragment in <paramref name="packet"/> can be tracked. IPv4 only for now:
-    /// an IPv6 first fragment is refused until IPv6 fragments are tracked.
+    /// A fragment after the first (no ports in it): rewritten as its first fragment was, or, when
+    /// that has not come yet, held until it does, in the half of the buffer for its side.
     /// </summary>
-    private bool HasRoomForFragments<TAddress>(Span<byte> packet)
+    private TranslationResult TranslateLaterFragment<TFamily, TAddress>(FamilyParts<TAddress> parts, Span<byte> packet, in NetworkHeader<TAddress> header, long nowTicks)
+        where TFamily : struct, IPacketFamily<TAddress>
         where TAddress : unmanaged, IFlowAddress<TAddress>
     {
-        if (TAddress.Size != Ipv4Address.Size || Ipv4Packet.TryParse(packet, out Ipv4Packet ip) != PacketError.None)
-        {
-            return false;
-        }
-        return fragments.HasRoom(new FragmentKey(ip.SourceAddress, ip.DestinationAddress, ip.Protocol, ip.Identification));
-    }
-
-    /// <summary>A translated first fragment: its later fragments follow it by IP identification.</summary>
-    private void RememberFragments<TAddress>(Span<byte> packet, int index, bool forward, long nowTicks)
-        where TAddress : unmanaged, IFlowAddress<TAddress>
-    {
-        if (TAddress.Size != Ipv4Address.Size || Ipv4Packet.TryParse(packet, out Ipv4Packet ip) != PacketError.None)
-        {
-            return;
-        }
-        ref Session session = ref table.At(index);
-        FlowKey before = forward ? session.Original : session.Translated.Reverse();
-        FlowKey after = forward ? session.Translated : session.Original.Reverse();
-        ushort delta = forward ? session.IpChecksumDelta : InternetChecksum.Negate(session.IpChecksumDelta);
-        fragments.Remember(new FragmentKey(before.Source, before.Destination, ip.Protocol, ip.Identification), after.Source, after.Destination, delta, nowTicks);
-    }
-
-    private void RememberPassedFragments<TAddress>(Span<byte> packet, long nowTicks)
-        where TAddress : unmanaged, IFlowAddress<TAddress>
-    {
-        if (TAddress.Size != Ipv4Address.Size || Ipv4Packet.TryParse(packet, out Ipv4Packet ip) != PacketError.None)
-        {
-            return;
-        }
-        // Untranslated datagrams still need their later fragments let through, unchanged.
-        fragments.Remember(new FragmentKey(ip.SourceAddress, ip.DestinationAddress, ip.Protocol, ip.Identification),
-            ip.SourceAddress, ip.DestinationAddress, 0xFFFF, nowTicks);
-    }
-
-    private TranslationResult TranslateLaterFragment(Span<byte> buffer, Ipv4Packet ip, long nowTicks)
-    {
-        var key = new FragmentKey(ip.SourceAddress, ip.DestinationAddress, ip.Protocol, ip.Identification);
-        int length = ip.TotalLength;
-        if (fragments.TryRewrite(key, buffer[..length]))
+        var key = FragmentKey<TAddress>.Of(header);
+        int length = header.Length;
+        if (parts.Fragments.TryRewrite<TFamily>(key, packet[..length]))
         {
             Counters.FragmentsTranslated++;
             return new TranslationResult(Verdict.Forward, DropReason.None, length);
         }
-        if (fragments.TryHold(key, buffer[..length], nowTicks, fromOutside: IsExternalAddress(ip.DestinationAddress)))
+        if (parts.Fragments.TryHold(key, packet[..length], nowTicks, fromOutside: RulesOf<TAddress>().IsExternalAddress(header.Destination)))
         {
             return new TranslationResult(Verdict.Held, DropReason.None, 0);
         }
@@ -73,7 +60,7 @@ public sealed partial class NatEngine
     /// </summary>
     public bool TryTakeReleasedPacket(Span<byte> destination, out int length)
     {
-        if (fragments.TryTakeReleased(destination, out length))
+        if (ipv4.Fragments.TryTakeReleased(destination, out length) || (ipv6 is not null && ipv6.Fragments.TryTakeReleased(destination, out length)))
         {
             Counters.FragmentsTranslated++;
             return true;

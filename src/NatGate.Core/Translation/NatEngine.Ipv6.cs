@@ -16,8 +16,9 @@ public sealed partial class NatEngine
     /// discovery is never translated (RFC 6296 section 3.6). What no prefix translation takes goes
     /// to NAT66 when IPv6 map or rdr rules are loaded (the new-session path decides as for IPv4),
     /// and is dropped otherwise: only the routing NatGate installs brings IPv6 here.
+    /// <paramref name="buffer"/> starts with <paramref name="packet"/> and may hold more: room for a reply.
     /// </summary>
-    private TranslationResult TranslateIpv6(Span<byte> packet, long nowTicks, bool checksumPartial)
+    private TranslationResult TranslateIpv6(Span<byte> buffer, Span<byte> packet, long nowTicks, bool checksumPartial)
     {
         // Parsed once, for the prefix translations and the stateful path both.
         if (Ipv6Family.Parse(packet, out NetworkHeader<Ipv6Address> header) != PacketError.None)
@@ -27,7 +28,7 @@ public sealed partial class NatEngine
         RuleSlot[] translations = ruleSet.Matcher.PrefixTranslations;
         if (translations.Length == 0)
         {
-            return ruleSet.Matcher.Ipv6.Count > 0 || ipv6 is not null ? TranslateStateful(packet[..header.Length], header, nowTicks, checksumPartial) : Unsupported();
+            return ruleSet.Matcher.Ipv6.Count > 0 || ipv6 is not null ? TranslateStateful(buffer, header, nowTicks, checksumPartial) : Unsupported();
         }
         Ipv6Address source = header.Source;
         Ipv6Address destination = header.Destination;
@@ -66,18 +67,22 @@ public sealed partial class NatEngine
             Counters.BytesIn += length;
             return new TranslationResult(Verdict.Forward, DropReason.None, length);
         }
-        return ruleSet.Matcher.Ipv6.Count > 0 || ipv6 is not null ? TranslateStateful(packet[..header.Length], header, nowTicks, checksumPartial) : Unsupported();
+        return ruleSet.Matcher.Ipv6.Count > 0 || ipv6 is not null ? TranslateStateful(buffer, header, nowTicks, checksumPartial) : Unsupported();
     }
 
     /// <summary>
     /// NAT66: stateful translation of IPv6 with the same rules, behaviours, limits and timers as
-    /// IPv4, on the paths written once for both families. Not yet: ICMPv6 errors and fragments.
+    /// IPv4, on the paths written once for both families: sessions, ICMPv6 errors about them
+    /// (<see cref="TranslateIcmpError"/>), fragments (a first fragment by its session, the later
+    /// ones after it, RFC 8200 4.5; an atomic fragment, offset 0 without M, is a whole packet) and
+    /// refusals answered with ICMPv6. Neighbour discovery is never translated.
     /// </summary>
-    private TranslationResult TranslateStateful(Span<byte> packet, in NetworkHeader<Ipv6Address> header, long nowTicks, bool checksumPartial)
+    private TranslationResult TranslateStateful(Span<byte> buffer, in NetworkHeader<Ipv6Address> header, long nowTicks, bool checksumPartial)
     {
-        if (header.FragmentOffset != 0 || header.MoreFragments)
+        Span<byte> packet = buffer[..header.Length];
+        if (header.FragmentOffset != 0)
         {
-            return Unsupported(); // IPv6 fragments of stateful sessions are not tracked yet
+            return TranslateLaterFragment<Ipv6Family, Ipv6Address>(Ipv6Parts(), packet, header, nowTicks);
         }
         IpProtocol protocol = header.Protocol;
         Span<byte> transport = header.Transport(packet);
@@ -88,8 +93,11 @@ public sealed partial class NatEngine
             // RFC 8200 8.1: a UDP checksum of zero is not allowed over IPv6.
             case IpProtocol.Udp when transport[UdpDatagram.Field.Checksum] == 0 && transport[UdpDatagram.Field.Checksum + 1] == 0 && !checksumPartial:
                 return Malformed();
+            case IpProtocol.Icmpv6 when Ipv6Family.IsIcmpError(transport[0]):
+                // An error fits the minimum MTU (RFC 4443 2.4 c): a fragmented one is not translated.
+                return header.MoreFragments ? Unsupported() : TranslateIcmpError<Ipv6Family, Ipv6Address>(ipv6, packet, header, transport);
             case IpProtocol.Icmpv6 when !Ipv6Family.IsIcmpQuery(transport[0]):
-                return Unsupported(); // errors (not yet translated) and neighbour discovery (never)
+                return Unsupported(); // neighbour discovery (RFC 6296 3.6), router and multicast listener messages: never
             default:
                 break;
         }
@@ -98,7 +106,7 @@ public sealed partial class NatEngine
         int index = parts.Table.Find(key, out bool forward);
         if (index < 0)
         {
-            return CreateSession<Ipv6Family, Ipv6Address>(parts, packet, header, transport, key, nowTicks, checksumPartial);
+            return CreateSession<Ipv6Family, Ipv6Address>(parts, buffer, header, transport, key, nowTicks, checksumPartial);
         }
         return Apply<Ipv6Family, Ipv6Address>(parts, index, forward, packet, header, transport, nowTicks, checksumPartial);
     }

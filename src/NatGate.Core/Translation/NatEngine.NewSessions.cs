@@ -83,7 +83,7 @@ public sealed partial class NatEngine
             }
             if (header.MoreFragments)
             {
-                RememberPassedFragments<TAddress>(packet, nowTicks);
+                RememberPassedFragments<TFamily, TAddress>(parts, header, nowTicks);
             }
             Counters.Passed++;
             return new TranslationResult(Verdict.Forward, DropReason.None, header.Length);
@@ -151,7 +151,7 @@ public sealed partial class NatEngine
                 }
                 if (refusal != DropReason.None)
                 {
-                    return Refuse<TAddress>(buffer, refusal, map, nowTicks);
+                    return Refuse<TFamily, TAddress>(buffer, header.Length, refusal, map, nowTicks);
                 }
                 startsMapping = hasPorts;
             }
@@ -210,7 +210,7 @@ public sealed partial class NatEngine
         if (tableRefusal != TableRefusal.None)
         {
             pools.ReleaseAllocation(allocatedFrom, protocol, newSourcePort, key.Source, nowTicks);
-            return Refuse<TAddress>(buffer, tableRefusal switch
+            return Refuse<TFamily, TAddress>(buffer, header.Length, tableRefusal switch
             {
                 TableRefusal.TableFull => DropReason.TableFull,
                 TableRefusal.HostLimit => DropReason.HostLimit,
@@ -279,23 +279,26 @@ public sealed partial class NatEngine
     /// </summary>
     private bool IsInsideOfSomeMap(FlowKey key, Ipv4Address destination) => ruleSet.Matcher.IsInsideOfSomeMap(key, destination);
 
-    private TranslationResult Refuse<TAddress>(Span<byte> buffer, DropReason reason, RuleSlot? map, long nowTicks)
+    /// <summary>
+    /// A new session refused for want of room (a full table, a host's limit, a full bucket, no
+    /// port left): counted, and an outbound packet is answered "administratively prohibited" from
+    /// its map rule's address (ICMPv4 3/13 or ICMPv6 1/1, <see cref="IPacketFamily{TAddress}.WriteProhibited"/>),
+    /// so the inside host fails at once instead of waiting for a timeout; the replies are rate limited.
+    /// </summary>
+    private TranslationResult Refuse<TFamily, TAddress>(Span<byte> buffer, int packetLength, DropReason reason, RuleSlot? map, long nowTicks)
+        where TFamily : struct, IPacketFamily<TAddress>
         where TAddress : unmanaged, IFlowAddress<TAddress>
     {
         Counters.NoMemory++;
         Counters.CountDrop(reason);
-        // The reply is ICMPv4's for now; an IPv6 refusal is dropped and counted.
-        if (TAddress.Size != Ipv4Address.Size || !Options.ReplyToRefusedSessions || map is null || buffer.Length < 576
-            || Ipv4Packet.TryParse(buffer, out Ipv4Packet ip) != PacketError.None || !TakeRefusalReply(nowTicks))
+        // RFC 1812 4.3.2.7 and RFC 4443 2.4 e: never an error about an error (the packets refused
+        // here are TCP, UDP or queries); none where the rule is unknown or the buffer too small.
+        if (!Options.ReplyToRefusedSessions || map is null || !TakeRefusalReply(nowTicks))
         {
             return TranslationResult.Dropped(reason);
         }
-        // RFC 1812 4.3.2.7: never send an ICMP error about an ICMP error (ours are about queries or TCP/UDP only).
-        Span<byte> original = stackalloc byte[Math.Min((int)ip.TotalLength, 576 - 28)];
-        ip.Bytes[..original.Length].CopyTo(original);
-        Ipv4Address from = map.TranslatedFirst4;
-        int length = Ipv4PacketWriter.WriteIcmpError(buffer, from, ip.SourceAddress, IcmpType.DestinationUnreachable, 13, original);
-        return new TranslationResult(Verdict.Reply, reason, length);
+        int length = TFamily.WriteProhibited(buffer, packetLength, map.AddressesOf<TAddress>().TranslatedFirst);
+        return length == 0 ? TranslationResult.Dropped(reason) : new TranslationResult(Verdict.Reply, reason, length);
     }
 
     private long refusalTokens = -1;

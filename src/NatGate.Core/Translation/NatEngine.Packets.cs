@@ -33,7 +33,7 @@ public sealed partial class NatEngine
         Span<byte> bytes = buffer[..length];
         if (bytes.Length > 0 && bytes[0] >> 4 == 6)
         {
-            return TranslateIpv6(bytes, nowTicks, checksumPartial);
+            return TranslateIpv6(buffer, bytes, nowTicks, checksumPartial);
         }
         if (Ipv4Packet.TryParse(bytes, out Ipv4Packet ip) != PacketError.None || !ip.IsHeaderChecksumValid)
         {
@@ -41,7 +41,7 @@ public sealed partial class NatEngine
         }
         if (ip.FragmentOffset != 0)
         {
-            return TranslateLaterFragment(buffer, ip, nowTicks);
+            return TranslateLaterFragment<Ipv4Family, Ipv4Address>(ipv4, ip.Bytes, HeaderOf(ip), nowTicks);
         }
         IpProtocol protocol = ip.Protocol;
         Span<byte> transport = ip.Payload;
@@ -51,7 +51,7 @@ public sealed partial class NatEngine
             case IpProtocol.Udp or IpProtocol.Icmp when transport.Length < 8:
                 return Malformed();
             case IpProtocol.Icmp when IcmpMessage.IsErrorType(transport[0]):
-                return ip.MoreFragments ? Unsupported() : TranslateIcmpError(ip);
+                return ip.MoreFragments ? Unsupported() : TranslateIcmpError<Ipv4Family, Ipv4Address>(ipv4, ip.Bytes, HeaderOf(ip), transport);
             case IpProtocol.Icmp when !IcmpMessage.IsQueryType(transport[0]):
                 return Unsupported();
             default:
@@ -108,7 +108,7 @@ public sealed partial class NatEngine
         {
             return Drop(DropReason.NoSession);
         }
-        if (header.MoreFragments && !HasRoomForFragments<TAddress>(packet))
+        if (header.MoreFragments && !HasRoomForFragments(parts, header))
         {
             // A first fragment whose datagram cannot be tracked: its later fragments could never
             // follow it, so it is dropped (and counted) rather than sent on alone.
@@ -132,7 +132,7 @@ public sealed partial class NatEngine
         if (header.MoreFragments)
         {
             // A first fragment: later ones carry no ports and follow it by IP identification.
-            RememberFragments<TAddress>(packet, index, forward, nowTicks);
+            RememberFragments<TFamily, TAddress>(parts, header, index, forward, nowTicks);
         }
 
         bool outbound = forward != ((session.Attributes & SessionAttributes.InitiatedOutside) != 0);

@@ -41,12 +41,12 @@ public sealed partial class NatEngine
         if (ipv6 is null)
         {
             var flows = new FlowTable<Ipv6Address>(Options.Limits, table.EpochTicks, seed);
-            ipv6 = new FamilyParts<Ipv6Address>(flows, new SessionStore<Ipv6Address>(flows, rules, ipv6Pools, Counters, census), ipv6Pools);
+            ipv6 = new FamilyParts<Ipv6Address>(flows, new SessionStore<Ipv6Address>(flows, rules, ipv6Pools, Counters, census), ipv6Pools,
+                new FragmentTracker<Ipv6Address>(Options));
         }
         return ipv6;
     }
     private readonly ulong seed;
-    private readonly FragmentTracker fragments;
     private static readonly TimeSpan EpochMargin = TimeSpan.FromDays(366);
 
     public NatEngine(NatEngineOptions options, long startTicks)
@@ -60,9 +60,8 @@ public sealed partial class NatEngine
         ipv6Pools = new AddressPools<Ipv6Address>(seed, options.UdpPortQuarantine.Ticks);
         ruleSet = new RuleSet(rules, pools, ipv6Pools, seed);
         sessions = new SessionStore(table, rules, pools, Counters, census);
-        ipv4 = new FamilyParts<Ipv4Address>(table, sessions, pools);
+        ipv4 = new FamilyParts<Ipv4Address>(table, sessions, pools, new FragmentTracker<Ipv4Address>(options));
         Hairpinning = options.Hairpinning;
-        fragments = new FragmentTracker(options);
     }
 
     public NatEngineOptions Options { get; }
