@@ -31,12 +31,17 @@ internal sealed class GatewayLab : IDisposable
     public const string Outside6 = LabNetwork.Outside6;
     public const string OutsideSecond6 = LabNetwork.OutsideSecond6;
     public const string ExternalPrefix6 = LabNetwork.ExternalPrefix6;
+    public const string Far = LabNetwork.Far;
+    public const string Far6 = LabNetwork.Far6;
+    public const string RouterFar6 = LabNetwork.RouterFar6;
+    public const int FarMtu = LabNetwork.FarMtu;
 
     private readonly LabNetwork network;
     private readonly List<Process> processes = [];
 
     /// <param name="ipv6">Also give the lab its IPv6 half (see <see cref="LabNetwork"/>).</param>
-    public GatewayLab(bool ipv6 = false) => network = new LabNetwork("ngt", ipv6: ipv6);
+    /// <param name="farNetwork">Make "out" a router to a server beyond it (<see cref="FarHost"/>), whose path MTU is <see cref="FarMtu"/>.</param>
+    public GatewayLab(bool ipv6 = false, bool farNetwork = false) => network = new LabNetwork("ngt", ipv6: ipv6, farNetwork: farNetwork);
 
     public string Prefix => network.Prefix;
 
@@ -44,6 +49,9 @@ internal sealed class GatewayLab : IDisposable
     public string In2 => network.In2.Name;
     public string Gateway => network.Gateway.Name;
     public string Out => network.Out.Name;
+
+    /// <summary>The far server's namespace (a lab made with a far network only).</summary>
+    public string FarHost => network.FarHost?.Name ?? throw new InvalidOperationException("This lab has no far network.");
 
     public string ControlDirectory { get; } = Directory.CreateTempSubdirectory("natgate-e2e-").FullName;
 

@@ -116,6 +116,111 @@ public sealed class Ipv6Tests
         Assert.Equal($"hello from {seenAs}", GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside6, "5300", "hello").Trim());
     }
 
+    /// <summary>NAT66 to an on-link external address (proxy NDP), and IPv4's map beside it.</summary>
+    private static string Nat66Rules(GatewayLab lab, string external)
+    {
+        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
+        File.WriteAllText(rules, $"""
+            map wan0 {GatewayLab.InsidePrefix6} -> {external}/128 portmap tcp/udp auto
+            map wan0 {GatewayLab.InsidePrefix6} -> {external}/128
+            map wan0 {GatewayLab.InsidePrefix} -> {GatewayLab.External}/32 portmap tcp/udp auto
+            map wan0 {GatewayLab.InsidePrefix} -> {GatewayLab.External}/32
+
+            """);
+        return rules;
+    }
+
+    /// <summary>One figure of `natgate stats --json` (ipnat -s).</summary>
+    private static long Statistic(GatewayLab lab, string name)
+    {
+        string natgate = Path.Combine(AppContext.BaseDirectory, "natgate.dll");
+        string json = GatewayLab.ExecChecked(lab.Gateway, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", natgate, "stats", "--json", "--control", lab.ControlDirectory);
+        using var document = System.Text.Json.JsonDocument.Parse(json);
+        foreach (System.Text.Json.JsonProperty property in document.RootElement.EnumerateObject())
+        {
+            if (string.Equals(property.Name, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return property.Value.GetInt64();
+            }
+        }
+        throw new InvalidOperationException($"natgate stats has no {name}: {json}");
+    }
+
+    [Fact]
+    public void Nat66_traceroute6_sees_the_gateway_once_and_path_mtu_discovery_learns_the_far_links_1280_through_packet_too_big()
+    {
+        Host.RequireRootAndTools("ip", "curl", "ping", "traceroute", "python3");
+        using var lab = new GatewayLab(ipv6: true, farNetwork: true);
+        const string External = "2001:db8:100::10";
+        BackgroundProcess daemon = lab.StartNatGate("--rules", Nat66Rules(lab, External), "--outside-interface", GatewayLab.OutsideInterface);
+
+        // Neighbours resolved along the path first: a probe's answer that waits on neighbour
+        // discovery (the router's for the external address) can miss traceroute's wait.
+        (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", GatewayLab.Far6);
+        Assert.True(pingExit == 0, pingOutput + daemon.Output);
+
+        // Three hops: the gateway (once: the hop limit lost through the TUN is given back), the
+        // router, whose Time Exceeded is translated back to in1, and the far server.
+        (int traceExit, string trace, string traceError) = GatewayLab.Exec(lab.In1, Short, "traceroute", "-6", "-n", "-q", "1", "-w", "2", "-m", "6", GatewayLab.Far6);
+        Assert.True(traceExit == 0, traceError + daemon.Output);
+        string[] hops = [.. trace.Split('\n').Skip(1).Where(line => line.Trim().Length > 0)];
+        Assert.True(hops.Length == 3, trace);
+        Assert.Contains(GatewayLab.GatewayInside6, hops[0], StringComparison.Ordinal);
+        Assert.Contains(GatewayLab.Outside6, hops[1], StringComparison.Ordinal);
+        Assert.Contains(GatewayLab.Far6, hops[2], StringComparison.Ordinal);
+
+        // Every link is 1500, so in1's segments are 1500 bytes long until the router's Packet Too
+        // Big (about the external address) is translated back to in1, which must learn 1280 to finish.
+        byte[] data = new byte[400 * 1024];
+        new Random(12).NextBytes(data);
+        string site = Directory.CreateDirectory(Path.Combine(lab.WorkDirectory, "far-site")).FullName;
+        File.WriteAllBytes(Path.Combine(site, "data.bin"), data);
+        string file = Path.Combine(site, "data.bin");
+        string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+        BackgroundProcess server = lab.StartWebServer(lab.FarHost, "::", 8080, site);
+        foreach ((string address, string name) in new[] { ($"[{GatewayLab.Far6}]", GatewayLab.Far6), (GatewayLab.Far, GatewayLab.Far) })
+        {
+            (int uploadExit, string upload, string uploadError) = GatewayLab.Exec(lab.In1, TimeSpan.FromSeconds(60), "curl", "-sS", "-g", "--max-time", "50", "-T", file,
+                $"http://{address}:8080/upload");
+            Assert.True(uploadExit == 0, $"upload to {name} failed: {uploadError}\n{daemon.Output}");
+            Assert.Equal($"received {data.Length} sha256 {hash}", upload.Trim());
+            string route = GatewayLab.ExecChecked(lab.In1, "ip", name.Contains(':', StringComparison.Ordinal) ? "-6" : "-4", "route", "get", name);
+            Assert.Contains($"mtu {GatewayLab.FarMtu}", route, StringComparison.Ordinal);
+
+            string downloaded = Path.Combine(lab.WorkDirectory, $"downloaded-{name.Replace(':', '-')}.bin");
+            (int downloadExit, _, string downloadError) = GatewayLab.Exec(lab.In1, TimeSpan.FromSeconds(60), "curl", "-sS", "-g", "--max-time", "50", "-o", downloaded,
+                $"http://{address}:8080/data.bin");
+            Assert.True(downloadExit == 0, $"download from {name} failed: {downloadError}\n{daemon.Output}");
+            Assert.Equal(hash, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(downloaded))));
+        }
+        server.WaitFor($"client {External}:", Short);
+        Assert.DoesNotContain(GatewayLab.Inside1v6, server.Output, StringComparison.Ordinal);
+        Assert.True(Statistic(lab, "IcmpErrorsTranslated") >= 3, "the router's Time Exceeded and Packet Too Big, and the far server's unreachable");
+        Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public void Nat66_carries_udp_datagrams_and_echoes_larger_than_the_mtu_as_fragments_both_ways()
+    {
+        Host.RequireRootAndTools("ip", "ping", "python3");
+        using var lab = new GatewayLab(ipv6: true);
+        const string External = "2001:db8:100::10";
+        BackgroundProcess daemon = lab.StartNatGate("--rules", Nat66Rules(lab, External), "--outside-interface", GatewayLab.OutsideInterface);
+
+        // 3,000 bytes: in1 sends the datagram in three fragments, the echo comes back in three.
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside6, "5300");
+        echo.WaitFor("ready", Short);
+        string text = new('x', 3000);
+        Assert.Equal($"{text} from {External}", GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside6, "5300", text).Trim());
+
+        (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "3000", GatewayLab.Outside6);
+        Assert.True(pingExit == 0, pingOutput + daemon.Output);
+        Assert.Contains("3 received", pingOutput, StringComparison.Ordinal);
+        // The later fragments crossed the NAT as fragments, each way: 2 a datagram, 1 + 3 datagrams each way at least.
+        Assert.True(Statistic(lab, "FragmentsTranslated") >= 16, daemon.Output);
+        Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
+    }
+
     [Fact]
     public void An_inside_ipv6_source_never_leaves_untranslated_even_with_the_daemon_killed()
     {

@@ -16,6 +16,16 @@ namespace NatGate.Lab;
 /// and 2001:db8:100::/64 outside (gateway 2001:db8:100::1, out ::2 and ::3); the outside routes
 /// 2001:db8:77::/48, the NAT's external IPv6 prefix, to the gateway. Addresses are added without
 /// duplicate address detection, so they work at once.
+///
+/// With a far network, "out" is also a router to a server beyond it, for paths longer than one
+/// link (traceroute, path MTU discovery):
+///
+///   [gateway] wan0 ── out (router) far0 203.0.113.1, 2001:db8:200::1 ── far 203.0.113.2, 2001:db8:200::2
+///
+/// Every interface keeps MTU 1500, so the hosts' TCP MSS is 1460 (1440 over IPv6); the router's
+/// routes to the far link carry a locked MTU of 1280, so a bigger packet forwarded there is
+/// answered with ICMP "fragmentation needed" or ICMPv6 Packet Too Big, which only path MTU
+/// discovery (and a NAT that translates those errors) can act on.
 /// </summary>
 internal sealed class LabNetwork : IDisposable
 {
@@ -42,6 +52,16 @@ internal sealed class LabNetwork : IDisposable
     /// <summary>The NAT's external IPv6 prefix, routed to the gateway by the outside.</summary>
     public const string ExternalPrefix6 = "2001:db8:77::/48";
 
+    public const string FarPrefix = "203.0.113.0/24";
+    public const string RouterFar = "203.0.113.1";
+    public const string Far = "203.0.113.2";
+    public const string FarPrefix6 = "2001:db8:200::/64";
+    public const string RouterFar6 = "2001:db8:200::1";
+    public const string Far6 = "2001:db8:200::2";
+
+    /// <summary>The path MTU to the far network: the IPv6 minimum (RFC 8200 5).</summary>
+    public const int FarMtu = 1280;
+
     private readonly List<NetworkNamespace> spaces = [];
     private readonly Action<string>? progress;
     private readonly CancellationToken cancellation;
@@ -51,7 +71,7 @@ internal sealed class LabNetwork : IDisposable
     /// cancelled <paramref name="cancellation"/> stops the set-up between two steps; a set-up
     /// that stops, for that or any reason, removes the namespaces it had made before it throws.
     /// </summary>
-    public LabNetwork(string prefix, Action<string>? progress = null, bool ipv6 = false, CancellationToken cancellation = default)
+    public LabNetwork(string prefix, Action<string>? progress = null, bool ipv6 = false, bool farNetwork = false, CancellationToken cancellation = default)
     {
         Prefix = prefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         this.progress = progress;
@@ -82,6 +102,10 @@ internal sealed class LabNetwork : IDisposable
             {
                 AddIpv6();
             }
+            if (farNetwork)
+            {
+                AddFarNetwork(ipv6);
+            }
         }
         catch
         {
@@ -106,12 +130,41 @@ internal sealed class LabNetwork : IDisposable
         Out.Ip("-6", "route", "add", ExternalPrefix6, "via", GatewayOutside6);
     }
 
+    private void AddFarNetwork(bool ipv6)
+    {
+        NetworkNamespace far = FarHost = Add("far");
+        Connect(far, Far + "/24", "far0", null);
+        // Connect names the peer in the gateway; the far link's peer belongs to the router, out.
+        Step("moving the far link's peer from gw to out");
+        Gateway.Ip("link", "set", "far0", "netns", Out.Name);
+        Out.Ip("addr", "add", RouterFar + "/24", "dev", "far0");
+        Out.Ip("link", "set", "far0", "up");
+        Step($"making out a router to {FarPrefix} (path MTU {FarMtu}) and routing it from gw and far");
+        Out.Exec("sysctl", "-qw", "net.ipv4.ip_forward=1");
+        Out.Ip("route", "replace", FarPrefix, "dev", "far0", "mtu", "lock", FarMtu.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Gateway.Ip("route", "add", FarPrefix, "via", Outside);
+        far.Ip("route", "add", "default", "via", RouterFar);
+        if (ipv6)
+        {
+            Out.Exec("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
+            Out.Ip("-6", "addr", "add", RouterFar6 + "/64", "dev", "far0", "nodad");
+            far.Ip("-6", "addr", "add", Far6 + "/64", "dev", "eth0", "nodad");
+            // In the kernel's own route's place (metric 256), else that one would still win.
+            Out.Ip("-6", "route", "replace", FarPrefix6, "dev", "far0", "metric", "256", "mtu", "lock", FarMtu.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Gateway.Ip("-6", "route", "add", FarPrefix6, "via", Outside6);
+            far.Ip("-6", "route", "add", "default", "via", RouterFar6);
+        }
+    }
+
     public string Prefix { get; }
 
     public NetworkNamespace In1 { get; } = null!;
     public NetworkNamespace In2 { get; } = null!;
     public NetworkNamespace Gateway { get; } = null!;
     public NetworkNamespace Out { get; } = null!;
+
+    /// <summary>The server beyond the router (out), with a far network only.</summary>
+    public NetworkNamespace? FarHost { get; private set; }
 
     private NetworkNamespace Add(string role)
     {

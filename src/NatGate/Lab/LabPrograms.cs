@@ -5,14 +5,30 @@ internal static class LabPrograms
 {
     /// <summary>
     /// Serves a directory over HTTP (argv: address port directory), prints "ready" once it listens
-    /// and "client IP:PORT PATH" per request. Not `python3 -m http.server`: that one looks up its
+    /// and "client IP:PORT PATH" per request; a PUT (curl -T) is read whole and answered, and
+    /// printed, as "received N sha256 HEX". Not `python3 -m http.server`: that one looks up its
     /// own name before listening, which from an inside host sends a query through the gateway.
     /// </summary>
     public const string WebServer = """
-        import functools, http.server, socket, socketserver, sys
+        import functools, hashlib, http.server, socket, socketserver, sys
         class Handler(http.server.SimpleHTTPRequestHandler):
             def log_message(self, format, *args):
                 print(f"client {self.client_address[0]}:{self.client_address[1]} {self.path}", flush=True)
+            def do_PUT(self):
+                remaining, digest = int(self.headers.get("Content-Length", "0")), hashlib.sha256()
+                count = remaining
+                while remaining > 0:
+                    data = self.rfile.read(min(remaining, 1 << 16))
+                    if not data:
+                        break
+                    digest.update(data)
+                    remaining -= len(data)
+                answer = f"received {count - remaining} sha256 {digest.hexdigest()}"
+                print(answer, flush=True)
+                self.send_response(201)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer.encode())
         class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
             address_family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
             allow_reuse_address = True
@@ -22,14 +38,14 @@ internal static class LabPrograms
             server.serve_forever()
         """;
 
-    /// <summary>Echoes each datagram with " from SENDER" appended (argv: address port); prints "ready".</summary>
+    /// <summary>Echoes each datagram (up to 64 KiB, fragmented if it must be) with " from SENDER" appended (argv: address port); prints "ready".</summary>
     public const string UdpEcho = """
         import socket, sys
         s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
         s.bind((sys.argv[1], int(sys.argv[2])))
         print("ready", flush=True)
         while True:
-            data, peer = s.recvfrom(2048)
+            data, peer = s.recvfrom(65535)
             s.sendto(data + b" from " + peer[0].encode(), peer)
         """;
 
@@ -41,7 +57,7 @@ internal static class LabPrograms
         for attempt in range(3):
             s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
             try:
-                print(s.recv(2048).decode(), flush=True)
+                print(s.recv(65535).decode(), flush=True)
                 break
             except socket.timeout:
                 pass
