@@ -222,6 +222,34 @@ public sealed class Ipv6Tests
     }
 
     [Fact]
+    public void Nat66_refuses_a_session_it_has_no_port_for_with_icmpv6_administratively_prohibited_so_the_client_fails_at_once()
+    {
+        Host.RequireRootAndTools("ip", "curl", "python3");
+        using var lab = new GatewayLab(ipv6: true);
+        const string External = "2001:db8:100::10";
+        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
+        File.WriteAllText(rules, $"map wan0 {GatewayLab.InsidePrefix6} -> {External}/128 portmap tcp/udp 40000:40000\n");
+        (BackgroundProcess server, _) = lab.ServePage(lab.Out, GatewayLab.Outside6, 8080, "outside");
+        BackgroundProcess daemon = lab.StartNatGate("--rules", rules, "--outside-interface", GatewayLab.OutsideInterface);
+
+        // in1 takes the one external TCP port (its closed connection's session keeps it for 240 s)...
+        (int firstExit, string page, string firstError) = GatewayLab.Exec(lab.In1, Short, "curl", "-sS", "-g", $"http://[{GatewayLab.Outside6}]:8080/index.html");
+        Assert.True(firstExit == 0, firstError + daemon.Output);
+        Assert.Equal("outside", page);
+        server.WaitFor($"client {External}:40000", Short);
+
+        // ...so in2's connection is refused, and told so by ICMPv6 1/1 (EACCES): no 10 s wait for a SYN timeout.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        (int exit, _, string error) = GatewayLab.Exec(lab.In2, Short, "curl", "-sS", "-g", "--connect-timeout", "10", $"http://[{GatewayLab.Outside6}]:8080/index.html");
+        clock.Stop();
+        Assert.True(exit == 7, $"curl exited {exit}: {error}\n{daemon.Output}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"curl took {clock.Elapsed.TotalSeconds:F1} s: {error}");
+        Assert.Single(server.Output.Split('\n'), line => line.StartsWith("client", StringComparison.Ordinal)); // in1's alone
+        Assert.True(Statistic(lab, "NoMemory") >= 1, daemon.Output);
+        Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
     public void An_inside_ipv6_source_never_leaves_untranslated_even_with_the_daemon_killed()
     {
         Host.RequireRootAndTools("ip", "ping", "tcpdump");
