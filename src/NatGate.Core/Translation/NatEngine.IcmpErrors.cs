@@ -21,6 +21,7 @@ public sealed partial class NatEngine
         where TFamily : struct, IPacketFamily<TAddress>
         where TAddress : unmanaged, IFlowAddress<TAddress>
     {
+        // ICMPv6's header has ICMPv4's layout (type, code, checksum, 4 bytes; RFC 4443 2.1), so one set of offsets serves both.
         Span<byte> quote = icmp[IcmpMessage.HeaderLength..];
         if (!TFamily.IsIcmpChecksumValid(header.Source, header.Destination, icmp)
             || TFamily.ParseQuoted(quote, out NetworkHeader<TAddress> inner) != PacketError.None
