@@ -87,6 +87,19 @@ public readonly struct Ipv6Address : ISpanParsable<Ipv6Address>, IFlowAddress<Ip
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static ushort IFlowAddress<Ipv6Address>.ChecksumDelta(Ipv6Address oldValue, Ipv6Address newValue) => Checksums.InternetChecksum.Delta(oldValue, newValue);
 
+    /// <summary>
+    /// The IPv4-mapped address ::ffff:a.b.c.d (RFC 4291 section 2.5.5.2): how an IPv4 endpoint
+    /// stands in an IPv6 flow key (NAT64 keeps its sessions' IPv4 side so). Its checksum sum equals
+    /// the IPv4 address's, since 0xFFFF adds nothing in one's complement.
+    /// </summary>
+    public static Ipv6Address MapIpv4(Ipv4Address address) => new(0, 0xFFFF_0000_0000UL | address.Value);
+
+    /// <summary>True for ::ffff:a.b.c.d (<see cref="MapIpv4"/>).</summary>
+    public bool IsIpv4Mapped => upper == 0 && lower >> 32 == 0xFFFF;
+
+    /// <summary>The IPv4 address of an IPv4-mapped address (its low 32 bits).</summary>
+    public Ipv4Address MappedIpv4 => new((uint)lower);
+
     /// <summary>The address in the first 16 bytes of <paramref name="bytes"/> (network order, as in a header).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Ipv6Address Read(ReadOnlySpan<byte> bytes) => new(BinaryPrimitives.ReadUInt64BigEndian(bytes), BinaryPrimitives.ReadUInt64BigEndian(bytes[8..]));

@@ -186,19 +186,34 @@ public sealed record NatRule
     [JsonIgnore]
     public bool IsIpv6 => Source.IsIpv6 || Destination.IsIpv6 || TranslatedFirst.IsIpv6 || TranslatedLast.IsIpv6 || RedirectTargets.Any(target => target.IsIpv6);
 
-    /// <summary>Why the rule's addresses cannot stand together (they mix IPv4 and IPv6), or null.</summary>
+    /// <summary>
+    /// A NAT64 rule (RFC 6146): a map from IPv6 inside addresses to IPv4 external ones. Its
+    /// destination is the NAT64 prefix (RFC 6052) the inside reaches IPv4 hosts through; "any"
+    /// stands for the Well-Known Prefix 64:ff9b::/96. The one rule whose families differ.
+    /// </summary>
+    [JsonIgnore]
+    public bool IsNat64 => Kind == NatRuleKind.Map && !TranslatedFirst.IsIpv6 && (Source.IsIpv6 || Destination.IsIpv6);
+
+    /// <summary>Why the rule's addresses cannot stand together (they mix IPv4 and IPv6 other than as NAT64), or null.</summary>
     [JsonIgnore]
     public string? FamilyProblem
     {
         get
         {
+            if (IsNat64)
+            {
+                // IPv6 on the inside (source, NAT64 prefix), IPv4 outside (the external addresses).
+                return Source.FitsFamily(ipv6: true) && Destination.FitsFamily(ipv6: true) && !TranslatedLast.IsIpv6
+                    ? null
+                    : "the rule mixes IPv4 and IPv6 addresses as no NAT64 map does: NAT64 takes an IPv6 source and destination (the NAT64 prefix) and IPv4 external addresses";
+            }
             bool ipv6 = IsIpv6;
             bool translatedSet = Kind != NatRuleKind.Redirect;
             if (!Source.FitsFamily(ipv6) || !Destination.FitsFamily(ipv6)
                 || (translatedSet && (TranslatedFirst.IsIpv6 != ipv6 || TranslatedLast.IsIpv6 != ipv6))
                 || RedirectTargets.Any(target => target.IsIpv6 != ipv6))
             {
-                return "the rule mixes IPv4 and IPv6 addresses; NAT64 is not a map rule, and every address of one rule must be of one family";
+                return "the rule mixes IPv4 and IPv6 addresses; only a map from IPv6 to IPv4 (NAT64) may, and every address of any other rule must be of one family";
             }
             return null;
         }

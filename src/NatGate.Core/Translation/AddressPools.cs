@@ -13,7 +13,7 @@ namespace NatGate.Core.Translation;
 /// preservation and parity), the ports redirects reserve, and the ports that mappings give
 /// back when they end.
 /// </summary>
-internal sealed class AddressPools<TAddress>(ulong seed, long udpQuarantineTicks)
+internal sealed class AddressPools<TAddress>(ulong seed, long udpQuarantineTicks) : IMappingPorts<TAddress>
     where TAddress : unmanaged, IFlowAddress<TAddress>
 {
     private readonly Dictionary<TAddress, ExternalAddressPool<TAddress>> pools = [];
@@ -169,9 +169,22 @@ internal sealed class AddressPools<TAddress>(ulong seed, long udpQuarantineTicks
     /// </summary>
     public void MappingEnded(in Session<TAddress> endedMapping, long nowTicks)
     {
-        if ((endedMapping.Attributes & SessionAttributes.PortAllocated) != 0 && pools.TryGetValue(endedMapping.ExternalAddress, out ExternalAddressPool<TAddress>? pool))
+        if ((endedMapping.Attributes & SessionAttributes.PortAllocated) != 0)
         {
-            pool.Find(endedMapping.Original.Protocol)?.Release(endedMapping.ExternalPort, endedMapping.InsideAddress, nowTicks);
+            Release(endedMapping.ExternalAddress, endedMapping.Original.Protocol, endedMapping.ExternalPort, endedMapping.InsideAddress, nowTicks);
+        }
+    }
+
+    /// <summary>
+    /// Gives an external port back to its address's allocator; the inside address may be of the
+    /// other family (NAT64 takes IPv4 ports for IPv6 hosts).
+    /// </summary>
+    public void Release<TInside>(TAddress externalAddress, IpProtocol protocol, ushort port, TInside insideAddress, long nowTicks)
+        where TInside : unmanaged, IFlowAddress<TInside>
+    {
+        if (pools.TryGetValue(externalAddress, out ExternalAddressPool<TAddress>? pool))
+        {
+            pool.Find(protocol)?.Release(port, insideAddress, nowTicks);
         }
     }
 }

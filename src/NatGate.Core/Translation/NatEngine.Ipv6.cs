@@ -25,6 +25,10 @@ public sealed partial class NatEngine
         {
             return Malformed();
         }
+        if (IsNat64Destination(header.Destination))
+        {
+            return TranslateNat64Outbound(packet, header, nowTicks, checksumPartial); // to an IPv4 host (NatEngine.Nat64)
+        }
         RuleSlot[] translations = ruleSet.Matcher.PrefixTranslations;
         if (translations.Length == 0)
         {

@@ -51,7 +51,9 @@ public sealed partial class NatEngine
             case IpProtocol.Udp or IpProtocol.Icmp when transport.Length < 8:
                 return Malformed();
             case IpProtocol.Icmp when IcmpMessage.IsErrorType(transport[0]):
-                return ip.MoreFragments ? Unsupported() : TranslateIcmpError<Ipv4Family, Ipv4Address>(ipv4, ip.Bytes, HeaderOf(ip), transport);
+                return ip.MoreFragments ? Unsupported()
+                    : nat64 is not null && TryTranslateNat64ErrorInbound(buffer, ip, out TranslationResult nat64Error) ? nat64Error
+                    : TranslateIcmpError<Ipv4Family, Ipv4Address>(ipv4, ip.Bytes, HeaderOf(ip), transport);
             case IpProtocol.Icmp when !IcmpMessage.IsQueryType(transport[0]):
                 return Unsupported();
             default:
@@ -62,6 +64,11 @@ public sealed partial class NatEngine
         int index = table.Find(key, out bool forward);
         if (index < 0)
         {
+            // A NAT64 session's IPv4 side, or a new flow to a NAT64 mapping (NatEngine.Nat64).
+            if (nat64 is not null && TryTranslateNat64Inbound(buffer, ip, key, nowTicks, checksumPartial, out TranslationResult nat64Result))
+            {
+                return nat64Result;
+            }
             return CreateSession<Ipv4Family, Ipv4Address>(ipv4, buffer, HeaderOf(ip), transport, key, nowTicks, checksumPartial);
         }
         return Apply<Ipv4Family, Ipv4Address>(ipv4, index, forward, ip.Bytes, HeaderOf(ip), transport, nowTicks, checksumPartial);

@@ -19,8 +19,9 @@ internal sealed class RuleMatcher : IRuleLookup<Ipv4Address>
     private readonly Ipv4Address[] externalFirst; // disjoint ranges of external addresses, ascending
     private readonly Ipv4Address[] externalLast;
 
-    private RuleMatcher(RuleSlot[] mapOrder, RuleSlot[] redirectOrder, ulong seed)
+    private RuleMatcher(RuleSlot[] mapOrder, RuleSlot[] redirectOrder, RuleSlot[] nat64, ulong seed)
     {
+        Nat64 = nat64;
         this.mapOrder = mapOrder;
         this.redirectOrder = redirectOrder;
 
@@ -83,7 +84,7 @@ internal sealed class RuleMatcher : IRuleLookup<Ipv4Address>
         }
         redirectIndex = redirects.Build(seed);
 
-        (externalFirst, externalLast) = ExternalRanges(mapOrder, redirectOrder);
+        (externalFirst, externalLast) = ExternalRanges(mapOrder, redirectOrder, nat64);
     }
 
     /// <summary>No rules.</summary>
@@ -105,8 +106,14 @@ internal sealed class RuleMatcher : IRuleLookup<Ipv4Address>
         var redirects = new List<RuleSlot>();
         var prefixTranslations = new List<RuleSlot>();
         var ipv6 = new List<RuleSlot>();
+        var nat64 = new List<RuleSlot>();
         foreach (RuleSlot slot in activeRules)
         {
+            if (slot.Nat64 is not null)
+            {
+                nat64.Add(slot);
+                continue;
+            }
             if (slot.PrefixTranslation is not null)
             {
                 prefixTranslations.Add(slot);
@@ -126,13 +133,18 @@ internal sealed class RuleMatcher : IRuleLookup<Ipv4Address>
                 redirects.Add(slot);
             }
         }
-        return new RuleMatcher(InOrder(maps, slot => slot.Rule.Source.Length), InOrder(redirects, RedirectSpecificity), seed)
+        // NAT64 maps as IPv6's: longest inside prefix first, rule number among equals.
+        RuleSlot[] nat64Order = [.. nat64.OrderByDescending(slot => slot.Rule.Source.Length).ThenBy(slot => slot.Index)];
+        return new RuleMatcher(InOrder(maps, slot => slot.Rule.Source.Length), InOrder(redirects, RedirectSpecificity), nat64Order, seed)
         {
             // Longest internal prefix first, rule number among equals, as IP Filter orders maps.
             PrefixTranslations = [.. prefixTranslations.OrderByDescending(slot => slot.Rule.Source.Length).ThenBy(slot => slot.Index)],
             Ipv6 = ipv6.Count == 0 ? Ipv6RuleLookup.Empty : new Ipv6RuleLookup(ipv6),
         };
     }
+
+    /// <summary>The NAT64 maps (RFC 6146), in matching order; their IPv4 addresses are external addresses too.</summary>
+    public RuleSlot[] Nat64 { get; }
 
     /// <summary>The IPv6 stateful rules (NAT66).</summary>
     public Ipv6RuleLookup Ipv6 { get; private init; } = Ipv6RuleLookup.Empty;
@@ -213,10 +225,10 @@ internal sealed class RuleMatcher : IRuleLookup<Ipv4Address>
         return high >= 0 && address <= externalLast[high];
     }
 
-    private static (Ipv4Address[] First, Ipv4Address[] Last) ExternalRanges(RuleSlot[] mapOrder, RuleSlot[] redirectOrder)
+    private static (Ipv4Address[] First, Ipv4Address[] Last) ExternalRanges(RuleSlot[] mapOrder, RuleSlot[] redirectOrder, RuleSlot[] nat64)
     {
         var ranges = new List<(Ipv4Address First, Ipv4Address Last)>();
-        foreach (RuleSlot slot in mapOrder)
+        foreach (RuleSlot slot in mapOrder.Concat(nat64))
         {
             ranges.Add((slot.TranslatedFirst4, slot.TranslatedLast4));
         }

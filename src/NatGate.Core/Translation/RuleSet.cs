@@ -410,6 +410,14 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, AddressPo
         {
             throw new NatControlException(NatErrno.EINVAL, $"{char.ToUpperInvariant(mixed[0])}{mixed[1..]}.");
         }
+        if (rule.IsNat64)
+        {
+            if (Nat64.Nat64Mapping.ProblemOf(rule) is { } problem)
+            {
+                throw new NatControlException(NatErrno.EINVAL, $"{char.ToUpperInvariant(problem[0])}{problem[1..]}.");
+            }
+            return;
+        }
         if (rule.IsIpv6)
         {
             ValidateIpv6(rule);

@@ -29,15 +29,16 @@ internal sealed class RuleSlot(int index, NatRule rule)
 
     public Ipv4Prefix Destination4 { get; } = rule.IsIpv6 ? default : rule.Destination.AsIpv4;
 
-    public Ipv4Address TranslatedFirst4 { get; } = rule.IsIpv6 ? default : rule.TranslatedFirst.AsIpv4;
+    // A NAT64 rule's external addresses are IPv4 too.
+    public Ipv4Address TranslatedFirst4 { get; } = rule.IsIpv6 && !rule.IsNat64 ? default : rule.TranslatedFirst.AsIpv4;
 
-    public Ipv4Address TranslatedLast4 { get; } = rule.IsIpv6 ? default : rule.TranslatedLast.AsIpv4;
+    public Ipv4Address TranslatedLast4 { get; } = rule.IsIpv6 && !rule.IsNat64 ? default : rule.TranslatedLast.AsIpv4;
 
     public Ipv4Address[] RedirectTargets4 { get; } = rule.IsIpv6 ? [] : [.. rule.RedirectTargets.Select(target => target.AsIpv4)];
 
     // The same, for the parts generic over the family: one of the two is set, by the rule's family.
     private readonly RuleAddresses<Ipv4Address>? ipv4Addresses = rule.IsIpv6 ? null : new RuleAddresses<Ipv4Address>(rule);
-    private readonly RuleAddresses<Ipv6Address>? ipv6Addresses = rule.IsIpv6 ? new RuleAddresses<Ipv6Address>(rule) : null;
+    private readonly RuleAddresses<Ipv6Address>? ipv6Addresses = rule.IsIpv6 && !rule.IsNat64 ? new RuleAddresses<Ipv6Address>(rule) : null;
 
     /// <summary>
     /// The rule's addresses in <typeparamref name="TAddress"/>'s family. The type test is decided
@@ -58,6 +59,9 @@ internal sealed class RuleSlot(int index, NatRule rule)
     /// </summary>
     public Npt.Nptv6Mapping? PrefixTranslation { get; } = rule is { IsIpv6: true, Kind: NatRuleKind.Bidirectional }
         ? new Npt.Nptv6Mapping(rule.Source, IpPrefix.Covering(rule.TranslatedFirst, rule.TranslatedLast)) : null;
+
+    /// <summary>A NAT64 map (RFC 6146): its IPv6 inside, its NAT64 prefix and its IPv4 addresses. Null for every other rule.</summary>
+    public Nat64.Nat64Mapping? Nat64 { get; } = rule.IsNat64 ? new Nat64.Nat64Mapping(rule) : null;
 
     /// <summary>Copied from the policy so the per-packet path reads one field.</summary>
     public bool UdpInboundRefresh { get; } = rule.Policy.UdpInboundRefresh;

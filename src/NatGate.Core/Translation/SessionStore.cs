@@ -24,6 +24,17 @@ internal interface ISessionObserver<TAddress>
 }
 
 /// <summary>
+/// Where a mapping's external port goes back when its last session ends: the family's own
+/// <see cref="AddressPools{TAddress}"/>, or for NAT64 the IPv4 pools its ports came from.
+/// </summary>
+internal interface IMappingPorts<TAddress>
+    where TAddress : unmanaged, IFlowAddress<TAddress>
+{
+    /// <summary>A mapping's last session ended: its external port returns to its allocator.</summary>
+    void MappingEnded(in Session<TAddress> endedMapping, long nowTicks);
+}
+
+/// <summary>
 /// The session part of the engine: the only code that inserts sessions into the flow table and
 /// removes them. With each it keeps what depends on a session's life: its rule's reference
 /// count (a removed rule goes when its last session does), its external port (given back when
@@ -31,7 +42,7 @@ internal interface ISessionObserver<TAddress>
 /// (<see cref="ISessionObserver{TAddress}"/>). The new-session path and put/restore insert through
 /// <see cref="Insert"/>; expiry, flushes and removals go through <see cref="Remove"/>.
 /// </summary>
-internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlotTable rules, AddressPools<TAddress> pools, NatCounters counters, SessionCensus census)
+internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlotTable rules, IMappingPorts<TAddress> pools, NatCounters counters, SessionCensus census)
     where TAddress : unmanaged, IFlowAddress<TAddress>
 {
     private const int ExpiryBatch = 256;

@@ -77,6 +77,13 @@ public enum DropReason : byte
     /// checksum adjustment is 0xFFFF (NPTv6, RFC 6296 section 3.2).
     /// </summary>
     UntranslatableAddress,
+
+    /// <summary>
+    /// NAT64: a packet RFC 7915 cannot carry from one family to the other (an ICMP type or code
+    /// with no counterpart, a routing header with segments left, a longer result than the buffer
+    /// holds), or an address the Well-Known Prefix must not stand for (RFC 6052 section 3.1).
+    /// </summary>
+    UntranslatableAcrossFamilies,
 }
 
 /// <summary>The outcome of translating one packet.</summary>

@@ -57,8 +57,11 @@ public sealed class IpAddressTests
         Assert.True(ipv6.IsIpv6);
         Assert.Null(ipv6.FamilyProblem);
         Assert.Equal(1UL, ipv6.TranslatedCount);
-        var mixed = ipv4 with { Source = new IpPrefix(Inside6, 64) };
+        var mixed = ipv4 with { Source = new IpPrefix(Inside6, 64), Destination = Ipv4Prefix.Parse("192.0.2.0/24") };
         Assert.Contains("mixes IPv4 and IPv6", mixed.FamilyProblem, StringComparison.Ordinal);
+        var nat64 = ipv4 with { Source = new IpPrefix(Inside6, 64) }; // IPv6 inside, IPv4 outside: NAT64, the one mixed rule
+        Assert.True(nat64.IsNat64);
+        Assert.Null(nat64.FamilyProblem);
         var pool = ipv6 with { TranslatedLast = Ipv6Address.Parse("2001:db8:0:2::", null) };
         Assert.Equal(ulong.MaxValue, pool.TranslatedCount); // 2^65 - 15 addresses do not fit: the count saturates
     }
@@ -68,8 +71,8 @@ public sealed class IpAddressTests
     {
         var engine = new NatEngine(new NatEngineOptions(), 0);
         var ipv4 = NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/8"), Ipv4Address.Parse("198.51.100.10"));
-        var mixed = ipv4 with { Source = new IpPrefix(Inside6, 64) };
-        var ipv6 = mixed with { TranslatedFirst = Ipv6Address.Parse("2001:db8::10", null), TranslatedLast = Ipv6Address.Parse("2001:db8::10", null) };
+        var mixed = ipv4 with { Source = new IpPrefix(Inside6, 64), Destination = Ipv4Prefix.Parse("192.0.2.0/24") };
+        var ipv6 = ipv4 with { Source = new IpPrefix(Inside6, 64), TranslatedFirst = Ipv6Address.Parse("2001:db8::10", null), TranslatedLast = Ipv6Address.Parse("2001:db8::10", null) };
         NatControlException refusedMixed = Assert.Throws<NatControlException>(() => engine.AddRule(mixed));
         Assert.Equal(NatErrno.EINVAL, refusedMixed.Errno);
         Assert.Contains("mixes IPv4 and IPv6", refusedMixed.Message, StringComparison.Ordinal);

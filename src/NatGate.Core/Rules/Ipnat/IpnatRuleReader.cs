@@ -16,6 +16,9 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
     // The protocol may come from portmap and icmpidmap (IP Filter restricts the rule to what they name) or be written out.
     private RuleProtocols mappedProtocols;
     private IpnatToken? protocolToken;
+
+    // Where "to" named the destination, for errors about it (a NAT64 prefix).
+    private IpnatToken? destinationToken;
     private RuleProtocols? writtenProtocols;
 
     public NatRule Read()
@@ -37,6 +40,10 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         if (rule.FamilyProblem is { } mixed)
         {
             throw Fail(arrowTarget, $"{mixed}; expected IPv4 or IPv6 addresses throughout");
+        }
+        if (rule.IsNat64 && Translation.Nat64.Nat64Mapping.ProblemOf(rule) is { } nat64Problem)
+        {
+            throw Fail(destinationToken ?? arrowTarget, nat64Problem);
         }
         rule = ReadOptions(rule);
         RuleProtocols protocols = kind == NatRuleKind.Redirect ? RuleProtocols.Tcp : RuleProtocols.Any;
@@ -129,6 +136,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         {
             throw Fail(to, $"expected 'to' and the destination after the source, found '{to.Text}'");
         }
+        destinationToken = Peek();
         (IpPrefix destination, bool destinationNegated, PortMatch destinationPorts) = ReadObject("after 'to'");
         return (rule with
         {

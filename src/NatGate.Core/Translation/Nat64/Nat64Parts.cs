@@ -1,0 +1,71 @@
+using NatGate.Core.Addressing;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation.Nat64;
+
+/// <summary>
+/// What stateful NAT64 owns in the engine: a flow table of its own, one table shape with
+/// NAT66's, whose sessions keep the IPv6 tuple as they keep any other and the IPv4 tuple in
+/// IPv4-mapped addresses (::ffff:a.b.c.d), so an IPv4 packet is looked up by mapping its
+/// addresses; the session store over it, whose mappings give their ports back to IPv4's pools
+/// (NAT64 and IPv4 NAPT share one port allocator per external address, so they never hand out
+/// the same port); the buffer a packet is translated into, since its header changes length;
+/// and the identification counter for the IPv4 packets it writes. Made with the first packet
+/// a NAT64 rule takes.
+/// </summary>
+internal sealed class Nat64Parts : IMappingPorts<Ipv6Address>
+{
+    private readonly List<Nat64Prefix> prefixes = [];
+    private ushort identification;
+
+    public Nat64Parts(FlowTable<Ipv6Address> table, RuleSlotTable rules, AddressPools<Ipv4Address> pools, NatCounters counters, SessionCensus census)
+    {
+        Table = table;
+        Pools = pools;
+        Sessions = new SessionStore<Ipv6Address>(table, rules, this, counters, census);
+    }
+
+    public FlowTable<Ipv6Address> Table { get; }
+
+    public SessionStore<Ipv6Address> Sessions { get; }
+
+    /// <summary>IPv4's address pools: NAT64's external ports are taken from them.</summary>
+    public AddressPools<Ipv4Address> Pools { get; }
+
+    /// <summary>
+    /// Where a packet is translated to before it is copied back over the original (the stateless
+    /// translators write into a separate span): the longest IPv4 packet and its growth.
+    /// </summary>
+    public byte[] Output { get; } = GC.AllocateUninitializedArray<byte>(ushort.MaxValue + Ipv4ToIpv6Translator.MaximumGrowth);
+
+    /// <summary>
+    /// The NAT64 prefixes sessions were made through: their packets still reach NAT64 after their
+    /// rule is removed, as IPv4's sessions outlive theirs. A handful at most, never shrinking.
+    /// </summary>
+    public IReadOnlyList<Nat64Prefix> Prefixes => prefixes;
+
+    public void Remember(Nat64Prefix prefix)
+    {
+        if (!prefixes.Contains(prefix))
+        {
+            prefixes.Add(prefix);
+        }
+    }
+
+    /// <summary>
+    /// The identification of the next IPv4 packet made from IPv6 without a Fragment header: a
+    /// counter, so it does not repeat quickly (RFC 7915 section 5.1, RFC 6864 section 4).
+    /// </summary>
+    public ushort NextIdentification() => ++identification;
+
+    /// <summary>A NAT64 mapping ended: its IPv4 port goes back to the IPv4 allocator it came from.</summary>
+    public void MappingEnded(in Session<Ipv6Address> endedMapping, long nowTicks)
+    {
+        if ((endedMapping.Attributes & SessionAttributes.PortAllocated) != 0)
+        {
+            IpProtocol protocol = endedMapping.Original.Protocol == IpProtocol.Icmpv6 ? IpProtocol.Icmp : endedMapping.Original.Protocol;
+            Pools.Release(endedMapping.ExternalAddress.MappedIpv4, protocol, endedMapping.ExternalPort, endedMapping.InsideAddress, nowTicks);
+        }
+    }
+}
