@@ -37,6 +37,14 @@ public sealed record GatewayPlumbingOptions
     public IReadOnlyList<IpPrefix> Ipv6ExternalPrefixes { get; init; } = [];
 
     /// <summary>
+    /// The NAT64 prefixes (RFC 6052, 64:ff9b::/96 or one of the operator's): traffic to them is
+    /// steered into the TUN, where NAT64 makes it IPv4. Only the destination is steered, so the
+    /// inside's other IPv6 traffic is routed as before; no proxy NDP (the inside routes the prefix
+    /// to this host). IPv6 prefixes only.
+    /// </summary>
+    public IReadOnlyList<IpPrefix> Nat64Prefixes { get; init; } = [];
+
+    /// <summary>
     /// The NAT's ports on each external address. Where an address is the host's own, only packets
     /// to these reach the TUN (an nftables mark and a rule ahead of the local table), the rest are
     /// the host's; elsewhere they are not needed (the whole address is the NAT's).
@@ -99,7 +107,8 @@ public sealed record GatewayPlumbingOptions
         }
         ValidateIpv6Prefixes(Ipv6InternalPrefixes, nameof(Ipv6InternalPrefixes), "inside", nameof(InternalPrefixes));
         ValidateIpv6Prefixes(Ipv6ExternalPrefixes, nameof(Ipv6ExternalPrefixes), "external", nameof(ExternalAddresses));
-        if ((Ipv6InternalPrefixes.Count > 0 || Ipv6ExternalPrefixes.Count > 0) && Mtu < 1280)
+        ValidateIpv6Prefixes(Nat64Prefixes, nameof(Nat64Prefixes), "NAT64", nameof(ExternalAddresses));
+        if ((Ipv6InternalPrefixes.Count > 0 || Ipv6ExternalPrefixes.Count > 0 || Nat64Prefixes.Count > 0) && Mtu < 1280)
         {
             // Below 1280 the kernel takes IPv6 off the device (RFC 8200 section 5).
             throw new ArgumentException($"MTU {Mtu} is too small for IPv6, which needs 1280 or more: raise the MTU or give no IPv6 prefixes.", nameof(Mtu));

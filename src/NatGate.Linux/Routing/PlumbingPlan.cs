@@ -302,7 +302,7 @@ public sealed record PlumbingPlan(
     private static void PlanIpv6(GatewayPlumbingOptions options, PlumbingFacts facts, ICollection<string>? notes,
         List<PolicyRule> rules, List<TableRoute> routes, List<ProxyNeighbour> proxies, List<GuardRule> guard, List<SysctlSetting> sysctls)
     {
-        if (options.Ipv6InternalPrefixes.Count == 0 && options.Ipv6ExternalPrefixes.Count == 0)
+        if (options.Ipv6InternalPrefixes.Count == 0 && options.Ipv6ExternalPrefixes.Count == 0 && options.Nat64Prefixes.Count == 0)
         {
             return;
         }
@@ -323,7 +323,8 @@ public sealed record PlumbingPlan(
             }
             translated.Add(external);
         }
-        IReadOnlyList<IpPrefix> externals = AggregateIpv6(translated);
+        // NAT64 prefixes are steered as external prefixes are, by destination (never proxied).
+        IReadOnlyList<IpPrefix> externals = AggregateIpv6(translated.Concat(options.Nat64Prefixes));
 
         rules.Add(new PolicyRule(first, null, null, tun, PolicyRuleAction.Goto, end) { IsIpv6 = true });
         foreach (IpPrefix inside in insides)

@@ -11,6 +11,7 @@ using NatGate.Core.Rules;
 using NatGate.Core.Rules.Ipnat;
 using NatGate.Core.Sessions;
 using NatGate.Core.Translation;
+using NatGate.Core.Translation.Nat64;
 using NatGate.Linux.Routing;
 using NatGate.Linux.Tun;
 
@@ -331,12 +332,17 @@ public sealed class GatewayDaemon : IAsyncDisposable
         // IPv6 rules: the inside prefixes of maps and bimaps (NAT66, NPTv6), and the external
         // prefixes and addresses the outside sends here (a bimap's prefix, a map's addresses, a redirect's).
         Ipv6InternalPrefixes = [.. rules
-            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsIpv6 && rule.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsIpv6 && !rule.Rule.IsNat64 && rule.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
             .Select(rule => rule.Rule.Source)
             .Distinct()],
         Ipv6ExternalPrefixes = [.. rules
-            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsIpv6)
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsIpv6 && !rule.Rule.IsNat64)
             .SelectMany(rule => Ipv6ExternalsOf(rule.Rule))
+            .Distinct()],
+        // NAT64 maps: traffic to their prefix comes in (their IPv4 addresses are among ExternalAddresses).
+        Nat64Prefixes = [.. rules
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsNat64)
+            .Select(rule => Nat64Prefix.Of(rule.Rule).Prefix)
             .Distinct()],
         ExternalPorts = [.. rules
             .Where(rule => rule.Active && rule.OnThisGateway)
@@ -467,7 +473,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     /// <summary>The NAT's ports on each external address of a rule: what is steered when the address is shared with the host.</summary>
     private static IEnumerable<SteeredPorts> ExternalPortsOf(NatRule rule)
     {
-        if (rule.IsIpv6)
+        if (rule.IsIpv6 && !rule.IsNat64)
         {
             yield break; // the IPv4 routing plan's
         }
@@ -534,7 +540,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
 
     private static IEnumerable<Ipv4Address> ExternalAddressesOf(NatRule rule)
     {
-        if (rule.IsIpv6)
+        if (rule.IsIpv6 && !rule.IsNat64)
         {
             yield break; // the IPv4 routing plan's
         }

@@ -322,6 +322,31 @@ public sealed class GatewayPlumbingPlanTests
     }
 
     [Fact]
+    public void A_nat64_prefix_is_steered_by_destination_alone_and_never_proxied()
+    {
+        var notes = new List<string>();
+        GatewayPlumbingOptions options = Options with { Nat64Prefixes = [IpPrefix.Parse("64:ff9b::/96", null)] };
+        PlumbingPlan plan = PlumbingPlan.Create(options, Ipv6Facts, notes);
+        Assert.Equal(
+        [
+            "ip -6 rule add pref 999 iif natgate0 goto 1004",
+            "ip -6 rule add pref 1003 to 64:ff9b::/96 lookup 100",
+            "ip -6 rule add pref 1004 nop",
+        ], plan.Rules.Where(rule => rule.IsIpv6).Select(rule => rule.ToString()));
+        // The inside's other IPv6 traffic is not steered (no rule "from" it), nor guarded, nor is the prefix proxied.
+        Assert.DoesNotContain(plan.Guard, guard => guard.Source.IsIpv6);
+        Assert.DoesNotContain(plan.ProxyNeighbours, neighbour => neighbour.Address.IsIpv6);
+        Assert.DoesNotContain(notes, note => note.Contains("64:ff9b", StringComparison.Ordinal));
+        Assert.Contains("ip -6 route add default dev natgate0 table 100 metric 1024", plan.Commands);
+        Assert.Equal("net/ipv6/conf/all/forwarding", plan.Sysctls[^1].Path);
+        // The IPv4 side (the rules' external addresses) is IPv4's plan, as ever.
+        Assert.Contains("ip rule add pref 1003 to 203.0.113.5/32 lookup 100", plan.Commands);
+
+        ArgumentException refused = Assert.Throws<ArgumentException>(() => (Options with { Nat64Prefixes = [IpPrefix.Parse("10.0.0.0/8", null)] }).Validate());
+        Assert.Contains("NAT64", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_hosts_own_ipv6_address_is_not_steered_nor_proxied_and_an_address_off_link_is_explained()
     {
         var notes = new List<string>();

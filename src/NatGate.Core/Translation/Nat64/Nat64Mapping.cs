@@ -72,7 +72,7 @@ internal sealed class Nat64Mapping
     }
 
     /// <summary>The rule's NAT64 prefix: its destination, or the Well-Known Prefix for "any". The rule must be valid (<see cref="ProblemOf"/>).</summary>
-    public static Nat64Prefix PrefixOf(NatRule rule) => rule.Destination.IsAny ? Nat64Prefix.WellKnown : new Nat64Prefix(rule.Destination);
+    public static Nat64Prefix PrefixOf(NatRule rule) => Nat64Prefix.Of(rule);
 
     /// <summary>Why a NAT64 rule cannot be loaded, as a sentence without its first capital; null when it can.</summary>
     public static string? ProblemOf(NatRule rule)

@@ -1,4 +1,5 @@
 using NatGate.Core.Addressing;
+using NatGate.Core.Rules;
 
 namespace NatGate.Core.Translation.Nat64;
 
@@ -64,6 +65,17 @@ public readonly record struct Nat64Prefix : ISpanFormattable
 
     /// <summary>True for 64:ff9b::/96, which must not stand for non-global IPv4 addresses such as RFC 1918's (RFC 6052 section 3.1).</summary>
     public bool IsWellKnown => _length == 0;
+
+    /// <summary>
+    /// A NAT64 map rule's prefix (<see cref="NatRule.IsNat64"/>): its destination, or the
+    /// Well-Known Prefix when it names none ("any"). Throws <see cref="ArgumentException"/> for a
+    /// destination RFC 6052 does not allow, as the constructor does.
+    /// </summary>
+    public static Nat64Prefix Of(NatRule rule)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        return rule.Destination.IsAny ? WellKnown : new Nat64Prefix(rule.Destination);
+    }
 
     /// <summary>True for the lengths RFC 6052 section 2.2 defines: 32, 40, 48, 56, 64 and 96.</summary>
     public static bool IsValidLength(int length) => length is 32 or 40 or 48 or 56 or 64 or 96;
