@@ -38,14 +38,22 @@ public sealed unsafe class PacketBatch
         Capacity = capacity;
         PacketCapacity = packetCapacity;
         DeviceHeaderLength = deviceHeaderLength;
-        // One spare byte lets a read tell a packet that fills the slot from one cut to fit it.
-        SlotSize = (deviceHeaderLength + packetCapacity + 1 + SlotAlignment - 1) / SlotAlignment * SlotAlignment;
+        // Room to grow (which also lets a read tell a packet that fills the slot from one cut to fit it).
+        SlotSize = (deviceHeaderLength + packetCapacity + GrowthRoom + SlotAlignment - 1) / SlotAlignment * SlotAlignment;
         // The pinned object heap never moves the array, so one address serves every call.
         _memory = GC.AllocateArray<byte>(checked(capacity * SlotSize), pinned: true);
         _base = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_memory));
         _lengths = new int[capacity];
         _checksumPartial = new bool[capacity];
     }
+
+    /// <summary>
+    /// Bytes every slot keeps after <see cref="PacketCapacity"/>, so that a packet rewritten in
+    /// place may grow: NAT64 makes an IPv4 packet 20 bytes longer as IPv6, 28 with a Fragment
+    /// header. The engine is handed the whole slot as the packet's room; its result's length may
+    /// exceed <see cref="PacketCapacity"/> by up to this much.
+    /// </summary>
+    public const int GrowthRoom = 28;
 
     /// <summary>How many slots the batch has.</summary>
     public int Capacity { get; }

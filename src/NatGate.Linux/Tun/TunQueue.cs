@@ -159,7 +159,7 @@ public sealed unsafe class TunQueue : IPacketQueue
             }
             if (VirtioHeader)
             {
-                VirtioOffload.PrepareWrite(batch.DeviceHeader(index), batch.IsChecksumPartial(index));
+                VirtioOffload.PrepareWrite(batch.DeviceHeader(index), batch.Packet(index), batch.IsChecksumPartial(index));
             }
             while (true)
             {

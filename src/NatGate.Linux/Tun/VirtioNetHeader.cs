@@ -22,6 +22,9 @@ public readonly ref struct VirtioNetHeader
     public const byte GsoTcpV6 = 4;
     public const byte GsoUdpL4 = 5;
 
+    /// <summary>VIRTIO_NET_HDR_GSO_ECN: set beside a TCP GSO type when the segments carry CWR.</summary>
+    public const byte GsoEcn = 0x80;
+
     private readonly Span<byte> bytes;
 
     public VirtioNetHeader(Span<byte> bytes)
@@ -45,6 +48,26 @@ public readonly ref struct VirtioNetHeader
     public ushort ChecksumStart => BinaryPrimitives.ReadUInt16LittleEndian(bytes[6..]);
 
     public ushort ChecksumOffset => BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]);
+
+    /// <summary>
+    /// The packet's network header changed length (NAT64 wrote it in the other family): the
+    /// checksum's start moves to <paramref name="transportOffset"/>, the header length (network and
+    /// transport headers) by as much, and a TCP super-packet's GSO type follows the family, its ECN
+    /// bit kept. A UDP super-packet's type (UDP_L4) is the same for both.
+    /// </summary>
+    public void MoveTransportTo(int transportOffset, bool ipv6)
+    {
+        int shift = transportOffset - ChecksumStart;
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes[6..], (ushort)transportOffset);
+        if (HeaderLength != 0)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(bytes[2..], (ushort)(HeaderLength + shift));
+        }
+        if ((GsoType & ~GsoEcn) is GsoTcpV4 or GsoTcpV6)
+        {
+            bytes[1] = (byte)((GsoType & GsoEcn) | (ipv6 ? GsoTcpV6 : GsoTcpV4));
+        }
+    }
 
     /// <summary>Marks the packet as a plain, fully checksummed one (what NatGate writes for packets it builds).</summary>
     public void Clear() => bytes[..Length].Clear();

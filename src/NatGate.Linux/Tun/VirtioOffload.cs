@@ -54,14 +54,24 @@ public static class VirtioOffload
     /// <summary>
     /// Before a write: a packet whose checksum is partial keeps the header it was read with (its
     /// GSO type and size, the checksum's start and offset), which still describes it after
-    /// translation; any other is whole and checksummed (NatGate's own ICMP errors, released
-    /// fragments, a checksum completed on read) and goes as a plain packet, its header cleared.
+    /// translation, unless the translation moved it to the other family (NAT64): then the
+    /// checksum's start and the header length move with the transport header, and a TCP
+    /// super-packet's GSO type follows the family. Any other packet is whole and checksummed
+    /// (NatGate's own ICMP errors, released fragments, a checksum completed on read) and goes as
+    /// a plain packet, its header cleared.
     /// </summary>
-    public static void PrepareWrite(Span<byte> header, bool checksumPartial)
+    public static void PrepareWrite(Span<byte> header, Span<byte> packet, bool checksumPartial)
     {
+        var virtio = new VirtioNetHeader(header);
         if (!checksumPartial)
         {
-            new VirtioNetHeader(header).Clear();
+            virtio.Clear();
+            return;
+        }
+        int transportStart = TransportStart(packet);
+        if (transportStart > 0 && transportStart != virtio.ChecksumStart)
+        {
+            virtio.MoveTransportTo(transportStart, ipv6: packet[0] >> 4 == 6);
         }
     }
 }

@@ -180,8 +180,9 @@ public sealed class PacketWorker
             switch (result.Verdict)
             {
                 case Verdict.Forward:
-                    HopLimit.RestoreOne(batch.PacketSpace(i)[..result.Length]);
+                    // NAT64 may have made the packet longer than it came (IPv4 to IPv6): the slot's growth room holds it.
                     lengths[i] = result.Length;
+                    HopLimit.RestoreOne(batch.Packet(i));
                     break;
                 case Verdict.Reply:
                     // An ICMP error of NatGate's own: whole and checksummed, so the device writes

@@ -100,7 +100,7 @@ public sealed class VirtioOffloadTests
         Assert.True(partial);
         Assert.Equal(before, packet);
 
-        VirtioOffload.PrepareWrite(header, partial);
+        VirtioOffload.PrepareWrite(header, packet, partial);
         Assert.Equal(headerBefore, header);
     }
 
@@ -162,11 +162,62 @@ public sealed class VirtioOffloadTests
     {
         byte[] offloaded = Header(VirtioNetHeader.NeedsChecksumFlag, VirtioNetHeader.GsoTcpV4, checksumStart: 20, checksumOffset: 16, gsoSize: 1448);
         byte[] kept = [.. offloaded];
-        VirtioOffload.PrepareWrite(offloaded, checksumPartial: true);
+        VirtioOffload.PrepareWrite(offloaded, Tcp4(), checksumPartial: true);
         Assert.Equal(kept, offloaded);
 
         // The same slot after the engine wrote an ICMP error of its own into it.
-        VirtioOffload.PrepareWrite(offloaded, checksumPartial: false);
+        VirtioOffload.PrepareWrite(offloaded, Tcp4(), checksumPartial: false);
         Assert.Equal(new byte[VirtioNetHeader.Length], offloaded);
+    }
+
+    private static byte[] Tcp4()
+    {
+        byte[] packet = new byte[Ipv4Packet.MinimumHeaderLength + TcpSegment.MinimumHeaderLength];
+        Ipv4PacketWriter.WriteIpv4Header(packet, Inside, Outside, IpProtocol.Tcp, TcpSegment.MinimumHeaderLength, 64, 1, dontFragment: true, moreFragments: false, fragmentOffset: 0);
+        packet[20 + 12] = 5 << 4;
+        return packet;
+    }
+
+    private static byte[] Tcp6()
+    {
+        byte[] packet = new byte[Ipv6Packet.HeaderLength + TcpSegment.MinimumHeaderLength];
+        packet[0] = 6 << 4;
+        BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(4), TcpSegment.MinimumHeaderLength);
+        packet[Ipv6Packet.Field.NextHeader] = (byte)IpProtocol.Tcp;
+        packet[Ipv6Packet.Field.HopLimit] = 64;
+        Ipv6Address.Parse("fd00:77::2", null).Write(packet.AsSpan(Ipv6Packet.Field.SourceAddress));
+        Ipv6Address.Parse("64:ff9b::c633:6407", null).Write(packet.AsSpan(Ipv6Packet.Field.DestinationAddress));
+        packet[40 + 12] = 5 << 4;
+        return packet;
+    }
+
+    [Fact]
+    public void A_packet_that_nat64_moved_to_the_other_family_gets_its_header_moved_with_it()
+    {
+        // Read as an IPv4 TCP super-packet (with ECN), written as IPv6: the transport header is 20 bytes further on.
+        byte[] header = Header(VirtioNetHeader.NeedsChecksumFlag, VirtioNetHeader.GsoTcpV4 | VirtioNetHeader.GsoEcn, checksumStart: 20, checksumOffset: 16, gsoSize: 1448);
+        BinaryPrimitives.WriteUInt16LittleEndian(header.AsSpan(2), 20 + 32);
+        VirtioOffload.PrepareWrite(header, Tcp6(), checksumPartial: true);
+        var moved = new VirtioNetHeader(header);
+        Assert.Equal(VirtioNetHeader.GsoTcpV6 | VirtioNetHeader.GsoEcn, moved.GsoType);
+        Assert.Equal(40, moved.ChecksumStart);
+        Assert.Equal(16, moved.ChecksumOffset);
+        Assert.Equal(40 + 32, moved.HeaderLength);
+        Assert.Equal(1448, moved.GsoSize);
+        Assert.True(moved.NeedsChecksum);
+
+        // And back: IPv6 read, IPv4 written.
+        VirtioOffload.PrepareWrite(header, Tcp4(), checksumPartial: true);
+        Assert.Equal(VirtioNetHeader.GsoTcpV4 | VirtioNetHeader.GsoEcn, moved.GsoType);
+        Assert.Equal(20, moved.ChecksumStart);
+        Assert.Equal(20 + 32, moved.HeaderLength);
+
+        // A UDP super-packet's type is the same for both families; only the offsets move.
+        byte[] udp = Header(VirtioNetHeader.NeedsChecksumFlag, VirtioNetHeader.GsoUdpL4, checksumStart: 20, checksumOffset: 6, gsoSize: 1400);
+        byte[] udp6 = Tcp6();
+        udp6[Ipv6Packet.Field.NextHeader] = (byte)IpProtocol.Udp;
+        VirtioOffload.PrepareWrite(udp, udp6, checksumPartial: true);
+        Assert.Equal(VirtioNetHeader.GsoUdpL4, new VirtioNetHeader(udp).GsoType);
+        Assert.Equal(40, new VirtioNetHeader(udp).ChecksumStart);
     }
 }

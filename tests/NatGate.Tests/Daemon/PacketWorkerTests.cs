@@ -3,6 +3,7 @@ using NatGate.Core.Addressing;
 using NatGate.Core.Devices;
 using NatGate.Core.NetNat;
 using NatGate.Core.Packets;
+using NatGate.Core.Rules.Ipnat;
 using NatGate.Core.Sessions;
 using NatGate.Core.Translation;
 using NatGate.Daemon;
@@ -167,6 +168,47 @@ public sealed class PacketWorkerTests
         Assert.Equal(3, error.Payload[IcmpMessage.Field.Type]);   // destination unreachable
         Assert.Equal(13, error.Payload[IcmpMessage.Field.Code]);  // administratively prohibited
         Assert.True(TransportChecksum.IsValid(error));
+    }
+
+    [Fact]
+    public void A_packet_nat64_makes_longer_than_the_device_reads_is_written_whole()
+    {
+        using var lab = new WorkerLab();
+        lab.Controller.LoadRules([.. IpnatParser.Parse("map * fd00:77::/64 -> 198.51.100.10/32 portmap udp auto", "ipnat.conf").Rules]);
+        InMemoryPacketQueue queue = lab.Device.Queue(0);
+        Ipv6Address inside = Ipv6Address.Parse("fd00:77::2", null);
+        Ipv6Address server6 = Ipv6Address.Parse("64:ff9b::192.0.2.9", null);
+
+        byte[] request = new byte[Ipv6Packet.HeaderLength + UdpDatagram.HeaderLength + 4];
+        request[0] = 6 << 4;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(request.AsSpan(4), UdpDatagram.HeaderLength + 4);
+        request[Ipv6Packet.Field.NextHeader] = (byte)IpProtocol.Udp;
+        request[Ipv6Packet.Field.HopLimit] = 63;
+        inside.Write(request.AsSpan(Ipv6Packet.Field.SourceAddress));
+        server6.Write(request.AsSpan(Ipv6Packet.Field.DestinationAddress));
+        Span<byte> udp = request.AsSpan(Ipv6Packet.HeaderLength);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(udp, 40000);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(udp[2..], 53);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(udp[4..], UdpDatagram.HeaderLength + 4);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(udp[6..],
+            TransportChecksum.ComputeIpv6(request.AsSpan(Ipv6Packet.Field.SourceAddress, 16), request.AsSpan(Ipv6Packet.Field.DestinationAddress, 16), IpProtocol.Udp, udp));
+        queue.Inject(request);
+        Datagram outbound = ParseUdp(Assert.Single(queue.WaitForWritten(1, Patience)).Bytes);
+        Assert.Equal(External, outbound.Source);
+
+        // A reply as long as the device reads (1500 bytes) is 1520 as IPv6: the slot's growth room holds it.
+        byte[] reply = new byte[queue.LargestPacket];
+        Ipv4PacketWriter.WriteUdp(reply, Server, 53, External, outbound.SourcePort, new byte[reply.Length - 28]);
+        queue.Inject(reply);
+        IReadOnlyList<WrittenPacket> written = queue.WaitForWritten(2, Patience);
+        Assert.Equal(2, written.Count);
+        byte[] answer = written[1].Bytes;
+        Assert.Equal(queue.LargestPacket + 20, answer.Length);
+        Assert.Equal(6, answer[0] >> 4);
+        Assert.Equal(inside, Ipv6Address.Read(answer.AsSpan(Ipv6Packet.Field.DestinationAddress)));
+        Assert.True(TransportChecksum.IsValidIpv6(answer.AsSpan(Ipv6Packet.Field.SourceAddress, 16), answer.AsSpan(Ipv6Packet.Field.DestinationAddress, 16),
+            IpProtocol.Udp, answer.AsSpan(Ipv6Packet.HeaderLength)));
+        Assert.Equal(0, lab.Workers[0].Faults);
     }
 
     [Fact]
