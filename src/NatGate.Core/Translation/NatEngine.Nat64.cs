@@ -18,6 +18,9 @@ public sealed partial class NatEngine
     /// <summary>NAT64 sessions in the table.</summary>
     public int Nat64SessionCount => nat64?.Table.Count ?? 0;
 
+    /// <summary>For tests: what is wrong with NAT64's table (<see cref="FlowTable{TAddress}.CheckConsistency"/>); empty when nothing is.</summary>
+    internal IReadOnlyList<string> CheckNat64Consistency() => nat64?.Table.CheckConsistency(everySessionScheduled: true) ?? [];
+
     private Nat64Parts Nat64State()
         => nat64 ??= new Nat64Parts(new FlowTable<Ipv6Address>(Options.Limits, table.EpochTicks, seed), rules, pools, Counters, census);
 

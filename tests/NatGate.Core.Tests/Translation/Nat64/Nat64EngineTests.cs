@@ -5,6 +5,7 @@ using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Rules.Ipnat;
+using NatGate.Core.Sessions;
 using NatGate.Core.Translation;
 using NatGate.Core.Translation.Nat64;
 using static NatGate.Core.Tests.Translation.Nat64.Nat64TestPackets;
@@ -30,7 +31,8 @@ public sealed class Nat64EngineTests
 
     internal static NatEngine Engine(string rules = Rules, NatPolicy? policy = null)
     {
-        var engine = new NatEngine(new NatEngineOptions { RandomSeed = 7 }, 0);
+        // A small table: the properties make hundreds of engines.
+        var engine = new NatEngine(new NatEngineOptions { RandomSeed = 7, Limits = new FlowTableLimits { MaximumSessions = 4096 } }, 0);
         IEnumerable<NatRule> parsed = IpnatParser.Parse(rules, "ipnat.conf").Rules;
         engine.LoadRules(policy is null ? parsed : parsed.Select(rule => rule with { Policy = policy }));
         return engine;
