@@ -119,6 +119,11 @@ public sealed partial class NatEngine
                 result = default;
                 return false;
             }
+            if (ip.MoreFragments)
+            {
+                result = Unsupported(); // a first fragment makes no session: its later fragments could not follow
+                return true;
+            }
             DropReason refusal = CreateNat64Inbound(parts, representative, key, ip.Payload, nowTicks, out index);
             if (refusal != DropReason.None)
             {
