@@ -16,7 +16,7 @@ public sealed class Nat64Tests
     [Fact]
     public void Curl_ping_and_udp_reach_an_ipv4_server_through_the_well_known_prefix_and_the_outside_cannot_get_in()
     {
-        Host.RequireRootAndTools("ip", "curl", "ping", "python3");
+        Host.RequireRootAndTools("ip", "curl", "ping", "python3", "nft");
         using var lab = new GatewayLab(ipv6: true);
         string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
         File.WriteAllText(rules, $"""
@@ -28,6 +28,9 @@ public sealed class Nat64Tests
         BackgroundProcess daemon = lab.StartNatGate("--rules", rules, "--outside-interface", GatewayLab.OutsideInterface);
 
         CrossesToIpv4(lab, daemon, server6);
+        // The inside is guarded: its source arriving from the outside would be dropped before the NAT64 took it.
+        string guard = GatewayLab.ExecChecked(lab.Gateway, "nft", "list", "table", "ip6", "natgate");
+        Assert.Contains($"ip6 saddr {GatewayLab.InsidePrefix6}", guard, StringComparison.Ordinal);
 
         // A page of many segments both ways: the TUN's offloads hand the reply over as IPv4
         // super-packets, which leave as IPv6.

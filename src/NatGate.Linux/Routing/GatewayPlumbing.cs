@@ -673,7 +673,7 @@ public sealed class GatewayPlumbing : IDisposable
         Core.Ports.PortRange ephemeral = SharedAddress.ParseReserved((_host.ReadSysctl("net/ipv4/ip_local_port_range") ?? "").Replace('\t', '-').Replace(' ', '-'))
             .FirstOrDefault(new Core.Ports.PortRange(32768, 60999));
         var facts = new PlumbingFacts(outside, routes) { LocalAddresses = hostAddresses, ReservedPorts = reserved, EphemeralPorts = ephemeral };
-        return options.Ipv6InternalPrefixes.Count > 0 || options.Ipv6ExternalPrefixes.Count > 0 ? ReadIpv6Facts(options, facts) : facts;
+        return options.HasIpv6 ? ReadIpv6Facts(options, facts) : facts;
     }
 
     /// <summary>The IPv6 side of the facts, read the same way: the outside's on-link prefixes, the main table, the host's addresses.</summary>

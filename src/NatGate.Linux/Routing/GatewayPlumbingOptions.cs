@@ -45,6 +45,13 @@ public sealed record GatewayPlumbingOptions
     public IReadOnlyList<IpPrefix> Nat64Prefixes { get; init; } = [];
 
     /// <summary>
+    /// The inside IPv6 networks of NAT64 rules: not steered (their NAT64 prefix is), but guarded
+    /// as inside prefixes are, so that a packet with such a source arriving from elsewhere (the
+    /// outside, spoofing an inside host) is dropped before it can use the NAT64. IPv6 prefixes only.
+    /// </summary>
+    public IReadOnlyList<IpPrefix> Nat64InsidePrefixes { get; init; } = [];
+
+    /// <summary>
     /// The NAT's ports on each external address. Where an address is the host's own, only packets
     /// to these reach the TUN (an nftables mark and a rule ahead of the local table), the rest are
     /// the host's; elsewhere they are not needed (the whole address is the NAT's).
@@ -53,6 +60,9 @@ public sealed record GatewayPlumbingOptions
 
     /// <summary>Services on this host that redirects lead to: their replies are steered to the TUN.</summary>
     public IReadOnlyList<LocalRedirect> LocalRedirects { get; init; } = [];
+
+    /// <summary>Whether any IPv6 prefix is given: the IPv6 half of the plan, and the host's IPv6 facts it is made from, are needed.</summary>
+    public bool HasIpv6 => Ipv6InternalPrefixes.Count > 0 || Ipv6ExternalPrefixes.Count > 0 || Nat64Prefixes.Count > 0 || Nat64InsidePrefixes.Count > 0;
 
     public const string DefaultRecordDirectory = "/run/natgate";
 
@@ -108,7 +118,8 @@ public sealed record GatewayPlumbingOptions
         ValidateIpv6Prefixes(Ipv6InternalPrefixes, nameof(Ipv6InternalPrefixes), "inside", nameof(InternalPrefixes));
         ValidateIpv6Prefixes(Ipv6ExternalPrefixes, nameof(Ipv6ExternalPrefixes), "external", nameof(ExternalAddresses));
         ValidateIpv6Prefixes(Nat64Prefixes, nameof(Nat64Prefixes), "NAT64", nameof(ExternalAddresses));
-        if ((Ipv6InternalPrefixes.Count > 0 || Ipv6ExternalPrefixes.Count > 0 || Nat64Prefixes.Count > 0) && Mtu < 1280)
+        ValidateIpv6Prefixes(Nat64InsidePrefixes, nameof(Nat64InsidePrefixes), "inside", nameof(InternalPrefixes));
+        if (HasIpv6 && Mtu < 1280)
         {
             // Below 1280 the kernel takes IPv6 off the device (RFC 8200 section 5).
             throw new ArgumentException($"MTU {Mtu} is too small for IPv6, which needs 1280 or more: raise the MTU or give no IPv6 prefixes.", nameof(Mtu));

@@ -302,7 +302,7 @@ public sealed record PlumbingPlan(
     private static void PlanIpv6(GatewayPlumbingOptions options, PlumbingFacts facts, ICollection<string>? notes,
         List<PolicyRule> rules, List<TableRoute> routes, List<ProxyNeighbour> proxies, List<GuardRule> guard, List<SysctlSetting> sysctls)
     {
-        if (options.Ipv6InternalPrefixes.Count == 0 && options.Ipv6ExternalPrefixes.Count == 0 && options.Nat64Prefixes.Count == 0)
+        if (!options.HasIpv6)
         {
             return;
         }
@@ -327,12 +327,13 @@ public sealed record PlumbingPlan(
         IReadOnlyList<IpPrefix> externals = AggregateIpv6(translated.Concat(options.Nat64Prefixes));
 
         rules.Add(new PolicyRule(first, null, null, tun, PolicyRuleAction.Goto, end) { IsIpv6 = true });
+        IReadOnlyList<string> InterfacesOf(IpPrefix inside) => options.InsideInterfaces is { Count: > 0 } named
+            ? named
+            : [.. facts.Ipv6MainRoutes.Where(route => route.Device != tun && route.Destination.Length > 0 && route.Destination.Overlaps(inside))
+                .Select(route => route.Device).Distinct().Order(StringComparer.Ordinal)];
         foreach (IpPrefix inside in insides)
         {
-            IReadOnlyList<string> interfaces = options.InsideInterfaces is { Count: > 0 } named
-                ? named
-                : [.. facts.Ipv6MainRoutes.Where(route => route.Device != tun && route.Destination.Length > 0 && route.Destination.Overlaps(inside))
-                    .Select(route => route.Device).Distinct().Order(StringComparer.Ordinal)];
+            IReadOnlyList<string> interfaces = InterfacesOf(inside);
             if (interfaces.Count == 0)
             {
                 notes?.Add($"no interface routes {inside} in the main table: nothing from it is translated until one does (or name it with --inside-interface)");
@@ -342,6 +343,11 @@ public sealed record PlumbingPlan(
                 rules.Add(new PolicyRule(first + 1, inside, null, device, PolicyRuleAction.Lookup, options.Table) { IsIpv6 = true });
             }
             guard.Add(new GuardRule(inside, [.. interfaces.Append("lo").Append(tun).Distinct()]));
+        }
+        // A NAT64 inside is guarded alone: its traffic is steered by the NAT64 prefix, not by its source.
+        foreach (IpPrefix inside in AggregateIpv6(options.Nat64InsidePrefixes).Where(nat64 => !insides.Any(steered => steered.Contains(nat64.First) && steered.Length <= nat64.Length)))
+        {
+            guard.Add(new GuardRule(inside, [.. InterfacesOf(inside).Append("lo").Append(tun).Distinct()]));
         }
         foreach (IpPrefix inside in insides)
         {

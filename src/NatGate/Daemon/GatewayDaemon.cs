@@ -344,6 +344,10 @@ public sealed class GatewayDaemon : IAsyncDisposable
             .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsNat64)
             .Select(rule => Nat64Prefix.Of(rule.Rule).Prefix)
             .Distinct()],
+        Nat64InsidePrefixes = [.. rules
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsNat64 && !rule.Rule.Source.IsAny && !rule.Rule.SourceNegated)
+            .Select(rule => rule.Rule.Source)
+            .Distinct()],
         ExternalPorts = [.. rules
             .Where(rule => rule.Active && rule.OnThisGateway)
             .SelectMany(rule => ExternalPortsOf(rule.Rule))

@@ -325,7 +325,7 @@ public sealed class GatewayPlumbingPlanTests
     public void A_nat64_prefix_is_steered_by_destination_alone_and_never_proxied()
     {
         var notes = new List<string>();
-        GatewayPlumbingOptions options = Options with { Nat64Prefixes = [IpPrefix.Parse("64:ff9b::/96", null)] };
+        GatewayPlumbingOptions options = Options with { Nat64Prefixes = [IpPrefix.Parse("64:ff9b::/96", null)], Nat64InsidePrefixes = [IpPrefix.Parse("fd00:1::/64", null)] };
         PlumbingPlan plan = PlumbingPlan.Create(options, Ipv6Facts, notes);
         Assert.Equal(
         [
@@ -333,8 +333,9 @@ public sealed class GatewayPlumbingPlanTests
             "ip -6 rule add pref 1003 to 64:ff9b::/96 lookup 100",
             "ip -6 rule add pref 1004 nop",
         ], plan.Rules.Where(rule => rule.IsIpv6).Select(rule => rule.ToString()));
-        // The inside's other IPv6 traffic is not steered (no rule "from" it), nor guarded, nor is the prefix proxied.
-        Assert.DoesNotContain(plan.Guard, guard => guard.Source.IsIpv6);
+        // The inside's other IPv6 traffic is not steered (no rule "from" it), nor is the prefix proxied;
+        // but the inside is guarded, so the outside cannot use the NAT64 with an inside host's address.
+        Assert.Contains("nft: drop and count packets from fd00:1::/64 arriving on anything but br0, lo, natgate0", plan.Commands);
         Assert.DoesNotContain(plan.ProxyNeighbours, neighbour => neighbour.Address.IsIpv6);
         Assert.DoesNotContain(notes, note => note.Contains("64:ff9b", StringComparison.Ordinal));
         Assert.Contains("ip -6 route add default dev natgate0 table 100 metric 1024", plan.Commands);
