@@ -27,7 +27,7 @@ public sealed partial class NatEngine
         }
         if (IsNat64Destination(header.Destination))
         {
-            return TranslateNat64Outbound(packet, header, nowTicks, checksumPartial); // to an IPv4 host (NatEngine.Nat64)
+            return TranslateNat64Outbound(buffer, packet, header, nowTicks, checksumPartial); // to an IPv4 host (NatEngine.Nat64)
         }
         RuleSlot[] translations = ruleSet.Matcher.PrefixTranslations;
         if (translations.Length == 0)

@@ -52,8 +52,9 @@ public sealed partial class NatEngine
     /// IPv4-embedded address (RFC 6052) leaves as IPv4 from an external address and port of its
     /// rule (RFC 7915 section 5 for the header), making its session first if it has none.
     /// The packet shrinks by its IPv6 header's 20 extra bytes or more. Fragments are not translated yet.
+    /// <paramref name="buffer"/> starts with <paramref name="packet"/> and may hold more: room for a refusal's reply.
     /// </summary>
-    private TranslationResult TranslateNat64Outbound(Span<byte> packet, in NetworkHeader<Ipv6Address> header, long nowTicks, bool checksumPartial)
+    private TranslationResult TranslateNat64Outbound(Span<byte> buffer, Span<byte> packet, in NetworkHeader<Ipv6Address> header, long nowTicks, bool checksumPartial)
     {
         packet = packet[..header.Length];
         if (header.FragmentOffset != 0 || header.MoreFragments)
@@ -86,7 +87,7 @@ public sealed partial class NatEngine
             DropReason refusal = CreateNat64Outbound(parts, key, transport, nowTicks, out index);
             if (refusal != DropReason.None)
             {
-                return RefuseNat64(refusal);
+                return RefuseNat64Outbound(buffer, packet.Length, refusal, nowTicks);
             }
             forward = true;
         }
@@ -554,6 +555,26 @@ public sealed partial class NatEngine
         Counters.IcmpErrorsTranslated++;
         result = new TranslationResult(Verdict.Forward, DropReason.None, written);
         return true;
+    }
+
+    /// <summary>
+    /// An inside host's new flow refused for want of room or ports: besides the count, the host
+    /// hears of it at once (RFC 6146 3.5.1 and 3.5.2.2: ICMPv6 destination unreachable, code 3
+    /// "address unreachable", from the address it tried), within the refusal replies' rate.
+    /// </summary>
+    private TranslationResult RefuseNat64Outbound(Span<byte> buffer, int packetLength, DropReason reason, long nowTicks)
+    {
+        TranslationResult refused = RefuseNat64(reason);
+        if (reason is not (DropReason.TableFull or DropReason.HostLimit or DropReason.BucketFull or DropReason.PortsExhausted)
+            || !Options.ReplyToRefusedSessions || buffer.Length < Ipv6Packet.HeaderLength + Icmpv6Message.HeaderLength + Math.Min(packetLength, Ipv6PacketWriter.MaximumQuotedBytes)
+            || !TakeRefusalReply(nowTicks))
+        {
+            return refused;
+        }
+        Ipv6Address unreachable = Ipv6Address.Read(buffer[Ipv6Packet.Field.DestinationAddress..]);
+        Ipv6Address host = Ipv6Address.Read(buffer[Ipv6Packet.Field.SourceAddress..]);
+        int length = Ipv6PacketWriter.WriteIcmpv6Error(buffer, unreachable, host, Icmpv6Type.DestinationUnreachable, 3, 0, buffer[..packetLength]);
+        return length == 0 ? refused : new TranslationResult(Verdict.Reply, reason, length);
     }
 
     private TranslationResult RefuseNat64(DropReason reason)

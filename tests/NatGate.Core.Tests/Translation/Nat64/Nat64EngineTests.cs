@@ -177,6 +177,25 @@ public sealed class Nat64EngineTests
     }
 
     [Fact]
+    public void A_host_refused_for_want_of_ports_hears_address_unreachable_from_where_it_tried()
+    {
+        NatEngine engine = Engine("map wan0 fd00:77::/64 -> 203.0.113.10/32 portmap tcp/udp 40000:40000");
+        Send(engine, Ipv6(OtherInside, Server6, IpProtocol.Udp, Udp(40000, 53, Payload)));
+        byte[] refused = Ipv6(Inside, Server6, IpProtocol.Udp, Udp(40000, 53, Payload));
+        (TranslationResult result, byte[] reply) = Send(engine, (byte[])refused.Clone());
+        Assert.Equal(Verdict.Reply, result.Verdict);
+        Assert.Equal(DropReason.PortsExhausted, result.Reason);
+        // RFC 6146 3.5.1: ICMPv6 destination unreachable, code 3, quoting the refused packet.
+        Assert.Equal(Hex(Ipv6(Server6, Inside, IpProtocol.Icmpv6, Icmp(Icmpv6Type.DestinationUnreachable, 3, 0, refused))), Hex(reply));
+        Assert.Equal(1, engine.Statistics().Drops[nameof(DropReason.PortsExhausted)]);
+
+        var quiet = new NatEngine(new NatEngineOptions { ReplyToRefusedSessions = false, Limits = new FlowTableLimits { MaximumSessions = 4096 } }, 0);
+        quiet.LoadRules(IpnatParser.Parse("map wan0 fd00:77::/64 -> 203.0.113.10/32 portmap tcp/udp 40000:40000", "ipnat.conf").Rules);
+        Send(quiet, Ipv6(OtherInside, Server6, IpProtocol.Udp, Udp(40000, 53, Payload)));
+        Assert.Equal(Verdict.Drop, Send(quiet, refused).Result.Verdict);
+    }
+
+    [Fact]
     public void A_redirected_ipv4_port_is_never_a_nat64_mapping()
     {
         NatEngine engine = Engine("""
