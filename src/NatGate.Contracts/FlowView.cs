@@ -1,6 +1,6 @@
 namespace NatGate.Control;
 
-/// <summary>A five-tuple on the wire: addresses as dotted text (see <see cref="FlowViewJsonConverter"/>).</summary>
+/// <summary>A five-tuple on the wire: addresses as text, dotted IPv4 or IPv6 (see <see cref="FlowViewJsonConverter"/>).</summary>
 public readonly record struct FlowView(byte Protocol, string Source, ushort SourcePort, string Destination, ushort DestinationPort)
 {
     /// <summary>"tcp", "udp", "icmp" (any case) or a protocol number; null if it is none of these.</summary>

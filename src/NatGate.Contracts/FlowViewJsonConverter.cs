@@ -53,13 +53,16 @@ public sealed class FlowViewJsonConverter : JsonConverter<FlowView>
         writer.WriteEndObject();
     }
 
-    /// <summary>Dotted quad, each part 0-255 in decimal: what the engine's addresses print as, and all it reads.</summary>
+    /// <summary>
+    /// Dotted quad, each part 0-255 in decimal, or IPv6 text without brackets or a zone (a NAT66
+    /// session's): what the engine's addresses print as, and all it reads.
+    /// </summary>
     private static string ReadAddress(ref Utf8JsonReader reader)
     {
         string? text = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-        return text is not null && IsDottedQuad(text)
+        return text is not null && (IsDottedQuad(text) || IsIpv6(text))
             ? text
-            : throw new JsonException($"{(text is null ? reader.TokenType.ToString() : $"\"{text}\"")} is not an IPv4 address (a.b.c.d)");
+            : throw new JsonException($"{(text is null ? reader.TokenType.ToString() : $"\"{text}\"")} is not an IP address (a.b.c.d, or IPv6 such as 2001:db8::1)");
     }
 
     private static bool IsDottedQuad(string text)
@@ -68,4 +71,8 @@ public sealed class FlowViewJsonConverter : JsonConverter<FlowView>
         return parts.Length == 4 && parts.All(part => part.Length is > 0 and <= 3
             && int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int value) && value <= 255);
     }
+
+    private static bool IsIpv6(string text)
+        => text.Contains(':', StringComparison.Ordinal) && !text.Contains('%', StringComparison.Ordinal) && !text.Contains('[', StringComparison.Ordinal)
+        && System.Net.IPAddress.TryParse(text, out System.Net.IPAddress? address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
 }

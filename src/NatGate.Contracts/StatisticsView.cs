@@ -16,7 +16,11 @@ public sealed record StatisticsView
     public long NoMemory { get; init; }
     public long Bad { get; init; }
     public long Passed { get; init; }
+    /// <summary>Sessions in the tables, both families.</summary>
     public int InUse { get; init; }
+
+    /// <summary>Of <see cref="InUse"/>, the IPv6 (NAT66) sessions.</summary>
+    public int InUseIpv6 { get; init; }
     public int Mappings { get; init; }
 
     /// <summary>Sessions whose rule has been removed (ipnat "orphans").</summary>

@@ -10,7 +10,10 @@ namespace NatGate.Core.Control;
 /// </summary>
 public sealed record SessionInfo
 {
-    /// <summary>The slot number; stable for the session's life.</summary>
+    /// <summary>
+    /// The slot number, stable for the session's life: IPv4's table first, then IPv6's, so one
+    /// number names a session of either family (<see cref="Translation.NatEngine.SessionSlots"/>).
+    /// </summary>
     public int Id { get; init; }
 
     public required string Protocol { get; init; }
@@ -18,10 +21,10 @@ public sealed record SessionInfo
     public byte ProtocolNumber { get; init; }
 
     /// <summary>The first packet's tuple, as it arrived.</summary>
-    public FlowKey Original { get; init; }
+    public IpFlow Original { get; init; }
 
     /// <summary>That packet's tuple after translation.</summary>
-    public FlowKey Translated { get; init; }
+    public IpFlow Translated { get; init; }
 
     /// <summary>True when the first packet came from outside (a redirect or a mapping admitted it).</summary>
     public bool InitiatedOutside { get; init; }
@@ -52,7 +55,8 @@ public sealed record SessionInfo
     public long BytesOut { get; init; }
     public long BytesIn { get; init; }
 
-    internal static string Address(Ipv4Address address) => address.ToString();
+    /// <summary>True for an IPv6 (NAT66) session.</summary>
+    public bool IsIpv6 => Original.IsIpv6;
 }
 
 public enum SessionEventKind

@@ -7,7 +7,9 @@ namespace NatGate.Core.Control;
 /// <summary>
 /// A session described for insertion or saving, like IP Filter's nat_save: the rule that made
 /// it, both tuples, its direction, optional precomputed checksum deltas (checked against the
-/// tuples), TCP state, timers and counters. Times are ticks on the engine's clock.
+/// tuples), TCP state, timers and counters. Times are ticks on the engine's clock. Its tuples are
+/// of either family (nat_save holds <c>i6addr_t</c> addresses): an IPv6 session belongs to an
+/// IPv6 rule and goes into the NAT66 table.
 /// </summary>
 public sealed record SessionRecord
 {
@@ -18,10 +20,10 @@ public sealed record SessionRecord
     public required NatRule Rule { get; init; }
 
     /// <summary>The first packet's tuple as it arrived.</summary>
-    public required FlowKey Original { get; init; }
+    public required IpFlow Original { get; init; }
 
     /// <summary>That packet's tuple after translation.</summary>
-    public required FlowKey Translated { get; init; }
+    public required IpFlow Translated { get; init; }
 
     /// <summary>True when the first packet came from outside.</summary>
     public bool InitiatedOutside { get; init; }
@@ -52,13 +54,13 @@ public sealed record SessionRecord
 }
 
 /// <summary>The answer to a NAT lookup (SIOCGNATL).</summary>
-/// <param name="RealAddress">The destination the client really asked for.</param>
+/// <param name="RealAddress">The destination the client really asked for, of the connection's family (nl_realip, or nl_realip6 when nl_v is 6).</param>
 /// <param name="RealPort">Its port.</param>
 /// <param name="ForwardPossible">
 /// With find-forward: true when no session already holds the tuple an outgoing connection from the
 /// redirect's local address to the real destination would use (IPN_FINDFORWARD left set).
 /// </param>
-public readonly record struct LookupResult(Ipv4Address RealAddress, ushort RealPort, bool ForwardPossible);
+public readonly record struct LookupResult(IpAddress RealAddress, ushort RealPort, bool ForwardPossible);
 
 /// <summary>The ipnat -s figures.</summary>
 public sealed record NatStatistics
@@ -76,7 +78,13 @@ public sealed record NatStatistics
     public long NoMemory { get; init; }
     public long Bad { get; init; }
     public long Passed { get; init; }
+    /// <summary>Sessions in the tables, both families.</summary>
     public int InUse { get; init; }
+
+    /// <summary>Of <see cref="InUse"/>, the IPv6 (NAT66) sessions.</summary>
+    public int InUseIpv6 { get; init; }
+
+    /// <summary>Dynamic mappings, both families.</summary>
     public int Mappings { get; init; }
 
     /// <summary>Sessions whose rule has been removed (ipnat "orphans").</summary>

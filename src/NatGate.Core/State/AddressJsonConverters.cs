@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using NatGate.Core.Addressing;
+using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
 
@@ -93,9 +94,10 @@ internal sealed class Ipv4PrefixJsonConverter : JsonConverter<Ipv4Prefix>
 
 /// <summary>
 /// A five-tuple as {"protocol":6,"source":"10.0.0.5","sourcePort":40000,"destination":...,"destinationPort":80};
-/// every member is required, and no other is allowed.
+/// every member is required, and no other is allowed. Addresses are of one family: dotted IPv4
+/// (all a version 1 file holds) or IPv6 text (version 2 on).
 /// </summary>
-internal sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
+internal sealed class IpFlowJsonConverter : JsonConverter<IpFlow>
 {
     private const string ProtocolName = "protocol";
     private const string SourceName = "source";
@@ -103,14 +105,14 @@ internal sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
     private const string DestinationName = "destination";
     private const string DestinationPortName = "destinationPort";
 
-    public override FlowKey Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    public override IpFlow Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
             throw new JsonException($"expected a flow object ({ProtocolName}, {SourceName}, {SourcePortName}, {DestinationName}, {DestinationPortName}), found {reader.TokenType}");
         }
         IpProtocol protocol = 0;
-        Ipv4Address source = Ipv4Address.Any, destination = Ipv4Address.Any;
+        IpAddress source = Ipv4Address.Any, destination = Ipv4Address.Any;
         ushort sourcePort = 0, destinationPort = 0;
         int seen = 0;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
@@ -134,9 +136,9 @@ internal sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
             switch (bit)
             {
                 case 1: protocol = (IpProtocol)ReadNumber<byte>(ref reader, name); break;
-                case 2: source = Ipv4AddressJsonConverter.ReadAddress(ref reader); break;
+                case 2: source = IpAddressJsonConverter.Instance.Read(ref reader, typeof(IpAddress), options); break;
                 case 4: sourcePort = ReadNumber<ushort>(ref reader, name); break;
-                case 8: destination = Ipv4AddressJsonConverter.ReadAddress(ref reader); break;
+                case 8: destination = IpAddressJsonConverter.Instance.Read(ref reader, typeof(IpAddress), options); break;
                 default: destinationPort = ReadNumber<ushort>(ref reader, name); break;
             }
         }
@@ -148,18 +150,20 @@ internal sealed class FlowKeyJsonConverter : JsonConverter<FlowKey>
         {
             throw new JsonException($"a flow needs all of {ProtocolName}, {SourceName}, {SourcePortName}, {DestinationName} and {DestinationPortName}");
         }
-        return new FlowKey(protocol, source, sourcePort, destination, destinationPort);
+        if (source.IsIpv6 != destination.IsIpv6)
+        {
+            throw new JsonException($"a flow's source {source} and destination {destination} are of different families");
+        }
+        return new IpFlow(protocol, source, sourcePort, destination, destinationPort);
     }
 
-    public override void Write(Utf8JsonWriter writer, FlowKey value, JsonSerializerOptions options)
+    public override void Write(Utf8JsonWriter writer, IpFlow value, JsonSerializerOptions options)
     {
         writer.WriteStartObject();
         writer.WriteNumber(ProtocolName, (byte)value.Protocol);
-        writer.WritePropertyName(SourceName);
-        Ipv4AddressJsonConverter.WriteAddress(writer, value.Source);
+        writer.WriteString(SourceName, value.Source.ToString());
         writer.WriteNumber(SourcePortName, value.SourcePort);
-        writer.WritePropertyName(DestinationName);
-        Ipv4AddressJsonConverter.WriteAddress(writer, value.Destination);
+        writer.WriteString(DestinationName, value.Destination.ToString());
         writer.WriteNumber(DestinationPortName, value.DestinationPort);
         writer.WriteEndObject();
     }

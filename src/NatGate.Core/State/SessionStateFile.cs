@@ -12,12 +12,19 @@ namespace NatGate.Core.State;
 /// "Control semantics"). The file is UTF-8 JSON Lines: a header
 /// {"format":"natgate-sessions","version":1,"savedAt":"...","count":N,"rules":[...]} holding each
 /// distinct rule once, N session lines naming their rule by its position in "rules" ("rule":0),
-/// and {"sha256":"..."} over every byte before that last line.
+/// and {"sha256":"..."} over every byte before that last line. Version 2 adds IPv6 (NAT66)
+/// sessions, their flows' addresses in IPv6 text; a file without them is still written as
+/// version 1, which every NatGate reads, and version 1 files load as they always did.
 /// </summary>
 public static class SessionStateFile
 {
     public const string FormatName = "natgate-sessions";
-    public const int CurrentVersion = 1;
+
+    /// <summary>The newest version this NatGate reads and writes.</summary>
+    public const int CurrentVersion = 2;
+
+    /// <summary>The first version whose flows may be IPv6.</summary>
+    public const int Ipv6Version = 2;
 
     /// <summary>Longer lines mean the file is not ours; it also bounds what a foreign file can make us buffer.</summary>
     private const int MaximumLineLength = 1 << 20;
@@ -76,10 +83,12 @@ public static class SessionStateFile
         ArgumentNullException.ThrowIfNull(sessions);
         int count = sessions.Count;
         var rules = new RuleTable();
+        bool anyIpv6 = false;
         for (int i = 0; i < count; i++)
         {
             SessionRecord session = sessions[i] ?? throw new ArgumentException($"Session {i + 1} is null.", nameof(sessions));
             rules.Add(session.Rule ?? throw new ArgumentException($"Session {i + 1} has no rule.", nameof(sessions)));
+            anyIpv6 |= session.Original.Source.IsIpv6 || session.Original.Destination.IsIpv6 || session.Translated.Source.IsIpv6 || session.Translated.Destination.IsIpv6;
         }
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -88,7 +97,8 @@ public static class SessionStateFile
 
         writer.WriteStartObject();
         writer.WriteString("format", FormatName);
-        writer.WriteNumber("version", CurrentVersion);
+        // Only IPv6 sessions need version 2: without them an older NatGate can still read the file.
+        writer.WriteNumber("version", anyIpv6 ? Ipv6Version : 1);
         writer.WriteString("savedAt", savedAt);
         writer.WriteNumber("count", count);
         writer.WriteStartArray("rules");
@@ -181,7 +191,7 @@ public static class SessionStateFile
                 hash.AppendData(pending, 0, pendingLength);
                 if (lineNumber > 1 && header is { IsOurs: true, Problem: null, Rules: not null } && firstError is null)
                 {
-                    firstError = ReadSession(pending.AsSpan(0, pendingLength - 1), lineNumber, header.Rules, sessions);
+                    firstError = ReadSession(pending.AsSpan(0, pendingLength - 1), lineNumber, header, sessions);
                 }
             }
             lineNumber++;
@@ -244,17 +254,19 @@ public static class SessionStateFile
     }
 
     /// <summary>Parses one session line; returns "line N: problem", or null when it was added.</summary>
-    private static string? ReadSession(ReadOnlySpan<byte> line, int lineNumber, RuleTable rules, List<SessionRecord> sessions)
+    private static string? ReadSession(ReadOnlySpan<byte> line, int lineNumber, Header header, List<SessionRecord> sessions)
     {
         try
         {
             SessionRecord? session;
-            using (RuleIndexJsonConverter.Use(rules))
+            using (RuleIndexJsonConverter.Use(header.Rules!))
             {
                 session = JsonSerializer.Deserialize<SessionRecord>(line, StateFileJson.SessionOptions);
             }
             string? problem = session is null ? "the entry is null"
                 : !Enum.IsDefined(session.Mapping) ? $"mapping {session.Mapping} is not a mapping behaviour"
+                : header.Version < Ipv6Version && (session.Original.Source.IsIpv6 || session.Translated.Source.IsIpv6)
+                    ? $"an IPv6 session in a version {header.Version} file (IPv6 sessions came with version {Ipv6Version})"
                 : null;
             if (problem is not null)
             {

@@ -9,7 +9,7 @@ namespace NatGate.Core.State;
 
 /// <summary>
 /// How the header's rules and the session lines are written: camelCase members, enums by name,
-/// addresses and prefixes as dotted text, and nothing unknown accepted on reading (a version 1
+/// addresses and prefixes as text, and nothing unknown accepted on reading (a version 1 or 2
 /// file has exactly these members). Built once: the serializer caches its contracts per options instance.
 /// </summary>
 internal static class StateFileJson
@@ -34,7 +34,7 @@ internal static class StateFileJson
         {
             ((DefaultJsonTypeInfoResolver)options.TypeInfoResolver).Modifiers.Add(WriteRuleByIndex);
         }
-        options.Converters.Add(new FlowKeyJsonConverter());
+        options.Converters.Add(new IpFlowJsonConverter());
         options.Converters.Add(Ipv4AddressJsonConverter.Instance);
         options.Converters.Add(IpAddressJsonConverter.Instance);
         options.Converters.Add(IpPrefixJsonConverter.Instance);

@@ -15,33 +15,55 @@ public sealed partial class NatEngine
     /// SIOCGNATL: a transparent proxy accepted a redirected connection; given its own local
     /// address and port (<paramref name="insideAddress"/>, the "in" side) and the client's
     /// (<paramref name="outsideAddress"/>), returns the destination the client really asked for.
+    /// Both addresses are of the connection's family: IPv6 ones are IP Filter's nl_v = 6 lookup
+    /// (nl_inip6, nl_outip6, answered in nl_realip6; ip_nat6.c, ipf_nat6_lookupredir), in the
+    /// NAT66 table, with find-forward asked of that table too.
     /// </summary>
-    /// <exception cref="NatControlException">ESRCH when no session matches.</exception>
-    public LookupResult Lookup(IpProtocol protocol, Ipv4Address insideAddress, ushort insidePort, Ipv4Address outsideAddress, ushort outsidePort, bool findForward)
+    /// <exception cref="NatControlException">EINVAL for a protocol without ports or addresses of two families; ESRCH when no session matches.</exception>
+    public LookupResult Lookup(IpProtocol protocol, IpAddress insideAddress, ushort insidePort, IpAddress outsideAddress, ushort outsidePort, bool findForward)
     {
         if (protocol is not (IpProtocol.Tcp or IpProtocol.Udp))
         {
             throw new NatControlException(NatErrno.EINVAL, $"Lookups are for TCP or UDP, not protocol {protocol}.");
         }
+        if (insideAddress.IsIpv6 != outsideAddress.IsIpv6)
+        {
+            throw new NatControlException(NatErrno.EINVAL,
+                $"The lookup names an {(insideAddress.IsIpv6 ? "IPv6" : "IPv4")} local address ({insideAddress}) and an {(outsideAddress.IsIpv6 ? "IPv6" : "IPv4")} peer ({outsideAddress}); both ends of one connection are of one family.");
+        }
+        return insideAddress.IsIpv6
+            ? Lookup(ipv6, protocol, insideAddress.AsIpv6, insidePort, outsideAddress.AsIpv6, outsidePort, findForward)
+            : Lookup(ipv4, protocol, insideAddress.AsIpv4, insidePort, outsideAddress.AsIpv4, outsidePort, findForward);
+    }
+
+    private static LookupResult Lookup<TAddress>(FamilyParts<TAddress>? parts, IpProtocol protocol, TAddress insideAddress, ushort insidePort, TAddress outsideAddress, ushort outsidePort, bool findForward)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
         // A packet from the proxy back to the client is a reply to the redirected session.
-        int index = table.FindReply(new FlowKey(protocol, insideAddress, insidePort, outsideAddress, outsidePort));
+        int index = parts?.Table.FindReply(new FlowKey<TAddress>(protocol, insideAddress, insidePort, outsideAddress, outsidePort)) ?? -1;
         if (index < 0)
         {
             throw new NatControlException(NatErrno.ESRCH,
-                $"No session from {outsideAddress.ToString()}:{outsidePort} to {insideAddress.ToString()}:{insidePort}; was the connection redirected by a rule?");
+                $"No session from {Endpoint(outsideAddress, outsidePort)} to {Endpoint(insideAddress, insidePort)}; was the connection redirected by a rule?");
         }
-        ref Session session = ref table.At(index);
-        Ipv4Address realAddress = session.Original.Destination;
+        FlowTable<TAddress> table = parts!.Table;
+        ref Session<TAddress> session = ref table.At(index);
+        TAddress realAddress = session.Original.Destination;
         ushort realPort = session.Original.DestinationPort;
         bool forwardPossible = false;
         if (findForward)
         {
             // IP Filter clears IPN_FINDFORWARD when a session already owns the outgoing tuple.
-            var outgoing = new FlowKey(protocol, insideAddress, insidePort, realAddress, realPort);
+            var outgoing = new FlowKey<TAddress>(protocol, insideAddress, insidePort, realAddress, realPort);
             forwardPossible = !table.Contains(outgoing);
         }
-        return new LookupResult(realAddress, realPort, forwardPossible);
+        return new LookupResult(TAddress.ToIpAddress(realAddress), realPort, forwardPossible);
     }
+
+    /// <summary>"a.b.c.d:port", or "[v6]:port" (RFC 5952 section 6).</summary>
+    private static string Endpoint<TAddress>(TAddress address, ushort port)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+        => TAddress.Size == Ipv4Address.Size ? $"{address}:{port}" : $"[{address}]:{port}";
 
     /// <summary>SIOCSTLCK: locks or unlocks the table, returning the previous state.</summary>
     public bool Lock(bool locked)
@@ -53,7 +75,8 @@ public sealed partial class NatEngine
 
     /// <summary>
     /// SIOCSTPUT: inserts a session. The table must be locked; the record passes the same checks
-    /// as a restored one. Returns the new session's id.
+    /// as a restored one. An IPv6 record goes into the NAT66 table under an IPv6 rule. Returns
+    /// the new session's id.
     /// </summary>
     public int Put(SessionRecord record, long nowTicks)
     {
@@ -62,30 +85,44 @@ public sealed partial class NatEngine
         {
             throw new NatControlException(NatErrno.EACCES, "The table is not locked; lock it first (natgate lock on) so the insert cannot race traffic.");
         }
-        Validate(record);
+        ValidateFamily(record);
         int ruleIndex = FindRule(record.Rule);
         if (ruleIndex < 0)
         {
             throw new NatControlException(NatErrno.ESRCH, $"The session's rule is not loaded: load it first ({record.Rule.Label ?? record.Rule.Kind.ToString()}).");
         }
-        CheckAsIfMade(record, ruleIndex);
-        (ushort ipDelta, ushort transportDelta) = ChecksumDeltas(record.Original, record.Translated);
+        return record.Original.IsIpv6
+            ? table.Capacity + Put<Ipv6Family, Ipv6Address>(Ipv6Parts(), record, ruleIndex, nowTicks)
+            : Put<Ipv4Family, Ipv4Address>(ipv4, record, ruleIndex, nowTicks);
+    }
+
+    private int Put<TFamily, TAddress>(FamilyParts<TAddress> parts, SessionRecord record, int ruleIndex, long nowTicks)
+        where TFamily : struct, IPacketFamily<TAddress>
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        FlowTable<TAddress> table = parts.Table;
+        AddressPools<TAddress> pools = parts.Pools;
+        FlowKey<TAddress> original = record.Original.As<TAddress>();
+        FlowKey<TAddress> translated = record.Translated.As<TAddress>();
+        Validate(record, original, translated);
+        CheckAsIfMade(parts, record, original, translated, ruleIndex);
+        (ushort ipDelta, ushort transportDelta) = PacketRewrite.Deltas<TFamily, TAddress>(original, translated);
         if ((record.IpChecksumDelta is { } givenIp && givenIp != ipDelta)
             || (record.TransportChecksumDelta is { } givenTransport && givenTransport != transportDelta))
         {
             throw new NatControlException(NatErrno.EINVAL,
                 $"The checksum deltas do not match the tuples (expected ip 0x{ipDelta:x4}, transport 0x{transportDelta:x4}); the record is damaged or from another translation.");
         }
-        if (table.Contains(record.Original) || table.Contains(record.Translated.Reverse()))
+        if (table.Contains(original) || table.Contains(translated.Reverse()))
         {
-            throw new NatControlException(NatErrno.EEXIST, $"A session for {record.Original} already exists.");
+            throw new NatControlException(NatErrno.EEXIST, $"A session for {original} already exists.");
         }
 
         uint createdSeconds = table.SecondsSinceEpoch(record.CreatedTicks == 0 ? nowTicks : record.CreatedTicks);
-        var session = new Session
+        var session = new Session<TAddress>
         {
-            Original = record.Original,
-            Translated = record.Translated,
+            Original = original,
+            Translated = translated,
             IpChecksumDelta = ipDelta,
             TransportChecksumDelta = transportDelta,
             RuleIndex = ruleIndex,
@@ -102,38 +139,38 @@ public sealed partial class NatEngine
 
         int join = -1;
         bool startsMapping = false;
-        ExternalAddressPool? reserved = null;
+        ExternalAddressPool<TAddress>? reserved = null;
         if (record.InMapping)
         {
             Behaviours.MappingPolicy mappingPolicy = Behaviours.MappingPolicy.For(record.Mapping);
             session.Attributes |= mappingPolicy.Flags;
-            IpProtocol protocol = record.Original.Protocol;
+            IpProtocol protocol = original.Protocol;
             int owner = table.FindMappingByExternal(protocol, session.ExternalAddress, session.ExternalPort);
             if (owner >= 0)
             {
-                ref Session mapping = ref table.At(owner);
+                ref Session<TAddress> mapping = ref table.At(owner);
                 if (mapping.InsideAddress != session.InsideAddress || mapping.InsidePort != session.InsidePort)
                 {
                     throw new NatControlException(NatErrno.EEXIST,
-                        $"External {session.ExternalAddress.ToString()}:{session.ExternalPort} already belongs to {mapping.InsideAddress.ToString()}:{mapping.InsidePort}.");
+                        $"External {Endpoint(session.ExternalAddress, session.ExternalPort)} already belongs to {Endpoint(mapping.InsideAddress, mapping.InsidePort)}.");
                 }
                 join = owner;
             }
             else
             {
-                FlowKey insideKey = mappingPolicy.Key(protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, session.RemotePort);
+                FlowKey<TAddress> insideKey = mappingPolicy.Key(protocol, session.InsideAddress, session.InsidePort, session.RemoteAddress, session.RemotePort);
                 if (!session.Attributes.HasFlag(SessionAttributes.InitiatedOutside) && table.FindMappingByInside(insideKey) >= 0)
                 {
                     throw new NatControlException(NatErrno.EEXIST,
-                        $"{session.InsideAddress.ToString()}:{session.InsidePort} already has a mapping to another external port.");
+                        $"{Endpoint(session.InsideAddress, session.InsidePort)} already has a mapping to another external port.");
                 }
-                ExternalAddressPool pool = pools.PoolOf(session.ExternalAddress);
-                if (protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp)
+                ExternalAddressPool<TAddress> pool = pools.PoolOf(session.ExternalAddress);
+                if (protocol is IpProtocol.Tcp or IpProtocol.Udp || protocol == TAddress.IcmpProtocol)
                 {
                     if (!pools.AllocatorOf(pool, protocol).TryReserve(session.ExternalPort))
                     {
                         throw new NatControlException(NatErrno.EEXIST,
-                            $"External port {session.ExternalAddress.ToString()}:{session.ExternalPort} is already in use.");
+                            $"External port {Endpoint(session.ExternalAddress, session.ExternalPort)} is already in use.");
                     }
                     reserved = pool;
                     session.Attributes |= SessionAttributes.PortAllocated;
@@ -145,33 +182,55 @@ public sealed partial class NatEngine
         TableRefusal refusal = table.CheckRoom(session, startsMapping);
         if (refusal != TableRefusal.None)
         {
-            pools.ReleaseAllocation(reserved, record.Original.Protocol, session.ExternalPort, session.InsideAddress, nowTicks);
+            pools.ReleaseAllocation(reserved, original.Protocol, session.ExternalPort, session.InsideAddress, nowTicks);
             if (refusal == TableRefusal.Duplicate)
             {
-                throw new NatControlException(NatErrno.EEXIST, $"A session for {record.Original} already exists.");
+                throw new NatControlException(NatErrno.EEXIST, $"A session for {original} already exists.");
             }
             Counters.NoMemory++;
             throw new NatControlException(NatErrno.ENOMEM, refusal switch
             {
                 TableRefusal.TableFull => $"The session table is full ({table.Capacity} sessions).",
-                TableRefusal.HostLimit => $"{session.InsideAddress.ToString()} already holds its maximum of {table.Limits.MaximumSessionsPerHost} sessions.",
+                TableRefusal.HostLimit => $"{session.InsideAddress} already holds its maximum of {table.Limits.MaximumSessionsPerHost} sessions.",
                 _ => "The hash bucket for this session is full (probe limit reached).",
             });
         }
-        return sessions.Insert(session, join, startsMapping, Math.Max(nowTicks, sessions.DeadlineOf(session)));
+        return parts.Sessions.Insert(session, join, startsMapping, Math.Max(nowTicks, parts.Sessions.DeadlineOf(session)));
     }
 
-    private static void Validate(SessionRecord record)
+    /// <summary>
+    /// The record's family, before anything else is asked of it: both tuples of one family, and
+    /// its rule of that family too (an IPv6 session under an IPv4 rule would go into a table its
+    /// rule never translates for).
+    /// </summary>
+    private static void ValidateFamily(SessionRecord record)
     {
-        FlowKey original = record.Original;
-        FlowKey translated = record.Translated;
+        IpFlow original = record.Original;
+        IpFlow translated = record.Translated;
+        string? problem =
+            original.MixesFamilies || translated.MixesFamilies || original.IsIpv6 != translated.IsIpv6 ? "its tuples mix IPv4 and IPv6 addresses"
+            : record.Rule is null ? "it names no rule"
+            : record.Rule.IsIpv6 != original.IsIpv6 ? $"it is an {(original.IsIpv6 ? "IPv6" : "IPv4")} session, but its rule is an {(record.Rule.IsIpv6 ? "IPv6" : "IPv4")} one"
+            : record.Rule is { IsIpv6: true, Kind: NatRuleKind.Bidirectional } ? "its rule is an IPv6 bimap, a prefix translation (NPTv6, RFC 6296) that keeps no sessions"
+            : null;
+        if (problem is not null)
+        {
+            throw new NatControlException(NatErrno.EINVAL, $"Bad session record: {problem}.");
+        }
+    }
+
+    private static void Validate<TAddress>(SessionRecord record, in FlowKey<TAddress> original, in FlowKey<TAddress> translated)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        IpProtocol icmp = TAddress.IcmpProtocol;
+        bool hasPorts = original.Protocol is IpProtocol.Tcp or IpProtocol.Udp || original.Protocol == icmp;
         string? problem =
             original.Protocol == 0 ? "the protocol is missing"
             : original.Protocol != translated.Protocol ? "the two tuples name different protocols"
-            : original.Source == Ipv4Address.Any || original.Destination == Ipv4Address.Any || translated.Source == Ipv4Address.Any || translated.Destination == Ipv4Address.Any ? "an address is 0.0.0.0"
+            : original.Source == TAddress.Any || original.Destination == TAddress.Any || translated.Source == TAddress.Any || translated.Destination == TAddress.Any ? $"an address is {TAddress.Any}"
             : original.Protocol is IpProtocol.Tcp or IpProtocol.Udp && (original.SourcePort == 0 || original.DestinationPort == 0 || translated.SourcePort == 0 || translated.DestinationPort == 0) ? "a TCP or UDP port is 0"
-            : original.Protocol == IpProtocol.Icmp && (original.SourcePort != original.DestinationPort || translated.SourcePort != translated.DestinationPort) ? "an ICMP tuple must carry its identifier as both ports"
-            : original.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp) && (original.SourcePort | original.DestinationPort | translated.SourcePort | translated.DestinationPort) != 0 ? "a protocol without ports has a port"
+            : original.Protocol == icmp && (original.SourcePort != original.DestinationPort || translated.SourcePort != translated.DestinationPort) ? $"an {IpProtocolNames.Of(icmp).ToUpperInvariant()} tuple must carry its identifier as both ports"
+            : !hasPorts && (original.SourcePort | original.DestinationPort | translated.SourcePort | translated.DestinationPort) != 0 ? "a protocol without ports has a port"
             : record.LastSeenTicks < 0 || record.CreatedTicks < 0 || record.PacketsForward < 0 || record.PacketsReply < 0 || record.BytesForward < 0 || record.BytesReply < 0 ? "a time or counter is negative"
             : null;
         if (problem is not null)
@@ -185,48 +244,50 @@ public sealed partial class NatEngine
     /// <see cref="CreateSession"/> could have made from its first packet under the rules loaded
     /// now: the same rule, the destination its redirect or an existing mapping gives, a source
     /// inside the map rule's addresses and ports. A record that says otherwise (a port forward
-    /// planted in an edited file) is refused with EINVAL.
+    /// planted in an edited file) is refused with EINVAL. Asked of the family's own rules.
     /// </summary>
-    private void CheckAsIfMade(SessionRecord record, int ruleIndex)
+    private void CheckAsIfMade<TAddress>(FamilyParts<TAddress> parts, SessionRecord record, in FlowKey<TAddress> original, in FlowKey<TAddress> translated, int ruleIndex)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
-        FlowKey original = record.Original;
-        FlowKey translated = record.Translated;
+        FlowTable<TAddress> table = parts.Table;
+        IRuleLookup<TAddress> lookup = RulesOf<TAddress>();
         IpProtocol protocol = original.Protocol;
         bool portsMatter = protocol is IpProtocol.Tcp or IpProtocol.Udp;
 
         // The destination, as CreateSession decides it.
         int destinationRule = -1;
         string? problem = null;
-        RuleSlot? redirect = FindRedirect(original);
+        RuleSlot? redirect = lookup.FindRedirect(original);
         if (redirect is not null)
         {
             destinationRule = redirect.Index;
             NatRule rule = redirect.Rule;
+            RuleAddresses<TAddress> addresses = redirect.AddressesOf<TAddress>();
             bool addressRight = rule.Kind == NatRuleKind.Bidirectional
-                ? translated.Destination == redirect.Source4.Network + (original.Destination - redirect.TranslatedFirst4)
-                : redirect.RedirectTargets4.Contains(translated.Destination);
+                ? translated.Destination == TAddress.Offset(addresses.SourceNetwork, TAddress.Distance(addresses.TranslatedFirst, original.Destination))
+                : addresses.RedirectTargets.AsSpan().Contains(translated.Destination);
             ushort port = rule.Kind != NatRuleKind.Bidirectional && rule.RedirectPort != 0 && portsMatter
                 ? (ushort)(rule.RedirectPort + (original.DestinationPort - rule.DestinationPorts.First))
                 : original.DestinationPort;
             if (!addressRight || (portsMatter && translated.DestinationPort != port))
             {
-                problem = $"its rule sends {original.Destination.ToString()}:{original.DestinationPort} elsewhere";
+                problem = $"its rule sends {Endpoint(original.Destination, original.DestinationPort)} elsewhere";
             }
         }
-        else if (IsExternalAddress(original.Destination))
+        else if (lookup.IsExternalAddress(original.Destination))
         {
             int representative = portsMatter ? table.FindMappingByExternal(protocol, original.Destination, original.DestinationPort) : -1;
             if (representative < 0)
             {
-                problem = $"no mapping holds {original.Destination.ToString()}:{original.DestinationPort}, so nothing from outside could have come in there";
+                problem = $"no mapping holds {Endpoint(original.Destination, original.DestinationPort)}, so nothing from outside could have come in there";
             }
             else
             {
-                ref Session mapping = ref table.At(representative);
+                ref Session<TAddress> mapping = ref table.At(representative);
                 destinationRule = mapping.RuleIndex;
                 if (translated.Destination != mapping.InsideAddress || translated.DestinationPort != mapping.InsidePort)
                 {
-                    problem = $"{original.Destination.ToString()}:{original.DestinationPort} belongs to {mapping.InsideAddress.ToString()}:{mapping.InsidePort}";
+                    problem = $"{Endpoint(original.Destination, original.DestinationPort)} belongs to {Endpoint(mapping.InsideAddress, mapping.InsidePort)}";
                 }
             }
         }
@@ -237,19 +298,20 @@ public sealed partial class NatEngine
 
         // The source, and the rule the session belongs to.
         bool destinationTranslated = destinationRule >= 0;
-        RuleSlot? map = destinationTranslated && ipv4.LocalAddresses.Contains(translated.Destination)
+        RuleSlot? map = destinationTranslated && parts.LocalAddresses.Contains(translated.Destination)
             ? null
-            : FindMap(original, translated.Destination, translated.DestinationPort);
-        if (map is not null && !destinationTranslated && map.Source4.Contains(original.Destination) != map.Rule.SourceNegated)
+            : lookup.FindMap(original, translated.Destination, translated.DestinationPort);
+        if (map is not null && !destinationTranslated && map.AddressesOf<TAddress>().SourceContains(original.Destination) != map.Rule.SourceNegated)
         {
             map = null;
         }
         if (map is not null && map.Index != ruleIndex && rules[ruleIndex] is { Rule.Kind: NatRuleKind.Map or NatRuleKind.MapBlock } pooled
-            && RuleMatcher.MapMatches(pooled, original, translated.Destination, translated.DestinationPort))
+            && pooled.Rule.IsIpv6 == (TAddress.Size != Ipv4Address.Size)
+            && RuleConditions.MapMatches(pooled, original, translated.Destination, translated.DestinationPort))
         {
             map = pooled; // a later rule of the pool lent its address when the first had no port left
         }
-        bool fromGateway = map is null && destinationTranslated && ipv4.LocalAddresses.Contains(original.Source);
+        bool fromGateway = map is null && destinationTranslated && parts.LocalAddresses.Contains(original.Source);
         int expectedRule = map?.Index ?? destinationRule;
         if (problem is null && expectedRule < 0)
         {
@@ -265,21 +327,21 @@ public sealed partial class NatEngine
         }
         else if (problem is null && map is not null)
         {
-            NatRule rule = map.Rule;
-            if (rule.Kind == NatRuleKind.Bidirectional)
+            RuleAddresses<TAddress> addresses = map.AddressesOf<TAddress>();
+            if (map.Rule.Kind == NatRuleKind.Bidirectional)
             {
-                if (translated.Source != map.TranslatedFirst4 + (original.Source - map.Source4.Network) || translated.SourcePort != original.SourcePort)
+                if (translated.Source != TAddress.Offset(addresses.TranslatedFirst, addresses.SourceOffsetOf(original.Source)) || translated.SourcePort != original.SourcePort)
                 {
                     problem = "its source is not the one its bimap rule gives";
                 }
             }
-            else if (translated.Source < map.TranslatedFirst4 || translated.Source > map.TranslatedLast4
-                || (protocol is IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmp && !map.RangeFor(protocol).Contains(translated.SourcePort)))
+            else if (!addresses.TranslatedContains(translated.Source)
+                || ((protocol is IpProtocol.Tcp or IpProtocol.Udp || protocol == TAddress.IcmpProtocol) && !map.RangeFor(protocol).Contains(translated.SourcePort)))
             {
-                problem = $"its external {translated.Source.ToString()}:{translated.SourcePort} is outside its rule's addresses and ports";
+                problem = $"its external {Endpoint(translated.Source, translated.SourcePort)} is outside its rule's addresses and ports";
             }
         }
-        else if (problem is null && (fromGateway ? !IsExternalAddress(translated.Source) : translated.Source != original.Source || (portsMatter && translated.SourcePort != original.SourcePort)))
+        else if (problem is null && (fromGateway ? !lookup.IsExternalAddress(translated.Source) : translated.Source != original.Source || (portsMatter && translated.SourcePort != original.SourcePort)))
         {
             problem = "no rule translates its source";
         }
@@ -289,44 +351,48 @@ public sealed partial class NatEngine
         }
     }
 
-    /// <summary>Every session as a record that <see cref="Put"/> would accept back (ipfs -W).</summary>
+    /// <summary>Every session of both families as a record that <see cref="Put"/> would accept back (ipfs -W).</summary>
     public IReadOnlyList<SessionRecord> ExportSessions()
     {
-        var records = new List<SessionRecord>(table.Count);
-        ExportSessions(0, table.Capacity, records);
+        var records = new List<SessionRecord>(table.Count + Ipv6SessionCount);
+        ExportSessions(0, SessionSlots, records);
         return records;
     }
 
     /// <summary>
     /// One bounded slice of <see cref="ExportSessions()"/>: the records of the slots from
-    /// <paramref name="firstSlot"/> on, added to <paramref name="into"/>; returns where the next
-    /// slice starts. A save walks the table slice by slice, so forwarding goes on in between.
+    /// <paramref name="firstSlot"/> on (<see cref="SessionSlots"/>: IPv4's, then IPv6's), added to
+    /// <paramref name="into"/>; returns where the next slice starts. A save walks the table slice
+    /// by slice, so forwarding goes on in between.
     /// </summary>
     public int ExportSessions(int firstSlot, int slotCount, List<SessionRecord> into)
     {
         ArgumentNullException.ThrowIfNull(into);
-        int end = (int)Math.Min((long)table.Capacity, (long)firstSlot + slotCount);
-        for (int index = Math.Max(0, firstSlot); index < end; index++)
+        return Walk(firstSlot, slotCount, new Exporter(rules, into));
+    }
+
+    /// <summary>Each session of a walk as a record, skipping those of a rule that is gone.</summary>
+    private sealed class Exporter(RuleSlotTable rules, List<SessionRecord> into) : ISessionVisitor
+    {
+        public void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+            where TAddress : unmanaged, IFlowAddress<TAddress>
         {
-            if (table.IsFree(index))
-            {
-                continue;
-            }
-            ref Session session = ref table.At(index);
+            FlowTable<TAddress> table = parts.Table;
+            ref Session<TAddress> session = ref table.At(index);
             RuleSlot? rule = rules[session.RuleIndex];
             if (rule is null)
             {
-                continue;
+                return;
             }
             into.Add(new SessionRecord
             {
                 Interface = rule.Rule.Interface,
                 Rule = rule.Rule,
-                Original = session.Original,
-                Translated = session.Translated,
+                Original = IpFlow.Of(session.Original),
+                Translated = IpFlow.Of(session.Translated),
                 InitiatedOutside = (session.Attributes & SessionAttributes.InitiatedOutside) != 0,
                 InMapping = (session.Attributes & SessionAttributes.InMapping) != 0,
-                Mapping = FlowTable.BehaviorOf(session.Attributes),
+                Mapping = FlowTable<TAddress>.BehaviorOf(session.Attributes),
                 IpChecksumDelta = session.IpChecksumDelta,
                 TransportChecksumDelta = session.TransportChecksumDelta,
                 Tcp = session.Tcp,
@@ -338,7 +404,50 @@ public sealed partial class NatEngine
                 BytesReply = (long)session.BytesReply,
             });
         }
-        return end;
+    }
+
+    /// <summary>
+    /// The slot numbers a walk over every session covers: IPv4's table, then IPv6's (NAT66) when
+    /// it exists. A session's listed id is its number here.
+    /// </summary>
+    public int SessionSlots => table.Capacity + (ipv6?.Table.Capacity ?? 0);
+
+    /// <summary>Something done to each session of a walk: its family's parts, its slot there, and its number in <see cref="SessionSlots"/>.</summary>
+    private interface ISessionVisitor
+    {
+        void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+            where TAddress : unmanaged, IFlowAddress<TAddress>;
+    }
+
+    /// <summary>
+    /// Visits the sessions in the slots from <paramref name="firstSlot"/> on (<paramref name="slotCount"/>
+    /// of them, IPv4's table first, then IPv6's); returns where the next slice starts,
+    /// <see cref="SessionSlots"/> at the end. A session stays in its slot for life, so a visitor
+    /// that removes sessions moves nothing a later slice will look at.
+    /// </summary>
+    private int Walk(int firstSlot, int slotCount, ISessionVisitor visitor)
+    {
+        int start = Math.Max(0, firstSlot);
+        int end = (int)Math.Min((long)SessionSlots, (long)start + Math.Max(0, slotCount));
+        int ipv4Slots = table.Capacity;
+        for (int id = start; id < Math.Min(end, ipv4Slots); id++)
+        {
+            if (!table.IsFree(id))
+            {
+                visitor.Visit(ipv4, id, id);
+            }
+        }
+        if (ipv6 is { } family)
+        {
+            for (int id = Math.Max(start, ipv4Slots); id < end; id++)
+            {
+                if (!family.Table.IsFree(id - ipv4Slots))
+                {
+                    visitor.Visit(family, id - ipv4Slots, id);
+                }
+            }
+        }
+        return Math.Max(end, start);
     }
 
     /// <summary>
@@ -376,11 +485,11 @@ public sealed partial class NatEngine
         return new RestoreReport(restored, failures);
     }
 
-    /// <summary>Sessions, optionally only those touching an address (either side) or of one protocol.</summary>
-    public IReadOnlyList<SessionInfo> ListSessions(Ipv4Address? address = null, IpProtocol? protocol = null)
+    /// <summary>Sessions of both families, optionally only those touching an address (either side) or of one protocol.</summary>
+    public IReadOnlyList<SessionInfo> ListSessions(IpAddress? address = null, IpProtocol? protocol = null)
     {
         var list = new List<SessionInfo>();
-        ListSessions(0, table.Capacity, list, address, protocol);
+        ListSessions(0, SessionSlots, list, address, protocol);
         return list;
     }
 
@@ -389,38 +498,46 @@ public sealed partial class NatEngine
     /// <paramref name="firstSlot"/> + <paramref name="slotCount"/> - 1, added to <paramref name="into"/>.
     /// A caller walks the table slice by slice, letting packets through between slices, so a
     /// listing never stalls forwarding for a whole-table walk (STYLE.md, "The packet thread
-    /// does packet work"). Returns the slot to start the next slice at; <see cref="Capacity"/> at the end.
+    /// does packet work"). Returns the slot to start the next slice at; <see cref="SessionSlots"/> at the end.
     /// </summary>
-    public int ListSessions(int firstSlot, int slotCount, List<SessionInfo> into, Ipv4Address? address = null, IpProtocol? protocol = null)
+    public int ListSessions(int firstSlot, int slotCount, List<SessionInfo> into, IpAddress? address = null, IpProtocol? protocol = null)
     {
         ArgumentNullException.ThrowIfNull(into);
-        int end = (int)Math.Min((long)table.Capacity, (long)firstSlot + slotCount);
-        for (int index = Math.Max(0, firstSlot); index < end; index++)
-        {
-            if (table.IsFree(index))
-            {
-                continue;
-            }
-            ref Session session = ref table.At(index);
-            if (protocol is { } wanted && session.Original.Protocol != wanted)
-            {
-                continue;
-            }
-            if (address is { } touching
-                && session.Original.Source != touching && session.Original.Destination != touching
-                && session.Translated.Source != touching && session.Translated.Destination != touching)
-            {
-                continue;
-            }
-            into.Add(Describe(index));
-        }
-        return end;
+        return Walk(firstSlot, slotCount, new Lister(this, into, address, protocol));
     }
 
-    /// <summary>Removes every session (ipnat -F); returns how many. Refused while locked.</summary>
+    /// <summary>The sessions of a walk that touch the address (in its own family only) and are of the protocol.</summary>
+    private sealed class Lister(NatEngine engine, List<SessionInfo> into, IpAddress? address, IpProtocol? protocol) : ISessionVisitor
+    {
+        public void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+            where TAddress : unmanaged, IFlowAddress<TAddress>
+        {
+            ref Session<TAddress> session = ref parts.Table.At(index);
+            if (protocol is { } wanted && session.Original.Protocol != wanted)
+            {
+                return;
+            }
+            if (address is { } touching)
+            {
+                if (touching.IsIpv6 != (TAddress.Size != Ipv4Address.Size))
+                {
+                    return;
+                }
+                TAddress wantedAddress = TAddress.From(touching);
+                if (session.Original.Source != wantedAddress && session.Original.Destination != wantedAddress
+                    && session.Translated.Source != wantedAddress && session.Translated.Destination != wantedAddress)
+                {
+                    return;
+                }
+            }
+            into.Add(engine.Describe(parts, index, id));
+        }
+    }
+
+    /// <summary>Removes every session of both families (ipnat -F); returns how many. Refused while locked.</summary>
     public int FlushSessions(long nowTicks)
     {
-        FlushSessions(0, table.Capacity, nowTicks, out int removed);
+        FlushSessions(0, SessionSlots, nowTicks, out int removed);
         return removed;
     }
 
@@ -428,25 +545,28 @@ public sealed partial class NatEngine
     /// <see cref="FlushSessions(long)"/> over one slice of the table, the slots from
     /// <paramref name="firstSlot"/> on: the caller walks the table a slice per call, so the
     /// packet thread translates between slices (issue 12, "the packet thread does packet work
-    /// only"). Returns where the next slice starts (<see cref="Capacity"/> when done).
+    /// only"). Returns where the next slice starts (<see cref="SessionSlots"/> when done).
     /// </summary>
     public int FlushSessions(int firstSlot, int slotCount, long nowTicks, out int removed)
-        => RemoveWhere(static (_, _) => true, SessionEndReason.Flushed, nowTicks, firstSlot, slotCount, out removed);
+        => RemoveWhere(static _ => true, SessionEndReason.Flushed, nowTicks, firstSlot, slotCount, out removed);
 
-    /// <summary>Removes the sessions of one rule (ipnat -p, after the rule's removal); returns how many.</summary>
+    /// <summary>Removes the sessions of one rule, of either family (ipnat -p, after the rule's removal); returns how many.</summary>
     public int PurgeSessionsOfRule(int ruleIndex, long nowTicks)
-        => RemoveWhere((session, _) => session.RuleIndex == ruleIndex, SessionEndReason.Purged, nowTicks);
+    {
+        RemoveWhere(rule => rule == ruleIndex, SessionEndReason.Purged, nowTicks, 0, SessionSlots, out int removed);
+        return removed;
+    }
 
     /// <summary>Removes the sessions of every removed rule (ipnat -p); returns how many.</summary>
     public int PurgeOrphans(long nowTicks)
     {
-        PurgeOrphans(0, table.Capacity, nowTicks, out int removed);
+        PurgeOrphans(0, SessionSlots, nowTicks, out int removed);
         return removed;
     }
 
     /// <summary><see cref="PurgeOrphans(long)"/> over one slice of the table; returns where the next starts.</summary>
     public int PurgeOrphans(int firstSlot, int slotCount, long nowTicks, out int removed)
-        => RemoveWhere((session, _) => rules[session.RuleIndex] is { Active: false }, SessionEndReason.Purged, nowTicks, firstSlot, slotCount, out removed);
+        => RemoveWhere(rule => rules[rule] is { Active: false }, SessionEndReason.Purged, nowTicks, firstSlot, slotCount, out removed);
 
     /// <summary>
     /// Ends every session on <paramref name="address"/> as an external address (mapped out from
@@ -455,61 +575,84 @@ public sealed partial class NatEngine
     /// <see cref="NatCounters.AddressGone"/>; works while the table is locked too (it is the
     /// kernel, not an operator, that took the address).
     /// </summary>
-    public int FlushSessionsOn(Ipv4Address address, long nowTicks)
+    public int FlushSessionsOn(IpAddress address, long nowTicks)
     {
-        FlushSessionsOn(address, 0, table.Capacity, nowTicks, out int removed);
+        FlushSessionsOn(address, 0, SessionSlots, nowTicks, out int removed);
         return removed;
     }
 
-    /// <summary><see cref="FlushSessionsOn(Ipv4Address, long)"/> over one slice of the table; returns where the next starts.</summary>
-    public int FlushSessionsOn(Ipv4Address address, int firstSlot, int slotCount, long nowTicks, out int removed)
-        => RemoveSlice((session, _) => session.ExternalAddress == address, SessionEndReason.AddressGone, nowTicks, firstSlot, slotCount, out removed);
+    /// <summary><see cref="FlushSessionsOn(IpAddress, long)"/> over one slice of the table; returns where the next starts.</summary>
+    public int FlushSessionsOn(IpAddress address, int firstSlot, int slotCount, long nowTicks, out int removed)
+    {
+        var doomed = new Doomed(static _ => true, address);
+        int next = Walk(firstSlot, slotCount, doomed);
+        removed = RemoveAll(doomed, SessionEndReason.AddressGone, nowTicks);
+        return next;
+    }
 
-    /// <summary>Removes one session by id (as listed).</summary>
+    /// <summary>Removes one session by id (as listed), of either family.</summary>
     public void RemoveSession(int id, long nowTicks)
     {
-        if (id < 0 || id >= table.Capacity || table.At(id).IsFree)
+        int ipv4Slots = table.Capacity;
+        bool present = id >= 0 && (id < ipv4Slots ? !table.IsFree(id) : ipv6 is { } family && id - ipv4Slots < family.Table.Capacity && !family.Table.IsFree(id - ipv4Slots));
+        if (!present)
         {
             throw new NatControlException(NatErrno.ESRCH, $"No session {id}.");
         }
         ThrowIfLocked();
-        sessions.Remove(id, SessionEndReason.Removed, nowTicks);
+        RemoveById(id, SessionEndReason.Removed, nowTicks);
     }
 
-    private int RemoveWhere(Func<Session, int, bool> predicate, SessionEndReason reason, long nowTicks)
+    private void RemoveById(int id, SessionEndReason reason, long nowTicks)
     {
-        RemoveWhere(predicate, reason, nowTicks, 0, table.Capacity, out int removed);
-        return removed;
+        if (id < table.Capacity)
+        {
+            sessions.Remove(id, reason, nowTicks);
+        }
+        else
+        {
+            ipv6!.Sessions.Remove(id - table.Capacity, reason, nowTicks);
+        }
     }
 
-    private int RemoveWhere(Func<Session, int, bool> predicate, SessionEndReason reason, long nowTicks, int firstSlot, int slotCount, out int removed)
+    private int RemoveWhere(Func<int, bool> ruleMatches, SessionEndReason reason, long nowTicks, int firstSlot, int slotCount, out int removed)
     {
         ThrowIfLocked();
-        return RemoveSlice(predicate, reason, nowTicks, firstSlot, slotCount, out removed);
+        var doomed = new Doomed(ruleMatches, null);
+        int next = Walk(firstSlot, slotCount, doomed);
+        removed = RemoveAll(doomed, reason, nowTicks);
+        return next;
     }
 
-    /// <summary>
-    /// Removes the matching sessions among the slots from <paramref name="firstSlot"/> on
-    /// (<paramref name="slotCount"/> of them); returns where the next slice starts. A session
-    /// stays in its slot for life, so removals here move nothing a later slice will look at.
-    /// </summary>
-    private int RemoveSlice(Func<Session, int, bool> predicate, SessionEndReason reason, long nowTicks, int firstSlot, int slotCount, out int removed)
+    /// <summary>Removes what a walk collected, after the walk: removing during it would change the slots it reads.</summary>
+    private int RemoveAll(Doomed doomed, SessionEndReason reason, long nowTicks)
     {
-        int end = (int)Math.Min((long)table.Capacity, (long)Math.Max(0, firstSlot) + slotCount);
-        var doomed = new List<int>();
-        for (int index = Math.Max(0, firstSlot); index < end; index++)
+        foreach (int id in doomed.Ids)
         {
-            if (!table.IsFree(index) && predicate(table.At(index), index))
+            RemoveById(id, reason, nowTicks);
+        }
+        return doomed.Ids.Count;
+    }
+
+    /// <summary>Collects the sessions whose rule matches and, when an address is given, whose external address it is.</summary>
+    private sealed class Doomed(Func<int, bool> ruleMatches, IpAddress? externalAddress) : ISessionVisitor
+    {
+        public List<int> Ids { get; } = [];
+
+        public void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+            where TAddress : unmanaged, IFlowAddress<TAddress>
+        {
+            ref Session<TAddress> session = ref parts.Table.At(index);
+            if (externalAddress is { } address
+                && (address.IsIpv6 != (TAddress.Size != Ipv4Address.Size) || session.ExternalAddress != TAddress.From(address)))
             {
-                doomed.Add(index);
+                return;
+            }
+            if (ruleMatches(session.RuleIndex))
+            {
+                Ids.Add(id);
             }
         }
-        foreach (int index in doomed)
-        {
-            sessions.Remove(index, reason, nowTicks);
-        }
-        removed = doomed.Count;
-        return end;
     }
 
     private void ThrowIfLocked()
@@ -558,8 +701,9 @@ public sealed partial class NatEngine
             NoMemory = Counters.NoMemory,
             Bad = Counters.Bad,
             Passed = Counters.Passed,
-            InUse = table.Count,
-            Mappings = table.MappingCount,
+            InUse = table.Count + Ipv6SessionCount,
+            InUseIpv6 = Ipv6SessionCount,
+            Mappings = table.MappingCount + (ipv6?.Table.MappingCount ?? 0),
             Orphans = orphans,
             Rules = active,
             Locked = IsLocked,

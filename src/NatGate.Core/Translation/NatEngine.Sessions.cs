@@ -29,26 +29,28 @@ public sealed partial class NatEngine
     public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions() => sessions.Census.Counts();
 
     /// <summary>
-    /// Counts by walking one slice of the table, as <see cref="ListSessions(int, int, List{SessionInfo}, Ipv4Address?, IpProtocol?)"/>
-    /// walks: adds the sessions of the slots from <paramref name="firstSlot"/> on; returns where
-    /// the next slice starts. For checking the kept counts; metrics use <see cref="CountSessions()"/>.
+    /// Counts by walking one slice of the tables, as <see cref="ListSessions(int, int, List{SessionInfo}, IpAddress?, IpProtocol?)"/>
+    /// walks: adds the sessions (of both families) of the slots from <paramref name="firstSlot"/> on;
+    /// returns where the next slice starts. For checking the kept counts; metrics use <see cref="CountSessions()"/>.
     /// </summary>
     public int CountSessions(int firstSlot, int slotCount, Dictionary<(string Protocol, string State), int> counts)
     {
         ArgumentNullException.ThrowIfNull(counts);
-        int end = (int)Math.Min((long)table.Capacity, (long)firstSlot + slotCount);
-        for (int index = Math.Max(0, firstSlot); index < end; index++)
+        return Walk(firstSlot, slotCount, new Counter(counts));
+    }
+
+    private sealed class Counter(Dictionary<(string Protocol, string State), int> counts) : ISessionVisitor
+    {
+        public void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+            where TAddress : unmanaged, IFlowAddress<TAddress>
         {
-            if (table.IsFree(index))
-            {
-                continue;
-            }
-            ref Session session = ref table.At(index);
-            var key = (IpProtocolNames.Of(session.Original.Protocol),
-                session.Original.Protocol == IpProtocol.Tcp ? TcpStateName(session.Tcp) : "Active");
+            ref Session<TAddress> session = ref parts.Table.At(index);
+            IpProtocol protocol = session.Original.Protocol;
+            // The census counts both families' ICMP as "icmp" (SessionCensus).
+            var key = (protocol == TAddress.IcmpProtocol ? "icmp" : IpProtocolNames.Of(protocol),
+                protocol == IpProtocol.Tcp ? TcpStateName(session.Tcp) : "Active");
             counts[key] = counts.GetValueOrDefault(key) + 1;
         }
-        return end;
     }
 
     internal static string TcpStateName(TcpTracking tracking)
@@ -63,31 +65,33 @@ public sealed partial class NatEngine
             : "SynSent";
     }
 
-    /// <summary>A listing of one session.</summary>
-    private SessionInfo Describe(int index)
+    /// <summary>A listing of one session of either family; <paramref name="id"/> is its number in <see cref="SessionSlots"/>.</summary>
+    private SessionInfo Describe<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
-        ref Session session = ref table.At(index);
+        FlowTable<TAddress> table = parts.Table;
+        ref Session<TAddress> session = ref table.At(index);
         bool outside = (session.Attributes & SessionAttributes.InitiatedOutside) != 0;
         // Internal side: the flow as inside hosts see it; external: as the outside sees it.
-        FlowKey internalKey = outside ? session.Translated.Reverse() : session.Original;
-        FlowKey externalKey = outside ? session.Original.Reverse() : session.Translated;
+        FlowKey<TAddress> internalKey = outside ? session.Translated.Reverse() : session.Original;
+        FlowKey<TAddress> externalKey = outside ? session.Original.Reverse() : session.Translated;
         RuleSlot? rule = rules[session.RuleIndex];
-        long expires = rule is null ? table.TicksOf(session.LastSeenSeconds + 1) : sessions.DeadlineOf(session);
+        long expires = rule is null ? table.TicksOf(session.LastSeenSeconds + 1) : parts.Sessions.DeadlineOf(session);
         return new SessionInfo
         {
-            Id = index,
+            Id = id,
             Protocol = IpProtocolNames.Of(session.Original.Protocol),
             ProtocolNumber = (byte)session.Original.Protocol,
-            Original = session.Original,
-            Translated = session.Translated,
+            Original = IpFlow.Of(session.Original),
+            Translated = IpFlow.Of(session.Translated),
             InitiatedOutside = outside,
-            InternalSourceAddress = SessionInfo.Address(internalKey.Source),
+            InternalSourceAddress = $"{internalKey.Source}",
             InternalSourcePort = internalKey.SourcePort,
-            InternalDestinationAddress = SessionInfo.Address(internalKey.Destination),
+            InternalDestinationAddress = $"{internalKey.Destination}",
             InternalDestinationPort = internalKey.DestinationPort,
-            ExternalSourceAddress = SessionInfo.Address(externalKey.Source),
+            ExternalSourceAddress = $"{externalKey.Source}",
             ExternalSourcePort = externalKey.SourcePort,
-            ExternalDestinationAddress = SessionInfo.Address(externalKey.Destination),
+            ExternalDestinationAddress = $"{externalKey.Destination}",
             ExternalDestinationPort = externalKey.DestinationPort,
             CreationTime = new DateTimeOffset(table.TicksOf(session.CreatedSeconds), TimeSpan.Zero),
             LastSeen = new DateTimeOffset(table.TicksOf(session.LastSeenSeconds), TimeSpan.Zero),

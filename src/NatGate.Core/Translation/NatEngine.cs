@@ -42,7 +42,14 @@ public sealed partial class NatEngine
         {
             var flows = new FlowTable<Ipv6Address>(Options.Limits, table.EpochTicks, seed);
             ipv6 = new FamilyParts<Ipv6Address>(flows, new SessionStore<Ipv6Address>(flows, rules, ipv6Pools, Counters, census), ipv6Pools,
-                new FragmentTracker<Ipv6Address>(Options));
+                new FragmentTracker<Ipv6Address>(Options))
+            {
+                LocalAddresses = ipv6LocalAddresses,
+            };
+            if (eventsObserved)
+            {
+                ipv6.Sessions.Observe(new SessionEvents<Ipv6Address>(this, ipv6, table.Capacity));
+            }
         }
         return ipv6;
     }
@@ -97,7 +104,8 @@ public sealed partial class NatEngine
         {
             if (!eventsObserved && value is not null)
             {
-                sessions.Observe(new SessionEvents(this));
+                sessions.Observe(new SessionEvents<Ipv4Address>(this, ipv4, 0));
+                ipv6?.Sessions.Observe(new SessionEvents<Ipv6Address>(this, ipv6, table.Capacity));
                 eventsObserved = true;
             }
             sessionChanged += value;
@@ -107,16 +115,20 @@ public sealed partial class NatEngine
 
     private bool eventsObserved;
 
-    /// <summary>The session store's observer that raises <see cref="SessionChanged"/>, describing the session only when someone listens.</summary>
-    private sealed class SessionEvents(NatEngine engine) : ISessionObserver<Ipv4Address>
+    /// <summary>
+    /// A family's session store's observer that raises <see cref="SessionChanged"/>, describing the
+    /// session only when someone listens; <paramref name="firstId"/> is where the family's ids start.
+    /// </summary>
+    private sealed class SessionEvents<TAddress>(NatEngine engine, FamilyParts<TAddress> parts, int firstId) : ISessionObserver<TAddress>
+        where TAddress : unmanaged, IFlowAddress<TAddress>
     {
-        public void Created(int index, in Session session)
-            => engine.sessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, engine.Describe(index), SessionEndReason.None));
+        public void Created(int index, in Session<TAddress> session)
+            => engine.sessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, engine.Describe(parts, index, firstId + index), SessionEndReason.None));
 
-        public void Removed(int index, in Session session, SessionEndReason reason)
-            => engine.sessionChanged?.Invoke(new SessionEvent(SessionEventKind.Deleted, engine.Describe(index), reason));
+        public void Removed(int index, in Session<TAddress> session, SessionEndReason reason)
+            => engine.sessionChanged?.Invoke(new SessionEvent(SessionEventKind.Deleted, engine.Describe(parts, index, firstId + index), reason));
 
-        public void TcpStateChanged(int index, in Session session, TcpTracking before)
+        public void TcpStateChanged(int index, in Session<TAddress> session, TcpTracking before)
         {
         }
     }
@@ -127,6 +139,16 @@ public sealed partial class NatEngine
     /// (DESIGN.md, "The data path on Linux").
     /// </summary>
     public void SetLocalAddresses(IEnumerable<Ipv4Address> addresses) => ipv4.LocalAddresses = [.. addresses];
+
+    /// <summary>The gateway's own IPv6 addresses, as <see cref="SetLocalAddresses(IEnumerable{Ipv4Address})"/> for NAT66.</summary>
+    public void SetLocalAddresses(IEnumerable<Ipv6Address> addresses)
+    {
+        ipv6LocalAddresses = [.. addresses];
+        ipv6?.LocalAddresses = ipv6LocalAddresses;
+    }
+
+    // Kept here as well, for the IPv6 parts made later.
+    private HashSet<Ipv6Address> ipv6LocalAddresses = [];
 
     // ---------------------------------------------------------------- rules (the RuleSet part)
 
@@ -177,7 +199,7 @@ public sealed partial class NatEngine
     public int FindRule(NatRule rule) => ruleSet.FindRule(rule);
 
     /// <summary>Port utilisation per external address and protocol, for metrics.</summary>
-    public IReadOnlyList<PortUsage> PortUsage() => pools.PortUsage();
+    public IReadOnlyList<PortUsage> PortUsage() => [.. pools.PortUsage(), .. ipv6Pools.PortUsage()];
 
     /// <summary>Whether <paramref name="address"/> is one the NAT answers for (a map target, a redirect or bimap address).</summary>
     private bool IsExternalAddress(Ipv4Address address) => ruleSet.Matcher.IsExternalAddress(address);

@@ -48,8 +48,8 @@ internal static class ControlCommands
             Row(table,
                 session.Id.ToString(CultureInfo.InvariantCulture),
                 session.Protocol,
-                $"{session.InternalSourceAddress}:{session.InternalSourcePort} -> {session.InternalDestinationAddress}:{session.InternalDestinationPort}",
-                $"{session.ExternalSourceAddress}:{session.ExternalSourcePort} -> {session.ExternalDestinationAddress}:{session.ExternalDestinationPort}",
+                $"{ControlText.EndpointText(session.InternalSourceAddress, session.InternalSourcePort)} -> {ControlText.EndpointText(session.InternalDestinationAddress, session.InternalDestinationPort)}",
+                $"{ControlText.EndpointText(session.ExternalSourceAddress, session.ExternalSourcePort)} -> {ControlText.EndpointText(session.ExternalDestinationAddress, session.ExternalDestinationPort)}",
                 session.State,
                 session.RuleLabel is null ? $"#{session.Rule}" : $"#{session.Rule} {session.RuleLabel}",
                 string.Create(CultureInfo.InvariantCulture, $"{session.PacketsOut}/{session.PacketsIn}"),
@@ -84,6 +84,7 @@ internal static class ControlCommands
         Add("bad", statistics.Bad);
         Add("passed", statistics.Passed);
         Add("in use", statistics.InUse);
+        Add("in use, IPv6", statistics.InUseIpv6);
         Add("mappings", statistics.Mappings);
         Add("orphans", statistics.Orphans);
         Add("rules", statistics.Rules);
@@ -185,15 +186,15 @@ internal static class ControlCommands
     private static Command Lookup()
     {
         var protocol = new Option<string>("--protocol") { Description = "tcp or udp.", DefaultValueFactory = _ => "tcp" };
-        var inside = new Option<string>("--inside") { Description = "The accepted connection's local end, A:P (the proxy's address and port).", Required = true };
-        var outside = new Option<string>("--outside") { Description = "The accepted connection's peer, A:P (the client).", Required = true };
+        var inside = new Option<string>("--inside") { Description = "The accepted connection's local end, A:P or [IPv6]:P (the proxy's address and port).", Required = true };
+        var outside = new Option<string>("--outside") { Description = "The accepted connection's peer, A:P or [IPv6]:P (the client).", Required = true };
         var findForward = new Option<bool>("--find-forward") { Description = "Also say whether an outgoing connection from the local address to the real destination could be made (IPN_FINDFORWARD)." };
         var invocation = new ControlInvocation();
         Command command = invocation.AddTo(new Command("lookup", "Find the real destination of a redirected connection (SIOCGNATL).") { protocol, inside, outside, findForward });
         invocation.SetAction(command, async (parseResult, client, token) =>
         {
-            (Ipv4Address insideAddress, ushort insidePort) = Endpoint(parseResult.GetValue(inside)!, "--inside");
-            (Ipv4Address outsideAddress, ushort outsidePort) = Endpoint(parseResult.GetValue(outside)!, "--outside");
+            (IpAddress insideAddress, ushort insidePort) = Endpoint(parseResult.GetValue(inside)!, "--inside");
+            (IpAddress outsideAddress, ushort outsidePort) = Endpoint(parseResult.GetValue(outside)!, "--outside");
             var request = new LookupRequest(parseResult.GetValue(protocol)!,
                 insideAddress.ToString(), insidePort,
                 outsideAddress.ToString(), outsidePort,
@@ -201,7 +202,7 @@ internal static class ControlCommands
             LookupAnswer answer = await client.LookupAsync(request, token).ConfigureAwait(false);
             return new ControlReply(console =>
             {
-                console.WriteLine($"real destination {answer.RealAddress}:{answer.RealPort}");
+                console.WriteLine($"real destination {ControlText.EndpointText(answer.RealAddress, answer.RealPort)}");
                 if (request.FindForward)
                 {
                     console.WriteLine($"forward possible: {(answer.ForwardPossible ? "yes" : "no")}");
@@ -211,7 +212,7 @@ internal static class ControlCommands
         return command;
     }
 
-    private static (Ipv4Address Address, ushort Port) Endpoint(string text, string option)
+    private static (IpAddress Address, ushort Port) Endpoint(string text, string option)
     {
         try
         {

@@ -5,7 +5,6 @@ using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Rules.Ipnat;
 using NatGate.Core.Sessions;
-using FlowKey = NatGate.Core.Sessions.FlowKey<NatGate.Core.Addressing.Ipv4Address>;
 using NatGate.Core.Translation;
 
 namespace NatGate.Control;
@@ -203,12 +202,23 @@ public static class ControlConversions
         };
     }
 
-    public static FlowView ToView(FlowKey flow)
+    public static FlowView ToView(IpFlow flow)
         => new((byte)flow.Protocol, flow.Source.ToString(), flow.SourcePort, flow.Destination.ToString(), flow.DestinationPort);
 
-    /// <summary>A flow's addresses are checked when its body is read; this checks them again for a view made in code.</summary>
-    public static FlowKey ToFlow(FlowView view, string what)
-        => new((IpProtocol)view.Protocol, ControlText.Address(view.Source, what + ".source"), view.SourcePort, ControlText.Address(view.Destination, what + ".destination"), view.DestinationPort);
+    /// <summary>
+    /// A flow's addresses are checked when its body is read; this checks them again for a view made
+    /// in code. Both are of one family (IPv4, or IPv6 for a NAT66 session).
+    /// </summary>
+    public static IpFlow ToFlow(FlowView view, string what)
+    {
+        IpAddress source = ControlText.AnyAddress(view.Source, what + ".source");
+        IpAddress destination = ControlText.AnyAddress(view.Destination, what + ".destination");
+        if (source.IsIpv6 != destination.IsIpv6)
+        {
+            throw new NatControlException(NatErrno.EINVAL, $"{what} has an {(source.IsIpv6 ? "IPv6" : "IPv4")} source ({source}) and an {(destination.IsIpv6 ? "IPv6" : "IPv4")} destination ({destination}); a flow's addresses are of one family.");
+        }
+        return new IpFlow((IpProtocol)view.Protocol, source, view.SourcePort, destination, view.DestinationPort);
+    }
 
     public static SessionView ToView(SessionInfo session)
     {
@@ -259,6 +269,7 @@ public static class ControlConversions
             Bad = statistics.Bad,
             Passed = statistics.Passed,
             InUse = statistics.InUse,
+            InUseIpv6 = statistics.InUseIpv6,
             Mappings = statistics.Mappings,
             Orphans = statistics.Orphans,
             Rules = statistics.Rules,

@@ -147,7 +147,7 @@ public sealed class ControlServer : IAsyncDisposable
         {
             string? addressText = context.Request.Query["address"];
             string? protocolText = context.Request.Query["protocol"];
-            Ipv4Address? address = string.IsNullOrEmpty(addressText) ? null : ControlText.Address(addressText, "address");
+            IpAddress? address = string.IsNullOrEmpty(addressText) ? null : ControlText.AnyAddress(addressText, "address");
             IpProtocol? protocol = string.IsNullOrEmpty(protocolText) ? null : ControlText.RequireProtocol(protocolText, "protocol");
             return StreamSessions(context, address, protocol);
         });
@@ -188,8 +188,8 @@ public sealed class ControlServer : IAsyncDisposable
             LookupRequest request = await Body(context, ControlJson.Default.LookupRequest).ConfigureAwait(false);
             LookupResult result = controller.Lookup(
                 ControlText.RequireProtocol(request.Protocol, "protocol"),
-                ControlText.Address(request.InsideAddress, "insideAddress"), request.InsidePort,
-                ControlText.Address(request.OutsideAddress, "outsideAddress"), request.OutsidePort,
+                ControlText.AnyAddress(request.InsideAddress, "insideAddress"), request.InsidePort,
+                ControlText.AnyAddress(request.OutsideAddress, "outsideAddress"), request.OutsidePort,
                 request.FindForward);
             var answer = new LookupAnswer(result.RealAddress.ToString(), result.RealPort, result.ForwardPossible);
             await Reply(context, answer, ControlJson.Default.LookupAnswer).ConfigureAwait(false);
@@ -437,7 +437,7 @@ public sealed class ControlServer : IAsyncDisposable
     /// however many sessions there are. On the read-only socket only a few run at once; the
     /// others wait their turn for a while, then get ENOMEM.
     /// </summary>
-    private async Task StreamSessions(HttpContext context, Ipv4Address? address, IpProtocol? protocol)
+    private async Task StreamSessions(HttpContext context, IpAddress? address, IpProtocol? protocol)
     {
         SemaphoreSlim? turn = IsReadOnlyConnection(context) ? readOnlyListings : null;
         if (turn is not null && !await turn.WaitAsync(TimeSpan.FromSeconds(10), context.RequestAborted).ConfigureAwait(false))

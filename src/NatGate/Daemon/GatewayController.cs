@@ -124,12 +124,12 @@ public sealed class GatewayController
     /// <summary>Slots walked per call on the engine's thread: a listing or count lets packets through between slices.</summary>
     public const int SlotsPerSlice = 2048;
 
-    public IReadOnlyList<SessionInfo> Sessions(Ipv4Address? address, IpProtocol? protocol) => [.. StreamSessions(address, protocol).SelectMany(page => page)];
+    public IReadOnlyList<SessionInfo> Sessions(IpAddress? address, IpProtocol? protocol) => [.. StreamSessions(address, protocol).SelectMany(page => page)];
 
-    /// <summary>The sessions, a slice of the table at a time (each slice one short call on the engine's thread).</summary>
-    public IEnumerable<List<SessionInfo>> StreamSessions(Ipv4Address? address, IpProtocol? protocol)
+    /// <summary>The sessions of both families, a slice of the tables at a time (each slice one short call on the engine's thread).</summary>
+    public IEnumerable<List<SessionInfo>> StreamSessions(IpAddress? address, IpProtocol? protocol)
     {
-        int capacity = Run(engine => engine.Capacity);
+        int capacity = Run(engine => engine.SessionSlots);
         for (int slot = 0; slot < capacity;)
         {
             var page = new List<SessionInfo>();
@@ -240,7 +240,7 @@ public sealed class GatewayController
     public int FlushSessions() => RemoveInSlices((engine, first) => (engine.FlushSessions(first, SlotsPerSlice, NowTicks, out int removed), removed));
 
     /// <summary>The sessions on an external address that left the host, ended a slice at a time.</summary>
-    public int FlushSessionsOn(Ipv4Address address) => RemoveInSlices((engine, first) => (engine.FlushSessionsOn(address, first, SlotsPerSlice, NowTicks, out int removed), removed));
+    public int FlushSessionsOn(IpAddress address) => RemoveInSlices((engine, first) => (engine.FlushSessionsOn(address, first, SlotsPerSlice, NowTicks, out int removed), removed));
 
     /// <summary>
     /// A bulk removal walked a slice per call, so the packet thread translates between slices
@@ -248,7 +248,7 @@ public sealed class GatewayController
     /// </summary>
     private int RemoveInSlices(Func<NatEngine, int, (int Next, int Removed)> slice)
     {
-        int capacity = Run(engine => engine.Capacity);
+        int capacity = Run(engine => engine.SessionSlots);
         int total = 0;
         for (int slot = 0; slot < capacity;)
         {
@@ -267,7 +267,7 @@ public sealed class GatewayController
         return 0;
     });
 
-    public LookupResult Lookup(IpProtocol protocol, Ipv4Address inside, ushort insidePort, Ipv4Address outside, ushort outsidePort, bool findForward)
+    public LookupResult Lookup(IpProtocol protocol, IpAddress inside, ushort insidePort, IpAddress outside, ushort outsidePort, bool findForward)
         => Run(engine => engine.Lookup(protocol, inside, insidePort, outside, outsidePort, findForward));
 
     public int Put(SessionRecord record) => Run(engine => engine.Put(record, NowTicks));
@@ -289,7 +289,7 @@ public sealed class GatewayController
     public int SaveState(string path)
     {
         var sessions = new List<SessionRecord>();
-        int capacity = Run(engine => engine.Capacity);
+        int capacity = Run(engine => engine.SessionSlots);
         for (int slot = 0; slot < capacity;)
         {
             int first = slot;

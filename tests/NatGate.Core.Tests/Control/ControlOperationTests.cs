@@ -84,14 +84,14 @@ public sealed class ControlOperationTests
         SessionRecord real = RecordFrom(lab);
         lab.Engine.Lock(true);
         // An external address the rule does not own.
-        FlowKey translated = real.Translated;
+        FlowKey translated = real.Translated.AsIpv4;
         SessionRecord elsewhere = real with { Translated = new FlowKey(translated.Protocol, Ipv4Address.Parse("198.51.100.99"), translated.SourcePort, translated.Destination, translated.DestinationPort), IpChecksumDelta = null, TransportChecksumDelta = null };
         Assert.Contains("outside its rule's addresses", Assert.Throws<NatControlException>(() => lab.Engine.Put(elsewhere, lab.Now)).Message, StringComparison.Ordinal);
         // A destination rewritten with no redirect behind it.
         SessionRecord redirected = real with { Translated = new FlowKey(translated.Protocol, translated.Source, translated.SourcePort, Lab.OtherRemote, translated.DestinationPort), IpChecksumDelta = null, TransportChecksumDelta = null };
         Assert.Contains("no rule translates its destination", Assert.Throws<NatControlException>(() => lab.Engine.Put(redirected, lab.Now)).Message, StringComparison.Ordinal);
         // A tuple no rule would translate at all.
-        FlowKey original = real.Original;
+        FlowKey original = real.Original.AsIpv4;
         SessionRecord stranger = real with { Original = new FlowKey(original.Protocol, Lab.Router, original.SourcePort, original.Destination, original.DestinationPort), IpChecksumDelta = null, TransportChecksumDelta = null };
         Assert.Equal(NatErrno.EINVAL, Assert.Throws<NatControlException>(() => lab.Engine.Put(stranger, lab.Now)).Errno);
         // The real one goes in.

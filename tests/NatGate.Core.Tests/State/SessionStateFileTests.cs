@@ -363,11 +363,12 @@ public sealed class SessionStateFileTests : IDisposable
     [Fact]
     public void Newer_version_is_refused_as_newer()
     {
-        string text = Encoding.UTF8.GetString(SavedBytes(out _)).Replace("\"version\":1", "\"version\":2", StringComparison.Ordinal);
+        int newer = SessionStateFile.CurrentVersion + 1;
+        string text = Encoding.UTF8.GetString(SavedBytes(out _)).Replace("\"version\":1", $"\"version\":{newer}", StringComparison.Ordinal);
 
         StateFileException refused = Refused(Reseal(text));
 
-        Assert.Contains("version 2", refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"version {newer}", refused.Message, StringComparison.Ordinal);
         Assert.Contains("newer", refused.Message, StringComparison.Ordinal);
     }
 
