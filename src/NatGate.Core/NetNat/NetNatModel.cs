@@ -5,8 +5,8 @@ using NatGate.Core.Rules;
 
 namespace NatGate.Core.NetNat;
 
-/// <summary>An external address of a NAT instance with its port range (Add-NetNatExternalAddress).</summary>
-public sealed record NatExternalAddress(Ipv4Address IPAddress, ushort PortStart = 1024, ushort PortEnd = 65535)
+/// <summary>An external address of a NAT instance with its port range (Add-NetNatExternalAddress); IPv4, or IPv6 for an IPv6 instance (NAT66).</summary>
+public sealed record NatExternalAddress(IpAddress IPAddress, ushort PortStart = 1024, ushort PortEnd = 65535)
 {
     public override string ToString() => $"{IPAddress.ToString()} ports {PortStart}-{PortEnd}";
 }
@@ -15,15 +15,21 @@ public sealed record NatExternalAddress(Ipv4Address IPAddress, ushort PortStart 
 /// A NAT instance as New-NetNat and Set-NetNat describe it, with NatGate's RFC defaults
 /// (DESIGN.md "Behaviour") rather than WinNAT's shorter ones: UDP idle 300 s (WinNAT 120),
 /// TCP transient 240 s (WinNAT 120), TCP established 7440 s (WinNAT 1800), ICMP 60 s (WinNAT 30).
+/// An instance is of one family, its internal prefix's: an IPv6 one (fd00::/64, say) makes the
+/// NAT66 map and rdr rules an ipnat.conf would, and its external addresses and static mappings
+/// are IPv6 too.
 /// </summary>
 public sealed record NatInstance
 {
     public required string Name { get; init; }
 
-    public required Ipv4Prefix InternalIPInterfaceAddressPrefix { get; init; }
+    public required IpPrefix InternalIPInterfaceAddressPrefix { get; init; }
 
     /// <summary>The prefix of the outside interface; with no <see cref="ExternalAddresses"/>, its local addresses are used.</summary>
-    public Ipv4Prefix? ExternalIPInterfaceAddressPrefix { get; init; }
+    public IpPrefix? ExternalIPInterfaceAddressPrefix { get; init; }
+
+    /// <summary>True for an IPv6 instance (NAT66): its internal prefix is IPv6.</summary>
+    public bool IsIpv6 => InternalIPInterfaceAddressPrefix.IsIpv6;
 
     public IReadOnlyList<NatExternalAddress> ExternalAddresses { get; init; } = [];
 
@@ -72,18 +78,21 @@ public sealed record NatStaticMapping
 
     public StaticMappingProtocol Protocol { get; init; } = StaticMappingProtocol.TCP;
 
-    /// <summary>0.0.0.0 means every external address of the instance, as in WinNAT.</summary>
-    public Ipv4Address ExternalIPAddress { get; init; }
+    /// <summary>0.0.0.0 (or ::) means every external address of the instance, as in WinNAT.</summary>
+    public IpAddress ExternalIPAddress { get; init; }
 
     public required ushort ExternalPort { get; init; }
 
-    public required Ipv4Address InternalIPAddress { get; init; }
+    public required IpAddress InternalIPAddress { get; init; }
 
     /// <summary>Defaults to <see cref="ExternalPort"/>.</summary>
     public ushort? InternalPort { get; init; }
 
     /// <summary>Only remotes in this prefix may use the mapping.</summary>
-    public Ipv4Prefix RemoteExternalIPAddressPrefix { get; init; } = Ipv4Prefix.Any;
+    public IpPrefix RemoteExternalIPAddressPrefix { get; init; } = IpPrefix.Any;
+
+    /// <summary>True when the mapping covers every external address of its instance (0.0.0.0 or ::).</summary>
+    public bool CoversEveryExternalAddress => ExternalIPAddress.Value == UInt128.Zero;
 }
 
 /// <summary>
@@ -105,7 +114,7 @@ public sealed record NetNatModel
 
     /// <summary>Every problem with the model; empty when it can be applied.</summary>
     /// <param name="localAddresses">Resolves an ExternalIPInterfaceAddressPrefix to the gateway's addresses in it.</param>
-    public IReadOnlyList<string> Validate(Func<Ipv4Prefix, IEnumerable<Ipv4Address>>? localAddresses = null)
+    public IReadOnlyList<string> Validate(Func<IpPrefix, IEnumerable<IpAddress>>? localAddresses = null)
     {
         var problems = new List<string>();
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -130,8 +139,18 @@ public sealed record NetNatModel
             {
                 problems.Add($"NAT '{instance.Name}' has no external address: give ExternalAddresses, or an ExternalIPInterfaceAddressPrefix that holds one of this gateway's addresses.");
             }
+            string family = instance.IsIpv6 ? "IPv6" : "IPv4";
+            if (instance.ExternalIPInterfaceAddressPrefix is { IsAny: false } outsidePrefix && outsidePrefix.IsIpv6 != instance.IsIpv6)
+            {
+                problems.Add($"NAT '{instance.Name}' mixes families: its internal prefix {instance.InternalIPInterfaceAddressPrefix} is {family}, its external prefix {outsidePrefix} is not; an instance translates one family (make one instance per family).");
+            }
             foreach (NatExternalAddress external in instance.ExternalAddresses)
             {
+                if (external.IPAddress.IsIpv6 != instance.IsIpv6)
+                {
+                    problems.Add($"NAT '{instance.Name}' mixes families: its internal prefix {instance.InternalIPInterfaceAddressPrefix} is {family}, its external address {external.IPAddress} is not; an instance translates one family (make one instance per family).");
+                    continue;
+                }
                 if (external.PortStart == 0 || external.PortStart > external.PortEnd)
                 {
                     problems.Add($"NAT '{instance.Name}': external address {external} has an empty port range (PortStart must be 1 to PortEnd).");
@@ -178,7 +197,7 @@ public sealed record NetNatModel
                 }
             }
         }
-        var claimed = new Dictionary<(StaticMappingProtocol, Ipv4Address, ushort), NatStaticMapping>();
+        var claimed = new Dictionary<(StaticMappingProtocol, IpAddress, ushort), NatStaticMapping>();
         foreach (NatStaticMapping mapping in StaticMappings)
         {
             NatInstance? instance = Instances.FirstOrDefault(candidate => string.Equals(candidate.Name, mapping.NatName, StringComparison.OrdinalIgnoreCase));
@@ -191,16 +210,23 @@ public sealed record NetNatModel
             {
                 problems.Add($"Static mapping {Describe(mapping)}: ports must be 1 to 65535.");
             }
+            if (mapping.InternalIPAddress.IsIpv6 != instance.IsIpv6
+                || (!mapping.CoversEveryExternalAddress && mapping.ExternalIPAddress.IsIpv6 != instance.IsIpv6)
+                || (!mapping.RemoteExternalIPAddressPrefix.FitsFamily(instance.IsIpv6)))
+            {
+                problems.Add($"Static mapping {Describe(mapping)} mixes families: NAT '{instance.Name}' is {(instance.IsIpv6 ? "IPv6" : "IPv4")} ({instance.InternalIPInterfaceAddressPrefix}), and so must be its addresses and remote prefix.");
+                continue;
+            }
             if (!instance.InternalIPInterfaceAddressPrefix.Contains(mapping.InternalIPAddress))
             {
                 problems.Add($"Static mapping {Describe(mapping)}: internal address {mapping.InternalIPAddress.ToString()} is outside NAT '{instance.Name}' internal prefix {instance.InternalIPInterfaceAddressPrefix}.");
             }
             IReadOnlyList<NatExternalAddress> externals = ExternalAddressesOf(instance, localAddresses);
-            if (mapping.ExternalIPAddress != Ipv4Address.Any && !externals.Any(external => external.IPAddress == mapping.ExternalIPAddress))
+            if (!mapping.CoversEveryExternalAddress && !externals.Any(external => external.IPAddress == mapping.ExternalIPAddress))
             {
                 problems.Add($"Static mapping {Describe(mapping)}: {mapping.ExternalIPAddress.ToString()} is not an external address of NAT '{instance.Name}'.");
             }
-            foreach (Ipv4Address address in mapping.ExternalIPAddress == Ipv4Address.Any ? externals.Select(external => external.IPAddress) : [mapping.ExternalIPAddress])
+            foreach (IpAddress address in mapping.CoversEveryExternalAddress ? externals.Select(external => external.IPAddress) : [mapping.ExternalIPAddress])
             {
                 if (claimed.TryGetValue((mapping.Protocol, address, mapping.ExternalPort), out NatStaticMapping? earlier))
                 {
@@ -224,9 +250,11 @@ public sealed record NetNatModel
     }
 
     private static string Describe(NatStaticMapping mapping)
-        => $"'{mapping.NatName}' #{mapping.StaticMappingID} ({mapping.Protocol} {(mapping.ExternalIPAddress == Ipv4Address.Any ? "*" : mapping.ExternalIPAddress.ToString())}:{mapping.ExternalPort} -> {mapping.InternalIPAddress.ToString()}:{mapping.InternalPort ?? mapping.ExternalPort})";
+        => $"'{mapping.NatName}' #{mapping.StaticMappingID} ({mapping.Protocol} {(mapping.CoversEveryExternalAddress ? "*" : Endpoint(mapping.ExternalIPAddress, mapping.ExternalPort))} -> {Endpoint(mapping.InternalIPAddress, mapping.InternalPort ?? mapping.ExternalPort)})";
 
-    private static IReadOnlyList<NatExternalAddress> ExternalAddressesOf(NatInstance instance, Func<Ipv4Prefix, IEnumerable<Ipv4Address>>? localAddresses)
+    private static string Endpoint(IpAddress address, ushort port) => address.IsIpv6 ? $"[{address}]:{port}" : $"{address}:{port}";
+
+    private static IReadOnlyList<NatExternalAddress> ExternalAddressesOf(NatInstance instance, Func<IpPrefix, IEnumerable<IpAddress>>? localAddresses)
     {
         if (instance.ExternalAddresses.Count > 0 || instance.ExternalIPInterfaceAddressPrefix is not { } prefix || localAddresses is null)
         {
@@ -240,7 +268,7 @@ public sealed record NetNatModel
     /// range for TCP, UDP and ICMP identifiers), and per static mapping one redirect per external
     /// address it covers. Each rule's origin names the object it came from. Throws if the model is invalid.
     /// </summary>
-    public IReadOnlyList<NatRule> Compile(Func<Ipv4Prefix, IEnumerable<Ipv4Address>>? localAddresses = null)
+    public IReadOnlyList<NatRule> Compile(Func<IpPrefix, IEnumerable<IpAddress>>? localAddresses = null)
     {
         IReadOnlyList<string> problems = Validate(localAddresses);
         if (problems.Count > 0)
@@ -260,17 +288,17 @@ public sealed record NetNatModel
         foreach (NatStaticMapping mapping in StaticMappings)
         {
             NatInstance instance = Instances.First(candidate => string.Equals(candidate.Name, mapping.NatName, StringComparison.OrdinalIgnoreCase));
-            IEnumerable<Ipv4Address> addresses = mapping.ExternalIPAddress == Ipv4Address.Any
+            IEnumerable<IpAddress> addresses = mapping.CoversEveryExternalAddress
                 ? ExternalAddressesOf(instance, localAddresses).Select(external => external.IPAddress)
                 : [mapping.ExternalIPAddress];
-            foreach (Ipv4Address address in addresses)
+            foreach (IpAddress address in addresses)
             {
                 rules.Add(new NatRule
                 {
                     Kind = NatRuleKind.Redirect,
                     Protocols = mapping.Protocol == StaticMappingProtocol.TCP ? RuleProtocols.Tcp : RuleProtocols.Udp,
                     Source = mapping.RemoteExternalIPAddressPrefix,
-                    Destination = Ipv4Prefix.Host(address),
+                    Destination = IpPrefix.Host(address),
                     DestinationPorts = PortMatch.Exactly(mapping.ExternalPort),
                     RedirectTargets = [mapping.InternalIPAddress],
                     RedirectPort = mapping.InternalPort ?? mapping.ExternalPort,

@@ -59,7 +59,7 @@ public abstract record RuleOrigin
     }
 
     /// <summary>The map rule of <c>--inside P --external E</c>; <paramref name="External"/> as given (an address or an interface's name).</summary>
-    public sealed record CommandLine(Ipv4Prefix Inside, string External) : RuleOrigin
+    public sealed record CommandLine(IpPrefix Inside, string External) : RuleOrigin
     {
         public override string Text => $"--inside {Inside} --external {External}";
     }

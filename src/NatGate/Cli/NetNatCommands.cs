@@ -22,7 +22,7 @@ internal static class NetNatCommands
     private sealed class InstanceOptions
     {
         public Option<string> Name { get; } = new("--name") { Description = "The NAT instance's name.", Required = true };
-        public Option<string> InternalPrefix { get; } = new("--internal-prefix") { Description = "InternalIPInterfaceAddressPrefix: the inside network, a.b.c.d/n." };
+        public Option<string> InternalPrefix { get; } = new("--internal-prefix") { Description = "InternalIPInterfaceAddressPrefix: the inside network, a.b.c.d/n (or an IPv6 prefix for NAT66, such as fd00:77::/64)." };
         public Option<string> ExternalPrefix { get; } = new("--external-prefix") { Description = "ExternalIPInterfaceAddressPrefix: use this gateway's addresses in a.b.c.d/n when no --external-address is given." };
         public Option<string[]> ExternalAddresses { get; } = new("--external-address") { Description = "An external address, A or A:LO-HI for its port range (default 1024-65535); repeat for several.", AllowMultipleArgumentsPerToken = false };
         public Option<int?> TcpEstablishedTimeout { get; } = new("--tcp-established-timeout") { Description = "TcpEstablishedConnectionTimeout in seconds (default 7440)." };
@@ -73,14 +73,38 @@ internal static class NetNatCommands
         }
     }
 
-    /// <summary>"A" or "A:LO-HI".</summary>
+    /// <summary>"A" or "A:LO-HI"; IPv6 as "2001:db8::10" or "[2001:db8::10]:LO-HI".</summary>
     internal static ExternalAddressView ExternalAddress(string text)
     {
-        int colon = text.IndexOf(':', StringComparison.Ordinal);
-        string address = colon < 0 ? text : text[..colon];
-        if (!Ipv4Address.TryParse(address, out _))
+        ArgumentNullException.ThrowIfNull(text);
+        int colon;
+        string address;
+        if (text.StartsWith('['))
         {
-            throw new InputException($"--external-address \"{text}\": \"{address}\" is not an IPv4 address (A or A:LO-HI).");
+            int close = text.IndexOf(']', StringComparison.Ordinal);
+            address = close < 0 ? text : text[1..close];
+            colon = close < 0 || close + 1 == text.Length ? -1 : close + 1;
+            if (close < 0 || (colon >= 0 && text[colon] != ':') || !Ipv6Address.TryParse(address, out _))
+            {
+                throw new InputException($"--external-address \"{text}\": not an IPv6 address in brackets ([2001:db8::10] or [2001:db8::10]:LO-HI).");
+            }
+        }
+        else if (text.Count(character => character == ':') > 1)
+        {
+            (address, colon) = (text, -1);
+            if (!Ipv6Address.TryParse(address, out _))
+            {
+                throw new InputException($"--external-address \"{text}\": not an IPv6 address (give a range as [2001:db8::10]:LO-HI).");
+            }
+        }
+        else
+        {
+            colon = text.IndexOf(':', StringComparison.Ordinal);
+            address = colon < 0 ? text : text[..colon];
+            if (!Ipv4Address.TryParse(address, out _))
+            {
+                throw new InputException($"--external-address \"{text}\": \"{address}\" is not an IP address (A or A:LO-HI, [IPv6] or [IPv6]:LO-HI).");
+            }
         }
         if (colon < 0)
         {
@@ -115,7 +139,7 @@ internal static class NetNatCommands
                 foreach (NatInstanceView instance in instances)
                 {
                     string externals = instance.ExternalAddresses is { Count: > 0 } addresses
-                        ? string.Join(", ", addresses.Select(external => $"{external.IPAddress}:{external.PortStart}-{external.PortEnd}"))
+                        ? string.Join(", ", addresses.Select(external => $"{ControlText.EndpointText(external.IPAddress, external.PortStart)}-{external.PortEnd}"))
                         : $"addresses in {instance.ExternalIPInterfaceAddressPrefix}";
                     Row(table,
                         instance.Name ?? "",
@@ -181,8 +205,8 @@ internal static class NetNatCommands
                         mapping.NatName,
                         mapping.StaticMappingID.ToString(CultureInfo.InvariantCulture),
                         mapping.Protocol.ToString(),
-                        $"{(mapping.ExternalIPAddress is null or "0.0.0.0" ? "*" : mapping.ExternalIPAddress)}:{mapping.ExternalPort}",
-                        $"{mapping.InternalIPAddress}:{mapping.InternalPort ?? mapping.ExternalPort}",
+                        mapping.ExternalIPAddress is null or "0.0.0.0" or "::" ? $"*:{mapping.ExternalPort}" : ControlText.EndpointText(mapping.ExternalIPAddress, mapping.ExternalPort),
+                        ControlText.EndpointText(mapping.InternalIPAddress, mapping.InternalPort ?? mapping.ExternalPort),
                         mapping.RemoteExternalIPAddressPrefix ?? "0.0.0.0/0");
                 }
                 console.Write(table);

@@ -19,8 +19,8 @@ internal static class RunCommand
 {
     public static Command Create()
     {
-        var inside = new Option<string[]>("--inside") { Description = "An internal prefix to translate (repeatable), e.g. 10.77.0.0/24.", AllowMultipleArgumentsPerToken = false };
-        var external = new Option<string[]>("--external") { Description = "An external address, optionally with its port range: 198.51.100.10[:1024-65535] (repeatable)." };
+        var inside = new Option<string[]>("--inside") { Description = "An internal prefix to translate (repeatable), e.g. 10.77.0.0/24, or fd00:77::/64 for NAT66.", AllowMultipleArgumentsPerToken = false };
+        var external = new Option<string[]>("--external") { Description = "An external address, optionally with its port range: 198.51.100.10[:1024-65535], or 2001:db8::10 / [2001:db8::10]:1024-65535 for NAT66 (repeatable). Each --inside maps to the external addresses of its family." };
         var rules = new Option<FileInfo?>("--rules") { Description = "An ipnat.conf rule file." };
         var config = new Option<FileInfo?>("--config") { Description = "A configuration file (TOML; docs/natgate.example.toml)." };
         var tun = new Option<string>("--tun") { Description = "The TUN device's name.", DefaultValueFactory = _ => "natgate0" };
@@ -124,8 +124,10 @@ internal static class RunCommand
         return endpoint;
     }
 
-    private static Ipv4Prefix ParseInside(string text, string where)
-        => Ipv4Prefix.TryParse(text, out Ipv4Prefix prefix) ? prefix : throw new ConfigurationException($"{where}{text}: not an IPv4 prefix (a.b.c.d/n).");
+    private static IpPrefix ParseInside(string text, string where)
+        => text.Contains('/', StringComparison.Ordinal) && IpPrefix.TryParse(text, out IpPrefix prefix) && !prefix.IsAny
+            ? prefix
+            : throw new ConfigurationException($"{where}{text}: not a prefix (a.b.c.d/n, or an IPv6 prefix such as fd00:77::/64).");
 
     /// <summary>
     /// One setting from the command line when the flag was given, else from the [Daemon] table,
@@ -224,15 +226,35 @@ internal static class RunCommand
     /// <summary>
     /// ADDRESS[:LO-HI] or INTERFACE[:LO-HI]: an interface name stands for that interface's IPv4
     /// address at the time, followed as it changes (IP Filter's "-> 0/32"). Without a range the
-    /// ports are 1024-65535, or 61000-65535 when the address turns out to be the host's own.
+    /// ports are 1024-65535, or 61000-65535 when the address turns out to be the host's own. An
+    /// IPv6 address is written bare (2001:db8::10), or in brackets before a range
+    /// ([2001:db8::10]:1024-65535, RFC 5952 section 6).
     /// </summary>
     internal static ExternalEndpointRange ParseExternal(string text, string where)
     {
+        ArgumentNullException.ThrowIfNull(text);
+        if (text.StartsWith('['))
+        {
+            int close = text.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0 || !Ipv6Address.TryParse(text.AsSpan(1, close - 1), out Ipv6Address bracketed)
+                || (close + 1 < text.Length && text[close + 1] != ':'))
+            {
+                throw new ConfigurationException($"{where}{text}: not an IPv6 address in brackets, optionally with a range ([2001:db8::10]:1024-65535).");
+            }
+            return close + 1 == text.Length
+                ? new ExternalEndpointRange(bracketed, 1024, 65535) { PortsGiven = false, Where = where }
+                : WithPorts(new ExternalEndpointRange(bracketed, 1024, 65535) { Where = where }, text, text[(close + 2)..], where);
+        }
+        if (text.Count(character => character == ':') > 1)
+        {
+            return Ipv6Address.TryParse(text, out Ipv6Address bare)
+                ? new ExternalEndpointRange(bare, 1024, 65535) { PortsGiven = false, Where = where }
+                : throw new ConfigurationException($"{where}{text}: not an IPv6 address (give a range as [2001:db8::10]:1024-65535).");
+        }
         int colon = text.IndexOf(':', StringComparison.Ordinal);
         string name = colon < 0 ? text : text[..colon];
         string? interfaceName = null;
-        Ipv4Address address = Ipv4Address.Any;
-        if (!Ipv4Address.TryParse(name, out address))
+        if (!Ipv4Address.TryParse(name, out Ipv4Address address))
         {
             if (!Linux.Routing.InterfaceNames.IsValid(name) || name.All(character => char.IsAsciiDigit(character) || character == '.'))
             {
@@ -244,7 +266,12 @@ internal static class RunCommand
         {
             return new ExternalEndpointRange(address, 1024, 65535) { Interface = interfaceName, PortsGiven = false, Where = where };
         }
-        string[] ports = text[(colon + 1)..].Split('-');
+        return WithPorts(new ExternalEndpointRange(address, 1024, 65535) { Interface = interfaceName, Where = where }, text, text[(colon + 1)..], where);
+    }
+
+    private static ExternalEndpointRange WithPorts(ExternalEndpointRange external, string text, string range, string where)
+    {
+        string[] ports = range.Split('-');
         if (ports.Length != 2
             || !ushort.TryParse(ports[0], NumberStyles.None, CultureInfo.InvariantCulture, out ushort low)
             || !ushort.TryParse(ports[1], NumberStyles.None, CultureInfo.InvariantCulture, out ushort high)
@@ -252,7 +279,7 @@ internal static class RunCommand
         {
             throw new ConfigurationException($"{where}{text}: the port range must be LO-HI with 1 <= LO <= HI <= 65535.");
         }
-        return new ExternalEndpointRange(address, low, high) { Interface = interfaceName, Where = where };
+        return external with { PortStart = low, PortEnd = high };
     }
 
     internal static MappingBehavior ParseMapping(string text) => text.ToLowerInvariant() switch

@@ -113,7 +113,7 @@ public static class GatewayConfigurationFile
             {
                 reader.Problem("[[Nat]]", "Name", "every [[Nat]] needs a Name");
             }
-            Ipv4Prefix? internalPrefix = reader.Prefix(table, "InternalIPInterfaceAddressPrefix");
+            IpPrefix? internalPrefix = reader.Prefix(table, "InternalIPInterfaceAddressPrefix");
             if (internalPrefix is null && !table.ContainsKey("InternalIPInterfaceAddressPrefix"))
             {
                 reader.Problem($"[[Nat]] '{name}'", "InternalIPInterfaceAddressPrefix", "is required (the inside prefix, a.b.c.d/n)");
@@ -122,7 +122,7 @@ public static class GatewayConfigurationFile
             foreach (TomlTable external in reader.Tables(table, "ExternalAddress"))
             {
                 reader.CheckKeys(external, ExternalAddressKeys, "[[Nat.ExternalAddress]]");
-                Ipv4Address? address = reader.Address(external, "IPAddress");
+                IpAddress? address = reader.Address(external, "IPAddress");
                 if (address is null && !external.ContainsKey("IPAddress"))
                 {
                     reader.Problem($"[[Nat.ExternalAddress]] of '{name}'", "IPAddress", "is required");
@@ -161,7 +161,7 @@ public static class GatewayConfigurationFile
             reader.CheckKeys(table, StaticMappingKeys, "[[StaticMapping]]");
             string natName = reader.String(table, "NatName") ?? (instances.Count == 1 ? instances[0].Name : "");
             ushort? externalPort = reader.Port(table, "ExternalPort");
-            Ipv4Address? internalAddress = reader.Address(table, "InternalIPAddress");
+            IpAddress? internalAddress = reader.Address(table, "InternalIPAddress");
             if (externalPort is null && !table.ContainsKey("ExternalPort"))
             {
                 reader.Problem("[[StaticMapping]]", "ExternalPort", "is required");
@@ -410,33 +410,35 @@ public static class GatewayConfigurationFile
             return null;
         }
 
-        public Ipv4Address? Address(TomlTable table, string key)
+        /// <summary>An address of either family (an IPv6 instance's are IPv6).</summary>
+        public IpAddress? Address(TomlTable table, string key)
         {
             string? text = String(table, key);
             if (text is null)
             {
                 return null;
             }
-            if (Ipv4Address.TryParse(text, out Ipv4Address address))
+            if (IpAddress.TryParse(text, out IpAddress address))
             {
                 return address;
             }
-            Problem("", key, $"'{text}' is not an IPv4 address (a.b.c.d)");
+            Problem("", key, $"'{text}' is not an IP address (a.b.c.d, or IPv6 such as 2001:db8::10)");
             return null;
         }
 
-        public Ipv4Prefix? Prefix(TomlTable table, string key)
+        /// <summary>A prefix of either family.</summary>
+        public IpPrefix? Prefix(TomlTable table, string key)
         {
             string? text = String(table, key);
             if (text is null)
             {
                 return null;
             }
-            if (Ipv4Prefix.TryParse(text, out Ipv4Prefix prefix))
+            if (text.Contains('/', StringComparison.Ordinal) && IpPrefix.TryParse(text, out IpPrefix prefix))
             {
                 return prefix;
             }
-            Problem("", key, $"'{text}' is not an IPv4 prefix (a.b.c.d/n)");
+            Problem("", key, $"'{text}' is not a prefix (a.b.c.d/n, or IPv6 such as fd00:77::/64)");
             return null;
         }
 

@@ -158,7 +158,7 @@ public static class ControlConversions
             ExternalIPInterfaceAddressPrefix = Prefix(patch.ExternalIPInterfaceAddressPrefix, "ExternalIPInterfaceAddressPrefix") ?? instance.ExternalIPInterfaceAddressPrefix,
             ExternalAddresses = patch.ExternalAddresses is null
                 ? instance.ExternalAddresses
-                : [.. patch.ExternalAddresses.Select(external => new NatExternalAddress(ControlText.Address(external.IPAddress, "External address"), external.PortStart, external.PortEnd))],
+                : [.. patch.ExternalAddresses.Select(external => new NatExternalAddress(ControlText.AnyAddress(external.IPAddress, "External address"), external.PortStart, external.PortEnd))],
             TcpEstablishedConnectionTimeout = Timeout(patch.TcpEstablishedConnectionTimeout) ?? instance.TcpEstablishedConnectionTimeout,
             TcpTransientConnectionTimeout = Timeout(patch.TcpTransientConnectionTimeout) ?? instance.TcpTransientConnectionTimeout,
             UdpIdleSessionTimeout = Timeout(patch.UdpIdleSessionTimeout) ?? instance.UdpIdleSessionTimeout,
@@ -194,11 +194,11 @@ public static class ControlConversions
             NatName = view.NatName,
             StaticMappingID = id,
             Protocol = (StaticMappingProtocol)view.Protocol,
-            ExternalIPAddress = string.IsNullOrEmpty(view.ExternalIPAddress) ? Ipv4Address.Any : ControlText.Address(view.ExternalIPAddress, "ExternalIPAddress"),
+            ExternalIPAddress = string.IsNullOrEmpty(view.ExternalIPAddress) ? Ipv4Address.Any : ControlText.AnyAddress(view.ExternalIPAddress, "ExternalIPAddress"),
             ExternalPort = view.ExternalPort,
-            InternalIPAddress = ControlText.Address(view.InternalIPAddress, "InternalIPAddress"),
+            InternalIPAddress = ControlText.AnyAddress(view.InternalIPAddress, "InternalIPAddress"),
             InternalPort = view.InternalPort,
-            RemoteExternalIPAddressPrefix = Prefix(view.RemoteExternalIPAddressPrefix, "RemoteExternalIPAddressPrefix") ?? Ipv4Prefix.Any,
+            RemoteExternalIPAddressPrefix = Prefix(view.RemoteExternalIPAddressPrefix, "RemoteExternalIPAddressPrefix") ?? IpPrefix.Any,
         };
     }
 
@@ -291,7 +291,8 @@ public static class ControlConversions
         _ => throw new NatControlException(NatErrno.EINVAL, $"Hairpinning mode \"{name}\" is neither Enabled nor Disabled."),
     };
 
-    private static Ipv4Prefix? Prefix(string? text, string what) => text is null ? null : ControlText.Prefix(text, what);
+    /// <summary>A prefix of either family: an IPv6 instance (NAT66) has IPv6 prefixes.</summary>
+    private static IpPrefix? Prefix(string? text, string what) => text is null ? null : ControlText.AnyPrefix(text, what);
 
     private static int Seconds(TimeSpan value) => (int)Math.Min(value.TotalSeconds, int.MaxValue);
 

@@ -332,11 +332,15 @@ public sealed class ControlServer : IAsyncDisposable
         => new(NatErrno.ESRCH, $"There is no NAT instance named '{name}'; natgate nat list shows them.");
 
     /// <summary>This machine's IPv4 addresses, for instances that name an ExternalIPInterfaceAddressPrefix.</summary>
-    private static IEnumerable<Ipv4Address> LocalAddresses(Ipv4Prefix prefix)
+    /// <summary>The host's addresses of the prefix's family in the prefix (an IPv6 instance's ExternalIPInterfaceAddressPrefix finds IPv6 ones).</summary>
+    internal static IEnumerable<IpAddress> LocalAddresses(IpPrefix prefix)
         => NetworkInterface.GetAllNetworkInterfaces()
             .SelectMany(networkInterface => networkInterface.GetIPProperties().UnicastAddresses)
-            .Where(unicast => unicast.Address.AddressFamily == AddressFamily.InterNetwork)
-            .Select(unicast => Ipv4Address.Read(unicast.Address.GetAddressBytes()))
+            .Where(unicast => unicast.Address.AddressFamily == AddressFamily.InterNetwork
+                || (unicast.Address.AddressFamily == AddressFamily.InterNetworkV6 && !unicast.Address.IsIPv6LinkLocal))
+            .Select(unicast => unicast.Address.AddressFamily == AddressFamily.InterNetwork
+                ? (IpAddress)Ipv4Address.Read(unicast.Address.GetAddressBytes())
+                : Ipv6Address.Read(unicast.Address.GetAddressBytes()))
             .Where(prefix.Contains);
 
     /// <summary>

@@ -39,6 +39,12 @@ public static class ControlText
             ? prefix
             : throw new NatControlException(NatErrno.EINVAL, $"{what} \"{text}\" is not an IPv4 prefix (a.b.c.d/n).");
 
+    /// <summary>A prefix of either family: a.b.c.d/n, or an IPv6 prefix such as fd00:77::/64.</summary>
+    public static IpPrefix AnyPrefix(string? text, string what)
+        => text is not null && text.Contains('/', StringComparison.Ordinal) && IpPrefix.TryParse(text, out IpPrefix prefix)
+            ? prefix
+            : throw new NatControlException(NatErrno.EINVAL, $"{what} \"{text}\" is not a prefix (a.b.c.d/n, or IPv6 such as fd00:77::/64).");
+
     /// <summary>"a.b.c.d:port", or "[ipv6]:port" (RFC 5952 section 6: the brackets keep the port apart from the address's colons).</summary>
     public static (IpAddress Address, ushort Port) Endpoint(string text, string what)
     {

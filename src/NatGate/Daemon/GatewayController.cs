@@ -314,7 +314,7 @@ public sealed class GatewayController
     /// Replaces the NetNat model: it is validated whole, compiled, and its rules swap in for the
     /// previous model's (rules loaded from ipnat.conf are not touched). Nothing changes on error.
     /// </summary>
-    public void ApplyNetNat(NetNatModel model, Func<Core.Addressing.Ipv4Prefix, IEnumerable<Ipv4Address>>? localAddresses = null)
+    public void ApplyNetNat(NetNatModel model, Func<Core.Addressing.IpPrefix, IEnumerable<Core.Addressing.IpAddress>>? localAddresses = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         IReadOnlyList<string> problems = model.Validate(localAddresses);

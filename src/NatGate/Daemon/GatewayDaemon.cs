@@ -139,14 +139,18 @@ public sealed class GatewayDaemon : IAsyncDisposable
             }
             // The command line is one NAT: every inside prefix maps to the external addresses.
             Ipv4Address[] local = LocalAddresses();
-            foreach (Ipv4Prefix inside in options.Inside)
+            ExternalEndpointRange[] externals = [.. options.External.Select(ResolveExternal)];
+            CheckFamilies(options.Inside, externals);
+            foreach (IpPrefix inside in options.Inside)
             {
-                foreach (ExternalEndpointRange external in options.External.Select(ResolveExternal))
+                // Each inside prefix maps to the external addresses of its family (IPv6: NAT66).
+                foreach (ExternalEndpointRange external in externals.Where(external => external.Address.IsIpv6 == inside.IsIpv6))
                 {
                     // Without a range, an address the host uses itself gets the shared range, above the
                     // kernel's ephemeral ports, so the host keeps its own connections.
+                    bool hostsOwn = !external.Address.IsIpv6 && local.Contains(external.Address.AsIpv4);
                     Core.Ports.PortRange ports = external.PortsGiven ? new Core.Ports.PortRange(external.PortStart, external.PortEnd)
-                        : local.Contains(external.Address) || external.Interface is not null ? SharedPorts : new Core.Ports.PortRange(1024, 65535);
+                        : hostsOwn || external.Interface is not null ? SharedPorts : new Core.Ports.PortRange(1024, 65535);
                     rules.Add(NetNatRules.Map(inside, external.Address, ports, policy,
                         new RuleOrigin.CommandLine(inside, external.Interface ?? external.Address.ToString()),
                         externalInterface: external.Interface));
@@ -163,6 +167,23 @@ public sealed class GatewayDaemon : IAsyncDisposable
             throw new ConfigurationException("Nothing to translate: give --inside and --external, --rules FILE or --config FILE.");
         }
         return (model, rules);
+    }
+
+    /// <summary>
+    /// The command line is one NAT per family: an inside prefix with no external address of its
+    /// family, or an external address with no inside prefix of its family, would be a half-made
+    /// NAT, refused with both named.
+    /// </summary>
+    private static void CheckFamilies(IReadOnlyList<IpPrefix> inside, IReadOnlyList<ExternalEndpointRange> externals)
+    {
+        foreach (IpPrefix prefix in inside.Where(prefix => !externals.Any(external => external.Address.IsIpv6 == prefix.IsIpv6)))
+        {
+            throw new ConfigurationException($"--inside {prefix} is {(prefix.IsIpv6 ? "IPv6" : "IPv4")}, but no --external address is: each inside prefix maps to external addresses of its own family ({(prefix.IsIpv6 ? "add --external 2001:db8::10, say" : "add --external 198.51.100.10, say")}).");
+        }
+        foreach (ExternalEndpointRange external in externals.Where(external => !inside.Any(prefix => prefix.IsIpv6 == external.Address.IsIpv6)))
+        {
+            throw new ConfigurationException($"{external.Where}{external.Address} is {(external.Address.IsIpv6 ? "IPv6" : "IPv4")}, but no --inside prefix is: it would translate nothing.");
+        }
     }
 
     /// <summary>
@@ -395,7 +416,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         engine.SetLocalAddresses(local);
         Controller.ResolveRule = Resolve;
         engine.SetInterfaces(options.OutsideInterface is null ? [options.TunName] : [options.TunName, options.OutsideInterface]);
-        Controller.ApplyNetNat(model, prefix => local.Where(prefix.Contains));
+        Controller.ApplyNetNat(model, prefix => prefix.IsIpv6 ? Control.ControlServer.LocalAddresses(prefix) : local.Where(prefix.Contains).Select(address => (IpAddress)address));
         if (ipnatRules.Count > 0)
         {
             Controller.LoadRules(ipnatRules);

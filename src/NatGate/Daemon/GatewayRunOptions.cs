@@ -4,8 +4,8 @@ using NatGate.Core.Sessions;
 
 namespace NatGate.Daemon;
 
-/// <summary>An external address and its port range from --external ADDR[:LO-HI] or INTERFACE[:LO-HI].</summary>
-public readonly record struct ExternalEndpointRange(Ipv4Address Address, ushort PortStart, ushort PortEnd)
+/// <summary>An external address (IPv4, or IPv6 for NAT66) and its port range from --external ADDR[:LO-HI], [IPV6][:LO-HI] or INTERFACE[:LO-HI].</summary>
+public readonly record struct ExternalEndpointRange(IpAddress Address, ushort PortStart, ushort PortEnd)
 {
     /// <summary>The interface whose address this is, followed as it changes; null for a fixed address.</summary>
     public string? Interface { get; init; }
@@ -20,7 +20,8 @@ public readonly record struct ExternalEndpointRange(Ipv4Address Address, ushort 
 /// <summary>What `natgate run` was told.</summary>
 public sealed record GatewayRunOptions
 {
-    public IReadOnlyList<Ipv4Prefix> Inside { get; init; } = [];
+    /// <summary>Inside prefixes of either family: each maps to the external addresses of its own family.</summary>
+    public IReadOnlyList<IpPrefix> Inside { get; init; } = [];
     public IReadOnlyList<ExternalEndpointRange> External { get; init; } = [];
     public string? RulesFile { get; init; }
     public string? ConfigFile { get; init; }

@@ -226,4 +226,97 @@ public sealed class NetNatModelTests
             Assert.Equal(Convert.ToHexString(confBytes), Convert.ToHexString(modelBytes));
         }
     }
+
+    private static readonly Ipv6Address Inside6 = Ipv6Address.Parse("fd00:77::2", null);
+    private static readonly Ipv6Address Server6 = Ipv6Address.Parse("fd00:77::3", null);
+    private static readonly Ipv6Address External6 = Ipv6Address.Parse("2001:db8::10", null);
+    private static readonly Ipv6Address Remote6 = Ipv6Address.Parse("2001:db8:ff::5", null);
+
+    private static NatInstance Ipv6Instance => new()
+    {
+        Name = "six",
+        InternalIPInterfaceAddressPrefix = IpPrefix.Parse("fd00:77::/64", null),
+        ExternalAddresses = [new NatExternalAddress(External6)],
+    };
+
+    private static NatStaticMapping Ipv6Web => new()
+    {
+        NatName = "six",
+        StaticMappingID = 1,
+        ExternalIPAddress = External6,
+        ExternalPort = 8080,
+        InternalIPAddress = Server6,
+        InternalPort = 80,
+    };
+
+    [Fact]
+    public void An_ipv6_instance_and_static_mapping_translate_as_the_nat66_rules_an_ipnat_conf_would_make()
+    {
+        IReadOnlyList<NatRule> compiled = new NetNatModel { Instances = [Ipv6Instance], StaticMappings = [Ipv6Web] }.Compile();
+        Assert.All(compiled, rule => Assert.True(rule.IsIpv6));
+        var fromModel = new NatEngine(new NatEngineOptions { RandomSeed = 42 }, 0);
+        fromModel.LoadRules(compiled);
+        var fromRules = new NatEngine(new NatEngineOptions { RandomSeed = 42 }, 0);
+        fromRules.LoadRules(IpnatParser.Parse("""
+            map * fd00:77::/64 -> 2001:db8::10/128 portmap tcp/udp 1024:65535 icmpidmap icmp 1024:65535
+            rdr * 2001:db8::10/128 port 8080 -> fd00:77::3 port 80 tcp
+            """, "ipnat.conf").Rules);
+        byte[] synIn = Translation.Npt.NptPackets.Tcp(Remote6, External6, 33000, 8080);
+        synIn[Ipv6Packet.HeaderLength + 13] = (byte)TcpFlags.Syn;
+        byte[] serverReply = Translation.Npt.NptPackets.Tcp(Server6, Remote6, 80, 33000);
+        serverReply[Ipv6Packet.HeaderLength + 13] = (byte)(TcpFlags.Syn | TcpFlags.Ack);
+        byte[][] traffic =
+        [
+            Translation.Npt.NptPackets.Udp(Inside6, Remote6, 5000, 53),
+            Translation.Npt.NptPackets.Udp(Inside6, Remote6, 80, 53),
+            Translation.Npt.NptPackets.EchoRequest(Inside6, Remote6),
+            synIn,
+            serverReply,
+            Translation.Npt.NptPackets.Udp(Remote6, External6, 53, 6000),
+        ];
+        foreach (byte[] packet in traffic)
+        {
+            byte[] throughModel = (byte[])packet.Clone();
+            byte[] throughRules = (byte[])packet.Clone();
+            TranslationResult modelResult = fromModel.Translate(throughModel, throughModel.Length, 0);
+            TranslationResult rulesResult = fromRules.Translate(throughRules, throughRules.Length, 0);
+            Assert.Equal(rulesResult, modelResult);
+            Assert.Equal(Convert.ToHexString(throughRules), Convert.ToHexString(throughModel));
+        }
+        Assert.Equal(4, fromModel.Ipv6SessionCount); // two UDP, the echo and the redirected connection; the last datagram had no mapping
+        Assert.Equal(fromRules.Ipv6SessionCount, fromModel.Ipv6SessionCount);
+    }
+
+    [Fact]
+    public void An_instance_mixing_families_is_refused_naming_the_addresses()
+    {
+        var externalOfTheOtherFamily = new NetNatModel { Instances = [Ipv6Instance with { ExternalAddresses = [new NatExternalAddress(Lab.External)] }] };
+        Assert.Contains(externalOfTheOtherFamily.Validate(), problem => problem.Contains("NAT 'six' mixes families", StringComparison.Ordinal)
+            && problem.Contains("fd00:77::/64", StringComparison.Ordinal) && problem.Contains(Lab.External.ToString(), StringComparison.Ordinal));
+        Assert.Throws<ArgumentException>(() => externalOfTheOtherFamily.Compile());
+
+        var mappingOfTheOtherFamily = new NetNatModel { Instances = [Ipv6Instance], StaticMappings = [Ipv6Web with { InternalIPAddress = Lab.InsideB }] };
+        Assert.Contains("mixes families", Assert.Single(mappingOfTheOtherFamily.Validate()), StringComparison.Ordinal);
+        var remoteOfTheOtherFamily = new NetNatModel { Instances = [Ipv6Instance], StaticMappings = [Ipv6Web with { RemoteExternalIPAddressPrefix = Ipv4Prefix.Parse("203.0.113.0/24") }] };
+        Assert.Contains("mixes families", Assert.Single(remoteOfTheOtherFamily.Validate()), StringComparison.Ordinal);
+        var outsidePrefixOfTheOtherFamily = new NetNatModel { Instances = [Ipv6Instance with { ExternalIPInterfaceAddressPrefix = Ipv4Prefix.Parse("198.51.100.0/24") }] };
+        Assert.Contains(outsidePrefixOfTheOtherFamily.Validate(), problem => problem.Contains("mixes families", StringComparison.Ordinal));
+
+        // One instance per family, side by side, is fine.
+        Assert.Empty(new NetNatModel { Instances = [Containers, Ipv6Instance], StaticMappings = [Web, Ipv6Web] }.Validate());
+    }
+
+    [Fact]
+    public void An_ipv6_static_mapping_for_every_external_address_takes_the_instances_ipv6_addresses()
+    {
+        Ipv6Address second = Ipv6Address.Parse("2001:db8::11", null);
+        var model = new NetNatModel
+        {
+            Instances = [Ipv6Instance with { ExternalAddresses = [new NatExternalAddress(External6), new NatExternalAddress(second)] }],
+            StaticMappings = [Ipv6Web with { ExternalIPAddress = Ipv6Address.Unspecified }],
+        };
+        IpPrefix[] destinations = [.. model.Compile().Where(rule => rule.Kind == NatRuleKind.Redirect).Select(rule => rule.Destination)];
+        Assert.Equal([IpPrefix.Host(External6), IpPrefix.Host(second)], destinations);
+    }
 }
+

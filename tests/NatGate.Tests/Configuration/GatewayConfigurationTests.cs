@@ -78,7 +78,7 @@ public sealed class GatewayConfigurationTests
             PortEnd = 70000
             """, "gw.toml"));
         Assert.Equal(4, error.Problems.Count);
-        Assert.Contains("gw.toml:3:1: InternalIPInterfaceAddressPrefix '10.1.0/24' is not an IPv4 prefix (a.b.c.d/n).", error.Problems);
+        Assert.Contains("gw.toml:3:1: InternalIPInterfaceAddressPrefix '10.1.0/24' is not a prefix (a.b.c.d/n, or IPv6 such as fd00:77::/64).", error.Problems);
         Assert.Contains("gw.toml:4:1: UdpIdleSessionTimeout must be a whole number from 1 to 2147483647, not \"long\".", error.Problems);
         Assert.Contains(error.Problems, problem => problem.StartsWith("gw.toml:5:1: [[Nat]]: udpFilteringBehavior is not a known key; keys are case-sensitive: did you mean UdpFilteringBehavior?", StringComparison.Ordinal));
         Assert.Contains(error.Problems, problem => problem.StartsWith("gw.toml:8:1: PortEnd must be a whole number from 1 to 65535", StringComparison.Ordinal));
