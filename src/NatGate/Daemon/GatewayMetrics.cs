@@ -62,7 +62,8 @@ public sealed class GatewayMetrics : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(controller);
         MetricFactory factory = Metrics.WithCustomRegistry(registry);
-        Gauge sessions = factory.CreateGauge("natgate_sessions", "Sessions in the table, by protocol and state.", "protocol", "state");
+        Gauge sessions = factory.CreateGauge("natgate_sessions", "Sessions in the tables (both families), by protocol and state.", "protocol", "state");
+        Gauge sessionsByFamily = factory.CreateGauge("natgate_sessions_by_family", "Sessions in the tables, by address family (ipv6: NAT66).", "family");
         Counter packets = factory.CreateCounter("natgate_packets_total", "Packets translated, by direction (out: inside to outside).", "direction");
         Counter bytes = factory.CreateCounter("natgate_bytes_total", "Bytes translated, by direction.", "direction");
         Counter drops = factory.CreateCounter("natgate_drops_total", "Packets dropped or refused, by reason.", "reason");
@@ -104,6 +105,8 @@ public sealed class GatewayMetrics : IAsyncDisposable
             {
                 drops.WithLabels(reason).IncTo(count);
             }
+            sessionsByFamily.WithLabels("ipv4").Set(statistics.InUse - statistics.InUseIpv6);
+            sessionsByFamily.WithLabels("ipv6").Set(statistics.InUseIpv6);
             added.IncTo(statistics.Added);
             expired.IncTo(statistics.Expired);
             addressGone.IncTo(statistics.AddressGone);

@@ -31,7 +31,7 @@ public sealed class Ipv6ControlCommandTests
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
     /// <summary>An IPv6 packet with a valid transport checksum: UDP, or TCP with the flags given.</summary>
-    private static byte[] Packet(IpProtocol protocol, Ipv6Address source, ushort sourcePort, Ipv6Address destination, ushort destinationPort, TcpFlags flags = 0)
+    internal static byte[] Packet(IpProtocol protocol, Ipv6Address source, ushort sourcePort, Ipv6Address destination, ushort destinationPort, TcpFlags flags = 0)
     {
         int transportLength = protocol == IpProtocol.Tcp ? 20 : 8 + 5;
         var packet = new byte[Ipv6Packet.HeaderLength + transportLength];

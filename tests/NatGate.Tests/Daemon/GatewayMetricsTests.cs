@@ -41,6 +41,32 @@ public sealed class GatewayMetricsTests
     }
 
     [Fact]
+    public async Task A_scrape_counts_nat66_sessions_with_ipv4_ones_and_by_family_with_their_ports()
+    {
+        var engine = new NatEngine(new NatEngineOptions { RandomSeed = 1 }, 0);
+        engine.LoadRules(Core.Rules.Ipnat.IpnatParser.Parse("""
+            map * 10.0.0.0/24 -> 198.51.100.10/32 portmap tcp/udp auto
+            map * fd00:77::/64 -> 2001:db8::10/128 portmap tcp/udp auto
+            """, "ipnat.conf").Rules);
+        var controller = new GatewayController(engine, TimeProvider.System);
+        byte[] buffer = new byte[256];
+        int length = Ipv4PacketWriter.WriteUdp(buffer, Ipv4Address.Parse("10.0.0.2"), 5000, Ipv4Address.Parse("203.0.113.5"), 53, "query"u8);
+        controller.Run(e => e.Translate(buffer, length, 0));
+        byte[] ipv6 = Control.Ipv6ControlCommandTests.Packet(IpProtocol.Udp, Ipv6Address.Parse("fd00:77::2", null), 5000, Ipv6Address.Parse("2001:db8:ff::5", null), 53);
+        Assert.Equal(Verdict.Forward, controller.Run(e => e.Translate(ipv6, ipv6.Length, 0)).Verdict);
+
+        CollectorRegistry registry = Metrics.NewCustomRegistry();
+        GatewayMetrics.Register(registry, controller);
+        string text = await ScrapeAsync(registry);
+
+        Assert.Contains("natgate_sessions{protocol=\"udp\",state=\"Active\"} 2", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_sessions_by_family{family=\"ipv4\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_sessions_by_family{family=\"ipv6\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_ports_allocated{address=\"2001:db8::10\",protocol=\"udp\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_packets_total{direction=\"out\"} 2", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_scrape_reports_each_TUN_queue_s_counters()
     {
         var controller = new GatewayController(new NatEngine(new NatEngineOptions { RandomSeed = 1 }, 0), TimeProvider.System);
