@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using CsCheck;
 using NatGate.Core.Addressing;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
@@ -348,6 +349,48 @@ public sealed class Ipv6ControlTests
 
         Assert.Contains("IPv6 session in a version 1 file", refused.Message, StringComparison.Ordinal);
         _ = engine;
+    }
+
+    [Fact]
+    public void Random_nat66_traffic_exported_and_restored_into_a_new_engine_gives_the_same_sessions_under_every_mapping_behaviour()
+    {
+        Gen<(int Host, ushort Port, int Remote, ushort RemotePort, bool Tcp)> flow = Gen.Select(Gen.Int[2, 6], Gen.UShort[1024, 1040], Gen.Int[1, 4], Gen.UShort[50, 53], Gen.Bool);
+        Gen.Select(flow.Array[1, 25], Gen.Enum<MappingBehavior>()).Sample((flows, mapping) =>
+        {
+            NatEngine Made()
+            {
+                var made = new NatEngine(new NatEngineOptions { RandomSeed = 7, Limits = new Core.Sessions.FlowTableLimits { MaximumSessions = 1024 } }, 0);
+                made.LoadRules(IpnatParser.Parse(Rules, "ipnat.conf").Rules.Select(rule => rule with { Policy = NatPolicy.Default with { Mapping = mapping } }));
+                return made;
+            }
+            NatEngine engine = Made();
+            foreach ((int host, ushort port, int remote, ushort remotePort, bool tcp) in flows)
+            {
+                Ipv6Address source = new(Inside.Upper, (ulong)host);
+                Ipv6Address destination = new(Remote.Upper, (ulong)remote);
+                byte[] packet = tcp ? Tcp(source, destination, port, remotePort) : Udp(source, destination, port, remotePort);
+                if (tcp)
+                {
+                    packet[Ipv6Packet.HeaderLength + 13] = (byte)TcpFlags.Syn;
+                    FixTcpChecksum(packet);
+                }
+                Send(engine, packet);
+            }
+            IReadOnlyList<SessionRecord> exported = engine.ExportSessions();
+            Assert.Equal(engine.Ipv6SessionCount, exported.Count);
+
+            NatEngine restored = Made();
+            RestoreReport report = restored.Restore(exported, Now);
+
+            Assert.Empty(report.Failures);
+            Assert.Equal(Describe(exported), Describe(restored.ExportSessions()));
+            Assert.Equal(engine.Statistics().Mappings, restored.Statistics().Mappings);
+            Assert.Equal(exported.Count, restored.FlushSessions(Now));
+            Assert.Equal(0, restored.Ipv6SessionCount);
+        }, iter: 200);
+
+        static string[] Describe(IEnumerable<SessionRecord> records)
+            => [.. records.Select(record => $"{record.Original} => {record.Translated} {record.InMapping} {record.Mapping} {record.InitiatedOutside} {record.IpChecksumDelta} {record.TransportChecksumDelta}").Order(StringComparer.Ordinal)];
     }
 
     private static void FixTcpChecksum(byte[] packet)

@@ -18,8 +18,14 @@ public sealed class SessionStateFilePropertyTests
     private static readonly Gen<Ipv4Prefix> Prefix = Gen.Select(Address, Gen.Int[0, 32], (address, length) => new Ipv4Prefix(address, length));
     private static readonly Gen<PortMatch> Ports = Gen.Select(Gen.UShort, Gen.UShort, (first, last) => new PortMatch(first, last));
     private static readonly Gen<PortRange?> Range = Gen.Select(Gen.UShort, Gen.UShort, (first, last) => new PortRange(first, last)).Nullable();
-    private static readonly Gen<FlowKey> Flow = Gen.Select(Gen.Byte, Address, Gen.UShort, Address, Gen.UShort,
-        (protocol, source, sourcePort, destination, destinationPort) => new FlowKey((IpProtocol)protocol, source, sourcePort, destination, destinationPort));
+    private static readonly Gen<Ipv6Address> Address6 = Gen.Select(Gen.ULong, Gen.ULong, (upper, lower) => new Ipv6Address(upper, lower));
+
+    // Flows of both families: a version 2 file holds IPv6 (NAT66) sessions beside IPv4 ones.
+    private static readonly Gen<IpFlow> Flow = Gen.OneOf(
+        Gen.Select(Gen.Byte, Address, Gen.UShort, Address, Gen.UShort,
+            (protocol, source, sourcePort, destination, destinationPort) => (IpFlow)new FlowKey((IpProtocol)protocol, source, sourcePort, destination, destinationPort)),
+        Gen.Select(Gen.Byte, Address6, Gen.UShort, Address6, Gen.UShort,
+            (protocol, source, sourcePort, destination, destinationPort) => (IpFlow)new FlowKey<Ipv6Address>((IpProtocol)protocol, source, sourcePort, destination, destinationPort)));
 
     private static readonly Gen<NatPolicy> Policy = Gen.Select(
         Gen.Select(Gen.Enum<MappingBehavior>(), Gen.Enum<FilteringBehavior>(), Gen.Enum<FilteringBehavior>(), Gen.Bool, Gen.Bool),
