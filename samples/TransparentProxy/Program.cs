@@ -1,7 +1,8 @@
 // A transparent TCP proxy, the smallest useful one: NatGate redirects connections to it with
 // an rdr rule (for example "rdr natgate0 0.0.0.0/0 port 80 -> 10.77.0.1 port 3128 tcp"); for
 // each accepted connection it asks NatGate where the client really meant to go (the SIOCGNATL
-// lookup), connects there, and relays both ways. Usage: natgate-sample-proxy LISTEN:PORT [CONTROL-DIR]
+// lookup), connects there, and relays both ways. Usage: natgate-sample-proxy LISTEN:PORT [CONTROL-DIR];
+// over IPv6 (NAT66) it listens on [ADDRESS]:PORT and the real destination is IPv6 too.
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -13,7 +14,7 @@ if (args.Length < 1 || !IPEndPoint.TryParse(args[0], out IPEndPoint? listen))
     return 2;
 }
 using var lookup = new TransparentProxyLookup(args.Length > 1 ? args[1] : ControlSockets.DefaultDirectory);
-using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+using var listener = new Socket(listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
 listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
 listener.Bind(listen);
 listener.Listen(128);
@@ -39,7 +40,7 @@ static async Task RelayAsync(Socket accepted, TransparentProxyLookup lookup)
             return;
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{accepted.RemoteEndPoint} -> {destination}"));
-        using var upstream = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var upstream = new Socket(destination.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         await upstream.ConnectAsync(destination).ConfigureAwait(false);
         using var client = new NetworkStream(accepted, ownsSocket: false);
         using var server = new NetworkStream(upstream, ownsSocket: false);

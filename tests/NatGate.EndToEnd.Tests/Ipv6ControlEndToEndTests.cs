@@ -149,6 +149,34 @@ public sealed class Ipv6ControlEndToEndTests
     }
 
     [Fact]
+    public void A_transparent_proxy_on_the_gateway_finds_the_original_ipv6_destination_and_relays()
+    {
+        Host.RequireRootAndTools("ip", "curl", "python3");
+        using var lab = new GatewayLab(ipv6: true);
+        (BackgroundProcess web, _) = lab.ServePage(lab.Out, GatewayLab.Outside6, 80, "the real page over IPv6");
+        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
+        // Inside clients' web traffic goes to the proxy on the gateway's inside address.
+        File.WriteAllText(rules, $"""
+            map wan0 {GatewayLab.InsidePrefix6} -> {External}/128 portmap tcp/udp auto
+            rdr natgate0 any port 80 -> {GatewayLab.GatewayInside6} port 3128 tcp
+
+            """);
+        BackgroundProcess daemon = lab.StartNatGate("--rules", rules, "--outside-interface", GatewayLab.OutsideInterface);
+        BackgroundProcess proxy = lab.Start(lab.Gateway, Dotnet, Path.Combine(AppContext.BaseDirectory, "natgate-sample-proxy.dll"),
+            $"[{GatewayLab.GatewayInside6}]:3128", lab.ControlDirectory);
+        proxy.WaitFor("proxy listening", Short);
+
+        (int exit, string page, string error) = GatewayLab.Exec(lab.In1, Short, "curl", "-sS", "-g", "-m", "10", $"http://[{GatewayLab.Outside6}]/index.html");
+        Assert.True(exit == 0, $"curl through the proxy failed: {error}\nproxy:\n{proxy.Output}\ndaemon:\n{daemon.Output}");
+        Assert.Equal("the real page over IPv6", page);
+        // The proxy saw the real client, learned the real destination from NatGate (TransparentProxyLookup, nl_v = 6), and relayed from the gateway.
+        proxy.WaitFor($"-> [{GatewayLab.Outside6}]:80", Short);
+        Assert.Contains($"[{GatewayLab.Inside1v6}]:", proxy.Output, StringComparison.Ordinal);
+        web.WaitFor($"client {LabNetwork.GatewayOutside6}:", Short);
+        Assert.Contains($"from {GatewayLab.GatewayInside6} iif lo ipproto tcp sport 3128 lookup 100", GatewayLab.Ip(lab.Gateway, "-6", "rule", "list"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_daemon_given_ipv6_inside_and_external_translates_curl_beside_ipv4()
     {
         Host.RequireRootAndTools("ip", "curl", "python3");

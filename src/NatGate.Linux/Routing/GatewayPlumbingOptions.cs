@@ -5,9 +5,10 @@ namespace NatGate.Linux.Routing;
 /// <summary>
 /// A service on the gateway itself that a redirect sends connections to (a transparent proxy on
 /// the gateway's inside address): its replies must go back through NatGate to be translated,
-/// while the rest of the host's own traffic does not. Null protocol or ports: all of them.
+/// while the rest of the host's own traffic does not. Null protocol or ports: all of them. An
+/// IPv6 address is a NAT66 redirect's, and its rule goes into the IPv6 rule list.
 /// </summary>
-public sealed record LocalRedirect(Ipv4Address Address, string? Protocol, Core.Ports.PortRange? Ports);
+public sealed record LocalRedirect(IpAddress Address, string? Protocol, Core.Ports.PortRange? Ports);
 
 /// <summary>What the gateway's policy routing is built from (DESIGN.md, "The data path on Linux").</summary>
 public sealed record GatewayPlumbingOptions

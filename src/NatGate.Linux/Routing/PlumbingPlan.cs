@@ -221,9 +221,9 @@ public sealed record PlumbingPlan(
         }
         // The replies of a service that a redirect leads to on this host (a transparent proxy)
         // are translated back; the host's other packets are its own.
-        foreach (LocalRedirect redirect in options.LocalRedirects.Distinct())
+        foreach (LocalRedirect redirect in options.LocalRedirects.Where(redirect => !redirect.Address.IsIpv6).Distinct())
         {
-            rules.Add(new PolicyRule(first + 1, Ipv4Prefix.Host(redirect.Address), null, "lo", PolicyRuleAction.Lookup, options.Table, redirect.Protocol, redirect.Ports));
+            rules.Add(new PolicyRule(first + 1, Ipv4Prefix.Host(redirect.Address.AsIpv4), null, "lo", PolicyRuleAction.Lookup, options.Table, redirect.Protocol, redirect.Ports));
         }
         foreach (Ipv4Prefix inside in insides)
         {
@@ -278,7 +278,7 @@ public sealed record PlumbingPlan(
             sysctls.Add(new SysctlSetting($"net/ipv4/conf/{tun}/accept_local", "1"));
             sysctls.Add(new SysctlSetting(SharedAddress.ReservedPortsPath, SharedAddress.MergeReserved(facts.ReservedPorts, reserved)));
         }
-        if (options.LocalRedirects.Any(redirect => LoopbackNetwork.Contains(redirect.Address)))
+        if (options.LocalRedirects.Any(redirect => !redirect.Address.IsIpv6 && LoopbackNetwork.Contains(redirect.Address.AsIpv4)))
         {
             // rdr ... -> 127.0.0.1: the kernel drops 127/8 destinations arriving on, and 127/8
             // sources leaving by, any device but lo unless route_localnet is on for that device.
@@ -348,6 +348,12 @@ public sealed record PlumbingPlan(
         foreach (IpPrefix inside in AggregateIpv6(options.Nat64InsidePrefixes).Where(nat64 => !insides.Any(steered => steered.Contains(nat64.First) && steered.Length <= nat64.Length)))
         {
             guard.Add(new GuardRule(inside, [.. InterfacesOf(inside).Append("lo").Append(tun).Distinct()]));
+        }
+        // The replies of a service on this host that an IPv6 redirect leads to (a transparent
+        // proxy on the gateway's inside address) go back through NatGate, as IPv4's do.
+        foreach (LocalRedirect redirect in options.LocalRedirects.Where(redirect => redirect.Address.IsIpv6).Distinct())
+        {
+            rules.Add(new PolicyRule(first + 1, IpPrefix.Host(redirect.Address), null, "lo", PolicyRuleAction.Lookup, options.Table, redirect.Protocol, redirect.Ports) { IsIpv6 = true });
         }
         foreach (IpPrefix inside in insides)
         {

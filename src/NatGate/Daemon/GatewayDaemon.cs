@@ -304,11 +304,14 @@ public sealed class GatewayDaemon : IAsyncDisposable
         try
         {
             Ipv4Address[] local = LocalAddresses();
+            Ipv6Address[] local6 = LocalIpv6Addresses();
             Controller.Run(engine =>
             {
                 engine.SetLocalAddresses(local);
+                engine.SetLocalAddresses(local6);
                 return 0;
             });
+            localIpv6Addresses = local6;
             localAddresses = local;
             foreach (RuleInfo rule in Controller.Rules().Where(rule => rule.Active && rule.Rule.TranslatedInterface is not null))
             {
@@ -375,7 +378,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             .Distinct()],
         LocalRedirects = [.. rules
             .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.Kind == NatRuleKind.Redirect)
-            .SelectMany(rule => LocalRedirectsOf(rule.Rule, localAddresses))],
+            .SelectMany(rule => LocalRedirectsOf(rule.Rule, localAddresses, localIpv6Addresses))],
         Table = options.RoutingTable,
         RecordDirectory = options.ControlDirectory,
         OutsideInterface = options.OutsideInterface,
@@ -384,7 +387,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     };
 
     /// <summary>The services on this host a redirect leads to: the target address, protocol and ports.</summary>
-    private static IEnumerable<LocalRedirect> LocalRedirectsOf(NatRule rule, Ipv4Address[] local)
+    private static IEnumerable<LocalRedirect> LocalRedirectsOf(NatRule rule, Ipv4Address[] local, Ipv6Address[] local6)
     {
         PortMatch matched = rule.DestinationPorts;
         Core.Ports.PortRange? ports = rule.RedirectPort == 0 || matched.Excluding
@@ -397,7 +400,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             RuleProtocols.TcpUdp => ["tcp", "udp"],
             _ => [null],
         };
-        foreach (Ipv4Address target in rule.RedirectTargets.Where(target => !target.IsIpv6).Select(target => target.AsIpv4).Where(local.Contains).Distinct())
+        foreach (IpAddress target in rule.RedirectTargets.Where(target => target.IsIpv6 ? local6.Contains(target.AsIpv6) : local.Contains(target.AsIpv4)).Distinct())
         {
             foreach (string? protocol in protocols)
             {
@@ -407,6 +410,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     }
 
     private Ipv4Address[] localAddresses = [];
+    private Ipv6Address[] localIpv6Addresses = [];
 
     private void Configure(NetNatModel model, IReadOnlyList<NatRule> ipnatRules)
     {
@@ -414,6 +418,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
         Ipv4Address[] local = LocalAddresses();
         localAddresses = local;
         engine.SetLocalAddresses(local);
+        // NAT66's too: an IPv6 redirect to a proxy on the gateway keeps the real client, so the proxy's lookup finds it.
+        localIpv6Addresses = LocalIpv6Addresses();
+        engine.SetLocalAddresses(localIpv6Addresses);
         Controller.ResolveRule = Resolve;
         engine.SetInterfaces(options.OutsideInterface is null ? [options.TunName] : [options.TunName, options.OutsideInterface]);
         Controller.ApplyNetNat(model, prefix => prefix.IsIpv6 ? Control.ControlServer.LocalAddresses(prefix) : local.Where(prefix.Contains).Select(address => (IpAddress)address));
@@ -443,6 +450,14 @@ public sealed class GatewayDaemon : IAsyncDisposable
         int ruleCount = Controller.Rules().Count;
         GatewayLog.RulesLoaded(logger, ruleCount);
     }
+
+    /// <summary>The host's IPv6 addresses but link-local ones (which no rule translates to or from).</summary>
+    private static Ipv6Address[] LocalIpv6Addresses()
+        => [.. NetworkInterface.GetAllNetworkInterfaces()
+            .SelectMany(networkInterface => networkInterface.GetIPProperties().UnicastAddresses)
+            .Where(unicast => unicast.Address.AddressFamily == AddressFamily.InterNetworkV6 && !unicast.Address.IsIPv6LinkLocal)
+            .Select(unicast => Ipv6Address.Read(unicast.Address.GetAddressBytes()))
+            .Distinct()];
 
     private static Ipv4Address[] LocalAddresses()
     {

@@ -212,6 +212,43 @@ public sealed class Ipv6ControlTests
         Assert.Contains("one family", mixed.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_transparent_proxy_on_the_gateway_finds_the_real_ipv6_destination_when_the_gateway_knows_its_ipv6_addresses()
+    {
+        Ipv6Address proxy = Address("fd00:77::1");
+        Ipv6Address client = Inside;
+        const string rules = """
+            map wan0 fd00:77::/64 -> 2001:db8::10/128 portmap tcp/udp auto
+            rdr natgate0 ::/0 port 80 -> fd00:77::1 port 3128 tcp
+            """;
+        foreach (bool knowsItself in new[] { true, false })
+        {
+            NatEngine engine = Engine(rules);
+            if (knowsItself)
+            {
+                engine.SetLocalAddresses([proxy]);
+            }
+            byte[] syn = Tcp(client, Remote, 40000, 80);
+            syn[Ipv6Packet.HeaderLength + 13] = (byte)TcpFlags.Syn;
+            FixTcpChecksum(syn);
+            Assert.Equal(Verdict.Forward, Send(engine, syn).Verdict);
+            Assert.Equal((proxy, (ushort)3128), (Destination(syn), BinaryPrimitives.ReadUInt16BigEndian(syn.AsSpan(Ipv6Packet.HeaderLength + 2))));
+            if (knowsItself)
+            {
+                // The proxy sees the real client, and asks NatGate where it was going.
+                Assert.Equal(client, Source(syn));
+                LookupResult result = engine.Lookup(IpProtocol.Tcp, proxy, 3128, client, 40000, findForward: false);
+                Assert.Equal((new IpAddress(Remote), (ushort)80), (result.RealAddress, result.RealPort));
+            }
+            else
+            {
+                // Not knowing the proxy is its own, the gateway hides the client behind the external address.
+                Assert.Equal(External, Source(syn));
+                Assert.Equal(NatErrno.ESRCH, Assert.Throws<NatControlException>(() => engine.Lookup(IpProtocol.Tcp, proxy, 3128, client, 40000, findForward: false)).Errno);
+            }
+        }
+    }
+
     /// <summary>An IPv6 session's record, taken from the table, the table then flushed.</summary>
     private static (NatEngine Engine, SessionRecord Record, ushort ExternalPort) Ipv6Record()
     {

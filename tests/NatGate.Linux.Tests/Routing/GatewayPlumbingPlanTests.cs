@@ -252,6 +252,22 @@ public sealed class GatewayPlumbingPlanTests
     };
 
     [Fact]
+    public void The_replies_of_a_local_service_an_ipv6_redirect_leads_to_go_to_the_tun_from_the_ipv6_rule_list()
+    {
+        var proxy = new LocalRedirect(Ipv6Address.Parse("fd00:1::1", null), "tcp", new Core.Ports.PortRange(3128, 3128));
+        PlumbingPlan plan = PlumbingPlan.Create(Ipv6Options with { LocalRedirects = [proxy] }, Ipv6Facts);
+        IReadOnlyList<string> commands = plan.Commands;
+        int redirect = commands.ToList().IndexOf("ip -6 rule add pref 1000 from fd00:1::1/128 iif lo ipproto tcp sport 3128 lookup 100");
+        Assert.True(redirect >= 0, string.Join('\n', commands));
+        // Before the rule that hands the host's other packets back to the host's own routing, and never in IPv4's list.
+        Assert.True(redirect < commands.ToList().IndexOf("ip -6 rule add pref 1001 from fd00:1::/64 iif lo goto 1003"));
+        Assert.DoesNotContain(commands, command => command.StartsWith("ip rule", StringComparison.Ordinal) && command.Contains("fd00:1::1", StringComparison.Ordinal));
+        PolicyRule written = Assert.Single(plan.Rules, rule => rule.IsIpv6 && rule.Protocol == "tcp");
+        const string Json = "{\"priority\":1000,\"src\":\"fd00:1::1\",\"srclen\":128,\"iif\":\"lo\",\"ipproto\":\"tcp\",\"sport\":3128,\"table\":\"100\"}";
+        Assert.Equal(written, PolicyRule.FromJson(System.Text.Json.JsonDocument.Parse(Json).RootElement, ipv6: true));
+    }
+
+    [Fact]
     public void Ipv6_mirrors_the_ipv4_plan_in_the_ipv6_rule_list_and_the_same_table()
     {
         var notes = new List<string>();
