@@ -125,7 +125,7 @@ internal static class RunCommand
     }
 
     private static IpPrefix ParseInside(string text, string where)
-        => text.Contains('/', StringComparison.Ordinal) && IpPrefix.TryParse(text, out IpPrefix prefix) && !prefix.IsAny
+        => IpPrefix.TryParse(text, out IpPrefix prefix)
             ? prefix
             : throw new ConfigurationException($"{where}{text}: not a prefix (a.b.c.d/n, or an IPv6 prefix such as fd00:77::/64).");
 

@@ -37,6 +37,32 @@ public sealed class GatewayConfigurationTests
     }
 
     [Fact]
+    public void An_ipv6_instance_and_its_static_mapping_read_from_the_file_compile_to_nat66_rules()
+    {
+        GatewayConfiguration configuration = GatewayConfigurationFile.Parse("""
+            [[Nat]]
+            Name = "six"
+            InternalIPInterfaceAddressPrefix = "fd00:77::/64"
+            [[Nat.ExternalAddress]]
+            IPAddress = "2001:db8::10"
+            PortStart = 20000
+            PortEnd = 29999
+            [[StaticMapping]]
+            ExternalPort = 8080
+            InternalIPAddress = "fd00:77::3"
+            InternalPort = 80
+            """, "/etc/natgate/natgate.toml");
+        NatInstance instance = Assert.Single(configuration.NetNat.Instances);
+        Assert.True(instance.IsIpv6);
+        Assert.Equal(IpAddress.Parse("2001:db8::10"), Assert.Single(instance.ExternalAddresses).IPAddress);
+        IReadOnlyList<NatRule> rules = configuration.NetNat.Compile();
+        Assert.Equal(2, rules.Count);
+        Assert.All(rules, rule => Assert.True(rule.IsIpv6));
+        Assert.Equal(new Core.Ports.PortRange(20000, 29999), rules[0].TranslatedPorts);
+        Assert.Equal([IpAddress.Parse("fd00:77::3")], rules[1].RedirectTargets);
+    }
+
+    [Fact]
     public void Values_and_defaults()
     {
         GatewayConfiguration configuration = GatewayConfigurationFile.Parse("""
