@@ -222,13 +222,6 @@ public sealed partial class NatEngine
         return Apply<TFamily, TAddress>(parts, index, forward: true, packet, header, transport, nowTicks, checksumPartial);
     }
 
-    /// <summary>The RFC 1624 deltas for an IPv4 session's forward direction (<see cref="PacketRewrite.Deltas"/>).</summary>
-    internal static (ushort IpDelta, ushort TransportDelta) ChecksumDeltas(FlowKey original, FlowKey translated)
-        => PacketRewrite.Deltas<Ipv4Family, Ipv4Address>(original, translated);
-
-    /// <summary>The first redirect or bimap, in matching order, that takes <paramref name="key"/> (an index lookup, not a walk over the rules).</summary>
-    private RuleSlot? FindRedirect(FlowKey key) => ruleSet.Matcher.FindRedirect(key);
-
     private (TAddress Address, ushort Port) RedirectTarget<TAddress>(RuleSlot slot, FlowKey<TAddress> key)
         where TAddress : unmanaged, IFlowAddress<TAddress>
     {
@@ -268,16 +261,6 @@ public sealed partial class NatEngine
         => typeof(TAddress) == typeof(Ipv4Address)
             ? Unsafe.As<IRuleLookup<TAddress>>(ruleSet.Matcher)
             : Unsafe.As<IRuleLookup<TAddress>>(ruleSet.Matcher.Ipv6);
-
-    /// <summary>The first map rule, in matching order, that translates <paramref name="key"/>'s source (an index lookup).</summary>
-    private RuleSlot? FindMap(FlowKey key, Ipv4Address destination, ushort destinationPort) => ruleSet.Matcher.FindMap(key, destination, destinationPort);
-
-    /// <summary>
-    /// Whether a map rule would take this packet but for its protocol: the packet comes from that
-    /// rule's inside and goes where the rule translates to. (A rule's port conditions are the
-    /// operator's choice of what to translate, as in IP Filter; its protocols are what it can.)
-    /// </summary>
-    private bool IsInsideOfSomeMap(FlowKey key, Ipv4Address destination) => ruleSet.Matcher.IsInsideOfSomeMap(key, destination);
 
     /// <summary>
     /// A new session refused for want of room (a full table, a host's limit, a full bucket, no

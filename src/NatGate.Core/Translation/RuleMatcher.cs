@@ -261,9 +261,6 @@ internal sealed class RuleMatcher : IRuleLookup<Ipv4Address>
         return ([.. first], [.. last]);
     }
 
-    internal static bool MapMatches(RuleSlot slot, FlowKey key, Ipv4Address destination, ushort destinationPort)
-        => RuleConditions.MapMatches(slot, key, destination, destinationPort);
-
     private readonly struct RedirectTest(RuleSlot[] order, FlowKey key) : ICandidateTest
     {
         public bool Matches(int position) => RuleConditions.RedirectMatches(order[position], key);
