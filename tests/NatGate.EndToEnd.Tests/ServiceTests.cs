@@ -119,7 +119,7 @@ public sealed partial class ServiceTests
             """);
         (int exitCode, _, string error) = GatewayLab.Exec(lab.Gateway, Short, Dotnet, Natgate, "run", "--config", config, "--control", lab.ControlDirectory);
         Assert.Equal(2, exitCode);
-        Assert.Equal($"{config}:3:1: Inside: 10.77.0.0/33: not an IPv4 prefix (a.b.c.d/n).", error.Trim());
+        Assert.Equal($"{config}:3:1: Inside: 10.77.0.0/33: not a prefix (a.b.c.d/n, or an IPv6 prefix such as fd00:77::/64).", error.Trim());
 
         // Found only when the interface is looked for, and still placed in the file.
         File.WriteAllText(config, """
