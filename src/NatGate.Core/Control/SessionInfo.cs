@@ -55,8 +55,14 @@ public sealed record SessionInfo
     public long BytesOut { get; init; }
     public long BytesIn { get; init; }
 
+    /// <summary>
+    /// The table the session lives in. A NAT64 session's internal side is IPv6 and its external
+    /// side IPv4, shown as plain IPv4 addresses (the table's IPv4-mapped form never reaches a listing).
+    /// </summary>
+    public SessionFamily Family { get; init; }
+
     /// <summary>True for an IPv6 (NAT66) session.</summary>
-    public bool IsIpv6 => Original.IsIpv6;
+    public bool IsIpv6 => Family == SessionFamily.Ipv6;
 }
 
 public enum SessionEventKind

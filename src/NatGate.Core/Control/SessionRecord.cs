@@ -9,7 +9,9 @@ namespace NatGate.Core.Control;
 /// it, both tuples, its direction, optional precomputed checksum deltas (checked against the
 /// tuples), TCP state, timers and counters. Times are ticks on the engine's clock. Its tuples are
 /// of either family (nat_save holds <c>i6addr_t</c> addresses): an IPv6 session belongs to an
-/// IPv6 rule and goes into the NAT66 table.
+/// IPv6 rule and goes into the NAT66 table. A NAT64 session (under a NAT64 map) has one tuple of
+/// each family: the IPv6 one on the inside, the IPv4 one (plain IPv4 addresses, ICMP for an
+/// echo) on the outside, Original being the inside one unless the session began outside.
 /// </summary>
 public sealed record SessionRecord
 {
@@ -78,11 +80,14 @@ public sealed record NatStatistics
     public long NoMemory { get; init; }
     public long Bad { get; init; }
     public long Passed { get; init; }
-    /// <summary>Sessions in the tables, both families.</summary>
+    /// <summary>Sessions in the tables: IPv4, NAT66 and NAT64.</summary>
     public int InUse { get; init; }
 
     /// <summary>Of <see cref="InUse"/>, the IPv6 (NAT66) sessions.</summary>
     public int InUseIpv6 { get; init; }
+
+    /// <summary>Of <see cref="InUse"/>, the NAT64 sessions (IPv6 inside, IPv4 outside).</summary>
+    public int InUseNat64 { get; init; }
 
     /// <summary>Dynamic mappings, both families.</summary>
     public int Mappings { get; init; }

@@ -13,18 +13,28 @@ namespace NatGate.Core.State;
 /// {"format":"natgate-sessions","version":1,"savedAt":"...","count":N,"rules":[...]} holding each
 /// distinct rule once, N session lines naming their rule by its position in "rules" ("rule":0),
 /// and {"sha256":"..."} over every byte before that last line. Version 2 adds IPv6 (NAT66)
-/// sessions, their flows' addresses in IPv6 text; a file without them is still written as
-/// version 1, which every NatGate reads, and version 1 files load as they always did.
+/// sessions, their flows' addresses in IPv6 text; version 3 adds NAT64 sessions, whose two flows
+/// are of two families (the IPv6 one inside, the IPv4 one outside). A file is written in the
+/// oldest version that holds its sessions (1 without IPv6, 2 without NAT64), so an older NatGate
+/// still reads it, and refuses a newer one with a message that names both versions; every older
+/// version loads as it always did.
 /// </summary>
 public static class SessionStateFile
 {
     public const string FormatName = "natgate-sessions";
 
     /// <summary>The newest version this NatGate reads and writes.</summary>
-    public const int CurrentVersion = 2;
+    public const int CurrentVersion = 3;
 
     /// <summary>The first version whose flows may be IPv6.</summary>
     public const int Ipv6Version = 2;
+
+    /// <summary>
+    /// The first version that may hold NAT64 sessions, whose flows are of two families. A NatGate
+    /// of version 2 would take such a line for a damaged one and refuse it alone, restoring the
+    /// rest; from version 3 on it refuses the whole file as newer than it understands, instead.
+    /// </summary>
+    public const int Nat64Version = 3;
 
     /// <summary>Longer lines mean the file is not ours; it also bounds what a foreign file can make us buffer.</summary>
     private const int MaximumLineLength = 1 << 20;
@@ -84,11 +94,13 @@ public static class SessionStateFile
         int count = sessions.Count;
         var rules = new RuleTable();
         bool anyIpv6 = false;
+        bool anyNat64 = false;
         for (int i = 0; i < count; i++)
         {
             SessionRecord session = sessions[i] ?? throw new ArgumentException($"Session {i + 1} is null.", nameof(sessions));
             rules.Add(session.Rule ?? throw new ArgumentException($"Session {i + 1} has no rule.", nameof(sessions)));
             anyIpv6 |= session.Original.Source.IsIpv6 || session.Original.Destination.IsIpv6 || session.Translated.Source.IsIpv6 || session.Translated.Destination.IsIpv6;
+            anyNat64 |= IsNat64(session);
         }
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -97,8 +109,8 @@ public static class SessionStateFile
 
         writer.WriteStartObject();
         writer.WriteString("format", FormatName);
-        // Only IPv6 sessions need version 2: without them an older NatGate can still read the file.
-        writer.WriteNumber("version", anyIpv6 ? Ipv6Version : 1);
+        // Only IPv6 sessions need version 2, and only NAT64 ones version 3: without them an older NatGate can still read the file.
+        writer.WriteNumber("version", anyNat64 ? Nat64Version : anyIpv6 ? Ipv6Version : 1);
         writer.WriteString("savedAt", savedAt);
         writer.WriteNumber("count", count);
         writer.WriteStartArray("rules");
@@ -267,6 +279,8 @@ public static class SessionStateFile
                 : !Enum.IsDefined(session.Mapping) ? $"mapping {session.Mapping} is not a mapping behaviour"
                 : header.Version < Ipv6Version && (session.Original.Source.IsIpv6 || session.Translated.Source.IsIpv6)
                     ? $"an IPv6 session in a version {header.Version} file (IPv6 sessions came with version {Ipv6Version})"
+                : header.Version < Nat64Version && IsNat64(session)
+                    ? $"a NAT64 session (an IPv6 flow and an IPv4 one) in a version {header.Version} file (NAT64 sessions came with version {Nat64Version})"
                 : null;
             if (problem is not null)
             {
@@ -280,6 +294,9 @@ public static class SessionStateFile
             return string.Create(CultureInfo.InvariantCulture, $"line {lineNumber}{Where(error)}: {error.Message}");
         }
     }
+
+    /// <summary>A NAT64 session's record: its two flows are of two families.</summary>
+    private static bool IsNat64(SessionRecord session) => session.Original.IsIpv6 != session.Translated.IsIpv6;
 
     /// <summary>" at $.path" for a serializer error, or nothing when the path adds nothing.</summary>
     private static string Where(JsonException error)

@@ -31,9 +31,12 @@ public sealed partial class NatEngine
             throw new NatControlException(NatErrno.EINVAL,
                 $"The lookup names an {(insideAddress.IsIpv6 ? "IPv6" : "IPv4")} local address ({insideAddress}) and an {(outsideAddress.IsIpv6 ? "IPv6" : "IPv4")} peer ({outsideAddress}); both ends of one connection are of one family.");
         }
-        return insideAddress.IsIpv6
-            ? Lookup(ipv6, protocol, insideAddress.AsIpv6, insidePort, outsideAddress.AsIpv6, outsidePort, findForward)
-            : Lookup(ipv4, protocol, insideAddress.AsIpv4, insidePort, outsideAddress.AsIpv4, outsidePort, findForward);
+        if (insideAddress.IsIpv6)
+        {
+            RefuseNat64Lookup(protocol, insideAddress.AsIpv6, insidePort, outsideAddress.AsIpv6, outsidePort);
+            return Lookup(ipv6, protocol, insideAddress.AsIpv6, insidePort, outsideAddress.AsIpv6, outsidePort, findForward);
+        }
+        return Lookup(ipv4, protocol, insideAddress.AsIpv4, insidePort, outsideAddress.AsIpv4, outsidePort, findForward);
     }
 
     private static LookupResult Lookup<TAddress>(FamilyParts<TAddress>? parts, IpProtocol protocol, TAddress insideAddress, ushort insidePort, TAddress outsideAddress, ushort outsidePort, bool findForward)
@@ -60,10 +63,12 @@ public sealed partial class NatEngine
         return new LookupResult(TAddress.ToIpAddress(realAddress), realPort, forwardPossible);
     }
 
-    /// <summary>"a.b.c.d:port", or "[v6]:port" (RFC 5952 section 6).</summary>
+    /// <summary>"a.b.c.d:port", or "[v6]:port" (RFC 5952 section 6); an IPv4-mapped address (NAT64's IPv4 side) as the IPv4 address it stands for.</summary>
     private static string Endpoint<TAddress>(TAddress address, ushort port)
         where TAddress : unmanaged, IFlowAddress<TAddress>
-        => TAddress.Size == Ipv4Address.Size ? $"{address}:{port}" : $"[{address}]:{port}";
+        => TAddress.Size == Ipv4Address.Size ? $"{address}:{port}"
+            : TAddress.ToIpAddress(address).AsIpv6 is { IsIpv4Mapped: true } mapped ? $"{mapped.MappedIpv4}:{port}"
+            : $"[{address}]:{port}";
 
     /// <summary>SIOCSTLCK: locks or unlocks the table, returning the previous state.</summary>
     public bool Lock(bool locked)
@@ -75,8 +80,9 @@ public sealed partial class NatEngine
 
     /// <summary>
     /// SIOCSTPUT: inserts a session. The table must be locked; the record passes the same checks
-    /// as a restored one. An IPv6 record goes into the NAT66 table under an IPv6 rule. Returns
-    /// the new session's id.
+    /// as a restored one. An IPv6 record goes into the NAT66 table under an IPv6 rule, a NAT64
+    /// one (an IPv6 tuple and an IPv4 one) into NAT64's under a NAT64 map. Returns the new
+    /// session's id.
     /// </summary>
     public int Put(SessionRecord record, long nowTicks)
     {
@@ -91,8 +97,8 @@ public sealed partial class NatEngine
         {
             throw new NatControlException(NatErrno.ESRCH, $"The session's rule is not loaded: load it first ({record.Rule.Label ?? record.Rule.Kind.ToString()}).");
         }
-        return record.Original.IsIpv6
-            ? table.Capacity + Put<Ipv6Family, Ipv6Address>(Ipv6Parts(), record, ruleIndex, nowTicks)
+        return record.Original.IsIpv6 != record.Translated.IsIpv6 ? Nat64FirstId + PutNat64(record, ruleIndex, nowTicks)
+            : record.Original.IsIpv6 ? table.Capacity + Put<Ipv6Family, Ipv6Address>(Ipv6Parts(), record, ruleIndex, nowTicks)
             : Put<Ipv4Family, Ipv4Address>(ipv4, record, ruleIndex, nowTicks);
     }
 
@@ -100,12 +106,24 @@ public sealed partial class NatEngine
         where TFamily : struct, IPacketFamily<TAddress>
         where TAddress : unmanaged, IFlowAddress<TAddress>
     {
-        FlowTable<TAddress> table = parts.Table;
-        AddressPools<TAddress> pools = parts.Pools;
         FlowKey<TAddress> original = record.Original.As<TAddress>();
         FlowKey<TAddress> translated = record.Translated.As<TAddress>();
         Validate(record, original, translated);
         CheckAsIfMade(parts, record, original, translated, ruleIndex);
+        return Insert<TFamily, TAddress>(parts, new FamilyPorts<TAddress>(parts.Pools), record, original, translated, ruleIndex, nowTicks);
+    }
+
+    /// <summary>
+    /// The second half of a put, once the record is known to be one the rules could have made:
+    /// the deltas checked, the session built, its mapping joined or started (its external port
+    /// reserved through <paramref name="ports"/>), room checked, inserted. Returns its index.
+    /// </summary>
+    private int Insert<TFamily, TAddress>(SessionTableView<TAddress> view, IReservedPorts<TAddress> ports, SessionRecord record,
+        FlowKey<TAddress> original, FlowKey<TAddress> translated, int ruleIndex, long nowTicks)
+        where TFamily : struct, IPacketFamily<TAddress>
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        FlowTable<TAddress> table = view.Table;
         (ushort ipDelta, ushort transportDelta) = PacketRewrite.Deltas<TFamily, TAddress>(original, translated);
         if ((record.IpChecksumDelta is { } givenIp && givenIp != ipDelta)
             || (record.TransportChecksumDelta is { } givenTransport && givenTransport != transportDelta))
@@ -115,7 +133,7 @@ public sealed partial class NatEngine
         }
         if (table.Contains(original) || table.Contains(translated.Reverse()))
         {
-            throw new NatControlException(NatErrno.EEXIST, $"A session for {original} already exists.");
+            throw new NatControlException(NatErrno.EEXIST, $"A session for {record.Original} already exists.");
         }
 
         uint createdSeconds = table.SecondsSinceEpoch(record.CreatedTicks == 0 ? nowTicks : record.CreatedTicks);
@@ -139,7 +157,7 @@ public sealed partial class NatEngine
 
         int join = -1;
         bool startsMapping = false;
-        ExternalAddressPool<TAddress>? reserved = null;
+        bool reserved = false;
         if (record.InMapping)
         {
             Behaviours.MappingPolicy mappingPolicy = Behaviours.MappingPolicy.For(record.Mapping);
@@ -164,15 +182,14 @@ public sealed partial class NatEngine
                     throw new NatControlException(NatErrno.EEXIST,
                         $"{Endpoint(session.InsideAddress, session.InsidePort)} already has a mapping to another external port.");
                 }
-                ExternalAddressPool<TAddress> pool = pools.PoolOf(session.ExternalAddress);
                 if (protocol is IpProtocol.Tcp or IpProtocol.Udp || protocol == TAddress.IcmpProtocol)
                 {
-                    if (!pools.AllocatorOf(pool, protocol).TryReserve(session.ExternalPort))
+                    if (!ports.TryReserve(session.ExternalAddress, protocol, session.ExternalPort))
                     {
                         throw new NatControlException(NatErrno.EEXIST,
                             $"External port {Endpoint(session.ExternalAddress, session.ExternalPort)} is already in use.");
                     }
-                    reserved = pool;
+                    reserved = true;
                     session.Attributes |= SessionAttributes.PortAllocated;
                 }
                 startsMapping = true;
@@ -182,10 +199,13 @@ public sealed partial class NatEngine
         TableRefusal refusal = table.CheckRoom(session, startsMapping);
         if (refusal != TableRefusal.None)
         {
-            pools.ReleaseAllocation(reserved, original.Protocol, session.ExternalPort, session.InsideAddress, nowTicks);
+            if (reserved)
+            {
+                ports.Release(session.ExternalAddress, original.Protocol, session.ExternalPort, session.InsideAddress, nowTicks);
+            }
             if (refusal == TableRefusal.Duplicate)
             {
-                throw new NatControlException(NatErrno.EEXIST, $"A session for {original} already exists.");
+                throw new NatControlException(NatErrno.EEXIST, $"A session for {record.Original} already exists.");
             }
             Counters.NoMemory++;
             throw new NatControlException(NatErrno.ENOMEM, refusal switch
@@ -195,21 +215,30 @@ public sealed partial class NatEngine
                 _ => "The hash bucket for this session is full (probe limit reached).",
             });
         }
-        return parts.Sessions.Insert(session, join, startsMapping, Math.Max(nowTicks, parts.Sessions.DeadlineOf(session)));
+        return view.Sessions.Insert(session, join, startsMapping, Math.Max(nowTicks, view.Sessions.DeadlineOf(session)));
     }
 
     /// <summary>
-    /// The record's family, before anything else is asked of it: both tuples of one family, and
+    /// The record's family, before anything else is asked of it: both tuples of one family and
     /// its rule of that family too (an IPv6 session under an IPv4 rule would go into a table its
-    /// rule never translates for).
+    /// rule never translates for), or, under a NAT64 map and only there, an IPv6 tuple inside
+    /// and an IPv4 one outside.
     /// </summary>
     private static void ValidateFamily(SessionRecord record)
     {
         IpFlow original = record.Original;
         IpFlow translated = record.Translated;
+        bool nat64 = original.IsIpv6 != translated.IsIpv6;
         string? problem =
-            original.MixesFamilies || translated.MixesFamilies || original.IsIpv6 != translated.IsIpv6 ? "its tuples mix IPv4 and IPv6 addresses"
+            original.MixesFamilies || translated.MixesFamilies ? "a tuple mixes IPv4 and IPv6 addresses"
             : record.Rule is null ? "it names no rule"
+            : record.Rule.IsNat64 != nat64 ? (nat64
+                ? "its tuples are of two families, which only a NAT64 map's sessions are, and its rule is not one"
+                : "its rule is a NAT64 map, whose sessions have an IPv6 tuple inside and an IPv4 one outside")
+            : nat64 && original.IsIpv6 == record.InitiatedOutside ? (record.InitiatedOutside
+                ? "it says it began outside, where a NAT64 session's tuple is IPv4, but its first tuple is IPv6"
+                : "it says it began inside, where a NAT64 session's tuple is IPv6, but its first tuple is IPv4")
+            : nat64 ? null
             : record.Rule.IsIpv6 != original.IsIpv6 ? $"it is an {(original.IsIpv6 ? "IPv6" : "IPv4")} session, but its rule is an {(record.Rule.IsIpv6 ? "IPv6" : "IPv4")} one"
             : record.Rule is { IsIpv6: true, Kind: NatRuleKind.Bidirectional } ? "its rule is an IPv6 bimap, a prefix translation (NPTv6, RFC 6296) that keeps no sessions"
             : null;
@@ -351,17 +380,17 @@ public sealed partial class NatEngine
         }
     }
 
-    /// <summary>Every session of both families as a record that <see cref="Put"/> would accept back (ipfs -W).</summary>
+    /// <summary>Every session of every table (IPv4, NAT66, NAT64) as a record that <see cref="Put"/> would accept back (ipfs -W).</summary>
     public IReadOnlyList<SessionRecord> ExportSessions()
     {
-        var records = new List<SessionRecord>(table.Count + Ipv6SessionCount);
+        var records = new List<SessionRecord>(table.Count + Ipv6SessionCount + Nat64SessionCount);
         ExportSessions(0, SessionSlots, records);
         return records;
     }
 
     /// <summary>
     /// One bounded slice of <see cref="ExportSessions()"/>: the records of the slots from
-    /// <paramref name="firstSlot"/> on (<see cref="SessionSlots"/>: IPv4's, then IPv6's), added to
+    /// <paramref name="firstSlot"/> on (<see cref="SessionSlots"/>: IPv4's, then NAT66's, then NAT64's), added to
     /// <paramref name="into"/>; returns where the next slice starts. A save walks the table slice
     /// by slice, so forwarding goes on in between.
     /// </summary>
@@ -374,23 +403,25 @@ public sealed partial class NatEngine
     /// <summary>Each session of a walk as a record, skipping those of a rule that is gone.</summary>
     private sealed class Exporter(RuleSlotTable rules, List<SessionRecord> into) : ISessionVisitor
     {
-        public void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+        public void Visit<TAddress>(SessionTableView<TAddress> view, int index, int id)
             where TAddress : unmanaged, IFlowAddress<TAddress>
         {
-            FlowTable<TAddress> table = parts.Table;
+            FlowTable<TAddress> table = view.Table;
             ref Session<TAddress> session = ref table.At(index);
             RuleSlot? rule = rules[session.RuleIndex];
             if (rule is null)
             {
                 return;
             }
+            bool outside = (session.Attributes & SessionAttributes.InitiatedOutside) != 0;
             into.Add(new SessionRecord
             {
                 Interface = rule.Rule.Interface,
                 Rule = rule.Rule,
-                Original = IpFlow.Of(session.Original),
-                Translated = IpFlow.Of(session.Translated),
-                InitiatedOutside = (session.Attributes & SessionAttributes.InitiatedOutside) != 0,
+                // NAT64's IPv4 side in plain IPv4: the tuple the outside sees.
+                Original = view.Shown(session.Original, ipv4Side: outside),
+                Translated = view.Shown(session.Translated, ipv4Side: !outside),
+                InitiatedOutside = outside,
                 InMapping = (session.Attributes & SessionAttributes.InMapping) != 0,
                 Mapping = FlowTable<TAddress>.BehaviorOf(session.Attributes),
                 IpChecksumDelta = session.IpChecksumDelta,
@@ -408,20 +439,21 @@ public sealed partial class NatEngine
 
     /// <summary>
     /// The slot numbers a walk over every session covers: IPv4's table, then IPv6's (NAT66) when
-    /// it exists. A session's listed id is its number here.
+    /// it exists, then NAT64's when it exists (its ids start after the room of NAT66's, made or
+    /// not: <see cref="Nat64FirstId"/>). A session's listed id is its number here.
     /// </summary>
-    public int SessionSlots => table.Capacity + (ipv6?.Table.Capacity ?? 0);
+    public int SessionSlots => nat64 is { } translator ? Nat64FirstId + translator.Table.Capacity : table.Capacity + (ipv6?.Table.Capacity ?? 0);
 
-    /// <summary>Something done to each session of a walk: its family's parts, its slot there, and its number in <see cref="SessionSlots"/>.</summary>
+    /// <summary>Something done to each session of a walk: its table, its slot there, and its number in <see cref="SessionSlots"/>.</summary>
     private interface ISessionVisitor
     {
-        void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+        void Visit<TAddress>(SessionTableView<TAddress> view, int index, int id)
             where TAddress : unmanaged, IFlowAddress<TAddress>;
     }
 
     /// <summary>
     /// Visits the sessions in the slots from <paramref name="firstSlot"/> on (<paramref name="slotCount"/>
-    /// of them, IPv4's table first, then IPv6's); returns where the next slice starts,
+    /// of them, IPv4's table first, then NAT66's, then NAT64's); returns where the next slice starts,
     /// <see cref="SessionSlots"/> at the end. A session stays in its slot for life, so a visitor
     /// that removes sessions moves nothing a later slice will look at.
     /// </summary>
@@ -434,16 +466,27 @@ public sealed partial class NatEngine
         {
             if (!table.IsFree(id))
             {
-                visitor.Visit(ipv4, id, id);
+                visitor.Visit<Ipv4Address>(ipv4, id, id);
             }
         }
         if (ipv6 is { } family)
         {
-            for (int id = Math.Max(start, ipv4Slots); id < end; id++)
+            for (int id = Math.Max(start, ipv4Slots); id < Math.Min(end, ipv4Slots + family.Table.Capacity); id++)
             {
                 if (!family.Table.IsFree(id - ipv4Slots))
                 {
-                    visitor.Visit(family, id - ipv4Slots, id);
+                    visitor.Visit<Ipv6Address>(family, id - ipv4Slots, id);
+                }
+            }
+        }
+        if (nat64 is { } translator)
+        {
+            int firstId = Nat64FirstId;
+            for (int id = Math.Max(start, firstId); id < end; id++)
+            {
+                if (!translator.Table.IsFree(id - firstId))
+                {
+                    visitor.Visit(Nat64View(translator), id - firstId, id);
                 }
             }
         }
@@ -509,32 +552,32 @@ public sealed partial class NatEngine
     /// <summary>The sessions of a walk that touch the address (in its own family only) and are of the protocol.</summary>
     private sealed class Lister(NatEngine engine, List<SessionInfo> into, IpAddress? address, IpProtocol? protocol) : ISessionVisitor
     {
-        public void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+        public void Visit<TAddress>(SessionTableView<TAddress> view, int index, int id)
             where TAddress : unmanaged, IFlowAddress<TAddress>
         {
-            ref Session<TAddress> session = ref parts.Table.At(index);
-            if (protocol is { } wanted && session.Original.Protocol != wanted)
+            ref Session<TAddress> session = ref view.Table.At(index);
+            if (protocol is { } wanted && session.Original.Protocol != wanted
+                && !(view.Family == SessionFamily.Nat64 && wanted == IpProtocol.Icmp && session.Original.Protocol == IpProtocol.Icmpv6))
             {
-                return;
+                return; // (a NAT64 echo is ICMP on its IPv4 side, so "icmp" finds it too)
             }
             if (address is { } touching)
             {
-                if (touching.IsIpv6 != (TAddress.Size != Ipv4Address.Size))
+                if (!view.TryHold(touching, out TAddress wantedAddress))
                 {
                     return;
                 }
-                TAddress wantedAddress = TAddress.From(touching);
                 if (session.Original.Source != wantedAddress && session.Original.Destination != wantedAddress
                     && session.Translated.Source != wantedAddress && session.Translated.Destination != wantedAddress)
                 {
                     return;
                 }
             }
-            into.Add(engine.Describe(parts, index, id));
+            into.Add(engine.Describe(view, index, id));
         }
     }
 
-    /// <summary>Removes every session of both families (ipnat -F); returns how many. Refused while locked.</summary>
+    /// <summary>Removes every session of every table (IPv4, NAT66, NAT64; ipnat -F); returns how many. Refused while locked.</summary>
     public int FlushSessions(long nowTicks)
     {
         FlushSessions(0, SessionSlots, nowTicks, out int removed);
@@ -550,7 +593,7 @@ public sealed partial class NatEngine
     public int FlushSessions(int firstSlot, int slotCount, long nowTicks, out int removed)
         => RemoveWhere(static _ => true, SessionEndReason.Flushed, nowTicks, firstSlot, slotCount, out removed);
 
-    /// <summary>Removes the sessions of one rule, of either family (ipnat -p, after the rule's removal); returns how many.</summary>
+    /// <summary>Removes the sessions of one rule, of any table (ipnat -p, after the rule's removal); returns how many.</summary>
     public int PurgeSessionsOfRule(int ruleIndex, long nowTicks)
     {
         RemoveWhere(rule => rule == ruleIndex, SessionEndReason.Purged, nowTicks, 0, SessionSlots, out int removed);
@@ -590,11 +633,14 @@ public sealed partial class NatEngine
         return next;
     }
 
-    /// <summary>Removes one session by id (as listed), of either family.</summary>
+    /// <summary>Removes one session by id (as listed), of any table.</summary>
     public void RemoveSession(int id, long nowTicks)
     {
         int ipv4Slots = table.Capacity;
-        bool present = id >= 0 && (id < ipv4Slots ? !table.IsFree(id) : ipv6 is { } family && id - ipv4Slots < family.Table.Capacity && !family.Table.IsFree(id - ipv4Slots));
+        int nat64Slots = Nat64FirstId;
+        bool present = id >= 0 && (id < ipv4Slots ? !table.IsFree(id)
+            : id < nat64Slots ? ipv6 is { } family && !family.Table.IsFree(id - ipv4Slots)
+            : nat64 is { } translator && id - nat64Slots < translator.Table.Capacity && !translator.Table.IsFree(id - nat64Slots));
         if (!present)
         {
             throw new NatControlException(NatErrno.ESRCH, $"No session {id}.");
@@ -609,9 +655,13 @@ public sealed partial class NatEngine
         {
             sessions.Remove(id, reason, nowTicks);
         }
-        else
+        else if (id < Nat64FirstId)
         {
             ipv6!.Sessions.Remove(id - table.Capacity, reason, nowTicks);
+        }
+        else
+        {
+            nat64!.Sessions.Remove(id - Nat64FirstId, reason, nowTicks);
         }
     }
 
@@ -639,12 +689,13 @@ public sealed partial class NatEngine
     {
         public List<int> Ids { get; } = [];
 
-        public void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+        public void Visit<TAddress>(SessionTableView<TAddress> view, int index, int id)
             where TAddress : unmanaged, IFlowAddress<TAddress>
         {
-            ref Session<TAddress> session = ref parts.Table.At(index);
+            ref Session<TAddress> session = ref view.Table.At(index);
+            // An IPv4 address that leaves the host ends NAT64's sessions on it too: they share it.
             if (externalAddress is { } address
-                && (address.IsIpv6 != (TAddress.Size != Ipv4Address.Size) || session.ExternalAddress != TAddress.From(address)))
+                && (!view.TryHold(address, out TAddress held) || session.ExternalAddress != held))
             {
                 return;
             }
@@ -701,9 +752,10 @@ public sealed partial class NatEngine
             NoMemory = Counters.NoMemory,
             Bad = Counters.Bad,
             Passed = Counters.Passed,
-            InUse = table.Count + Ipv6SessionCount,
+            InUse = table.Count + Ipv6SessionCount + Nat64SessionCount,
             InUseIpv6 = Ipv6SessionCount,
-            Mappings = table.MappingCount + (ipv6?.Table.MappingCount ?? 0),
+            InUseNat64 = Nat64SessionCount,
+            Mappings = table.MappingCount + (ipv6?.Table.MappingCount ?? 0) + (nat64?.Table.MappingCount ?? 0),
             Orphans = orphans,
             Rules = active,
             Locked = IsLocked,

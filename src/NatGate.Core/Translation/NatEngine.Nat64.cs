@@ -21,8 +21,7 @@ public sealed partial class NatEngine
     /// <summary>For tests: what is wrong with NAT64's table (<see cref="FlowTable{TAddress}.CheckConsistency"/>); empty when nothing is.</summary>
     internal IReadOnlyList<string> CheckNat64Consistency() => nat64?.Table.CheckConsistency(everySessionScheduled: true) ?? [];
 
-    private Nat64Parts Nat64State()
-        => nat64 ??= new Nat64Parts(new FlowTable<Ipv6Address>(Options.Limits, table.EpochTicks, seed), rules, pools, Counters, census);
+    private Nat64Parts Nat64State() => nat64 ??= MakeNat64Parts();
 
     /// <summary>Whether an IPv6 packet to <paramref name="destination"/> is NAT64's: within a NAT64 rule's prefix, or one its sessions were made through.</summary>
     private bool IsNat64Destination(Ipv6Address destination)

@@ -41,10 +41,10 @@ public sealed partial class NatEngine
 
     private sealed class Counter(Dictionary<(string Protocol, string State), int> counts) : ISessionVisitor
     {
-        public void Visit<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+        public void Visit<TAddress>(SessionTableView<TAddress> view, int index, int id)
             where TAddress : unmanaged, IFlowAddress<TAddress>
         {
-            ref Session<TAddress> session = ref parts.Table.At(index);
+            ref Session<TAddress> session = ref view.Table.At(index);
             IpProtocol protocol = session.Original.Protocol;
             // The census counts both families' ICMP as "icmp" (SessionCensus).
             var key = (protocol == TAddress.IcmpProtocol ? "icmp" : IpProtocolNames.Of(protocol),
@@ -65,25 +65,29 @@ public sealed partial class NatEngine
             : "SynSent";
     }
 
-    /// <summary>A listing of one session of either family; <paramref name="id"/> is its number in <see cref="SessionSlots"/>.</summary>
-    private SessionInfo Describe<TAddress>(FamilyParts<TAddress> parts, int index, int id)
+    /// <summary>A listing of one session of any table; <paramref name="id"/> is its number in <see cref="SessionSlots"/>.</summary>
+    private SessionInfo Describe<TAddress>(SessionTableView<TAddress> view, int index, int id)
         where TAddress : unmanaged, IFlowAddress<TAddress>
     {
-        FlowTable<TAddress> table = parts.Table;
+        FlowTable<TAddress> table = view.Table;
         ref Session<TAddress> session = ref table.At(index);
         bool outside = (session.Attributes & SessionAttributes.InitiatedOutside) != 0;
-        // Internal side: the flow as inside hosts see it; external: as the outside sees it.
-        FlowKey<TAddress> internalKey = outside ? session.Translated.Reverse() : session.Original;
-        FlowKey<TAddress> externalKey = outside ? session.Original.Reverse() : session.Translated;
+        // Internal side: the flow as inside hosts see it; external: as the outside sees it (for
+        // NAT64, IPv6 inside and plain IPv4 outside).
+        IpFlow original = view.Shown(session.Original, ipv4Side: outside);
+        IpFlow translated = view.Shown(session.Translated, ipv4Side: !outside);
+        IpFlow internalKey = outside ? translated.Reverse() : original;
+        IpFlow externalKey = outside ? original.Reverse() : translated;
         RuleSlot? rule = rules[session.RuleIndex];
-        long expires = rule is null ? table.TicksOf(session.LastSeenSeconds + 1) : parts.Sessions.DeadlineOf(session);
+        long expires = rule is null ? table.TicksOf(session.LastSeenSeconds + 1) : view.Sessions.DeadlineOf(session);
         return new SessionInfo
         {
             Id = id,
+            Family = view.Family,
             Protocol = IpProtocolNames.Of(session.Original.Protocol),
             ProtocolNumber = (byte)session.Original.Protocol,
-            Original = IpFlow.Of(session.Original),
-            Translated = IpFlow.Of(session.Translated),
+            Original = original,
+            Translated = translated,
             InitiatedOutside = outside,
             InternalSourceAddress = $"{internalKey.Source}",
             InternalSourcePort = internalKey.SourcePort,

@@ -48,7 +48,7 @@ public sealed partial class NatEngine
             };
             if (eventsObserved)
             {
-                ipv6.Sessions.Observe(new SessionEvents<Ipv6Address>(this, ipv6, table.Capacity));
+                ipv6.Sessions.Observe(new SessionEvents<Ipv6Address>(this, (SessionTableView<Ipv6Address>)ipv6, table.Capacity));
             }
         }
         return ipv6;
@@ -105,7 +105,8 @@ public sealed partial class NatEngine
             if (!eventsObserved && value is not null)
             {
                 sessions.Observe(new SessionEvents<Ipv4Address>(this, ipv4, 0));
-                ipv6?.Sessions.Observe(new SessionEvents<Ipv6Address>(this, ipv6, table.Capacity));
+                ipv6?.Sessions.Observe(new SessionEvents<Ipv6Address>(this, (SessionTableView<Ipv6Address>)ipv6, table.Capacity));
+                nat64?.Sessions.Observe(new SessionEvents<Ipv6Address>(this, Nat64View(nat64), Nat64FirstId));
                 eventsObserved = true;
             }
             sessionChanged += value;
@@ -116,10 +117,10 @@ public sealed partial class NatEngine
     private bool eventsObserved;
 
     /// <summary>
-    /// A family's session store's observer that raises <see cref="SessionChanged"/>, describing the
-    /// session only when someone listens; <paramref name="firstId"/> is where the family's ids start.
+    /// A table's session store's observer that raises <see cref="SessionChanged"/>, describing the
+    /// session only when someone listens; <paramref name="firstId"/> is where the table's ids start.
     /// </summary>
-    private sealed class SessionEvents<TAddress>(NatEngine engine, FamilyParts<TAddress> parts, int firstId) : ISessionObserver<TAddress>
+    private sealed class SessionEvents<TAddress>(NatEngine engine, SessionTableView<TAddress> parts, int firstId) : ISessionObserver<TAddress>
         where TAddress : unmanaged, IFlowAddress<TAddress>
     {
         public void Created(int index, in Session<TAddress> session)
