@@ -13,6 +13,12 @@ public sealed record SessionView
 
     public byte ProtocolNumber { get; init; }
 
+    /// <summary>
+    /// The table the session lives in: "ipv4", "ipv6" (NAT66) or "nat64" (IPv6 endpoints inside,
+    /// IPv4 ones outside); null from a NatGate that did not say.
+    /// </summary>
+    public string? Family { get; init; }
+
     /// <summary>The first packet's tuple, as it arrived.</summary>
     public FlowView Original { get; init; }
 

@@ -16,11 +16,14 @@ public sealed record StatisticsView
     public long NoMemory { get; init; }
     public long Bad { get; init; }
     public long Passed { get; init; }
-    /// <summary>Sessions in the tables, both families.</summary>
+    /// <summary>Sessions in the tables: IPv4, NAT66 and NAT64.</summary>
     public int InUse { get; init; }
 
     /// <summary>Of <see cref="InUse"/>, the IPv6 (NAT66) sessions.</summary>
     public int InUseIpv6 { get; init; }
+
+    /// <summary>Of <see cref="InUse"/>, the NAT64 sessions (IPv6 inside, IPv4 outside).</summary>
+    public int InUseNat64 { get; init; }
     public int Mappings { get; init; }
 
     /// <summary>Sessions whose rule has been removed (ipnat "orphans").</summary>

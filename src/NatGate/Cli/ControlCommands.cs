@@ -85,6 +85,7 @@ internal static class ControlCommands
         Add("passed", statistics.Passed);
         Add("in use", statistics.InUse);
         Add("in use, IPv6", statistics.InUseIpv6);
+        Add("in use, NAT64", statistics.InUseNat64);
         Add("mappings", statistics.Mappings);
         Add("orphans", statistics.Orphans);
         Add("rules", statistics.Rules);

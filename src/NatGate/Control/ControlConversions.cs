@@ -226,6 +226,7 @@ public static class ControlConversions
         return new SessionView
         {
             Id = session.Id,
+            Family = SessionFamilyNames.Of(session.Family),
             Protocol = session.Protocol,
             ProtocolNumber = session.ProtocolNumber,
             Original = ToView(session.Original),
@@ -270,6 +271,7 @@ public static class ControlConversions
             Passed = statistics.Passed,
             InUse = statistics.InUse,
             InUseIpv6 = statistics.InUseIpv6,
+            InUseNat64 = statistics.InUseNat64,
             Mappings = statistics.Mappings,
             Orphans = statistics.Orphans,
             Rules = statistics.Rules,

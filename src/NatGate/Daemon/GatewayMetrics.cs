@@ -23,6 +23,9 @@ public sealed class GatewayMetrics : IAsyncDisposable
 
     private GatewayMetrics(WebApplication application) => this.application = application;
 
+    /// <summary>The tables the by-family figures name, in their label order.</summary>
+    private static readonly SessionFamily[] Families = [SessionFamily.Ipv4, SessionFamily.Ipv6, SessionFamily.Nat64];
+
     public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, Func<IReadOnlyList<PacketQueueStatistics>>? queues, Func<long?>? spoofed, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(controller);
@@ -63,7 +66,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(controller);
         MetricFactory factory = Metrics.WithCustomRegistry(registry);
         Gauge sessions = factory.CreateGauge("natgate_sessions", "Sessions in the tables (both families), by protocol and state.", "protocol", "state");
-        Gauge sessionsByFamily = factory.CreateGauge("natgate_sessions_by_family", "Sessions in the tables, by address family (ipv6: NAT66).", "family");
+        Gauge sessionsByFamily = factory.CreateGauge("natgate_sessions_by_family", "Sessions in the tables, by table (ipv6: NAT66; nat64: IPv6 inside, IPv4 outside).", "family");
         Counter packets = factory.CreateCounter("natgate_packets_total", "Packets translated, by direction (out: inside to outside).", "direction");
         Counter bytes = factory.CreateCounter("natgate_bytes_total", "Bytes translated, by direction.", "direction");
         Counter drops = factory.CreateCounter("natgate_drops_total", "Packets dropped or refused, by reason.", "reason");
@@ -73,7 +76,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
         Counter noMemory = factory.CreateCounter("natgate_sessions_refused_total", "New sessions refused by a table, host, bucket or port limit (ENOMEM).");
         Gauge ports = factory.CreateGauge("natgate_ports_allocated", "External ports (or ICMP identifiers) in use, by address and protocol.", "address", "protocol");
         Gauge portShare = factory.CreateGauge("natgate_port_utilisation_ratio", "External ports in use as a share of those available, by address and protocol.", "address", "protocol");
-        Gauge capacity = factory.CreateGauge("natgate_sessions_capacity", "Sessions the table can hold.");
+        Gauge capacity = factory.CreateGauge("natgate_sessions_capacity", "Sessions each table can hold, by table as natgate_sessions_by_family (a table not made yet is made this size).", "family");
         // Prometheus's build_info convention: constant 1, the facts in labels.
         factory.CreateGauge("natgate_build_info", "NatGate's version and the .NET runtime it runs on.", "version", "runtime")
             .WithLabels(BuildInformation.Version, BuildInformation.Runtime).Set(1);
@@ -86,8 +89,8 @@ public sealed class GatewayMetrics : IAsyncDisposable
         registry.AddBeforeCollectCallback(() =>
         {
             // Every figure is a counter the engine keeps as things change: a scrape walks no table.
-            (NatStatistics statistics, IReadOnlyDictionary<(string Protocol, string State), int> counts, IReadOnlyList<PortUsage> usage, int tableCapacity) =
-                controller.Run(engine => (engine.Statistics(), engine.CountSessions(), engine.PortUsage(), engine.Capacity));
+            (NatStatistics statistics, IReadOnlyDictionary<(string Protocol, string State), int> counts, IReadOnlyList<PortUsage> usage, int[] capacities) =
+                controller.Run(engine => (engine.Statistics(), engine.CountSessions(), engine.PortUsage(), Families.Select(engine.CapacityOf).ToArray()));
             foreach ((string protocol, string state) in seen)
             {
                 sessions.WithLabels(protocol, state).Set(0);
@@ -105,8 +108,9 @@ public sealed class GatewayMetrics : IAsyncDisposable
             {
                 drops.WithLabels(reason).IncTo(count);
             }
-            sessionsByFamily.WithLabels("ipv4").Set(statistics.InUse - statistics.InUseIpv6);
+            sessionsByFamily.WithLabels("ipv4").Set(statistics.InUse - statistics.InUseIpv6 - statistics.InUseNat64);
             sessionsByFamily.WithLabels("ipv6").Set(statistics.InUseIpv6);
+            sessionsByFamily.WithLabels("nat64").Set(statistics.InUseNat64);
             added.IncTo(statistics.Added);
             expired.IncTo(statistics.Expired);
             addressGone.IncTo(statistics.AddressGone);
@@ -118,7 +122,10 @@ public sealed class GatewayMetrics : IAsyncDisposable
                 ports.WithLabels(address, protocol).Set(port.Allocated);
                 portShare.WithLabels(address, protocol).Set(port.Capacity == 0 ? 0 : (double)port.Allocated / port.Capacity);
             }
-            capacity.Set(tableCapacity);
+            for (int family = 0; family < Families.Length; family++)
+            {
+                capacity.WithLabels(SessionFamilyNames.Of(Families[family])).Set(capacities[family]);
+            }
             locked.Set(statistics.Locked ? 1 : 0);
             if (spoofed?.Invoke() is long spoofedCount)
             {

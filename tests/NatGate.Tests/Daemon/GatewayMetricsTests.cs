@@ -67,6 +67,38 @@ public sealed class GatewayMetricsTests
     }
 
     [Fact]
+    public async Task A_scrape_counts_nat64_sessions_by_family_and_gives_each_table_s_capacity()
+    {
+        var engine = new NatEngine(new NatEngineOptions { RandomSeed = 1, Limits = new Core.Sessions.FlowTableLimits { MaximumSessions = 5000 } }, 0);
+        engine.LoadRules(Core.Rules.Ipnat.IpnatParser.Parse("""
+            map * 10.0.0.0/24 -> 198.51.100.10/32 portmap tcp/udp auto
+            map * fd00:77::/64 -> 198.51.100.10/32 portmap tcp/udp auto
+            """, "ipnat.conf").Rules);
+        var controller = new GatewayController(engine, TimeProvider.System);
+        byte[] buffer = new byte[256];
+        int length = Ipv4PacketWriter.WriteUdp(buffer, Ipv4Address.Parse("10.0.0.2"), 5000, Ipv4Address.Parse("203.0.113.5"), 53, "query"u8);
+        controller.Run(e => e.Translate(buffer, length, 0));
+        byte[] nat64 = new byte[256];
+        byte[] packet = Control.Ipv6ControlCommandTests.Packet(IpProtocol.Udp, Ipv6Address.Parse("fd00:77::2", null), 5001, Ipv6Address.Parse("64:ff9b::cb00:7105", null), 53);
+        packet.CopyTo(nat64, 0);
+        Assert.Equal(Verdict.Forward, controller.Run(e => e.Translate(nat64, packet.Length, 0)).Verdict);
+
+        CollectorRegistry registry = Metrics.NewCustomRegistry();
+        GatewayMetrics.Register(registry, controller);
+        string text = await ScrapeAsync(registry);
+
+        Assert.Contains("natgate_sessions_by_family{family=\"ipv4\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_sessions_by_family{family=\"ipv6\"} 0", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_sessions_by_family{family=\"nat64\"} 1", text, StringComparison.Ordinal);
+        // NAT64 and IPv4 NAPT take ports from one allocator per address.
+        Assert.Contains("natgate_ports_allocated{address=\"198.51.100.10\",protocol=\"udp\"} 2", text, StringComparison.Ordinal);
+        foreach (string family in new[] { "ipv4", "ipv6", "nat64" })
+        {
+            Assert.Contains($"natgate_sessions_capacity{{family=\"{family}\"}} 5000", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task A_scrape_reports_each_TUN_queue_s_counters()
     {
         var controller = new GatewayController(new NatEngine(new NatEngineOptions { RandomSeed = 1 }, 0), TimeProvider.System);
