@@ -165,9 +165,23 @@ public sealed class GatewayController
 
     private List<NatRule> Resolved(IEnumerable<NatRule> rules) => [.. rules.Select(rule => ResolveRule(rule))];
 
+    /// <summary>
+    /// The behaviours and timeouts every ipnat rule takes, whichever way it comes (at start, and
+    /// through <see cref="LoadRules"/>, <see cref="ReplaceRules"/> and <see cref="RemoveRules"/>:
+    /// ipnat -f, -C -f, -r -f): the daemon's --mapping, --filtering and timeout flags. ipnat.conf
+    /// has no words for them, so without this a file loaded later would get the RFC defaults
+    /// while the same file given at start got the flags. Null leaves each rule its own policy.
+    /// </summary>
+    public NatPolicy? IpnatPolicy { get; set; }
+
+    /// <summary>The rules of an ipnat load, replacement or removal, each under <see cref="IpnatPolicy"/>, then resolved.</summary>
+    private List<NatRule> IpnatRules(IEnumerable<NatRule> rules)
+        => Resolved(IpnatPolicy is { } policy ? rules.Select(rule => rule with { Policy = policy }) : rules);
+
+    /// <summary>ipnat -f: the rules are added, each under <see cref="IpnatPolicy"/>.</summary>
     public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules)
     {
-        List<NatRule> resolved = Resolved(rules);
+        List<NatRule> resolved = IpnatRules(rules);
         return Changed(Run(engine => engine.LoadRules(resolved)));
     }
 
@@ -211,13 +225,14 @@ public sealed class GatewayController
     /// engine's thread only numbers the rules and swaps the order in.</remarks>
     public IReadOnlyList<int> ReplaceRules(IReadOnlyList<NatRule> rules)
     {
-        PreparedRuleSet prepared = Engine.PrepareReplacement(Resolved(rules));
+        PreparedRuleSet prepared = Engine.PrepareReplacement(IpnatRules(rules));
         return Changed(Run(engine => engine.ReplaceRules(prepared)));
     }
 
+    /// <summary>ipnat -r -f: removes the loaded rules equal to these, taken under <see cref="IpnatPolicy"/> as they were loaded.</summary>
     public int RemoveRules(IReadOnlyList<NatRule> rules)
     {
-        List<NatRule> resolved = Resolved(rules);
+        List<NatRule> resolved = IpnatRules(rules);
         return Changed(Run(engine => engine.RemoveRules(resolved)));
     }
 

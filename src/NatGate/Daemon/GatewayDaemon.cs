@@ -62,7 +62,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             Limits = new FlowTableLimits { MaximumSessions = options.MaximumSessions, MaximumSessionsPerHost = options.MaximumSessionsPerHost },
             Hairpinning = model.InterRoutingDomainHairpinningMode,
         }, clock.GetUtcNow().UtcTicks);
-        var controller = new GatewayController(engine, clock);
+        GatewayController controller = NewController(engine, options, clock);
         var daemon = new GatewayDaemon(options, controller, logger, clock);
         try
         {
@@ -107,22 +107,34 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The daemon's controller, which gives every ipnat rule the command line's policy
+    /// (<see cref="CommandLinePolicy"/>), whether it comes at start or later through the control
+    /// API (ipnat -f): reloading the --rules file must not quietly change behaviours and timeouts.
+    /// </summary>
+    internal static GatewayController NewController(NatEngine engine, GatewayRunOptions options, TimeProvider clock)
+        => new(engine, clock) { IpnatPolicy = CommandLinePolicy(options) };
+
+    /// <summary>
+    /// The behaviour and timeout flags (or the [Daemon] table's) as a rule's policy: the command
+    /// line's NAT (--inside/--external) and every ipnat rule, either family, since ipnat.conf has
+    /// no words for them. The NetNat objects of --config carry their own.
+    /// </summary>
+    internal static NatPolicy CommandLinePolicy(GatewayRunOptions options) => new()
+    {
+        Mapping = options.Mapping,
+        TcpFiltering = options.Filtering,
+        UdpFiltering = options.Filtering,
+        UdpIdleTimeout = options.UdpIdleTimeout,
+        TcpEstablishedTimeout = options.TcpEstablishedTimeout,
+        TcpTransitoryTimeout = options.TcpTransitoryTimeout,
+        IcmpQueryTimeout = options.IcmpQueryTimeout,
+    };
+
     /// <summary>The NetNat model from --inside/--external and --config, and the ipnat rules from --rules and the config.</summary>
     internal static (NetNatModel Model, IReadOnlyList<NatRule> Rules) LoadModel(GatewayRunOptions options)
     {
-        // The behaviour and timeout flags are the command line's NAT: --inside/--external and the
-        // rules of --rules, either family (ipnat.conf has no words for them). The NetNat objects
-        // of --config carry their own.
-        var policy = new NatPolicy
-        {
-            Mapping = options.Mapping,
-            TcpFiltering = options.Filtering,
-            UdpFiltering = options.Filtering,
-            UdpIdleTimeout = options.UdpIdleTimeout,
-            TcpEstablishedTimeout = options.TcpEstablishedTimeout,
-            TcpTransitoryTimeout = options.TcpTransitoryTimeout,
-            IcmpQueryTimeout = options.IcmpQueryTimeout,
-        };
+        NatPolicy policy = CommandLinePolicy(options);
         NetNatModel model = new();
         var rules = new List<NatRule>();
         if (options.ConfigFile is not null)

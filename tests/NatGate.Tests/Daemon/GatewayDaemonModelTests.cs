@@ -1,4 +1,8 @@
+using NatGate.Core.Addressing;
+using NatGate.Core.Packets;
 using NatGate.Core.Rules;
+using NatGate.Core.Rules.Ipnat;
+using NatGate.Core.Translation;
 using NatGate.Daemon;
 
 namespace NatGate.Tests.Daemon;
@@ -55,5 +59,48 @@ public sealed class GatewayDaemonModelTests : IDisposable
 
         Assert.Equal(3, rules.Count);
         Assert.All(rules, rule => Assert.Equal(NatPolicy.Default, rule.Policy));
+    }
+
+    private GatewayRunOptions Flags() => new()
+    {
+        RulesFile = rulesFile,
+        Mapping = MappingBehavior.AddressAndPortDependent,
+        Filtering = FilteringBehavior.EndpointIndependent,
+        UdpIdleTimeout = TimeSpan.FromSeconds(600),
+        TcpEstablishedTimeout = TimeSpan.FromSeconds(3600),
+        TcpTransitoryTimeout = TimeSpan.FromSeconds(120),
+        IcmpQueryTimeout = TimeSpan.FromSeconds(90),
+    };
+
+    [Fact]
+    public void Rules_loaded_later_through_the_control_api_get_the_flags_as_the_same_rules_at_start_do()
+    {
+        GatewayRunOptions options = Flags();
+        IReadOnlyList<NatRule> atStart = GatewayDaemon.LoadModel(options).Rules;
+        var engine = new NatEngine(new NatEngineOptions { RandomSeed = 3 }, 0);
+        GatewayController controller = GatewayDaemon.NewController(engine, options, TimeProvider.System);
+        // What the control server hands the controller for natgate ipnat -f: the file parsed, no policy.
+        IReadOnlyList<NatRule> parsed = IpnatParser.ParseFile(rulesFile).Rules;
+
+        foreach (Action reload in new Action[] { () => controller.LoadRules(parsed), () => controller.ReplaceRules(parsed) })
+        {
+            reload();
+            List<RuleInfo> loaded = controller.Rules().Where(rule => rule.Active).ToList();
+            Assert.Equal(atStart.Count, loaded.Count);
+            Assert.All(loaded, rule => Assert.Equal(atStart[0].Policy, rule.Rule.Policy));
+        }
+
+        // And they behave so: address-and-port-dependent mapping gives a second server its own external port.
+        var buffer = new byte[128];
+        ushort ExternalPortTo(string server)
+        {
+            int length = Ipv4PacketWriter.WriteUdp(buffer, Ipv4Address.Parse("10.77.0.2"), 40000, Ipv4Address.Parse(server), 53, "q"u8);
+            Assert.Equal(Verdict.Forward, controller.Run(e => e.Translate(buffer, length, 0)).Verdict);
+            return System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(20));
+        }
+        Assert.NotEqual(ExternalPortTo("203.0.113.5"), ExternalPortTo("203.0.113.6"));
+
+        // ipnat -r -f of the same file removes them all.
+        Assert.Equal(atStart.Count, controller.RemoveRules(parsed));
     }
 }
