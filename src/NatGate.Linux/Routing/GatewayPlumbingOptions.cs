@@ -116,7 +116,7 @@ public sealed record GatewayPlumbingOptions
         {
             ValidateInterfaceName(inside, nameof(InsideInterfaces));
         }
-        ValidateIpv6Prefixes(Ipv6InternalPrefixes, nameof(Ipv6InternalPrefixes), "inside", nameof(InternalPrefixes));
+        ValidateIpv6Prefixes(Ipv6InternalPrefixes, nameof(Ipv6InternalPrefixes), "inside", nameof(InternalPrefixes), wholeSpaceSteered: true);
         ValidateIpv6Prefixes(Ipv6ExternalPrefixes, nameof(Ipv6ExternalPrefixes), "external", nameof(ExternalAddresses));
         ValidateIpv6Prefixes(Nat64Prefixes, nameof(Nat64Prefixes), "NAT64", nameof(ExternalAddresses));
         ValidateIpv6Prefixes(Nat64InsidePrefixes, nameof(Nat64InsidePrefixes), "inside", nameof(InternalPrefixes));
@@ -135,7 +135,14 @@ public sealed record GatewayPlumbingOptions
         (IpPrefix.Parse("::1/128", null), "the loopback ::1"),
     ];
 
-    private static void ValidateIpv6Prefixes(IReadOnlyList<IpPrefix> prefixes, string parameter, string role, string ipv4Option)
+    /// <summary>
+    /// Each prefix is IPv6 and clear of the reserved ones. With <paramref name="wholeSpaceSteered"/>
+    /// (the inside prefixes, steered by source) ::/0 passes, as IPv4's inside 0/0 does: its
+    /// link-local, multicast and loopback traffic is delivered by the local table before
+    /// NatGate's rules, and the host's own packets (iif lo) skip the steering. As a destination
+    /// ::/0 would take all the host's IPv6, and is refused.
+    /// </summary>
+    private static void ValidateIpv6Prefixes(IReadOnlyList<IpPrefix> prefixes, string parameter, string role, string ipv4Option, bool wholeSpaceSteered = false)
     {
         foreach (IpPrefix prefix in prefixes)
         {
@@ -143,6 +150,10 @@ public sealed record GatewayPlumbingOptions
             {
                 throw new ArgumentException($"{(prefix.IsAny ? "any" : prefix.ToString())} in the {role} IPv6 prefixes is not an IPv6 prefix: "
                     + $"write one such as {(role == "inside" ? "fd00:1::/64" : "2001:db8:1::/48")}; IPv4 goes in {ipv4Option}.", parameter);
+            }
+            if (wholeSpaceSteered && prefix.Length == 0)
+            {
+                continue;
             }
             foreach ((IpPrefix reserved, string name) in Ipv6Reserved)
             {

@@ -354,7 +354,16 @@ public sealed class GatewayDaemon : IAsyncDisposable
     private bool started;
 
     /// <summary>The routing the rules need: their inside prefixes and the external addresses on this gateway.</summary>
-    private GatewayPlumbingOptions PlumbingOptions(IReadOnlyList<RuleInfo> rules) => new()
+    private GatewayPlumbingOptions PlumbingOptions(IReadOnlyList<RuleInfo> rules) => PlumbingOptionsOf(options, rules, localAddresses, localIpv6Addresses);
+
+    /// <summary>
+    /// <see cref="PlumbingOptions(IReadOnlyList{RuleInfo})"/> from the run's options, the rules and
+    /// the host's own addresses. An IPv6 prefix of length 0 (::/0) is taken as IPv4's 0/0 (which
+    /// a rule reads as "any"): an inside ::/0 is steered by source as an inside 0/0 is, while as
+    /// a destination, an external range or a NAT64 inside it steers nothing. A "to ::/0" rule
+    /// would send the host's own IPv6 into the TUN.
+    /// </summary>
+    internal static GatewayPlumbingOptions PlumbingOptionsOf(GatewayRunOptions options, IReadOnlyList<RuleInfo> rules, Ipv4Address[] localAddresses, Ipv6Address[] localIpv6Addresses) => new()
     {
         TunName = options.TunName,
         InternalPrefixes = [.. rules
@@ -381,7 +390,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             .Select(rule => Nat64Prefix.Of(rule.Rule).Prefix)
             .Distinct()],
         Nat64InsidePrefixes = [.. rules
-            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsNat64 && !rule.Rule.Source.IsAny && !rule.Rule.SourceNegated)
+            .Where(rule => rule.Active && rule.OnThisGateway && rule.Rule.IsNat64 && !CoversAll(rule.Rule.Source) && !rule.Rule.SourceNegated)
             .Select(rule => rule.Rule.Source)
             .Distinct()],
         ExternalPorts = [.. rules
@@ -572,13 +581,17 @@ public sealed class GatewayDaemon : IAsyncDisposable
     {
         if (rule.Kind == NatRuleKind.Redirect)
         {
-            if (!rule.Destination.IsAny && !rule.DestinationNegated)
+            if (!CoversAll(rule.Destination) && !rule.DestinationNegated)
             {
                 yield return rule.Destination;
             }
             yield break;
         }
         UInt128 count = IpAddress.CountFrom(rule.TranslatedFirst, rule.TranslatedLast);
+        if (count == 0)
+        {
+            yield break; // every IPv6 address (the count wrapped): as IPv4's largest ranges, nothing is steered by it
+        }
         if (UInt128.IsPow2(count) && rule.TranslatedFirst.Value % count == 0)
         {
             yield return IpPrefix.Covering(rule.TranslatedFirst, rule.TranslatedLast);
@@ -589,6 +602,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
             yield return IpPrefix.Host(address);
         }
     }
+
+    /// <summary>"any", or a prefix of length 0 of either family (::/0 stays an IPv6 prefix where 0/0 becomes "any").</summary>
+    private static bool CoversAll(IpPrefix prefix) => prefix.IsAny || prefix.Length == 0;
 
     private static IEnumerable<Ipv4Address> ExternalAddressesOf(NatRule rule)
     {

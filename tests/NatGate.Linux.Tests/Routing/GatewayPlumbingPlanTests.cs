@@ -416,7 +416,6 @@ public sealed class GatewayPlumbingPlanTests
     [Theory]
     [InlineData("10.0.0.0/8", "is not an IPv6 prefix")]
     [InlineData("fe80::/64", "overlaps the link-local fe80::/10")]
-    [InlineData("::/0", "overlaps the link-local fe80::/10")]
     [InlineData("ff02::1/128", "overlaps the multicast ff00::/8")]
     public void Ipv6_options_refuse_what_is_not_a_translatable_ipv6_prefix(string prefix, string reason)
     {
@@ -426,6 +425,20 @@ public sealed class GatewayPlumbingPlanTests
         Assert.Equal(nameof(GatewayPlumbingOptions.Ipv6InternalPrefixes), inside.ParamName);
         ArgumentException external = Assert.Throws<ArgumentException>(() => (Options with { Ipv6ExternalPrefixes = [parsed] }).Validate());
         Assert.Contains(reason, external.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_inside_ipv6_whole_space_is_steered_by_source_as_ipv4_s_0_0_but_never_as_a_destination()
+    {
+        IpPrefix everything = IpPrefix.Parse("::/0", null);
+        PlumbingPlan plan = PlumbingPlan.Create(Ipv6Options with { Ipv6InternalPrefixes = [everything] }, Ipv6Facts);
+        // From every inside interface into the table; the host's own packets (iif lo) only jump past it.
+        Assert.Contains(plan.Rules, rule => rule.IsIpv6 && rule.From == everything && rule.InputInterface == "br0" && rule.Action == PolicyRuleAction.Lookup);
+        Assert.All(plan.Rules.Where(rule => rule.IsIpv6 && rule.InputInterface == "lo"), rule => Assert.Equal(PolicyRuleAction.Goto, rule.Action));
+        Assert.DoesNotContain(plan.Rules, rule => rule.To is { Length: 0 });
+
+        ArgumentException external = Assert.Throws<ArgumentException>(() => (Options with { Ipv6ExternalPrefixes = [everything] }).Validate());
+        Assert.Contains("overlaps the link-local fe80::/10", external.Message, StringComparison.Ordinal);
     }
 
     [Fact]
