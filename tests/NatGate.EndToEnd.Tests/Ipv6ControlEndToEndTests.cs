@@ -40,7 +40,7 @@ public sealed class Ipv6ControlEndToEndTests
     /// One TCP connection kept open: a first exchange at once, a second when the file argv[3]
     /// appears, a third (with a 3 s limit) when argv[4] appears. Prints its local port first.
     /// </summary>
-    private const string LongConnection = """
+    internal const string LongConnection = """
         import os, socket, sys, time
         host, port, second, third = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
         connection = socket.create_connection((host, port), timeout=10)

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using NatGate.Core.Addressing;
 using NatGate.Core.Translation.Nat64;
 using NatGate.Lab;
@@ -12,6 +13,110 @@ namespace NatGate.EndToEnd.Tests;
 public sealed class Nat64Tests
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(20);
+
+    private static string Dotnet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+
+    private static string Natgate => Path.Combine(AppContext.BaseDirectory, "natgate.dll");
+
+    /// <summary>Echoes each line back as "echo LINE" over IPv4, one connection at a time; prints each client.</summary>
+    private const string Ipv4LineEcho = """
+        import socket, sys
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((sys.argv[1], int(sys.argv[2])))
+        server.listen()
+        print("ready", flush=True)
+        while True:
+            connection, peer = server.accept()
+            print("client", peer[0], peer[1], flush=True)
+            stream = connection.makefile("rwb")
+            for line in stream:
+                stream.write(b"echo " + line)
+                stream.flush()
+        """;
+
+    private static string Cli(GatewayLab lab, params string[] arguments)
+        => GatewayLab.ExecChecked(lab.Gateway, [Dotnet, Natgate, .. arguments, "--control", lab.ControlDirectory]);
+
+    private static JsonElement[] SessionsJson(GatewayLab lab)
+    {
+        using JsonDocument document = JsonDocument.Parse(Cli(lab, "sessions", "--json"));
+        return [.. document.RootElement.EnumerateArray().Select(session => session.Clone())];
+    }
+
+    [Fact]
+    public void Nat64_sessions_are_listed_with_ipv6_inside_and_ipv4_outside_carried_over_a_restart_by_ipfs_and_flushed_by_ipnat_F()
+    {
+        Host.RequireRootAndTools("ip", "curl", "python3");
+        using var lab = new GatewayLab(ipv6: true);
+        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
+        File.WriteAllText(rules, $"""
+            map wan0 {GatewayLab.InsidePrefix6} -> {GatewayLab.External}/32 portmap tcp/udp auto
+
+            """);
+        string server6 = Nat64Prefix.WellKnown.Embed(Ipv4Address.Parse(GatewayLab.Outside)).ToString();
+        string[] arguments = ["--rules", rules, "--outside-interface", GatewayLab.OutsideInterface, "--state-directory", lab.WorkDirectory];
+        (BackgroundProcess web, _) = lab.ServePage(lab.Out, GatewayLab.Outside, 8080, "outside over IPv4");
+        BackgroundProcess first = lab.StartNatGate(arguments);
+
+        // curl's NAT64 session: the IPv6 inside, the IPv4 outside, never an IPv4-mapped address.
+        (int curlExit, string page, string curlError) = GatewayLab.Exec(lab.In1, Short, "curl", "-sS", "-g", "--retry", "3", "--retry-connrefused",
+            $"http://[{server6}]:8080/index.html");
+        Assert.True(curlExit == 0, $"curl failed: {curlError}\n{first.Output}");
+        Assert.Equal("outside over IPv4", page);
+        web.WaitFor($"client {GatewayLab.External}:", Short);
+        JsonElement curlSession = Assert.Single(SessionsJson(lab), session => session.GetProperty("internalSourceAddress").GetString() == GatewayLab.Inside1v6);
+        Assert.Equal(("nat64", "tcp", server6, 8080), (curlSession.GetProperty("family").GetString(), curlSession.GetProperty("protocol").GetString(),
+            curlSession.GetProperty("internalDestinationAddress").GetString(), curlSession.GetProperty("internalDestinationPort").GetInt32()));
+        Assert.Equal((GatewayLab.External, GatewayLab.Outside, 8080), (curlSession.GetProperty("externalSourceAddress").GetString(),
+            curlSession.GetProperty("externalDestinationAddress").GetString(), curlSession.GetProperty("externalDestinationPort").GetInt32()));
+        string table = Cli(lab, "sessions");
+        Assert.Contains($"[{GatewayLab.Inside1v6}]:", table, StringComparison.Ordinal);
+        Assert.Contains($"-> {GatewayLab.Outside}:8080", table, StringComparison.Ordinal);
+        Assert.DoesNotContain("::ffff:", table, StringComparison.OrdinalIgnoreCase);
+
+        // A TCP connection to the IPv4 server through the prefix, kept open.
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", Ipv4LineEcho, GatewayLab.Outside, "8081");
+        echo.WaitFor("ready", Short);
+        string goSecond = Path.Combine(lab.WorkDirectory, "second");
+        string goThird = Path.Combine(lab.WorkDirectory, "third");
+        BackgroundProcess client = lab.Start(lab.In1, "python3", "-c", Ipv6ControlEndToEndTests.LongConnection, server6, "8081", goSecond, goThird);
+        client.WaitFor("first: echo one", Short);
+        string clientPort = client.Output.Split('\n').First(line => line.StartsWith("local port ", StringComparison.Ordinal))["local port ".Length..].Trim();
+        echo.WaitFor($"client {GatewayLab.External} ", Short);
+
+        // ipfs -W with the table locked, a restart, ipfs -R: the established connection goes on.
+        string state = Path.Combine(lab.WorkDirectory, "nat64.state");
+        Cli(lab, "lock", "on");
+        int saved = SessionsJson(lab).Length;
+        Assert.True(saved >= 2, $"{saved} sessions: the curl one and the long connection were expected");
+        Assert.Contains($"Saved {saved} sessions", Cli(lab, "ipfs", "-W", "-f", state), StringComparison.Ordinal);
+        Assert.Contains("\"version\":3", File.ReadLines(state).First(), StringComparison.Ordinal);
+        Assert.Equal(0, first.Stop(Short));
+        BackgroundProcess second = lab.StartNatGate(arguments);
+        Assert.Empty(SessionsJson(lab));
+        Assert.Contains($"Restored {saved} sessions from {state}; 0 refusals", Cli(lab, "ipfs", "-R", "-f", state), StringComparison.Ordinal);
+        File.WriteAllText(goSecond, "");
+        client.WaitFor("second: echo two", Short);
+        Assert.Contains(SessionsJson(lab), session => session.GetProperty("internalSourcePort").GetInt32() == int.Parse(clientPort, System.Globalization.CultureInfo.InvariantCulture)
+            && session.GetProperty("family").GetString() == "nat64" && session.GetProperty("state").GetString() == "Established");
+
+        // ipnat -F removes the NAT64 sessions. The inside's next segment makes a session again, as
+        // IPv4's outbound segments do (any but a RST may: a connection picked up without state),
+        // from the same external port, so the connection goes on.
+        Cli(lab, "ipnat", "-F");
+        Assert.Empty(SessionsJson(lab));
+        using (JsonDocument stats = JsonDocument.Parse(Cli(lab, "stats", "--json")))
+        {
+            Assert.Equal((0, 0), (stats.RootElement.GetProperty("inUse").GetInt32(), stats.RootElement.GetProperty("inUseNat64").GetInt32()));
+        }
+        File.WriteAllText(goThird, "");
+        client.WaitFor("third: echo three", Short);
+        JsonElement pickedUp = Assert.Single(SessionsJson(lab));
+        Assert.Equal(("nat64", int.Parse(clientPort, System.Globalization.CultureInfo.InvariantCulture)),
+            (pickedUp.GetProperty("family").GetString(), pickedUp.GetProperty("internalSourcePort").GetInt32()));
+        Assert.False(second.HasExited);
+    }
 
     [Fact]
     public void Curl_ping_and_udp_reach_an_ipv4_server_through_the_well_known_prefix_and_the_outside_cannot_get_in()
