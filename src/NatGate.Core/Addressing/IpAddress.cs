@@ -48,7 +48,9 @@ public readonly struct IpAddress : IEquatable<IpAddress>, IComparable<IpAddress>
 
     /// <summary>How many addresses from <paramref name="first"/> to <paramref name="last"/>, both included (0 if reversed or of different families).</summary>
     public static UInt128 CountFrom(IpAddress first, IpAddress last)
-        => first.IsIpv6 != last.IsIpv6 || last.Value < first.Value ? UInt128.Zero : last.Value - first.Value + 1;
+        => first.IsIpv6 != last.IsIpv6 || last.Value < first.Value ? UInt128.Zero
+            // All of IPv6 has 2^128 addresses, one more than UInt128 holds: saturated, as IpPrefix.Count is.
+            : last.Value - first.Value == UInt128.MaxValue ? UInt128.MaxValue : last.Value - first.Value + 1;
 
     public static IpAddress Parse(string s)
     {

@@ -48,6 +48,15 @@ public sealed class IpAddressTests
     }
 
     [Fact]
+    public void All_of_ipv6_counts_as_many_as_its_prefix_does_not_zero()
+    {
+        // 2^128 addresses overflow UInt128 by one: both counts saturate, so ::/0 on both sides of a bimap agree.
+        IpPrefix all = IpPrefix.Parse("::/0", null);
+        Assert.Equal(all.Count, IpAddress.CountFrom(all.First, all.Last));
+        Assert.Equal(UInt128.MaxValue, IpAddress.CountFrom(all.First, all.Last));
+    }
+
+    [Fact]
     public void A_rule_takes_its_family_from_its_addresses_and_any_fits_both()
     {
         var ipv4 = NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/8"), Ipv4Address.Parse("198.51.100.10"));
