@@ -588,9 +588,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
             yield break;
         }
         UInt128 count = IpAddress.CountFrom(rule.TranslatedFirst, rule.TranslatedLast);
-        if (count == 0)
+        if (count == UInt128.MaxValue)
         {
-            yield break; // every IPv6 address (the count wrapped): as IPv4's largest ranges, nothing is steered by it
+            yield break; // every IPv6 address (the count saturates): as IPv4's largest ranges, nothing is steered by it
         }
         if (UInt128.IsPow2(count) && rule.TranslatedFirst.Value % count == 0)
         {
