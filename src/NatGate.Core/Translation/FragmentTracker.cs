@@ -84,6 +84,81 @@ internal sealed class FragmentTracker<TAddress>
         return true;
     }
 
+    /// <summary>
+    /// Remembers where a first fragment went when its later fragments change family on the way
+    /// (NAT64, RFC 7915 4.1 and 5.1.1): they are translated, not rewritten, so this tracker keeps
+    /// only the new addresses, and releases the held fragments of the datagram as they came, for
+    /// the engine to translate again (<see cref="TryTakeReleased"/> says so).
+    /// </summary>
+    public bool RememberAcrossFamilies(FragmentKey<TAddress> key, TAddress newSource, TAddress newDestination, long nowTicks)
+    {
+        if (!HasRoom(key))
+        {
+            return false;
+        }
+        if (!datagrams.ContainsKey(key))
+        {
+            datagramsPerSource[key.Source] = datagramsPerSource.GetValueOrDefault(key.Source) + 1;
+        }
+        // A first fragment translated again keeps the datagram's length learnt meanwhile.
+        int datagramLength = datagrams.TryGetValue(key, out FragmentRewrite known) ? known.DatagramLength : 0;
+        datagrams[key] = new FragmentRewrite(newSource, newDestination, 0, nowTicks + timeoutTicks) { DatagramLength = datagramLength };
+        ReleaseUntranslated(key, nowTicks);
+        return true;
+    }
+
+    /// <summary>
+    /// Releases the held fragments of <paramref name="key"/> as they came, for the engine to
+    /// translate again: their first fragment was another part's (NAT64's), which now knows the datagram.
+    /// </summary>
+    public void ReleaseUntranslated(FragmentKey<TAddress> key, long nowTicks)
+    {
+        if (HeldFragments == 0)
+        {
+            return;
+        }
+        for (int slot = 0; slot < held.Length; slot++)
+        {
+            if (held[slot].Used && !held[slot].Released && held[slot].Key == key)
+            {
+                held[slot].Released = true;
+                held[slot].TranslateAgain = true;
+                held[slot].ReleasedTicks = nowTicks;
+                released.Enqueue(slot);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The new addresses remembered for <paramref name="key"/>'s datagram, if it is known, and the
+    /// length of its data (what follows the IP header, or IPv6's Fragment header, when whole) once
+    /// its last fragment has been seen, else 0.
+    /// </summary>
+    public bool TryGetDestination(FragmentKey<TAddress> key, out TAddress newSource, out TAddress newDestination, out int datagramLength)
+    {
+        if (!datagrams.TryGetValue(key, out FragmentRewrite rewrite))
+        {
+            newSource = default;
+            newDestination = default;
+            datagramLength = 0;
+            return false;
+        }
+        newSource = rewrite.NewSource;
+        newDestination = rewrite.NewDestination;
+        datagramLength = rewrite.DatagramLength;
+        return true;
+    }
+
+    /// <summary>Notes the length of a known datagram's data, told by its last fragment.</summary>
+    public void NoteDatagramLength(FragmentKey<TAddress> key, int length)
+    {
+        ref FragmentRewrite rewrite = ref CollectionsMarshal.GetValueRefOrNullRef(datagrams, key);
+        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref rewrite))
+        {
+            rewrite = rewrite with { DatagramLength = length };
+        }
+    }
+
     /// <summary>Rewrites a later fragment if its datagram is known.</summary>
     public bool TryRewrite<TFamily>(FragmentKey<TAddress> key, Span<byte> packet)
         where TFamily : struct, IPacketFamily<TAddress>
@@ -139,16 +214,26 @@ internal sealed class FragmentTracker<TAddress>
         return false;
     }
 
-    /// <summary>Copies out the next fragment released by its first fragment's arrival.</summary>
-    public bool TryTakeReleased(Span<byte> destination, out int length)
+    /// <summary>Whether a released fragment waits to be taken.</summary>
+    public bool HasReleased => released.Count > 0;
+
+    /// <summary>
+    /// Copies out the next fragment released by its first fragment's arrival: rewritten, or as it
+    /// came when <paramref name="translateAgain"/> (released at <paramref name="releasedTicks"/>).
+    /// </summary>
+    public bool TryTakeReleased(Span<byte> destination, out int length, out bool translateAgain, out long releasedTicks)
     {
         length = 0;
+        translateAgain = false;
+        releasedTicks = 0;
         if (released.Count == 0 || destination.Length < held[released.Peek()].Length)
         {
             return false;
         }
         int slot = released.Dequeue();
         length = held[slot].Length;
+        translateAgain = held[slot].TranslateAgain;
+        releasedTicks = held[slot].ReleasedTicks;
         heldBytes.AsSpan(slot * heldSize, length).CopyTo(destination);
         held[slot] = default;
         HeldFragments--;
@@ -192,12 +277,19 @@ internal sealed class FragmentTracker<TAddress>
         where TFamily : struct, IPacketFamily<TAddress>
         => TFamily.WriteAddresses(packet, rewrite.NewSource, rewrite.NewDestination, rewrite.IpDelta);
 
-    private readonly record struct FragmentRewrite(TAddress NewSource, TAddress NewDestination, ushort IpDelta, long ExpiresTicks);
+    private readonly record struct FragmentRewrite(TAddress NewSource, TAddress NewDestination, ushort IpDelta, long ExpiresTicks)
+    {
+        // Known once the last fragment has passed (NAT64 needs it for an ICMP echo's first fragment).
+        public int DatagramLength { get; init; }
+    }
 
     private struct HeldFragment
     {
         public bool Used;
         public bool Released;
+        // Released as it came, for the engine to translate (NAT64 changes its family).
+        public bool TranslateAgain;
+        public long ReleasedTicks;
         public FragmentKey<TAddress> Key;
         public int Length;
         public long ExpiresTicks;

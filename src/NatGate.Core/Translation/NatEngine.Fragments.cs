@@ -8,7 +8,7 @@ namespace NatGate.Core.Translation;
 public sealed partial class NatEngine
 {
     /// <summary>Early fragments held for their first fragment, of both families.</summary>
-    public int HeldFragments => ipv4.Fragments.HeldFragments + (ipv6?.Fragments.HeldFragments ?? 0);
+    public int HeldFragments => ipv4.Fragments.HeldFragments + (ipv6?.Fragments.HeldFragments ?? 0) + (nat64?.Fragments.HeldFragments ?? 0);
 
     /// <summary>Whether the datagram of the first fragment <paramref name="header"/> can be tracked.</summary>
     private static bool HasRoomForFragments<TAddress>(FamilyParts<TAddress> parts, in NetworkHeader<TAddress> header)
@@ -55,16 +55,44 @@ public sealed partial class NatEngine
     }
 
     /// <summary>
-    /// Copies out a held fragment that its first fragment has since released, translated; call
-    /// after each batch until it returns false.
+    /// Copies out a packet the engine made or let go since: a held fragment that its first
+    /// fragment has released, translated, or a piece of a NAT64 packet split to fit the minimum
+    /// IPv6 MTU. Call after each batch until it returns false; <paramref name="destination"/>
+    /// should hold 2048 bytes (a held fragment's size) or more.
     /// </summary>
     public bool TryTakeReleasedPacket(Span<byte> destination, out int length)
     {
-        if (ipv4.Fragments.TryTakeReleased(destination, out length) || (ipv6 is not null && ipv6.Fragments.TryTakeReleased(destination, out length)))
+        while (true)
         {
-            Counters.FragmentsTranslated++;
-            return true;
+            if (nat64 is not null && nat64.TryTakePiece(destination, out length))
+            {
+                return true;
+            }
+            bool translateAgain = false;
+            long releasedTicks = 0;
+            if (!ipv4.Fragments.TryTakeReleased(destination, out length, out translateAgain, out releasedTicks)
+                && (ipv6 is null || !ipv6.Fragments.TryTakeReleased(destination, out length, out translateAgain, out releasedTicks))
+                && (nat64 is null || !nat64.Fragments.TryTakeReleased(destination, out length, out translateAgain, out releasedTicks)))
+            {
+                return false;
+            }
+            if (!translateAgain)
+            {
+                Counters.FragmentsTranslated++;
+                return true;
+            }
+            // Released as it came, its datagram now NAT64's (NatEngine.Nat64Fragments): translated
+            // now, as when it came; dropped here (and counted) if that fails.
+            TranslationResult result = Translate(destination, length, releasedTicks);
+            if (result.Verdict == Verdict.Forward)
+            {
+                length = result.Length;
+                return true;
+            }
         }
-        return false;
     }
+
+    /// <summary>Whether <see cref="TryTakeReleasedPacket"/> has something to give.</summary>
+    public bool HasReleasedPackets
+        => ipv4.Fragments.HasReleased || (ipv6?.Fragments.HasReleased ?? false) || (nat64 is not null && (nat64.QueuedPieces > 0 || nat64.Fragments.HasReleased));
 }

@@ -50,15 +50,18 @@ public sealed partial class NatEngine
     /// Stateful NAT64 (RFC 6146), IPv6 to IPv4: a packet from the inside to an IPv4 host's
     /// IPv4-embedded address (RFC 6052) leaves as IPv4 from an external address and port of its
     /// rule (RFC 7915 section 5 for the header), making its session first if it has none.
-    /// The packet shrinks by its IPv6 header's 20 extra bytes or more. Fragments are not translated yet.
+    /// The packet shrinks by its IPv6 header's 20 extra bytes or more. A fragment keeps its
+    /// identification's low 16 bits (RFC 7915 5.1.1); later fragments follow their first.
     /// <paramref name="buffer"/> starts with <paramref name="packet"/> and may hold more: room for a refusal's reply.
     /// </summary>
     private TranslationResult TranslateNat64Outbound(Span<byte> buffer, Span<byte> packet, in NetworkHeader<Ipv6Address> header, long nowTicks, bool checksumPartial)
     {
         packet = packet[..header.Length];
-        if (header.FragmentOffset != 0 || header.MoreFragments)
+        if (header.FragmentOffset != 0)
         {
-            return Unsupported(); // RFC 6146 3.4 reassembly is not in yet: fragments are dropped and counted
+            // RFC 6146 3.4: a later fragment follows its first fragment's session, or waits for it.
+            return TranslateNat64LaterFragment(Nat64State(), packet, FragmentKey<Ipv6Address>.Of(header), fromIpv6: true,
+                header.FragmentOffset + header.Length - header.TransportOffset, !header.MoreFragments, nowTicks);
         }
         IpProtocol protocol = header.Protocol;
         Span<byte> transport = header.Transport(packet);
@@ -79,6 +82,11 @@ public sealed partial class NatEngine
                 break;
         }
         Nat64Parts parts = Nat64State();
+        FragmentKey<Ipv6Address>? datagram = header.MoreFragments ? FragmentKey<Ipv6Address>.Of(header) : null;
+        if (datagram is { } first && !parts.Fragments.HasRoom(first))
+        {
+            return Drop(DropReason.FragmentBufferFull); // its later fragments could never follow it
+        }
         FlowKey<Ipv6Address> key = KeyOf(protocol, header.Source, header.Destination, transport);
         int index = parts.Table.Find(key, out bool forward);
         if (index < 0)
@@ -90,7 +98,8 @@ public sealed partial class NatEngine
             }
             forward = true;
         }
-        TranslationResult result = ApplyNat64(parts, index, forward, packet, packet.Length, header.TransportOffset, fromIpv6: true, nowTicks, checksumPartial);
+        TranslationResult result = ApplyNat64(parts, index, forward, packet, packet.Length, header.TransportOffset, fromIpv6: true, datagram, nowTicks,
+            checksumPartial);
         if (result.Verdict == Verdict.Forward && IsExternalAddress(Ipv4Address.Read(packet[Ipv4Packet.Field.DestinationAddress..])))
         {
             // RFC 6146 3.8, hairpinning: to another inside host through its own mapping. The IPv4
@@ -111,6 +120,7 @@ public sealed partial class NatEngine
         IpProtocol protocol = key4.Protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : key4.Protocol;
         var key = new FlowKey<Ipv6Address>(protocol, Ipv6Address.MapIpv4(key4.Source), key4.SourcePort, Ipv6Address.MapIpv4(key4.Destination), key4.DestinationPort);
         int index = parts.Table.Find(key, out bool forward);
+        FragmentKey<Ipv6Address>? datagram = ip.MoreFragments ? Nat64FragmentKey(ip) : null;
         if (index < 0)
         {
             int representative = protocol is IpProtocol.Tcp or IpProtocol.Udp ? parts.Table.FindMappingByExternal(protocol, key.Destination, key.DestinationPort) : -1;
@@ -119,9 +129,9 @@ public sealed partial class NatEngine
                 result = default;
                 return false;
             }
-            if (ip.MoreFragments)
+            if (datagram is { } first && !parts.Fragments.HasRoom(first))
             {
-                result = Unsupported(); // a first fragment makes no session: its later fragments could not follow
+                result = Drop(DropReason.FragmentBufferFull); // a first fragment makes no session its later fragments could not follow
                 return true;
             }
             DropReason refusal = CreateNat64Inbound(parts, representative, key, ip.Payload, nowTicks, out index);
@@ -132,9 +142,12 @@ public sealed partial class NatEngine
             }
             forward = true;
         }
-        result = ip.MoreFragments
-            ? Unsupported() // fragments are not translated yet
-            : ApplyNat64(parts, index, forward, buffer, ip.TotalLength, ip.HeaderLength, fromIpv6: false, nowTicks, checksumPartial);
+        if (datagram is { } known && !parts.Fragments.HasRoom(known))
+        {
+            result = Drop(DropReason.FragmentBufferFull);
+            return true;
+        }
+        result = ApplyNat64(parts, index, forward, buffer, ip.TotalLength, ip.HeaderLength, fromIpv6: false, datagram, nowTicks, checksumPartial);
         return true;
     }
 
@@ -334,11 +347,18 @@ public sealed partial class NatEngine
     /// <summary>
     /// A NAT64 session's packet, either family, translated to the other (RFC 7915 sections 4 and
     /// 5) with the session's addresses and ports or identifier, then copied back over the packet
-    /// (the result is 20 bytes shorter or longer); TCP state, counters and the timer as for any
+    /// (the result is 20 bytes shorter or longer, or split to fit the minimum IPv6 MTU, RFC 7915
+    /// 4.1, its first piece in the buffer); TCP state, counters and the timer as for any
     /// session. A packet from IPv6 goes to the session's IPv4-mapped tuple, one from IPv4 to its IPv6 tuple.
     /// </summary>
+    /// <remarks>
+    /// A first fragment (<paramref name="datagram"/> set) is remembered, so its later fragments
+    /// follow (<see cref="TranslateNat64LaterFragment"/>). An ICMP echo's first fragment needs the
+    /// whole message's length for its checksum's pseudo-header: until the last fragment has told
+    /// it, the first is held, and translated again when it has.
+    /// </remarks>
     private TranslationResult ApplyNat64(Nat64Parts parts, int index, bool forward, Span<byte> buffer, int length, int transportOffset, bool fromIpv6,
-        long nowTicks, bool checksumPartial)
+        FragmentKey<Ipv6Address>? datagram, long nowTicks, bool checksumPartial)
     {
         ref Session<Ipv6Address> session = ref parts.Table.At(index);
         IpProtocol protocol = session.Original.Protocol;
@@ -353,6 +373,16 @@ public sealed partial class NatEngine
         FlowKey<Ipv6Address> target = forward ? session.Translated : session.Original.Reverse();
         bool ported = protocol is IpProtocol.Tcp or IpProtocol.Udp;
         ushort? identifier = protocol == IpProtocol.Icmpv6 ? target.SourcePort : null;
+        int? messageLength = null;
+        if (datagram is { } first && protocol == IpProtocol.Icmpv6)
+        {
+            parts.Fragments.TryGetDestination(first, out _, out _, out int datagramLength);
+            if (datagramLength == 0)
+            {
+                return HoldNat64FirstFragment(parts, first, target, packet, fromIpv6, nowTicks);
+            }
+            messageLength = datagramLength;
+        }
         // A partial checksum (checksum offload) holds the pseudo-header sum alone: it takes the
         // addresses' change and nothing else, so it is kept aside and fixed after the translation.
         int checksumField = protocol == IpProtocol.Tcp ? TcpSegment.Field.Checksum : UdpDatagram.Field.Checksum;
@@ -373,6 +403,7 @@ public sealed partial class NatEngine
                 DestinationPort = ported ? target.DestinationPort : null,
                 IcmpIdentifier = identifier,
                 Identification = parts.NextIdentification(),
+                IcmpMessageLength = messageLength,
             };
             translation = Ipv6ToIpv4Translator.Translate(packet, endpoints, output, out written);
         }
@@ -383,6 +414,9 @@ public sealed partial class NatEngine
                 SourcePort = ported ? target.SourcePort : null,
                 DestinationPort = ported ? target.DestinationPort : null,
                 IcmpIdentifier = identifier,
+                IcmpMessageLength = messageLength,
+                // An offload's super-packet (its checksum partial) cannot be split.
+                KeepWhole = partial,
             };
             translation = Ipv4ToIpv6Translator.Translate(packet, endpoints, output, out written);
         }
@@ -390,12 +424,19 @@ public sealed partial class NatEngine
         {
             return Nat64Failed(translation.DropReason);
         }
-        if (written > buffer.Length)
+        if (datagram is { } translatedFirst)
         {
-            return Drop(DropReason.UntranslatableAcrossFamilies); // no room for the longer header
+            RememberNat64Datagram(parts, translatedFirst, target, packet, fromIpv6, nowTicks);
         }
-        output[..written].CopyTo(buffer);
-        Span<byte> translatedTransport = buffer[(fromIpv6 ? Ipv4Packet.MinimumHeaderLength : Ipv6Packet.HeaderLength)..written];
+        DropReason undelivered = DeliverNat64(parts, written, buffer, out written);
+        if (undelivered != DropReason.None)
+        {
+            return Drop(undelivered);
+        }
+        // After IPv6's Fragment header when the translation has one (a first fragment, or a long packet without DF).
+        int translatedOffset = fromIpv6 ? Ipv4Packet.MinimumHeaderLength
+            : Ipv6Packet.HeaderLength + (buffer[Ipv6Packet.Field.NextHeader] == (byte)IpProtocol.Fragment ? Ipv6FragmentSplitter.PrefixLength - Ipv6Packet.HeaderLength : 0);
+        Span<byte> translatedTransport = buffer[translatedOffset..written];
         if (partial)
         {
             ushort newAddresses = fromIpv6

@@ -39,7 +39,8 @@ public sealed partial class NatEngine
     /// <summary>NAT64's parts, made with its first session (a packet, a put or a restore), observed for events when someone listens.</summary>
     private Nat64Parts MakeNat64Parts()
     {
-        var parts = new Nat64Parts(new FlowTable<Ipv6Address>(Options.Limits, table.EpochTicks, seed), rules, pools, Counters, census);
+        var parts = new Nat64Parts(new FlowTable<Ipv6Address>(Options.Limits, table.EpochTicks, seed), rules, pools, Counters, census,
+            new FragmentTracker<Ipv6Address>(Options));
         if (eventsObserved)
         {
             parts.Sessions.Observe(new SessionEvents<Ipv6Address>(this, Nat64View(parts), Nat64FirstId));

@@ -41,7 +41,9 @@ public sealed partial class NatEngine
         }
         if (ip.FragmentOffset != 0)
         {
-            return TranslateLaterFragment<Ipv4Family, Ipv4Address>(ipv4, ip.Bytes, HeaderOf(ip), nowTicks);
+            // A NAT64 datagram's (NatEngine.Nat64Fragments), or IPv4's own.
+            return nat64 is not null && TryTranslateNat64LaterFragment(buffer, ip, nowTicks, out TranslationResult nat64Fragment) ? nat64Fragment
+                : TranslateLaterFragment<Ipv4Family, Ipv4Address>(ipv4, ip.Bytes, HeaderOf(ip), nowTicks);
         }
         IpProtocol protocol = ip.Protocol;
         Span<byte> transport = ip.Payload;

@@ -17,7 +17,7 @@ public sealed partial class NatEngine
         int expired = sessions.Expire(nowTicks, IsLocked) + (ipv6?.Sessions.Expire(nowTicks, IsLocked) ?? 0)
             + (nat64?.Sessions.Expire(nowTicks, IsLocked) ?? 0);
         // Held fragments whose first fragment never came are dropped here, and counted.
-        int timedOut = ipv4.Fragments.Expire(nowTicks) + (ipv6?.Fragments.Expire(nowTicks) ?? 0);
+        int timedOut = ipv4.Fragments.Expire(nowTicks) + (ipv6?.Fragments.Expire(nowTicks) ?? 0) + (nat64?.Fragments.Expire(nowTicks) ?? 0);
         for (int i = 0; i < timedOut; i++)
         {
             Counters.CountDrop(DropReason.FragmentTimeout);

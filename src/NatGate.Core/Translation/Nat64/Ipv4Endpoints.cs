@@ -28,4 +28,11 @@ public readonly record struct Ipv4Endpoints(Ipv4Address SourceAddress, Ipv4Addre
     /// comes from it instead.
     /// </summary>
     public ushort Identification { get; init; }
+
+    /// <summary>
+    /// For the first fragment of a fragmented ICMPv6 echo, the whole message's length: the
+    /// pseudo-header that leaves the checksum counts it (RFC 4443 2.3), and the fragment alone does
+    /// not tell it. Null refuses such a fragment (<see cref="Nat64DropReason.FragmentedIcmp"/>).
+    /// </summary>
+    public int? IcmpMessageLength { get; init; }
 }

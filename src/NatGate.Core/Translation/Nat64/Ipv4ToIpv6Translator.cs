@@ -19,12 +19,13 @@ namespace NatGate.Core.Translation.Nat64;
 /// <para>What is written: TOS as traffic class, flow label 0, TTL as hop limit (unchanged: on
 /// NatGate's path the kernel's forwarding does the decrement, see <see cref="HopLimit"/>), IPv4
 /// options dropped, and a Fragment header only when the IPv4 packet is a fragment, carrying its
-/// identification, offset and MF. TCP and UDP checksums are adjusted for the pseudo-header change,
+/// identification, offset and MF, or has no DF and would exceed 1280 bytes (RFC 7915 4.1; the
+/// caller splits it with <see cref="Ipv6FragmentSplitter"/>). A fragmented ICMP echo's first
+/// fragment is translated when the caller knows the whole message's length. TCP and UDP checksums are adjusted for the pseudo-header change,
 /// and a UDP datagram without a checksum gets one computed (RFC 7915 4.5 allows that or a drop);
 /// ICMP echo becomes ICMPv6 echo with the pseudo-header added to its checksum; ICMPv4 errors are
-/// mapped by the tables of section 4.2 and get a fresh checksum. Splitting a packet without DF
-/// that exceeds the IPv6 path MTU (RFC 7915 4.1), and the ICMPv4 errors of section 4.4 on a drop,
-/// are the caller's (<see cref="Nat64DropReason"/> says which).</para>
+/// mapped by the tables of section 4.2 and get a fresh checksum. The splitting itself, and the
+/// ICMPv4 errors of section 4.4 on a drop, are the caller's (<see cref="Nat64DropReason"/> says which).</para>
 /// </remarks>
 [SkipLocalsInit]
 public static class Ipv4ToIpv6Translator
@@ -110,11 +111,17 @@ public static class Ipv4ToIpv6Translator
         bool isFragment = moreFragments || fragmentOffset != 0;
         IpProtocol protocol = (IpProtocol)packet[Ipv4Packet.Field.Protocol];
         int declaredTransportLength = totalLength - headerLength;
+        // RFC 7915 4.1: a packet without DF that would exceed the minimum IPv6 MTU gets a Fragment
+        // header (offset 0, no M, its identification) so that the caller can split it to fit.
+        bool needsFragmentHeader = isFragment
+            || (!quoted && !endpoints.KeepWhole && (flagsAndOffset & 0x4000) == 0
+                && HeaderLength + declaredTransportLength > Ipv6FragmentSplitter.MinimumMtu);
 
-        if (protocol == IpProtocol.Icmp)
+        if (protocol == IpProtocol.Icmp && fragmentOffset == 0)
         {
-            if (isFragment)
+            if (isFragment && endpoints.IcmpMessageLength is null)
             {
+                // The checksum gains a pseudo-header that counts the whole message (RFC 7915 1.2).
                 return Nat64DropReason.FragmentedIcmp;
             }
             if (transport.Length < (quoted ? IcmpMessage.Field.Checksum + 2 : IcmpMessage.HeaderLength))
@@ -144,15 +151,15 @@ public static class Ipv4ToIpv6Translator
             return Nat64DropReason.FragmentedUdpWithoutChecksum;
         }
 
-        int ipv6HeaderLength = HeaderLength + (isFragment ? FragmentHeaderLength : 0);
+        int ipv6HeaderLength = HeaderLength + (needsFragmentHeader ? FragmentHeaderLength : 0);
         int copied = quoted ? Math.Min(transport.Length, maximumLength - ipv6HeaderLength) : transport.Length;
         if (output.Length < ipv6HeaderLength + copied)
         {
             return Nat64DropReason.OutputTooShort;
         }
         IpProtocol nextHeader = protocol == IpProtocol.Icmp ? IpProtocol.Icmpv6 : protocol;
-        WriteHeader(output, packet, declaredTransportLength + ipv6HeaderLength - HeaderLength, isFragment ? IpProtocol.Fragment : nextHeader, endpoints);
-        if (isFragment)
+        WriteHeader(output, packet, declaredTransportLength + ipv6HeaderLength - HeaderLength, needsFragmentHeader ? IpProtocol.Fragment : nextHeader, endpoints);
+        if (needsFragmentHeader)
         {
             // RFC 7915 4.1: the Fragment header carries the protocol, offset, MF and the identification.
             Span<byte> fragment = output.Slice(HeaderLength, FragmentHeaderLength);
@@ -193,7 +200,7 @@ public static class Ipv4ToIpv6Translator
                     }
                     break;
                 case IpProtocol.Icmp:
-                    TranslateEcho(payload, endpoints, declaredTransportLength);
+                    TranslateEcho(payload, endpoints, endpoints.IcmpMessageLength ?? declaredTransportLength);
                     break;
             }
         }

@@ -92,10 +92,11 @@ public static class Ipv6ToIpv4Translator
         ReadOnlySpan<byte> destinationAddress = packet.Slice(Ipv6Packet.Field.DestinationAddress, 16);
         IpProtocol protocol = chain.Protocol;
 
-        if (protocol == IpProtocol.Icmpv6)
+        if (protocol == IpProtocol.Icmpv6 && chain.HasTransportHeader)
         {
-            if (chain.IsFragmented)
+            if (chain.IsFragmented && endpoints.IcmpMessageLength is null)
             {
+                // The pseudo-header leaving the checksum counts the whole message (RFC 7915 1.2).
                 return Nat64DropReason.FragmentedIcmp;
             }
             if (transport.Length < (quoted ? IcmpMessage.Field.Checksum + 2 : Icmpv6Message.HeaderLength))
@@ -149,7 +150,8 @@ public static class Ipv6ToIpv4Translator
                         udp: protocol == IpProtocol.Udp);
                     break;
                 case IpProtocol.Icmpv6:
-                    TranslateEcho(payload, sourceAddress, destinationAddress, chain.DeclaredTransportLength, endpoints.IcmpIdentifier);
+                    TranslateEcho(payload, sourceAddress, destinationAddress, endpoints.IcmpMessageLength ?? chain.DeclaredTransportLength,
+                        endpoints.IcmpIdentifier);
                     break;
             }
         }

@@ -11,19 +11,68 @@ namespace NatGate.Core.Translation.Nat64;
 /// addresses; the session store over it, whose mappings give their ports back to IPv4's pools
 /// (NAT64 and IPv4 NAPT share one port allocator per external address, so they never hand out
 /// the same port); the buffer a packet is translated into, since its header changes length;
-/// and the identification counter for the IPv4 packets it writes. Made with the first packet
-/// a NAT64 rule takes.
+/// the identification counter for the IPv4 packets it writes; its fragment tracker, whose
+/// datagrams of either side are keyed in IPv6 addresses (an IPv4 datagram's in IPv4-mapped ones);
+/// and the queue of the pieces an IPv4 packet was split into beyond the first (RFC 7915 4.1).
+/// Made with the first packet a NAT64 rule takes.
 /// </summary>
 internal sealed class Nat64Parts : IMappingPorts<Ipv6Address>
 {
     private readonly List<Nat64Prefix> prefixes = [];
     private ushort identification;
 
-    public Nat64Parts(FlowTable<Ipv6Address> table, RuleSlotTable rules, AddressPools<Ipv4Address> pools, NatCounters counters, SessionCensus census)
+    // The pieces waiting to be taken, each in a slot of the minimum MTU: a ring of PieceSlots.
+    private readonly byte[] pieces = GC.AllocateUninitializedArray<byte>(PieceSlots * Ipv6FragmentSplitter.MinimumMtu);
+    private readonly int[] pieceLengths = new int[PieceSlots];
+    private int firstPiece;
+    private int pieceCount;
+
+    /// <summary>Pieces queued at most: a 64 KiB IPv4 packet makes 54, and the worker takes them after each batch.</summary>
+    public const int PieceSlots = 128;
+
+    public Nat64Parts(FlowTable<Ipv6Address> table, RuleSlotTable rules, AddressPools<Ipv4Address> pools, NatCounters counters, SessionCensus census,
+        FragmentTracker<Ipv6Address> fragments)
     {
         Table = table;
         Pools = pools;
+        Fragments = fragments;
         Sessions = new SessionStore<Ipv6Address>(table, rules, this, counters, census);
+    }
+
+    /// <summary>
+    /// The datagrams whose first fragment NAT64 translated, so their later fragments follow it, and
+    /// the early IPv6 fragments held for theirs. IPv4 early fragments wait in IPv4's tracker, since
+    /// until the first comes no one knows whose they are.
+    /// </summary>
+    public FragmentTracker<Ipv6Address> Fragments { get; }
+
+    /// <summary>Pieces waiting to be taken.</summary>
+    public int QueuedPieces => pieceCount;
+
+    /// <summary>Whether <paramref name="count"/> more pieces fit the queue.</summary>
+    public bool HasRoomForPieces(int count) => pieceCount + count <= PieceSlots;
+
+    /// <summary>Queues piece <paramref name="index"/> of <paramref name="packet"/> (the caller checked the room).</summary>
+    public void QueuePiece(ReadOnlySpan<byte> packet, int index)
+    {
+        int slot = (firstPiece + pieceCount) % PieceSlots;
+        pieceLengths[slot] = Ipv6FragmentSplitter.WritePiece(packet, index, pieces.AsSpan(slot * Ipv6FragmentSplitter.MinimumMtu, Ipv6FragmentSplitter.MinimumMtu));
+        pieceCount++;
+    }
+
+    /// <summary>Copies out the oldest queued piece.</summary>
+    public bool TryTakePiece(Span<byte> destination, out int length)
+    {
+        length = 0;
+        if (pieceCount == 0 || destination.Length < pieceLengths[firstPiece])
+        {
+            return false;
+        }
+        length = pieceLengths[firstPiece];
+        pieces.AsSpan(firstPiece * Ipv6FragmentSplitter.MinimumMtu, length).CopyTo(destination);
+        firstPiece = (firstPiece + 1) % PieceSlots;
+        pieceCount--;
+        return true;
     }
 
     public FlowTable<Ipv6Address> Table { get; }

@@ -237,4 +237,38 @@ public sealed class Ipv4ToIpv6TranslatorTests
         BinaryPrimitives.WriteUInt16BigEndian(result.AsSpan(10), NatGate.Core.Checksums.InternetChecksum.Compute(result.AsSpan(0, 20 + options.Length)));
         return result;
     }
+
+    [Fact]
+    public void A_packet_without_df_that_would_exceed_1280_bytes_gets_a_fragment_header_to_be_split_and_keep_whole_leaves_it()
+    {
+        byte[] big = Udp(53, 61000, new byte[1300]);
+        byte[] ipv4 = Ipv4(Server4, Pool, IpProtocol.Udp, big, identification: 0x0102);
+        byte[] wholeIpv6 = Ipv6(Server6, Client, IpProtocol.Udp, big);
+        // RFC 7915 4.1: offset 0, M clear, the identification in the low 16 bits.
+        byte[] expected = Ipv6(Server6, Client, IpProtocol.Udp, wholeIpv6.AsSpan(40), fillChecksum: false,
+            extensionHeaders: [(byte)IpProtocol.Udp, 0, 0, 0, 0, 0, 0x01, 0x02], firstNextHeader: IpProtocol.Fragment);
+        Assert.Equal(Hex(expected), Hex(Translate(ipv4, Inbound)));
+        Assert.Equal(Hex(wholeIpv6), Hex(Translate(ipv4, Inbound with { KeepWhole = true })));
+        Assert.Equal(Hex(wholeIpv6), Hex(Translate(Ipv4(Server4, Pool, IpProtocol.Udp, big, identification: 0x0102, dontFragment: true), Inbound)));
+        byte[] small = Udp(53, 61000, new byte[1232]);
+        Assert.Equal(Hex(Ipv6(Server6, Client, IpProtocol.Udp, small)), Hex(Translate(Ipv4(Server4, Pool, IpProtocol.Udp, small), Inbound)));
+    }
+
+    [Fact]
+    public void An_echo_first_fragment_is_translated_when_the_whole_messages_length_is_given_and_a_later_one_always()
+    {
+        byte[] data = new byte[100];
+        data.AsSpan().Fill(0x5a);
+        byte[] wholeIpv4 = Ipv4(Server4, Pool, IpProtocol.Icmp, Echo(IcmpType.EchoReply, 7, 1, data));
+        byte[] wholeIpv6 = Ipv6(Server6, Client, IpProtocol.Icmpv6, Echo(Icmpv6Type.EchoReply, 7, 1, data));
+        byte[] first = Ipv4(Server4, Pool, IpProtocol.Icmp, wholeIpv4.AsSpan(20, 64), identification: 5, moreFragments: true, fillChecksum: false);
+        byte[] last = Ipv4(Server4, Pool, IpProtocol.Icmp, wholeIpv4.AsSpan(84), identification: 5, fragmentOffset: 64, fillChecksum: false);
+        byte[] expectedFirst = Ipv6(Server6, Client, IpProtocol.Icmpv6, wholeIpv6.AsSpan(40, 64), fillChecksum: false,
+            extensionHeaders: [(byte)IpProtocol.Icmpv6, 0, 0, 1, 0, 0, 0, 5], firstNextHeader: IpProtocol.Fragment);
+        byte[] expectedLast = Ipv6(Server6, Client, IpProtocol.Icmpv6, wholeIpv6.AsSpan(104), fillChecksum: false,
+            extensionHeaders: [(byte)IpProtocol.Icmpv6, 0, 0, 64, 0, 0, 0, 5], firstNextHeader: IpProtocol.Fragment);
+        Assert.Equal(Nat64DropReason.FragmentedIcmp, Drop(first));
+        Assert.Equal(Hex(expectedFirst), Hex(Translate(first, Inbound with { IcmpMessageLength = 108 })));
+        Assert.Equal(Hex(expectedLast), Hex(Translate(last, Inbound)));
+    }
 }

@@ -255,4 +255,23 @@ public sealed class Ipv6ToIpv4TranslatorTests
         byte[] buffer = new byte[200];
         Assert.Throws<ArgumentException>(() => Ipv6ToIpv4Translator.Translate(buffer.AsSpan(0, 100), Pool, Server4, buffer.AsSpan(50), out _));
     }
+
+    [Fact]
+    public void An_echo_first_fragment_is_translated_when_the_whole_messages_length_is_given_and_a_later_one_always()
+    {
+        byte[] data = new byte[100];
+        data.AsSpan().Fill(0xa5);
+        byte[] wholeIpv6 = Ipv6(Client, Server6, IpProtocol.Icmpv6, Echo(Icmpv6Type.EchoRequest, 7, 1, data));
+        byte[] wholeIpv4 = Ipv4(Pool, Server4, IpProtocol.Icmp, Echo(IcmpType.Echo, 7, 1, data));
+        byte[] first = Ipv6(Client, Server6, IpProtocol.Icmpv6, wholeIpv6.AsSpan(40, 64), fillChecksum: false,
+            extensionHeaders: [(byte)IpProtocol.Icmpv6, 0, 0, 1, 0xca, 0xfe, 0, 5], firstNextHeader: IpProtocol.Fragment);
+        byte[] last = Ipv6(Client, Server6, IpProtocol.Icmpv6, wholeIpv6.AsSpan(104), fillChecksum: false,
+            extensionHeaders: [(byte)IpProtocol.Icmpv6, 0, 0, 64, 0xca, 0xfe, 0, 5], firstNextHeader: IpProtocol.Fragment);
+        // RFC 7915 5.1.1: the identification's low 16 bits, MF from M, DF clear, the offset kept.
+        byte[] expectedFirst = Ipv4(Pool, Server4, IpProtocol.Icmp, wholeIpv4.AsSpan(20, 64), identification: 5, moreFragments: true, fillChecksum: false);
+        byte[] expectedLast = Ipv4(Pool, Server4, IpProtocol.Icmp, wholeIpv4.AsSpan(84), identification: 5, fragmentOffset: 64, fillChecksum: false);
+        Assert.Equal(Nat64DropReason.FragmentedIcmp, Drop(first));
+        Assert.Equal(Hex(expectedFirst), Hex(Translate(first, Outbound with { IcmpMessageLength = 108 })));
+        Assert.Equal(Hex(expectedLast), Hex(Translate(last, Outbound)));
+    }
 }

@@ -336,22 +336,4 @@ public sealed class Nat64EngineTests
         TranslationResult result = engine.Translate(reply, reply.Length, 0);
         Assert.Equal(DropReason.UntranslatableAcrossFamilies, result.Reason);
     }
-
-    [Fact]
-    public void Fragments_are_not_translated_yet_and_are_counted()
-    {
-        NatEngine engine = Engine();
-        byte[] fragmentHeader = [(byte)IpProtocol.Udp, 0, 0, 1, 0, 0, 0, 9]; // offset 0, more fragments
-        byte[] fragment = Ipv6(Inside, Server6, IpProtocol.Udp, Udp(40000, 53, Payload), extensionHeaders: fragmentHeader, firstNextHeader: IpProtocol.Fragment);
-        Assert.Equal(DropReason.Unsupported, Send(engine, fragment).Result.Reason);
-        Assert.Equal(1, engine.Statistics().Drops[nameof(DropReason.Unsupported)]);
-        Assert.Equal(0, engine.Nat64SessionCount);
-
-        // An IPv4 first fragment to a mapping that filtering would admit makes no session either.
-        NatEngine open = Engine(policy: NatPolicy.Default with { UdpFiltering = FilteringBehavior.EndpointIndependent });
-        Send(open, Ipv6(Inside, Server6, IpProtocol.Udp, Udp(40000, 53, Payload)));
-        byte[] first = Ipv4(Ipv4Address.Parse("198.51.100.99"), External, IpProtocol.Udp, Udp(53, 40000, Payload), moreFragments: true);
-        Assert.Equal(DropReason.Unsupported, Send(open, first).Result.Reason);
-        Assert.Equal(1, open.Nat64SessionCount);
-    }
 }
