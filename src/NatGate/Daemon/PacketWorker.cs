@@ -14,7 +14,7 @@ namespace NatGate.Daemon;
 /// </summary>
 public sealed class PacketWorker
 {
-    /// <summary>Released packets written after a batch; more wait for the next one.</summary>
+    /// <summary>Released packets written at once after a batch; more follow in writes of as many.</summary>
     private const int ReleasedCapacity = 16;
 
     /// <summary>The longest sleep while idle, so the heartbeat moves at least once a second.</summary>
@@ -136,10 +136,26 @@ public sealed class PacketWorker
                     }
                 }
                 queue.WriteBatch(batch);
-                if (released.Count > 0)
+                while (released.Count > 0)
                 {
                     queue.WriteBatch(released);
                     released.Clear();
+                    // More than a batch of them (a NAT64 packet split to the minimum IPv6 MTU makes up
+                    // to 54): the rest go now, not after the next read, which may be a second away.
+                    if (engine.HasReleasedPackets)
+                    {
+                        if (owned is not null)
+                        {
+                            TakeReleased(engine, released, scratch);
+                        }
+                        else
+                        {
+                            lock (controller.EngineLock)
+                            {
+                                TakeReleased(engine, released, scratch);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -195,6 +211,12 @@ public sealed class PacketWorker
                     break;
             }
         }
+        TakeReleased(engine, released, scratch);
+    }
+
+    /// <summary>Collects what the engine let out since (held fragments, pieces of a split packet), up to the batch's capacity.</summary>
+    private static void TakeReleased(NatEngine engine, PacketBatch released, Span<byte> scratch)
+    {
         while (released.Count < released.Capacity && engine.TryTakeReleasedPacket(scratch, out int length))
         {
             HopLimit.RestoreOne(scratch[..length]);

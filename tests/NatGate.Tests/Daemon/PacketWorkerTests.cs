@@ -197,8 +197,14 @@ public sealed class PacketWorkerTests
         Assert.Equal(External, outbound.Source);
 
         // A reply as long as the device reads (1500 bytes) is 1520 as IPv6: the slot's growth room holds it.
+        // (With DF: without it RFC 7915 4.1 splits it to 1280, which the next test shows.)
         byte[] reply = new byte[queue.LargestPacket];
         Ipv4PacketWriter.WriteUdp(reply, Server, 53, External, outbound.SourcePort, new byte[reply.Length - 28]);
+        reply[Ipv4Packet.Field.FlagsAndFragmentOffset] |= 0x40;
+        reply[Ipv4Packet.Field.HeaderChecksum] = 0;
+        reply[Ipv4Packet.Field.HeaderChecksum + 1] = 0;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(reply.AsSpan(Ipv4Packet.Field.HeaderChecksum),
+            NatGate.Core.Checksums.InternetChecksum.Compute(reply.AsSpan(0, Ipv4Packet.MinimumHeaderLength)));
         queue.Inject(reply);
         IReadOnlyList<WrittenPacket> written = queue.WaitForWritten(2, Patience);
         Assert.Equal(2, written.Count);
@@ -208,6 +214,44 @@ public sealed class PacketWorkerTests
         Assert.Equal(inside, Ipv6Address.Read(answer.AsSpan(Ipv6Packet.Field.DestinationAddress)));
         Assert.True(TransportChecksum.IsValidIpv6(answer.AsSpan(Ipv6Packet.Field.SourceAddress, 16), answer.AsSpan(Ipv6Packet.Field.DestinationAddress, 16),
             IpProtocol.Udp, answer.AsSpan(Ipv6Packet.HeaderLength)));
+        Assert.Equal(0, lab.Workers[0].Faults);
+    }
+
+    [Fact]
+    public void Nat64_replies_split_to_the_minimum_ipv6_mtu_are_all_written_though_they_are_more_than_a_released_batch()
+    {
+        using var lab = new WorkerLab();
+        lab.Controller.LoadRules([.. IpnatParser.Parse("map * fd00:77::/64 -> 198.51.100.10/32 portmap udp auto", "ipnat.conf").Rules]);
+        InMemoryPacketQueue queue = lab.Device.Queue(0);
+        Ipv6Address inside = Ipv6Address.Parse("fd00:77::2", null);
+        Ipv6Address server6 = Ipv6Address.Parse("64:ff9b::192.0.2.9", null);
+        byte[] request = new byte[Ipv6Packet.HeaderLength + UdpDatagram.HeaderLength + 4];
+        Ipv6PacketWriter.WriteUdp(request, inside, 40000, server6, 53, [1, 2, 3, 4]);
+        queue.Inject(request);
+        Datagram outbound = ParseUdp(Assert.Single(queue.WaitForWritten(1, Patience)).Bytes);
+
+        // 20 replies of 1500 bytes without DF, read in one batch (injected on the worker's own
+        // thread between two batches): 40 pieces, 20 of them beyond the batch, more than the
+        // 16 written at once after it. Before, the last 4 waited for the next read.
+        const int replies = 20;
+        lab.Controller.Run(_ =>
+        {
+            for (int i = 0; i < replies; i++)
+            {
+                byte[] reply = new byte[queue.LargestPacket];
+                Ipv4PacketWriter.WriteUdp(reply, Server, 53, External, outbound.SourcePort, new byte[reply.Length - 28], identification: (ushort)(100 + i));
+                queue.Inject(reply);
+            }
+            return 0;
+        });
+        IReadOnlyList<WrittenPacket> written = queue.WaitForWritten(1 + (2 * replies), Patience);
+        Assert.Equal(1 + (2 * replies), written.Count);
+        Assert.All(written.Skip(1), packet =>
+        {
+            Assert.Equal(6, packet.Bytes[0] >> 4);
+            Assert.True(packet.Bytes.Length <= 1280, $"{packet.Bytes.Length} bytes");
+            Assert.Equal((byte)IpProtocol.Fragment, packet.Bytes[Ipv6Packet.Field.NextHeader]);
+        });
         Assert.Equal(0, lab.Workers[0].Faults);
     }
 
