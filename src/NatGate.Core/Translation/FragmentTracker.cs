@@ -192,8 +192,10 @@ internal sealed class FragmentTracker<TAddress>
             {
                 free = free < 0 ? slot : free;
             }
-            else if (held[slot].Key.Source == key.Source)
+            else if (held[slot].Key.Source == key.Source && !held[slot].Released)
             {
+                // Released ones leave with the batch: a NAT64 echo's first fragment, held as its
+                // early fragments are let out, must not be refused for their share.
                 ofSource++;
             }
         }

@@ -36,7 +36,7 @@ public sealed class Nat64FragmentTests
     }
 
     /// <summary>IPv6 fragments of a whole IPv6 packet (no extension headers), cut at <paramref name="cuts"/> (offsets into its payload, multiples of 8).</summary>
-    private static byte[][] Ipv6Fragments(byte[] whole, uint identification, params int[] cuts)
+    internal static byte[][] Ipv6Fragments(byte[] whole, uint identification, params int[] cuts)
     {
         byte[] payload = whole[40..];
         var bounds = cuts.Prepend(0).Append(payload.Length).ToArray();
@@ -51,7 +51,7 @@ public sealed class Nat64FragmentTests
     }
 
     /// <summary>IPv4 fragments of a whole IPv4 packet (no options), cut at <paramref name="cuts"/> (offsets into its payload, multiples of 8).</summary>
-    private static byte[][] Ipv4Fragments(byte[] whole, ushort identification, params int[] cuts)
+    internal static byte[][] Ipv4Fragments(byte[] whole, ushort identification, params int[] cuts)
     {
         byte[] payload = whole[20..];
         var bounds = cuts.Prepend(0).Append(payload.Length).ToArray();
@@ -66,7 +66,7 @@ public sealed class Nat64FragmentTests
     }
 
     /// <summary>Translates in a buffer with the room a device slot has, then takes every packet the engine let out since.</summary>
-    private static (TranslationResult Result, List<byte[]> Out) Send(NatEngine engine, byte[] packet, long now = 0)
+    internal static (TranslationResult Result, List<byte[]> Out) Send(NatEngine engine, byte[] packet, long now = 0)
     {
         var buffer = new byte[Math.Max(packet.Length + 28, 2048)];
         packet.CopyTo(buffer, 0);
@@ -248,5 +248,26 @@ public sealed class Nat64FragmentTests
         byte[] later = Ipv4Fragments(Ipv4(Server, External, IpProtocol.Udp, Udp(53, 40000, Data(2000))), 12, 1000)[1];
         Assert.Equal(Verdict.Held, Send(engine, later).Result.Verdict);
         Assert.Equal(0, engine.Statistics().Drops.GetValueOrDefault(nameof(DropReason.Unsupported)));
+    }
+
+    [Fact]
+    public void A_ping_whose_first_fragment_comes_last_after_as_many_early_ones_as_a_source_may_hold_still_crosses()
+    {
+        // Four early fragments fill the source's share of held slots (FragmentTracker); the first,
+        // when it comes, lets them out and is held itself. Their slots, released but not yet taken,
+        // were counted against the share, and the first was dropped (FragmentBufferFull).
+        NatEngine engine = Nat64EngineTests.Engine();
+        byte[] data = Data(2000);
+        byte[][] request = Ipv6Fragments(Ipv6(Inside, Server6, IpProtocol.Icmpv6, Echo(Icmpv6Type.EchoRequest, 5000, 1, data)), 21, 400, 800, 1200, 1600);
+        byte[][] expected = Ipv4Fragments(Ipv4(External, Server, IpProtocol.Icmp, Echo(IcmpType.Echo, 5000, 1, data)), 21, 400, 800, 1200, 1600);
+        var sent = new List<byte[]>();
+        foreach (byte[] fragment in request.Skip(1).Append(request[0]))
+        {
+            (TranslationResult result, List<byte[]> packets) = Send(engine, fragment);
+            Assert.NotEqual(Verdict.Drop, result.Verdict);
+            sent.AddRange(packets);
+        }
+        AssertSamePackets(expected, sent);
+        Assert.Equal(0, engine.HeldFragments);
     }
 }
