@@ -494,19 +494,32 @@ public sealed partial class NatEngine
     private TranslationResult TranslateNat64ErrorOutbound(Span<byte> packet, ReadOnlySpan<byte> message)
     {
         ReadOnlySpan<byte> quoted = message[Icmpv6Message.HeaderLength..];
-        if (nat64 is null || quoted.Length < Ipv6Packet.HeaderLength + 8 || quoted[0] >> 4 != 6)
+        if (nat64 is null)
         {
-            return nat64 is null ? Drop(DropReason.IcmpErrorNoSession) : Malformed();
+            return Drop(DropReason.IcmpErrorNoSession);
         }
-        var protocol = (IpProtocol)quoted[Ipv6Packet.Field.NextHeader];
-        ReadOnlySpan<byte> quotedTransport = quoted[Ipv6Packet.HeaderLength..];
+        // The quote's extension headers walked, cut short as it may be (RFC 4443 3: as much of the
+        // packet as fits); a later fragment's has no ports to find its session by.
+        if (Ipv6Family.ParseQuoted(quoted, out NetworkHeader<Ipv6Address> quotedHeader) != PacketError.None)
+        {
+            return Malformed();
+        }
+        if (quotedHeader.FragmentOffset != 0)
+        {
+            return Drop(DropReason.IcmpErrorNoSession);
+        }
+        if (quotedHeader.Length - quotedHeader.TransportOffset < 8)
+        {
+            return Malformed();
+        }
+        IpProtocol protocol = quotedHeader.Protocol;
+        ReadOnlySpan<byte> quotedTransport = quoted[quotedHeader.TransportOffset..quotedHeader.Length];
         if (protocol is not (IpProtocol.Tcp or IpProtocol.Udp or IpProtocol.Icmpv6)
             || (protocol == IpProtocol.Icmpv6 && !Ipv6Family.IsIcmpQuery(quotedTransport[0])))
         {
-            return Drop(DropReason.IcmpErrorNoSession); // a quoted packet with extension headers, or of no session NAT64 keeps
+            return Drop(DropReason.IcmpErrorNoSession); // of no session NAT64 keeps
         }
-        FlowKey<Ipv6Address> embedded = KeyOf(protocol, Ipv6Address.Read(quoted[Ipv6Packet.Field.SourceAddress..]),
-            Ipv6Address.Read(quoted[Ipv6Packet.Field.DestinationAddress..]), quotedTransport);
+        FlowKey<Ipv6Address> embedded = KeyOf(protocol, quotedHeader.Source, quotedHeader.Destination, quotedTransport);
         // The error travels opposite to the packet it quotes: look that packet up reversed.
         int index = nat64.Table.Find(embedded.Reverse(), out bool forward);
         if (index < 0)

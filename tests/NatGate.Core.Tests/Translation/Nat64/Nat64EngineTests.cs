@@ -294,6 +294,34 @@ public sealed class Nat64EngineTests
     }
 
     [Fact]
+    public void An_icmpv6_error_quoting_a_packet_with_extension_headers_is_translated_when_its_chain_can_be_walked()
+    {
+        NatEngine engine = Engine();
+        Send(engine, Ipv6(Inside, Server6, IpProtocol.Udp, Udp(40000, 53, Payload)));
+        byte[] whole = Udp(53, 40000, new byte[64]);
+        // What the inside host got of a fragmented reply: the first fragment, its Fragment header
+        // carrying the IPv4 identification, behind a Destination Options header (PadN).
+        byte[] wholeIpv6 = Ipv6(Server6, Inside, IpProtocol.Udp, whole);
+        byte[] headers = [(byte)IpProtocol.Fragment, 0, 1, 4, 0, 0, 0, 0, (byte)IpProtocol.Udp, 0, 0, 1, 0, 0, 0x12, 0x34];
+        byte[] quoted = Ipv6(Server6, Inside, IpProtocol.Udp, wholeIpv6.AsSpan(40, 32), fillChecksum: false, extensionHeaders: headers,
+            firstNextHeader: IpProtocol.DestinationOptions);
+        byte[] unreachable = Ipv6(Inside, Server6, IpProtocol.Icmpv6, Icmp(Icmpv6Type.DestinationUnreachable, 4, 0, quoted));
+        (TranslationResult result, byte[] sent) = Send(engine, unreachable);
+        Assert.Equal(Verdict.Forward, result.Verdict);
+        // RFC 7915 5.3: the quote as the server sent it, its fragment fields from the Fragment header.
+        byte[] wholeIpv4 = Ipv4(Server, External, IpProtocol.Udp, whole);
+        byte[] expectedQuote = Ipv4(Server, External, IpProtocol.Udp, wholeIpv4.AsSpan(20, 32), identification: 0x1234, moreFragments: true, fillChecksum: false);
+        Assert.Equal(Hex(Ipv4(External, Server, IpProtocol.Icmp, Icmp(IcmpType.DestinationUnreachable, 3, 0, expectedQuote), identification: IdentificationOf(sent))),
+            Hex(sent));
+
+        // A later fragment quoted has no ports to find its session by.
+        byte[] later = Ipv6(Server6, Inside, IpProtocol.Udp, new byte[16], fillChecksum: false,
+            extensionHeaders: [(byte)IpProtocol.Udp, 0, 0, 32, 0, 0, 0x12, 0x34], firstNextHeader: IpProtocol.Fragment);
+        Assert.Equal(DropReason.IcmpErrorNoSession,
+            Send(engine, Ipv6(Inside, Server6, IpProtocol.Icmpv6, Icmp(Icmpv6Type.DestinationUnreachable, 4, 0, later))).Result.Reason);
+    }
+
+    [Fact]
     public void Two_inside_hosts_reach_each_other_through_their_mappings_hairpinning()
     {
         NatEngine engine = Engine(policy: NatPolicy.Default with { UdpFiltering = FilteringBehavior.EndpointIndependent });
