@@ -131,7 +131,7 @@ public sealed class Ipv6Tests
     }
 
     /// <summary>One figure of `natgate stats --json` (ipnat -s).</summary>
-    private static long Statistic(GatewayLab lab, string name)
+    internal static long Statistic(GatewayLab lab, string name)
     {
         string natgate = Path.Combine(AppContext.BaseDirectory, "natgate.dll");
         string json = GatewayLab.ExecChecked(lab.Gateway, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", natgate, "stats", "--json", "--control", lab.ControlDirectory);

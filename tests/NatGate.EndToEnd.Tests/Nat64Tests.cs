@@ -182,6 +182,92 @@ public sealed class Nat64Tests
         Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
     }
 
+    [Fact]
+    public void Udp_datagrams_and_echoes_larger_than_the_mtu_cross_as_fragments_both_ways()
+    {
+        Host.RequireRootAndTools("ip", "ping", "python3");
+        using var lab = new GatewayLab(ipv6: true);
+        BackgroundProcess daemon = lab.StartNatGate("--rules", WellKnownRules(lab), "--outside-interface", GatewayLab.OutsideInterface);
+        string server6 = Nat64Prefix.WellKnown.Embed(Ipv4Address.Parse(GatewayLab.Outside)).ToString();
+
+        // 3,000 bytes: in1 sends the datagram as three IPv6 fragments, which leave as IPv4 fragments;
+        // the echo comes back as IPv4 fragments of 1,500 bytes, each split in two to fit 1,280 (RFC 7915 4.1).
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "5300");
+        echo.WaitFor("ready", Short);
+        string text = new('x', 3000);
+        Assert.Equal($"{text} from {GatewayLab.External}",
+            GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, server6, "5300", text).Trim());
+
+        // An echo's first fragment waits for its last, which tells the length its checksum needs.
+        (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "3000", server6);
+        Assert.True(pingExit == 0, pingOutput + daemon.Output);
+        Assert.Contains("3 received", pingOutput, StringComparison.Ordinal);
+        // Later fragments, each way: 2 of the datagram and 2 of its echo, 2 of each ping and 2 of each reply.
+        Assert.True(Ipv6Tests.Statistic(lab, "FragmentsTranslated") >= 16, daemon.Output);
+        Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
+    }
+
+    [Fact]
+    public void Traceroute6_sees_the_gateway_once_and_path_mtu_discovery_to_an_ipv4_server_beyond_a_1280_link_learns_1300()
+    {
+        Host.RequireRootAndTools("ip", "curl", "ping", "traceroute", "python3");
+        using var lab = new GatewayLab(ipv6: true, farNetwork: true);
+        BackgroundProcess daemon = lab.StartNatGate("--rules", WellKnownRules(lab), "--outside-interface", GatewayLab.OutsideInterface);
+        string far6 = Nat64Prefix.WellKnown.Embed(Ipv4Address.Parse(GatewayLab.Far)).ToString();
+        string router6 = Nat64Prefix.WellKnown.Embed(Ipv4Address.Parse(GatewayLab.Outside)).ToString();
+
+        // Neighbours resolved along the path first, so no probe's answer waits on them.
+        (int pingExit, string pingOutput, _) = GatewayLab.Exec(lab.In1, Short, "ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", far6);
+        Assert.True(pingExit == 0, pingOutput + daemon.Output);
+
+        // Three hops: the gateway once (the hop lost through the TUN is given back), the IPv4
+        // router, whose Time Exceeded comes back as ICMPv6 from its IPv4-embedded address, and the server.
+        (int traceExit, string trace, string traceError) = GatewayLab.Exec(lab.In1, Short, "traceroute", "-6", "-n", "-q", "1", "-w", "2", "-m", "6", far6);
+        Assert.True(traceExit == 0, traceError + daemon.Output);
+        string[] hops = [.. trace.Split('\n').Skip(1).Where(line => line.Trim().Length > 0)];
+        Assert.True(hops.Length == 3, trace);
+        Assert.Contains(GatewayLab.GatewayInside6, hops[0], StringComparison.Ordinal);
+        Assert.Contains(router6, hops[1], StringComparison.Ordinal);
+        Assert.Contains(far6, hops[2], StringComparison.Ordinal);
+
+        // in1's segments are 1,500 bytes of IPv6, 1,480 of IPv4 with DF (RFC 7915 5.1), until the
+        // router's Fragmentation Needed (1,280) comes back as a Packet Too Big of 1,300 (RFC 7915 4.2).
+        byte[] data = new byte[400 * 1024];
+        new Random(64).NextBytes(data);
+        string site = Directory.CreateDirectory(Path.Combine(lab.WorkDirectory, "far-site")).FullName;
+        string file = Path.Combine(site, "data.bin");
+        File.WriteAllBytes(file, data);
+        string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data));
+        BackgroundProcess server = lab.StartWebServer(lab.FarHost, "0.0.0.0", 8080, site);
+        (int uploadExit, string upload, string uploadError) = GatewayLab.Exec(lab.In1, TimeSpan.FromSeconds(60), "curl", "-sS", "-g", "--max-time", "50", "-T", file,
+            $"http://[{far6}]:8080/upload");
+        Assert.True(uploadExit == 0, $"upload failed: {uploadError}\n{daemon.Output}");
+        Assert.Equal($"received {data.Length} sha256 {hash}", upload.Trim());
+        string route = GatewayLab.ExecChecked(lab.In1, "ip", "-6", "route", "get", far6);
+        Assert.Contains($"mtu {GatewayLab.FarMtu + 20}", route, StringComparison.Ordinal);
+
+        string downloaded = Path.Combine(lab.WorkDirectory, "downloaded.bin");
+        (int downloadExit, _, string downloadError) = GatewayLab.Exec(lab.In1, TimeSpan.FromSeconds(60), "curl", "-sS", "-g", "--max-time", "50", "-o", downloaded,
+            $"http://[{far6}]:8080/data.bin");
+        Assert.True(downloadExit == 0, $"download failed: {downloadError}\n{daemon.Output}");
+        Assert.Equal(hash, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(downloaded))));
+        server.WaitFor($"client {GatewayLab.External}:", Short);
+        Assert.True(Ipv6Tests.Statistic(lab, "IcmpErrorsTranslated") >= 3, "the router's Time Exceeded and Fragmentation Needed, and the far server's unreachable");
+        Assert.Equal(0, daemon.Stop(TimeSpan.FromSeconds(15)));
+    }
+
+    /// <summary>NAT64 through the Well-Known Prefix for TCP, UDP and ICMP, from the lab's inside to its external address.</summary>
+    private static string WellKnownRules(GatewayLab lab)
+    {
+        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
+        File.WriteAllText(rules, $"""
+            map wan0 {GatewayLab.InsidePrefix6} -> {GatewayLab.External}/32 portmap tcp/udp auto
+            map wan0 {GatewayLab.InsidePrefix6} -> {GatewayLab.External}/32
+
+            """);
+        return rules;
+    }
+
     /// <summary>
     /// curl (to a page the outside serves on its IPv4 address), ping and a UDP datagram cross from
     /// in1 to the outside's IPv4 address <paramref name="server6"/> stands for, and the outside
