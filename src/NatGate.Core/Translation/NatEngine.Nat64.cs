@@ -60,7 +60,7 @@ public sealed partial class NatEngine
         if (header.FragmentOffset != 0)
         {
             // RFC 6146 3.4: a later fragment follows its first fragment's session, or waits for it.
-            return TranslateNat64LaterFragment(Nat64State(), packet, FragmentKey<Ipv6Address>.Of(header), fromIpv6: true,
+            return TranslateNat64LaterFragment(Nat64State(), buffer, FragmentKey<Ipv6Address>.Of(header), fromIpv6: true,
                 header.FragmentOffset + header.Length - header.TransportOffset, !header.MoreFragments, nowTicks);
         }
         IpProtocol protocol = header.Protocol;
@@ -103,8 +103,9 @@ public sealed partial class NatEngine
         if (result.Verdict == Verdict.Forward && IsExternalAddress(Ipv4Address.Read(packet[Ipv4Packet.Field.DestinationAddress..])))
         {
             // RFC 6146 3.8, hairpinning: to another inside host through its own mapping. The IPv4
-            // packet is at once an inbound one, and takes the inbound path (which makes it IPv6 again).
-            return Translate(packet, result.Length, nowTicks);
+            // packet is at once an inbound one, and takes the inbound path (which makes it IPv6
+            // again, with the buffer's room for a Fragment header or a split).
+            return Translate(buffer, result.Length, nowTicks);
         }
         return result;
     }

@@ -100,6 +100,11 @@ public sealed partial class NatEngine
             return Drop(undelivered);
         }
         Counters.FragmentsTranslated++;
+        if (fromIpv6 && IsExternalAddress(destination.MappedIpv4))
+        {
+            // Hairpinned, as its first fragment was (RFC 6146 3.8): inbound at once, after it.
+            return Translate(buffer, written, nowTicks);
+        }
         return new TranslationResult(Verdict.Forward, DropReason.None, written);
     }
 

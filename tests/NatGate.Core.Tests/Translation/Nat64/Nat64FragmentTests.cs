@@ -270,4 +270,20 @@ public sealed class Nat64FragmentTests
         AssertSamePackets(expected, sent);
         Assert.Equal(0, engine.HeldFragments);
     }
+
+    [Fact]
+    public void A_fragmented_datagram_between_two_inside_hosts_is_hairpinned_fragment_by_fragment()
+    {
+        NatEngine engine = Nat64EngineTests.Engine(policy: NatPolicy.Default with { UdpFiltering = FilteringBehavior.EndpointIndependent });
+        Ipv6Address other = Ipv6Address.Parse("fd00:77::3", null);
+        Send(engine, Ipv6(other, Server6, IpProtocol.Udp, Udp(41000, 53, [1])));
+        Ipv6Address othersName = Nat64Prefix.WellKnown.Embed(External);
+        byte[] payload = Data(2000);
+        byte[][] fragments = Ipv6Fragments(Ipv6(Inside, othersName, IpProtocol.Udp, Udp(40000, 41000, payload)), 0x00aa00bb, 1000);
+        // Through IPv4 and back: the identification keeps its low 16 bits, the first fragment
+        // (1,048 bytes of IPv6) fits 1,280 whole, as does the last.
+        byte[][] expected = Ipv6Fragments(Ipv6(othersName, other, IpProtocol.Udp, Udp(40000, 41000, payload)), 0xbb, 1000);
+        var received = fragments.SelectMany(fragment => Send(engine, fragment).Out).ToList();
+        AssertSamePackets(expected, received);
+    }
 }
