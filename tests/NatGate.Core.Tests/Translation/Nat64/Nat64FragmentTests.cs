@@ -286,4 +286,22 @@ public sealed class Nat64FragmentTests
         var received = fragments.SelectMany(fragment => Send(engine, fragment).Out).ToList();
         AssertSamePackets(expected, received);
     }
+
+    [Fact]
+    public void A_first_fragment_whose_datagram_cannot_be_tracked_is_dropped_and_makes_no_session()
+    {
+        var engine = new NatEngine(new NatEngineOptions
+        {
+            RandomSeed = 7,
+            MaximumFragmentedDatagrams = 1,
+            Limits = new NatGate.Core.Sessions.FlowTableLimits { MaximumSessions = 64 },
+        }, 0);
+        engine.LoadRules(NatGate.Core.Rules.Ipnat.IpnatParser.Parse("map wan0 fd00:77::/64 -> 203.0.113.10/32 portmap tcp/udp auto", "ipnat.conf").Rules);
+        byte[] tracked = Ipv6Fragments(Ipv6(Inside, Server6, IpProtocol.Udp, Udp(40000, 53, Data(1600))), 1, 800)[0];
+        Assert.Equal(Verdict.Forward, Send(engine, tracked).Result.Verdict);
+        // A second datagram, of a new flow: its later fragments could never follow it.
+        byte[] untracked = Ipv6Fragments(Ipv6(Inside, Server6, IpProtocol.Udp, Udp(40001, 53, Data(1600))), 2, 800)[0];
+        Assert.Equal(DropReason.FragmentBufferFull, Send(engine, untracked).Result.Reason);
+        Assert.Equal(1, engine.Nat64SessionCount);
+    }
 }
