@@ -69,8 +69,30 @@ public sealed class Nat66IcmpAndFragmentProperties
             Assert.True(ChecksumIsValid(error));
             Assert.Equal((fromRouter ? Router : Remote, Inside(host)), (Source(error), Destination(error)));
             Assert.Equal(parameter, BinaryPrimitives.ReadUInt32BigEndian(error.AsSpan(Ipv6Packet.HeaderLength + 4)));
-            Assert.Equal(original[..Math.Min(quoteLimit, original.Length)], Quote(error));
+            byte[] expected = original[..Math.Min(quoteLimit, original.Length)];
+            if (protocol == 0 && expected.Length == Ipv6Packet.HeaderLength + TcpSegment.Field.Checksum + 1)
+            {
+                expected[^1] = sent[expected.Length - 1]; // half a checksum stays as quoted (the test above)
+            }
+            Assert.Equal(expected, Quote(error));
         });
+
+    [Fact]
+    public void A_quote_that_ends_inside_the_quoted_tcp_checksum_is_restored_up_to_it()
+    {
+        // Half a checksum cannot be restored: the carry from the missing low byte is unknown. The
+        // engine leaves that byte as the router quoted it, and restores everything before it (the
+        // property below once failed on such a cut; routers quote as much as fits, RFC 4443 3.1).
+        NatEngine engine = Engine();
+        byte[] original = Build(0, Inside(1), 40000, Remote, 443, 100);
+        byte[] sent = Forward(engine, original);
+        int cut = Ipv6Packet.HeaderLength + TcpSegment.Field.Checksum + 1;
+        byte[] error = Forward(engine, Error(Router, External, 1, 0, 0, sent, cut));
+        Assert.True(ChecksumIsValid(error));
+        byte[] quote = Quote(error);
+        Assert.Equal(original[..(cut - 1)], quote[..(cut - 1)]);
+        Assert.Equal(sent[cut - 1], quote[cut - 1]);
+    }
 
     [Fact]
     public void An_error_from_the_inside_about_a_reply_goes_out_quoting_the_reply_as_the_remote_sent_it() =>
