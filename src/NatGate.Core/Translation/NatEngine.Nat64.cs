@@ -104,7 +104,10 @@ public sealed partial class NatEngine
         {
             // RFC 6146 3.8, hairpinning: to another inside host through its own mapping. The IPv4
             // packet is at once an inbound one, and takes the inbound path (which makes it IPv6
-            // again, with the buffer's room for a Fragment header or a split).
+            // again, with the buffer's room for a Fragment header or a split). It is one packet,
+            // counted once: by the inbound half, or by its drop there; the outbound half's count is taken back.
+            Counters.MappedOut--;
+            Counters.BytesOut -= packet.Length;
             return Translate(buffer, result.Length, nowTicks);
         }
         return result;

@@ -338,6 +338,32 @@ public sealed class Nat64EngineTests
     }
 
     [Fact]
+    public void A_hairpinned_packet_is_counted_once_and_one_dropped_on_its_way_back_in_only_as_that_drop()
+    {
+        // Found by the mutated-traffic replay: the outbound half counted the packet as mapped out,
+        // and the inbound half counted it again (or dropped it, leaving the mapped-out count behind).
+        NatEngine engine = Engine(policy: NatPolicy.Default with { UdpFiltering = FilteringBehavior.EndpointIndependent });
+        Send(engine, Ipv6(OtherInside, Server6, IpProtocol.Udp, Udp(41000, 53, Payload)));
+        Ipv6Address otherHostsName = Nat64Prefix.WellKnown.Embed(External);
+        NatStatistics before = engine.Statistics();
+
+        byte[] hairpinned = Ipv6(Inside, otherHostsName, IpProtocol.Udp, Udp(40000, 41000, Payload));
+        Assert.Equal(Verdict.Forward, Send(engine, hairpinned).Result.Verdict);
+        NatStatistics after = engine.Statistics();
+        Assert.Equal(before.MappedIn + before.MappedOut + 1, after.MappedIn + after.MappedOut);
+        Assert.Equal(before.BytesIn + before.BytesOut + hairpinned.Length - 20, after.BytesIn + after.BytesOut);
+
+        // To a port no mapping holds: it leaves NAT64 as IPv4, and finds nothing on its way back in.
+        before = after;
+        TranslationResult dropped = Send(engine, Ipv6(Inside, otherHostsName, IpProtocol.Udp, Udp(40001, 41999, Payload))).Result;
+        Assert.Equal(DropReason.NoSession, dropped.Reason);
+        after = engine.Statistics();
+        Assert.Equal(before.MappedIn + before.MappedOut, after.MappedIn + after.MappedOut);
+        Assert.Equal(before.BytesIn + before.BytesOut, after.BytesIn + after.BytesOut);
+        Assert.Equal(before.Drops.GetValueOrDefault(nameof(DropReason.NoSession)) + 1, after.Drops[nameof(DropReason.NoSession)]);
+    }
+
+    [Fact]
     public void A_partial_checksum_takes_the_address_change_alone_both_ways()
     {
         NatEngine engine = Engine();
