@@ -57,7 +57,9 @@ internal sealed class SessionCensus
         {
             if (count != 0)
             {
-                counts[(IpProtocolNames.Of(protocol), "Active")] = count;
+                // Added, not set: protocol 1 over IPv6 is named "icmp", as the families' own ICMP are.
+                (string, string) key = (IpProtocolNames.Of(protocol), "Active");
+                counts[key] = counts.GetValueOrDefault(key) + count;
             }
         }
         return counts;

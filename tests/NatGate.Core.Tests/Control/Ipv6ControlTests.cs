@@ -136,6 +136,29 @@ public sealed class Ipv6ControlTests
     }
 
     [Fact]
+    public void An_ipv6_session_of_ipv4s_icmp_number_adds_to_the_icmp_count_and_hides_no_other()
+    {
+        // Found by the mutated-traffic replay: protocol 1 over IPv6 is named "icmp" as ICMPv6 is
+        // counted, and its count replaced the ICMPv6 sessions' in the kept counts instead of adding to them.
+        NatEngine engine = Engine();
+        var buffer = new byte[128];
+        for (ushort identifier = 1; identifier <= 2; identifier++)
+        {
+            int length = Ipv6PacketWriter.WriteEcho(buffer, Inside, Remote, Icmpv6Type.EchoRequest, identifier, 1, "ping"u8);
+            Assert.Equal(Verdict.Forward, engine.Translate(buffer, length, Now).Verdict);
+        }
+        int header = Ipv6PacketWriter.WriteIpv6Header(buffer, Inside, Remote, IpProtocol.Icmp, 8);
+        buffer.AsSpan(header, 8).Fill(0x5A);
+        Assert.Equal(Verdict.Forward, engine.Translate(buffer, header + 8, Now).Verdict);
+        Assert.Equal(3, engine.Ipv6SessionCount);
+
+        var walked = new Dictionary<(string Protocol, string State), int>();
+        engine.CountSessions(0, engine.SessionSlots, walked);
+        Assert.Equal(3, walked[("icmp", "Active")]);
+        Assert.Equal(walked, engine.CountSessions());
+    }
+
+    [Fact]
     public void Session_events_describe_ipv6_sessions()
     {
         NatEngine engine = Engine();
