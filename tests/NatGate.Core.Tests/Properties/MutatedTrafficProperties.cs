@@ -9,9 +9,11 @@ namespace NatGate.Core.Tests.Properties;
 /// <summary>
 /// Issue 10, "Must show: Robustness": a million mutated packets, both ways, of every protocol the
 /// engine meets, through <see cref="NatEngine.Translate"/> and <see cref="NatEngine.TranslateBatch"/>,
-/// with time passing, expiry, locks, flushes, rule reloads and hairpinning switched along the way.
-/// No exception, a table whose every index agrees with its sessions
-/// (<see cref="FlowTable.CheckConsistency"/>) after every 2,000 packets, and every packet accounted
+/// with time passing, expiry, locks, flushes, rule reloads and hairpinning switched along the way;
+/// IPv4 NAT, NPTv6, NAT66 and NAT64 (issue 12) through one engine, as a dual-stack gateway runs.
+/// No exception, tables whose every index agrees with their sessions
+/// (<see cref="FlowTable{TAddress}.CheckConsistency"/>: IPv4's, NAT66's and NAT64's) after every 2,000
+/// packets, and every packet accounted
 /// for: each drop (and each refusal answered with an ICMP error) in its reason's counter, every
 /// reason reached, each forward in a traffic counter, each held fragment released or counted when
 /// it times out. Deterministic: one seed drives the traffic, the damage and the clock.
@@ -53,6 +55,10 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
         {
             failures.Add($"no packet was dropped for {string.Join(", ", replay.UnseenReasons)}: the replay must reach every refusal");
         }
+        if (replay.Inconsistency is null && replay.UnforwardedKinds.Any())
+        {
+            failures.Add($"no {string.Join(", ", replay.UnforwardedKinds)} packet was forwarded: the replay must reach every family's paths");
+        }
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
         Assert.True(replay.Sent >= Packets, $"only {replay.Sent:N0} packets sent");
     }
@@ -76,17 +82,22 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
         private readonly bool[] partial = new bool[MaximumBatch];
         private readonly TranslationResult[] results = new TranslationResult[MaximumBatch];
         private readonly bool[] threw = new bool[MaximumBatch];
-        private readonly (TrafficKind Kind, bool Mutated, bool Recordable, Tuple5 Input, bool IcmpRequest)[] batchPackets = new (TrafficKind, bool, bool, Tuple5, bool)[MaximumBatch];
+        private readonly (TrafficKind Kind, TrafficFamily Family, bool Mutated, bool Recordable, IpFlow Input, bool IcmpRequest)[] batchPackets
+            = new (TrafficKind, TrafficFamily, bool, bool, IpFlow, bool)[MaximumBatch];
         private readonly long[] verdicts = new long[4];
         private readonly long[] drops = new long[Enum.GetValues<DropReason>().Length];
-        private readonly long[] kinds = new long[Enum.GetValues<TrafficKind>().Length];
+        private readonly long[,] kinds = new long[Enum.GetValues<TrafficFamily>().Length, Enum.GetValues<TrafficKind>().Length];
+        private readonly long[,] forwardedKinds = new long[Enum.GetValues<TrafficFamily>().Length, Enum.GetValues<TrafficKind>().Length];
         private long now = ReplayStart;
         private long held;
         private long released;
+        private long pieces;
         private long mutated;
         private long withoutVerdict;
         private long batched;
         private int largestTable;
+        private int largestNat66Table;
+        private int largestNat64Table;
         private bool locked;
         private long nextExpiry;
         private long nextLockChange = 50_000;
@@ -117,6 +128,17 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
 
         /// <summary>What the checker found, if anything; the replay stops there, since what follows a corrupted table is noise.</summary>
         public string? Inconsistency { get; private set; }
+
+        /// <summary>
+        /// Kinds of traffic of IPv4, NAT66 and NAT64 that the engine never forwarded undamaged or
+        /// damaged: the traffic no longer reaches that path (garbage and unsolicited packets may all be refused).
+        /// </summary>
+        public IEnumerable<string> UnforwardedKinds
+            => from family in new[] { TrafficFamily.Ipv4, TrafficFamily.Nat66, TrafficFamily.Nat64 }
+               from kind in new[] { TrafficKind.NewOutbound, TrafficKind.Continuation, TrafficKind.Reply, TrafficKind.IcmpError, TrafficKind.FirstFragment,
+                   TrafficKind.LaterFragment, TrafficKind.Hairpin, TrafficKind.FromGateway }
+               where forwardedKinds[(int)family, (int)kind] == 0 && !(family == TrafficFamily.Nat64 && kind == TrafficKind.FromGateway)
+               select $"{family} {kind}";
 
         /// <summary>Drop reasons no packet of the replay had: the traffic no longer reaches some refusal.</summary>
         public IEnumerable<DropReason> UnseenReasons
@@ -236,11 +258,12 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
         }
 
         /// <summary>Writes the next packet, damaged half the time; says whether its tuple is worth remembering if forwarded.</summary>
-        private int NextPacket(Span<byte> into, out TrafficKind kind, out bool damaged, out bool recordable, out Tuple5 input, out bool icmpRequest)
+        private int NextPacket(Span<byte> into, out TrafficKind kind, out TrafficFamily family, out bool damaged, out bool recordable, out IpFlow input,
+            out bool icmpRequest)
         {
             PassTime();
-            int length = generator.Next(into, out kind);
-            kinds[(int)kind]++;
+            int length = generator.Next(into, out kind, out family);
+            kinds[(int)family, (int)kind]++;
             damaged = random.Next(2) == 0;
             if (damaged)
             {
@@ -250,13 +273,13 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
             input = default;
             icmpRequest = false;
             recordable = !damaged && kind is not (TrafficKind.IcmpError or TrafficKind.LaterFragment or TrafficKind.Ipv6 or TrafficKind.Garbage)
-                && TrafficGenerator.TryRead(into[..length], out input, out icmpRequest);
+                && TrafficGenerator.TryReadFlow(into[..length], out input, out icmpRequest);
             return length;
         }
 
         private void SendOne()
         {
-            int length = NextPacket(buffer, out TrafficKind kind, out bool damaged, out bool recordable, out Tuple5 input, out bool icmpRequest);
+            int length = NextPacket(buffer, out TrafficKind kind, out TrafficFamily family, out bool damaged, out bool recordable, out IpFlow input, out bool icmpRequest);
             buffer.AsSpan(0, length).CopyTo(original);
             // Mostly a full buffer (room for an ICMP error); sometimes one just the packet's size, or a length that lies.
             Span<byte> span = buffer;
@@ -284,14 +307,14 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
             }
             catch (Exception exception)
             {
-                RecordException($"Translate of packet {Sent:N0} ({kind}{(damaged ? ", damaged" : "")}, length {lengthArgument}) {Convert.ToHexString(original, 0, length)}", exception);
+                RecordException($"Translate of packet {Sent:N0} ({family} {kind}{(damaged ? ", damaged" : "")}, length {lengthArgument}) {Convert.ToHexString(original, 0, length)}", exception);
                 withoutVerdict++;
                 return;
             }
-            Account(result, span.Length, kind);
-            if (recordable && result.Verdict == Verdict.Forward && TrafficGenerator.TryRead(buffer.AsSpan(0, result.Length), out Tuple5 output, out _))
+            Account(result, span.Length, kind, family);
+            if (recordable && result.Verdict == Verdict.Forward)
             {
-                generator.Record(new Forwarded(input, output, icmpRequest));
+                Record(input, buffer.AsSpan(0, result.Length), icmpRequest);
             }
             TakeReleased();
         }
@@ -301,8 +324,9 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
             for (int i = 0; i < count; i++)
             {
                 Span<byte> slot = slots.AsSpan(i * Stride, Stride);
-                lengths[i] = NextPacket(slot, out TrafficKind kind, out bool damaged, out bool recordable, out Tuple5 input, out bool icmpRequest);
-                batchPackets[i] = (kind, damaged, recordable, input, icmpRequest);
+                lengths[i] = NextPacket(slot, out TrafficKind kind, out TrafficFamily family, out bool damaged, out bool recordable, out IpFlow input,
+                    out bool icmpRequest);
+                batchPackets[i] = (kind, family, damaged, recordable, input, icmpRequest);
                 partial[i] = random.Next(10) == 0;
                 slot[..lengths[i]].CopyTo(slotOriginals.AsSpan(i * Stride));
             }
@@ -318,7 +342,7 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
                 var packets = new List<string>();
                 for (int i = 0; i < count; i++)
                 {
-                    packets.Add($"  {i}: {batchPackets[i].Kind}{(batchPackets[i].Mutated ? ", damaged" : "")}: {Convert.ToHexString(slotOriginals, i * Stride, Math.Min(lengths[i], 64))}");
+                    packets.Add($"  {i}: {batchPackets[i].Family} {batchPackets[i].Kind}{(batchPackets[i].Mutated ? ", damaged" : "")}: {Convert.ToHexString(slotOriginals, i * Stride, Math.Min(lengths[i], 64))}");
                 }
                 RecordException($"TranslateBatch of packets {Sent - count + 1:N0} to {Sent:N0}:\n{string.Join("\n", packets)}\n", exception);
                 // A batch hashes and prefetches every packet before it translates any: a throw
@@ -344,27 +368,46 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
                 {
                     continue;
                 }
-                Account(results[i], Stride, batchPackets[i].Kind);
-                if (batchPackets[i].Recordable && results[i].Verdict == Verdict.Forward
-                    && TrafficGenerator.TryRead(slots.AsSpan(i * Stride, results[i].Length), out Tuple5 output, out _))
+                Account(results[i], Stride, batchPackets[i].Kind, batchPackets[i].Family);
+                if (batchPackets[i].Recordable && results[i].Verdict == Verdict.Forward)
                 {
-                    generator.Record(new Forwarded(batchPackets[i].Input, output, batchPackets[i].IcmpRequest));
+                    Record(batchPackets[i].Input, slots.AsSpan(i * Stride, results[i].Length), batchPackets[i].IcmpRequest);
                 }
             }
             TakeReleased();
         }
 
+        /// <summary>Remembers a forwarded packet's flow as it came in and as it left, for the generator to continue, answer and quote.</summary>
+        private void Record(IpFlow input, Span<byte> forwarded, bool icmpRequest)
+        {
+            if (!TrafficGenerator.TryReadFlow(forwarded, out IpFlow output, out _))
+            {
+                return;
+            }
+            if (input.Source.IsIpv6 || output.Source.IsIpv6)
+            {
+                generator.Record(new ForwardedFlow(input, output, icmpRequest));
+                return;
+            }
+            generator.Record(new Forwarded(new Tuple5(input.Protocol, input.Source.AsIpv4, input.SourcePort, input.Destination.AsIpv4, input.DestinationPort),
+                new Tuple5(output.Protocol, output.Source.AsIpv4, output.SourcePort, output.Destination.AsIpv4, output.DestinationPort), icmpRequest));
+        }
+
         /// <summary>Tallies a result as the engine's counters should: a drop, or a refusal answered with an ICMP error, under its reason.</summary>
-        private void Account(TranslationResult result, int room, TrafficKind kind)
+        private void Account(TranslationResult result, int room, TrafficKind kind, TrafficFamily family)
         {
             verdicts[(int)result.Verdict]++;
+            if (result.Verdict == Verdict.Forward)
+            {
+                forwardedKinds[(int)family, (int)kind]++;
+            }
             switch (result.Verdict)
             {
                 case Verdict.Drop or Verdict.Reply:
                     drops[(int)result.Reason]++;
                     if (result.Reason == DropReason.None)
                     {
-                        Problem($"a {kind} packet was {result.Verdict} with no reason");
+                        Problem($"a {family} {kind} packet was {result.Verdict} with no reason");
                     }
                     break;
                 case Verdict.Held:
@@ -375,15 +418,28 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
             }
             if (result.Length < 0 || result.Length > room || (result.Verdict is Verdict.Drop or Verdict.Held && result.Length != 0))
             {
-                Problem($"a {kind} packet was {result.Verdict} with length {result.Length} (room {room})");
+                Problem($"a {family} {kind} packet was {result.Verdict} with length {result.Length} (room {room})");
             }
         }
 
+        /// <summary>Takes what the engine let go: held fragments released (each counted as it leaves), and NAT64's split pieces (counted with their packet).</summary>
         private void TakeReleased()
         {
-            while (engine.TryTakeReleasedPacket(buffer, out _))
+            while (true)
             {
-                released++;
+                bool piece = ReplayGateway.QueuedPiecesOf(engine) > 0;
+                if (!engine.TryTakeReleasedPacket(buffer, out _))
+                {
+                    return;
+                }
+                if (piece)
+                {
+                    pieces++;
+                }
+                else
+                {
+                    released++;
+                }
             }
         }
 
@@ -395,24 +451,34 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
             }
         }
 
-        /// <summary>The table is consistent (else stop: what follows would be noise) and the counters match the tally.</summary>
+        /// <summary>The tables are consistent (else stop: what follows would be noise) and the counters match the tally.</summary>
         private void Check()
         {
-            IReadOnlyList<string> inconsistencies = table.CheckConsistency(everySessionScheduled: true);
-            if (inconsistencies.Count > 0)
+            foreach ((string name, IReadOnlyList<string> inconsistencies) in new[]
             {
-                Inconsistency = $"after {Sent:N0} packets the flow table is inconsistent:\n{string.Join("\n", inconsistencies)}";
-                return;
+                ("IPv4", table.CheckConsistency(everySessionScheduled: true)),
+                ("NAT66", ReplayGateway.Nat66TableOf(engine)?.CheckConsistency(everySessionScheduled: true) ?? []),
+                ("NAT64", engine.CheckNat64Consistency()),
+            })
+            {
+                if (inconsistencies.Count > 0)
+                {
+                    Inconsistency = $"after {Sent:N0} packets the {name} flow table is inconsistent:\n{string.Join("\n", inconsistencies)}";
+                    return;
+                }
             }
             largestTable = Math.Max(largestTable, engine.SessionCount);
+            largestNat66Table = Math.Max(largestNat66Table, engine.Ipv6SessionCount);
+            largestNat64Table = Math.Max(largestNat64Table, engine.Nat64SessionCount);
             int ruleSessions = engine.ListRules().Sum(rule => rule.Sessions);
-            if (ruleSessions != engine.SessionCount)
+            int tableSessions = engine.SessionCount + engine.Ipv6SessionCount + engine.Nat64SessionCount;
+            if (ruleSessions != tableSessions)
             {
-                Problem($"the rules count {ruleSessions} sessions but the table holds {engine.SessionCount}");
+                Problem($"the rules count {ruleSessions} sessions but the tables hold {tableSessions} ({engine.SessionCount} IPv4, {engine.Ipv6SessionCount} NAT66, {engine.Nat64SessionCount} NAT64)");
             }
-            // The counts metrics read, kept as sessions change, against a walk of the table.
+            // The counts metrics read, kept as sessions change, against a walk of every table.
             var walked = new Dictionary<(string Protocol, string State), int>();
-            engine.CountSessions(0, engine.Capacity, walked);
+            engine.CountSessions(0, engine.SessionSlots, walked);
             IReadOnlyDictionary<(string Protocol, string State), int> kept = engine.CountSessions();
             if (walked.Count != kept.Count || walked.Any(pair => kept.GetValueOrDefault(pair.Key) != pair.Value))
             {
@@ -452,10 +518,15 @@ public sealed class MutatedTrafficProperties(ITestOutputHelper output)
         public IEnumerable<string> Summary()
         {
             NatStatistics statistics = engine.Statistics();
-            yield return $"sent {Sent:N0} ({mutated:N0} damaged, {batched:N0} in batches); forward {verdicts[0]:N0}, drop {verdicts[1]:N0}, reply {verdicts[2]:N0}, held {verdicts[3]:N0}, released {released:N0}";
-            yield return "kinds: " + string.Join(", ", Enum.GetValues<TrafficKind>().Select(kind => $"{kind} {kinds[(int)kind]:N0}"));
+            yield return $"sent {Sent:N0} ({mutated:N0} damaged, {batched:N0} in batches); forward {verdicts[0]:N0}, drop {verdicts[1]:N0}, reply {verdicts[2]:N0}, held {verdicts[3]:N0}, released {released:N0}, NAT64 pieces {pieces:N0}";
+            foreach (TrafficFamily family in Enum.GetValues<TrafficFamily>())
+            {
+                yield return $"{family}: " + string.Join(", ", Enum.GetValues<TrafficKind>().Where(kind => kinds[(int)family, (int)kind] > 0)
+                    .Select(kind => $"{kind} {kinds[(int)family, (int)kind]:N0} ({forwardedKinds[(int)family, (int)kind]:N0} forwarded)"));
+            }
             yield return "drops: " + string.Join(", ", statistics.Drops.Where(pair => pair.Value > 0).Select(pair => $"{pair.Key} {pair.Value:N0}"));
-            yield return $"sessions added {statistics.Added:N0}, expired {statistics.Expired:N0}, removed {statistics.Removed:N0}; largest table {largestTable:N0} of {engine.Capacity:N0}; at the end {engine.SessionCount:N0} in {engine.MappingCount:N0} mappings";
+            yield return $"sessions added {statistics.Added:N0}, expired {statistics.Expired:N0}, removed {statistics.Removed:N0}; largest tables {largestTable:N0} IPv4 of {engine.Capacity:N0}, "
+                + $"{largestNat66Table:N0} NAT66, {largestNat64Table:N0} NAT64; at the end {statistics.InUse:N0} ({statistics.InUseIpv6:N0} NAT66, {statistics.InUseNat64:N0} NAT64) in {statistics.Mappings:N0} mappings";
             yield return $"mapped out {statistics.MappedOut:N0}, in {statistics.MappedIn:N0}, passed {statistics.Passed:N0}, ICMP errors {statistics.IcmpErrorsTranslated:N0}, fragments {statistics.FragmentsTranslated:N0}; replay time {TimeSpan.FromTicks(now - ReplayStart)}";
         }
     }

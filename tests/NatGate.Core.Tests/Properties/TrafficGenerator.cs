@@ -32,7 +32,7 @@ internal readonly record struct Forwarded(Tuple5 Input, Tuple5 Output, bool Icmp
 /// first and later fragments (later ones also ahead of their first); hairpinned packets and the
 /// gateway's own; IPv4 options on any of them; IPv6 and garbage. Deterministic for a seed.
 /// </summary>
-internal sealed class TrafficGenerator(Random random)
+internal sealed partial class TrafficGenerator(Random random)
 {
     private static readonly IpProtocol[] PortlessProtocols = [(IpProtocol)47, IpProtocol.Esp, (IpProtocol)253];
     private static readonly ushort[] WellKnownPorts = [53, 80, 443, 123, 8080];
@@ -53,11 +53,26 @@ internal sealed class TrafficGenerator(Random random)
     /// <summary>Remembers a packet the engine forwarded, for replies, continuations, errors and hairpins.</summary>
     public void Record(Forwarded packet) => forwarded[forwardedCount++ % forwarded.Length] = packet;
 
-    /// <summary>Writes one valid packet into <paramref name="buffer"/>; returns its length.</summary>
-    public int Next(Span<byte> buffer, out TrafficKind kind)
+    /// <summary>
+    /// Writes one valid packet into <paramref name="buffer"/>; returns its length. About seven in
+    /// ten are IPv4's (with the NPTv6 and garbage among them), the rest NAT66's and NAT64's.
+    /// </summary>
+    public int Next(Span<byte> buffer, out TrafficKind kind, out TrafficFamily family)
     {
+        switch (random.Next(20))
+        {
+            case < 3:
+                family = TrafficFamily.Nat66;
+                return NextNat66(buffer, out kind);
+            case < 6:
+                family = TrafficFamily.Nat64;
+                return NextNat64(buffer, out kind);
+            default:
+                break;
+        }
         int length = NextPlain(buffer, out kind);
-        if (kind is not (TrafficKind.Ipv6 or TrafficKind.Garbage) && random.Next(20) == 0)
+        family = kind == TrafficKind.Ipv6 ? TrafficFamily.Nptv6 : TrafficFamily.Ipv4;
+        if (kind is not (TrafficKind.Ipv6 or TrafficKind.Garbage) && random.Next(20) == 0 && buffer[0] >> 4 == 4)
         {
             length = InsertOptions(buffer, length);
         }
