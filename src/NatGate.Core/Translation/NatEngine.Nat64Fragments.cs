@@ -99,12 +99,13 @@ public sealed partial class NatEngine
         {
             return Drop(undelivered);
         }
-        Counters.FragmentsTranslated++;
         if (fromIpv6 && IsExternalAddress(destination.MappedIpv4))
         {
-            // Hairpinned, as its first fragment was (RFC 6146 3.8): inbound at once, after it.
+            // Hairpinned, as its first fragment was (RFC 6146 3.8): inbound at once, after it, and
+            // counted there (or as its drop there), once.
             return Translate(buffer, written, nowTicks);
         }
+        Counters.FragmentsTranslated++;
         return new TranslationResult(Verdict.Forward, DropReason.None, written);
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NatGate.Core.Addressing;
 using NatGate.Core.Checksums;
+using NatGate.Core.Control;
 using NatGate.Core.Packets;
 using NatGate.Core.Rules;
 using NatGate.Core.Translation;
@@ -285,6 +286,29 @@ public sealed class Nat64FragmentTests
         byte[][] expected = Ipv6Fragments(Ipv6(othersName, other, IpProtocol.Udp, Udp(40000, 41000, payload)), 0xbb, 1000);
         var received = fragments.SelectMany(fragment => Send(engine, fragment).Out).ToList();
         AssertSamePackets(expected, received);
+    }
+
+    [Fact]
+    public void Each_hairpinned_fragment_is_counted_once()
+    {
+        // Found by the mutated-traffic replay: a later fragment hairpinned back in was counted as
+        // a translated fragment on its way out and again on its way in.
+        NatEngine engine = Nat64EngineTests.Engine(policy: NatPolicy.Default with { UdpFiltering = FilteringBehavior.EndpointIndependent });
+        Ipv6Address other = Ipv6Address.Parse("fd00:77::3", null);
+        Send(engine, Ipv6(other, Server6, IpProtocol.Udp, Udp(41000, 53, [1])));
+        Ipv6Address othersName = Nat64Prefix.WellKnown.Embed(External);
+        byte[][] fragments = Ipv6Fragments(Ipv6(Inside, othersName, IpProtocol.Udp, Udp(40000, 41000, Data(2000))), 0x00aa00bb, 1000);
+        NatStatistics before = engine.Statistics();
+
+        foreach (byte[] fragment in fragments)
+        {
+            Assert.Equal(Verdict.Forward, Send(engine, fragment).Result.Verdict);
+        }
+
+        NatStatistics after = engine.Statistics();
+        // The first by its session (mapped in, once), each later one as a translated fragment.
+        Assert.Equal(before.MappedIn + before.MappedOut + 1, after.MappedIn + after.MappedOut);
+        Assert.Equal(before.FragmentsTranslated + fragments.Length - 1, after.FragmentsTranslated);
     }
 
     [Fact]
