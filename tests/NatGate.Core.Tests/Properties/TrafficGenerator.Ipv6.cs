@@ -372,7 +372,7 @@ internal sealed partial class TrafficGenerator
         {
             flow = new(random.Next(2) == 0 ? IpProtocol.Tcp : IpProtocol.Udp, inside, InsidePort(), Nat66RedirectExternal, (ushort)(8080 + random.Next(5)));
         }
-        return WriteIpv6(buffer, flow, OpeningFlags(), Icmpv6Type.EchoRequest);
+        return WriteHairpinned(buffer, flow);
     }
 
     /// <summary>
@@ -391,8 +391,12 @@ internal sealed partial class TrafficGenerator
                 && Array.IndexOf(Externals, mapped.Source) >= 0 => (mapped.Source, mapped.SourcePort),
             _ => (RedirectExternal, random.Next(2) == 0 ? (ushort)443 : (ushort)(8080 + random.Next(10))),
         };
-        return WriteIpv6(buffer, new IpFlow(protocol, inside, InsidePort(), Nat64Prefix.WellKnown.Embed(target), port), OpeningFlags(), Icmpv6Type.EchoRequest);
+        return WriteHairpinned(buffer, new IpFlow(protocol, inside, InsidePort(), Nat64Prefix.WellKnown.Embed(target), port));
     }
+
+    /// <summary>A hairpinned packet, one in four a first fragment (its later fragments follow as any others do).</summary>
+    private int WriteHairpinned(Span<byte> buffer, IpFlow flow)
+        => random.Next(4) == 0 ? WriteIpv6FirstFragment(buffer, flow, (uint)random.Next()) : WriteIpv6(buffer, flow, OpeningFlags(), Icmpv6Type.EchoRequest);
 
     /// <summary>Random bytes after a valid IPv6 header between two of the site's addresses, of a random next header.</summary>
     private int WriteIpv6Garbage(Span<byte> buffer, Ipv6Address inside, Ipv6Address outside)
