@@ -108,7 +108,7 @@ public sealed partial class NatEngine
             // counted once: by the inbound half, or by its drop there; the outbound half's count is taken back.
             Counters.MappedOut--;
             Counters.BytesOut -= packet.Length;
-            return Translate(buffer, result.Length, nowTicks);
+            return Translate(buffer, result.Length, nowTicks, checksumPartial);
         }
         return result;
     }

@@ -382,6 +382,24 @@ public sealed class Nat64EngineTests
     }
 
     [Fact]
+    public void A_hairpinned_packets_partial_checksum_takes_the_address_changes_alone()
+    {
+        // The hairpinned packet's second half is a translation too: it must know the checksum is partial.
+        NatEngine engine = Engine(policy: NatPolicy.Default with { UdpFiltering = FilteringBehavior.EndpointIndependent });
+        Send(engine, Ipv6(OtherInside, Server6, IpProtocol.Udp, Udp(41000, 53, Payload)));
+        Ipv6Address otherHostsName = Nat64Prefix.WellKnown.Embed(External);
+        byte[] hairpinned = Ipv6(Inside, otherHostsName, IpProtocol.Udp, Udp(40000, 41000, Payload));
+        int transportLength = hairpinned.Length - 40;
+        BinaryPrimitives.WriteUInt16BigEndian(hairpinned.AsSpan(40 + 6), InternetChecksum.PseudoHeaderSum(Inside, otherHostsName, IpProtocol.Udp, transportLength));
+
+        (TranslationResult result, byte[] received) = Send(engine, hairpinned, checksumPartial: true);
+
+        Assert.Equal(Verdict.Forward, result.Verdict);
+        Assert.Equal(InternetChecksum.PseudoHeaderSum(otherHostsName, OtherInside, IpProtocol.Udp, transportLength),
+            BinaryPrimitives.ReadUInt16BigEndian(received.AsSpan(40 + 6)));
+    }
+
+    [Fact]
     public void A_buffer_without_room_for_the_longer_header_drops_the_packet_rather_than_cut_it()
     {
         NatEngine engine = Engine();
