@@ -3,6 +3,8 @@ using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
 
+using System.Runtime.CompilerServices;
+
 namespace NatGate.Core.Translation;
 
 public sealed partial class NatEngine
@@ -36,6 +38,7 @@ public sealed partial class NatEngine
     /// A fragment after the first (no ports in it): rewritten as its first fragment was, or, when
     /// that has not come yet, held until it does, in the half of the buffer for its side.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a cold path: see NatEngine.Translate
     private TranslationResult TranslateLaterFragment<TFamily, TAddress>(FamilyParts<TAddress> parts, Span<byte> packet, in NetworkHeader<TAddress> header, long nowTicks)
         where TFamily : struct, IPacketFamily<TAddress>
         where TAddress : unmanaged, IFlowAddress<TAddress>

@@ -4,6 +4,8 @@ using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
 
+using System.Runtime.CompilerServices;
+
 namespace NatGate.Core.Translation;
 
 public sealed partial class NatEngine
@@ -17,6 +19,7 @@ public sealed partial class NatEngine
     /// error never creates or refreshes a session (RFC 5508 REQ-6); one without a session is
     /// dropped and counted. <paramref name="parts"/> is null while the family has no table yet.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a cold path: see NatEngine.Translate
     private TranslationResult TranslateIcmpError<TFamily, TAddress>(FamilyParts<TAddress>? parts, Span<byte> packet, in NetworkHeader<TAddress> header, Span<byte> icmp)
         where TFamily : struct, IPacketFamily<TAddress>
         where TAddress : unmanaged, IFlowAddress<TAddress>

@@ -4,6 +4,8 @@ using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
 using NatGate.Core.Translation.Npt;
 
+using System.Runtime.CompilerServices;
+
 namespace NatGate.Core.Translation;
 
 public sealed partial class NatEngine
@@ -18,6 +20,9 @@ public sealed partial class NatEngine
     /// and is dropped otherwise: only the routing NatGate installs brings IPv6 here.
     /// <paramref name="buffer"/> starts with <paramref name="packet"/> and may hold more: room for a reply.
     /// </summary>
+    // Compiled on its own, as IPv4's path is (see Translate).
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private TranslationResult TranslateIpv6(Span<byte> buffer, Span<byte> packet, long nowTicks, bool checksumPartial)
     {
         // Parsed once, for the prefix translations and the stateful path both.

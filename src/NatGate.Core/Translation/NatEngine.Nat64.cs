@@ -8,6 +8,8 @@ using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
 using NatGate.Core.Translation.Nat64;
 
+using System.Runtime.CompilerServices;
+
 namespace NatGate.Core.Translation;
 
 public sealed partial class NatEngine
@@ -54,6 +56,7 @@ public sealed partial class NatEngine
     /// identification's low 16 bits (RFC 7915 5.1.1); later fragments follow their first.
     /// <paramref name="buffer"/> starts with <paramref name="packet"/> and may hold more: room for a refusal's reply.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a cold path: see NatEngine.Translate
     private TranslationResult TranslateNat64Outbound(Span<byte> buffer, Span<byte> packet, in NetworkHeader<Ipv6Address> header, long nowTicks, bool checksumPartial)
     {
         packet = packet[..header.Length];
@@ -118,6 +121,7 @@ public sealed partial class NatEngine
     /// or a new flow to a NAT64 mapping that its filtering admits (RFC 6146 3.5.1.1, 3.5.2.2).
     /// False when it is neither, and IPv4's own paths take the packet.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a cold path: see NatEngine.Translate
     private bool TryTranslateNat64Inbound(Span<byte> buffer, Ipv4Packet ip, in FlowKey key4, long nowTicks, bool checksumPartial, out TranslationResult result)
     {
         Nat64Parts parts = nat64!;
@@ -558,6 +562,7 @@ public sealed partial class NatEngine
     /// Too Big with the MTU raised by 20 (RFC 7915 4.2). The source is the sender's
     /// IPv4-embedded address. False when the quoted packet is none of NAT64's.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a cold path: see NatEngine.Translate
     private bool TryTranslateNat64ErrorInbound(Span<byte> buffer, Ipv4Packet ip, out TranslationResult result)
     {
         result = default;

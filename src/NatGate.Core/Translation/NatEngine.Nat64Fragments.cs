@@ -3,6 +3,8 @@ using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
 using NatGate.Core.Translation.Nat64;
 
+using System.Runtime.CompilerServices;
+
 namespace NatGate.Core.Translation;
 
 public sealed partial class NatEngine
@@ -50,6 +52,7 @@ public sealed partial class NatEngine
     /// An IPv4 fragment after the first: NAT64's when its datagram's first fragment was; false
     /// when it is not known here, and IPv4's path takes it (and holds it if no first has come yet).
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a cold path: see NatEngine.Translate
     private bool TryTranslateNat64LaterFragment(Span<byte> buffer, Ipv4Packet ip, long nowTicks, out TranslationResult result)
     {
         FragmentKey<Ipv6Address> datagram = Nat64FragmentKey(ip);

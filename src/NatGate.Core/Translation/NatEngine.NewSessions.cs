@@ -18,6 +18,7 @@ public sealed partial class NatEngine
     /// translation (a map rule, or the external address for the gateway's own redirected
     /// packets), and makes the session with its checksum deltas computed once.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // a cold path: see NatEngine.Translate
     private TranslationResult CreateSession<TFamily, TAddress>(FamilyParts<TAddress> parts, Span<byte> buffer, in NetworkHeader<TAddress> header,
         Span<byte> transport, FlowKey<TAddress> key, long nowTicks, bool checksumPartial)
         where TFamily : struct, IPacketFamily<TAddress>

@@ -31,10 +31,18 @@ public sealed partial class NatEngine
             return Malformed();
         }
         Span<byte> bytes = buffer[..length];
-        if (bytes.Length > 0 && bytes[0] >> 4 == 6)
-        {
-            return TranslateIpv6(buffer, bytes, nowTicks, checksumPartial);
-        }
+        // Each family's path is compiled on its own, so a packet pays for its own family's frame
+        // only: one method holding both overran the JIT's inlining budget, left trivial helpers
+        // as calls, and zeroed a 2 KiB frame on every packet (NAT66: 86 ns at 1,000 flows, not 57).
+        return bytes.Length > 0 && bytes[0] >> 4 == 6
+            ? TranslateIpv6(buffer, bytes, nowTicks, checksumPartial)
+            : TranslateIpv4(buffer, bytes, nowTicks, checksumPartial);
+    }
+
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private TranslationResult TranslateIpv4(Span<byte> buffer, Span<byte> bytes, long nowTicks, bool checksumPartial)
+    {
         if (Ipv4Packet.TryParse(bytes, out Ipv4Packet ip) != PacketError.None || !ip.IsHeaderChecksumValid)
         {
             return Malformed();

@@ -90,9 +90,10 @@ internal sealed class Nat64Parts : IMappingPorts<Ipv6Address>
 
     /// <summary>
     /// The NAT64 prefixes sessions were made through: their packets still reach NAT64 after their
-    /// rule is removed, as IPv4's sessions outlive theirs. A handful at most, never shrinking.
+    /// rule is removed, as IPv4's sessions outlive theirs. A handful at most, never shrinking. A
+    /// span, so that the packet path's walk over them allocates no enumerator.
     /// </summary>
-    public IReadOnlyList<Nat64Prefix> Prefixes => prefixes;
+    public ReadOnlySpan<Nat64Prefix> Prefixes => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(prefixes);
 
     public void Remember(Nat64Prefix prefix)
     {
