@@ -19,10 +19,10 @@ public sealed class Ipv6ControlEndToEndTests
 
     private static string Natgate => Path.Combine(AppContext.BaseDirectory, "natgate.dll");
 
-    /// <summary>Echoes each line back as "echo LINE", one connection at a time; prints each client.</summary>
-    private const string LineEcho = """
+    /// <summary>Echoes each line back as "echo LINE", one connection at a time, on argv[1] of either family; prints each client.</summary>
+    internal const string LineEcho = """
         import socket, sys
-        server = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        server = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind((sys.argv[1], int(sys.argv[2])))
         server.listen()

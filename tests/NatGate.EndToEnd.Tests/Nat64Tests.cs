@@ -18,23 +18,6 @@ public sealed class Nat64Tests
 
     private static string Natgate => Path.Combine(AppContext.BaseDirectory, "natgate.dll");
 
-    /// <summary>Echoes each line back as "echo LINE" over IPv4, one connection at a time; prints each client.</summary>
-    private const string Ipv4LineEcho = """
-        import socket, sys
-        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind((sys.argv[1], int(sys.argv[2])))
-        server.listen()
-        print("ready", flush=True)
-        while True:
-            connection, peer = server.accept()
-            print("client", peer[0], peer[1], flush=True)
-            stream = connection.makefile("rwb")
-            for line in stream:
-                stream.write(b"echo " + line)
-                stream.flush()
-        """;
-
     private static string Cli(GatewayLab lab, params string[] arguments)
         => GatewayLab.ExecChecked(lab.Gateway, [Dotnet, Natgate, .. arguments, "--control", lab.ControlDirectory]);
 
@@ -76,7 +59,7 @@ public sealed class Nat64Tests
         Assert.DoesNotContain("::ffff:", table, StringComparison.OrdinalIgnoreCase);
 
         // A TCP connection to the IPv4 server through the prefix, kept open.
-        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", Ipv4LineEcho, GatewayLab.Outside, "8081");
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", Ipv6ControlEndToEndTests.LineEcho, GatewayLab.Outside, "8081");
         echo.WaitFor("ready", Short);
         string goSecond = Path.Combine(lab.WorkDirectory, "second");
         string goThird = Path.Combine(lab.WorkDirectory, "third");
