@@ -125,8 +125,11 @@ public sealed class Nat66IcmpAndFragmentProperties
             NatEngine engine = Engine();
             byte[] whole = Build(protocol, Inside(1), 40000, Remote, 53, payloadLength);
             byte[] upper = whole[Ipv6Packet.HeaderLength..];
-            // Cuts at multiples of 8, the first at 8 at least, so the first fragment holds the UDP or ICMPv6 header.
-            int step = Math.Max(8, upper.Length / (pieces + 1) / 8 * 8);
+            // Cuts at multiples of 8, the first at 8 at least, so the first fragment holds the UDP or ICMPv6 header;
+            // rounded up, so a datagram has at most pieces + 1 fragments. (Rounded down, a short one was cut in
+            // 8-byte pieces, up to 7, and the 5th held before its first fragment met the bound of 4 held per
+            // source, FragmentTracker: a dropped fragment, by design, failing 1 run in ~40 with seed fBZz3gUArP-2.)
+            int step = Math.Max(8, ((upper.Length + pieces) / (pieces + 1) + 7) & ~7);
             List<byte[]> fragments = [];
             for (int offset = 0; offset < upper.Length; offset += step)
             {
@@ -142,7 +145,7 @@ public sealed class Nat66IcmpAndFragmentProperties
             {
                 byte[] copy = [.. fragment];
                 TranslationResult result = engine.Translate(copy, copy.Length, 0);
-                Assert.NotEqual(Verdict.Drop, result.Verdict);
+                Assert.True(result.Verdict != Verdict.Drop, $"fragment at {OffsetOf(fragment)} of {fragments.Count} dropped: {result.Reason}");
                 if (result.Verdict == Verdict.Forward)
                 {
                     translated[OffsetOf(copy)] = copy;
