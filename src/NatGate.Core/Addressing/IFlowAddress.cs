@@ -51,4 +51,10 @@ public interface IFlowAddress<TSelf> : IEquatable<TSelf>, IComparable<TSelf>, IE
 
     /// <summary>The address as a rule or a listing names it, with its family.</summary>
     static abstract IpAddress ToIpAddress(TSelf address);
+
+    /// <summary>The address from its <see cref="Size"/> bytes as on the wire.</summary>
+    static abstract TSelf Read(ReadOnlySpan<byte> bytes);
+
+    /// <summary>Writes the address's <see cref="Size"/> bytes as on the wire.</summary>
+    void Write(Span<byte> bytes);
 }

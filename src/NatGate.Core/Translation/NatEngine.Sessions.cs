@@ -1,3 +1,4 @@
+using NatGate.Core.Offload;
 using NatGate.Core.Addressing;
 using NatGate.Core.Control;
 using NatGate.Core.Packets;
@@ -14,6 +15,7 @@ public sealed partial class NatEngine
     /// </summary>
     public int ExpireSessions(long nowTicks)
     {
+        latestTicks = nowTicks;
         int expired = sessions.Expire(nowTicks, IsLocked) + (ipv6?.Sessions.Expire(nowTicks, IsLocked) ?? 0)
             + (nat64?.Sessions.Expire(nowTicks, IsLocked) ?? 0);
         // Held fragments whose first fragment never came are dropped here, and counted.
@@ -24,6 +26,9 @@ public sealed partial class NatEngine
         }
         return expired;
     }
+
+    // The time of the last expiry run: listings read the offload cache's last-seen times against it.
+    private long latestTicks;
 
     /// <summary>Sessions by protocol name and state, for metrics: counts kept as they change, no walk of the table.</summary>
     public IReadOnlyDictionary<(string Protocol, string State), int> CountSessions() => sessions.Census.Counts();
@@ -80,6 +85,8 @@ public sealed partial class NatEngine
         IpFlow externalKey = outside ? original.Reverse() : translated;
         RuleSlot? rule = rules[session.RuleIndex];
         long expires = rule is null ? table.TicksOf(session.LastSeenSeconds + 1) : view.Sessions.DeadlineOf(session);
+        // What the fast path carried of it, besides what the engine translated itself.
+        OffloadActivity carried = view.Sessions.Offload?.ActivityOf(index, session, latestTicks) ?? default;
         return new SessionInfo
         {
             Id = id,
@@ -103,10 +110,10 @@ public sealed partial class NatEngine
             State = session.Original.Protocol == IpProtocol.Tcp ? TcpStateName(session.Tcp) : "Active",
             Rule = session.RuleIndex,
             RuleLabel = rule?.Rule.Label,
-            PacketsOut = outside ? session.PacketsReply : session.PacketsForward,
-            PacketsIn = outside ? session.PacketsForward : session.PacketsReply,
-            BytesOut = (long)(outside ? session.BytesReply : session.BytesForward),
-            BytesIn = (long)(outside ? session.BytesForward : session.BytesReply),
+            PacketsOut = (long)(outside ? session.PacketsReply + carried.PacketsReply : session.PacketsForward + carried.PacketsForward),
+            PacketsIn = (long)(outside ? session.PacketsForward + carried.PacketsForward : session.PacketsReply + carried.PacketsReply),
+            BytesOut = (long)(outside ? session.BytesReply + carried.BytesReply : session.BytesForward + carried.BytesForward),
+            BytesIn = (long)(outside ? session.BytesForward + carried.BytesForward : session.BytesReply + carried.BytesReply),
         };
     }
 }

@@ -2,6 +2,7 @@ using NatGate.Core.Control;
 using System.Security.Cryptography;
 using NatGate.Core.Addressing;
 using NatGate.Core.Packets;
+using NatGate.Core.Offload;
 using NatGate.Core.Ports;
 using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
@@ -49,6 +50,10 @@ public sealed partial class NatEngine
             if (eventsObserved)
             {
                 ipv6.Sessions.Observe(new SessionEvents<Ipv6Address>(this, (SessionTableView<Ipv6Address>)ipv6, table.Capacity));
+            }
+            if (offload is not null)
+            {
+                ipv6.Sessions.UseOffload(new OffloadTracker<Ipv6Address>(offload, flows, rules, table.Capacity));
             }
         }
         return ipv6;
@@ -115,6 +120,55 @@ public sealed partial class NatEngine
     }
 
     private bool eventsObserved;
+
+    private ISessionOffload? offload;
+
+    /// <summary>
+    /// Hands the decided sessions of IPv4 and NAT66 to a cache below the engine that rewrites
+    /// their packets without it (the kernel fast path, DESIGN.md "Two paths"), those in the table
+    /// now included. The engine stays the authority: sessions leave the cache when they end here,
+    /// and expiry asks the cache when it last carried a session's packets. NAT64 stays with the
+    /// engine (a change of family is not a rewrite). Once per engine.
+    /// </summary>
+    public void UseOffload(ISessionOffload cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (offload is not null)
+        {
+            throw new InvalidOperationException("the engine already has an offload cache");
+        }
+        offload = cache;
+        sessions.UseOffload(new OffloadTracker<Ipv4Address>(cache, table, rules, 0));
+        ipv6?.Sessions.UseOffload(new OffloadTracker<Ipv6Address>(cache, ipv6.Table, rules, table.Capacity));
+    }
+
+    /// <summary>Sessions in the offload cache, both families.</summary>
+    public int OffloadedSessionCount => (sessions.Offload?.Count ?? 0) + (ipv6?.Sessions.Offload?.Count ?? 0);
+
+    /// <summary>Sessions the offload cache refused since the start (it was full): they stayed with the engine.</summary>
+    public long OffloadRefusedCount => (sessions.Offload?.Refused ?? 0) + (ipv6?.Sessions.Offload?.Refused ?? 0);
+
+    /// <summary>The sessions the engine has put in the offload cache, as it put them: what a checker compares the cache with.</summary>
+    public (List<OffloadedSession<Ipv4Address>> Ipv4, List<OffloadedSession<Ipv6Address>> Ipv6) OffloadedSessions()
+        => (Offloaded(sessions.Offload, table), Offloaded(ipv6?.Sessions.Offload, ipv6?.Table));
+
+    private static List<OffloadedSession<TAddress>> Offloaded<TAddress>(OffloadTracker<TAddress>? tracker, FlowTable<TAddress>? flows)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        List<OffloadedSession<TAddress>> found = [];
+        if (tracker is null || flows is null)
+        {
+            return found;
+        }
+        for (int index = 0; index < flows.Capacity; index++)
+        {
+            if (tracker.IsOffloaded(index))
+            {
+                found.Add(tracker.Describe(index, flows.At(index)));
+            }
+        }
+        return found;
+    }
 
     /// <summary>
     /// A table's session store's observer that raises <see cref="SessionChanged"/>, describing the

@@ -53,6 +53,17 @@ internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlot
     /// <summary>The counts by protocol and state (shared by both families' stores): always kept, and called directly (a sealed class, no dispatch on the new-session path).</summary>
     public SessionCensus Census => census;
 
+    /// <summary>The cache below the engine that carries this table's decided sessions (the kernel fast path); null: none.</summary>
+    public OffloadTracker<TAddress>? Offload { get; private set; }
+
+    /// <summary>Keeps the sessions in <paramref name="tracker"/>'s cache from now on, and offers it those already here.</summary>
+    public void UseOffload(OffloadTracker<TAddress> tracker)
+    {
+        Offload = tracker;
+        Observe(tracker);
+        tracker.AddExisting();
+    }
+
     /// <summary>Adds an observer besides the census.</summary>
     public void Observe(ISessionObserver<TAddress> observer) => observers = [.. observers, observer];
 
@@ -153,6 +164,11 @@ internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlot
                 else if (deadline > nowTicks)
                 {
                     table.Wheel.Schedule(index, deadline);
+                }
+                else if (Offload is not null && Offload.Refresh(index, ref table.At(index), nowTicks) && DeadlineOf(table.At(index)) > nowTicks)
+                {
+                    // The fast path carried its traffic since the engine last saw it (DESIGN.md, "Two paths").
+                    table.Wheel.Schedule(index, DeadlineOf(table.At(index)));
                 }
                 else
                 {

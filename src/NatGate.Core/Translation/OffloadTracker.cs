@@ -1,0 +1,131 @@
+using NatGate.Core.Addressing;
+using NatGate.Core.Control;
+using NatGate.Core.Offload;
+using NatGate.Core.Packets;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Core.Translation;
+
+/// <summary>
+/// Keeps one family's sessions in an <see cref="ISessionOffload"/> (the kernel fast path) as the
+/// session store changes them: a session goes in once it is decided and comes out when it ends,
+/// so the cache never holds what the table does not. Decided means: UDP and ICMP echo at once;
+/// TCP once established, so the handshake's last ACK reaches the engine (the cache leaves SYN,
+/// FIN and RST to it as well, so every TCP state change is still seen here). Sessions of a rule
+/// with an application helper stay with the engine, which must see their payload.
+/// </summary>
+internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTable<TAddress> table, RuleSlotTable rules, int firstId) : ISessionObserver<TAddress>
+    where TAddress : unmanaged, IFlowAddress<TAddress>
+{
+    // One bit per slot: whether the session there is in the cache (a removal asks the cache only
+    // then). Zeroed memory, so untouched pages of a large table cost nothing.
+    private readonly ulong[] offloaded = new ulong[(table.Capacity + 63) / 64];
+
+    public ISessionOffload Offload => offload;
+
+    /// <summary>Sessions in the cache.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>Sessions the cache refused (full): they stay with the engine.</summary>
+    public long Refused { get; private set; }
+
+    public bool IsOffloaded(int index) => (offloaded[index >> 6] & (1UL << index)) != 0;
+
+    public void Created(int index, in Session<TAddress> session)
+    {
+        if (IsDecided(session))
+        {
+            Add(index, session);
+        }
+    }
+
+    public void TcpStateChanged(int index, in Session<TAddress> session, TcpTracking before)
+    {
+        if (!IsOffloaded(index) && IsDecided(session))
+        {
+            Add(index, session);
+        }
+    }
+
+    public void Removed(int index, in Session<TAddress> session, SessionEndReason reason)
+    {
+        if (IsOffloaded(index))
+        {
+            offload.Remove(Describe(index, session));
+            offloaded[index >> 6] &= ~(1UL << index);
+            Count--;
+        }
+    }
+
+    /// <summary>Offers every session already in the table (those restored before the cache was attached).</summary>
+    public void AddExisting()
+    {
+        for (int index = 0; index < table.Capacity; index++)
+        {
+            ref Session<TAddress> session = ref table.At(index);
+            if (!session.IsFree && !IsOffloaded(index) && IsDecided(session))
+            {
+                Add(index, session);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Before a session expires: takes the cache's last-seen time into the session when the cache
+    /// carried its traffic since, with the engine's own rule for which packets refresh it (RFC
+    /// 4787 REQ-6: inbound UDP only when the rule says so). True when it moved the time on.
+    /// </summary>
+    public bool Refresh(int index, ref Session<TAddress> session, long nowTicks)
+    {
+        if (!IsOffloaded(index) || !offload.TryGetActivity(Describe(index, session), nowTicks, out OffloadActivity activity))
+        {
+            return false;
+        }
+        bool initiatedOutside = (session.Attributes & SessionAttributes.InitiatedOutside) != 0;
+        long outbound = initiatedOutside ? activity.LastSeenReplyTicks : activity.LastSeenForwardTicks;
+        long inbound = initiatedOutside ? activity.LastSeenForwardTicks : activity.LastSeenReplyTicks;
+        long lastSeen = outbound;
+        if (session.Original.Protocol != IpProtocol.Udp || rules[session.RuleIndex]?.UdpInboundRefresh == true)
+        {
+            lastSeen = Math.Max(lastSeen, inbound);
+        }
+        uint seconds = table.SecondsSinceEpoch(Math.Min(lastSeen, nowTicks));
+        if (seconds <= session.LastSeenSeconds)
+        {
+            return false;
+        }
+        session.LastSeenSeconds = seconds;
+        return true;
+    }
+
+    /// <summary>What the cache carried of a session, for listings; empty when it holds none of it.</summary>
+    public OffloadActivity ActivityOf(int index, in Session<TAddress> session, long nowTicks)
+        => IsOffloaded(index) && offload.TryGetActivity(Describe(index, session), nowTicks, out OffloadActivity activity) ? activity : default;
+
+    /// <summary>The session as the cache knows it.</summary>
+    public OffloadedSession<TAddress> Describe(int index, in Session<TAddress> session)
+        => new(firstId + index, session.Original, session.Translated, (session.Attributes & SessionAttributes.InitiatedOutside) != 0);
+
+    private bool IsDecided(in Session<TAddress> session)
+    {
+        IpProtocol protocol = session.Original.Protocol;
+        if (!OffloadDeltas.Carries<TAddress>(protocol) || rules[session.RuleIndex]?.Rule.Proxy is not null)
+        {
+            return false;
+        }
+        return protocol != IpProtocol.Tcp || SessionStore<TAddress>.IsLongLived(session.Tcp);
+    }
+
+    private void Add(int index, in Session<TAddress> session)
+    {
+        if (offload.TryAdd(Describe(index, session)))
+        {
+            offloaded[index >> 6] |= 1UL << index;
+            Count++;
+        }
+        else
+        {
+            Refused++;
+        }
+    }
+}
