@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+/* NatGate's kernel fast path (DESIGN.md, "Two paths"; issue 13): a tc program at the ingress of
+ * the inside-facing and outside-facing interfaces. It rewrites the packets of sessions the C#
+ * engine has decided and written into natgate_flows, and leaves everything else untouched
+ * (TC_ACT_OK), so policy routing takes it to the TUN, where the engine decides.
+ *
+ * The verifier forgets every packet pointer after a helper that may move the skb's data
+ * (bpf_skb_store_bytes, bpf_l3_csum_replace, bpf_l4_csum_replace): all parsing happens first,
+ * and the rewrite works on offsets only. */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "natgate_fastpath.h"
+
+/* The project is MIT; "Dual MIT/GPL" is GPL-compatible to the kernel (license_is_gpl_compatible),
+ * so GPL-only helpers stay available. */
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Sized by the loader (bpf_map__set_max_entries) before load; two entries per session. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * 1048576);
+	__type(key, struct natgate_flow_key);
+	__type(value, struct natgate_flow_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} natgate_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NATGATE_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} natgate_stats SEC(".maps");
+
+/* bpf_l4_csum_replace: the packet is IPv6, which has no header checksum, so a CHECKSUM_COMPLETE
+ * skb's csum must not take the pseudo-header's change (the address bytes carry it). Linux 6.16
+ * (net/core/filter.c, "bpf: Fix L4 csum update on IPv6 in CHECKSUM_COMPLETE", also in stable);
+ * older kernels refuse the flag with EINVAL and are called without it. Defined here because
+ * distributions' uapi headers may predate it. */
+#define NATGATE_BPF_F_IPV6 (1ULL << 7)
+
+#define IPV4_FRAGMENT_MASK 0x3fff /* MF and the fragment offset (RFC 791 3.1) */
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_FLAGS_OFFSET 13
+#define TCP_CHECKSUM_OFFSET 16
+#define UDP_CHECKSUM_OFFSET 6
+#define ICMP_CHECKSUM_OFFSET 2
+#define ICMP_IDENTIFIER_OFFSET 4
+#define ICMP_ECHO_REPLY 0      /* RFC 792 */
+#define ICMP_ECHO_REQUEST 8
+#define ICMPV6_ECHO_REQUEST 128 /* RFC 4443 4.1 */
+#define ICMPV6_ECHO_REPLY 129
+
+static __always_inline void count(__u32 stat, __u64 amount)
+{
+	__u64 *counter = bpf_map_lookup_elem(&natgate_stats, &stat);
+	if (counter)
+		*counter += amount; /* per-CPU: no other writer */
+}
+
+static __always_inline int pass(__u32 stat)
+{
+	count(stat, 1);
+	return TC_ACT_OK;
+}
+
+/* Where the packet's fields lie, found while parsing; the rewrite uses these offsets only. */
+struct layout {
+	__u32 addresses;      /* source address, the destination follows it */
+	__u32 address_size;   /* 4 or 16 */
+	__u32 ip_checksum;    /* IPv4 header checksum; 0 for IPv6 */
+	__u32 ports;          /* TCP/UDP source port (the destination follows) or the ICMP identifier */
+	__u32 l4_checksum;
+	__u64 l4_flags;       /* BPF_F_MARK_MANGLED_0 for UDP over IPv4 */
+	__u8 icmp;            /* the identifier (2 bytes) replaces both ports */
+	__u8 icmp_request;
+};
+
+/* Reads the transport header at l4 into the key and the layout; returns -1 (with the stat to
+ * count in *stat) when the program leaves the packet to the engine. */
+static __always_inline int parse_transport(void *data, void *data_end, __u32 l4, __u8 protocol, __u8 family,
+					   struct natgate_flow_key *key, struct layout *where, __u32 *stat)
+{
+	void *header = data + l4;
+	where->ports = l4;
+	switch (protocol) {
+	case IPPROTO_TCP:
+		if (header + 20 > data_end)
+			goto not_handled;
+		/* Connection state changes belong to the engine (issue 13: SYN, FIN and RST). */
+		if (((__u8 *)header)[TCP_FLAGS_OFFSET] & (TCP_FIN | TCP_SYN | TCP_RST)) {
+			*stat = NATGATE_STAT_TCP_CONTROL;
+			return -1;
+		}
+		key->source_port = ((__be16 *)header)[0];
+		key->destination_port = ((__be16 *)header)[1];
+		where->l4_checksum = l4 + TCP_CHECKSUM_OFFSET;
+		return 0;
+	case IPPROTO_UDP:
+		if (header + 8 > data_end)
+			goto not_handled;
+		key->source_port = ((__be16 *)header)[0];
+		key->destination_port = ((__be16 *)header)[1];
+		where->l4_checksum = l4 + UDP_CHECKSUM_OFFSET;
+		/* Over IPv4 a zero UDP checksum means none (RFC 768); over IPv6 it is mandatory (RFC 8200 8.1). */
+		if (family == 4)
+			where->l4_flags = BPF_F_MARK_MANGLED_0;
+		return 0;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6: {
+		if (header + 8 > data_end)
+			goto not_handled;
+		__u8 type = ((__u8 *)header)[0];
+		if (protocol == IPPROTO_ICMP && type == ICMP_ECHO_REQUEST)
+			where->icmp_request = 1;
+		else if (protocol == IPPROTO_ICMPV6 && type == ICMPV6_ECHO_REQUEST)
+			where->icmp_request = 1;
+		else if (!(protocol == IPPROTO_ICMP && type == ICMP_ECHO_REPLY) &&
+			 !(protocol == IPPROTO_ICMPV6 && type == ICMPV6_ECHO_REPLY))
+			goto not_handled; /* errors quote a packet the engine must translate too */
+		__be16 identifier = *(__be16 *)(header + ICMP_IDENTIFIER_OFFSET);
+		key->source_port = identifier;
+		key->destination_port = identifier;
+		where->icmp = 1;
+		where->ports = l4 + ICMP_IDENTIFIER_OFFSET;
+		where->l4_checksum = l4 + ICMP_CHECKSUM_OFFSET;
+		return 0;
+	}
+	}
+not_handled:
+	*stat = NATGATE_STAT_NOT_HANDLED;
+	return -1;
+}
+
+/* Rewrites addresses, then ports, fixing checksums with the entry's deltas; 0 or a helper's error.
+ * bpf_l4_csum_replace with from = 0 adds `to` as a ones' complement difference
+ * (inet_proto_csum_replace_by_diff). With BPF_F_PSEUDO_HDR it also updates a partial checksum
+ * (CHECKSUM_PARTIAL, GSO), whose field holds the pseudo-header's sum alone; without it a partial
+ * checksum is left, since the ports are summed with the data when the checksum is completed. */
+static __always_inline long rewrite(struct __sk_buff *skb, const struct layout *where, const struct natgate_flow_value *value)
+{
+	long error;
+	if (where->address_size == 4) {
+		__u8 addresses[8];
+		__builtin_memcpy(addresses, value->source, 4);
+		__builtin_memcpy(addresses + 4, value->destination, 4);
+		error = bpf_skb_store_bytes(skb, where->addresses, addresses, sizeof(addresses), 0);
+		if (error)
+			return error;
+		if (value->ip_delta) {
+			error = bpf_l3_csum_replace(skb, where->ip_checksum, 0, value->ip_delta, 0);
+			if (error)
+				return error;
+		}
+		/* ICMPv4's checksum covers no pseudo-header; the engine writes 0 for it. */
+		if (value->pseudo_delta) {
+			error = bpf_l4_csum_replace(skb, where->l4_checksum, 0, value->pseudo_delta,
+						    BPF_F_PSEUDO_HDR | where->l4_flags);
+			if (error)
+				return error;
+		}
+	} else {
+		/* The value's source and destination lie side by side, as in the IPv6 header. */
+		error = bpf_skb_store_bytes(skb, where->addresses, value->source, 32, 0);
+		if (error)
+			return error;
+		if (value->pseudo_delta) {
+			error = bpf_l4_csum_replace(skb, where->l4_checksum, 0, value->pseudo_delta,
+						    BPF_F_PSEUDO_HDR | NATGATE_BPF_F_IPV6 | where->l4_flags);
+			/* The flags are checked before anything is written: a kernel without BPF_F_IPV6 is asked again. */
+			if (error == -22 /* EINVAL */)
+				error = bpf_l4_csum_replace(skb, where->l4_checksum, 0, value->pseudo_delta,
+							    BPF_F_PSEUDO_HDR | where->l4_flags);
+			if (error)
+				return error;
+		}
+	}
+	if (where->icmp)
+		error = bpf_skb_store_bytes(skb, where->ports, &value->source_port, 2, 0);
+	else
+		error = bpf_skb_store_bytes(skb, where->ports, &value->source_port, 4, 0);
+	if (error)
+		return error;
+	if (value->port_delta)
+		error = bpf_l4_csum_replace(skb, where->l4_checksum, 0, value->port_delta, where->l4_flags);
+	return error;
+}
+
+SEC("tc")
+int natgate_ingress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *ethernet = data;
+	if ((void *)(ethernet + 1) > data_end)
+		return TC_ACT_OK;
+
+	struct natgate_flow_key key;
+	__builtin_memset(&key, 0, sizeof(key));
+	struct layout where;
+	__builtin_memset(&where, 0, sizeof(where));
+	__u32 stat = NATGATE_STAT_NOT_HANDLED;
+	__u32 l4;
+	__u8 protocol;
+
+	if (ethernet->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(ethernet + 1);
+		if ((void *)(ip + 1) > data_end)
+			return TC_ACT_OK;
+		/* Options (IHL > 5) are the engine's (issue 13), and so are fragments: only the first
+		 * carries the ports (RFC 791). TTL <= 1: the engine answers with Time Exceeded. */
+		if (ip->version != 4 || ip->ihl != 5)
+			return pass(NATGATE_STAT_NOT_HANDLED);
+		if (ip->frag_off & bpf_htons(IPV4_FRAGMENT_MASK))
+			return pass(NATGATE_STAT_FRAGMENT);
+		if (ip->ttl <= 1)
+			return pass(NATGATE_STAT_NOT_HANDLED);
+		protocol = ip->protocol;
+		key.family = 4;
+		__builtin_memcpy(key.source, &ip->saddr, 4);
+		__builtin_memcpy(key.destination, &ip->daddr, 4);
+		where.addresses = sizeof(struct ethhdr) + __builtin_offsetof(struct iphdr, saddr);
+		where.address_size = 4;
+		where.ip_checksum = sizeof(struct ethhdr) + __builtin_offsetof(struct iphdr, check);
+		l4 = sizeof(struct ethhdr) + sizeof(struct iphdr);
+		if (protocol == IPPROTO_ICMPV6)
+			return pass(NATGATE_STAT_NOT_HANDLED);
+	} else if (ethernet->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip = (void *)(ethernet + 1);
+		if ((void *)(ip + 1) > data_end)
+			return TC_ACT_OK;
+		/* Extension headers (the Fragment header among them) are the engine's (RFC 8200 4). */
+		if (ip->version != 6 || ip->hop_limit <= 1)
+			return pass(NATGATE_STAT_NOT_HANDLED);
+		protocol = ip->nexthdr;
+		if (protocol == 44 /* Fragment, RFC 8200 4.5 */)
+			return pass(NATGATE_STAT_FRAGMENT);
+		if (protocol == IPPROTO_ICMP)
+			return pass(NATGATE_STAT_NOT_HANDLED);
+		key.family = 6;
+		__builtin_memcpy(key.source, &ip->saddr, 16);
+		__builtin_memcpy(key.destination, &ip->daddr, 16);
+		where.addresses = sizeof(struct ethhdr) + __builtin_offsetof(struct ipv6hdr, saddr);
+		where.address_size = 16;
+		l4 = sizeof(struct ethhdr) + sizeof(struct ipv6hdr);
+	} else {
+		return TC_ACT_OK; /* ARP, VLAN and the rest: not IP, not counted */
+	}
+
+	key.protocol = protocol;
+	if (parse_transport(data, data_end, l4, protocol, key.family, &key, &where, &stat))
+		return pass(stat);
+
+	struct natgate_flow_value *value = bpf_map_lookup_elem(&natgate_flows, &key);
+	if (!value)
+		return pass(NATGATE_STAT_MISS);
+	/* An echo session carries requests one way and replies the other; the other kind is the engine's. */
+	if (where.icmp && !!(value->flags & NATGATE_FLOW_ICMP_REQUESTS) != where.icmp_request)
+		return pass(NATGATE_STAT_NOT_HANDLED);
+
+	/* The IP length: the frame less its Ethernet header (a GSO packet counts its whole length). */
+	__u64 length = skb->len - sizeof(struct ethhdr);
+	if (rewrite(skb, &where, value)) {
+		/* Something may already be written: a half-rewritten packet must never leave. */
+		count(NATGATE_STAT_REWRITE_FAILED, 1);
+		return TC_ACT_SHOT;
+	}
+	__sync_fetch_and_add(&value->packets, 1);
+	__sync_fetch_and_add(&value->bytes, length);
+	value->last_seen_ns = bpf_ktime_get_ns();
+	count(NATGATE_STAT_REWRITTEN, 1);
+	count(NATGATE_STAT_REWRITTEN_BYTES, length);
+	return TC_ACT_OK;
+}
