@@ -137,6 +137,49 @@ public sealed record StaticMappingView
 /// <summary>Set-NetNatGlobal -InterRoutingDomainHairpinningMode: "Enabled" or "Disabled".</summary>
 public sealed record HairpinningView(string Mode);
 
+/// <summary>
+/// The kernel fast path (GET /v1/fastpath): whether it runs and where, what it carried, and with
+/// ?check=true a comparison of its map with the engine's table (the map must hold exactly the
+/// sessions the engine gave it, each as the engine decided it).
+/// </summary>
+public sealed record FastPathView
+{
+    public bool Enabled { get; init; }
+
+    /// <summary>Why it is off, when it is.</summary>
+    public string? Reason { get; init; }
+
+    public IReadOnlyList<string> Interfaces { get; init; } = [];
+
+    public string? PinDirectory { get; init; }
+
+    /// <summary>Sessions the engine has put in the map.</summary>
+    public long Sessions { get; init; }
+
+    /// <summary>Sessions the map refused (full); they stay on the TUN path.</summary>
+    public long Refused { get; init; }
+
+    public ulong Rewritten { get; init; }
+    public ulong RewrittenBytes { get; init; }
+    public ulong Missed { get; init; }
+    public ulong TcpControl { get; init; }
+    public ulong Fragments { get; init; }
+    public ulong NotHandled { get; init; }
+    public ulong RewriteFailed { get; init; }
+
+    public FastPathCheckView? Check { get; init; }
+}
+
+/// <summary>
+/// The map against the table: <paramref name="Expected"/> entries (two per offloaded session),
+/// <paramref name="Found"/> in the map; missing, stale (in the map for no session) and differing
+/// entries, with a few examples.
+/// </summary>
+public sealed record FastPathCheckView(int Expected, int Found, int Missing, int Stale, int Differing, IReadOnlyList<string> Examples)
+{
+    public bool Equal => Missing == 0 && Stale == 0 && Differing == 0;
+}
+
 /// <summary>Serialization of the control API's bodies, generated at compile time.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     UseStringEnumConverter = true,
@@ -165,4 +208,5 @@ public sealed record HairpinningView(string Mode);
 [JsonSerializable(typeof(StaticMappingView))]
 [JsonSerializable(typeof(IReadOnlyList<StaticMappingView>))]
 [JsonSerializable(typeof(HairpinningView))]
+[JsonSerializable(typeof(FastPathView))]
 public sealed partial class ControlJson : JsonSerializerContext;

@@ -148,15 +148,25 @@ internal sealed class GatewayLab : IDisposable
         return (outside, inside, rules);
     }
 
+    /// <summary>Runs a natgate command against this lab's daemon (in the gateway namespace, with its control directory) and returns what it printed; throws when it fails.</summary>
+    public string Cli(params string[] arguments)
+        => ExecChecked(Gateway, [Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "natgate.dll"), .. arguments, "--control", ControlDirectory]);
+
     /// <summary>Starts natgate in the gateway namespace and waits until it is translating.</summary>
     public BackgroundProcess StartNatGate(params string[] arguments) => StartNatGateWith([], arguments);
 
-    /// <summary>Starts natgate with extra environment variables (NAME=VALUE) and waits until it is translating.</summary>
+    /// <summary>
+    /// Starts natgate with extra environment variables (NAME=VALUE) and waits until it is translating.
+    /// Unless the test says otherwise, with --fast-path on: every end-to-end test runs with the
+    /// kernel fast path (issue 13), and a machine where it cannot load fails the test rather than
+    /// quietly testing the TUN path alone.
+    /// </summary>
     public BackgroundProcess StartNatGateWith(string[] environment, params string[] arguments)
     {
         string natgate = Path.Combine(AppContext.BaseDirectory, "natgate.dll");
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
-        BackgroundProcess daemon = Start(Gateway, ["env", .. environment, dotnet, natgate, "run", "--control", ControlDirectory, .. arguments]);
+        string[] fastPath = arguments.Contains("--fast-path") ? [] : ["--fast-path", "on"];
+        BackgroundProcess daemon = Start(Gateway, ["env", .. environment, dotnet, natgate, "run", "--control", ControlDirectory, .. arguments, .. fastPath]);
         daemon.WaitFor("natgate running", TimeSpan.FromSeconds(30));
         return daemon;
     }

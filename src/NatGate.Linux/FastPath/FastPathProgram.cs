@@ -22,6 +22,9 @@ public sealed unsafe class FastPathProgram : IDisposable
     /// <summary>The compiled program, built beside NatGate.Linux's assembly (NatGate.Linux.csproj).</summary>
     public const string ObjectFileName = "natgate_fastpath.bpf.o";
 
+    /// <summary>Where bpffs is mounted (and mounted by <see cref="Load(string, int)"/> when it is not).</summary>
+    public const string BpfMountPoint = BpfFileSystem.MountPoint;
+
     /// <summary>The tc program's name in the object (SEC("tc"), natgate_ingress).</summary>
     public const string ProgramName = "natgate_ingress";
 
@@ -94,7 +97,14 @@ public sealed unsafe class FastPathProgram : IDisposable
             throw new FastPathException($"the fast path program was not built: {objectPath} is missing (install clang and libbpf-dev, then build NatGate again).");
         }
         bool mounted = BpfFileSystem.EnsureMounted();
-        if (!BpfFileSystem.IsMounted(Path.GetDirectoryName(Path.GetFullPath(pinDirectory)) ?? pinDirectory))
+        // The directory and its parents may not exist yet (they are made below): the nearest one
+        // that does must be on bpffs.
+        string? existing = Path.GetFullPath(pinDirectory);
+        while (existing is not null && !Directory.Exists(existing))
+        {
+            existing = Path.GetDirectoryName(existing);
+        }
+        if (existing is null || !BpfFileSystem.IsMounted(existing))
         {
             throw new FastPathException($"pinning the fast path's maps failed: {pinDirectory} is not on bpffs (use a directory under {BpfFileSystem.MountPoint}).");
         }

@@ -55,6 +55,10 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "setpriority", SetLastError = true)]
     public static partial int SetPriority(int which, int who, int priority);
 
+    /// <summary>if_nametoindex(3), in the calling thread's network namespace; 0 when there is no such interface.</summary>
+    [LibraryImport("libc", EntryPoint = "if_nametoindex", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial uint InterfaceNameToIndex(string name);
+
     /// <summary>geteuid(2).</summary>
     [LibraryImport("libc", EntryPoint = "geteuid")]
     public static partial uint GetEffectiveUserId();

@@ -88,6 +88,13 @@ public sealed record GatewayPlumbingOptions
     /// </summary>
     public IReadOnlyList<string> InsideInterfaces { get; init; } = [];
 
+    /// <summary>
+    /// The kernel fast path rewrites packets at the inside interfaces' ingress (DESIGN.md, "Two
+    /// paths"), before routing: with an external address shared with the host, those interfaces
+    /// then carry the host's own address as a source, as the TUN does.
+    /// </summary>
+    public bool KernelFastPath { get; init; }
+
     /// <summary>The preference of NatGate's first rule; its rules take this one and the five after it (<see cref="PlumbingPlan.Create"/>).</summary>
     public int FirstRulePreference { get; init; } = 999;
 

@@ -9,4 +9,7 @@ public static class InterfaceNames
     public static bool IsValid(string? name)
         => !string.IsNullOrEmpty(name) && System.Text.Encoding.UTF8.GetByteCount(name) <= 15
             && name.AsSpan().IndexOfAny(Forbidden) < 0 && name is not ("." or "..");
+
+    /// <summary>The interface's index in the calling thread's network namespace (if_nametoindex(3)); 0 when there is none of that name.</summary>
+    public static int IndexOf(string name) => IsValid(name) ? (int)Interop.Libc.InterfaceNameToIndex(name) : 0;
 }

@@ -276,6 +276,14 @@ public sealed record PlumbingPlan(
             // Translated packets come back from the TUN with the host's own address as their
             // source, which the kernel takes for a martian unless the TUN may carry local sources.
             sysctls.Add(new SysctlSetting($"net/ipv4/conf/{tun}/accept_local", "1"));
+            if (options.KernelFastPath)
+            {
+                // The fast path rewrites at the inside interfaces' ingress, so they do too.
+                foreach (string device in guard.SelectMany(rule => rule.AllowedInterfaces).Where(device => device != "lo" && device != tun).Distinct().Order(StringComparer.Ordinal))
+                {
+                    sysctls.Add(new SysctlSetting($"net/ipv4/conf/{device}/accept_local", "1"));
+                }
+            }
             sysctls.Add(new SysctlSetting(SharedAddress.ReservedPortsPath, SharedAddress.MergeReserved(facts.ReservedPorts, reserved)));
         }
         if (options.LocalRedirects.Any(redirect => !redirect.Address.IsIpv6 && LoopbackNetwork.Contains(redirect.Address.AsIpv4)))

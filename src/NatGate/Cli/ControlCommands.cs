@@ -17,7 +17,7 @@ internal static class ControlCommands
 {
     public static IEnumerable<Command> Create() =>
     [
-        Sessions(), Stats(), Rules(), Lookup(), Put(), LockCommand(), State(),
+        Sessions(), Stats(), FastPath(), Rules(), Lookup(), Put(), LockCommand(), State(),
         .. NetNatCommands.Create(), .. IpnatCommands.Create(),
     ];
 
@@ -69,6 +69,53 @@ internal static class ControlCommands
             return new ControlReply(console => RenderStatistics(console, statistics));
         });
         return command;
+    }
+
+    private static Command FastPath()
+    {
+        var check = new Option<bool>("--check") { Description = "Compare the kernel's map with the session table; exit 1 when they differ." };
+        var invocation = new ControlInvocation();
+        Command command = invocation.AddTo(new Command("fastpath", "Show the kernel fast path: where it is attached and what it carried.") { check });
+        invocation.SetAction(command, async (parseResult, client, token) =>
+        {
+            bool checking = parseResult.GetValue(check);
+            FastPathView view = await client.FastPathAsync(checking, token).ConfigureAwait(false);
+            int exitCode = checking && view.Check is { Equal: false } ? ExitCodes.Failure : ExitCodes.Success;
+            return new ControlReply(console => RenderFastPath(console, view), ExitCode: exitCode);
+        });
+        return command;
+    }
+
+    public static void RenderFastPath(IAnsiConsole console, FastPathView view)
+    {
+        var table = Table("Figure", "Value");
+        Row(table, "enabled", view.Enabled ? "yes" : $"no: {view.Reason}");
+        if (view.Enabled)
+        {
+            Row(table, "attached to", string.Join(", ", view.Interfaces));
+            Row(table, "maps pinned in", view.PinDirectory ?? "");
+        }
+        void Add(string name, ulong value) => Row(table, name, value.ToString(CultureInfo.InvariantCulture));
+        Add("sessions", (ulong)view.Sessions);
+        Add("refused (map full)", (ulong)view.Refused);
+        Add("packets rewritten", view.Rewritten);
+        Add("bytes rewritten", view.RewrittenBytes);
+        Add("left to the TUN: no entry", view.Missed);
+        Add("left to the TUN: SYN, FIN, RST", view.TcpControl);
+        Add("left to the TUN: fragments", view.Fragments);
+        Add("left to the TUN: not handled", view.NotHandled);
+        Add("dropped: rewrite failed", view.RewriteFailed);
+        if (view.Check is { } result)
+        {
+            Row(table, "map against table", result.Equal
+                ? $"equal ({result.Found} entries)"
+                : $"DIFFERENT: {result.Missing} missing, {result.Stale} stale, {result.Differing} differing of {result.Expected} expected");
+            foreach (string example in result.Examples)
+            {
+                Row(table, "", example);
+            }
+        }
+        console.Write(table);
     }
 
     public static void RenderStatistics(IAnsiConsole console, StatisticsView statistics)

@@ -42,6 +42,7 @@ internal static class RunCommand
         var noOffload = new Option<bool>("--no-offload") { Description = "Turn off checksum and segmentation offload on the TUN (one packet per read, checksums complete)." };
         var queues = new Option<int>("--queues") { Description = "TUN queues, one worker thread each (the two directions of a session may meet on different queues: the table is shared).", DefaultValueFactory = _ => 1 };
         var busyPoll = new Option<int>("--busy-poll") { Description = "Microseconds a worker keeps reading after traffic before it sleeps: less latency for a little CPU while traffic flows (0: off).", DefaultValueFactory = _ => 100 };
+        var fastPath = new Option<string>("--fast-path") { Description = "Rewrite established flows in the kernel (a tc eBPF program NatGate programs): auto (where BPF loads, else the TUN alone, said in the log), on (or do not start) or off.", DefaultValueFactory = _ => "auto" };
         var maximumSessions = new Option<int>("--max-sessions") { Description = "Sessions the table holds at most.", DefaultValueFactory = _ => 1 << 20 };
         var maximumSessionsPerHost = new Option<int>("--max-sessions-per-host") { Description = "Sessions one inside host may hold at most (RFC 6888 REQ-4); 0: no limit.", DefaultValueFactory = _ => new Core.Sessions.FlowTableLimits().MaximumSessionsPerHost };
 
@@ -52,7 +53,7 @@ internal static class RunCommand
         {
             inside, external, rules, config, tun, insideInterface, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
             control, state, stateDirectory, checkpoint, metrics, noPlumbing, logSessions, maximumSessions, maximumSessionsPerHost, noOffload, queues, busyPoll,
-            logLevel, logFormat,
+            fastPath, logLevel, logFormat,
         };
         command.SetAction(async (parseResult, cancellation) =>
         {
@@ -91,6 +92,7 @@ internal static class RunCommand
                     Offload = file.Given(noOffload) ? !parseResult.GetValue(noOffload) : configuration?.Daemon.Offload ?? true,
                     Queues = AtLeast(file.Pick(queues, settings => settings.Queues), 1, "--queues"),
                     BusyPoll = TimeSpan.FromMicroseconds(AtLeast(file.Pick(busyPoll, settings => settings.BusyPoll), 0, "--busy-poll")),
+                    FastPath = ParseFastPath(file.Pick(fastPath, settings => settings.FastPath)!),
                     LogLevel = GatewayLogging.ParseLevel(parseResult.GetValue(logLevel)),
                     LogLevelInFile = GatewayLogging.ParseLevel(configuration?.Daemon.LogLevel),
                     LogFormat = GatewayLogging.ParseFormat(file.PickOptional(logFormat, settings => settings.LogFormat)),
@@ -197,6 +199,12 @@ internal static class RunCommand
             GatewayLog.StartFailed(logger, error.Message);
             return ExitCodes.Failure;
         }
+        catch (Linux.FastPath.FastPathException error)
+        {
+            // Only with --fast-path on: auto runs on the TUN alone instead.
+            GatewayLog.StartFailed(logger, $"--fast-path on: {error.Message}");
+            return ExitCodes.BadInput;
+        }
         await using (daemon.ConfigureAwait(false))
         {
             try
@@ -281,6 +289,14 @@ internal static class RunCommand
         }
         return external with { PortStart = low, PortEnd = high };
     }
+
+    internal static FastPathMode ParseFastPath(string text) => text.ToLowerInvariant() switch
+    {
+        "auto" => FastPathMode.Auto,
+        "on" => FastPathMode.On,
+        "off" => FastPathMode.Off,
+        _ => throw new ConfigurationException($"--fast-path {text}: use auto, on or off."),
+    };
 
     internal static MappingBehavior ParseMapping(string text) => text.ToLowerInvariant() switch
     {

@@ -29,6 +29,7 @@ public sealed record DaemonSettings
     public bool? LogSessions { get; init; }
     public int? Queues { get; init; }
     public int? BusyPoll { get; init; }
+    public string? FastPath { get; init; }
     public bool? Offload { get; init; }
     public int? MaximumSessions { get; init; }
     public int? MaximumSessionsPerHost { get; init; }

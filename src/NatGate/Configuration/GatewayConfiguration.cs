@@ -51,7 +51,7 @@ public static class GatewayConfigurationFile
         "Inside", "External", "OutsideInterface", "InsideInterfaces", "Tun", "Mapping", "Filtering",
         "UdpTimeout", "TcpEstablishedTimeout", "TcpTransitoryTimeout", "IcmpTimeout",
         "ControlDirectory", "StateFile", "StateDirectory", "Checkpoint", "Metrics",
-        "LogLevel", "LogFormat", "LogSessions", "Queues", "BusyPoll", "Offload",
+        "LogLevel", "LogFormat", "LogSessions", "Queues", "BusyPoll", "Offload", "FastPath",
         "MaximumSessions", "MaximumSessionsPerHost", "Plumbing",
     ];
     private static readonly HashSet<string> NatKeys =
@@ -274,6 +274,7 @@ public static class GatewayConfigurationFile
             Queues = Number("Queues", 1),
             BusyPoll = Number("BusyPoll", 0),
             Offload = reader.Boolean(table, "Offload"),
+            FastPath = Word("FastPath", "auto", "on", "off"),
             MaximumSessions = Number("MaximumSessions", 1),
             MaximumSessionsPerHost = Number("MaximumSessionsPerHost", 0),
             Plumbing = reader.Boolean(table, "Plumbing"),

@@ -57,6 +57,9 @@ public sealed class ControlServer : IAsyncDisposable
         ReadOnlySocket = Path.Combine(controlDirectory, ReadOnlySocketName);
     }
 
+    /// <summary>The kernel fast path's view (with the map checked against the table when asked); null: none.</summary>
+    public Func<bool, FastPathView>? FastPath { get; set; }
+
     public string ReadWriteSocket { get; }
 
     public string ReadOnlySocket { get; }
@@ -165,6 +168,12 @@ public sealed class ControlServer : IAsyncDisposable
         });
 
         app.MapGet("/v1/stats", context => Reply(context, ControlConversions.ToView(controller.Statistics()), ControlJson.Default.StatisticsView));
+        app.MapGet("/v1/fastpath", context =>
+        {
+            bool check = string.Equals(context.Request.Query["check"], "true", StringComparison.OrdinalIgnoreCase);
+            FastPathView view = FastPath?.Invoke(check) ?? new FastPathView { Reason = "this daemon runs no fast path" };
+            return Reply(context, view, ControlJson.Default.FastPathView);
+        });
 
         app.MapGet("/v1/rules", context => Reply(context, [.. controller.Rules().Select(ControlConversions.ToView)], ControlJson.Default.IReadOnlyListRuleView));
         app.MapPost("/v1/rules", async context =>

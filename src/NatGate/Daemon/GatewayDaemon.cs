@@ -1,3 +1,5 @@
+using NatGate.Control;
+using NatGate.Linux.FastPath;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -30,6 +32,8 @@ public sealed class GatewayDaemon : IAsyncDisposable
     private readonly TimeProvider clock;
     private IPacketDevice? device;
     private GatewayPlumbing? plumbing;
+    private GatewayFastPath? fastPath;
+    private string fastPathOffReason = "--fast-path off";
     private readonly List<Thread> threads = [];
     private volatile bool stopping;
     private readonly List<IAsyncDisposable> services = [];
@@ -70,6 +74,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             daemon.ClaimRouting();
             daemon.Configure(model, ipnatRules);
             daemon.OpenDataPath();
+            daemon.OpenFastPath();
             daemon.StartThreads();
             // Created on this thread, so in its network namespace (the demo's gateway, say); the
             // handler runs on the watcher's own thread, which inherits it.
@@ -288,6 +293,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 return;
             }
             plumbing.Update(PlumbingOptions(Controller.Rules()));
+            fastPath?.Follow(GatewayFastPath.InterfacesOf(plumbing.Plan(), options));
             foreach (string note in plumbing.Notes.Skip(notesLogged))
             {
                 GatewayLog.PlumbingNote(logger, note);
@@ -366,6 +372,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     internal static GatewayPlumbingOptions PlumbingOptionsOf(GatewayRunOptions options, IReadOnlyList<RuleInfo> rules, Ipv4Address[] localAddresses, Ipv6Address[] localIpv6Addresses) => new()
     {
         TunName = options.TunName,
+        KernelFastPath = options.FastPath != FastPathMode.Off,
         InternalPrefixes = [.. rules
             .Where(rule => rule.Active && rule.OnThisGateway && !rule.Rule.IsIpv6 && rule.Rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock or NatRuleKind.Bidirectional)
             .Select(rule => rule.Rule.Source.AsIpv4)
@@ -529,6 +536,87 @@ public sealed class GatewayDaemon : IAsyncDisposable
             }
             notesLogged = planner.Notes.Count;
         }
+    }
+
+    /// <summary>
+    /// The kernel fast path (DESIGN.md, "Two paths"), after the routing is in place and the state
+    /// restored: the engine hands it the table's decided sessions and every later one. Where it
+    /// cannot load (no CAP_BPF, an old kernel, the program not built) --fast-path auto runs on the
+    /// TUN alone and says so once; --fast-path on refuses to start.
+    /// </summary>
+    private void OpenFastPath()
+    {
+        if (options.FastPath == FastPathMode.Off || (options.NoPlumbing && options.FastPath == FastPathMode.Auto))
+        {
+            fastPathOffReason = options.NoPlumbing ? "--no-plumbing (the fast path is plumbing too; --fast-path on overrides)" : "--fast-path off";
+            GatewayLog.FastPathUnavailable(logger, fastPathOffReason);
+            return;
+        }
+        try
+        {
+            lock (plumbingGate)
+            {
+                GatewayPlumbing planner = plumbing ?? new GatewayPlumbing(PlumbingOptions(Controller.Rules()));
+                fastPath = GatewayFastPath.Open(options, logger);
+                fastPath.Follow(GatewayFastPath.InterfacesOf(planner.Plan(), options));
+            }
+            KernelSessionOffload offload = fastPath.Offload;
+            Controller.Run(engine =>
+            {
+                engine.UseOffload(offload);
+                return 0;
+            });
+            string interfaces = string.Join(", ", fastPath.Interfaces);
+            GatewayLog.FastPathOn(logger, interfaces, fastPath.PinDirectory);
+        }
+        catch (FastPathException error) when (options.FastPath == FastPathMode.Auto)
+        {
+            fastPath?.Dispose();
+            fastPath = null;
+            fastPathOffReason = error.Message;
+            GatewayLog.FastPathUnavailable(logger, error.Message);
+        }
+    }
+
+    /// <summary>The kernel fast path for the control API (GET /v1/fastpath); with <paramref name="check"/>, its map compared with the table.</summary>
+    public FastPathView FastPathView(bool check)
+    {
+        GatewayFastPath? kernel = fastPath;
+        if (kernel is null)
+        {
+            return new FastPathView { Reason = fastPathOffReason };
+        }
+        FastPathFigures figures = FastPathFigures();
+        return new FastPathView
+        {
+            Enabled = true,
+            Interfaces = [.. kernel.Interfaces],
+            PinDirectory = kernel.PinDirectory,
+            Sessions = figures.Sessions,
+            Refused = figures.Refused,
+            Rewritten = figures.Rewritten,
+            RewrittenBytes = figures.RewrittenBytes,
+            Missed = figures.Missed,
+            TcpControl = figures.TcpControl,
+            Fragments = figures.Fragments,
+            NotHandled = figures.NotHandled,
+            RewriteFailed = figures.RewriteFailed,
+            Check = check ? Controller.Run(kernel.Check) : null,
+        };
+    }
+
+    /// <summary>The kernel fast path's figures for metrics.</summary>
+    public FastPathFigures FastPathFigures()
+    {
+        GatewayFastPath? kernel = fastPath;
+        if (kernel is null)
+        {
+            return default;
+        }
+        FastPathStatistics statistics = kernel.Program.ReadStatistics();
+        (int sessions, long refused) = Controller.Run(engine => (engine.OffloadedSessionCount, engine.OffloadRefusedCount));
+        return new FastPathFigures(true, statistics.Rewritten, statistics.RewrittenBytes, statistics.Missed, statistics.TcpControl, statistics.Fragments,
+            statistics.NotHandled, statistics.RewriteFailed, sessions, refused);
     }
 
     /// <summary>The NAT's ports on each external address of a rule: what is steered when the address is shared with the host.</summary>
@@ -810,6 +898,10 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
         lock (plumbingGate)
         {
+            // The kernel's rewriting goes before the routing: no packet is rewritten by a program
+            // whose engine has gone, nor routed by rules that are being taken away.
+            fastPath?.Dispose();
+            fastPath = null;
             try
             {
                 plumbing?.Remove();

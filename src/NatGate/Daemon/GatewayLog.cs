@@ -30,6 +30,21 @@ internal static partial class GatewayLog
     [LoggerMessage(Level = LogLevel.Error, Message = "removing the routing failed: {Detail}")]
     public static partial void PlumbingRemovalFailed(ILogger logger, string detail);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "fast path on: established flows are rewritten in the kernel (tc ingress on {Interfaces}; maps in {PinDirectory})")]
+    public static partial void FastPathOn(ILogger logger, string interfaces, string pinDirectory);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "fast path off: {Reason}; every packet goes through the TUN")]
+    public static partial void FastPathUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "fast path: found maps of an earlier run in {PinDirectory}; cleared its {Entries} entries (the table's sessions go back in)")]
+    public static partial void FastPathAdopted(ILogger logger, string pinDirectory, int entries);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "fast path: no interface {Name} here; not attached to it")]
+    public static partial void FastPathNoInterface(ILogger logger, string name);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "fast path: detaching from {Name} failed: {Detail}")]
+    public static partial void FastPathRemovalFailed(ILogger logger, string name, string detail);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "timer run failed")]
     public static partial void TimerFailed(ILogger logger, Exception error);
 

@@ -26,12 +26,13 @@ public sealed class GatewayMetrics : IAsyncDisposable
     /// <summary>The tables the by-family figures name, in their label order.</summary>
     private static readonly SessionFamily[] Families = [SessionFamily.Ipv4, SessionFamily.Ipv6, SessionFamily.Nat64];
 
-    public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, Func<IReadOnlyList<PacketQueueStatistics>>? queues, Func<long?>? spoofed, CancellationToken cancellation)
+    public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, Func<IReadOnlyList<PacketQueueStatistics>>? queues, Func<long?>? spoofed,
+        Func<FastPathFigures>? fastPath, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(controller);
         (IPAddress address, int port) = ParseEndpoint(endpoint);
         CollectorRegistry registry = Metrics.NewCustomRegistry();
-        Register(registry, controller, queues, spoofed);
+        Register(registry, controller, queues, spoofed, fastPath);
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, port));
@@ -58,9 +59,10 @@ public sealed class GatewayMetrics : IAsyncDisposable
     /// <summary>
     /// Creates the metrics in <paramref name="registry"/> and fills them from the engine (and the
     /// TUN queues' own counters, when <paramref name="queues"/> is given, and the spoofing guard's,
-    /// when <paramref name="spoofed"/> is) before each scrape.
+    /// when <paramref name="spoofed"/> is, and the kernel fast path's, when <paramref name="fastPath"/> is) before each scrape.
     /// </summary>
-    public static void Register(CollectorRegistry registry, GatewayController controller, Func<IReadOnlyList<PacketQueueStatistics>>? queues = null, Func<long?>? spoofed = null)
+    public static void Register(CollectorRegistry registry, GatewayController controller, Func<IReadOnlyList<PacketQueueStatistics>>? queues = null, Func<long?>? spoofed = null,
+        Func<FastPathFigures>? fastPath = null)
     {
         ArgumentNullException.ThrowIfNull(registry);
         ArgumentNullException.ThrowIfNull(controller);
@@ -83,6 +85,12 @@ public sealed class GatewayMetrics : IAsyncDisposable
         Gauge locked = factory.CreateGauge("natgate_table_locked", "1 while the table is locked (SIOCSTLCK).");
         Counter queuePackets = factory.CreateCounter("natgate_tun_packets_total", "Packets through each TUN queue, read from the kernel or written back (a super-packet counts once).", "queue", "direction");
         Counter spoofedPackets = factory.CreateCounter("natgate_spoofed_packets_total", "Packets with an inside source that arrived on an interface the inside does not live behind, dropped in the kernel before NatGate.");
+        Gauge fastPathEnabled = factory.CreateGauge("natgate_fast_path_enabled", "1 while established flows are rewritten in the kernel (the tc program), 0 when every packet goes through the TUN.");
+        Counter fastPathPackets = factory.CreateCounter("natgate_fast_path_packets_total",
+            "Packets the kernel fast path looked at, by result: rewritten (carried without NatGate's process), and those it left to the TUN path: miss, tcp_control (SYN, FIN, RST), fragment, not_handled; rewrite_failed were dropped.", "result");
+        Counter fastPathBytes = factory.CreateCounter("natgate_fast_path_bytes_total", "Bytes the kernel fast path rewrote (IP lengths).");
+        Gauge fastPathSessions = factory.CreateGauge("natgate_fast_path_sessions", "Sessions the kernel fast path holds (two map entries each).");
+        Counter fastPathRefused = factory.CreateCounter("natgate_fast_path_refused_total", "Sessions the kernel fast path's map refused (full): they stay on the TUN path.");
         Counter queueDrops = factory.CreateCounter("natgate_tun_drops_total", "Packets a TUN queue dropped: read too long, write refused for room, write rejected.", "queue", "reason");
 
         var seen = new HashSet<(string, string)>();
@@ -131,6 +139,17 @@ public sealed class GatewayMetrics : IAsyncDisposable
             {
                 spoofedPackets.IncTo(spoofedCount);
             }
+            FastPathFigures kernel = fastPath?.Invoke() ?? default;
+            fastPathEnabled.Set(kernel.Enabled ? 1 : 0);
+            fastPathPackets.WithLabels("rewritten").IncTo(kernel.Rewritten);
+            fastPathPackets.WithLabels("miss").IncTo(kernel.Missed);
+            fastPathPackets.WithLabels("tcp_control").IncTo(kernel.TcpControl);
+            fastPathPackets.WithLabels("fragment").IncTo(kernel.Fragments);
+            fastPathPackets.WithLabels("not_handled").IncTo(kernel.NotHandled);
+            fastPathPackets.WithLabels("rewrite_failed").IncTo(kernel.RewriteFailed);
+            fastPathBytes.IncTo(kernel.RewrittenBytes);
+            fastPathSessions.Set(kernel.Sessions);
+            fastPathRefused.IncTo(kernel.Refused);
             IReadOnlyList<PacketQueueStatistics> queueStatistics = queues?.Invoke() ?? [];
             for (int queue = 0; queue < queueStatistics.Count; queue++)
             {
@@ -147,3 +166,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await application.DisposeAsync().ConfigureAwait(false);
 }
+
+/// <summary>The kernel fast path's figures for metrics; default: off.</summary>
+public readonly record struct FastPathFigures(bool Enabled, ulong Rewritten, ulong RewrittenBytes, ulong Missed, ulong TcpControl, ulong Fragments,
+    ulong NotHandled, ulong RewriteFailed, long Sessions, long Refused);

@@ -17,6 +17,19 @@ public readonly record struct ExternalEndpointRange(IpAddress Address, ushort Po
     public string Where { get; init; } = "--external ";
 }
 
+/// <summary>Whether established flows are rewritten in the kernel (DESIGN.md, "Two paths").</summary>
+public enum FastPathMode
+{
+    /// <summary>The kernel fast path where BPF can be loaded; the TUN path alone otherwise, said once in the log.</summary>
+    Auto,
+
+    /// <summary>The kernel fast path or no start (exit 2).</summary>
+    On,
+
+    /// <summary>The TUN path alone.</summary>
+    Off,
+}
+
 /// <summary>What `natgate run` was told.</summary>
 public sealed record GatewayRunOptions
 {
@@ -38,6 +51,9 @@ public sealed record GatewayRunOptions
     /// <summary>How log lines look (--log-format).</summary>
     public LogFormat LogFormat { get; init; } = LogFormat.Auto;
     public string TunName { get; init; } = "natgate0";
+
+    /// <summary>--fast-path auto|on|off.</summary>
+    public FastPathMode FastPath { get; init; } = FastPathMode.Auto;
     public string? OutsideInterface { get; init; }
 
     /// <summary>The interfaces the inside lives behind (--inside-interface); empty: read from the main table.</summary>

@@ -11,10 +11,12 @@ internal static class GatewayServices
         // Saves through the API go to --state-directory, or beside the --state file.
         string?[] stateDirectories = [options.StateDirectory, options.StateFile is null ? null : Path.GetDirectoryName(options.StateFile)];
         var stateFiles = new StateFilePolicy(stateDirectories.OfType<string>());
-        daemon.AddService(await ControlServer.StartAsync(daemon.Controller, options.ControlDirectory, logs, cancellation, stateFiles).ConfigureAwait(false));
+        ControlServer control = await ControlServer.StartAsync(daemon.Controller, options.ControlDirectory, logs, cancellation, stateFiles).ConfigureAwait(false);
+        control.FastPath = daemon.FastPathView;
+        daemon.AddService(control);
         if (options.Metrics is not null)
         {
-            daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, daemon.QueueStatistics, daemon.SpoofedPackets, cancellation).ConfigureAwait(false));
+            daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, daemon.QueueStatistics, daemon.SpoofedPackets, daemon.FastPathFigures, cancellation).ConfigureAwait(false));
         }
     }
 }

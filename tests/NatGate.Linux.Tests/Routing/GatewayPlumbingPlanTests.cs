@@ -145,7 +145,16 @@ public sealed class GatewayPlumbingPlanTests
         // The host's reservations stay, the NAT's are added; ICMP identifiers are not ports.
         Assert.Contains("sysctl -w net.ipv4.ip_local_reserved_ports=8080,9000,61000-65535", plan.Commands);
         Assert.Contains("sysctl -w net.ipv4.conf.natgate0.accept_local=1", plan.Commands);
+        Assert.DoesNotContain(plan.Commands, command => command.Contains("eth1.accept_local", StringComparison.Ordinal));
         Assert.DoesNotContain(notes, note => note.Contains("ephemeral", StringComparison.Ordinal));
+
+        // With the kernel fast path, rewritten packets carry the shared address from the inside
+        // interfaces' ingress (a martian there without accept_local, dropped before routing).
+        PlumbingPlan fast = PlumbingPlan.Create(options with { KernelFastPath = true, InsideInterfaces = ["eth1"] },
+            Facts with { LocalAddresses = [shared, Ipv4Address.Parse("10.0.0.1")], ReservedPorts = "8080,9000" }, notes);
+        Assert.Contains("sysctl -w net.ipv4.conf.eth1.accept_local=1", fast.Commands);
+        Assert.DoesNotContain(PlumbingPlan.Create(Options with { KernelFastPath = true, InsideInterfaces = ["eth1"] }, Facts, notes).Commands,
+            command => command.Contains("eth1.accept_local", StringComparison.Ordinal));
 
         PlumbingPlan greedy = PlumbingPlan.Create(options with { ExternalPorts = [new SteeredPorts(shared, "udp", new Core.Ports.PortRange(1024, 65535))] },
             Facts with { LocalAddresses = [shared] }, notes);

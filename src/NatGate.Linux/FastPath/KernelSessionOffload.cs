@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using NatGate.Core.Addressing;
+using NatGate.Core.Offload;
+using NatGate.Core.Sessions;
+
+namespace NatGate.Linux.FastPath;
+
+/// <summary>
+/// The engine's offload cache in the kernel: each session becomes the tc program's two map
+/// entries (<see cref="FastPathProgram"/>), one per direction, keyed by the tuple its packets
+/// arrive with. Activity comes back from the entries: the program stamps CLOCK_MONOTONIC
+/// nanoseconds (bpf_ktime_get_ns), which is Stopwatch's clock on Linux, so a last-seen time
+/// maps onto the engine's clock as "so long before now".
+/// </summary>
+public sealed class KernelSessionOffload(FastPathProgram program) : ISessionOffload
+{
+    public FastPathProgram Program => program;
+
+    public bool TryAdd<TAddress>(in OffloadedSession<TAddress> session)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        ((FastPathFlowKey forwardKey, FastPathFlowValue forward), (FastPathFlowKey replyKey, FastPathFlowValue reply)) = EntriesOf(session);
+        if (!program.TryAdd(forwardKey, forward))
+        {
+            return false;
+        }
+        if (!program.TryAdd(replyKey, reply))
+        {
+            // Both directions or neither: half a session in the kernel would carry one way only.
+            program.Remove(forwardKey);
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>A session's two map entries: forward packets as they arrive, and replies as they arrive.</summary>
+    public static ((FastPathFlowKey Key, FastPathFlowValue Value) Forward, (FastPathFlowKey Key, FastPathFlowValue Value) Reply) EntriesOf<TAddress>(in OffloadedSession<TAddress> session)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        bool icmp = session.Original.Protocol == TAddress.IcmpProtocol;
+        FastPathFlowAttributes outside = session.InitiatedOutside ? FastPathFlowAttributes.InitiatedOutside : FastPathFlowAttributes.None;
+        // A query session is made by its request: requests go the session's way, replies come back (RFC 5508 REQ-3).
+        FastPathFlowAttributes forwardFlags = FastPathFlowAttributes.Forward | outside | (icmp ? FastPathFlowAttributes.IcmpRequests : FastPathFlowAttributes.None);
+        return ((KeyOf(session.Original), ValueOf(session.Translated, session.ForwardDeltas, forwardFlags, session.Id)),
+            (KeyOf(session.ReplyKey), ValueOf(session.ReplyRewrite, session.ReplyDeltas, outside, session.Id)));
+    }
+
+    public void Remove<TAddress>(in OffloadedSession<TAddress> session)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        program.Remove(KeyOf(session.Original));
+        program.Remove(KeyOf(session.ReplyKey));
+    }
+
+    public bool TryGetActivity<TAddress>(in OffloadedSession<TAddress> session, long nowTicks, out OffloadActivity activity)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        if (!program.TryGet(KeyOf(session.Original), out FastPathFlowValue forward) || !program.TryGet(KeyOf(session.ReplyKey), out FastPathFlowValue reply))
+        {
+            activity = default;
+            return false;
+        }
+        long monotonicNow = Stopwatch.GetTimestamp();
+        activity = new OffloadActivity(TicksOf(forward.LastSeenNanoseconds, monotonicNow, nowTicks), TicksOf(reply.LastSeenNanoseconds, monotonicNow, nowTicks),
+            forward.Packets, forward.Bytes, reply.Packets, reply.Bytes);
+        return true;
+    }
+
+    /// <summary>A direction's map key: the tuple its packets arrive with.</summary>
+    public static FastPathFlowKey KeyOf<TAddress>(FlowKey<TAddress> key)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        Span<byte> addresses = stackalloc byte[32];
+        key.Source.Write(addresses);
+        key.Destination.Write(addresses[16..]);
+        return new FastPathFlowKey((byte)key.Protocol, addresses[..TAddress.Size], key.SourcePort, addresses.Slice(16, TAddress.Size), key.DestinationPort);
+    }
+
+    /// <summary>A direction's map value: what its packets become, with the deltas that take them there.</summary>
+    public static FastPathFlowValue ValueOf<TAddress>(FlowKey<TAddress> rewrite, OffloadDeltas deltas, FastPathFlowAttributes flags, int session)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        Span<byte> addresses = stackalloc byte[32];
+        rewrite.Source.Write(addresses);
+        rewrite.Destination.Write(addresses[16..]);
+        return new FastPathFlowValue(addresses[..TAddress.Size], rewrite.SourcePort, addresses.Slice(16, TAddress.Size), rewrite.DestinationPort,
+            deltas.Ip, deltas.PseudoHeader, deltas.Ports, flags, (uint)session);
+    }
+
+    // Stopwatch on Linux reads CLOCK_MONOTONIC in nanoseconds, bpf_ktime_get_ns's clock.
+    private static long TicksOf(ulong lastSeenNanoseconds, long monotonicNow, long nowTicks)
+    {
+        if (lastSeenNanoseconds == 0)
+        {
+            return 0;
+        }
+        long agoNanoseconds = Math.Max(0, (long)((ulong)monotonicNow * (1_000_000_000UL / (ulong)Stopwatch.Frequency) - lastSeenNanoseconds));
+        return nowTicks - agoNanoseconds / 100;
+    }
+}

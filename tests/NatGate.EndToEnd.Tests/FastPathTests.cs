@@ -1,0 +1,248 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using NatGate.Lab;
+
+namespace NatGate.EndToEnd.Tests;
+
+/// <summary>
+/// The kernel fast path (issue 13): established flows rewritten by the tc program that NatGate
+/// programs, the rest through the TUN. Each test checks what the user gets (bytes intact, errors
+/// delivered, sessions kept) and, from NatGate's own counters, that the kernel carried the bulk.
+/// </summary>
+[Collection(RunsAlone.Name)]
+public sealed class FastPathTests
+{
+    private static readonly TimeSpan Long = TimeSpan.FromSeconds(60);
+
+    private static JsonElement FastPath(GatewayLab lab, bool check = false)
+    {
+        using JsonDocument document = JsonDocument.Parse(check ? lab.Cli("fastpath", "--check", "--json") : lab.Cli("fastpath", "--json"));
+        return document.RootElement.Clone();
+    }
+
+    private static JsonElement Statistics(GatewayLab lab)
+    {
+        using JsonDocument document = JsonDocument.Parse(lab.Cli("stats", "--json"));
+        return document.RootElement.Clone();
+    }
+
+    /// <summary>The map holds exactly the sessions the engine gave it, each as it decided it.</summary>
+    private static void AssertMapEqualsTable(GatewayLab lab, string after)
+    {
+        JsonElement check = FastPath(lab, check: true).GetProperty("check");
+        Assert.True(check.GetProperty("missing").GetInt32() == 0 && check.GetProperty("stale").GetInt32() == 0 && check.GetProperty("differing").GetInt32() == 0,
+            $"after {after}, the map differs from the table: {check}");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Bulk_tcp_crosses_intact_both_ways_and_the_kernel_carries_it(bool offloads)
+    {
+        Host.RequireRootAndTools("ip", "python3", "ethtool");
+        using var lab = new GatewayLab();
+        if (!offloads)
+        {
+            // No checksum offload, no segmentation, no GRO anywhere in the lab: every packet is a
+            // wire-sized one with a complete checksum, which the program's deltas must keep right.
+            foreach (string space in new[] { lab.In1, lab.In2, lab.Gateway, lab.Out })
+            {
+                foreach (string device in Devices(space))
+                {
+                    GatewayLab.Exec(space, Long, "ethtool", "-K", device, "tx", "off", "tso", "off", "gso", "off", "gro", "off");
+                }
+            }
+        }
+        byte[] data = new byte[24 << 20];
+        new Random(13).NextBytes(data);
+        string file = Path.Combine(lab.WorkDirectory, "data.bin");
+        File.WriteAllBytes(file, data);
+        string expected = Convert.ToHexStringLower(SHA256.HashData(data));
+        (BackgroundProcess outsideSink, BackgroundProcess insideSink, string rules) = lab.StartHashSinksBehindRdr();
+        lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface, "--rules", rules);
+        JsonElement before = FastPath(lab);
+        Assert.True(before.GetProperty("enabled").GetBoolean(), before.ToString());
+
+        // Out through the source translation, in through the redirect.
+        GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.FileSender, GatewayLab.Outside, "9000", file);
+        outsideSink.WaitFor($"received {data.Length} sha256 {expected}", Long);
+        GatewayLab.ExecChecked(lab.Out, "python3", "-c", LabPrograms.FileSender, GatewayLab.External, "9000", file);
+        insideSink.WaitFor($"received {data.Length} sha256 {expected}", Long);
+
+        JsonElement after = FastPath(lab);
+        JsonElement statistics = Statistics(lab);
+        ulong rewrittenBytes = after.GetProperty("rewrittenBytes").GetUInt64();
+        long translatedByEngine = statistics.GetProperty("mappedIn").GetInt64() + statistics.GetProperty("mappedOut").GetInt64();
+        // Both transfers' data (48 MiB) went through the kernel; the engine saw the handshakes,
+        // the closes and the first segments before each session was established.
+        Assert.True(rewrittenBytes >= (ulong)(2 * data.Length * 0.9), $"the kernel rewrote {rewrittenBytes} bytes of {2 * data.Length}: {after}");
+        Assert.True(after.GetProperty("rewritten").GetUInt64() > 20 * (ulong)translatedByEngine,
+            $"the engine translated {translatedByEngine} packets, the kernel {after.GetProperty("rewritten")}: {after}");
+        Assert.Equal(0UL, after.GetProperty("rewriteFailed").GetUInt64());
+    }
+
+    /// <summary>
+    /// A UDP flow carried by the kernel, then its server goes: the port unreachable that comes back
+    /// is an ICMP error, which the program leaves to the engine, and the engine translates it to
+    /// the inside host, whose connected socket reports the refusal.
+    /// </summary>
+    [Fact]
+    public void An_icmp_error_about_a_kernel_carried_flow_reaches_the_inside_host()
+    {
+        Host.RequireRootAndTools("ip", "python3");
+        using var lab = new GatewayLab();
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "7000");
+        echo.WaitFor("ready", Long);
+        lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface);
+        string go = Path.Combine(lab.WorkDirectory, "go");
+        BackgroundProcess client = lab.Start(lab.In1, "python3", "-c", """
+            import os, socket, sys, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.connect((sys.argv[1], int(sys.argv[2])))
+            s.settimeout(2)
+            for i in range(20):
+                s.send(b"ping %d" % i)
+                s.recv(1000)
+            print("echoed", flush=True)
+            for _ in range(600):
+                if os.path.exists(sys.argv[3]):
+                    break
+                time.sleep(0.1)
+            try:
+                s.send(b"after")
+                s.recv(1000)
+                print("answered", flush=True)
+            except ConnectionRefusedError:
+                print("refused", flush=True)
+            except socket.timeout:
+                print("timeout", flush=True)
+            """, GatewayLab.Outside, "7000", go);
+        client.WaitFor("echoed", Long);
+        JsonElement carried = FastPath(lab);
+        Assert.True(carried.GetProperty("rewritten").GetUInt64() >= 30, $"the kernel did not carry the echoes: {carried}");
+        long errorsBefore = Statistics(lab).GetProperty("icmpErrorsTranslated").GetInt64();
+
+        echo.Kill();
+        File.WriteAllText(go, "");
+        client.WaitFor("refused", Long);
+        Assert.True(Statistics(lab).GetProperty("icmpErrorsTranslated").GetInt64() > errorsBefore);
+    }
+
+    /// <summary>
+    /// A UDP flow whose packets all go through the kernel keeps its session past the idle
+    /// timeout: expiry asks the map when the flow was last seen. One session is made, none expires.
+    /// </summary>
+    [Fact]
+    public void A_udp_flow_busy_only_in_the_kernel_does_not_expire()
+    {
+        Host.RequireRootAndTools("ip", "python3");
+        using var lab = new GatewayLab();
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "7000");
+        echo.WaitFor("ready", Long);
+        lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface,
+            "--udp-timeout", "2");
+        // 8 seconds of one datagram every 200 ms: four idle timeouts' worth, never idle for one.
+        string output = GatewayLab.ExecChecked(lab.In1, "python3", "-c", """
+            import socket, sys, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.connect((sys.argv[1], int(sys.argv[2])))
+            s.settimeout(2)
+            seen = set()
+            for i in range(40):
+                s.send(b"tick %d" % i)
+                seen.add(s.recv(1000).split(b" from ")[1])
+                time.sleep(0.2)
+            print("answers from", sorted(seen), flush=True)
+            """, GatewayLab.Outside, "7000");
+        Assert.Contains(GatewayLab.External, output, StringComparison.Ordinal);
+        JsonElement statistics = Statistics(lab);
+        Assert.True(statistics.GetProperty("added").GetInt64() == 1 && statistics.GetProperty("expired").GetInt64() == 0,
+            $"the flow's session was not kept: {statistics}");
+        Assert.True(FastPath(lab).GetProperty("rewritten").GetUInt64() >= 70, "the kernel did not carry the flow");
+    }
+
+    /// <summary>The map against the table after each operation that changes the table from outside traffic.</summary>
+    [Fact]
+    public void The_map_equals_the_table_after_flush_lock_put_restore_and_rule_removal()
+    {
+        Host.RequireRootAndTools("ip", "python3", "ping");
+        using var lab = new GatewayLab();
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "7000");
+        echo.WaitFor("ready", Long);
+        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
+        File.WriteAllText(rules, $"map {GatewayLab.OutsideInterface} {GatewayLab.InsidePrefix} -> {GatewayLab.External}/32 portmap tcp/udp auto\n"
+            + $"map {GatewayLab.OutsideInterface} {GatewayLab.InsidePrefix} -> {GatewayLab.External}/32\n");
+        lab.StartNatGate("--rules", rules, "--outside-interface", GatewayLab.OutsideInterface, "--state-directory", lab.WorkDirectory);
+        void Traffic()
+        {
+            foreach (string space in new[] { lab.In1, lab.In2 })
+            {
+                for (int i = 0; i < 3; i++)
+                {
+                    Assert.Contains("from", GatewayLab.ExecChecked(space, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside, "7000", $"hello {i}"), StringComparison.Ordinal);
+                }
+                GatewayLab.ExecChecked(space, "ping", "-c", "2", "-i", "0.2", "-W", "2", GatewayLab.Outside);
+            }
+        }
+        Traffic();
+        Assert.True(FastPath(lab).GetProperty("sessions").GetInt64() >= 8);
+        AssertMapEqualsTable(lab, "traffic");
+
+        string state = Path.Combine(lab.WorkDirectory, "sessions.state");
+        lab.Cli("state", "save", state);
+        lab.Cli("ipnat", "-F");
+        Assert.Equal(0, FastPath(lab).GetProperty("sessions").GetInt64());
+        AssertMapEqualsTable(lab, "a flush");
+
+        lab.Cli("lock", "on");
+        lab.Cli("state", "restore", state);
+        lab.Cli("lock", "off");
+        Assert.True(FastPath(lab).GetProperty("sessions").GetInt64() >= 8);
+        AssertMapEqualsTable(lab, "lock and restore");
+
+        using JsonDocument sessions = JsonDocument.Parse(lab.Cli("sessions", "--json"));
+        string removeOne = sessions.RootElement[0].GetProperty("id").GetInt32().ToString(CultureInfo.InvariantCulture);
+        GatewayLab.ExecChecked(lab.Gateway, "curl", "-sf", "-X", "DELETE", "--unix-socket", Path.Combine(lab.ControlDirectory, "control.sock"),
+            $"http://natgate/v1/sessions/{removeOne}");
+        AssertMapEqualsTable(lab, "removing one session");
+
+        lab.Cli("rules", "remove", rules);
+        lab.Cli("rules", "purge");
+        Assert.Equal(0, FastPath(lab).GetProperty("sessions").GetInt64());
+        AssertMapEqualsTable(lab, "rule removal and purge");
+
+        lab.Cli("rules", "load", rules);
+        Traffic();
+        AssertMapEqualsTable(lab, "traffic again");
+    }
+
+    /// <summary>--fast-path off: the TUN carries everything, the kernel nothing, and the metrics say so.</summary>
+    [Fact]
+    public void With_the_fast_path_off_the_tun_carries_everything()
+    {
+        Host.RequireRootAndTools("ip", "python3");
+        using var lab = new GatewayLab();
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "7000");
+        echo.WaitFor("ready", Long);
+        BackgroundProcess daemon = lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface,
+            "--fast-path", "off", "--metrics", "127.0.0.1:9477");
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Contains($"from {GatewayLab.External}", GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside, "7000", "x"), StringComparison.Ordinal);
+        }
+        JsonElement view = FastPath(lab);
+        Assert.False(view.GetProperty("enabled").GetBoolean());
+        Assert.Contains("--fast-path off", view.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Contains("fast path off", daemon.Output, StringComparison.Ordinal);
+        Assert.True(Statistics(lab).GetProperty("mappedOut").GetInt64() >= 5);
+        string metrics = GatewayLab.ExecChecked(lab.Gateway, "curl", "-s", "http://127.0.0.1:9477/metrics");
+        Assert.Contains("natgate_fast_path_enabled 0", metrics, StringComparison.Ordinal);
+        Assert.Empty(GatewayLab.ExecChecked(lab.Gateway, "tc", "filter", "show", "dev", GatewayLab.OutsideInterface, "ingress").Trim());
+    }
+
+    private static IEnumerable<string> Devices(string space)
+        => GatewayLab.ExecChecked(space, "ip", "-o", "link", "show").Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split(':')[1].Trim().Split('@')[0])
+            .Where(name => name != "lo");
+}
