@@ -9,9 +9,11 @@ if [ "$(id -u)" != 0 ]; then
   echo "demo.sh: the demo creates network namespaces and a TUN device: run it as root (sudo ./demo.sh)." >&2
   exit 1
 fi
+# clang, llvm and libbpf-dev build the kernel fast path's tc program with NatGate; libbpf1 loads it.
 need=()
-for tool in ip:iproute2 python3:python3 curl:curl ping:iputils-ping traceroute:traceroute; do
-  command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+for tool in ip:iproute2 python3:python3 curl:curl ping:iputils-ping traceroute:traceroute \
+            clang:clang llc:llvm /usr/include/bpf:libbpf-dev /usr/share/doc/libbpf1:libbpf1; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "${tool%%:*}" ] || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "demo.sh: installing ${need[*]}" >&2

@@ -3,10 +3,13 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 
-# The end-to-end tests drive real clients in network namespaces; install what is missing.
+# The end-to-end tests drive real clients in network namespaces; install what is missing. The build
+# compiles the kernel fast path's tc program with clang against libbpf-dev's headers (without them
+# it is skipped, and the fast path tests fail under CI), so this comes before the build.
 need=()
 for tool in ip:iproute2 python3:python3 curl:curl ping:iputils-ping tcpdump:tcpdump iperf3:iperf3 traceroute:traceroute turnutils_natdiscovery:coturn nft:nftables \
-            podman:podman runc:runc /usr/lib/cni/bridge:containernetworking-plugins /usr/share/doc/busybox-static:busybox-static systemd-analyze:systemd; do
+            podman:podman runc:runc /usr/lib/cni/bridge:containernetworking-plugins /usr/share/doc/busybox-static:busybox-static systemd-analyze:systemd \
+            clang:clang llc:llvm /usr/include/bpf:libbpf-dev /usr/share/doc/libbpf1:libbpf1 ethtool:ethtool; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "${tool%%:*}" ] || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
