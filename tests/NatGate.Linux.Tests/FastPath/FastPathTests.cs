@@ -117,6 +117,12 @@ public sealed class FastPathTests
         Assert.True(program.TryGet(entries.Reply, out FastPathFlowValue reply));
         Assert.Equal(3UL, forward.Packets);
         Assert.Equal(3UL, reply.Packets);
+
+        // A request that matches the replies' entry is the other kind: left to the engine, not rewritten.
+        Assert.Throws<InvalidOperationException>(() => lab.Outside.Exec("ping", "-c", "1", "-W", "1", "-e", "5353", Text(external)));
+        Assert.True(program.TryGet(entries.Reply, out reply));
+        Assert.Equal(3UL, reply.Packets);
+        Assert.Equal(6UL, program.ReadStatistics().Rewritten);
     }
 
     [Theory]
@@ -189,6 +195,14 @@ public sealed class FastPathTests
         lab.Run(lab.Inside, "udp-client", Text(inside), "40011", Text(outside), "5011", "1", "100", "noreply");
         Assert.Equal($"from {Text(inside)} 40011 100", Lines(server.Wait())[0]);
 
+        // Fragments are the engine's even when their flow has an entry: only the first has the ports.
+        var udp = FastPathLab.Translation(Udp, new IPEndPoint(inside, 40013), new IPEndPoint(outside, 5013), new IPEndPoint(external, 61013));
+        Assert.True(program.TryAdd(udp.Forward, udp.ForwardValue));
+        Background fragments = lab.Serve(lab.Outside, "udp-server", Text(outside), "5013", "1");
+        lab.Run(lab.Inside, "udp-client", Text(inside), "40013", Text(outside), "5013", "1", "3000", "noreply");
+        Assert.Equal($"from {Text(inside)} 40013 3000", Lines(fragments.Wait())[0]);
+        Assert.Equal(3UL, program.ReadStatistics().Fragments); // 3,028 bytes of IP in 1,500-byte frames
+
         // A SYN of a flow that has an entry is still the engine's: it leaves untranslated.
         FastPathLab.Capture syn = lab.CaptureOn(lab.Outside, "out0", 1, "tcp and dst port 5012");
         lab.Run(lab.Inside, "tcp-client", Text(inside), "40012", Text(outside), "5012", Path.Combine(lab.Directory, "none"), "tryonly");
@@ -198,6 +212,8 @@ public sealed class FastPathTests
         Assert.Equal(0x02, frame[14 + 20 + 13] & 0x17); // SYN alone
 
         Assert.True(program.TryGet(tcp.Forward, out FastPathFlowValue value));
+        Assert.Equal(0UL, value.Packets);
+        Assert.True(program.TryGet(udp.Forward, out value));
         Assert.Equal(0UL, value.Packets);
         FastPathStatistics statistics = program.ReadStatistics();
         Assert.Equal(0UL, statistics.Rewritten);

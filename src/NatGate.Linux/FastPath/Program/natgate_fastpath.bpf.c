@@ -195,11 +195,22 @@ static __always_inline long rewrite(struct __sk_buff *skb, const struct layout *
 	return error;
 }
 
+/* Ethernet, IPv6 (the longer header) and TCP's fixed header: what the program reads. */
+#define HEADERS_READ (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + 20)
+
 SEC("tc")
 int natgate_ingress(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
+	/* A driver may leave headers in the skb's fragments; bring them into the linear part the
+	 * program can read (as Cilium's revalidate_data_pull does), then take the pointers anew. */
+	if (data + HEADERS_READ > data_end && skb->len > data_end - data) {
+		if (bpf_skb_pull_data(skb, skb->len < HEADERS_READ ? skb->len : HEADERS_READ))
+			return TC_ACT_OK;
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+	}
 	struct ethhdr *ethernet = data;
 	if ((void *)(ethernet + 1) > data_end)
 		return TC_ACT_OK;
@@ -211,6 +222,7 @@ int natgate_ingress(struct __sk_buff *skb)
 	__u32 stat = NATGATE_STAT_NOT_HANDLED;
 	__u32 l4;
 	__u8 protocol;
+	__u64 length; /* the IP length, for the counters */
 
 	if (ethernet->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(ethernet + 1);
@@ -225,6 +237,7 @@ int natgate_ingress(struct __sk_buff *skb)
 		if (ip->ttl <= 1)
 			return pass(NATGATE_STAT_NOT_HANDLED);
 		protocol = ip->protocol;
+		length = bpf_ntohs(ip->tot_len);
 		key.family = 4;
 		__builtin_memcpy(key.source, &ip->saddr, 4);
 		__builtin_memcpy(key.destination, &ip->daddr, 4);
@@ -242,6 +255,7 @@ int natgate_ingress(struct __sk_buff *skb)
 		if (ip->version != 6 || ip->hop_limit <= 1)
 			return pass(NATGATE_STAT_NOT_HANDLED);
 		protocol = ip->nexthdr;
+		length = sizeof(struct ipv6hdr) + bpf_ntohs(ip->payload_len);
 		if (protocol == 44 /* Fragment, RFC 8200 4.5 */)
 			return pass(NATGATE_STAT_FRAGMENT);
 		if (protocol == IPPROTO_ICMP)
@@ -267,8 +281,10 @@ int natgate_ingress(struct __sk_buff *skb)
 	if (where.icmp && !!(value->flags & NATGATE_FLOW_ICMP_REQUESTS) != where.icmp_request)
 		return pass(NATGATE_STAT_NOT_HANDLED);
 
-	/* The IP length: the frame less its Ethernet header (a GSO packet counts its whole length). */
-	__u64 length = skb->len - sizeof(struct ethhdr);
+	/* The header's length leaves out the Ethernet padding of a short frame; a GSO packet's header
+	 * has its whole length, but a BIG TCP one (over 64 KiB) has 0 there: the skb says it then. */
+	if (length == 0 || length == sizeof(struct ipv6hdr))
+		length = skb->len - sizeof(struct ethhdr);
 	if (rewrite(skb, &where, value)) {
 		/* Something may already be written: a half-rewritten packet must never leave. */
 		count(NATGATE_STAT_REWRITE_FAILED, 1);
