@@ -5,7 +5,8 @@
  * packets that go the session's way (the first packet's tuple as it arrived), one keyed by the
  * tuple of the answers as they arrive. Each entry says what the packet's tuple becomes and the
  * checksum deltas that take it there, so the program does no arithmetic on addresses. The
- * C# mirror of these structures is FastPathLayout.cs; a test checks both against this file.
+ * C# mirrors of these structures are FastPathFlowKey.cs and FastPathFlowValue.cs; FastPathLayoutTests
+ * checks them against this file.
  */
 #ifndef NATGATE_FASTPATH_H
 #define NATGATE_FASTPATH_H
