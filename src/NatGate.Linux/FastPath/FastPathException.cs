@@ -19,14 +19,19 @@ public sealed class FastPathException : Exception
     {
     }
 
-    internal FastPathException(string operation, int errno)
-        : base($"{operation} failed: {Describe(errno)}")
+    /// <param name="operation">What failed, as the sentence's subject.</param>
+    /// <param name="errno">Why.</param>
+    /// <param name="quoteLibbpf">Whether libbpf may have said more (open, load, tc): its last messages on this thread are quoted.</param>
+    internal FastPathException(string operation, int errno, bool quoteLibbpf = false)
+        : base($"{operation} failed: {Describe(errno)}{Quote(quoteLibbpf ? LibbpfMessages.Recent() : string.Empty)}")
     {
         ErrorNumber = errno;
     }
 
     /// <summary>The errno value, or 0 when the failure was not a system call.</summary>
     public int ErrorNumber { get; }
+
+    private static string Quote(string libbpf) => libbpf.Length == 0 ? "." : $"; libbpf said: {libbpf}";
 
     /// <summary>"EPERM (no CAP_BPF ...)": the errno's name and, for the usual ones, what it means here.</summary>
     internal static string Describe(int errno) => errno switch
@@ -41,6 +46,12 @@ public sealed class FastPathException : Exception
         12 => "ENOMEM (the map's size exceeds what the kernel will lock)",
         28 => "ENOSPC",
         95 => "EOPNOTSUPP (the kernel lacks tc BPF or clsact)",
+        // libbpf's own errors (enum libbpf_errno, libbpf.h), above the kernel's.
+        4000 => "LIBBPF_ERRNO__LIBELF (libelf failed)",
+        4001 => "LIBBPF_ERRNO__FORMAT (not a BPF ELF object)",
+        4006 => "LIBBPF_ERRNO__LOAD (the kernel refused the program)",
+        4007 => "LIBBPF_ERRNO__VERIFY (the verifier rejected the program)",
+        4008 => "LIBBPF_ERRNO__PROG2BIG (the program is too large)",
         _ => Errno.Name(errno),
     };
 }

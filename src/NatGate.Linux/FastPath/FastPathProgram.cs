@@ -59,6 +59,16 @@ public sealed unsafe class FastPathProgram : IDisposable
         perProcessorCounters = new ulong[Math.Max(1, Libbpf.PossibleProcessorCount())];
     }
 
+    /// <summary>
+    /// Receives libbpf's own messages (its warnings, the verifier's log), for a debug log. Unset,
+    /// they are dropped, except that a <see cref="FastPathException"/> quotes the last of them.
+    /// </summary>
+    public static Action<string>? LibbpfMessages
+    {
+        get => FastPath.LibbpfMessages.Sink;
+        set => FastPath.LibbpfMessages.Sink = value;
+    }
+
     /// <summary>Where <see cref="Load(string, int)"/> looks for the object by default: beside the application.</summary>
     public static string DefaultObjectPath => Path.Combine(AppContext.BaseDirectory, ObjectFileName);
 
@@ -96,6 +106,8 @@ public sealed unsafe class FastPathProgram : IDisposable
         {
             throw new FastPathException($"the fast path program was not built: {objectPath} is missing (install clang and libbpf-dev, then build NatGate again).");
         }
+        FastPath.LibbpfMessages.Install();
+        FastPath.LibbpfMessages.Clear();
         bool mounted = BpfFileSystem.EnsureMounted();
         // The directory and its parents may not exist yet (they are made below): the nearest one
         // that does must be on bpffs.
@@ -125,7 +137,7 @@ public sealed unsafe class FastPathProgram : IDisposable
         }
         if (bpfObject == 0)
         {
-            throw new FastPathException($"opening {objectPath}", Marshal.GetLastPInvokeError());
+            throw new FastPathException($"opening {objectPath}", Marshal.GetLastPInvokeError(), quoteLibbpf: true);
         }
         try
         {
@@ -137,12 +149,12 @@ public sealed unsafe class FastPathProgram : IDisposable
             int result = Libbpf.MapSetMaximumEntries(flows, (uint)entries);
             if (result != 0)
             {
-                throw new FastPathException($"sizing {FlowsMapName} to {entries} entries", Libbpf.ErrorOf(result));
+                throw new FastPathException($"sizing {FlowsMapName} to {entries} entries", Libbpf.ErrorOf(result), quoteLibbpf: true);
             }
             result = Libbpf.ObjectLoad(bpfObject);
             if (result != 0)
             {
-                throw new FastPathException("loading the fast path program", Libbpf.ErrorOf(result));
+                throw new FastPathException("loading the fast path program", Libbpf.ErrorOf(result), quoteLibbpf: true);
             }
             var program = new FastPathProgram(bpfObject, pinDirectory, entries, adopted, mounted);
             bpfObject = 0;
@@ -165,6 +177,7 @@ public sealed unsafe class FastPathProgram : IDisposable
     public void Attach(int interfaceIndex)
     {
         ObjectDisposedException.ThrowIf(bpfObject == 0, this);
+        FastPath.LibbpfMessages.Clear();
         Libbpf.TcHook hook = Hook(interfaceIndex, Libbpf.TcIngress);
         int result = Libbpf.TcHookCreate(&hook);
         if (result == 0)
@@ -173,7 +186,7 @@ public sealed unsafe class FastPathProgram : IDisposable
         }
         else if (Libbpf.ErrorOf(result) != Errno.Exists)
         {
-            throw new FastPathException($"creating the clsact qdisc on interface {interfaceIndex}", Libbpf.ErrorOf(result));
+            throw new FastPathException($"creating the clsact qdisc on interface {interfaceIndex}", Libbpf.ErrorOf(result), quoteLibbpf: true);
         }
         var options = new Libbpf.TcOptions
         {
@@ -183,10 +196,11 @@ public sealed unsafe class FastPathProgram : IDisposable
             Handle = FilterHandle,
             Priority = FilterPriority,
         };
+        FastPath.LibbpfMessages.Clear(); // the refusal of an existing qdisc is no part of an attach failure
         result = Libbpf.TcAttach(&hook, &options);
         if (result != 0)
         {
-            throw new FastPathException($"attaching the fast path at tc ingress of interface {interfaceIndex}", Libbpf.ErrorOf(result));
+            throw new FastPathException($"attaching the fast path at tc ingress of interface {interfaceIndex}", Libbpf.ErrorOf(result), quoteLibbpf: true);
         }
     }
 
@@ -198,10 +212,12 @@ public sealed unsafe class FastPathProgram : IDisposable
     {
         Libbpf.TcHook hook = Hook(interfaceIndex, Libbpf.TcIngress);
         var options = new Libbpf.TcOptions { Size = (nuint)sizeof(Libbpf.TcOptions), Handle = FilterHandle, Priority = FilterPriority };
+        FastPath.LibbpfMessages.Install();
+        FastPath.LibbpfMessages.Clear();
         int result = Libbpf.TcDetach(&hook, &options);
         if (result != 0 && Libbpf.ErrorOf(result) != Errno.NoEntry)
         {
-            throw new FastPathException($"detaching the fast path from tc ingress of interface {interfaceIndex}", Libbpf.ErrorOf(result));
+            throw new FastPathException($"detaching the fast path from tc ingress of interface {interfaceIndex}", Libbpf.ErrorOf(result), quoteLibbpf: true);
         }
         if (createdHooks.Remove(interfaceIndex))
         {
@@ -210,7 +226,7 @@ public sealed unsafe class FastPathProgram : IDisposable
             result = Libbpf.TcHookDestroy(&hook);
             if (result != 0 && Libbpf.ErrorOf(result) != Errno.NoEntry)
             {
-                throw new FastPathException($"removing the clsact qdisc of interface {interfaceIndex}", Libbpf.ErrorOf(result));
+                throw new FastPathException($"removing the clsact qdisc of interface {interfaceIndex}", Libbpf.ErrorOf(result), quoteLibbpf: true);
             }
         }
     }
@@ -220,6 +236,8 @@ public sealed unsafe class FastPathProgram : IDisposable
     {
         Libbpf.TcHook hook = Hook(interfaceIndex, Libbpf.TcIngress);
         var options = new Libbpf.TcOptions { Size = (nuint)sizeof(Libbpf.TcOptions), Handle = FilterHandle, Priority = FilterPriority };
+        FastPath.LibbpfMessages.Install();
+        FastPath.LibbpfMessages.Clear();
         int result = Libbpf.TcQuery(&hook, &options);
         if (result == 0)
         {
@@ -230,7 +248,7 @@ public sealed unsafe class FastPathProgram : IDisposable
         {
             return null; // no filter, or no clsact qdisc at all
         }
-        throw new FastPathException($"querying tc ingress of interface {interfaceIndex}", errno);
+        throw new FastPathException($"querying tc ingress of interface {interfaceIndex}", errno, quoteLibbpf: true);
     }
 
     /// <summary>Adds or replaces an entry; false when the map is full (E2BIG), and the session stays with the engine.</summary>

@@ -303,6 +303,34 @@ public sealed class FastPathTests
     }
 
     [Fact]
+    public void Failures_say_what_failed_why_and_what_libbpf_said()
+    {
+        Requires.Root();
+        string pin = Path.Combine("/sys/fs/bpf", "ngt-bad-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3)));
+        string directory = Directory.CreateTempSubdirectory("natgate-fastpath-").FullName;
+        try
+        {
+            // Not an ELF object: libbpf refuses it and says why, through the print callback.
+            string garbage = Path.Combine(directory, "natgate_fastpath.bpf.o");
+            File.WriteAllText(garbage, "not an object\n");
+            FastPathException open = Assert.Throws<FastPathException>(() => FastPathProgram.Load(pin, 1024, garbage));
+            Assert.StartsWith($"opening {garbage} failed: LIBBPF_ERRNO__FORMAT (not a BPF ELF object); libbpf said: libbpf: ", open.Message, StringComparison.Ordinal);
+            Assert.Contains("is not a proper ELF object", open.Message, StringComparison.Ordinal);
+
+            // An interface that is not in the namespace.
+            using FastPathProgram program = FastPathProgram.Load(pin, 16);
+            using NetworkNamespace empty = NetworkNamespace.Create("fpbad");
+            FastPathException attach = Assert.Throws<FastPathException>(() => empty.Run(() => program.Attach(99999)));
+            Assert.StartsWith("creating the clsact qdisc on interface 99999 failed: ENODEV (no such interface in this network namespace)", attach.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            FastPathProgram.Unpin(pin);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Loading_a_program_that_was_not_built_says_so()
     {
         FastPathException failure = Assert.Throws<FastPathException>(() =>
