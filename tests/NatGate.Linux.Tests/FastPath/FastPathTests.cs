@@ -281,7 +281,9 @@ public sealed class FastPathTests
     public void A_full_map_refuses_a_new_entry_and_keeps_the_others()
     {
         Requires.Root();
-        string pin = Path.Combine("/sys/fs/bpf", "ngt-full-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3)));
+        // Nested, as the daemon's /sys/fs/bpf/natgate/<instance>: neither directory exists yet.
+        string parent = Path.Combine("/sys/fs/bpf", "ngt-full-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3)));
+        string pin = Path.Combine(parent, "instance");
         try
         {
             using FastPathProgram program = FastPathProgram.Load(pin, 2);
@@ -299,6 +301,10 @@ public sealed class FastPathTests
         finally
         {
             FastPathProgram.Unpin(pin);
+            if (Directory.Exists(parent))
+            {
+                Directory.Delete(parent);
+            }
         }
     }
 
