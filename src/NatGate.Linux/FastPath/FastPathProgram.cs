@@ -15,7 +15,8 @@ namespace NatGate.Linux.FastPath;
 /// <see cref="Load(string, int)"/> adopts the maps (<see cref="AdoptedMaps"/>) and replaces the filters.
 /// <see cref="Detach"/> and <see cref="Unpin"/> tear everything down.
 /// </para>
-/// Map operations are system calls, safe from any thread; not after Dispose.
+/// Map operations are system calls, safe from any thread, and so are Attach and Detach (each in
+/// its calling thread's network namespace); none after Dispose but Detach.
 /// </summary>
 public sealed unsafe class FastPathProgram : IDisposable
 {
@@ -182,7 +183,10 @@ public sealed unsafe class FastPathProgram : IDisposable
         int result = Libbpf.TcHookCreate(&hook);
         if (result == 0)
         {
-            createdHooks.Add(interfaceIndex);
+            lock (createdHooks)
+            {
+                createdHooks.Add(interfaceIndex);
+            }
         }
         else if (Libbpf.ErrorOf(result) != Errno.Exists)
         {
@@ -219,7 +223,12 @@ public sealed unsafe class FastPathProgram : IDisposable
         {
             throw new FastPathException($"detaching the fast path from tc ingress of interface {interfaceIndex}", Libbpf.ErrorOf(result), quoteLibbpf: true);
         }
-        if (createdHooks.Remove(interfaceIndex))
+        bool created;
+        lock (createdHooks)
+        {
+            created = createdHooks.Remove(interfaceIndex);
+        }
+        if (created)
         {
             // Ingress and egress together name the clsact qdisc itself (libbpf's bpf_tc_hook_destroy).
             hook.AttachPoint = Libbpf.TcIngress | Libbpf.TcEgress;
