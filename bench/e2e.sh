@@ -2,7 +2,7 @@
 # bench/e2e.sh: NatGate beside the kernel's own NAT, on the same namespace lab, in the same run.
 #
 #   sudo bench/e2e.sh [-t SECONDS] [-o RESULTS_FILE] [--no-build] [--profile] [--rounds N]
-#                    [--modes "direct kernel natgate reflector"] [--ipv6]
+#                    [--modes "direct kernel natgate tun reflector"] [--ipv6]
 #                    [--tests "bulk1 bulk4 udp connections latency"]
 #
 # The lab (the topology of tests/NatGate.EndToEnd.Tests/GatewayLab.cs, in namespaces named
@@ -20,6 +20,8 @@
 #   kernel   nftables SNAT to 198.51.100.10 in postrouting, the address answered by a proxy
 #            neighbour on wan0 (as NatGate does), ip_forward=1
 #   natgate  natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0
+#            --fast-path on: established flows rewritten by the kernel fast path (issue 13)
+#   tun      the same with --fast-path off: every packet through the TUN (the fallback)
 #            (plus $NATGATE_ARGS, e.g. NATGATE_ARGS="--queues 2"; $NATGATE_RPS_CPUS, a CPU mask
 #            such as 3, turns on receive packet steering for the TUN's queues once it is up)
 #   reflector  DESIGN.md's no-op reflector (e2e_tools reflect): a TUN device with the same
@@ -63,7 +65,7 @@ seconds=10
 results=""
 build=1
 profile=0
-modes="direct kernel natgate reflector"
+modes="direct kernel natgate tun reflector"
 tests="bulk1 bulk4 udp connections latency"
 rounds=1
 ipv6=0
@@ -182,7 +184,7 @@ run_delay() { # seconds the process's threads spent runnable but waiting for a C
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 # The iperf3 server a mode's traffic goes to: IPv6 modes end in 6.
 server_of() { case "$1" in *6) echo "2001:db8:100::2 5202" ;; *) echo "198.51.100.2 5201" ;; esac; }
-through_tun() { case "$1" in natgate|natgate6|reflector) return 0 ;; *) return 1 ;; esac; }
+through_tun() { case "$1" in natgate|natgate6|tun|reflector) return 0 ;; *) return 1 ;; esac; }
 
 bulk() { # mode streams
   local mode="$1" streams="$2" file server port
@@ -395,12 +397,13 @@ natgate_stop() { # SIGTERM, so it removes what it installed
   natgate_pid=""
 }
 
-run_natgate() {
+run_natgate() { # the kernel fast path on (the default), and required: no quiet fallback to the TUN
   log "round $round, natgate: natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0 ${NATGATE_ARGS:-}"
-  natgate_start "$(tag natgate).log" --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0
+  natgate_start "$(tag natgate).log" --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0 --fast-path on
   reachable
   measure natgate
   inns "$GW" dotnet "$dll" stats --control "$raw/control" >"$(tag natgate)-stats.txt" 2>&1 || true
+  inns "$GW" dotnet "$dll" fastpath --control "$raw/control" >"$(tag natgate)-fastpath.txt" 2>&1 || true
   if [ "$profile" = 1 ] && [ "$round" = "$rounds" ]; then
     # Extra runs after the measured ones, not counted in the figures.
     profile_run tcp ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -t "$seconds" --json
@@ -409,6 +412,15 @@ run_natgate() {
     profile_run cps connections natgate-profile
     rm -f "/tmp/perf-$natgate_pid.map" "/tmp/perfinfo-$natgate_pid.map"
   fi
+  natgate_stop
+}
+
+run_tun() { # NatGate on the TUN path alone (--fast-path off): the fallback, and what the fast path gains
+  log "round $round, tun: natgate run --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0 --fast-path off ${NATGATE_ARGS:-}"
+  natgate_start "$(tag tun).log" --inside 10.77.0.0/24 --external 198.51.100.10 --outside-interface wan0 --fast-path off
+  reachable
+  measure tun
+  inns "$GW" dotnet "$dll" stats --control "$raw/control" >"$(tag tun)-stats.txt" 2>&1 || true
   natgate_stop
 }
 
@@ -442,7 +454,7 @@ run_natgate6() {
   printf '%s\n' "map wan0 fd00:77::/64 -> 2001:db8:100::10/128 portmap tcp/udp auto" \
     "map wan0 fd00:77::/64 -> 2001:db8:100::10/128" >"$rules"
   log "round $round, natgate6: natgate run --rules (NAT66 to 2001:db8:100::10) --outside-interface wan0 ${NATGATE_ARGS:-}"
-  natgate_start "$(tag natgate6).log" --rules "$rules" --outside-interface wan0
+  natgate_start "$(tag natgate6).log" --rules "$rules" --outside-interface wan0 --fast-path on
   reachable 6
   measure natgate6
   inns "$GW" dotnet "$dll" stats --control "$raw/control" >"$(tag natgate6)-stats.txt" 2>&1 || true
@@ -529,7 +541,7 @@ modes6 = ("direct6", "kernel6", "natgate6")
 def measured(mode):
     return any(k.startswith(mode + ".") for k in entries)
 has4, has6 = any(measured(m) for m in modes), any(measured(m) for m in modes6)
-others = tuple(m for m in ("reflector", "slirp4netns") if any(k.startswith(m + ".") for k in entries))
+others = tuple(m for m in ("tun", "reflector", "slirp4netns") if any(k.startswith(m + ".") for k in entries))
 
 def v(mode, key, rnd=None):
     found = entries.get(f"{mode}.{key}")
@@ -627,7 +639,7 @@ for other in others:
     print(f"| added latency vs in3's plain path at the same moments, median (µs) | {fmt(paired_of_rounds('median', other), 1)} | | |")
     c, nc = per_gb(other, "cpu"), per_gb("natgate", "cpu")
     print(f"| CPU, whole machine, s/GB (bulk TCP) | {fmt(c, 3)} | {fmt(c / per_gb('kernel', 'cpu'), 2) + 'x' if c and per_gb('kernel', 'cpu') else ''} | {fmt(nc / c, 2) + 'x' if c and nc else ''} |")
-    if other == "reflector":
+    if other in ("reflector", "tun"):
         c, nc = per_gb(other, "proc"), per_gb("natgate", "proc")
         print(f"| CPU, the process, s/GB (bulk TCP) | {fmt(c, 3)} | | {fmt(nc / c, 2) + 'x' if c and nc else ''} |")
     print()
@@ -676,7 +688,7 @@ for m in (m for m in modes6 if measured(m)):
     notes.append(f"- {m}: small UDP sent {fmt(sent and sent / 1e3, 1)} kpps (median)")
 notes.append("- TCP retransmissions by the sender (median, 1 / 4 streams): " + ", ".join(
     f"{m} {fmt(v(m, 'tcp1.retrans'), 0)} / {fmt(v(m, 'tcp4.retrans'), 0)}" for m in modes + modes6 if measured(m)))
-for m, s in ((m, s) for m in ("natgate", "reflector", "natgate6") for s in (1, 4)):
+for m, s in ((m, s) for m in ("natgate", "tun", "reflector", "natgate6") for s in (1, 4)):
     tp, tb = total(m, f"tcp{s}.tunpackets"), total(m, f"tcp{s}.tunbytes")
     if tp:
         runs = len(entries[f"{m}.tcp{s}.tunpackets"])
