@@ -116,6 +116,10 @@ public sealed class ControlClient : IDisposable
     public Task<StatisticsView> StatisticsAsync(CancellationToken token = default)
         => SendAsync(HttpMethod.Get, "v1/stats", null, ControlJson.Default.StatisticsView, token);
 
+    /// <summary>Stops the daemon for a restart that leaves the kernel carrying the established flows (natgate handover).</summary>
+    public Task HandOverAsync(CancellationToken token = default)
+        => SendAsync(HttpMethod.Post, "v1/handover", null, ControlJson.Default.RemovedCount, token);
+
     /// <summary>The kernel fast path; with <paramref name="check"/>, its map compared with the table.</summary>
     public Task<FastPathView> FastPathAsync(bool check = false, CancellationToken token = default)
         => SendAsync(HttpMethod.Get, check ? "v1/fastpath?check=true" : "v1/fastpath", null, ControlJson.Default.FastPathView, token);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using NatGate.Lab;
 
 namespace NatGate.EndToEnd.Tests;
@@ -215,6 +216,75 @@ public sealed class FastPathTests
         lab.Cli("rules", "load", rules);
         Traffic();
         AssertMapEqualsTable(lab, "traffic again");
+    }
+
+    /// <summary>
+    /// An iperf3 TCP stream and a paced file transfer, through a hand-over and a restart, then a
+    /// kill -9 and a start: the established flows run on in the kernel while no daemon reads the
+    /// TUN, each new daemon takes the kernel's sessions over, and both end whole (the file's
+    /// sha256 equal; iperf3 3.12's own -F truncates, so the file goes by a second connection),
+    /// with no stall of a second or more, and no inside address ever seen outside.
+    /// </summary>
+    [Fact]
+    public void Transfers_run_through_a_hand_over_and_a_kill_without_a_stall()
+    {
+        Host.RequireRootAndTools("ip", "iperf3", "tcpdump", "python3");
+        using var lab = new GatewayLab();
+        byte[] data = new byte[32 << 20];
+        new Random(17).NextBytes(data);
+        string file = Path.Combine(lab.WorkDirectory, "data.bin");
+        File.WriteAllBytes(file, data);
+        BackgroundProcess server = lab.Start(lab.Out, "iperf3", "-s", "-1", "-B", GatewayLab.Outside, "-p", "5299", "-i", "0.1", "--json");
+        BackgroundProcess sink = lab.Start(lab.Out, "python3", "-c", LabPrograms.HashSink, GatewayLab.Outside, "9000");
+        sink.WaitFor("ready", Long);
+        GatewayLab.WaitListening(lab.Out, "tcp", GatewayLab.Outside, 5299, Long);
+        LinkCapture capture = LinkCapture.Start(lab, lab.Out, "eth0");
+        string[] arguments = ["--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface,
+            "--state", Path.Combine(lab.WorkDirectory, "natgate.state"), "--state-directory", lab.WorkDirectory];
+        BackgroundProcess first = lab.StartNatGate(arguments);
+
+        // iperf3 for ten seconds at 32 Mbit/s; the file (below) 32 MiB in 64 KiB writes every 20 ms.
+        BackgroundProcess client = lab.Start(lab.In1, "iperf3", "-c", GatewayLab.Outside, "-p", "5299", "-t", "10", "-b", "32M", "--json");
+        Thread.Sleep(2000);
+        lab.Cli("handover");
+        Assert.Equal(0, first.WaitForExit(Long));
+        Assert.Contains("handed over", first.Output, StringComparison.Ordinal);
+        BackgroundProcess second = lab.StartNatGate(arguments);
+        Assert.Contains("took over the kernel's map", second.Output, StringComparison.Ordinal);
+        // The file's connection opens now: its session is in the second daemon's table and the
+        // kernel's map, never in a state file, so only the map can give it to the third.
+        BackgroundProcess sender = lab.Start(lab.In1, "python3", "-c", """
+            import socket, sys, time
+            with socket.create_connection((sys.argv[1], int(sys.argv[2]))) as s, open(sys.argv[3], "rb") as f:
+                while chunk := f.read(65536):
+                    s.sendall(chunk)
+                    time.sleep(0.02)
+            print("sent", flush=True)
+            """, GatewayLab.Outside, "9000", file);
+        Thread.Sleep(2000);
+        second.Kill();
+        Thread.Sleep(500);
+        BackgroundProcess third = lab.StartNatGate(arguments);
+        Match tookOver = Regex.Match(third.Output, @"took over the kernel's map of an earlier run: (\d+) sessions it carried came into the table, (\d+) refused");
+        Assert.True(tookOver.Success && int.Parse(tookOver.Groups[1].Value, CultureInfo.InvariantCulture) >= 1 && tookOver.Groups[2].Value == "0", third.Output);
+
+        Assert.Equal(0, client.WaitForExit(Long));
+        Assert.Equal(0, server.WaitForExit(Long));
+        sender.WaitFor("sent", Long);
+        sink.WaitFor($"received {data.Length} sha256 {Convert.ToHexStringLower(SHA256.HashData(data))}", Long);
+        // The receiver's 0.1 s intervals: never a second's worth of empty ones in a row.
+        using JsonDocument report = JsonDocument.Parse(server.Output[server.Output.IndexOf('{', StringComparison.Ordinal)..]);
+        double longestStall = 0, stall = 0;
+        foreach (JsonElement interval in report.RootElement.GetProperty("intervals").EnumerateArray())
+        {
+            JsonElement sum = interval.GetProperty("sum");
+            stall = sum.GetProperty("bytes").GetInt64() == 0 ? stall + sum.GetProperty("seconds").GetDouble() : 0;
+            longestStall = Math.Max(longestStall, stall);
+        }
+        Assert.True(longestStall < 1.0, $"the iperf3 stream stalled for {longestStall:F1} s");
+        Assert.True(report.RootElement.GetProperty("end").GetProperty("sum_received").GetProperty("bytes").GetInt64() > 30_000_000, "iperf3 carried too little");
+        capture.AssertNone("src net " + GatewayLab.InsidePrefix, "inside sources on the outside link through the restarts");
+        Assert.Equal(0, third.Stop(Long));
     }
 
     /// <summary>--fast-path off: the TUN carries everything, the kernel nothing, and the metrics say so.</summary>

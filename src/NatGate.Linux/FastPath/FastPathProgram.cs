@@ -98,8 +98,17 @@ public sealed unsafe class FastPathProgram : IDisposable
     public static FastPathProgram Load(string pinDirectory, int maximumEntries) => Load(pinDirectory, maximumEntries, DefaultObjectPath);
 
     /// <summary><see cref="Load(string, int)"/> with the object at <paramref name="objectPath"/>.</summary>
-    public static FastPathProgram Load(string pinDirectory, int maximumEntries, string objectPath)
+    public static FastPathProgram Load(string pinDirectory, int maximumEntries, string objectPath) => Load(pinDirectory, maximumEntries, objectPath, []);
+
+    /// <summary>
+    /// <see cref="Load(string, int)"/>, and when nothing is pinned, the maps of NatGate's program
+    /// still attached at one of <paramref name="adoptFrom"/> (interface indexes) are adopted: a
+    /// process that died, or handed over, in a mount namespace of its own (`ip netns exec` makes
+    /// one, with a bpffs that went with it) left its program rewriting, and its maps alive.
+    /// </summary>
+    public static FastPathProgram Load(string pinDirectory, int maximumEntries, string objectPath, IReadOnlyList<int> adoptFrom)
     {
+        ArgumentNullException.ThrowIfNull(adoptFrom);
         ArgumentException.ThrowIfNullOrEmpty(pinDirectory);
         ArgumentException.ThrowIfNullOrEmpty(objectPath);
         ArgumentOutOfRangeException.ThrowIfLessThan(maximumEntries, 2);
@@ -128,6 +137,12 @@ public sealed unsafe class FastPathProgram : IDisposable
         // libbpf reuses a pinned map only when it matches the definition, max_entries included
         // (map_is_reuse_compat): an adopted map keeps its size, whatever this process asks for.
         int entries = adopted ? PinnedMaximumEntries(pinnedFlows) : maximumEntries;
+        (int Flows, int Statistics, int Entries)? attached = adopted ? null : AttachedMaps(adoptFrom);
+        if (attached is { } found)
+        {
+            adopted = true;
+            entries = found.Entries;
+        }
 
         byte[] pinRoot = Encoding.UTF8.GetBytes(pinDirectory + "\0");
         nint bpfObject;
@@ -152,6 +167,19 @@ public sealed unsafe class FastPathProgram : IDisposable
             {
                 throw new FastPathException($"sizing {FlowsMapName} to {entries} entries", Libbpf.ErrorOf(result), quoteLibbpf: true);
             }
+            if (attached is { } maps)
+            {
+                // libbpf dups the descriptors it is given; ours are closed below either way.
+                result = Libbpf.MapReuseFileDescriptor(flows, maps.Flows);
+                if (result == 0)
+                {
+                    result = Libbpf.MapReuseFileDescriptor(Libbpf.ObjectFindMapByName(bpfObject, StatisticsMapName), maps.Statistics);
+                }
+                if (result != 0)
+                {
+                    throw new FastPathException("adopting the maps of the attached program", Libbpf.ErrorOf(result), quoteLibbpf: true);
+                }
+            }
             result = Libbpf.ObjectLoad(bpfObject);
             if (result != 0)
             {
@@ -167,7 +195,85 @@ public sealed unsafe class FastPathProgram : IDisposable
             {
                 Libbpf.ObjectClose(bpfObject);
             }
+            if (attached is { } maps)
+            {
+                _ = Libc.Close(maps.Flows);
+                _ = Libc.Close(maps.Statistics);
+            }
         }
+    }
+
+    /// <summary>
+    /// The maps of NatGate's program attached at the first of <paramref name="interfaces"/> that
+    /// has it (tc's filter of our handle and priority names the program by id; the program names
+    /// its maps by id): descriptors of both maps and the flow map's size, or null.
+    /// </summary>
+    private static (int Flows, int Statistics, int Entries)? AttachedMaps(IReadOnlyList<int> interfaces)
+    {
+        const int Room = 8;
+        uint* mapIds = stackalloc uint[Room];
+        foreach (int interfaceIndex in interfaces)
+        {
+            if (interfaceIndex <= 0 || AttachedProgramId(interfaceIndex) is not uint programId)
+            {
+                continue;
+            }
+            int program = Libbpf.ProgramGetFileDescriptorById(programId);
+            if (program < 0)
+            {
+                continue;
+            }
+            try
+            {
+                var information = new Libbpf.ProgramInformation { MapIdCount = Room, MapIds = (ulong)mapIds };
+                uint length = (uint)sizeof(Libbpf.ProgramInformation);
+                if (Libbpf.ObjectGetInformation(program, &information, &length) != 0)
+                {
+                    continue;
+                }
+                int flows = -1, statistics = -1, entries = 0;
+                for (int i = 0; i < Math.Min(Room, (int)information.MapIdCount); i++)
+                {
+                    int map = Libbpf.MapGetFileDescriptorById(mapIds[i]);
+                    if (map < 0)
+                    {
+                        continue;
+                    }
+                    Libbpf.MapInformation mapInformation = default;
+                    uint mapLength = (uint)sizeof(Libbpf.MapInformation);
+                    string name = Libbpf.ObjectGetInformation(map, &mapInformation, &mapLength) == 0
+                        ? Marshal.PtrToStringUTF8((nint)mapInformation.Name) ?? ""
+                        : "";
+                    // The kernel keeps the first 15 bytes of a map's name (BPF_OBJ_NAME_LEN).
+                    if (flows < 0 && name == FlowsMapName && mapInformation.KeySize == FastPathFlowKey.Size && mapInformation.ValueSize == FastPathFlowValue.Size)
+                    {
+                        flows = map;
+                        entries = (int)mapInformation.MaximumEntries;
+                    }
+                    else if (statistics < 0 && name == StatisticsMapName)
+                    {
+                        statistics = map;
+                    }
+                    else
+                    {
+                        _ = Libc.Close(map);
+                    }
+                }
+                if (flows >= 0 && statistics >= 0)
+                {
+                    return (flows, statistics, entries);
+                }
+                foreach (int map in new[] { flows, statistics }.Where(map => map >= 0))
+                {
+                    _ = Libc.Close(map);
+                }
+            }
+            finally
+            {
+                _ = Libc.Close(program);
+            }
+        }
+        return null;
     }
 
     /// <summary>

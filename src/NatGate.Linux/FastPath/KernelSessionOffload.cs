@@ -87,6 +87,25 @@ public sealed class KernelSessionOffload(FastPathProgram program) : ISessionOffl
             deltas.Ip, deltas.PseudoHeader, deltas.Ports, flags, (uint)session);
     }
 
+    /// <summary>
+    /// A forward entry as the session the engine had offloaded (the key the first packet's tuple,
+    /// the value what it became), and when the kernel last carried it, on the engine's clock; for
+    /// a restart adopting the map.
+    /// </summary>
+    public static (OffloadedSession<TAddress> Session, long LastSeenTicks) SessionOf<TAddress>(in FastPathFlowKey key, in FastPathFlowValue value, long nowTicks)
+        where TAddress : unmanaged, IFlowAddress<TAddress>
+    {
+        FastPathAddress source = key.Source, destination = key.Destination, newSource = value.Source, newDestination = value.Destination;
+        var protocol = (Core.Packets.IpProtocol)key.Protocol;
+        var original = new FlowKey<TAddress>(protocol, TAddress.Read(((ReadOnlySpan<byte>)source)[..TAddress.Size]), key.SourcePort,
+            TAddress.Read(((ReadOnlySpan<byte>)destination)[..TAddress.Size]), key.DestinationPort);
+        var translated = new FlowKey<TAddress>(protocol, TAddress.Read(((ReadOnlySpan<byte>)newSource)[..TAddress.Size]), value.SourcePort,
+            TAddress.Read(((ReadOnlySpan<byte>)newDestination)[..TAddress.Size]), value.DestinationPort);
+        bool outside = (value.Flags & FastPathFlowAttributes.InitiatedOutside) != 0;
+        return (new OffloadedSession<TAddress>((int)value.Session, original, translated, outside),
+            TicksOf(value.LastSeenNanoseconds, Stopwatch.GetTimestamp(), nowTicks));
+    }
+
     // Stopwatch on Linux reads CLOCK_MONOTONIC in nanoseconds, bpf_ktime_get_ns's clock.
     private static long TicksOf(ulong lastSeenNanoseconds, long monotonicNow, long nowTicks)
     {

@@ -69,6 +69,24 @@ internal static unsafe partial class Libbpf
         public uint ValueSize;
         public uint MaximumEntries;
         public uint MapFlags;
+        public fixed byte Name[16];         // BPF_OBJ_NAME_LEN
+    }
+
+    /// <summary>The head of struct bpf_prog_info (linux/bpf.h) up to its map ids (64 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ProgramInformation
+    {
+        public uint Type;
+        public uint Id;
+        public ulong Tag;
+        public uint JitedProgramLength;
+        public uint TranslatedProgramLength;
+        public ulong JitedProgramInstructions;
+        public ulong TranslatedProgramInstructions;
+        public ulong LoadTime;
+        public uint CreatedByUserId;
+        public uint MapIdCount;             // in: room in MapIds; out: how many the program uses
+        public ulong MapIds;                // a __u32 array in this process
     }
 
     [LibraryImport(Library, EntryPoint = "bpf_object__open_file", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -100,6 +118,15 @@ internal static unsafe partial class Libbpf
 
     [LibraryImport(Library, EntryPoint = "bpf_obj_get_info_by_fd", SetLastError = true)]
     public static partial int ObjectGetInformation(int fileDescriptor, void* information, uint* length);
+
+    [LibraryImport(Library, EntryPoint = "bpf_prog_get_fd_by_id", SetLastError = true)]
+    public static partial int ProgramGetFileDescriptorById(uint id);
+
+    [LibraryImport(Library, EntryPoint = "bpf_map_get_fd_by_id", SetLastError = true)]
+    public static partial int MapGetFileDescriptorById(uint id);
+
+    [LibraryImport(Library, EntryPoint = "bpf_map__reuse_fd", SetLastError = true)]
+    public static partial int MapReuseFileDescriptor(nint map, int fileDescriptor);
 
     [LibraryImport(Library, EntryPoint = "bpf_tc_hook_create", SetLastError = true)]
     public static partial int TcHookCreate(TcHook* hook);

@@ -17,7 +17,7 @@ internal static class ControlCommands
 {
     public static IEnumerable<Command> Create() =>
     [
-        Sessions(), Stats(), FastPath(), Rules(), Lookup(), Put(), LockCommand(), State(),
+        Sessions(), Stats(), FastPath(), HandOver(), Rules(), Lookup(), Put(), LockCommand(), State(),
         .. NetNatCommands.Create(), .. IpnatCommands.Create(),
     ];
 
@@ -82,6 +82,19 @@ internal static class ControlCommands
             FastPathView view = await client.FastPathAsync(checking, token).ConfigureAwait(false);
             int exitCode = checking && view.Check is { Equal: false } ? ExitCodes.Failure : ExitCodes.Success;
             return new ControlReply(console => RenderFastPath(console, view), ExitCode: exitCode);
+        });
+        return command;
+    }
+
+    private static Command HandOver()
+    {
+        var invocation = new ControlInvocation();
+        Command command = invocation.AddTo(new Command("handover",
+            "Stop the daemon for a restart (an upgrade) that never interrupts traffic: the state is saved, the kernel fast path keeps carrying the established flows and the routing stays; the next natgate run takes them over."));
+        invocation.SetAction(command, async (_, client, token) =>
+        {
+            await client.HandOverAsync(token).ConfigureAwait(false);
+            return new ControlReply(console => console.WriteLine("Handed over: the kernel carries the established flows until natgate runs again."));
         });
         return command;
     }

@@ -221,7 +221,7 @@ internal static class RunCommand
             // Only now, with the routing installed, the TUN read and the control socket answering.
             using var systemd = new SystemdService(daemon, logger);
             systemd.Ready($"translating for {daemon.Controller.Rules().Count} rule(s) on {options.TunName}");
-            await stop.Task.ConfigureAwait(false);
+            await Task.WhenAny(stop.Task, daemon.HandOverRequested).ConfigureAwait(false);
             systemd.Stopping();
             GatewayLog.Stopping(logger);
             await daemon.StopAsync().ConfigureAwait(false);

@@ -60,6 +60,9 @@ public sealed class ControlServer : IAsyncDisposable
     /// <summary>The kernel fast path's view (with the map checked against the table when asked); null: none.</summary>
     public Func<bool, FastPathView>? FastPath { get; set; }
 
+    /// <summary>Asks the daemon to stop for a restart that leaves the kernel carrying the flows (natgate handover); false when it cannot.</summary>
+    public Func<bool>? HandOver { get; set; }
+
     public string ReadWriteSocket { get; }
 
     public string ReadOnlySocket { get; }
@@ -168,6 +171,14 @@ public sealed class ControlServer : IAsyncDisposable
         });
 
         app.MapGet("/v1/stats", context => Reply(context, ControlConversions.ToView(controller.Statistics()), ControlJson.Default.StatisticsView));
+        app.MapPost("/v1/handover", context =>
+        {
+            if (HandOver?.Invoke() != true)
+            {
+                throw new NatControlException(NatErrno.EINVAL, "This daemon runs no kernel fast path, so nothing could carry the flows while it restarts; stop it instead.");
+            }
+            return Reply(context, new RemovedCount(0), ControlJson.Default.RemovedCount);
+        });
         app.MapGet("/v1/fastpath", context =>
         {
             bool check = string.Equals(context.Request.Query["check"], "true", StringComparison.OrdinalIgnoreCase);

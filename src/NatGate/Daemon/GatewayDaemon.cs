@@ -359,6 +359,30 @@ public sealed class GatewayDaemon : IAsyncDisposable
     private int notesLogged;
     private bool started;
 
+    private readonly TaskCompletionSource handOver = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool handingOver;
+
+    /// <summary>Completes when a hand-over was asked for (<see cref="RequestHandOver"/>): the caller stops the daemon then.</summary>
+    public Task HandOverRequested => handOver.Task;
+
+    /// <summary>
+    /// A restart that never interrupts traffic (natgate handover, before an upgrade): the stop
+    /// that follows saves the state as always but leaves the kernel as it is: the fast path
+    /// attached and carrying the established flows, its maps, and the routing (which fails
+    /// closed while no TUN reads). The next start takes them over. False without a fast path,
+    /// where nothing could carry the flows meanwhile.
+    /// </summary>
+    public bool RequestHandOver()
+    {
+        if (fastPath is null || stopping)
+        {
+            return false;
+        }
+        handingOver = true;
+        handOver.TrySetResult();
+        return true;
+    }
+
     /// <summary>The routing the rules need: their inside prefixes and the external addresses on this gateway.</summary>
     private GatewayPlumbingOptions PlumbingOptions(IReadOnlyList<RuleInfo> rules) => PlumbingOptionsOf(options, rules, localAddresses, localIpv6Addresses);
 
@@ -554,20 +578,23 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
         try
         {
+            GatewayFastPath kernel;
             lock (plumbingGate)
             {
                 GatewayPlumbing planner = plumbing ?? new GatewayPlumbing(PlumbingOptions(Controller.Rules()));
-                fastPath = GatewayFastPath.Open(options, logger);
-                fastPath.Follow(GatewayFastPath.InterfacesOf(planner.Plan(), options));
+                IReadOnlyList<string> interfaces = GatewayFastPath.InterfacesOf(planner.Plan(), options);
+                kernel = fastPath = GatewayFastPath.Open(options, interfaces, logger);
+                // The sessions an earlier run left in the kernel come into the table before the new
+                // program replaces the old one at the interfaces (in one step, BPF_TC_F_REPLACE).
+                (int adopted, int refused, int stale) = Controller.Run(engine => kernel.TakeOver(engine, clock.GetUtcNow().UtcTicks));
+                if (kernel.Program.AdoptedMaps)
+                {
+                    GatewayLog.FastPathTookOver(logger, adopted, refused, stale);
+                }
+                kernel.Follow(interfaces);
             }
-            KernelSessionOffload offload = fastPath.Offload;
-            Controller.Run(engine =>
-            {
-                engine.UseOffload(offload);
-                return 0;
-            });
-            string interfaces = string.Join(", ", fastPath.Interfaces);
-            GatewayLog.FastPathOn(logger, interfaces, fastPath.PinDirectory);
+            string attachedTo = string.Join(", ", kernel.Interfaces);
+            GatewayLog.FastPathOn(logger, attachedTo, kernel.PinDirectory);
         }
         catch (FastPathException error) when (options.FastPath == FastPathMode.Auto)
         {
@@ -898,6 +925,15 @@ public sealed class GatewayDaemon : IAsyncDisposable
         }
         lock (plumbingGate)
         {
+            if (handingOver && fastPath is not null)
+            {
+                // A hand-over: the program keeps rewriting, the routing stays (failing closed
+                // until the next start reads the TUN again); only this process's hold goes.
+                fastPath.Leave();
+                fastPath = null;
+                plumbing = null;
+                GatewayLog.HandedOver(logger);
+            }
             // The kernel's rewriting goes before the routing: no packet is rewritten by a program
             // whose engine has gone, nor routed by rules that are being taken away.
             fastPath?.Dispose();

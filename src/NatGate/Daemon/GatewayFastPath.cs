@@ -38,32 +38,68 @@ internal sealed class GatewayFastPath : IDisposable
     public IReadOnlyCollection<string> Interfaces => attached;
 
     /// <summary>
-    /// Loads the program (two map entries per session of the table's capacity). Entries left by
-    /// an earlier process in this namespace (a crash) are cleared: the engine adds again what its
-    /// table holds, so the map never holds what the table does not.
+    /// Loads the program (two map entries per session of the table's capacity), adopting the maps
+    /// of an earlier run in this namespace when there are any: pinned, or those of its program
+    /// still attached at <paramref name="interfaces"/> (a crash, a hand-over, or a run in a mount
+    /// namespace of its own whose pins went with it). <see cref="TakeOver"/> then brings their
+    /// sessions into the table.
     /// </summary>
-    public static GatewayFastPath Open(GatewayRunOptions options, ILogger logger)
+    public static GatewayFastPath Open(GatewayRunOptions options, IReadOnlyList<string> interfaces, ILogger logger)
     {
         string pinDirectory = PinDirectoryOf(options.TunName);
-        FastPathProgram program = FastPathProgram.Load(pinDirectory, (int)Math.Min(int.MaxValue, 2L * options.MaximumSessions));
-        try
+        FastPathProgram program = FastPathProgram.Load(pinDirectory, (int)Math.Min(int.MaxValue, 2L * options.MaximumSessions), FastPathProgram.DefaultObjectPath,
+            [.. interfaces.Select(InterfaceIndex).Where(index => index > 0)]);
+        return new GatewayFastPath(program, pinDirectory, logger);
+    }
+
+    /// <summary>
+    /// Hands the engine its cache, after taking in what an adopted map carries: each session the
+    /// kernel kept rewriting while no process ran (or since the state file's last checkpoint)
+    /// comes into the table through put's checks, those opened from inside first (a session
+    /// admitted through another's mapping needs that mapping). The engine then writes its
+    /// sessions in again, and entries of no session go. Called with the engine held, before the
+    /// workers start.
+    /// </summary>
+    public (int Adopted, int Refused, int Stale) TakeOver(NatEngine engine, long nowTicks)
+    {
+        int adopted = 0, refused = 0;
+        if (Program.AdoptedMaps)
         {
-            if (program.AdoptedMaps)
+            List<KeyValuePair<FastPathFlowKey, FastPathFlowValue>> forward = [.. Program.EnumerateEntries()
+                .Where(entry => (entry.Value.Flags & FastPathFlowAttributes.Forward) != 0)
+                .OrderBy(entry => (entry.Value.Flags & FastPathFlowAttributes.InitiatedOutside) != 0)];
+            foreach ((FastPathFlowKey key, FastPathFlowValue value) in forward)
             {
-                int cleared = 0;
-                foreach (KeyValuePair<FastPathFlowKey, FastPathFlowValue> entry in program.EnumerateEntries().ToList())
+                bool taken;
+                string? problem;
+                if (key.Family == 4)
                 {
-                    cleared += program.Remove(entry.Key) ? 1 : 0;
+                    (OffloadedSession<Ipv4Address> session, long lastSeen) = KernelSessionOffload.SessionOf<Ipv4Address>(key, value, nowTicks);
+                    taken = engine.AdoptOffloaded(session, lastSeen, nowTicks, out problem);
                 }
-                GatewayLog.FastPathAdopted(logger, pinDirectory, cleared);
+                else
+                {
+                    (OffloadedSession<Ipv6Address> session, long lastSeen) = KernelSessionOffload.SessionOf<Ipv6Address>(key, value, nowTicks);
+                    taken = engine.AdoptOffloaded(session, lastSeen, nowTicks, out problem);
+                }
+                adopted += taken ? 1 : 0;
+                if (problem is not null)
+                {
+                    refused++;
+                    if (refused <= 10)
+                    {
+                        GatewayLog.FastPathAdoptRefused(logger, key.ToString(), problem);
+                    }
+                }
             }
-            return new GatewayFastPath(program, pinDirectory, logger);
         }
-        catch
+        engine.UseOffload(Offload);
+        int stale = 0;
+        foreach (KeyValuePair<FastPathFlowKey, FastPathFlowValue> entry in StaleEntries(engine))
         {
-            program.Dispose();
-            throw;
+            stale += Program.Remove(entry.Key) ? 1 : 0;
         }
+        return (adopted, refused, stale);
     }
 
     /// <summary>
@@ -130,16 +166,7 @@ internal sealed class GatewayFastPath : IDisposable
     /// </summary>
     public FastPathCheckView Check(NatEngine engine)
     {
-        var expected = new Dictionary<FastPathFlowKey, FastPathFlowValue>();
-        (List<OffloadedSession<Ipv4Address>> ipv4, List<OffloadedSession<Ipv6Address>> ipv6) = engine.OffloadedSessions();
-        foreach (OffloadedSession<Ipv4Address> session in ipv4)
-        {
-            Expect(expected, session);
-        }
-        foreach (OffloadedSession<Ipv6Address> session in ipv6)
-        {
-            Expect(expected, session);
-        }
+        Dictionary<FastPathFlowKey, FastPathFlowValue> expected = Expected(engine);
         int found = 0, stale = 0, differing = 0;
         List<string> examples = [];
         var seen = new HashSet<FastPathFlowKey>();
@@ -170,6 +197,29 @@ internal sealed class GatewayFastPath : IDisposable
         return new FastPathCheckView(expected.Count, found, missing, stale, differing, examples);
     }
 
+    /// <summary>The entries the engine's offloaded sessions make.</summary>
+    private static Dictionary<FastPathFlowKey, FastPathFlowValue> Expected(NatEngine engine)
+    {
+        var expected = new Dictionary<FastPathFlowKey, FastPathFlowValue>();
+        (List<OffloadedSession<Ipv4Address>> ipv4, List<OffloadedSession<Ipv6Address>> ipv6) = engine.OffloadedSessions();
+        foreach (OffloadedSession<Ipv4Address> session in ipv4)
+        {
+            Expect(expected, session);
+        }
+        foreach (OffloadedSession<Ipv6Address> session in ipv6)
+        {
+            Expect(expected, session);
+        }
+        return expected;
+    }
+
+    /// <summary>The map's entries of no offloaded session.</summary>
+    private List<KeyValuePair<FastPathFlowKey, FastPathFlowValue>> StaleEntries(NatEngine engine)
+    {
+        Dictionary<FastPathFlowKey, FastPathFlowValue> expected = Expected(engine);
+        return [.. Program.EnumerateEntries().Where(entry => !expected.ContainsKey(entry.Key))];
+    }
+
     private static void Expect<TAddress>(Dictionary<FastPathFlowKey, FastPathFlowValue> expected, OffloadedSession<TAddress> session)
         where TAddress : unmanaged, IFlowAddress<TAddress>
     {
@@ -189,6 +239,13 @@ internal sealed class GatewayFastPath : IDisposable
         {
             examples.Add(example);
         }
+    }
+
+    /// <summary>A hand-over: this process lets go of the program and its maps, which stay attached and pinned for the next start.</summary>
+    public void Leave()
+    {
+        attached.Clear();
+        Program.Dispose();
     }
 
     /// <summary>Detaches from every interface and unpins the maps: nothing of it stays in the kernel.</summary>

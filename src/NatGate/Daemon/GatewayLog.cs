@@ -36,8 +36,14 @@ internal static partial class GatewayLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "fast path off: {Reason}; every packet goes through the TUN")]
     public static partial void FastPathUnavailable(ILogger logger, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "fast path: found maps of an earlier run in {PinDirectory}; cleared its {Entries} entries (the table's sessions go back in)")]
-    public static partial void FastPathAdopted(ILogger logger, string pinDirectory, int entries);
+    [LoggerMessage(Level = LogLevel.Information, Message = "fast path: took over the kernel's map of an earlier run: {Adopted} sessions it carried came into the table, {Refused} refused, {Stale} stale entries removed")]
+    public static partial void FastPathTookOver(ILogger logger, int adopted, int refused, int stale);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "fast path: the kernel's session {Key} was not taken over: {Problem}")]
+    public static partial void FastPathAdoptRefused(ILogger logger, string key, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "handed over: the kernel keeps carrying the established flows and the routing stays, failing closed; start natgate again to take them over")]
+    public static partial void HandedOver(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "fast path: no interface {Name} here; not attached to it")]
     public static partial void FastPathNoInterface(ILogger logger, string name);

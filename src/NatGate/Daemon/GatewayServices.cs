@@ -13,6 +13,7 @@ internal static class GatewayServices
         var stateFiles = new StateFilePolicy(stateDirectories.OfType<string>());
         ControlServer control = await ControlServer.StartAsync(daemon.Controller, options.ControlDirectory, logs, cancellation, stateFiles).ConfigureAwait(false);
         control.FastPath = daemon.FastPathView;
+        control.HandOver = daemon.RequestHandOver;
         daemon.AddService(control);
         if (options.Metrics is not null)
         {

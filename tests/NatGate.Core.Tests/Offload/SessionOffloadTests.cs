@@ -218,4 +218,40 @@ public sealed class SessionOffloadTests
         Assert.Equal(1, cache.Count);
         Assert.Throws<InvalidOperationException>(() => lab.Engine.UseOffload(new InMemorySessionOffload()));
     }
+
+    [Fact]
+    public void A_new_engine_adopts_what_the_cache_carries_and_translates_it_on_as_before()
+    {
+        (Lab lab, InMemorySessionOffload cache) = Offloaded();
+        byte[] udp = lab.Forward(Lab.Udp(Lab.InsideA, 40000, Lab.Remote, 53));
+        lab.Forward(Lab.Udp(Lab.InsideA, 40000, Lab.OtherRemote, 53)); // the same mapping, a second session
+        byte[] syn = lab.Forward(Lab.Tcp(Lab.InsideB, 40001, Lab.Remote, 80, TcpFlags.Syn));
+        lab.Forward(Lab.Tcp(Lab.Remote, 80, Lab.External, Lab.Tuple(syn).SourcePort, TcpFlags.Syn | TcpFlags.Ack));
+        lab.Forward(Lab.Tcp(Lab.InsideB, 40001, Lab.Remote, 80, TcpFlags.Ack));
+        List<OffloadedSession<Ipv4Address>> carried = lab.Engine.OffloadedSessions().Ipv4;
+        Assert.Equal(3, carried.Count);
+
+        // A restart: a new engine, the same rules, nothing restored; the cache's sessions come in.
+        var next = new Lab();
+        foreach (OffloadedSession<Ipv4Address> session in carried)
+        {
+            Assert.True(next.Engine.AdoptOffloaded(session, next.Now, next.Now, out string? problem), problem);
+            Assert.False(next.Engine.AdoptOffloaded(session, next.Now, next.Now, out problem)); // there already
+            Assert.Null(problem);
+        }
+        Assert.Equal(3, next.Engine.SessionCount);
+        Assert.Equal(2, next.Engine.MappingCount);
+        Assert.Contains(next.Engine.ListSessions(), session => session.State == "Established");
+        // Replies come back to the same inside endpoints, and the mapping's port is still its own.
+        Assert.Equal((Lab.InsideA, (ushort)40000), (Lab.Tuple(next.Forward(Lab.Udp(Lab.Remote, 53, Lab.External, Lab.Tuple(udp).SourcePort))).Destination,
+            Lab.Tuple(next.Forward(Lab.Udp(Lab.Remote, 53, Lab.External, Lab.Tuple(udp).SourcePort))).DestinationPort));
+        Assert.Equal(Lab.Tuple(udp).SourcePort, Lab.Tuple(next.Forward(Lab.Udp(Lab.InsideA, 40000, Lab.Remote, 53))).SourcePort);
+        Assert.Equal(Lab.Tuple(syn).SourcePort, Lab.Tuple(next.Forward(Lab.Tcp(Lab.InsideB, 40001, Lab.Remote, 80, TcpFlags.Ack, "more"))).SourcePort);
+
+        // An engine whose rules could not have made them refuses, saying why.
+        var other = new Lab(addMapRule: false);
+        Assert.False(other.Engine.AdoptOffloaded(carried[0], other.Now, other.Now, out string? refusal));
+        Assert.Contains("no loaded rule", refusal, StringComparison.Ordinal);
+        Assert.Equal(0, other.Engine.SessionCount);
+    }
 }
