@@ -83,6 +83,37 @@ public sealed class FastPathTests
         Assert.Equal(0UL, after.GetProperty("rewriteFailed").GetUInt64());
     }
 
+    /// <summary>NAT66 through the kernel too: out through the map, in through the redirect, the data carried by the program.</summary>
+    [Fact]
+    public void Nat66_bulk_tcp_crosses_intact_both_ways_and_the_kernel_carries_it()
+    {
+        Host.RequireRootAndTools("ip", "python3");
+        using var lab = new GatewayLab(ipv6: true);
+        byte[] data = new byte[16 << 20];
+        new Random(19).NextBytes(data);
+        string file = Path.Combine(lab.WorkDirectory, "data.bin");
+        File.WriteAllBytes(file, data);
+        string expected = Convert.ToHexStringLower(SHA256.HashData(data));
+        BackgroundProcess outsideSink = lab.Start(lab.Out, "python3", "-c", LabPrograms.HashSink, GatewayLab.Outside6, "9000");
+        BackgroundProcess insideSink = lab.Start(lab.In2, "python3", "-c", LabPrograms.HashSink, GatewayLab.Inside2v6, "9000");
+        outsideSink.WaitFor("ready", Long);
+        insideSink.WaitFor("ready", Long);
+        const string External6 = "2001:db8:100::10";
+        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
+        File.WriteAllText(rules, $"map wan0 {GatewayLab.InsidePrefix6} -> {External6}/128 portmap tcp/udp auto\n"
+            + $"rdr wan0 {External6}/128 port 9000 -> {GatewayLab.Inside2v6} port 9000 tcp\n");
+        lab.StartNatGate("--rules", rules, "--outside-interface", GatewayLab.OutsideInterface);
+
+        GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.FileSender, GatewayLab.Outside6, "9000", file);
+        outsideSink.WaitFor($"received {data.Length} sha256 {expected}", Long);
+        GatewayLab.ExecChecked(lab.Out, "python3", "-c", LabPrograms.FileSender, External6, "9000", file);
+        insideSink.WaitFor($"received {data.Length} sha256 {expected}", Long);
+
+        JsonElement after = FastPath(lab);
+        Assert.True(after.GetProperty("rewrittenBytes").GetUInt64() >= (ulong)(2 * data.Length * 0.9), $"the kernel did not carry the transfers: {after}");
+        AssertMapEqualsTable(lab, "NAT66 transfers");
+    }
+
     /// <summary>
     /// A UDP flow carried by the kernel, then its server goes: the port unreachable that comes back
     /// is an ICMP error, which the program leaves to the engine, and the engine translates it to
