@@ -339,31 +339,42 @@ table ip nat {
 NFT
   reachable
   measure kernel
+  if [ "$profile" = 1 ] && [ "$round" = "$rounds" ]; then
+    # The same bulk runs as NatGate's profile, for the machine-wide comparison.
+    profile_run kernel-tcp4 ip netns exec "$IN1" iperf3 -c 198.51.100.2 -p 5201 -P 4 -t "$seconds" --json
+  fi
   inns "$GW" nft delete table ip nat
   ip -n "$GW" neigh del proxy 198.51.100.10 dev wan0
   ip -n "$GW" link del nat0
 }
 
-profile_run() { # name command...: perf record and perf stat on NatGate while the command runs
-  local name="$1" t0 rec st all; shift
+profile_run() { # name command...: perf record and perf stat on NatGate (when it runs) and on the whole machine while the command runs
+  local name="$1" t0 rec="" st="" all; shift
   log "profile: $name"
-  perf record -F 999 -g -p "$natgate_pid" -o "$raw/perf-$name.data" -- sleep "$seconds" >"$raw/perf-record-$name.log" 2>&1 &
-  rec=$!
-  perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p "$natgate_pid" -o "$raw/perf-stat-$name.txt" -- sleep "$seconds" &
-  st=$!
-  # The whole machine too, by command: where the CPU went that NatGate did not use.
-  perf record -F 499 -a -o "$raw/perf-all-$name.data" -- sleep "$seconds" >/dev/null 2>&1 &
+  if [ -n "$natgate_pid" ]; then
+    perf record -F 999 -g -p "$natgate_pid" -o "$raw/perf-$name.data" -- sleep "$seconds" >"$raw/perf-record-$name.log" 2>&1 &
+    rec=$!
+    perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p "$natgate_pid" -o "$raw/perf-stat-$name.txt" -- sleep "$seconds" &
+    st=$!
+  fi
+  # The whole machine too, by command and by symbol: where the CPU went, in the kernel's
+  # forwarding (the fast path's program, tc, policy routing, nftables) as much as in NatGate.
+  perf record -F 499 -a -g -o "$raw/perf-all-$name.data" -- sleep "$seconds" >/dev/null 2>&1 &
   all=$!
-  t0=$(link_counter "$GW" natgate0 rx packets)
+  t0=$(link_counter "$GW" natgate0 rx packets 2>/dev/null || echo 0)
   "$@" >"$raw/profile-$name.out" 2>&1 || true
-  wait "$rec" "$st" "$all" || true
-  echo "TUN packets read: $(( $(link_counter "$GW" natgate0 rx packets) - t0 ))" >>"$raw/perf-stat-$name.txt"
-  perf report -i "$raw/perf-$name.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
-    | grep '%' | head -80 >"$raw/perf-flat-$name.txt" || true
-  perf report -i "$raw/perf-$name.data" --no-children --sort sym --stdio -g caller,0.5,callee --percent-limit 2 2>/dev/null \
-    | grep -v '^$' | head -400 >"$raw/perf-graph-$name.txt" || true
-  perf report -i "$raw/perf-all-$name.data" --no-children --sort comm --stdio 2>/dev/null \
+  wait $rec $st "$all" || true
+  if [ -n "$natgate_pid" ]; then
+    echo "TUN packets read: $(( $(link_counter "$GW" natgate0 rx packets) - t0 ))" >>"$raw/perf-stat-$name.txt"
+    perf report -i "$raw/perf-$name.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null \
+      | grep '%' | head -80 >"$raw/perf-flat-$name.txt" || true
+    perf report -i "$raw/perf-$name.data" --no-children --sort sym --stdio -g caller,0.5,callee --percent-limit 2 2>/dev/null \
+      | grep -v '^$' | head -400 >"$raw/perf-graph-$name.txt" || true
+  fi
+  perf report -i "$raw/perf-all-$name.data" --no-children --sort comm --stdio -g none 2>/dev/null \
     | grep '%' | head -20 >"$raw/perf-machine-$name.txt" || true
+  perf report -i "$raw/perf-all-$name.data" --no-children --sort sym --stdio -g none 2>/dev/null \
+    | grep '%' | head -60 >"$raw/perf-machine-sym-$name.txt" || true
 }
 
 # natgate_start LOG ARGS...: natgate run in the gateway with ARGS (and $NATGATE_ARGS), its log
