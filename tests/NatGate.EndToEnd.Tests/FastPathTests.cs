@@ -22,6 +22,14 @@ public sealed class FastPathTests
         return document.RootElement.Clone();
     }
 
+    /// <summary>A UDP echo server on the outside host, port 7000.</summary>
+    private static BackgroundProcess StartEcho(GatewayLab lab)
+    {
+        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "7000");
+        echo.WaitFor("ready", Long);
+        return echo;
+    }
+
     private static JsonElement Statistics(GatewayLab lab)
     {
         using JsonDocument document = JsonDocument.Parse(lab.Cli("stats", "--json"));
@@ -124,8 +132,7 @@ public sealed class FastPathTests
     {
         Host.RequireRootAndTools("ip", "python3");
         using var lab = new GatewayLab();
-        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "7000");
-        echo.WaitFor("ready", Long);
+        BackgroundProcess echo = StartEcho(lab);
         lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface);
         string go = Path.Combine(lab.WorkDirectory, "go");
         BackgroundProcess client = lab.Start(lab.In1, "python3", "-c", """
@@ -170,8 +177,7 @@ public sealed class FastPathTests
     {
         Host.RequireRootAndTools("ip", "python3");
         using var lab = new GatewayLab();
-        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "7000");
-        echo.WaitFor("ready", Long);
+        BackgroundProcess echo = StartEcho(lab);
         lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface,
             "--udp-timeout", "2");
         // 8 seconds of one datagram every 200 ms: four idle timeouts' worth, never idle for one.
@@ -200,8 +206,7 @@ public sealed class FastPathTests
     {
         Host.RequireRootAndTools("ip", "python3", "ping");
         using var lab = new GatewayLab();
-        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "7000");
-        echo.WaitFor("ready", Long);
+        BackgroundProcess echo = StartEcho(lab);
         string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
         File.WriteAllText(rules, $"map {GatewayLab.OutsideInterface} {GatewayLab.InsidePrefix} -> {GatewayLab.External}/32 portmap tcp/udp auto\n"
             + $"map {GatewayLab.OutsideInterface} {GatewayLab.InsidePrefix} -> {GatewayLab.External}/32\n");
@@ -324,8 +329,7 @@ public sealed class FastPathTests
     {
         Host.RequireRootAndTools("ip", "python3");
         using var lab = new GatewayLab();
-        BackgroundProcess echo = lab.Start(lab.Out, "python3", "-c", LabPrograms.UdpEcho, GatewayLab.Outside, "7000");
-        echo.WaitFor("ready", Long);
+        BackgroundProcess echo = StartEcho(lab);
         BackgroundProcess daemon = lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface,
             "--fast-path", "off", "--metrics", "127.0.0.1:9477");
         for (int i = 0; i < 5; i++)
