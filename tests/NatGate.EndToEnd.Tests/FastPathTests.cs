@@ -346,6 +346,33 @@ public sealed class FastPathTests
         Assert.Empty(GatewayLab.ExecChecked(lab.Gateway, "tc", "filter", "show", "dev", GatewayLab.OutsideInterface, "ingress").Trim());
     }
 
+    /// <summary>
+    /// Where the program cannot load (here: its object is missing), --fast-path auto runs on the
+    /// TUN alone and says so once, and --fast-path on refuses to start with one line and exit 2.
+    /// </summary>
+    [Fact]
+    public void Without_a_loadable_program_auto_falls_back_to_the_tun_and_on_refuses_to_start()
+    {
+        Host.RequireRootAndTools("ip", "python3");
+        using var lab = new GatewayLab();
+        StartEcho(lab);
+        string[] missing = ["NATGATE_FAST_PATH_OBJECT=" + Path.Combine(lab.WorkDirectory, "absent.bpf.o")];
+        string[] arguments = ["--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface];
+
+        BackgroundProcess refused = lab.Start(lab.Gateway, ["env", .. missing, Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet",
+            Path.Combine(AppContext.BaseDirectory, "natgate.dll"), "run", "--control", lab.ControlDirectory, .. arguments, "--fast-path", "on"]);
+        Assert.Equal(2, refused.WaitForExit(Long));
+        Assert.Contains("--fast-path on: the fast path program was not built", refused.Output, StringComparison.Ordinal);
+
+        BackgroundProcess daemon = lab.StartNatGateWith(missing, [.. arguments, "--fast-path", "auto"]);
+        Assert.Single(Regex.Matches(daemon.Output, "fast path off: the fast path program was not built"));
+        Assert.Contains($"from {GatewayLab.External}", GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.UdpClient, GatewayLab.Outside, "7000", "x"), StringComparison.Ordinal);
+        JsonElement view = FastPath(lab);
+        Assert.False(view.GetProperty("enabled").GetBoolean());
+        Assert.Contains("was not built", view.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.Empty(GatewayLab.ExecChecked(lab.Gateway, "tc", "filter", "show", "dev", GatewayLab.OutsideInterface, "ingress").Trim());
+    }
+
     private static IEnumerable<string> Devices(string space)
         => GatewayLab.ExecChecked(space, "ip", "-o", "link", "show").Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split(':')[1].Trim().Split('@')[0])

@@ -47,7 +47,9 @@ internal sealed class GatewayFastPath : IDisposable
     public static GatewayFastPath Open(GatewayRunOptions options, IReadOnlyList<string> interfaces, ILogger logger)
     {
         string pinDirectory = PinDirectoryOf(options.TunName);
-        FastPathProgram program = FastPathProgram.Load(pinDirectory, (int)Math.Min(int.MaxValue, 2L * options.MaximumSessions), FastPathProgram.DefaultObjectPath,
+        // NATGATE_FAST_PATH_OBJECT: another build of the program (a test, a custom one).
+        string objectPath = Environment.GetEnvironmentVariable("NATGATE_FAST_PATH_OBJECT") is { Length: > 0 } given ? given : FastPathProgram.DefaultObjectPath;
+        FastPathProgram program = FastPathProgram.Load(pinDirectory, (int)Math.Min(int.MaxValue, 2L * options.MaximumSessions), objectPath,
             [.. interfaces.Select(InterfaceIndex).Where(index => index > 0)]);
         return new GatewayFastPath(program, pinDirectory, logger);
     }
