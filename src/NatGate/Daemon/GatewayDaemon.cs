@@ -584,14 +584,15 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 GatewayPlumbing planner = plumbing ?? new GatewayPlumbing(PlumbingOptions(Controller.Rules()));
                 IReadOnlyList<string> interfaces = GatewayFastPath.InterfacesOf(planner.Plan(), options);
                 kernel = fastPath = GatewayFastPath.Open(options, interfaces, logger);
-                // The sessions an earlier run left in the kernel come into the table before the new
-                // program replaces the old one at the interfaces (in one step, BPF_TC_F_REPLACE).
+                // Attached first (replacing an earlier run's program in one step, BPF_TC_F_REPLACE,
+                // on the same maps when they were adopted), so that a refusal here leaves the
+                // engine untouched; then the sessions the maps carry come into the table.
+                kernel.Follow(interfaces);
                 (int adopted, int refused, int stale) = Controller.Run(engine => kernel.TakeOver(engine, clock.GetUtcNow().UtcTicks));
                 if (kernel.Program.AdoptedMaps)
                 {
                     GatewayLog.FastPathTookOver(logger, adopted, refused, stale);
                 }
-                kernel.Follow(interfaces);
             }
             string attachedTo = string.Join(", ", kernel.Interfaces);
             GatewayLog.FastPathOn(logger, attachedTo, kernel.PinDirectory);

@@ -97,9 +97,18 @@ internal sealed class GatewayFastPath : IDisposable
         }
         engine.UseOffload(Offload);
         int stale = 0;
-        foreach (KeyValuePair<FastPathFlowKey, FastPathFlowValue> entry in StaleEntries(engine))
+        try
         {
-            stale += Program.Remove(entry.Key) ? 1 : 0;
+            foreach (KeyValuePair<FastPathFlowKey, FastPathFlowValue> entry in StaleEntries(engine))
+            {
+                stale += Program.Remove(entry.Key) ? 1 : 0;
+            }
+        }
+        catch (FastPathException error)
+        {
+            // The engine uses the cache from here on: a stale entry left is one the checker
+            // reports (natgate fastpath --check), never a reason to stop translating.
+            GatewayLog.FastPathStaleLeft(logger, error.Message);
         }
         return (adopted, refused, stale);
     }

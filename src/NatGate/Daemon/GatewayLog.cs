@@ -39,6 +39,9 @@ internal static partial class GatewayLog
     [LoggerMessage(Level = LogLevel.Information, Message = "fast path: took over the kernel's map of an earlier run: {Adopted} sessions it carried came into the table, {Refused} refused, {Stale} stale entries removed")]
     public static partial void FastPathTookOver(ILogger logger, int adopted, int refused, int stale);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "fast path: removing the stale entries of an earlier run failed: {Detail}")]
+    public static partial void FastPathStaleLeft(ILogger logger, string detail);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "fast path: the kernel's session {Key} was not taken over: {Problem}")]
     public static partial void FastPathAdoptRefused(ILogger logger, string key, string problem);
 
