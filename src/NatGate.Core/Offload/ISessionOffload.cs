@@ -1,4 +1,5 @@
 using NatGate.Core.Addressing;
+using NatGate.Core.Translation.Npt;
 
 namespace NatGate.Core.Offload;
 
@@ -25,6 +26,15 @@ public interface ISessionOffload
     /// </summary>
     bool TryGetActivity<TAddress>(in OffloadedSession<TAddress> session, long nowTicks, out OffloadActivity activity)
         where TAddress : unmanaged, IFlowAddress<TAddress>;
+
+    /// <summary>
+    /// Replaces the NPTv6 mappings (RFC 6296) the cache translates with the engine's, in the
+    /// engine's matching order (the first of two with one internal, or one external, prefix is
+    /// the one the engine uses). They come from the loaded rules, not from sessions: the engine
+    /// calls this whenever its rule set changes, and once when it is given the cache. Stateless,
+    /// so nothing comes back from the cache but its counters.
+    /// </summary>
+    void SetPrefixTranslations(IReadOnlyList<Nptv6Mapping> mappings);
 }
 
 /// <summary>

@@ -3,6 +3,7 @@ using NatGate.Core.Addressing;
 using NatGate.Core.Checksums;
 using NatGate.Core.Packets;
 using NatGate.Core.Sessions;
+using NatGate.Core.Translation.Npt;
 
 namespace NatGate.Core.Offload;
 
@@ -14,6 +15,7 @@ namespace NatGate.Core.Offload;
 public sealed class InMemorySessionOffload : ISessionOffload
 {
     private readonly Dictionary<object, Direction> directions = [];
+    private Nptv6Mapping[] prefixTranslations = [];
 
     /// <summary>How many sessions it may hold; a further <see cref="TryAdd{TAddress}"/> is refused.</summary>
     public int Capacity { get; init; } = int.MaxValue;
@@ -25,6 +27,18 @@ public sealed class InMemorySessionOffload : ISessionOffload
     public long Rewritten { get; private set; }
 
     public long Passed { get; private set; }
+
+    /// <summary>Of <see cref="Rewritten"/>, the packets an NPTv6 mapping rewrote.</summary>
+    public long PrefixRewritten { get; private set; }
+
+    /// <summary>The NPTv6 mappings it holds, in the engine's matching order.</summary>
+    public IReadOnlyList<Nptv6Mapping> PrefixTranslations => prefixTranslations;
+
+    public void SetPrefixTranslations(IReadOnlyList<Nptv6Mapping> mappings)
+    {
+        ArgumentNullException.ThrowIfNull(mappings);
+        prefixTranslations = [.. mappings];
+    }
 
     public bool TryAdd<TAddress>(in OffloadedSession<TAddress> session)
         where TAddress : unmanaged, IFlowAddress<TAddress>
@@ -79,6 +93,8 @@ public sealed class InMemorySessionOffload : ISessionOffload
     /// rewritten, false when it is left, untouched, to the engine (no entry; a TCP SYN, FIN or
     /// RST; a fragment; IPv4 options or IPv6 extension headers; a TTL or hop limit of 1 or
     /// less; an ICMP message other than the echo its direction carries; any other protocol).
+    /// An IPv6 packet an NPTv6 mapping takes is rewritten by it first, as the program does
+    /// (translate_prefix): see <see cref="TryTranslatePrefix"/>.
     /// </summary>
     public bool TryRewrite(Span<byte> packet, long nowTicks)
     {
@@ -129,6 +145,10 @@ public sealed class InMemorySessionOffload : ISessionOffload
         {
             return false;
         }
+        if (TryTranslatePrefix(packet) is bool translated)
+        {
+            return translated;
+        }
         var protocol = (IpProtocol)packet[Ipv6Packet.Field.NextHeader];
         Span<byte> transport = packet[Ipv6Packet.HeaderLength..];
         if (!TryFind(protocol, Ipv6Address.Read(packet[Ipv6Packet.Field.SourceAddress..]), Ipv6Address.Read(packet[Ipv6Packet.Field.DestinationAddress..]),
@@ -141,6 +161,88 @@ public sealed class InMemorySessionOffload : ISessionOffload
         target.Destination.Write(packet[Ipv6Packet.Field.DestinationAddress..]);
         RewriteTransport(protocol, transport, target.SourcePort, target.DestinationPort, direction.Deltas, udpChecksumOptional: false);
         direction.Count(Ipv6Packet.HeaderLength + BinaryPrimitives.ReadUInt16BigEndian(packet[Ipv6Packet.Field.PayloadLength..]), nowTicks);
+        return true;
+    }
+
+    /// <summary>
+    /// NPTv6 as the program does it (natgate_fastpath.bpf.c, translate_prefix): null when no
+    /// mapping takes the packet (it goes on to the sessions); true when its address was rewritten;
+    /// false when a mapping matched but the engine must see it (both addresses match, which is
+    /// hairpinning; ICMPv6 other than echo; extension headers, or a fragment of anything but TCP
+    /// or UDP; an adjusted word of 0xFFFF or an all-ones interface identifier). The program also
+    /// leaves the host's own traffic, which a cache in memory never sees. The arithmetic is the
+    /// program's, word by word from the mapping's prefixes and adjustments (RFC 6296 3.1-3.5),
+    /// not <see cref="Nptv6Mapping.Translate"/>, so that a test comparing the two means something.
+    /// </summary>
+    private bool? TryTranslatePrefix(Span<byte> packet)
+    {
+        if (prefixTranslations.Length == 0)
+        {
+            return null;
+        }
+        Ipv6Address source = Ipv6Address.Read(packet[Ipv6Packet.Field.SourceAddress..]);
+        Ipv6Address destination = Ipv6Address.Read(packet[Ipv6Packet.Field.DestinationAddress..]);
+        Nptv6Mapping? outbound = null, inbound = null;
+        foreach (Nptv6Mapping mapping in prefixTranslations)
+        {
+            outbound ??= mapping.Internal.Contains(source) ? mapping : null;
+            inbound ??= mapping.External.Contains(destination) ? mapping : null;
+        }
+        if (outbound is null && inbound is null)
+        {
+            return null;
+        }
+        if (outbound is not null && inbound is not null)
+        {
+            return false;
+        }
+        var protocol = (IpProtocol)packet[Ipv6Packet.Field.NextHeader];
+        ReadOnlySpan<byte> transport = packet[Ipv6Packet.HeaderLength..];
+        bool carried = protocol switch
+        {
+            IpProtocol.Tcp or IpProtocol.Udp => true,
+            IpProtocol.Icmpv6 => transport[0] is Icmpv6Type.EchoRequest or Icmpv6Type.EchoReply,
+            IpProtocol.Fragment => (IpProtocol)transport[0] is IpProtocol.Tcp or IpProtocol.Udp,
+            _ => false,
+        };
+        if (!carried)
+        {
+            return false;
+        }
+        Nptv6Mapping taken = outbound ?? inbound!;
+        bool isOutbound = outbound is not null;
+        Span<byte> address = packet.Slice(isOutbound ? Ipv6Packet.Field.SourceAddress : Ipv6Packet.Field.DestinationAddress, Ipv6Address.Size);
+        int length = taken.Internal.Length;
+        int word = 3; // bits 48-63 up to a /48 (RFC 6296 3.4)
+        if (length > Nptv6Mapping.SubnetAdjustmentMaximumPrefixLength)
+        {
+            // The first interface identifier word that is not 0xFFFF (RFC 6296 3.5, 3.7).
+            word = 4;
+            while (word < 8 && BinaryPrimitives.ReadUInt16BigEndian(address[(2 * word)..]) == 0xFFFF)
+            {
+                word++;
+            }
+            if (word == 8)
+            {
+                return false;
+            }
+        }
+        ushort adjusted = BinaryPrimitives.ReadUInt16BigEndian(address[(2 * word)..]);
+        if (adjusted == 0xFFFF)
+        {
+            return false;
+        }
+        adjusted = InternetChecksum.Add(adjusted, isOutbound ? taken.OutboundAdjustment : taken.InboundAdjustment);
+        if (adjusted == 0xFFFF)
+        {
+            adjusted = 0; // RFC 6296 3.2, 3.3
+        }
+        UInt128 mask = UInt128.MaxValue << (128 - length);
+        UInt128 value = BinaryPrimitives.ReadUInt128BigEndian(address);
+        value = ((isOutbound ? taken.External : taken.Internal).Network & mask) | (value & ~mask);
+        BinaryPrimitives.WriteUInt128BigEndian(address, value);
+        BinaryPrimitives.WriteUInt16BigEndian(address[(2 * word)..], adjusted);
+        PrefixRewritten++;
         return true;
     }
 

@@ -6,6 +6,7 @@ using NatGate.Core.Offload;
 using NatGate.Core.Ports;
 using NatGate.Core.Rules;
 using NatGate.Core.Sessions;
+using NatGate.Core.Translation.Npt;
 
 namespace NatGate.Core.Translation;
 
@@ -140,7 +141,32 @@ public sealed partial class NatEngine
         offload = cache;
         sessions.UseOffload(new OffloadTracker<Ipv4Address>(cache, table, rules, 0));
         ipv6?.Sessions.UseOffload(new OffloadTracker<Ipv6Address>(cache, ipv6.Table, rules, table.Capacity));
+        // NPTv6 is the rules' alone: the cache follows every change of the matching order.
+        ruleSet.MatcherChanged = OffloadPrefixTranslations;
+        OffloadPrefixTranslations();
     }
+
+    /// <summary>
+    /// The NPTv6 mappings the offload cache may carry: the rule set's, in matching order; none
+    /// while NAT64 is configured, since the engine gives a packet to an IPv4-embedded address to
+    /// NAT64 before any prefix translation (TranslateIpv6) and the cache cannot tell those apart.
+    /// </summary>
+    public IReadOnlyList<Nptv6Mapping> OffloadablePrefixTranslations()
+    {
+        RuleMatcher matcher = ruleSet.Matcher;
+        if (matcher.Nat64.Length > 0 || (nat64 is not null && !nat64.Prefixes.IsEmpty))
+        {
+            return [];
+        }
+        var mappings = new Nptv6Mapping[matcher.PrefixTranslations.Length];
+        for (int index = 0; index < mappings.Length; index++)
+        {
+            mappings[index] = matcher.PrefixTranslations[index].PrefixTranslation!;
+        }
+        return mappings;
+    }
+
+    private void OffloadPrefixTranslations() => offload?.SetPrefixTranslations(OffloadablePrefixTranslations());
 
     /// <summary>Sessions in the offload cache, both families.</summary>
     public int OffloadedSessionCount => (sessions.Offload?.Count ?? 0) + (ipv6?.Sessions.Offload?.Count ?? 0);

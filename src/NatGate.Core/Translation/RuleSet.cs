@@ -17,7 +17,18 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, AddressPo
     private HashSet<string> interfaces = new(StringComparer.Ordinal);
 
     /// <summary>The matching order of the active rules, as packets see it now.</summary>
-    public RuleMatcher Matcher { get; private set; } = RuleMatcher.Empty;
+    public RuleMatcher Matcher
+    {
+        get;
+        private set
+        {
+            field = value;
+            MatcherChanged?.Invoke();
+        }
+    } = RuleMatcher.Empty;
+
+    /// <summary>Called after every swap of <see cref="Matcher"/> (a load, a replace, a removal, a flush, new interfaces).</summary>
+    public Action? MatcherChanged { get; set; }
 
     /// <summary>
     /// Loads a rule and returns its number. Redirected external ports are reserved so dynamic

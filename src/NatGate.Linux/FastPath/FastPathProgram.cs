@@ -34,6 +34,9 @@ public sealed unsafe class FastPathProgram : IDisposable
 
     public const string StatisticsMapName = "natgate_stats";
 
+    /// <summary>natgate_fastpath.h's NATGATE_PREFIXES_MAP: the engine's NPTv6 mappings, an LPM trie.</summary>
+    public const string PrefixesMapName = "natgate_prefixes";
+
     /// <summary>NatGate's filter at tc ingress: a fixed handle and priority, so a new process replaces it in place.</summary>
     public const uint FilterHandle = 0x4E47; // "NG"
 
@@ -42,6 +45,7 @@ public sealed unsafe class FastPathProgram : IDisposable
     private readonly int programFileDescriptor;
     private readonly int flowsFileDescriptor;
     private readonly int statisticsFileDescriptor;
+    private readonly int prefixesFileDescriptor;
     private readonly ulong[] perProcessorCounters;
     private readonly HashSet<int> createdHooks = [];
     private nint bpfObject;
@@ -56,6 +60,7 @@ public sealed unsafe class FastPathProgram : IDisposable
         programFileDescriptor = Libbpf.ProgramFileDescriptor(Libbpf.ObjectFindProgramByName(bpfObject, ProgramName));
         flowsFileDescriptor = Libbpf.MapFileDescriptor(Libbpf.ObjectFindMapByName(bpfObject, FlowsMapName));
         statisticsFileDescriptor = Libbpf.MapFileDescriptor(Libbpf.ObjectFindMapByName(bpfObject, StatisticsMapName));
+        prefixesFileDescriptor = Libbpf.MapFileDescriptor(Libbpf.ObjectFindMapByName(bpfObject, PrefixesMapName));
         ProgramId = ObjectId(programFileDescriptor);
         perProcessorCounters = new ulong[Math.Max(1, Libbpf.PossibleProcessorCount())];
     }
@@ -133,11 +138,19 @@ public sealed unsafe class FastPathProgram : IDisposable
         Directory.CreateDirectory(pinDirectory);
 
         string pinnedFlows = Path.Combine(pinDirectory, FlowsMapName);
+        // An earlier version's counters map may be shorter (counters are added at the end of enum
+        // natgate_stat): libbpf would refuse to reuse it, so it is unpinned and made anew, and the
+        // counters start again from zero. The old program keeps its own until it is replaced.
+        string pinnedStatistics = Path.Combine(pinDirectory, StatisticsMapName);
+        if (File.Exists(pinnedStatistics) && PinnedMapShape(pinnedStatistics).MaximumEntries != FastPathStatistics.Count)
+        {
+            File.Delete(pinnedStatistics);
+        }
         bool adopted = File.Exists(pinnedFlows);
         // libbpf reuses a pinned map only when it matches the definition, max_entries included
         // (map_is_reuse_compat): an adopted map keeps its size, whatever this process asks for.
         int entries = adopted ? PinnedMaximumEntries(pinnedFlows) : maximumEntries;
-        (int Flows, int Statistics, int Entries)? attached = adopted ? null : AttachedMaps(adoptFrom);
+        (int Flows, int? Statistics, int Entries)? attached = adopted ? null : AttachedMaps(adoptFrom);
         if (attached is { } found)
         {
             adopted = true;
@@ -158,9 +171,10 @@ public sealed unsafe class FastPathProgram : IDisposable
         try
         {
             nint flows = Libbpf.ObjectFindMapByName(bpfObject, FlowsMapName);
-            if (flows == 0 || Libbpf.ObjectFindMapByName(bpfObject, StatisticsMapName) == 0 || Libbpf.ObjectFindProgramByName(bpfObject, ProgramName) == 0)
+            if (flows == 0 || Libbpf.ObjectFindMapByName(bpfObject, StatisticsMapName) == 0 || Libbpf.ObjectFindMapByName(bpfObject, PrefixesMapName) == 0
+                || Libbpf.ObjectFindProgramByName(bpfObject, ProgramName) == 0)
             {
-                throw new FastPathException($"{objectPath} is not NatGate's fast path program: it lacks {FlowsMapName}, {StatisticsMapName} or {ProgramName}.");
+                throw new FastPathException($"{objectPath} is not NatGate's fast path program: it lacks {FlowsMapName}, {StatisticsMapName}, {PrefixesMapName} or {ProgramName}.");
             }
             int result = Libbpf.MapSetMaximumEntries(flows, (uint)entries);
             if (result != 0)
@@ -171,9 +185,9 @@ public sealed unsafe class FastPathProgram : IDisposable
             {
                 // libbpf dups the descriptors it is given; ours are closed below either way.
                 result = Libbpf.MapReuseFileDescriptor(flows, maps.Flows);
-                if (result == 0)
+                if (result == 0 && maps.Statistics is int statistics)
                 {
-                    result = Libbpf.MapReuseFileDescriptor(Libbpf.ObjectFindMapByName(bpfObject, StatisticsMapName), maps.Statistics);
+                    result = Libbpf.MapReuseFileDescriptor(Libbpf.ObjectFindMapByName(bpfObject, StatisticsMapName), statistics);
                 }
                 if (result != 0)
                 {
@@ -198,7 +212,10 @@ public sealed unsafe class FastPathProgram : IDisposable
             if (attached is { } maps)
             {
                 _ = Libc.Close(maps.Flows);
-                _ = Libc.Close(maps.Statistics);
+                if (maps.Statistics is int statistics)
+                {
+                    _ = Libc.Close(statistics);
+                }
             }
         }
     }
@@ -206,9 +223,11 @@ public sealed unsafe class FastPathProgram : IDisposable
     /// <summary>
     /// The maps of NatGate's program attached at the first of <paramref name="interfaces"/> that
     /// has it (tc's filter of our handle and priority names the program by id; the program names
-    /// its maps by id): descriptors of both maps and the flow map's size, or null.
+    /// its maps by id): descriptors of both maps and the flow map's size, or null. An earlier
+    /// version's counters map of another size is left (null): the new program makes its own.
+    /// Its prefix map is not taken either: the engine writes its mappings again when it starts.
     /// </summary>
-    private static (int Flows, int Statistics, int Entries)? AttachedMaps(IReadOnlyList<int> interfaces)
+    private static (int Flows, int? Statistics, int Entries)? AttachedMaps(IReadOnlyList<int> interfaces)
     {
         const int Room = 8;
         uint* mapIds = stackalloc uint[Room];
@@ -250,7 +269,7 @@ public sealed unsafe class FastPathProgram : IDisposable
                         flows = map;
                         entries = (int)mapInformation.MaximumEntries;
                     }
-                    else if (statistics < 0 && name == StatisticsMapName)
+                    else if (statistics < 0 && name == StatisticsMapName && mapInformation.MaximumEntries == FastPathStatistics.Count)
                     {
                         statistics = map;
                     }
@@ -259,13 +278,13 @@ public sealed unsafe class FastPathProgram : IDisposable
                         _ = Libc.Close(map);
                     }
                 }
-                if (flows >= 0 && statistics >= 0)
+                if (flows >= 0)
                 {
-                    return (flows, statistics, entries);
+                    return (flows, statistics >= 0 ? statistics : null, entries);
                 }
-                foreach (int map in new[] { flows, statistics }.Where(map => map >= 0))
+                if (statistics >= 0)
                 {
-                    _ = Libc.Close(map);
+                    _ = Libc.Close(statistics);
                 }
             }
             finally
@@ -470,6 +489,87 @@ public sealed unsafe class FastPathProgram : IDisposable
         }
     }
 
+    /// <summary>
+    /// Adds or replaces an NPTv6 entry of natgate_prefixes; false when the trie is full (E2BIG or
+    /// ENOSPC), and the mapping stays with the engine.
+    /// </summary>
+    public bool TryAddPrefix(in FastPathPrefixKey key, in FastPathPrefixValue value)
+    {
+        ObjectDisposedException.ThrowIf(bpfObject == 0, this);
+        fixed (FastPathPrefixKey* keyPointer = &key)
+        fixed (FastPathPrefixValue* valuePointer = &value)
+        {
+            int result = Libbpf.MapUpdateElement(prefixesFileDescriptor, keyPointer, valuePointer, Libbpf.UpdateAny);
+            if (result == 0)
+            {
+                return true;
+            }
+            int errno = Libbpf.ErrorOf(result);
+            // kernel/bpf/lpm_trie.c refuses a new node past max_entries with ENOSPC.
+            return errno is MapFull or NoSpace ? false : throw new FastPathException($"adding {key} to {PrefixesMapName}", errno);
+        }
+    }
+
+    /// <summary>Removes an NPTv6 entry (the exact key, not the longest match); false when there was none.</summary>
+    public bool RemovePrefix(in FastPathPrefixKey key)
+    {
+        ObjectDisposedException.ThrowIf(bpfObject == 0, this);
+        fixed (FastPathPrefixKey* keyPointer = &key)
+        {
+            int result = Libbpf.MapDeleteElement(prefixesFileDescriptor, keyPointer);
+            if (result == 0)
+            {
+                return true;
+            }
+            int errno = Libbpf.ErrorOf(result);
+            return errno == Errno.NoEntry ? false : throw new FastPathException($"removing {key} from {PrefixesMapName}", errno);
+        }
+    }
+
+    /// <summary>
+    /// Every NPTv6 entry (for reconciling and checks; allocates). A trie holds a mapping's two
+    /// entries, so it is small: read whole, keys first, then each value by its exact key (an LPM
+    /// trie's lookup is a longest match, which for a stored key of full length is itself).
+    /// </summary>
+    public List<KeyValuePair<FastPathPrefixKey, FastPathPrefixValue>> ReadPrefixes()
+    {
+        ObjectDisposedException.ThrowIf(bpfObject == 0, this);
+        var keys = new List<FastPathPrefixKey>();
+        FastPathPrefixKey last = default, next;
+        while (true)
+        {
+            int result = Libbpf.MapGetNextKey(prefixesFileDescriptor, keys.Count == 0 ? null : &last, &next);
+            if (result != 0)
+            {
+                int errno = Libbpf.ErrorOf(result);
+                if (errno == Errno.NoEntry)
+                {
+                    break;
+                }
+                throw new FastPathException($"walking {PrefixesMapName}", errno);
+            }
+            keys.Add(next);
+            last = next;
+        }
+        var entries = new List<KeyValuePair<FastPathPrefixKey, FastPathPrefixValue>>(keys.Count);
+        foreach (FastPathPrefixKey key in keys)
+        {
+            // The lookup key is the stored one, so the longest match is the entry itself.
+            FastPathPrefixKey lookup = key;
+            FastPathPrefixValue value;
+            int result = Libbpf.MapLookupElement(prefixesFileDescriptor, &lookup, &value);
+            if (result == 0)
+            {
+                entries.Add(new KeyValuePair<FastPathPrefixKey, FastPathPrefixValue>(key, value));
+            }
+            else if (Libbpf.ErrorOf(result) != Errno.NoEntry)
+            {
+                throw new FastPathException($"reading {key} from {PrefixesMapName}", Libbpf.ErrorOf(result));
+            }
+        }
+        return entries;
+    }
+
     /// <summary>The program's counters, summed over CPUs.</summary>
     public FastPathStatistics ReadStatistics()
     {
@@ -491,7 +591,7 @@ public sealed unsafe class FastPathProgram : IDisposable
                 }
             }
         }
-        return new FastPathStatistics(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6]);
+        return new FastPathStatistics(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6], totals[7], totals[8], totals[9]);
     }
 
     /// <summary>
@@ -507,6 +607,7 @@ public sealed unsafe class FastPathProgram : IDisposable
         }
         File.Delete(Path.Combine(pinDirectory, FlowsMapName));
         File.Delete(Path.Combine(pinDirectory, StatisticsMapName));
+        File.Delete(Path.Combine(pinDirectory, PrefixesMapName));
         Directory.Delete(pinDirectory);
     }
 
@@ -521,11 +622,23 @@ public sealed unsafe class FastPathProgram : IDisposable
     }
 
     private const int MapFull = 7; // E2BIG: a hash map at max_entries refuses a new key (kernel/bpf/hashtab.c)
+    private const int NoSpace = 28; // ENOSPC: an LPM trie at max_entries refuses a new node (kernel/bpf/lpm_trie.c)
 
     private static Libbpf.TcHook Hook(int interfaceIndex, int attachPoint) =>
         new() { Size = (nuint)sizeof(Libbpf.TcHook), InterfaceIndex = interfaceIndex, AttachPoint = attachPoint };
 
     private static int PinnedMaximumEntries(string pinnedMap)
+    {
+        Libbpf.MapInformation information = PinnedMapShape(pinnedMap);
+        if (information.KeySize != FastPathFlowKey.Size || information.ValueSize != FastPathFlowValue.Size)
+        {
+            throw new FastPathException($"the pinned map {pinnedMap} has {information.KeySize}-byte keys and {information.ValueSize}-byte values, not {FastPathFlowKey.Size} and {FastPathFlowValue.Size}: another version's; remove it (rm {pinnedMap}) to start afresh.");
+        }
+        return (int)information.MaximumEntries;
+    }
+
+    /// <summary>A pinned map's sizes, as the kernel reports them.</summary>
+    private static Libbpf.MapInformation PinnedMapShape(string pinnedMap)
     {
         int fileDescriptor = Libbpf.ObjectGetPinned(pinnedMap);
         if (fileDescriptor < 0)
@@ -541,11 +654,7 @@ public sealed unsafe class FastPathProgram : IDisposable
             {
                 throw new FastPathException($"reading the pinned map {pinnedMap}", Libbpf.ErrorOf(result));
             }
-            if (information.KeySize != FastPathFlowKey.Size || information.ValueSize != FastPathFlowValue.Size)
-            {
-                throw new FastPathException($"the pinned map {pinnedMap} has {information.KeySize}-byte keys and {information.ValueSize}-byte values, not {FastPathFlowKey.Size} and {FastPathFlowValue.Size}: another version's; remove it (rm {pinnedMap}) to start afresh.");
-            }
-            return (int)information.MaximumEntries;
+            return information;
         }
         finally
         {

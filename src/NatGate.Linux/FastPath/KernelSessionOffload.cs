@@ -2,6 +2,7 @@ using System.Diagnostics;
 using NatGate.Core.Addressing;
 using NatGate.Core.Offload;
 using NatGate.Core.Sessions;
+using NatGate.Core.Translation.Npt;
 
 namespace NatGate.Linux.FastPath;
 
@@ -64,6 +65,54 @@ public sealed class KernelSessionOffload(FastPathProgram program) : ISessionOffl
         activity = new OffloadActivity(TicksOf(forward.LastSeenNanoseconds, monotonicNow, nowTicks), TicksOf(reply.LastSeenNanoseconds, monotonicNow, nowTicks),
             forward.Packets, forward.Bytes, reply.Packets, reply.Bytes);
         return true;
+    }
+
+    /// <summary>
+    /// Makes natgate_prefixes hold the engine's NPTv6 mappings and nothing else: entries that
+    /// are new or changed are written, entries no mapping makes any more are removed. A mapping
+    /// the trie has no room for stays with the engine (its packets go on through the TUN).
+    /// </summary>
+    public void SetPrefixTranslations(IReadOnlyList<Nptv6Mapping> mappings)
+    {
+        Dictionary<FastPathPrefixKey, FastPathPrefixValue> wanted = PrefixEntriesOf(mappings);
+        foreach ((FastPathPrefixKey key, FastPathPrefixValue value) in program.ReadPrefixes())
+        {
+            if (!wanted.TryGetValue(key, out FastPathPrefixValue kept))
+            {
+                program.RemovePrefix(key);
+            }
+            else if (kept == value)
+            {
+                wanted.Remove(key); // already there, as it should be
+            }
+        }
+        foreach ((FastPathPrefixKey key, FastPathPrefixValue value) in wanted)
+        {
+            program.TryAddPrefix(key, value);
+        }
+    }
+
+    /// <summary>
+    /// The natgate_prefixes entries of the engine's mappings: two each, the internal prefix
+    /// outbound and the external one inbound. Of two mappings with one key, the first in the
+    /// engine's matching order is the one the engine uses, and the one kept.
+    /// </summary>
+    public static Dictionary<FastPathPrefixKey, FastPathPrefixValue> PrefixEntriesOf(IReadOnlyList<Nptv6Mapping> mappings)
+    {
+        ArgumentNullException.ThrowIfNull(mappings);
+        var entries = new Dictionary<FastPathPrefixKey, FastPathPrefixValue>();
+        Span<byte> @internal = stackalloc byte[16], external = stackalloc byte[16];
+        foreach (Nptv6Mapping mapping in mappings)
+        {
+            int length = mapping.Internal.Length;
+            new Ipv6Address(mapping.Internal.Network).Write(@internal);
+            new Ipv6Address(mapping.External.Network).Write(external);
+            entries.TryAdd(new FastPathPrefixKey(FastPathPrefixDirection.Outbound, @internal, length),
+                new FastPathPrefixValue(external, length, mapping.OutboundAdjustment, FastPathPrefixDirection.Outbound));
+            entries.TryAdd(new FastPathPrefixKey(FastPathPrefixDirection.Inbound, external, length),
+                new FastPathPrefixValue(@internal, length, mapping.InboundAdjustment, FastPathPrefixDirection.Inbound));
+        }
+        return entries;
     }
 
     /// <summary>A direction's map key: the tuple its packets arrive with.</summary>

@@ -39,6 +39,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } natgate_stats SEC(".maps");
 
+/* The engine's NPTv6 mappings, two entries each (natgate_fastpath.h); written when its rules change. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct natgate_prefix_key);
+	__type(value, struct natgate_prefix_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* an LPM trie requires it (kernel/bpf/lpm_trie.c) */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} natgate_prefixes SEC(".maps");
+
 /* bpf_l4_csum_replace: the packet is IPv6, which has no header checksum, so a CHECKSUM_COMPLETE
  * skb's csum must not take the pseudo-header's change (the address bytes carry it). Linux 6.16
  * (net/core/filter.c, "bpf: Fix L4 csum update on IPv6 in CHECKSUM_COMPLETE", also in stable);
@@ -195,6 +205,126 @@ static __always_inline long rewrite(struct __sk_buff *skb, const struct layout *
 	return error;
 }
 
+#define IPV6_FRAGMENT 44        /* RFC 8200 4.5 */
+#define AF_INET6 10
+#define NEGATIVE_ZERO 0xffff    /* 0xFFFF and 0 are one ones' complement number (RFC 6296 3.2) */
+
+/* An IPv6 address as the program reworks it. */
+union address6 {
+	__u8 bytes[16];
+	__u16 words[8];
+	__u64 halves[2];
+};
+
+/* NPTv6 (RFC 6296): returns -1 when no prefix translation takes the packet (it goes on to the
+ * sessions), else the tc verdict. As the engine (NatEngine.TranslateIpv6): a source in an
+ * internal prefix moves to the external one; else a destination in an external prefix moves to
+ * the internal one. The translation is checksum-neutral (RFC 6296 3.1): one 16-bit word outside
+ * the prefix takes the adjustment, so the address's ones' complement sum, and with it every
+ * pseudo-header checksum (complete or partial, GSO or not), is unchanged: one store, no helper.
+ * The engine keeps what needs more than the address (to the TUN, as before):
+ * - hairpinning (both addresses match: both rewritten, and the engine's hairpin policy decides);
+ * - ICMPv6 but echoes: errors quote a packet whose address moves too, neighbour discovery never moves (RFC 6296 3.6);
+ * - extension headers other than a Fragment header, and fragments of ICMPv6 or of extension
+ *   headers; a fragment of TCP or UDP is translated like a whole packet, since every fragment
+ *   carries the address and no port is read (and no reassembly is needed, RFC 6296 3.6);
+ * - a packet the kernel would not forward as it came (for this host, or unroutable: bpf_fib_lookup
+ *   with the policy rules), which never reached the engine either;
+ * - an address whose adjusted word is 0xFFFF, or whose interface identifier is all ones (RFC 6296 3.2, 3.7). */
+static __always_inline int translate_prefix(struct __sk_buff *skb, void *data_end, struct ipv6hdr *ip, __u64 length)
+{
+	struct natgate_prefix_key key;
+	__builtin_memset(&key, 0, sizeof(key));
+	key.prefixlen = 8 + 128;
+	key.direction = NATGATE_PREFIX_OUTBOUND;
+	__builtin_memcpy(key.address, &ip->saddr, 16);
+	struct natgate_prefix_value *outbound = bpf_map_lookup_elem(&natgate_prefixes, &key);
+	key.direction = NATGATE_PREFIX_INBOUND;
+	__builtin_memcpy(key.address, &ip->daddr, 16);
+	struct natgate_prefix_value *inbound = bpf_map_lookup_elem(&natgate_prefixes, &key);
+	if (!outbound && !inbound)
+		return -1;
+	if (outbound && inbound)
+		return pass(NATGATE_STAT_PREFIX_TO_ENGINE);
+
+	__u8 protocol = ip->nexthdr;
+	void *transport = (void *)(ip + 1);
+	if (protocol == IPV6_FRAGMENT) {
+		if (transport + 8 > data_end)
+			return pass(NATGATE_STAT_PREFIX_TO_ENGINE);
+		protocol = *(__u8 *)transport; /* the fragment's next header */
+		if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
+			return pass(NATGATE_STAT_PREFIX_TO_ENGINE);
+	} else if (protocol == IPPROTO_ICMPV6) {
+		if (transport + 1 > data_end)
+			return pass(NATGATE_STAT_PREFIX_TO_ENGINE);
+		__u8 type = *(__u8 *)transport;
+		if (type != ICMPV6_ECHO_REQUEST && type != ICMPV6_ECHO_REPLY)
+			return pass(NATGATE_STAT_PREFIX_TO_ENGINE);
+	} else if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP) {
+		return pass(NATGATE_STAT_PREFIX_TO_ENGINE);
+	}
+
+	/* Policy routing brings the engine only what it forwards: not the host's own traffic. */
+	struct bpf_fib_lookup route;
+	__builtin_memset(&route, 0, sizeof(route));
+	route.family = AF_INET6;
+	route.l4_protocol = protocol;
+	route.ifindex = skb->ingress_ifindex;
+	__builtin_memcpy(route.ipv6_src, &ip->saddr, 16);
+	__builtin_memcpy(route.ipv6_dst, &ip->daddr, 16);
+	long routed = bpf_fib_lookup(skb, &route, sizeof(route), 0);
+	if (routed != BPF_FIB_LKUP_RET_SUCCESS && routed != BPF_FIB_LKUP_RET_NO_NEIGH && routed != BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return pass(NATGATE_STAT_PREFIX_TO_ENGINE);
+
+	struct natgate_prefix_value *value = outbound ? outbound : inbound;
+	union address6 address;
+	__builtin_memcpy(address.bytes, outbound ? (void *)&ip->saddr : (void *)&ip->daddr, 16);
+	union address6 prefix, mask;
+	__builtin_memcpy(prefix.bytes, value->prefix, 16);
+	__builtin_memcpy(mask.bytes, value->mask, 16);
+
+	/* RFC 6296 3.4 (up to /48: bits 48-63) and 3.5 (longer: the first identifier word not 0xFFFF). */
+	__u32 word = value->word;
+	if (word == NATGATE_PREFIX_FIRST_IDENTIFIER_WORD) {
+		if (address.words[4] != NEGATIVE_ZERO)
+			word = 4;
+		else if (address.words[5] != NEGATIVE_ZERO)
+			word = 5;
+		else if (address.words[6] != NEGATIVE_ZERO)
+			word = 6;
+		else if (address.words[7] != NEGATIVE_ZERO)
+			word = 7;
+		else
+			return pass(NATGATE_STAT_PREFIX_TO_ENGINE); /* all ones: RFC 6296 3.7 */
+	} else if (word != 3) {
+		return pass(NATGATE_STAT_PREFIX_TO_ENGINE); /* not a value the engine writes */
+	}
+	__u16 adjusted_word = address.words[word & 7];
+	if (adjusted_word == NEGATIVE_ZERO)
+		return pass(NATGATE_STAT_PREFIX_TO_ENGINE); /* RFC 6296 3.2: no image; the engine refuses it */
+	/* Ones' complement addition is byte-order independent (RFC 1071 2.B): the packet's word as it lies. */
+	__u32 sum = (__u32)adjusted_word + value->adjustment;
+	sum = (sum & 0xffff) + (sum >> 16);
+	if (sum == NEGATIVE_ZERO)
+		sum = 0; /* RFC 6296 3.2, 3.3: written as zero */
+
+	address.halves[0] = (prefix.halves[0] & mask.halves[0]) | (address.halves[0] & ~mask.halves[0]);
+	address.halves[1] = (prefix.halves[1] & mask.halves[1]) | (address.halves[1] & ~mask.halves[1]);
+	address.words[word & 7] = (__u16)sum;
+
+	__u32 offset = sizeof(struct ethhdr) + (outbound ? __builtin_offsetof(struct ipv6hdr, saddr) : __builtin_offsetof(struct ipv6hdr, daddr));
+	if (bpf_skb_store_bytes(skb, offset, address.bytes, 16, 0)) {
+		count(NATGATE_STAT_REWRITE_FAILED, 1);
+		return TC_ACT_SHOT;
+	}
+	if (length == sizeof(struct ipv6hdr))
+		length = skb->len - sizeof(struct ethhdr); /* BIG TCP: the skb says the length */
+	count(NATGATE_STAT_PREFIX_REWRITTEN, 1);
+	count(NATGATE_STAT_PREFIX_REWRITTEN_BYTES, length);
+	return TC_ACT_OK;
+}
+
 /* Ethernet, IPv6 (the longer header) and TCP's fixed header: what the program reads. */
 #define HEADERS_READ (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + 20)
 
@@ -256,6 +386,11 @@ int natgate_ingress(struct __sk_buff *skb)
 			return pass(NATGATE_STAT_NOT_HANDLED);
 		protocol = ip->nexthdr;
 		length = sizeof(struct ipv6hdr) + bpf_ntohs(ip->payload_len);
+		/* Prefixes first, as the engine: its prefix translations come before NAT66's sessions. */
+		int translated = translate_prefix(skb, data_end, ip, length);
+		if (translated >= 0)
+			return translated;
+		/* translate_prefix calls no helper that moves the packet when it returns -1. */
 		if (protocol == 44 /* Fragment, RFC 8200 4.5 */)
 			return pass(NATGATE_STAT_FRAGMENT);
 		if (protocol == IPPROTO_ICMP)

@@ -16,6 +16,7 @@
 /* Pinned under /sys/fs/bpf/natgate/<instance>/ */
 #define NATGATE_FLOWS_MAP "natgate_flows"
 #define NATGATE_STATS_MAP "natgate_stats"
+#define NATGATE_PREFIXES_MAP "natgate_prefixes"
 
 /* One direction of a session, as its packets arrive. IPv4 addresses sit in the first 4 bytes
  * of the 16 (the rest zero). Ports in network byte order; an ICMP or ICMPv6 echo's identifier
@@ -66,7 +67,43 @@ enum natgate_stat {
 	NATGATE_STAT_FRAGMENT,          /* a fragment: to the engine */
 	NATGATE_STAT_NOT_HANDLED,       /* IP options, extension headers, ICMP errors, TTL <= 1, other protocols */
 	NATGATE_STAT_REWRITE_FAILED,    /* a helper refused: dropped (never passed on half rewritten) */
+	/* NPTv6 (natgate_prefixes), counted apart from the sessions' rewrites above. */
+	NATGATE_STAT_PREFIX_REWRITTEN,  /* packets whose address a prefix translation rewrote */
+	NATGATE_STAT_PREFIX_REWRITTEN_BYTES,
+	NATGATE_STAT_PREFIX_TO_ENGINE,  /* a prefix matched, but the engine must see it: to the TUN */
 	NATGATE_STAT_COUNT,
+};
+
+/* natgate_prefixes: the engine's NPTv6 mappings (RFC 6296), stateless, from its rules. An LPM
+ * trie (BPF_MAP_TYPE_LPM_TRIE) keyed by the direction and then the prefix: each mapping is two
+ * entries, its internal prefix under OUTBOUND (matched on a packet's source) and its external
+ * prefix under INBOUND (matched on the destination). The direction leads the key so that the
+ * two lookups never see each other's entries, as the engine looks for an internal prefix and
+ * an external one apart (NatEngine.TranslateIpv6). prefixlen counts the direction's 8 bits. */
+#define NATGATE_PREFIX_OUTBOUND 1
+#define NATGATE_PREFIX_INBOUND 2
+
+/* 24 bytes: prefixlen, then 20 bytes of data (the reserved tail is never matched). */
+struct natgate_prefix_key {
+	__u32 prefixlen;          /* 8 + the prefix length (1 to 64) */
+	__u8 direction;           /* NATGATE_PREFIX_* */
+	__u8 address[16];         /* the prefix, bits past its length zero */
+	__u8 reserved[3];         /* zero */
+};
+
+/* The adjusted word of a prefix longer than /48: the first of words 4-7 (the interface
+ * identifier) that is not 0xFFFF (RFC 6296 3.5, 3.7). */
+#define NATGATE_PREFIX_FIRST_IDENTIFIER_WORD 4
+
+/* What a matching address becomes, computed once by the engine (Nptv6Mapping). 40 bytes. */
+struct natgate_prefix_value {
+	__u8 prefix[16];          /* the translated prefix, bits past its length zero */
+	__u8 mask[16];            /* ones over the prefix's bits: the address keeps the rest */
+	__u16 adjustment;         /* RFC 6296 3.1: added (ones' complement) to the adjusted word, as the word lies in the packet */
+	__u8 word;                /* the adjusted 16-bit word: 3 (bits 48-63) up to /48 (RFC 6296 3.4), else NATGATE_PREFIX_FIRST_IDENTIFIER_WORD */
+	__u8 prefix_length;       /* 1 to 64 */
+	__u8 direction;           /* the key's, for listings */
+	__u8 reserved[3];         /* zero */
 };
 
 #endif
