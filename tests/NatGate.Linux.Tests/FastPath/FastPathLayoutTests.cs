@@ -74,6 +74,42 @@ public sealed class FastPathLayoutTests
     }
 
     [Fact]
+    public void The_prefix_key_and_value_lie_as_natgate_prefix_key_and_value()
+    {
+        FastPathRequires.Tools("clang");
+        byte[] internalPrefix = IPAddress.Parse("fd00:77::").GetAddressBytes();
+        var key = new FastPathPrefixKey(FastPathPrefixDirection.Inbound, internalPrefix, 48);
+        ReadOnlySpan<byte> keyBytes = MemoryMarshal.AsBytes(new ReadOnlySpan<FastPathPrefixKey>(in key));
+        Assert.Equal(Fact("prefix_key.size"), Unsafe.SizeOf<FastPathPrefixKey>());
+        Assert.Equal(FastPathPrefixKey.Size, Unsafe.SizeOf<FastPathPrefixKey>());
+        // The trie's prefixlen counts the direction's byte, which leads the data.
+        Assert.Equal(8u + 48, BinaryPrimitives.ReadUInt32LittleEndian(keyBytes[(int)Fact("prefix_key.prefixlen")..]));
+        Assert.Equal(Fact("prefix.inbound"), keyBytes[(int)Fact("prefix_key.direction")]);
+        Assert.Equal(Fact("prefix_key.direction") + 1, Fact("prefix_key.address"));
+        Assert.Equal(internalPrefix, keyBytes.Slice((int)Fact("prefix_key.address"), 16).ToArray());
+        Assert.Equal(0, keyBytes[(int)Fact("prefix_key.reserved")]);
+
+        byte[] externalPrefix = IPAddress.Parse("2001:db8:77:8000::").GetAddressBytes();
+        var value = new FastPathPrefixValue(externalPrefix, 49, 0xD54F, FastPathPrefixDirection.Outbound);
+        ReadOnlySpan<byte> valueBytes = MemoryMarshal.AsBytes(new ReadOnlySpan<FastPathPrefixValue>(in value));
+        Assert.Equal(Fact("prefix_value.size"), Unsafe.SizeOf<FastPathPrefixValue>());
+        Assert.Equal(FastPathPrefixValue.Size, Unsafe.SizeOf<FastPathPrefixValue>());
+        Assert.Equal(externalPrefix, valueBytes.Slice((int)Fact("prefix_value.prefix"), 16).ToArray());
+        // A /49: six bytes of ones and the top bit of the seventh.
+        Assert.Equal([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0], valueBytes.Slice((int)Fact("prefix_value.mask"), 16).ToArray());
+        // As the packet's words lie (big-endian), so the program adds it to a word without swapping.
+        Assert.Equal(0xD54F, BinaryPrimitives.ReadUInt16BigEndian(valueBytes[(int)Fact("prefix_value.adjustment")..]));
+        Assert.Equal(Fact("prefix.first_identifier_word"), valueBytes[(int)Fact("prefix_value.word")]);
+        Assert.Equal(49, valueBytes[(int)Fact("prefix_value.prefix_length")]);
+        Assert.Equal(Fact("prefix.outbound"), valueBytes[(int)Fact("prefix_value.direction")]);
+        Assert.Equal(0, valueBytes[(int)Fact("prefix_value.reserved")]);
+        Assert.Equal(FastPathPrefixValue.SubnetWord, new FastPathPrefixValue(externalPrefix, 48, 1, FastPathPrefixDirection.Outbound).AdjustedWord);
+        Assert.Equal((long)FastPathPrefixDirection.Outbound, Fact("prefix.outbound"));
+        Assert.Equal((long)FastPathPrefixDirection.Inbound, Fact("prefix.inbound"));
+        Assert.Equal(FastPathPrefixValue.FirstIdentifierWord, Fact("prefix.first_identifier_word"));
+    }
+
+    [Fact]
     public void The_flags_and_statistics_are_the_headers()
     {
         FastPathRequires.Tools("clang");
@@ -81,7 +117,10 @@ public sealed class FastPathLayoutTests
         Assert.Equal((long)FastPathFlowAttributes.IcmpRequests, Fact("flag.icmp_requests"));
         Assert.Equal((long)FastPathFlowAttributes.InitiatedOutside, Fact("flag.initiated_outside"));
         Assert.Equal(FastPathStatistics.Count, Fact("stat.count"));
-        Assert.Equal(FastPathStatistics.Count - 1, Fact("stat.rewrite_failed"));
+        Assert.Equal(6, Fact("stat.rewrite_failed")); // the first counters keep their indexes
+        Assert.Equal(7, Fact("stat.prefix_rewritten"));
+        Assert.Equal(8, Fact("stat.prefix_rewritten_bytes"));
+        Assert.Equal(FastPathStatistics.Count - 1, Fact("stat.prefix_to_engine"));
     }
 
     [Fact]
@@ -153,6 +192,25 @@ public sealed class FastPathLayoutTests
                     VALUE("flag.initiated_outside", NATGATE_FLOW_INITIATED_OUTSIDE);
                     VALUE("stat.count", NATGATE_STAT_COUNT);
                     VALUE("stat.rewrite_failed", NATGATE_STAT_REWRITE_FAILED);
+                    VALUE("stat.prefix_rewritten", NATGATE_STAT_PREFIX_REWRITTEN);
+                    VALUE("stat.prefix_rewritten_bytes", NATGATE_STAT_PREFIX_REWRITTEN_BYTES);
+                    VALUE("stat.prefix_to_engine", NATGATE_STAT_PREFIX_TO_ENGINE);
+                    SIZE("prefix_key.size", struct natgate_prefix_key);
+                    AT("prefix_key.prefixlen", struct natgate_prefix_key, prefixlen);
+                    AT("prefix_key.direction", struct natgate_prefix_key, direction);
+                    AT("prefix_key.address", struct natgate_prefix_key, address);
+                    AT("prefix_key.reserved", struct natgate_prefix_key, reserved);
+                    SIZE("prefix_value.size", struct natgate_prefix_value);
+                    AT("prefix_value.prefix", struct natgate_prefix_value, prefix);
+                    AT("prefix_value.mask", struct natgate_prefix_value, mask);
+                    AT("prefix_value.adjustment", struct natgate_prefix_value, adjustment);
+                    AT("prefix_value.word", struct natgate_prefix_value, word);
+                    AT("prefix_value.prefix_length", struct natgate_prefix_value, prefix_length);
+                    AT("prefix_value.direction", struct natgate_prefix_value, direction);
+                    AT("prefix_value.reserved", struct natgate_prefix_value, reserved);
+                    VALUE("prefix.outbound", NATGATE_PREFIX_OUTBOUND);
+                    VALUE("prefix.inbound", NATGATE_PREFIX_INBOUND);
+                    VALUE("prefix.first_identifier_word", NATGATE_PREFIX_FIRST_IDENTIFIER_WORD);
                     SIZE("open_opts.size", struct bpf_object_open_opts);
                     AT("open_opts.pin_root_path", struct bpf_object_open_opts, pin_root_path);
                     AT("open_opts.kernel_log_level", struct bpf_object_open_opts, kernel_log_level);
