@@ -167,13 +167,20 @@ public sealed record FastPathView
     public ulong NotHandled { get; init; }
     public ulong RewriteFailed { get; init; }
 
+    /// <summary>NPTv6 (RFC 6296): packets the kernel translated by the engine's prefix mappings, and their bytes.</summary>
+    public ulong PrefixRewritten { get; init; }
+    public ulong PrefixRewrittenBytes { get; init; }
+
+    /// <summary>Packets a prefix mapping matched that the kernel left to the engine (hairpinning, ICMPv6 other than echo, the host's own traffic).</summary>
+    public ulong PrefixToEngine { get; init; }
+
     public FastPathCheckView? Check { get; init; }
 }
 
 /// <summary>
-/// The map against the table: <paramref name="Expected"/> entries (two per offloaded session),
-/// <paramref name="Found"/> in the map; missing, stale (in the map for no session) and differing
-/// entries, with a few examples.
+/// The maps against the engine: <paramref name="Expected"/> entries (two per offloaded session,
+/// and two per NPTv6 mapping of the rules), <paramref name="Found"/> in the maps; missing, stale
+/// (in a map for no session or mapping) and differing entries, with a few examples.
 /// </summary>
 public sealed record FastPathCheckView(int Expected, int Found, int Missing, int Stale, int Differing, IReadOnlyList<string> Examples)
 {

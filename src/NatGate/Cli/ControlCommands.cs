@@ -118,6 +118,9 @@ internal static class ControlCommands
         Add("left to the TUN: fragments", view.Fragments);
         Add("left to the TUN: not handled", view.NotHandled);
         Add("dropped: rewrite failed", view.RewriteFailed);
+        Add("NPTv6 packets rewritten", view.PrefixRewritten);
+        Add("NPTv6 bytes rewritten", view.PrefixRewrittenBytes);
+        Add("NPTv6 left to the TUN", view.PrefixToEngine);
         if (view.Check is { } result)
         {
             Row(table, "map against table", result.Equal

@@ -629,6 +629,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
             Fragments = figures.Fragments,
             NotHandled = figures.NotHandled,
             RewriteFailed = figures.RewriteFailed,
+            PrefixRewritten = figures.PrefixRewritten,
+            PrefixRewrittenBytes = figures.PrefixRewrittenBytes,
+            PrefixToEngine = figures.PrefixToEngine,
             Check = check ? Controller.Run(kernel.Check) : null,
         };
     }
@@ -644,7 +647,12 @@ public sealed class GatewayDaemon : IAsyncDisposable
         FastPathStatistics statistics = kernel.Program.ReadStatistics();
         (int sessions, long refused) = Controller.Run(engine => (engine.OffloadedSessionCount, engine.OffloadRefusedCount));
         return new FastPathFigures(true, statistics.Rewritten, statistics.RewrittenBytes, statistics.Missed, statistics.TcpControl, statistics.Fragments,
-            statistics.NotHandled, statistics.RewriteFailed, sessions, refused);
+            statistics.NotHandled, statistics.RewriteFailed, sessions, refused)
+        {
+            PrefixRewritten = statistics.PrefixRewritten,
+            PrefixRewrittenBytes = statistics.PrefixRewrittenBytes,
+            PrefixToEngine = statistics.PrefixToEngine,
+        };
     }
 
     /// <summary>The NAT's ports on each external address of a rule: what is steered when the address is shared with the host.</summary>

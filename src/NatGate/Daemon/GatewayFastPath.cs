@@ -170,10 +170,10 @@ internal sealed class GatewayFastPath : IDisposable
     }
 
     /// <summary>
-    /// The map against the engine's table (called with the engine held, so neither changes
-    /// meanwhile): each offloaded session's two entries must be there as the engine decided
-    /// them (tuple, deltas, flags, session number; the counters are the kernel's own), and
-    /// nothing else.
+    /// The maps against the engine (called with the engine held, so neither changes meanwhile):
+    /// each offloaded session's two entries must be there as the engine decided them (tuple,
+    /// deltas, flags, session number; the counters are the kernel's own), each NPTv6 mapping of
+    /// its rules two prefix entries as it computed them, and nothing else.
     /// </summary>
     public FastPathCheckView Check(NatEngine engine)
     {
@@ -205,7 +205,31 @@ internal sealed class GatewayFastPath : IDisposable
             missing++;
             Note(examples, $"missing: {key} (session {expected[key].Session})");
         }
-        return new FastPathCheckView(expected.Count, found, missing, stale, differing, examples);
+
+        Dictionary<FastPathPrefixKey, FastPathPrefixValue> expectedPrefixes = KernelSessionOffload.PrefixEntriesOf(engine.OffloadablePrefixTranslations());
+        var seenPrefixes = new HashSet<FastPathPrefixKey>();
+        foreach ((FastPathPrefixKey key, FastPathPrefixValue value) in Program.ReadPrefixes())
+        {
+            found++;
+            if (!expectedPrefixes.TryGetValue(key, out FastPathPrefixValue wanted))
+            {
+                stale++;
+                Note(examples, $"stale prefix: {key} -> {value}");
+                continue;
+            }
+            seenPrefixes.Add(key);
+            if (wanted != value)
+            {
+                differing++;
+                Note(examples, $"differs: prefix {key} -> {value}, the engine's {wanted}");
+            }
+        }
+        foreach (FastPathPrefixKey key in expectedPrefixes.Keys.Where(key => !seenPrefixes.Contains(key)))
+        {
+            missing++;
+            Note(examples, $"missing prefix: {key} -> {expectedPrefixes[key]}");
+        }
+        return new FastPathCheckView(expected.Count + expectedPrefixes.Count, found, missing, stale, differing, examples);
     }
 
     /// <summary>The entries the engine's offloaded sessions make.</summary>

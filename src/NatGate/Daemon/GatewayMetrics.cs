@@ -147,6 +147,8 @@ public sealed class GatewayMetrics : IAsyncDisposable
             fastPathPackets.WithLabels("fragment").IncTo(kernel.Fragments);
             fastPathPackets.WithLabels("not_handled").IncTo(kernel.NotHandled);
             fastPathPackets.WithLabels("rewrite_failed").IncTo(kernel.RewriteFailed);
+            fastPathPackets.WithLabels("prefix_rewritten").IncTo(kernel.PrefixRewritten);
+            fastPathPackets.WithLabels("prefix_to_engine").IncTo(kernel.PrefixToEngine);
             fastPathBytes.IncTo(kernel.RewrittenBytes);
             fastPathSessions.Set(kernel.Sessions);
             fastPathRefused.IncTo(kernel.Refused);
@@ -169,4 +171,12 @@ public sealed class GatewayMetrics : IAsyncDisposable
 
 /// <summary>The kernel fast path's figures for metrics; default: off.</summary>
 public readonly record struct FastPathFigures(bool Enabled, ulong Rewritten, ulong RewrittenBytes, ulong Missed, ulong TcpControl, ulong Fragments,
-    ulong NotHandled, ulong RewriteFailed, long Sessions, long Refused);
+    ulong NotHandled, ulong RewriteFailed, long Sessions, long Refused)
+{
+    /// <summary>NPTv6: packets the prefix map translated, their bytes, and those it left to the engine.</summary>
+    public ulong PrefixRewritten { get; init; }
+
+    public ulong PrefixRewrittenBytes { get; init; }
+
+    public ulong PrefixToEngine { get; init; }
+}
