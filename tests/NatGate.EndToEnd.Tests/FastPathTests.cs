@@ -373,6 +373,68 @@ public sealed class FastPathTests
         Assert.Empty(GatewayLab.ExecChecked(lab.Gateway, "tc", "filter", "show", "dev", GatewayLab.OutsideInterface, "ingress").Trim());
     }
 
+    /// <summary>
+    /// NPTv6 (RFC 6296) in the kernel: a bimap's prefix translation is the rules', not a
+    /// session's, so the engine writes it into the program's prefix map when the rules load, and
+    /// bulk TCP both ways (handshakes and closes included, nothing of it stateful) crosses with no
+    /// packet of it through the TUN. The prefix map follows a flush and a reload of the rules.
+    /// </summary>
+    [Fact]
+    public void Nptv6_bulk_tcp_crosses_both_ways_in_the_kernel_and_the_prefix_map_follows_the_rules()
+    {
+        Host.RequireRootAndTools("ip", "python3");
+        using var lab = new GatewayLab(ipv6: true);
+        byte[] data = new byte[24 << 20];
+        new Random(17).NextBytes(data);
+        string file = Path.Combine(lab.WorkDirectory, "data.bin");
+        File.WriteAllBytes(file, data);
+        string expected = Convert.ToHexStringLower(SHA256.HashData(data));
+        BackgroundProcess outsideSink = lab.Start(lab.Out, "python3", "-c", LabPrograms.HashSink, GatewayLab.Outside6, "9000");
+        BackgroundProcess insideSink = lab.Start(lab.In2, "python3", "-c", LabPrograms.HashSink, GatewayLab.Inside2v6, "9000");
+        outsideSink.WaitFor("ready", Long);
+        insideSink.WaitFor("ready", Long);
+        var mapping = new Core.Translation.Npt.Nptv6Mapping(Core.Addressing.IpPrefix.Parse("fd00:77::/48", null), Core.Addressing.IpPrefix.Parse(GatewayLab.ExternalPrefix6, null));
+        string in2Outside = mapping.ToExternal(Core.Addressing.Ipv6Address.Parse(GatewayLab.Inside2v6, null)).ToString();
+        string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
+        File.WriteAllText(rules, $"bimap wan0 fd00:77::/48 -> {GatewayLab.ExternalPrefix6}\n");
+        lab.StartNatGate("--rules", rules, "--outside-interface", GatewayLab.OutsideInterface);
+        AssertMapEqualsTable(lab, "the start");
+        Assert.Equal(2, FastPath(lab, check: true).GetProperty("check").GetProperty("found").GetInt32()); // the mapping's two prefixes
+
+        GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.FileSender, GatewayLab.Outside6, "9000", file);
+        outsideSink.WaitFor($"received {data.Length} sha256 {expected}", Long);
+        GatewayLab.ExecChecked(lab.Out, "python3", "-c", LabPrograms.FileSender, in2Outside, "9000", file);
+        insideSink.WaitFor($"received {data.Length} sha256 {expected}", Long);
+
+        JsonElement after = FastPath(lab);
+        JsonElement statistics = Statistics(lab);
+        ulong prefixBytes = after.GetProperty("prefixRewrittenBytes").GetUInt64();
+        long translatedByEngine = statistics.GetProperty("mappedIn").GetInt64() + statistics.GetProperty("mappedOut").GetInt64();
+        Assert.True(prefixBytes >= (ulong)(2 * data.Length), $"the kernel translated {prefixBytes} bytes of NPTv6 of {2 * data.Length}: {after}");
+        Assert.True(after.GetProperty("prefixRewritten").GetUInt64() > 100 * (ulong)(translatedByEngine + 1),
+            $"the engine translated {translatedByEngine} packets, the kernel {after.GetProperty("prefixRewritten")}: {after}");
+        Assert.Equal(0UL, after.GetProperty("rewritten").GetUInt64()); // no session: NPTv6 is stateless
+        Assert.Equal(0UL, after.GetProperty("rewriteFailed").GetUInt64());
+        AssertMapEqualsTable(lab, "the transfers");
+
+        lab.Cli("rules", "flush");
+        AssertMapEqualsTable(lab, "a flush of the rules");
+        Assert.Equal(0, FastPath(lab, check: true).GetProperty("check").GetProperty("found").GetInt32());
+        lab.Cli("rules", "load", rules);
+        AssertMapEqualsTable(lab, "a reload of the rules");
+        Assert.Equal(2, FastPath(lab, check: true).GetProperty("check").GetProperty("found").GetInt32());
+
+        // And the kernel carries it again (the sink's second line of the file).
+        GatewayLab.ExecChecked(lab.In1, "python3", "-c", LabPrograms.FileSender, GatewayLab.Outside6, "9000", file);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (Regex.Count(outsideSink.Output, $"received {data.Length} sha256 {expected}") < 2)
+        {
+            Assert.True(clock.Elapsed < Long, $"the file did not arrive whole a second time: {outsideSink.Output}");
+            Thread.Sleep(100);
+        }
+        Assert.True(FastPath(lab).GetProperty("prefixRewrittenBytes").GetUInt64() >= prefixBytes + (ulong)data.Length);
+    }
+
     private static IEnumerable<string> Devices(string space)
         => GatewayLab.ExecChecked(space, "ip", "-o", "link", "show").Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split(':')[1].Trim().Split('@')[0])
