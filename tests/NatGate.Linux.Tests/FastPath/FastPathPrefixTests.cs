@@ -12,7 +12,7 @@ namespace NatGate.Linux.Tests.FastPath;
 /// (<see cref="KernelSessionOffload"/>, <see cref="FastPathProgram"/>) translate real IPv6 traffic
 /// between the lab's namespaces both ways, with no session entry and no NAT of the kernel's; the
 /// receivers' own stacks check every checksum (with offloads off, the veths verify in software
-/// and drop a wrong one). Addresses the expected values come from Core's <see cref="Nptv6Mapping"/>.
+/// and drop a wrong one). The expected addresses come from Core's <see cref="Nptv6Mapping"/>.
 /// </summary>
 public sealed class FastPathPrefixTests
 {
@@ -120,6 +120,48 @@ public sealed class FastPathPrefixTests
         Assert.Equal(
             KernelSessionOffload.PrefixEntriesOf([mapping]).OrderBy(entry => entry.Key.Direction),
             program.ReadPrefixes().OrderBy(entry => entry.Key.Direction));
+    }
+
+    /// <summary>
+    /// An earlier version pinned a counters map of 7 entries (before NPTv6's three); libbpf would
+    /// refuse to reuse it, so the loader unpins it and makes the new one (the counters restart).
+    /// The old map is made and pinned here by a small C program over libbpf.
+    /// </summary>
+    [Fact]
+    public void A_pinned_counters_map_of_an_earlier_version_is_replaced_by_the_longer_one()
+    {
+        Requires.Root();
+        FastPathRequires.Tools("clang");
+        string pinDirectory = Path.Combine("/sys/fs/bpf", $"ngt-upgrade-{Guid.NewGuid():N}"[..20]);
+        string work = Directory.CreateTempSubdirectory("natgate-upgrade-").FullName;
+        try
+        {
+            Directory.CreateDirectory(pinDirectory);
+            string source = Path.Combine(work, "old-stats.c"), program = Path.Combine(work, "old-stats");
+            File.WriteAllText(source, """
+                #include <stdio.h>
+                #include <bpf/bpf.h>
+                int main(int argc, char **argv)
+                {
+                    int fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "natgate_stats", 4, 8, 7, NULL);
+                    if (fd < 0 || bpf_obj_pin(fd, argv[1]))
+                        return 1;
+                    return 0;
+                }
+                """);
+            Command.Run("clang", source, "-o", program, "-lbpf");
+            Command.Run(program, Path.Combine(pinDirectory, FastPathProgram.StatisticsMapName));
+
+            using FastPathProgram loaded = FastPathProgram.Load(pinDirectory, 64);
+            // Reading the last counter (index 9) needs the new map: the old one ends at 6.
+            Assert.Equal(0UL, loaded.ReadStatistics().PrefixToEngine);
+            Assert.True(File.Exists(Path.Combine(pinDirectory, FastPathProgram.PrefixesMapName)));
+        }
+        finally
+        {
+            FastPathProgram.Unpin(pinDirectory);
+            Directory.Delete(work, recursive: true);
+        }
     }
 
     private static string Sha256(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
