@@ -113,8 +113,21 @@ internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTabl
         {
             return false;
         }
+        // A redirect to the loopback (a transparent proxy on 127.0.0.1): the kernel drops a
+        // packet for 127/8 or ::1 that arrives on any device but lo (a martian), so rewritten at
+        // an inside interface's ingress it would be lost; through the TUN, route_localnet lets it in.
+        if (IsLoopback(session.Translated.Destination) || IsLoopback(session.Original.Destination))
+        {
+            return false;
+        }
         return protocol != IpProtocol.Tcp || SessionStore<TAddress>.IsLongLived(session.Tcp);
     }
+
+    private static readonly TAddress LoopbackNetwork = TAddress.Size == 4
+        ? TAddress.Read([127, 0, 0, 0])
+        : TAddress.Read([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+
+    private static bool IsLoopback(TAddress address) => TAddress.InPrefix(address, LoopbackNetwork, TAddress.Size == 4 ? 8 : 128);
 
     private void Add(int index, in Session<TAddress> session)
     {

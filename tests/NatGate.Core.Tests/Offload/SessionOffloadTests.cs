@@ -254,4 +254,24 @@ public sealed class SessionOffloadTests
         Assert.Contains("no loaded rule", refusal, StringComparison.Ordinal);
         Assert.Equal(0, other.Engine.SessionCount);
     }
+
+    [Fact]
+    public void A_redirect_to_the_loopback_stays_with_the_engine()
+    {
+        // rdr to a transparent proxy on the gateway's 127.0.0.1: rewritten at an inside
+        // interface's ingress, the kernel would drop it as a martian (SharedAddressTests' proxy).
+        var lab = new Lab(addMapRule: false);
+        lab.Engine.LoadRules(IpnatParser.Parse("rdr natgate0 0.0.0.0/0 port 80 -> 127.0.0.1 port 3128 tcp\nrdr natgate0 0.0.0.0/0 port 81 -> 10.0.0.9 port 81 tcp\n", "ipnat.conf").Rules);
+        var cache = new InMemorySessionOffload();
+        lab.Engine.UseOffload(cache);
+        foreach ((ushort port, string target) in new[] { ((ushort)80, "127.0.0.1"), ((ushort)81, "10.0.0.9") })
+        {
+            byte[] syn = lab.Forward(Lab.Tcp(Lab.InsideA, 40000, Lab.Remote, port, TcpFlags.Syn));
+            Assert.Equal(target, Lab.Tuple(syn).Destination.ToString());
+            lab.Forward(Lab.Tcp(Lab.Tuple(syn).Destination, Lab.Tuple(syn).DestinationPort, Lab.InsideA, 40000, TcpFlags.Syn | TcpFlags.Ack));
+            lab.Forward(Lab.Tcp(Lab.InsideA, 40000, Lab.Remote, port, TcpFlags.Ack));
+        }
+        Assert.Equal(1, cache.Count); // the one to 10.0.0.9
+        Assert.False(cache.TryRewrite(Lab.Tcp(Lab.InsideA, 40000, Lab.Remote, 80, TcpFlags.Ack, "GET"), lab.Now));
+    }
 }
