@@ -609,6 +609,21 @@ public sealed unsafe class FastPathProgram : IDisposable
         File.Delete(Path.Combine(pinDirectory, StatisticsMapName));
         File.Delete(Path.Combine(pinDirectory, PrefixesMapName));
         Directory.Delete(pinDirectory);
+        // The daemon pins under /sys/fs/bpf/natgate/INSTANCE: the shared parent goes with the
+        // last instance, so nothing of NatGate is left in bpffs after a stop.
+        string? parent = Path.GetDirectoryName(Path.GetFullPath(pinDirectory).TrimEnd('/'));
+        if (parent is not null && parent != BpfFileSystem.MountPoint && BpfFileSystem.IsMounted(parent)
+            && Directory.Exists(parent) && !Directory.EnumerateFileSystemEntries(parent).Any())
+        {
+            try
+            {
+                Directory.Delete(parent);
+            }
+            catch (IOException)
+            {
+                // Another instance pinned beside it meanwhile: it stays, and goes with that one.
+            }
+        }
     }
 
     /// <summary>Closes this process's handles; attached filters and pinned maps stay (see the class remarks).</summary>

@@ -297,6 +297,10 @@ public sealed class FastPathTests
             Assert.False(program.Remove(entries.Reply));
             Assert.True(program.TryAdd(more.Forward, more.ForwardValue));
             Assert.False(program.TryGet(entries.Reply, out _));
+            program.Dispose();
+            // The daemon's parent (/sys/fs/bpf/natgate) goes with its last instance: nothing is left in bpffs.
+            FastPathProgram.Unpin(pin);
+            Assert.False(Directory.Exists(parent));
         }
         finally
         {
