@@ -22,6 +22,26 @@ public sealed class FastPathTests
         return document.RootElement.Clone();
     }
 
+    /// <summary>Random bytes in a file of the lab's, and their sha256.</summary>
+    private static (byte[] Data, string File, string Sha256) WriteData(GatewayLab lab, int length, int seed)
+    {
+        byte[] data = new byte[length];
+        new Random(seed).NextBytes(data);
+        string file = Path.Combine(lab.WorkDirectory, "data.bin");
+        File.WriteAllBytes(file, data);
+        return (data, file, Convert.ToHexStringLower(SHA256.HashData(data)));
+    }
+
+    /// <summary>Hash sinks on port 9000 over IPv6: one outside, one on the second inside host.</summary>
+    private static (BackgroundProcess Outside, BackgroundProcess Inside) StartSinks6(GatewayLab lab)
+    {
+        BackgroundProcess outside = lab.Start(lab.Out, "python3", "-c", LabPrograms.HashSink, GatewayLab.Outside6, "9000");
+        BackgroundProcess inside = lab.Start(lab.In2, "python3", "-c", LabPrograms.HashSink, GatewayLab.Inside2v6, "9000");
+        outside.WaitFor("ready", Long);
+        inside.WaitFor("ready", Long);
+        return (outside, inside);
+    }
+
     /// <summary>A UDP echo server on the outside host, port 7000.</summary>
     private static BackgroundProcess StartEcho(GatewayLab lab)
     {
@@ -63,11 +83,7 @@ public sealed class FastPathTests
                 }
             }
         }
-        byte[] data = new byte[24 << 20];
-        new Random(13).NextBytes(data);
-        string file = Path.Combine(lab.WorkDirectory, "data.bin");
-        File.WriteAllBytes(file, data);
-        string expected = Convert.ToHexStringLower(SHA256.HashData(data));
+        (byte[] data, string file, string expected) = WriteData(lab, 24 << 20, seed: 13);
         (BackgroundProcess outsideSink, BackgroundProcess insideSink, string rules) = lab.StartHashSinksBehindRdr();
         lab.StartNatGate("--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface, "--rules", rules);
         JsonElement before = FastPath(lab);
@@ -97,15 +113,8 @@ public sealed class FastPathTests
     {
         Host.RequireRootAndTools("ip", "python3");
         using var lab = new GatewayLab(ipv6: true);
-        byte[] data = new byte[16 << 20];
-        new Random(19).NextBytes(data);
-        string file = Path.Combine(lab.WorkDirectory, "data.bin");
-        File.WriteAllBytes(file, data);
-        string expected = Convert.ToHexStringLower(SHA256.HashData(data));
-        BackgroundProcess outsideSink = lab.Start(lab.Out, "python3", "-c", LabPrograms.HashSink, GatewayLab.Outside6, "9000");
-        BackgroundProcess insideSink = lab.Start(lab.In2, "python3", "-c", LabPrograms.HashSink, GatewayLab.Inside2v6, "9000");
-        outsideSink.WaitFor("ready", Long);
-        insideSink.WaitFor("ready", Long);
+        (byte[] data, string file, string expected) = WriteData(lab, 16 << 20, seed: 19);
+        (BackgroundProcess outsideSink, BackgroundProcess insideSink) = StartSinks6(lab);
         const string External6 = "2001:db8:100::10";
         string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
         File.WriteAllText(rules, $"map wan0 {GatewayLab.InsidePrefix6} -> {External6}/128 portmap tcp/udp auto\n"
@@ -266,10 +275,7 @@ public sealed class FastPathTests
     {
         Host.RequireRootAndTools("ip", "iperf3", "tcpdump", "python3");
         using var lab = new GatewayLab();
-        byte[] data = new byte[32 << 20];
-        new Random(17).NextBytes(data);
-        string file = Path.Combine(lab.WorkDirectory, "data.bin");
-        File.WriteAllBytes(file, data);
+        (byte[] data, string file, string expected) = WriteData(lab, 32 << 20, seed: 17);
         BackgroundProcess server = lab.Start(lab.Out, "iperf3", "-s", "-1", "-B", GatewayLab.Outside, "-p", "5299", "-i", "0.1", "--json");
         BackgroundProcess sink = lab.Start(lab.Out, "python3", "-c", LabPrograms.HashSink, GatewayLab.Outside, "9000");
         sink.WaitFor("ready", Long);
@@ -307,7 +313,7 @@ public sealed class FastPathTests
         Assert.Equal(0, client.WaitForExit(Long));
         Assert.Equal(0, server.WaitForExit(Long));
         sender.WaitFor("sent", Long);
-        sink.WaitFor($"received {data.Length} sha256 {Convert.ToHexStringLower(SHA256.HashData(data))}", Long);
+        sink.WaitFor($"received {data.Length} sha256 {expected}", Long);
         // The receiver's 0.1 s intervals: never a second's worth of empty ones in a row.
         using JsonDocument report = JsonDocument.Parse(server.Output[server.Output.IndexOf('{', StringComparison.Ordinal)..]);
         double longestStall = 0, stall = 0;
@@ -384,15 +390,8 @@ public sealed class FastPathTests
     {
         Host.RequireRootAndTools("ip", "python3");
         using var lab = new GatewayLab(ipv6: true);
-        byte[] data = new byte[24 << 20];
-        new Random(17).NextBytes(data);
-        string file = Path.Combine(lab.WorkDirectory, "data.bin");
-        File.WriteAllBytes(file, data);
-        string expected = Convert.ToHexStringLower(SHA256.HashData(data));
-        BackgroundProcess outsideSink = lab.Start(lab.Out, "python3", "-c", LabPrograms.HashSink, GatewayLab.Outside6, "9000");
-        BackgroundProcess insideSink = lab.Start(lab.In2, "python3", "-c", LabPrograms.HashSink, GatewayLab.Inside2v6, "9000");
-        outsideSink.WaitFor("ready", Long);
-        insideSink.WaitFor("ready", Long);
+        (byte[] data, string file, string expected) = WriteData(lab, 24 << 20, seed: 17);
+        (BackgroundProcess outsideSink, BackgroundProcess insideSink) = StartSinks6(lab);
         var mapping = new Core.Translation.Npt.Nptv6Mapping(Core.Addressing.IpPrefix.Parse("fd00:77::/48", null), Core.Addressing.IpPrefix.Parse(GatewayLab.ExternalPrefix6, null));
         string in2Outside = mapping.ToExternal(Core.Addressing.Ipv6Address.Parse(GatewayLab.Inside2v6, null)).ToString();
         string rules = Path.Combine(lab.WorkDirectory, "ipnat.conf");
