@@ -152,6 +152,13 @@ internal sealed class GatewayLab : IDisposable
     public string Cli(params string[] arguments)
         => ExecChecked(Gateway, [Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", Path.Combine(AppContext.BaseDirectory, "natgate.dll"), .. arguments, "--control", ControlDirectory]);
 
+    /// <summary>The daemon's sessions as `natgate sessions --json` lists them.</summary>
+    public System.Text.Json.JsonElement[] SessionsJson()
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(Cli("sessions", "--json"));
+        return [.. document.RootElement.EnumerateArray().Select(session => session.Clone())];
+    }
+
     /// <summary>Starts natgate in the gateway namespace and waits until it is translating.</summary>
     public BackgroundProcess StartNatGate(params string[] arguments) => StartNatGateWith([], arguments);
 

@@ -71,15 +71,6 @@ public sealed class Ipv6ControlEndToEndTests
             print("third failed:", type(error).__name__, flush=True)
         """;
 
-    private static string Cli(GatewayLab lab, params string[] arguments)
-        => GatewayLab.ExecChecked(lab.Gateway, [Dotnet, Natgate, .. arguments, "--control", lab.ControlDirectory]);
-
-    private static JsonElement[] SessionsJson(GatewayLab lab)
-    {
-        using JsonDocument document = JsonDocument.Parse(Cli(lab, "sessions", "--json"));
-        return [.. document.RootElement.EnumerateArray().Select(session => session.Clone())];
-    }
-
     [Fact]
     public void Nat66_sessions_are_listed_looked_up_carried_over_a_restart_by_ipfs_and_flushed()
     {
@@ -101,10 +92,10 @@ public sealed class Ipv6ControlEndToEndTests
         Assert.True(curlExit == 0, $"curl failed: {curlError}\n{first.Output}");
         Assert.Equal("outside", page);
         web.WaitFor($"client {External}:", Short);
-        JsonElement curlSession = Assert.Single(SessionsJson(lab), session => session.GetProperty("internalSourceAddress").GetString() == GatewayLab.Inside1v6);
+        JsonElement curlSession = Assert.Single(lab.SessionsJson(), session => session.GetProperty("internalSourceAddress").GetString() == GatewayLab.Inside1v6);
         Assert.Equal(("tcp", External, GatewayLab.Outside6, 8080), (curlSession.GetProperty("protocol").GetString(), curlSession.GetProperty("externalSourceAddress").GetString(),
             curlSession.GetProperty("externalDestinationAddress").GetString(), curlSession.GetProperty("externalDestinationPort").GetInt32()));
-        Assert.Contains($"[{GatewayLab.Inside1v6}]:", Cli(lab, "sessions"), StringComparison.Ordinal);
+        Assert.Contains($"[{GatewayLab.Inside1v6}]:", lab.Cli("sessions"), StringComparison.Ordinal);
 
         // A redirected connection from outside to an inside server, kept open.
         BackgroundProcess echo = lab.Start(lab.In2, "python3", "-c", LineEcho, GatewayLab.Inside2v6, "8081");
@@ -117,29 +108,29 @@ public sealed class Ipv6ControlEndToEndTests
         echo.WaitFor($"client {GatewayLab.Outside6} {clientPort}", Short); // the server sees the real client
 
         // natgate lookup (SIOCGNATL, nl_v = 6): from the server's end and the client's, the real destination.
-        string lookup = Cli(lab, "lookup", "--protocol", "tcp", "--inside", $"[{GatewayLab.Inside2v6}]:8081", "--outside", $"[{GatewayLab.Outside6}]:{clientPort}", "--find-forward");
+        string lookup = lab.Cli("lookup", "--protocol", "tcp", "--inside", $"[{GatewayLab.Inside2v6}]:8081", "--outside", $"[{GatewayLab.Outside6}]:{clientPort}", "--find-forward");
         Assert.Contains($"real destination [{External}]:8081", lookup, StringComparison.Ordinal);
 
         // ipfs -W with the table locked, a restart, ipfs -R: the established connection goes on.
         string state = Path.Combine(lab.WorkDirectory, "nat66.state");
-        Cli(lab, "lock", "on");
-        int saved = SessionsJson(lab).Length;
+        lab.Cli("lock", "on");
+        int saved = lab.SessionsJson().Length;
         Assert.True(saved >= 2, $"{saved} sessions: the curl one and the redirected one were expected");
-        Assert.Contains($"Saved {saved} sessions", Cli(lab, "ipfs", "-W", "-f", state), StringComparison.Ordinal);
+        Assert.Contains($"Saved {saved} sessions", lab.Cli("ipfs", "-W", "-f", state), StringComparison.Ordinal);
         Assert.Contains("\"version\":2", File.ReadLines(state).First(), StringComparison.Ordinal);
         Assert.Equal(0, first.Stop(Short));
         BackgroundProcess second = lab.StartNatGate(arguments);
-        Assert.Empty(SessionsJson(lab));
-        Assert.Contains($"Restored {saved} sessions from {state}; 0 refusals", Cli(lab, "ipfs", "-R", "-f", state), StringComparison.Ordinal);
+        Assert.Empty(lab.SessionsJson());
+        Assert.Contains($"Restored {saved} sessions from {state}; 0 refusals", lab.Cli("ipfs", "-R", "-f", state), StringComparison.Ordinal);
         File.WriteAllText(goSecond, "");
         client.WaitFor("second: echo two", Short);
-        Assert.Contains(SessionsJson(lab), session => session.GetProperty("externalDestinationPort").GetInt32() == int.Parse(clientPort, System.Globalization.CultureInfo.InvariantCulture)
+        Assert.Contains(lab.SessionsJson(), session => session.GetProperty("externalDestinationPort").GetInt32() == int.Parse(clientPort, System.Globalization.CultureInfo.InvariantCulture)
             && session.GetProperty("state").GetString() == "Established");
 
         // ipnat -F removes the IPv6 sessions: the connection's next segment finds none, and is dropped.
-        Cli(lab, "ipnat", "-F");
-        Assert.Empty(SessionsJson(lab));
-        using (JsonDocument stats = JsonDocument.Parse(Cli(lab, "stats", "--json")))
+        lab.Cli("ipnat", "-F");
+        Assert.Empty(lab.SessionsJson());
+        using (JsonDocument stats = JsonDocument.Parse(lab.Cli("stats", "--json")))
         {
             Assert.Equal(0, stats.RootElement.GetProperty("inUseIpv6").GetInt32());
         }
@@ -197,9 +188,9 @@ public sealed class Ipv6ControlEndToEndTests
         Assert.Equal("outside over IPv4", page4);
         web4.WaitFor($"client {GatewayLab.External}:", Short);
 
-        string rules = Cli(lab, "ipnat", "-l");
+        string rules = lab.Cli("ipnat", "-l");
         Assert.Contains($"{GatewayLab.InsidePrefix6} -> {External}/128", rules, StringComparison.Ordinal);
-        JsonElement[] sessions = SessionsJson(lab);
+        JsonElement[] sessions = lab.SessionsJson();
         Assert.Contains(sessions, session => session.GetProperty("internalSourceAddress").GetString() == GatewayLab.Inside1v6);
         Assert.Contains(sessions, session => session.GetProperty("internalSourceAddress").GetString() == GatewayLab.Inside1);
 

@@ -18,15 +18,6 @@ public sealed class Nat64Tests
 
     private static string Natgate => Path.Combine(AppContext.BaseDirectory, "natgate.dll");
 
-    private static string Cli(GatewayLab lab, params string[] arguments)
-        => GatewayLab.ExecChecked(lab.Gateway, [Dotnet, Natgate, .. arguments, "--control", lab.ControlDirectory]);
-
-    private static JsonElement[] SessionsJson(GatewayLab lab)
-    {
-        using JsonDocument document = JsonDocument.Parse(Cli(lab, "sessions", "--json"));
-        return [.. document.RootElement.EnumerateArray().Select(session => session.Clone())];
-    }
-
     [Fact]
     public void Nat64_sessions_are_listed_with_ipv6_inside_and_ipv4_outside_carried_over_a_restart_by_ipfs_and_flushed_by_ipnat_F()
     {
@@ -48,12 +39,12 @@ public sealed class Nat64Tests
         Assert.True(curlExit == 0, $"curl failed: {curlError}\n{first.Output}");
         Assert.Equal("outside over IPv4", page);
         web.WaitFor($"client {GatewayLab.External}:", Short);
-        JsonElement curlSession = Assert.Single(SessionsJson(lab), session => session.GetProperty("internalSourceAddress").GetString() == GatewayLab.Inside1v6);
+        JsonElement curlSession = Assert.Single(lab.SessionsJson(), session => session.GetProperty("internalSourceAddress").GetString() == GatewayLab.Inside1v6);
         Assert.Equal(("nat64", "tcp", server6, 8080), (curlSession.GetProperty("family").GetString(), curlSession.GetProperty("protocol").GetString(),
             curlSession.GetProperty("internalDestinationAddress").GetString(), curlSession.GetProperty("internalDestinationPort").GetInt32()));
         Assert.Equal((GatewayLab.External, GatewayLab.Outside, 8080), (curlSession.GetProperty("externalSourceAddress").GetString(),
             curlSession.GetProperty("externalDestinationAddress").GetString(), curlSession.GetProperty("externalDestinationPort").GetInt32()));
-        string table = Cli(lab, "sessions");
+        string table = lab.Cli("sessions");
         Assert.Contains($"[{GatewayLab.Inside1v6}]:", table, StringComparison.Ordinal);
         Assert.Contains($"-> {GatewayLab.Outside}:8080", table, StringComparison.Ordinal);
         Assert.DoesNotContain("::ffff:", table, StringComparison.OrdinalIgnoreCase);
@@ -70,32 +61,32 @@ public sealed class Nat64Tests
 
         // ipfs -W with the table locked, a restart, ipfs -R: the established connection goes on.
         string state = Path.Combine(lab.WorkDirectory, "nat64.state");
-        Cli(lab, "lock", "on");
-        int saved = SessionsJson(lab).Length;
+        lab.Cli("lock", "on");
+        int saved = lab.SessionsJson().Length;
         Assert.True(saved >= 2, $"{saved} sessions: the curl one and the long connection were expected");
-        Assert.Contains($"Saved {saved} sessions", Cli(lab, "ipfs", "-W", "-f", state), StringComparison.Ordinal);
+        Assert.Contains($"Saved {saved} sessions", lab.Cli("ipfs", "-W", "-f", state), StringComparison.Ordinal);
         Assert.Contains("\"version\":3", File.ReadLines(state).First(), StringComparison.Ordinal);
         Assert.Equal(0, first.Stop(Short));
         BackgroundProcess second = lab.StartNatGate(arguments);
-        Assert.Empty(SessionsJson(lab));
-        Assert.Contains($"Restored {saved} sessions from {state}; 0 refusals", Cli(lab, "ipfs", "-R", "-f", state), StringComparison.Ordinal);
+        Assert.Empty(lab.SessionsJson());
+        Assert.Contains($"Restored {saved} sessions from {state}; 0 refusals", lab.Cli("ipfs", "-R", "-f", state), StringComparison.Ordinal);
         File.WriteAllText(goSecond, "");
         client.WaitFor("second: echo two", Short);
-        Assert.Contains(SessionsJson(lab), session => session.GetProperty("internalSourcePort").GetInt32() == int.Parse(clientPort, System.Globalization.CultureInfo.InvariantCulture)
+        Assert.Contains(lab.SessionsJson(), session => session.GetProperty("internalSourcePort").GetInt32() == int.Parse(clientPort, System.Globalization.CultureInfo.InvariantCulture)
             && session.GetProperty("family").GetString() == "nat64" && session.GetProperty("state").GetString() == "Established");
 
         // ipnat -F removes the NAT64 sessions. The inside's next segment makes a session again, as
         // IPv4's outbound segments do (any but a RST may: a connection picked up without state),
         // from the same external port, so the connection goes on.
-        Cli(lab, "ipnat", "-F");
-        Assert.Empty(SessionsJson(lab));
-        using (JsonDocument stats = JsonDocument.Parse(Cli(lab, "stats", "--json")))
+        lab.Cli("ipnat", "-F");
+        Assert.Empty(lab.SessionsJson());
+        using (JsonDocument stats = JsonDocument.Parse(lab.Cli("stats", "--json")))
         {
             Assert.Equal((0, 0), (stats.RootElement.GetProperty("inUse").GetInt32(), stats.RootElement.GetProperty("inUseNat64").GetInt32()));
         }
         File.WriteAllText(goThird, "");
         client.WaitFor("third: echo three", Short);
-        JsonElement pickedUp = Assert.Single(SessionsJson(lab));
+        JsonElement pickedUp = Assert.Single(lab.SessionsJson());
         Assert.Equal(("nat64", int.Parse(clientPort, System.Globalization.CultureInfo.InvariantCulture)),
             (pickedUp.GetProperty("family").GetString(), pickedUp.GetProperty("internalSourcePort").GetInt32()));
         Assert.False(second.HasExited);

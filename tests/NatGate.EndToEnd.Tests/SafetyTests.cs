@@ -16,9 +16,6 @@ public sealed class SafetyTests
 
     private static string[] CommandLineNat => ["--inside", GatewayLab.InsidePrefix, "--external", GatewayLab.External, "--outside-interface", GatewayLab.OutsideInterface];
 
-    private static string Cli(GatewayLab lab, params string[] arguments)
-        => GatewayLab.ExecChecked(lab.Gateway, [Dotnet, Natgate, .. arguments, "--control", lab.ControlDirectory]);
-
     private static void SendOtherProtocols(GatewayLab lab)
     {
         foreach (string protocol in (string[])["proto:47", "proto:50", "proto:253"])
@@ -29,7 +26,7 @@ public sealed class SafetyTests
 
     private static long DropsOf(GatewayLab lab, string reason)
     {
-        string json = Cli(lab, "stats", "--json");
+        string json = lab.Cli("stats", "--json");
         using var document = System.Text.Json.JsonDocument.Parse(json);
         return document.RootElement.GetProperty("drops").GetProperty(reason).GetInt64();
     }
@@ -45,8 +42,8 @@ public sealed class SafetyTests
         Assert.Equal(60, DropsOf(lab, "ProtocolNotTranslated"));
 
         // The same through a NetNat instance, WinNAT's model: TCP, UDP and ICMP only.
-        Cli(lab, "rules", "flush");
-        Cli(lab, "nat", "add", "--name", "containers", "--internal-prefix", GatewayLab.InsidePrefix, "--external-address", GatewayLab.External);
+        lab.Cli("rules", "flush");
+        lab.Cli("nat", "add", "--name", "containers", "--internal-prefix", GatewayLab.InsidePrefix, "--external-address", GatewayLab.External);
         SendOtherProtocols(lab);
         Assert.Equal(120, DropsOf(lab, "ProtocolNotTranslated"));
         // Translated traffic still flows, so the capture saw the link.
@@ -74,7 +71,7 @@ public sealed class SafetyTests
 
         IReadOnlyList<string> arrived = inside.Stop($"src host {GatewayLab.Inside1} and udp");
         Assert.True(arrived.Count == 0, "forged packets reached inside host 2:\n" + string.Join('\n', arrived));
-        Assert.DoesNotContain(GatewayLab.Inside1, Cli(lab, "sessions"), StringComparison.Ordinal);
+        Assert.DoesNotContain(GatewayLab.Inside1, lab.Cli("sessions"), StringComparison.Ordinal);
         string metrics = GatewayLab.ExecChecked(lab.Gateway, "curl", "-sS", "http://127.0.0.1:9469/metrics");
         string line = metrics.Split('\n').Single(text => text.StartsWith("natgate_spoofed_packets_total ", StringComparison.Ordinal));
         Assert.Equal(150, double.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture));
@@ -142,14 +139,14 @@ public sealed class SafetyTests
         LinkCapture capture = LinkCapture.Start(lab, lab.Out, "eth0");
 
         // A NAT instance for inside host 2, on a new external address.
-        Cli(lab, "nat", "add", "--name", "second", "--internal-prefix", GatewayLab.Inside2 + "/32", "--external-address", "198.51.100.11");
+        lab.Cli("nat", "add", "--name", "second", "--internal-prefix", GatewayLab.Inside2 + "/32", "--external-address", "198.51.100.11");
         GatewayLab.ExecChecked(lab.In2, "curl", "-sS", "-m", "5", "--interface", GatewayLab.Inside2, page);
         server.WaitFor("client 198.51.100.11:", Short);
 
         // An ipnat rule for another inside address, on a third external address.
         string rules = Path.Combine(lab.WorkDirectory, "more.conf");
         File.WriteAllText(rules, $"map {GatewayLab.OutsideInterface} 10.77.0.4/32 -> 198.51.100.12/32\n");
-        Cli(lab, "rules", "load", rules);
+        lab.Cli("rules", "load", rules);
         GatewayLab.ExecChecked(lab.In2, "curl", "-sS", "-m", "5", "--interface", "10.77.0.4", page);
         server.WaitFor("client 198.51.100.12:", Short);
 
@@ -173,9 +170,9 @@ public sealed class SafetyTests
         sending.Stop();
         Thread.Sleep(500);
         // The host holds its 200 (the ping's ICMP session among them); the rest were refused.
-        int held = Cli(lab, "sessions", "--address", GatewayLab.Inside1, "--json").Split($"\"internalSourceAddress\":\"{GatewayLab.Inside1}\"").Length - 1;
+        int held = lab.Cli("sessions", "--address", GatewayLab.Inside1, "--json").Split($"\"internalSourceAddress\":\"{GatewayLab.Inside1}\"").Length - 1;
         Assert.Equal(200, held);
-        int udp = Cli(lab, "sessions", "--address", GatewayLab.Inside1, "--protocol", "udp", "--json").Split("\"protocol\":\"udp\"").Length - 1;
+        int udp = lab.Cli("sessions", "--address", GatewayLab.Inside1, "--protocol", "udp", "--json").Split("\"protocol\":\"udp\"").Length - 1;
         // Every flow past the limit that reached NatGate was refused (a loaded machine may lose a
         // few datagrams before the TUN; none may be admitted).
         Assert.InRange(DropsOf(lab, "HostLimit"), 1700, 2000 - udp);
