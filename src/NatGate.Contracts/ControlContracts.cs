@@ -167,6 +167,9 @@ public sealed record FastPathView
     public ulong NotHandled { get; init; }
     public ulong RewriteFailed { get; init; }
 
+    /// <summary>Of the packets rewritten, those the program handed to their egress device itself (bpf_fib_lookup, bpf_redirect).</summary>
+    public ulong Forwarded { get; init; }
+
     /// <summary>NPTv6 (RFC 6296): packets the kernel translated by the engine's prefix mappings, and their bytes.</summary>
     public ulong PrefixRewritten { get; init; }
     public ulong PrefixRewrittenBytes { get; init; }

@@ -591,7 +591,7 @@ public sealed unsafe class FastPathProgram : IDisposable
                 }
             }
         }
-        return new FastPathStatistics(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6], totals[7], totals[8], totals[9]);
+        return new FastPathStatistics(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6], totals[7], totals[8], totals[9], totals[10]);
     }
 
     /// <summary>

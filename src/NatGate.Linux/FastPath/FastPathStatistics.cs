@@ -11,9 +11,10 @@ namespace NatGate.Linux.FastPath;
 /// <param name="PrefixRewritten">IPv6 packets whose address an NPTv6 entry (natgate_prefixes) rewrote.</param>
 /// <param name="PrefixRewrittenBytes">Their IP lengths.</param>
 /// <param name="PrefixToEngine">A prefix matched, but the engine must see the packet (hairpinning, ICMPv6 errors, extension headers, the host's own traffic, a 0xFFFF word).</param>
+/// <param name="Forwarded">Of <paramref name="Rewritten"/>: handed by the program to their egress device (the route and neighbour known); the rest went on to the kernel's forwarding.</param>
 public readonly record struct FastPathStatistics(ulong Rewritten, ulong RewrittenBytes, ulong Missed, ulong TcpControl,
-    ulong Fragments, ulong NotHandled, ulong RewriteFailed, ulong PrefixRewritten, ulong PrefixRewrittenBytes, ulong PrefixToEngine)
+    ulong Fragments, ulong NotHandled, ulong RewriteFailed, ulong PrefixRewritten, ulong PrefixRewrittenBytes, ulong PrefixToEngine, ulong Forwarded)
 {
     /// <summary>NATGATE_STAT_COUNT.</summary>
-    internal const int Count = 10;
+    internal const int Count = 11;
 }

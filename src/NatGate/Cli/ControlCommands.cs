@@ -113,6 +113,7 @@ internal static class ControlCommands
         Add("refused (map full)", (ulong)view.Refused);
         Add("packets rewritten", view.Rewritten);
         Add("bytes rewritten", view.RewrittenBytes);
+        Add("of which sent to their egress device", view.Forwarded);
         Add("left to the TUN: no entry", view.Missed);
         Add("left to the TUN: SYN, FIN, RST", view.TcpControl);
         Add("left to the TUN: fragments", view.Fragments);

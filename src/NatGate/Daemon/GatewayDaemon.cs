@@ -629,6 +629,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             Fragments = figures.Fragments,
             NotHandled = figures.NotHandled,
             RewriteFailed = figures.RewriteFailed,
+            Forwarded = figures.Forwarded,
             PrefixRewritten = figures.PrefixRewritten,
             PrefixRewrittenBytes = figures.PrefixRewrittenBytes,
             PrefixToEngine = figures.PrefixToEngine,
@@ -652,6 +653,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
             PrefixRewritten = statistics.PrefixRewritten,
             PrefixRewrittenBytes = statistics.PrefixRewrittenBytes,
             PrefixToEngine = statistics.PrefixToEngine,
+            Forwarded = statistics.Forwarded,
         };
     }
 

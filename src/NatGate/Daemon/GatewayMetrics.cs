@@ -149,6 +149,7 @@ public sealed class GatewayMetrics : IAsyncDisposable
             fastPathPackets.WithLabels("rewrite_failed").IncTo(kernel.RewriteFailed);
             fastPathPackets.WithLabels("prefix_rewritten").IncTo(kernel.PrefixRewritten);
             fastPathPackets.WithLabels("prefix_to_engine").IncTo(kernel.PrefixToEngine);
+            fastPathPackets.WithLabels("forwarded").IncTo(kernel.Forwarded);
             fastPathBytes.IncTo(kernel.RewrittenBytes);
             fastPathSessions.Set(kernel.Sessions);
             fastPathRefused.IncTo(kernel.Refused);
@@ -179,4 +180,7 @@ public readonly record struct FastPathFigures(bool Enabled, ulong Rewritten, ulo
     public ulong PrefixRewrittenBytes { get; init; }
 
     public ulong PrefixToEngine { get; init; }
+
+    /// <summary>Of the packets rewritten, those the program handed to their egress device itself.</summary>
+    public ulong Forwarded { get; init; }
 }

@@ -120,7 +120,8 @@ public sealed class FastPathLayoutTests
         Assert.Equal(6, Fact("stat.rewrite_failed")); // the first counters keep their indexes
         Assert.Equal(7, Fact("stat.prefix_rewritten"));
         Assert.Equal(8, Fact("stat.prefix_rewritten_bytes"));
-        Assert.Equal(FastPathStatistics.Count - 1, Fact("stat.prefix_to_engine"));
+        Assert.Equal(9, Fact("stat.prefix_to_engine"));
+        Assert.Equal(FastPathStatistics.Count - 1, Fact("stat.forwarded"));
     }
 
     [Fact]
@@ -195,6 +196,7 @@ public sealed class FastPathLayoutTests
                     VALUE("stat.prefix_rewritten", NATGATE_STAT_PREFIX_REWRITTEN);
                     VALUE("stat.prefix_rewritten_bytes", NATGATE_STAT_PREFIX_REWRITTEN_BYTES);
                     VALUE("stat.prefix_to_engine", NATGATE_STAT_PREFIX_TO_ENGINE);
+                    VALUE("stat.forwarded", NATGATE_STAT_FORWARDED);
                     SIZE("prefix_key.size", struct natgate_prefix_key);
                     AT("prefix_key.prefixlen", struct natgate_prefix_key, prefixlen);
                     AT("prefix_key.direction", struct natgate_prefix_key, direction);

@@ -19,6 +19,9 @@ public sealed class FastPathTests
     private const byte Icmp = 1;
     private const byte Icmpv6 = 58;
 
+    /// <summary>Linux's default TTL and hop limit (net.ipv4.ip_default_ttl, net.ipv6.conf.*.hop_limit), which the test hosts keep.</summary>
+    private const int DefaultHopLimit = 64;
+
     private static IPAddress InsideOf(int family) => family == 4 ? FastPathLab.InsideHost : FastPathLab.InsideHost6;
 
     private static IPAddress OutsideOf(int family) => family == 4 ? FastPathLab.OutsideHost : FastPathLab.OutsideHost6;
@@ -67,6 +70,8 @@ public sealed class FastPathTests
             {
                 Assert.True(Checksums.Ipv4HeaderVerifies(frame), "the IPv4 header checksum is wrong");
             }
+            // Forwarded once: by the program (bpf_redirect) or by the kernel, never both or neither.
+            Assert.Equal(DefaultHopLimit - 1, frame[family == 4 ? 14 + 8 : 14 + 7]);
         }
 
         ulong length = (ulong)((family == 4 ? 20 : 40) + 8 + Payload);
@@ -82,6 +87,9 @@ public sealed class FastPathTests
         Assert.Equal(2UL * Datagrams, statistics.Rewritten);
         Assert.Equal(2UL * Datagrams * length, statistics.RewrittenBytes);
         Assert.Equal(0UL, statistics.RewriteFailed);
+        // Once the neighbours are known (after at most the first packet each way), the program
+        // hands the rewritten packets to their egress device itself.
+        Assert.InRange(statistics.Forwarded, 2UL * Datagrams - 2, 2UL * Datagrams);
     }
 
     [Theory]

@@ -4,6 +4,12 @@
  * engine has decided and written into natgate_flows, and leaves everything else untouched
  * (TC_ACT_OK), so policy routing takes it to the TUN, where the engine decides.
  *
+ * A rewritten packet is routed by the kernel's FIB (bpf_fib_lookup, with the policy rules, for its
+ * new addresses). When the route and the neighbour are known, the program does what forwarding
+ * would (hop limit, Ethernet addresses) and hands the packet to its egress device (bpf_redirect),
+ * as nftables' flowtables and Cilium do for established flows; otherwise (no neighbour yet, too
+ * big for the egress MTU, for this host, unroutable) the kernel's forwarding takes it as it is.
+ *
  * The verifier forgets every packet pointer after a helper that may move the skb's data
  * (bpf_skb_store_bytes, bpf_l3_csum_replace, bpf_l4_csum_replace): all parsing happens first,
  * and the rewrite works on offsets only. */
@@ -91,6 +97,7 @@ static __always_inline int pass(__u32 stat)
 /* Where the packet's fields lie, found while parsing; the rewrite uses these offsets only. */
 struct layout {
 	__u32 addresses;      /* source address, the destination follows it */
+	__u32 hop_limit;      /* IPv4 TTL or IPv6 hop limit */
 	__u32 address_size;   /* 4 or 16 */
 	__u32 ip_checksum;    /* IPv4 header checksum; 0 for IPv6 */
 	__u32 ports;          /* TCP/UDP source port (the destination follows) or the ICMP identifier */
@@ -98,6 +105,9 @@ struct layout {
 	__u64 l4_flags;       /* BPF_F_MARK_MANGLED_0 for UDP over IPv4 */
 	__u8 icmp;            /* the identifier (2 bytes) replaces both ports */
 	__u8 icmp_request;
+	__u8 hop_limit_value; /* as it arrived (at least 2) */
+	__u8 protocol;
+	__u32 traffic_class;  /* IPv4 TOS or IPv6 flow information, for the policy rules */
 };
 
 /* Reads the transport header at l4 into the key and the layout; returns -1 (with the stat to
@@ -161,9 +171,17 @@ not_handled:
  * (inet_proto_csum_replace_by_diff). With BPF_F_PSEUDO_HDR it also updates a partial checksum
  * (CHECKSUM_PARTIAL, GSO), whose field holds the pseudo-header's sum alone; without it a partial
  * checksum is left, since the ports are summed with the data when the checksum is completed. */
-static __always_inline long rewrite(struct __sk_buff *skb, const struct layout *where, const struct natgate_flow_value *value)
+static __always_inline long rewrite(struct __sk_buff *skb, const struct layout *where, const struct natgate_flow_value *value,
+				    int forwarding)
 {
 	long error;
+	if (forwarding) {
+		/* What ip_forward and ip6_forward do first: the hop limit goes down by one. */
+		__u8 hop_limit = where->hop_limit_value - 1;
+		error = bpf_skb_store_bytes(skb, where->hop_limit, &hop_limit, 1, 0);
+		if (error)
+			return error;
+	}
 	if (where->address_size == 4) {
 		__u8 addresses[8];
 		__builtin_memcpy(addresses, value->source, 4);
@@ -171,8 +189,16 @@ static __always_inline long rewrite(struct __sk_buff *skb, const struct layout *
 		error = bpf_skb_store_bytes(skb, where->addresses, addresses, sizeof(addresses), 0);
 		if (error)
 			return error;
-		if (value->ip_delta) {
-			error = bpf_l3_csum_replace(skb, where->ip_checksum, 0, value->ip_delta, 0);
+		/* The TTL shares a 16-bit word with the protocol; its change joins the addresses' delta
+		 * (RFC 1624: ~old + new), and one update (csum_replace_by_diff) applies both. */
+		__u32 difference = value->ip_delta;
+		if (forwarding) {
+			__u16 old_word = bpf_htons(((__u16)where->hop_limit_value << 8) | where->protocol);
+			__u16 new_word = bpf_htons(((__u16)(where->hop_limit_value - 1) << 8) | where->protocol);
+			difference += (__u16)~old_word + new_word;
+		}
+		if (difference) {
+			error = bpf_l3_csum_replace(skb, where->ip_checksum, 0, difference, 0);
 			if (error)
 				return error;
 		}
@@ -211,6 +237,7 @@ static __always_inline long rewrite(struct __sk_buff *skb, const struct layout *
 }
 
 #define IPV6_FRAGMENT 44        /* RFC 8200 4.5 */
+#define AF_INET 2
 #define AF_INET6 10
 #define NEGATIVE_ZERO 0xffff    /* 0xFFFF and 0 are one ones' complement number (RFC 6296 3.2) */
 
@@ -334,6 +361,33 @@ static __always_inline int translate_prefix(struct __sk_buff *skb, void *data_en
 	return TC_ACT_OK;
 }
 
+/* The route of the packet as it will be once rewritten: the FIB with the policy rules, from the
+ * interface it arrived on, as ip_route_input would find it. tot_len stays 0, so the kernel checks
+ * the skb against the egress MTU (is_skb_forwardable: a GSO packet by its segments). */
+static __always_inline long route(struct __sk_buff *skb, const struct layout *where, const struct natgate_flow_value *value,
+				  struct bpf_fib_lookup *found)
+{
+	__builtin_memset(found, 0, sizeof(*found));
+	found->l4_protocol = where->protocol;
+	found->ifindex = skb->ingress_ifindex;
+	if (!where->icmp) {
+		found->sport = value->source_port;
+		found->dport = value->destination_port;
+	}
+	if (where->address_size == 4) {
+		found->family = AF_INET;
+		found->tos = where->traffic_class;
+		__builtin_memcpy(&found->ipv4_src, value->source, 4);
+		__builtin_memcpy(&found->ipv4_dst, value->destination, 4);
+	} else {
+		found->family = AF_INET6;
+		found->flowinfo = where->traffic_class;
+		__builtin_memcpy(found->ipv6_src, value->source, 16);
+		__builtin_memcpy(found->ipv6_dst, value->destination, 16);
+	}
+	return bpf_fib_lookup(skb, found, sizeof(*found), 0);
+}
+
 /* Ethernet, IPv6 (the longer header) and TCP's fixed header: what the program reads. */
 #define HEADERS_READ (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + 20)
 
@@ -377,6 +431,9 @@ int natgate_ingress(struct __sk_buff *skb)
 			return pass(NATGATE_STAT_NOT_HANDLED);
 		protocol = ip->protocol;
 		length = bpf_ntohs(ip->tot_len);
+		where.hop_limit = sizeof(struct ethhdr) + __builtin_offsetof(struct iphdr, ttl);
+		where.hop_limit_value = ip->ttl;
+		where.traffic_class = ip->tos;
 		key.family = 4;
 		__builtin_memcpy(key.source, &ip->saddr, 4);
 		__builtin_memcpy(key.destination, &ip->daddr, 4);
@@ -405,6 +462,10 @@ int natgate_ingress(struct __sk_buff *skb)
 		if (protocol == IPPROTO_ICMP)
 			return pass(NATGATE_STAT_NOT_HANDLED);
 		key.family = 6;
+		where.hop_limit = sizeof(struct ethhdr) + __builtin_offsetof(struct ipv6hdr, hop_limit);
+		where.hop_limit_value = ip->hop_limit;
+		where.traffic_class = *(__be32 *)ip & bpf_htonl(0x0fffffff); /* ip6_flowinfo: all but the version */
+		key.family = 6;
 		__builtin_memcpy(key.source, &ip->saddr, 16);
 		__builtin_memcpy(key.destination, &ip->daddr, 16);
 		where.addresses = sizeof(struct ethhdr) + __builtin_offsetof(struct ipv6hdr, saddr);
@@ -415,6 +476,7 @@ int natgate_ingress(struct __sk_buff *skb)
 	}
 
 	key.protocol = protocol;
+	where.protocol = protocol;
 	if (parse_transport(data, data_end, l4, protocol, key.family, &key, &where, &stat))
 		return pass(stat);
 
@@ -429,7 +491,9 @@ int natgate_ingress(struct __sk_buff *skb)
 	 * has its whole length, but a BIG TCP one (over 64 KiB) has 0 there: the skb says it then. */
 	if (length == 0 || length == sizeof(struct ipv6hdr))
 		length = skb->len - sizeof(struct ethhdr);
-	if (rewrite(skb, &where, value)) {
+	struct bpf_fib_lookup next_hop;
+	int forwarding = route(skb, &where, value, &next_hop) == BPF_FIB_LKUP_RET_SUCCESS;
+	if (rewrite(skb, &where, value, forwarding)) {
 		/* Something may already be written: a half-rewritten packet must never leave. */
 		count(NATGATE_STAT_REWRITE_FAILED, 1);
 		return TC_ACT_SHOT;
@@ -439,5 +503,16 @@ int natgate_ingress(struct __sk_buff *skb)
 	value->last_seen_ns = bpf_ktime_get_ns();
 	count(NATGATE_STAT_REWRITTEN, 1);
 	count(NATGATE_STAT_REWRITTEN_BYTES, length);
-	return TC_ACT_OK;
+	if (!forwarding)
+		return TC_ACT_OK;
+	/* The neighbour's address, then this interface's: the Ethernet header's order. */
+	__u8 addresses[2 * ETH_ALEN];
+	__builtin_memcpy(addresses, next_hop.dmac, ETH_ALEN);
+	__builtin_memcpy(addresses + ETH_ALEN, next_hop.smac, ETH_ALEN);
+	if (bpf_skb_store_bytes(skb, 0, addresses, sizeof(addresses), 0)) {
+		count(NATGATE_STAT_REWRITE_FAILED, 1); /* the hop limit is already down: not forwarded twice */
+		return TC_ACT_SHOT;
+	}
+	count(NATGATE_STAT_FORWARDED, 1);
+	return bpf_redirect(next_hop.ifindex, 0);
 }

@@ -71,6 +71,9 @@ enum natgate_stat {
 	NATGATE_STAT_PREFIX_REWRITTEN,  /* packets whose address a prefix translation rewrote */
 	NATGATE_STAT_PREFIX_REWRITTEN_BYTES,
 	NATGATE_STAT_PREFIX_TO_ENGINE,  /* a prefix matched, but the engine must see it: to the TUN */
+	/* Of NATGATE_STAT_REWRITTEN: sent to their egress device by the program itself (bpf_fib_lookup
+	 * found the route and the neighbour); the rest went on to the kernel's forwarding. */
+	NATGATE_STAT_FORWARDED,
 	NATGATE_STAT_COUNT,
 };
 
