@@ -121,6 +121,43 @@ public sealed class PackageTests(PackageTests.BuiltPackage package) : IClassFixt
         Assert.Equal(packagesBefore, Host.Check("dpkg", "-l"));
     }
 
+    [Theory]
+    [InlineData("0.9.0", true, 0, "daemon-reload|is-active --quiet natgate.service|handover|restart natgate.service")]
+    [InlineData("0.9.0", true, 1, "daemon-reload|is-active --quiet natgate.service|handover|restart natgate.service")]
+    [InlineData("0.9.0", false, 0, "daemon-reload|is-active --quiet natgate.service")]
+    [InlineData("", true, 0, "daemon-reload")]
+    public void An_upgrade_of_a_running_service_hands_over_before_the_restart(string previousVersion, bool active, int handover, string expected)
+    {
+        // The postinst against stand-ins for systemctl and natgate that log their arguments, in a
+        // mount namespace of its own whose /run (a tmpfs) says systemd runs: the host's /run and
+        // services are not touched. A hand-over that fails (no fast path) still restarts.
+        Host.RequireRootAndTools("unshare", "mount", "sh", "env");
+        string directory = Directory.CreateTempSubdirectory("natgate-postinst-").FullName;
+        try
+        {
+            string log = Path.Combine(directory, "calls");
+            File.WriteAllText(Path.Combine(directory, "systemctl"), "#!/bin/sh\necho \"$*\" >>\"$CALLS\"\n[ \"$1\" = is-active ] && exit \"$ACTIVE\"\nexit 0\n");
+            File.WriteAllText(Path.Combine(directory, "natgate"), "#!/bin/sh\necho \"$*\" >>\"$CALLS\"\nexit \"$HANDOVER\"\n");
+            foreach (string stub in (string[])["systemctl", "natgate"])
+            {
+                File.SetUnixFileMode(Path.Combine(directory, stub), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+            string postinst = Path.Combine(BuiltPackage.RepositoryRoot, "packaging", "debian", "postinst");
+            (int exitCode, string output, string error) = Host.Run("env",
+            [
+                $"PATH={directory}:{Environment.GetEnvironmentVariable("PATH")}", $"CALLS={log}", $"ACTIVE={(active ? 0 : 3)}", $"HANDOVER={handover}",
+                "unshare", "--mount", "--propagation", "private", "sh", "-c",
+                "mount -t tmpfs natgate-postinst /run && mkdir -p /run/systemd/system && exec sh \"$0\" configure \"$1\"", postinst, previousVersion,
+            ]);
+            Assert.True(exitCode == 0, $"postinst exited {exitCode}: {error}{output}");
+            Assert.Equal(expected.Split('|'), File.ReadAllLines(log));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static bool Exists(string path) => Path.Exists(path) || new FileInfo(path).LinkTarget is not null;
 
     private static void Dpkg(params string[] arguments)
