@@ -107,7 +107,10 @@ public sealed partial class NatEngine
             CreationTime = new DateTimeOffset(table.TicksOf(session.CreatedSeconds), TimeSpan.Zero),
             LastSeen = new DateTimeOffset(table.TicksOf(session.LastSeenSeconds), TimeSpan.Zero),
             Expires = new DateTimeOffset(expires, TimeSpan.Zero),
-            State = session.Original.Protocol == IpProtocol.Tcp ? TcpStateName(session.Tcp) : "Active",
+            // A handshake completed in the fast path shows as such before the engine records it at the next expiry check.
+            State = session.Original.Protocol == IpProtocol.Tcp
+                ? TcpStateName(OffloadTracker<TAddress>.HandshakeCompleted(IpProtocol.Tcp, session.Tcp, carried) ? session.Tcp | TcpTracking.Established : session.Tcp)
+                : "Active",
             Rule = session.RuleIndex,
             RuleLabel = rule?.Rule.Label,
             PacketsOut = (long)(outside ? session.PacketsReply + carried.PacketsReply : session.PacketsForward + carried.PacketsForward),

@@ -10,9 +10,13 @@ namespace NatGate.Core.Translation;
 /// Keeps one family's sessions in an <see cref="ISessionOffload"/> (the kernel fast path) as the
 /// session store changes them: a session goes in once it is decided and comes out when it ends,
 /// so the cache never holds what the table does not. Decided means: UDP and ICMP echo at once;
-/// TCP once established, so the handshake's last ACK reaches the engine (the cache leaves SYN,
-/// FIN and RST to it as well, so every TCP state change is still seen here). Sessions of a rule
-/// with an application helper stay with the engine, which must see their payload.
+/// TCP once the SYN-ACK has been seen (both SYNs), so the handshake's last ACK and everything
+/// after it go by the kernel from the first: a connection crosses the TUN with its SYNs, FINs and
+/// RSTs only, which the cache leaves to the engine (every TCP state change but one is still seen
+/// here). The one it does not see, the ACK that completes the handshake (RFC 7857 2.2, RFC 5382
+/// REQ-5), it learns from the cache's counters: a packet the cache carried the opening way after
+/// both SYNs is that ACK or later (<see cref="Refresh"/>, and listings). Sessions of a rule with
+/// an application helper stay with the engine, which must see their payload.
 /// </summary>
 internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTable<TAddress> table, RuleSlotTable rules, int firstId) : ISessionObserver<TAddress>
     where TAddress : unmanaged, IFlowAddress<TAddress>
@@ -74,13 +78,17 @@ internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTabl
     /// Before a session expires: takes the cache's last-seen time into the session when the cache
     /// carried its traffic since, with the engine's own rule for which packets refresh it (RFC
     /// 4787 REQ-6: inbound UDP only when the rule says so). True when it moved the time on.
+    /// <paramref name="handshakeCompleted"/>: a TCP session the engine has not seen established
+    /// was (<see cref="HandshakeCompleted"/>); the caller records it.
     /// </summary>
-    public bool Refresh(int index, ref Session<TAddress> session, long nowTicks)
+    public bool Refresh(int index, ref Session<TAddress> session, long nowTicks, out bool handshakeCompleted)
     {
+        handshakeCompleted = false;
         if (!IsOffloaded(index) || !offload.TryGetActivity(Describe(index, session), nowTicks, out OffloadActivity activity))
         {
             return false;
         }
+        handshakeCompleted = HandshakeCompleted(session.Original.Protocol, session.Tcp, activity);
         bool initiatedOutside = (session.Attributes & SessionAttributes.InitiatedOutside) != 0;
         long outbound = initiatedOutside ? activity.LastSeenReplyTicks : activity.LastSeenForwardTicks;
         long inbound = initiatedOutside ? activity.LastSeenForwardTicks : activity.LastSeenReplyTicks;
@@ -97,6 +105,17 @@ internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTabl
         session.LastSeenSeconds = seconds;
         return true;
     }
+
+    /// <summary>
+    /// Whether the cache's counters show the handshake completed that the engine has not seen: a
+    /// TCP session with both SYNs, not yet established, of which the cache carried a packet the
+    /// opening way. The cache takes no SYN, FIN or RST, so that packet is the ACK of the SYN-ACK
+    /// or one after it.
+    /// </summary>
+    public static bool HandshakeCompleted(IpProtocol protocol, TcpTracking tracking, in OffloadActivity activity)
+        => protocol == IpProtocol.Tcp && activity.PacketsForward > 0
+        && (tracking & (TcpTracking.Established | TcpTracking.Reset)) == 0
+        && (tracking & (TcpTracking.ForwardSyn | TcpTracking.ReplySyn)) == (TcpTracking.ForwardSyn | TcpTracking.ReplySyn);
 
     /// <summary>What the cache carried of a session, for listings; empty when it holds none of it.</summary>
     public OffloadActivity ActivityOf(int index, in Session<TAddress> session, long nowTicks)
@@ -120,8 +139,14 @@ internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTabl
         {
             return false;
         }
-        return protocol != IpProtocol.Tcp || SessionStore<TAddress>.IsLongLived(session.Tcp);
+        return protocol != IpProtocol.Tcp || IsAnswered(session.Tcp);
     }
+
+    /// <summary>Both SYNs seen, and the connection neither reset nor closed both ways.</summary>
+    private static bool IsAnswered(TcpTracking tracking)
+        => (tracking & (TcpTracking.ForwardSyn | TcpTracking.ReplySyn)) == (TcpTracking.ForwardSyn | TcpTracking.ReplySyn)
+        && (tracking & TcpTracking.Reset) == 0
+        && (tracking & (TcpTracking.ForwardFin | TcpTracking.ReplyFin)) != (TcpTracking.ForwardFin | TcpTracking.ReplyFin);
 
     private static readonly TAddress LoopbackNetwork = TAddress.Size == 4
         ? TAddress.Read([127, 0, 0, 0])

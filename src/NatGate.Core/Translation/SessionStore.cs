@@ -165,7 +165,7 @@ internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlot
                 {
                     table.Wheel.Schedule(index, deadline);
                 }
-                else if (Offload is not null && Offload.Refresh(index, ref table.At(index), nowTicks) && DeadlineOf(table.At(index)) > nowTicks)
+                else if (Offload is not null && RefreshFromOffload(index, nowTicks) && DeadlineOf(table.At(index)) > nowTicks)
                 {
                     // The fast path carried its traffic since the engine last saw it (DESIGN.md, "Two paths").
                     table.Wheel.Schedule(index, DeadlineOf(table.At(index)));
@@ -179,6 +179,25 @@ internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlot
         }
         while (found == batch.Length);
         return expired;
+    }
+
+    /// <summary>
+    /// The fast path's view of a session that is due: its last-seen time, and the handshake's
+    /// completion that only the fast path saw (then the session is established from now on, and
+    /// the census and observers hear of it as of any TCP state change). True when either moved.
+    /// </summary>
+    private bool RefreshFromOffload(int index, long nowTicks)
+    {
+        ref Session<TAddress> session = ref table.At(index);
+        bool moved = Offload!.Refresh(index, ref session, nowTicks, out bool handshakeCompleted);
+        if (!handshakeCompleted)
+        {
+            return moved;
+        }
+        TcpTracking before = session.Tcp;
+        session.Tcp = before | TcpTracking.Established;
+        TcpStateChanged(index, before, nowTicks);
+        return true;
     }
 
     /// <summary>When a session ends if nothing more is seen of it: last seen (to the second above) plus its timeout.</summary>
