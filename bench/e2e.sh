@@ -682,14 +682,16 @@ if rounds > 1 and has4:
         + f", paired {fmt(paired('median', 'natgate', r), 1)} µs (kernel {fmt(paired('median', 'kernel', r), 1)} µs)"
         for r in range(1, rounds + 1)))
     print()
+# The IPv6 tables' rows: name, key, scale, digits.
+figures6 = (("bulk TCP, 1 stream (Gbit/s)", "tcp1.gbps", 1.0, 2), ("bulk TCP, 4 streams (Gbit/s)", "tcp4.gbps", 1.0, 2),
+            ("small UDP, 64 B payload (kpps received)", "udp.pps", 1e-3, 1))
 if has6:
     # IPv6 (--ipv6): the same lab's IPv6 half, NAT66 in NatGate and in the kernel.
     print("IPv6: NatGate's NAT66 beside the kernel's nftables NAT66 (`table ip6 nat`, masquerade) and plain IPv6 forwarding")
     print()
     print("| figure | direct6 (no NAT) | kernel nft NAT66 masquerade | NatGate NAT66 | NatGate / kernel |")
     print("|---|---:|---:|---:|---:|")
-    for name, key, scale, digits in (("bulk TCP, 1 stream (Gbit/s)", "tcp1.gbps", 1.0, 2), ("bulk TCP, 4 streams (Gbit/s)", "tcp4.gbps", 1.0, 2),
-                                     ("small UDP, 64 B payload (kpps received)", "udp.pps", 1e-3, 1)):
+    for name, key, scale, digits in figures6:
         d, k, n = (None if v(m, key) is None else v(m, key) * scale for m in modes6)
         print(f"| {name} | {fmt(d, digits)} | {fmt(k, digits)} | {fmt(n, digits)} | {fmt(n / k, 2) + 'x' if k and n else ''} |")
     d, k, n = (per_gb(m, "cpu") for m in modes6)
@@ -702,8 +704,7 @@ if measured("npt6"):
     print()
     print("| figure | NatGate NPTv6 | NPTv6 / direct6 | NPTv6 / kernel NAT66 |")
     print("|---|---:|---:|---:|")
-    for name, key, scale, digits in (("bulk TCP, 1 stream (Gbit/s)", "tcp1.gbps", 1.0, 2), ("bulk TCP, 4 streams (Gbit/s)", "tcp4.gbps", 1.0, 2),
-                                     ("small UDP, 64 B payload (kpps received)", "udp.pps", 1e-3, 1)):
+    for name, key, scale, digits in figures6:
         n, d, k = (None if v(m, key) is None else v(m, key) * scale for m in ("npt6", "direct6", "kernel6"))
         print(f"| {name} | {fmt(n, digits)} | {fmt(n / d, 2) + 'x' if d and n else ''} | {fmt(n / k, 2) + 'x' if k and n else ''} |")
     n, d, k = (per_gb(m, "cpu") for m in ("npt6", "direct6", "kernel6"))
