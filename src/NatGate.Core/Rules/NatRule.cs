@@ -51,8 +51,17 @@ public readonly record struct PortMatch(ushort First, ushort Last, bool Excludin
     public bool Contains(ushort port) => (port >= First && port <= Last) != Excluding;
 }
 
-/// <summary>An application proxy named by a rule (ipnat "proxy port ftp ftp/tcp"); stored, not yet run.</summary>
-public sealed record ProxyReference(ushort Port, string Name, string Protocol);
+/// <summary>
+/// An application proxy named by a rule (ipnat "proxy port ftp ftp/tcp"): the rule's TCP sessions
+/// to <paramref name="Port"/> are followed by the helper <paramref name="Name"/>. NatGate has the
+/// FTP helper (src/NatGate.Core/Helpers/Ftp); other names are stored and do nothing.
+/// </summary>
+public sealed record ProxyReference(ushort Port, string Name, string Protocol)
+{
+    /// <summary>The FTP helper: "ftp/tcp".</summary>
+    [JsonIgnore]
+    public bool IsFtp => Name == "ftp" && Protocol == "tcp";
+}
 
 /// <summary>
 /// One translation rule, the meaning behind an ipnat.conf line or a NetNat object.
@@ -140,7 +149,7 @@ public sealed record NatRule
     /// <summary>ipnat "mssclamp n": lower the TCP MSS option of SYNs through this rule to at most n; 0 for none.</summary>
     public ushort MssClamp { get; init; }
 
-    /// <summary>ipnat "proxy port ftp ftp/tcp": stored; the FTP helper comes later.</summary>
+    /// <summary>ipnat "proxy port ftp ftp/tcp": the FTP helper follows the rule's control connections (docs/RULES.md).</summary>
     public ProxyReference? Proxy { get; init; }
 
     /// <summary>The behaviour (timeouts, mapping, filtering) of sessions this rule creates.</summary>

@@ -66,6 +66,10 @@ public sealed partial class NatEngine
         {
             return TranslateIpv4NewFlow(buffer, ip, key, nowTicks, checksumPartial);
         }
+        if (ftp is not null && protocol == IpProtocol.Tcp && ftp.IsControlConnection(index))
+        {
+            return TranslateControlConnection(buffer, ip, index, forward, nowTicks, checksumPartial);
+        }
         return Apply<Ipv4Family, Ipv4Address>(ipv4, index, forward, ip.Bytes, HeaderOf(ip), transport, nowTicks, checksumPartial);
     }
 
@@ -101,6 +105,10 @@ public sealed partial class NatEngine
         if (nat64 is not null && TryTranslateNat64Inbound(buffer, ip, key, nowTicks, checksumPartial, out TranslationResult nat64Result))
         {
             return nat64Result;
+        }
+        if (ftp is not null && ftp.HasExpectations && TryAdmitExpected(buffer, ip, key, nowTicks, checksumPartial, out TranslationResult expected))
+        {
+            return expected;
         }
         return CreateSession<Ipv4Family, Ipv4Address>(ipv4, buffer, HeaderOf(ip), ip.Payload, key, nowTicks, checksumPartial);
     }

@@ -18,6 +18,8 @@ public sealed partial class NatEngine
         latestTicks = nowTicks;
         int expired = sessions.Expire(nowTicks, IsLocked) + (ipv6?.Sessions.Expire(nowTicks, IsLocked) ?? 0)
             + (nat64?.Sessions.Expire(nowTicks, IsLocked) ?? 0);
+        // Data connections announced but never opened give their ports back (FtpHelper.ExpectationTimeout).
+        ftp?.ExpireExpectations(nowTicks);
         // Held fragments whose first fragment never came are dropped here, and counted.
         int timedOut = ipv4.Fragments.Expire(nowTicks) + (ipv6?.Fragments.Expire(nowTicks) ?? 0) + (nat64?.Fragments.Expire(nowTicks) ?? 0);
         for (int i = 0; i < timedOut; i++)

@@ -75,6 +75,7 @@ public sealed partial class NatEngine
         sessions = new SessionStore(table, rules, pools, Counters, census);
         ipv4 = new FamilyParts<Ipv4Address>(table, sessions, pools, new FragmentTracker<Ipv4Address>(options));
         Hairpinning = options.Hairpinning;
+        ruleSet.MatcherChanged = MatcherChanged;
     }
 
     public NatEngineOptions Options { get; }
@@ -141,8 +142,7 @@ public sealed partial class NatEngine
         offload = cache;
         sessions.UseOffload(new OffloadTracker<Ipv4Address>(cache, table, rules, 0));
         ipv6?.Sessions.UseOffload(new OffloadTracker<Ipv6Address>(cache, ipv6.Table, rules, table.Capacity));
-        // NPTv6 is the rules' alone: the cache follows every change of the matching order.
-        ruleSet.MatcherChanged = OffloadPrefixTranslations;
+        // NPTv6 is the rules' alone: the cache follows every change of the matching order (MatcherChanged).
         OffloadPrefixTranslations();
     }
 
@@ -167,6 +167,13 @@ public sealed partial class NatEngine
     }
 
     private void OffloadPrefixTranslations() => offload?.SetPrefixTranslations(OffloadablePrefixTranslations());
+
+    /// <summary>After every swap of the matching order: helpers a new rule names start, and the offload cache takes the NPTv6 mappings.</summary>
+    private void MatcherChanged()
+    {
+        StartHelpers();
+        OffloadPrefixTranslations();
+    }
 
     /// <summary>Sessions in the offload cache, both families.</summary>
     public int OffloadedSessionCount => (sessions.Offload?.Count ?? 0) + (ipv6?.Sessions.Offload?.Count ?? 0);

@@ -24,9 +24,10 @@ public static class IpnatParser
             int line = index + 1;
             NatRule rule = new IpnatRuleReader(tokens, endColumn, fileName, line).Read();
             rules.Add(rule);
-            if (rule.Proxy is { } proxy)
+            if (rule.Proxy is { } proxy && !proxy.IsFtp)
             {
-                warnings.Add($"{fileName}:{line}: proxy {proxy.Name} is accepted but not yet active: the {proxy.Name.ToUpperInvariant()} helper comes later");
+                // IP Filter has more proxies (irc, rcmd, h323, ...): a file written for it still loads.
+                warnings.Add($"{fileName}:{line}: proxy {proxy.Name} is not a helper NatGate has (it has ftp): the rule translates without one");
             }
         }
         return new IpnatRules(rules, warnings);

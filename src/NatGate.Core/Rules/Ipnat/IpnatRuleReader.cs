@@ -491,6 +491,10 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         {
             throw Fail(proxy, $"expected {expected}, found '{proxy.Text}'");
         }
+        if (name == "ftp" && protocol != "tcp")
+        {
+            throw Fail(proxy, $"the ftp helper follows FTP's control connection, which is TCP: write 'ftp/tcp', not '{proxy.Text}'");
+        }
         return rule with { Proxy = new ProxyReference(port, name, protocol) };
     }
 

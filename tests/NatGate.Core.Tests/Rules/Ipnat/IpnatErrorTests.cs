@@ -48,6 +48,7 @@ public sealed class IpnatErrorTests
     [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 tcp udp", "1:39: a second protocol 'udp'; expected one protocol per rule (tcp/udp covers both)")]
     [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 portmap tcp 1024:65535 udp", "1:58: protocol 'udp' contradicts portmap or icmpidmap, which limit the rule to tcp; expected it left out")]
     [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 proxy port ftp ftp", "1:50: expected a proxy NAME/PROTOCOL such as ftp/tcp after 'proxy port 21', found 'ftp'")]
+    [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 proxy port ftp ftp/udp", "1:50: the ftp helper follows FTP's control connection, which is TCP: write 'ftp/tcp', not 'ftp/udp'")]
     [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 age soon", "1:39: expected seconds 1 to 2147483647 after 'age', such as 'age 30' or 'age 30/10', found 'soon'")]
     [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 mssclamp 0", "1:44: expected a segment size 1 to 65535 after 'mssclamp', found '0'")]
     [InlineData("map-block e0 10.0.0.0/24 -> 192.0.2.0/24 ports 0", "1:48: expected a number of ports 1 to 65535 or 'auto' after 'ports', found '0'")]

@@ -255,12 +255,20 @@ public sealed class IpnatParserTests
     }
 
     [Fact]
-    public void Proxy_is_stored_with_a_warning()
+    public void The_ftp_proxy_is_stored_without_a_warning()
     {
         IpnatRules parsed = IpnatParser.Parse("\n\nmap e0 10.0.0.0/8 -> 192.0.2.1/32 proxy port ftp ftp/tcp\n", "nat.conf");
         NatRule rule = Assert.Single(parsed.Rules);
         Assert.Equal(new ProxyReference(21, "ftp", "tcp"), rule.Proxy);
-        Assert.Equal("nat.conf:3: proxy ftp is accepted but not yet active: the FTP helper comes later", Assert.Single(parsed.Warnings));
+        Assert.Empty(parsed.Warnings);
+    }
+
+    [Fact]
+    public void A_proxy_natgate_does_not_have_is_stored_with_a_warning()
+    {
+        IpnatRules parsed = IpnatParser.Parse("map e0 10.0.0.0/8 -> 192.0.2.1/32 proxy port 6667 irc/tcp\n", "nat.conf");
+        Assert.Equal(new ProxyReference(6667, "irc", "tcp"), Assert.Single(parsed.Rules).Proxy);
+        Assert.Equal("nat.conf:1: proxy irc is not a helper NatGate has (it has ftp): the rule translates without one", Assert.Single(parsed.Warnings));
     }
 
     [Fact]
