@@ -61,6 +61,14 @@ public sealed record ProxyReference(ushort Port, string Name, string Protocol)
     /// <summary>The FTP helper: "ftp/tcp".</summary>
     [JsonIgnore]
     public bool IsFtp => Name == "ftp" && Protocol == "tcp";
+
+    /// <summary>
+    /// Whether a session of the rule, by its protocol and its destination port before and after
+    /// translation, is one the helper reads (a control connection): such a session must stay where
+    /// the engine sees every packet. The rule's other sessions (the data connections among them) need not.
+    /// </summary>
+    public bool Reads(IpProtocol protocol, ushort destinationPort, ushort translatedDestinationPort)
+        => protocol == (Protocol == "udp" ? IpProtocol.Udp : IpProtocol.Tcp) && (destinationPort == Port || translatedDestinationPort == Port);
 }
 
 /// <summary>

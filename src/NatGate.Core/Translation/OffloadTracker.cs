@@ -15,8 +15,9 @@ namespace NatGate.Core.Translation;
 /// RSTs only, which the cache leaves to the engine (every TCP state change but one is still seen
 /// here). The one it does not see, the ACK that completes the handshake (RFC 7857 2.2, RFC 5382
 /// REQ-5), it learns from the cache's counters: a packet the cache carried the opening way after
-/// both SYNs is that ACK or later (<see cref="Refresh"/>, and listings). Sessions of a rule with
-/// an application helper stay with the engine, which must see their payload.
+/// both SYNs is that ACK or later (<see cref="Refresh"/>, and listings). A helper's control
+/// connections (a rule's <c>proxy</c>: its sessions to the proxy port) stay with the engine, which
+/// must read their payload; the rule's other sessions, data connections included, need not.
 /// </summary>
 internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTable<TAddress> table, RuleSlotTable rules, int firstId) : ISessionObserver<TAddress>
     where TAddress : unmanaged, IFlowAddress<TAddress>
@@ -128,7 +129,8 @@ internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTabl
     private bool IsDecided(in Session<TAddress> session)
     {
         IpProtocol protocol = session.Original.Protocol;
-        if (!OffloadDeltas.Carries<TAddress>(protocol) || rules[session.RuleIndex]?.Rule.Proxy is not null)
+        if (!OffloadDeltas.Carries<TAddress>(protocol)
+            || rules[session.RuleIndex]?.Rule.Proxy?.Reads(protocol, session.Original.DestinationPort, session.Translated.DestinationPort) == true)
         {
             return false;
         }

@@ -425,7 +425,7 @@ public sealed class FtpHelperTests
     }
 
     [Fact]
-    public void Control_connections_stay_off_the_offload_cache_so_the_engine_sees_every_segment()
+    public void Control_connections_stay_off_the_offload_cache_and_the_rules_other_sessions_do_not()
     {
         Lab lab = ActiveLab();
         lab.Engine.UseOffload(new NatGate.Core.Offload.InMemorySessionOffload());
@@ -433,6 +433,17 @@ public sealed class FtpHelperTests
         control.InsideSends("USER anonymous\r\n"); // established from here
         Assert.Equal(0, lab.Engine.OffloadedSessionCount);
         Assert.Equal(1, lab.Engine.FtpStatistics.ControlConnections);
+
+        // The rule's other connections (here to port 80) go to the cache as any would.
+        new Conversation(lab, fromInside: true, Lab.InsideA, ClientPort + 1, Lab.Remote, 80, 0).InsideSends("GET / HTTP/1.0\r\n");
+        Assert.Equal(1, lab.Engine.OffloadedSessionCount);
+
+        // So does a data connection, once established: its bulk need not cross the engine.
+        (_, ushort mapped) = PortArguments(Read(control.InsideSends("PORT 10,0,0,2,195,80\r\n")).Data);
+        lab.Forward(Segment(Lab.Remote, 20, Lab.External, mapped, TcpFlags.Syn, 7000, 0));
+        lab.Forward(Segment(Lab.InsideA, 50000, Lab.Remote, 20, TcpFlags.Syn | TcpFlags.Ack, 8000, 7001));
+        lab.Forward(Segment(Lab.Remote, 20, Lab.External, mapped, TcpFlags.Ack, 7001, 8001));
+        Assert.Equal(2, lab.Engine.OffloadedSessionCount);
 
         // The same handshake under a rule without the helper is offloaded once established: the test can tell.
         var plain = new Lab();
