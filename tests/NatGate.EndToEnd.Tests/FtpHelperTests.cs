@@ -78,25 +78,27 @@ public sealed class FtpHelperTests
 
     /// <summary>
     /// Starts vsftpd in <paramref name="space"/> on ADDRESS:21 with a configuration of the test's
-    /// own: anonymous login with uploads into "upload", passive ports 51000 to 51009, active data
+    /// own: anonymous login (as "ftp") with uploads into "upload", passive ports 51000 to 51009, active data
     /// from port 20, the protocol logged. Returns the served root and the log's path.
     /// </summary>
     private static (string Root, string Log) StartServer(GatewayLab lab, string space, string address)
     {
-        // vsftpd chroots into a root that is not writable by the login it runs as (nobody), and
-        // writes only into a subdirectory that is.
+        // Anonymous logins run as Debian's "ftp" user (the vsftpd package makes it; vsftpd needs its
+        // home to exist) chrooted into a root it cannot write, with a subdirectory it can; the
+        // test's own directory (0700) lets them pass.
+        File.SetUnixFileMode(lab.WorkDirectory, File.GetUnixFileMode(lab.WorkDirectory) | UnixFileMode.OtherExecute | UnixFileMode.GroupExecute);
         string root = Directory.CreateDirectory(Path.Combine(lab.WorkDirectory, "ftp-root")).FullName;
         string upload = Directory.CreateDirectory(Path.Combine(root, "upload")).FullName;
         string empty = Directory.CreateDirectory(Path.Combine(lab.WorkDirectory, "ftp-empty")).FullName;
         File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
             | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         File.SetUnixFileMode(empty, UnixFileMode.UserRead | UnixFileMode.UserExecute);
-        GatewayLab.ExecChecked(space, "chown", "nobody", upload);
+        GatewayLab.ExecChecked(space, "chown", "ftp", upload);
         string log = Path.Combine(lab.WorkDirectory, "vsftpd.log");
         string configuration = Path.Combine(lab.WorkDirectory, "vsftpd.conf");
         File.WriteAllText(configuration, string.Join('\n',
             "listen=YES", "listen_ipv6=NO", $"listen_address={address}", "listen_port=21", "background=NO",
-            "anonymous_enable=YES", "no_anon_password=YES", "local_enable=NO", "ftp_username=nobody", "nopriv_user=nobody",
+            "anonymous_enable=YES", "no_anon_password=YES", "local_enable=NO", "ftp_username=ftp", "nopriv_user=nobody",
             $"anon_root={root}", "write_enable=YES", "anon_upload_enable=YES", "anon_umask=022",
             "pasv_enable=YES", $"pasv_min_port={PassiveFirst}", $"pasv_max_port={PassiveLast}",
             "port_enable=YES", "connect_from_port_20=YES",

@@ -368,6 +368,23 @@ public sealed class FtpHelperTests
     }
 
     [Fact]
+    public void A_damaged_segment_is_not_rewritten_and_stays_damaged_and_its_retransmission_is()
+    {
+        Lab lab = ActiveLab();
+        var control = new Conversation(lab, fromInside: true, Lab.InsideA, ClientPort, Lab.Remote, 21, 0);
+        byte[] packet = Segment(Lab.InsideA, ClientPort, Lab.Remote, 21, TcpFlags.Ack | TcpFlags.Psh, control.InsideNext, 90_000, "PORT 10,0,0,2,195,80\r\n");
+        packet[^3] ^= 0x01; // "80" becomes "81" after the checksum was computed
+        (TranslationResult result, byte[] output) = lab.Send(packet);
+        Assert.Equal(Verdict.Forward, result.Verdict);
+        Assert.Equal("PORT 10,0,0,2,195,81\r\n", Read(output).Data);
+        Assert.True(Ipv4Packet.TryParse(output, out Ipv4Packet ip) == PacketError.None);
+        Assert.False(TransportChecksum.IsValid(ip));
+        Assert.Equal(0, lab.Engine.FtpStatistics.PendingExpectations);
+        // Its retransmission, whole, is read and rewritten (the damaged copy moved nothing on).
+        Assert.StartsWith("PORT 198,51,100,10,", Read(control.InsideSends("PORT 10,0,0,2,195,80\r\n")).Data, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Passive_mode_to_an_inside_server_the_227_reply_names_the_external_address_and_the_client_reaches_the_server()
     {
         Lab lab = PassiveLab();

@@ -155,7 +155,10 @@ internal sealed class FtpHelper : ISessionObserver<Ipv4Address>
         int change = 0;
         bool rewrote = false;
         bool rewrites = forward != state.ServerInside;
-        if (payloadStart < end)
+        // A damaged segment (a complete checksum that does not hold) is neither read nor rewritten:
+        // the receiver drops it and its sender sends it again, and a checksum computed over a
+        // rewrite would make it look whole. (A partial checksum is the sending kernel's own.)
+        if (payloadStart < end && (checksumPartial || TransportChecksum.IsValidIpv4(ip.SourceAddress, ip.DestinationAddress, IpProtocol.Tcp, buffer[transportStart..end])))
         {
             bool readable = lines.StartsLine(sequence) || (state.Rewrite.Valid && state.Rewrite.Sequence == sequence);
             bool endsLine = buffer[end - 1] == (byte)'\n';
