@@ -52,9 +52,9 @@ public readonly record struct PortMatch(ushort First, ushort Last, bool Excludin
 }
 
 /// <summary>
-/// An application proxy named by a rule (ipnat "proxy port ftp ftp/tcp"): the rule's TCP sessions
-/// to <paramref name="Port"/> are followed by the helper <paramref name="Name"/>. NatGate has the
-/// FTP helper (src/NatGate.Core/Helpers/Ftp); other names are stored and do nothing.
+/// An application proxy named by a rule (ipnat "proxy port ftp ftp/tcp"): the rule's sessions to
+/// the port, in the protocol, are followed by the helper of that name. NatGate has the FTP helper
+/// (src/NatGate.Core/Helpers/Ftp); other names are stored and do nothing.
 /// </summary>
 public sealed record ProxyReference(ushort Port, string Name, string Protocol)
 {
