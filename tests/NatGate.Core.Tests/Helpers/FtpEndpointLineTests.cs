@@ -1,4 +1,5 @@
 using System.Text;
+using CsCheck;
 using NatGate.Core.Addressing;
 using NatGate.Core.Helpers.Ftp;
 
@@ -83,5 +84,43 @@ public sealed class FtpEndpointLineTests
         Assert.Equal(FtpEndpointLine.MaximumTextLength, port.FormatText(Ipv4Address.Parse("255.255.255.255"), 65535, text));
         Assert.True(FtpEndpointLine.TryParse(Bytes("EPRT |1|1.1.1.1|1|\r\n"), true, out FtpEndpointLine extended));
         Assert.Equal("255.255.255.255|65535".Length, extended.FormatText(Ipv4Address.Parse("255.255.255.255"), 65535, text));
+    }
+
+    [Fact]
+    public void Any_endpoint_written_into_a_line_reads_back_as_written()
+    {
+        Gen.Select(Gen.UInt, Gen.UShort, Gen.Int[0, 3]).Sample((address, port, kind) =>
+        {
+            string line = kind switch
+            {
+                0 => "PORT 1,2,3,4,5,6\r\n",
+                1 => "EPRT |1|1.2.3.4|5|\r\n",
+                2 => "227 Entering Passive Mode (1,2,3,4,5,6).\r\n",
+                _ => "229 Entering Extended Passive Mode (|||5|)\r\n",
+            };
+            bool fromClient = kind < 2;
+            string rewritten = Rewrite(line, fromClient, new Ipv4Address(address).ToString(), port);
+            Assert.True(FtpEndpointLine.TryParse(Bytes(rewritten), fromClient, out FtpEndpointLine parsed), rewritten);
+            Assert.Equal(port, parsed.Port);
+            Assert.Equal(kind == 3 ? Ipv4Address.Any : new Ipv4Address(address), parsed.Address);
+            Assert.InRange(parsed.TextLength, 1, parsed.MaximumReplacementLength);
+        });
+    }
+
+    [Fact]
+    public void Random_lines_never_throw_and_a_line_read_from_them_names_text_inside_it()
+    {
+        // Near misses: a command or code, then digits, separators and stray bytes, then a line end.
+        Gen<byte> body = Gen.OneOf(Gen.Byte, Gen.OneOfConst("0123456789,|().!1 ".Select(character => (byte)character).ToArray()));
+        Gen<byte[]> lines = Gen.Select(Gen.OneOfConst("PORT ", "port ", "EPRT ", "227 ", "229 ", "229-", ""), body.Array[0, 40], Gen.OneOfConst("\r\n", "\n", ""),
+            (start, middle, end) => (byte[])[.. Encoding.ASCII.GetBytes(start), .. middle, .. Encoding.ASCII.GetBytes(end)]);
+        Gen.Select(lines, Gen.Bool).Sample((bytes, fromClient) =>
+        {
+            if (FtpEndpointLine.TryParse(bytes, fromClient, out FtpEndpointLine parsed))
+            {
+                Assert.InRange(parsed.TextStart, 0, bytes.Length);
+                Assert.InRange(parsed.TextStart + parsed.TextLength, parsed.TextStart + 1, bytes.Length - 1);
+            }
+        });
     }
 }
