@@ -92,6 +92,12 @@ public sealed class GatewayMetrics : IAsyncDisposable
         Gauge fastPathSessions = factory.CreateGauge("natgate_fast_path_sessions", "Sessions the kernel fast path holds (two map entries each).");
         Counter fastPathRefused = factory.CreateCounter("natgate_fast_path_refused_total", "Sessions the kernel fast path's map refused (full): they stay on the TUN path.");
         Counter queueDrops = factory.CreateCounter("natgate_tun_drops_total", "Packets a TUN queue dropped: read too long, write refused for room, write rejected.", "queue", "reason");
+        Gauge ftpControl = factory.CreateGauge("natgate_ftp_control_connections", "FTP control connections the FTP helper follows (ipnat proxy port ftp ftp/tcp).");
+        Counter ftpLines = factory.CreateCounter("natgate_ftp_lines_total",
+            "PORT, EPRT, 227 and 229 lines the FTP helper read, by result: rewritten, or left_alone (passed on untouched: another host, two in a segment, no room, no port).", "result");
+        Gauge ftpExpected = factory.CreateGauge("natgate_ftp_expectations", "Data connections the FTP helper expects now.");
+        Counter ftpData = factory.CreateCounter("natgate_ftp_data_connections_total", "Data connections an FTP expectation admitted.");
+        Counter ftpTimedOut = factory.CreateCounter("natgate_ftp_expectations_timed_out_total", "FTP expectations no data connection came for in time.");
 
         var seen = new HashSet<(string, string)>();
         registry.AddBeforeCollectCallback(() =>
@@ -164,6 +170,13 @@ public sealed class GatewayMetrics : IAsyncDisposable
                 queueDrops.WithLabels(name, "write_full").IncTo(tun.WritesDroppedFull);
                 queueDrops.WithLabels(name, "write_rejected").IncTo(tun.WritesRejected);
             }
+            Core.Helpers.Ftp.FtpHelperStatistics ftp = controller.Run(engine => engine.FtpStatistics);
+            ftpControl.Set(ftp.ControlConnections);
+            ftpLines.WithLabels("rewritten").IncTo(ftp.Rewritten);
+            ftpLines.WithLabels("left_alone").IncTo(ftp.LeftAlone);
+            ftpExpected.Set(ftp.PendingExpectations);
+            ftpData.IncTo(ftp.DataConnections);
+            ftpTimedOut.IncTo(ftp.ExpectationsTimedOut);
         });
     }
 

@@ -134,4 +134,31 @@ public sealed class GatewayMetricsTests
             Assert.Throws<NatGate.Configuration.ConfigurationException>(() => GatewayMetrics.ParseEndpoint(endpoint));
         }
     }
+
+    [Fact]
+    public async Task A_scrape_reports_what_the_ftp_helper_did()
+    {
+        var engine = new NatEngine(new NatEngineOptions { RandomSeed = 1 }, 0);
+        engine.AddRule(NatEngine.MapRule(Ipv4Prefix.Parse("10.0.0.0/24"), Ipv4Address.Parse("198.51.100.10")) with
+        {
+            Proxy = new Core.Rules.ProxyReference(21, "ftp", "tcp"),
+        });
+        var controller = new GatewayController(engine, TimeProvider.System);
+        Ipv4Address client = Ipv4Address.Parse("10.0.0.2"), server = Ipv4Address.Parse("203.0.113.5");
+        byte[] buffer = new byte[256];
+        int length = Ipv4PacketWriter.WriteTcp(buffer, client, 40000, server, 21, TcpFlags.Syn, 999, 0, []);
+        controller.Run(e => e.Translate(buffer, length, 0));
+        length = Ipv4PacketWriter.WriteTcp(buffer, client, 40000, server, 21, TcpFlags.Ack | TcpFlags.Psh, 1000, 5000, "PORT 10,0,0,2,195,80\r\n"u8);
+        Assert.Equal(length + 5, controller.Run(e => e.Translate(buffer, length, 0)).Length);
+
+        CollectorRegistry registry = Metrics.NewCustomRegistry();
+        GatewayMetrics.Register(registry, controller);
+        string text = await ScrapeAsync(registry);
+
+        Assert.Contains("natgate_ftp_control_connections 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_ftp_lines_total{result=\"rewritten\"} 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_ftp_lines_total{result=\"left_alone\"} 0", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_ftp_expectations 1", text, StringComparison.Ordinal);
+        Assert.Contains("natgate_ftp_data_connections_total 0", text, StringComparison.Ordinal);
+    }
 }
