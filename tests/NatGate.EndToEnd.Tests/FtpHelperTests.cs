@@ -40,6 +40,8 @@ public sealed class FtpHelperTests
         Assert.Contains($"\"PORT {GatewayLab.External.Replace('.', ',')},", protocol, StringComparison.Ordinal);
         Assert.DoesNotContain(GatewayLab.Inside1.Replace('.', ','), protocol, StringComparison.Ordinal);
         Assert.DoesNotContain("Illegal PORT", output, StringComparison.Ordinal);
+        // The data connections went to the kernel fast path once answered; the control one stayed (it was read).
+        Assert.True(KernelBytes(lab) >= 2 * (3 << 20) * 0.8, $"the kernel did not carry the data connections: {KernelBytes(lab)} bytes");
 
         // EPRT (RFC 2428), which lftp sends only over IPv6: Python's ftplib, a download checked the same way.
         string extended = GatewayLab.ExecChecked(lab.In1, "python3", "-c", ExtendedPortDownload, GatewayLab.Outside, "upload/active");
@@ -73,6 +75,7 @@ public sealed class FtpHelperTests
                 output, StringComparison.Ordinal);
             Assert.DoesNotContain(GatewayLab.Inside2.Replace('.', ','), output, StringComparison.Ordinal);
         }
+        Assert.True(KernelBytes(lab) >= 4 * (3 << 20) * 0.8, $"the kernel did not carry the data connections: {KernelBytes(lab)} bytes");
         Assert.False(daemon.HasExited, daemon.Output);
     }
 
@@ -131,6 +134,13 @@ public sealed class FtpHelperTests
         string file = Path.Combine(lab.WorkDirectory, name);
         File.WriteAllBytes(file, data);
         return (file, Convert.ToHexStringLower(SHA256.HashData(data)));
+    }
+
+    /// <summary>Bytes the kernel fast path rewrote so far (`natgate fastpath --json`).</summary>
+    private static ulong KernelBytes(GatewayLab lab)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(lab.Cli("fastpath", "--json"));
+        return document.RootElement.GetProperty("rewrittenBytes").GetUInt64();
     }
 
     private static string Sha256(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
