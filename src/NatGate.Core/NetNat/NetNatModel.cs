@@ -50,8 +50,16 @@ public sealed record NatInstance
     /// <summary>NatGate's addition: the mapping behaviour (NetNat has only endpoint-independent).</summary>
     public MappingBehavior MappingBehavior { get; init; } = MappingBehavior.EndpointIndependent;
 
+    /// <summary>
+    /// NatGate's addition: a new mapping's external port has the parity of the inside port when one
+    /// of that parity is free (RFC 4787 REQ-4, "port parity preservation"); off unless asked for.
+    /// The class (below 1024 or not, REQ-3) is kept whatever this says.
+    /// </summary>
+    public bool PreservePortParity { get; init; }
+
     public NatPolicy Policy => new()
     {
+        PreservePortParity = PreservePortParity,
         Mapping = MappingBehavior,
         TcpFiltering = TcpFilteringBehavior,
         UdpFiltering = UdpFilteringBehavior,

@@ -128,7 +128,7 @@ public sealed class PortAllocator
         int low = Math.Max(Math.Max(classFirst, Range.First) - Range.First, withinLow);
         int high = Math.Min(Math.Min(classLast, Range.Last) - Range.First, withinHigh);
 
-        // Parity is a MAY (RFC 4787 REQ-4), so it yields to the class, which is kept first.
+        // Parity (RFC 4787 REQ-4, asked for by the rule) yields to the class (REQ-3a), which is kept first.
         // Bit i is port First + i and words are 64 bits, so one mask serves every word.
         ulong parityMask = ((Range.First ^ preferredPort) & 1) == 0 ? EvenBitsMask : ~EvenBitsMask;
         int found = -1;

@@ -93,12 +93,31 @@ internal sealed class AddressPools<TAddress>(ulong seed, long udpQuarantineTicks
     /// <summary>map-block: inside address number n owns the n-th block of ports (ipnat(5)).</summary>
     private DropReason AllocateFromBlock(RuleSlot slot, FlowKey<TAddress> key, long nowTicks, out TAddress address, out ushort port, out ExternalAddressPool<TAddress>? pool)
     {
-        NatRule rule = slot.Rule;
-        address = TAddress.Any;
         port = 0;
         pool = null;
-        PortRange range = slot.RangeFor(key.Protocol);
-        if (range.First < 1024 && key.Protocol != TAddress.IcmpProtocol)
+        bool ported = key.Protocol is IpProtocol.Tcp or IpProtocol.Udp || key.Protocol == TAddress.IcmpProtocol;
+        if (!TryBlockOf(slot, key.Source, key.Protocol, out address, out PortRange block))
+        {
+            return ported ? DropReason.PortsExhausted : DropReason.None;
+        }
+        if (!ported)
+        {
+            return DropReason.None;
+        }
+        return AllocateOnAddress(PoolOf(address), block, key, nowTicks, slot.Rule.Policy.PreservePortParity, out address, out port, out pool);
+    }
+
+    /// <summary>
+    /// map-block's deterministic share (ipnat(5), RFC 7422): the external address and the block of
+    /// ports the inside address <paramref name="inside"/> owns under the rule, for
+    /// <paramref name="protocol"/>; false, with the address still set, when its block lies past
+    /// the rule's range. The new-session path allocates from it, and put checks a session against it.
+    /// </summary>
+    public static bool TryBlockOf(RuleSlot slot, TAddress inside, IpProtocol protocol, out TAddress address, out PortRange block)
+    {
+        NatRule rule = slot.Rule;
+        PortRange range = slot.RangeFor(protocol);
+        if (range.First < 1024 && protocol != TAddress.IcmpProtocol)
         {
             range = new PortRange(1024, range.Last);
         }
@@ -107,15 +126,17 @@ internal sealed class AddressPools<TAddress>(ulong seed, long udpQuarantineTicks
         ulong addresses = rule.TranslatedCount;
         ulong hostsPerAddress = (hosts + addresses - 1) / addresses;
         int perHost = rule.PortsPerAddress > 0 ? rule.PortsPerAddress : (int)Math.Max(1, (ulong)range.Count / hostsPerAddress);
-        ulong hostNumber = ruleAddresses.SourceOffsetOf(key.Source);
+        ulong hostNumber = ruleAddresses.SourceOffsetOf(inside);
         address = TAddress.Offset(ruleAddresses.TranslatedFirst, hostNumber / hostsPerAddress);
         long blockFirst = range.First + (long)(hostNumber % hostsPerAddress) * perHost;
         long blockLast = Math.Min(blockFirst + perHost - 1, range.Last);
-        if (blockFirst > range.Last || key.Protocol is not (IpProtocol.Tcp or IpProtocol.Udp) && key.Protocol != TAddress.IcmpProtocol)
+        if (blockFirst > range.Last)
         {
-            return key.Protocol is IpProtocol.Tcp or IpProtocol.Udp || key.Protocol == TAddress.IcmpProtocol ? DropReason.PortsExhausted : DropReason.None;
+            block = default;
+            return false;
         }
-        return AllocateOnAddress(PoolOf(address), new PortRange((ushort)blockFirst, (ushort)blockLast), key, nowTicks, rule.Policy.PreservePortParity, out address, out port, out pool);
+        block = new PortRange((ushort)blockFirst, (ushort)blockLast);
+        return true;
     }
 
     public DropReason AllocateOnAddress(ExternalAddressPool<TAddress> candidatePool, PortRange range, FlowKey<TAddress> key, long nowTicks, bool preserveParity, out TAddress address, out ushort port, out ExternalAddressPool<TAddress>? pool)

@@ -350,9 +350,13 @@ public sealed partial class NatEngine
         {
             problem = $"its first packet would have gone through rule {expectedRule}, not rule {ruleIndex}";
         }
-        else if (problem is null && record.InitiatedOutside != (map is null))
+        // The gateway reaching its own published port began inside: CreateSession translates its
+        // source too, under the redirect (issue 14: such a session was refused when put back).
+        else if (problem is null && record.InitiatedOutside != (map is null && !fromGateway))
         {
-            problem = record.InitiatedOutside ? "it says it began outside, but its rule translates the inside's source" : "it says it began inside, but no rule translates its source";
+            problem = !record.InitiatedOutside ? "it says it began inside, but no rule translates its source"
+                : fromGateway ? "it says it began outside, but it is the gateway's own connection to its published port"
+                : "it says it began outside, but its rule translates the inside's source";
         }
         else if (problem is null && map is not null)
         {
@@ -367,10 +371,29 @@ public sealed partial class NatEngine
             else if (!addresses.TranslatedContains(translated.Source)
                 || ((protocol is IpProtocol.Tcp or IpProtocol.Udp || protocol == TAddress.IcmpProtocol) && !map.RangeFor(protocol).Contains(translated.SourcePort)))
             {
-                problem = $"its external {Endpoint(translated.Source, translated.SourcePort)} is outside its rule's addresses and ports";
+                problem = $"its external {Endpoint(translated.Source, translated.SourcePort)} is outside the addresses and ports of {RuleName(map)}";
+            }
+            else if (map.Rule.Kind == NatRuleKind.MapBlock
+                && (!AddressPools<TAddress>.TryBlockOf(map, original.Source, protocol, out TAddress owned, out PortRange block)
+                    || translated.Source != owned
+                    || ((protocol is IpProtocol.Tcp or IpProtocol.Udp || protocol == TAddress.IcmpProtocol) && !block.Contains(translated.SourcePort))))
+            {
+                // map-block's point is that the address and port say which inside host it was
+                // (RFC 7422): another host's block, however much the rule's, is not this one's.
+                problem = $"its external {Endpoint(translated.Source, translated.SourcePort)} is not {original.Source}'s share of {RuleName(map)}, which is {owned} ports {block.First}-{block.Last}";
             }
         }
-        else if (problem is null && (fromGateway ? !lookup.IsExternalAddress(translated.Source) : translated.Source != original.Source || (portsMatter && translated.SourcePort != original.SourcePort)))
+        else if (problem is null && fromGateway)
+        {
+            // The gateway reaching its own published port leaves from the address it reached
+            // (CreateSession allocates on the pool of the original destination), not from any
+            // address some other rule owns.
+            if (translated.Source != original.Destination)
+            {
+                problem = $"its external address {translated.Source} is not {original.Destination}, the one address of {RuleName(rules[ruleIndex]!)} the gateway reached";
+            }
+        }
+        else if (problem is null && (translated.Source != original.Source || (portsMatter && translated.SourcePort != original.SourcePort)))
         {
             problem = "no rule translates its source";
         }
@@ -378,6 +401,21 @@ public sealed partial class NatEngine
         {
             throw new NatControlException(NatErrno.EINVAL, $"The session {original} -> {translated} is not one the rules could have made: {problem}.");
         }
+    }
+
+    /// <summary>"rule 3 (map eth0 10.0.0.0/24 -> 198.51.100.10/32 ...)": a rule named in a refusal, by number and text.</summary>
+    private static string RuleName(RuleSlot slot)
+    {
+        string text;
+        try
+        {
+            text = Rules.Ipnat.IpnatPrinter.Print(slot.Rule);
+        }
+        catch (ArgumentException)
+        {
+            text = slot.Rule.Label ?? slot.Rule.Kind.ToString();
+        }
+        return $"rule {slot.Index} ({text})";
     }
 
     /// <summary>Every session of every table (IPv4, NAT66, NAT64) as a record that <see cref="Put"/> would accept back (ipfs -W).</summary>
@@ -544,36 +582,26 @@ public sealed partial class NatEngine
     /// does packet work"). Returns the slot to start the next slice at; <see cref="SessionSlots"/> at the end.
     /// </summary>
     public int ListSessions(int firstSlot, int slotCount, List<SessionInfo> into, IpAddress? address = null, IpProtocol? protocol = null)
+        => ListSessions(firstSlot, slotCount, into, new SessionFilter { Address = address, Protocol = protocol });
+
+    /// <summary>One bounded slice of a listing of the sessions <paramref name="filter"/> takes; returns where the next slice starts.</summary>
+    public int ListSessions(int firstSlot, int slotCount, List<SessionInfo> into, SessionFilter filter)
     {
         ArgumentNullException.ThrowIfNull(into);
-        return Walk(firstSlot, slotCount, new Lister(this, into, address, protocol));
+        ArgumentNullException.ThrowIfNull(filter);
+        return Walk(firstSlot, slotCount, new Lister(this, into, filter));
     }
 
-    /// <summary>The sessions of a walk that touch the address (in its own family only) and are of the protocol.</summary>
-    private sealed class Lister(NatEngine engine, List<SessionInfo> into, IpAddress? address, IpProtocol? protocol) : ISessionVisitor
+    /// <summary>The sessions of a walk that the filter takes.</summary>
+    private sealed class Lister(NatEngine engine, List<SessionInfo> into, SessionFilter filter) : ISessionVisitor
     {
         public void Visit<TAddress>(SessionTableView<TAddress> view, int index, int id)
             where TAddress : unmanaged, IFlowAddress<TAddress>
         {
-            ref Session<TAddress> session = ref view.Table.At(index);
-            if (protocol is { } wanted && session.Original.Protocol != wanted
-                && !(view.Family == SessionFamily.Nat64 && wanted == IpProtocol.Icmp && session.Original.Protocol == IpProtocol.Icmpv6))
+            if (Takes(filter, view, view.Table.At(index)))
             {
-                return; // (a NAT64 echo is ICMP on its IPv4 side, so "icmp" finds it too)
+                into.Add(engine.Describe(view, index, id));
             }
-            if (address is { } touching)
-            {
-                if (!view.TryHold(touching, out TAddress wantedAddress))
-                {
-                    return;
-                }
-                if (session.Original.Source != wantedAddress && session.Original.Destination != wantedAddress
-                    && session.Translated.Source != wantedAddress && session.Translated.Destination != wantedAddress)
-                {
-                    return;
-                }
-            }
-            into.Add(engine.Describe(view, index, id));
         }
     }
 

@@ -249,6 +249,7 @@ public sealed partial class NatEngine
             return roomRefusal;
         }
         index = parts.Sessions.Insert(session, sourceMapping, startsMapping, nowTicks + parts.Sessions.TimeoutOf(session));
+        slot.Hits++;
         parts.Remember(mapping.Prefix);
         return DropReason.None;
     }
@@ -300,6 +301,7 @@ public sealed partial class NatEngine
             return roomRefusal;
         }
         index = parts.Sessions.Insert(session, representative, startsMapping: false, nowTicks + parts.Sessions.TimeoutOf(session));
+        rule.Hits++;
         return DropReason.None;
     }
 

@@ -190,7 +190,7 @@ public sealed partial class NatEngine
             else if (!translated.Source.IsIpv4Mapped || external < mapping.TranslatedFirst || external > mapping.TranslatedLast
                 || !slot.RangeFor(protocol == IpProtocol.Icmpv6 ? IpProtocol.Icmp : protocol).Contains(translated.SourcePort))
             {
-                problem = $"its external {external}:{translated.SourcePort} is outside its rule's addresses and ports";
+                problem = $"its external {external}:{translated.SourcePort} is outside the addresses and ports of {RuleName(slot)}";
             }
         }
         else

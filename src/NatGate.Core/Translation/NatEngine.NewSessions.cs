@@ -220,6 +220,7 @@ public sealed partial class NatEngine
             }, map, nowTicks);
         }
         int index = parts.Sessions.Insert(session, join, startsMapping, nowTicks + parts.Sessions.TimeoutOf(session));
+        rules[session.RuleIndex]!.Hits++;
         return Apply<TFamily, TAddress>(parts, index, forward: true, packet, header, transport, nowTicks, checksumPartial);
     }
 

@@ -300,7 +300,8 @@ public sealed partial class NatEngine
 /// <param name="Active">False once removed (its sessions live on as orphans).</param>
 /// <param name="Sessions">Sessions that name the rule.</param>
 /// <param name="OnThisGateway">False when the rule names an interface this gateway does not translate on.</param>
-public sealed record RuleInfo(int Index, NatRule Rule, bool Active, int Sessions, bool OnThisGateway = true);
+/// <param name="Hits">Sessions the rule made from packets since it was loaded (ipnat -h).</param>
+public sealed record RuleInfo(int Index, NatRule Rule, bool Active, int Sessions, bool OnThisGateway = true, long Hits = 0);
 
 /// <summary>How many external ports (or ICMP identifiers) of one address are in use.</summary>
 public readonly record struct PortUsage(IpAddress Address, IpProtocol Protocol, int Allocated, int Capacity)

@@ -342,7 +342,7 @@ internal sealed class RuleSet(RuleSlotTable rules, AddressPools pools, AddressPo
         {
             if (slot is not null)
             {
-                list.Add(new RuleInfo(slot.Index, slot.Rule, slot.Active, slot.Sessions, OnOurInterface(slot.Rule)));
+                list.Add(new RuleInfo(slot.Index, slot.Rule, slot.Active, slot.Sessions, OnOurInterface(slot.Rule), slot.Hits));
             }
         }
         return list;

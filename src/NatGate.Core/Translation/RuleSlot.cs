@@ -20,6 +20,13 @@ internal sealed class RuleSlot(int index, NatRule rule)
     /// <summary>Sessions that name this rule; a removed rule's slot is reused only when this is zero.</summary>
     public int Sessions { get; set; }
 
+    /// <summary>
+    /// Sessions this rule has made from packets since it was loaded (ipnat -h, IP Filter's
+    /// in_hits): counted once per session on the new-session path, never per packet, and not
+    /// for sessions put or restored.
+    /// </summary>
+    public long Hits { get; set; }
+
     /// <summary>Next target for round-robin redirects.</summary>
     public int NextTarget { get; set; }
 

@@ -86,7 +86,10 @@ public sealed class ControlOperationTests
         // An external address the rule does not own.
         FlowKey translated = real.Translated.AsIpv4;
         SessionRecord elsewhere = real with { Translated = new FlowKey(translated.Protocol, Ipv4Address.Parse("198.51.100.99"), translated.SourcePort, translated.Destination, translated.DestinationPort), IpChecksumDelta = null, TransportChecksumDelta = null };
-        Assert.Contains("outside its rule's addresses", Assert.Throws<NatControlException>(() => lab.Engine.Put(elsewhere, lab.Now)).Message, StringComparison.Ordinal);
+        NatControlException notOwned = Assert.Throws<NatControlException>(() => lab.Engine.Put(elsewhere, lab.Now));
+        Assert.Equal(NatErrno.EINVAL, notOwned.Errno);
+        Assert.Contains("198.51.100.99", notOwned.Message, StringComparison.Ordinal);
+        Assert.Matches(@"outside the addresses and ports of rule \d+ \(map ", notOwned.Message);
         // A destination rewritten with no redirect behind it.
         SessionRecord redirected = real with { Translated = new FlowKey(translated.Protocol, translated.Source, translated.SourcePort, Lab.OtherRemote, translated.DestinationPort), IpChecksumDelta = null, TransportChecksumDelta = null };
         Assert.Contains("no rule translates its destination", Assert.Throws<NatControlException>(() => lab.Engine.Put(redirected, lab.Now)).Message, StringComparison.Ordinal);

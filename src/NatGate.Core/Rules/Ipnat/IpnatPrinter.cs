@@ -56,6 +56,10 @@ public static class IpnatPrinter
         {
             throw Unexpressible(rule, "AgeClosingSeconds without AgeSeconds ('age n/m' sets both)");
         }
+        if (rule.Policy.PreservePortParity && rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock)
+        {
+            text.Append(" parity");
+        }
         if (rule.MssClamp != 0)
         {
             text.Append(CultureInfo.InvariantCulture, $" mssclamp {rule.MssClamp}");

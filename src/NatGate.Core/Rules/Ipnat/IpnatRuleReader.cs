@@ -339,6 +339,7 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
                 "frag" => Once(token, rule, null) with { Fragments = true },
                 "age" => ReadAge(Once(token, rule, null)),
                 "mssclamp" => ReadMssClamp(Once(token, rule, null)),
+                "parity" => ReadParity(Once(token, rule, null), token),
                 "proxy" => ReadProxy(Once(token, rule, null)),
                 _ => throw Fail(token, $"expected an option ({OptionsFor(rule.Kind)}), found '{token.Text}'"),
             };
@@ -346,10 +347,19 @@ internal sealed class IpnatRuleReader(List<IpnatToken> tokens, int endColumn, st
         return rule;
     }
 
+    /// <summary>
+    /// NatGate's "parity": a new mapping's external port keeps the inside port's parity when one of
+    /// that parity is free (RFC 4787 REQ-4). Only rules that allocate ports take it.
+    /// </summary>
+    private NatRule ReadParity(NatRule rule, IpnatToken token)
+        => rule.Kind is NatRuleKind.Map or NatRuleKind.MapBlock
+            ? rule with { Policy = rule.Policy with { PreservePortParity = true } }
+            : throw Fail(token, $"'parity' applies to map and map-block rules, which allocate ports; expected it left out of this {KindWord(rule.Kind)} rule");
+
     private static string OptionsFor(NatRuleKind kind) => kind switch
     {
-        NatRuleKind.Map => "portmap, icmpidmap, " + OptionList,
-        NatRuleKind.MapBlock => "ports, " + OptionList,
+        NatRuleKind.Map => "portmap, icmpidmap, parity, " + OptionList,
+        NatRuleKind.MapBlock => "ports, parity, " + OptionList,
         NatRuleKind.Redirect => "port, round-robin, sticky, " + OptionList,
         _ => OptionList,
     };

@@ -41,7 +41,7 @@ public sealed class IpnatErrorTests
     [InlineData("map e0 from any to any port < 0 -> 192.0.2.1/32", "1:31: no port lies below 0; expected a port above 0 after '<'")]
     // Options.
     [InlineData("rdr e0 192.0.2.1 port 80 -> 10.0.0.5 port 80 proto 47", "1:52: expected tcp (6), udp (17), icmp (1) or ip (0, every protocol) after 'proto', found '47'")]
-    [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 fragments", "1:35: expected an option (portmap, icmpidmap, tcp, udp, tcp/udp, icmp, ip, proto, frag, age, mssclamp or proxy), found 'fragments'")]
+    [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 fragments", "1:35: expected an option (portmap, icmpidmap, parity, tcp, udp, tcp/udp, icmp, ip, proto, frag, age, mssclamp or proxy), found 'fragments'")]
     [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 round-robin", "1:35: 'round-robin' applies to rdr rules only; expected it left out of this map rule")]
     [InlineData("bimap e0 10.0.0.0/24 -> 192.0.2.0/24 portmap tcp 1:2", "1:38: 'portmap' applies to map rules only; expected it left out of this bimap rule")]
     [InlineData("map e0 10.0.0.0/8 -> 192.0.2.1/32 frag frag", "1:40: 'frag' is given twice; expected it once")]
