@@ -102,6 +102,35 @@ public sealed class ControlClient : IDisposable
         return SendAsync(HttpMethod.Get, path, null, ControlJson.Default.IReadOnlyListSessionView, token);
     }
 
+    /// <summary>The sessions <paramref name="query"/> takes (natgate sessions --port, --state, --rule ...).</summary>
+    public Task<IReadOnlyList<SessionView>> SessionsAsync(SessionQuery query, CancellationToken token = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return SendAsync(HttpMethod.Get, "v1/sessions" + query.ToQueryString(), null, ControlJson.Default.IReadOnlyListSessionView, token);
+    }
+
+    /// <summary>How many sessions <paramref name="query"/> takes (conntrack -C, natgate sessions --count).</summary>
+    public async Task<int> CountSessionsAsync(SessionQuery query, CancellationToken token = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        return (await SendAsync(HttpMethod.Get, "v1/sessions/count" + query.ToQueryString(), null, ControlJson.Default.SessionCount, token).ConfigureAwait(false)).Count;
+    }
+
+    /// <summary>
+    /// Removes the sessions <paramref name="query"/> takes (conntrack -D with filters); returns how
+    /// many. An empty query is refused here, so a forgotten filter never flushes the table: that
+    /// is <see cref="FlushSessionsAsync"/>.
+    /// </summary>
+    public async Task<int> RemoveSessionsAsync(SessionQuery query, CancellationToken token = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (query.IsEmpty)
+        {
+            throw new ArgumentException("The query takes every session; flush them with FlushSessionsAsync instead.", nameof(query));
+        }
+        return (await SendAsync(HttpMethod.Delete, "v1/sessions" + query.ToQueryString(), null, ControlJson.Default.RemovedCount, token).ConfigureAwait(false)).Removed;
+    }
+
     /// <summary>ipnat -F: removes every session; returns how many.</summary>
     public async Task<int> FlushSessionsAsync(CancellationToken token = default)
         => (await SendAsync(HttpMethod.Delete, "v1/sessions", null, ControlJson.Default.RemovedCount, token).ConfigureAwait(false)).Removed;

@@ -14,7 +14,8 @@ public sealed record RemovedCount(int Removed);
 
 /// <summary>One loaded rule as ipnat -l lists it.</summary>
 /// <param name="Text">The rule in ipnat.conf form, or a description when ipnat.conf cannot express it.</param>
-public sealed record RuleView(int Index, string Text, string? Label, bool Active, bool OnThisGateway, int Sessions);
+/// <param name="Hits">Sessions the rule made from packets since it was loaded (ipnat -h); absent from an older daemon.</param>
+public sealed record RuleView(int Index, string Text, string? Label, bool Active, bool OnThisGateway, int Sessions, long Hits = 0);
 
 /// <summary>Rules as ipnat.conf text; <paramref name="Source"/> names the file in labels and errors.</summary>
 public sealed record RulesText(string Text, string? Source);
@@ -109,6 +110,9 @@ public sealed record NatInstanceView
     public bool? UdpInboundRefresh { get; init; }
 
     public NatMappingBehavior? MappingBehavior { get; init; }
+
+    /// <summary>NatGate's addition: keep the inside port's parity in new mappings (RFC 4787 REQ-4); off by default.</summary>
+    public bool? PreservePortParity { get; init; }
 }
 
 public sealed record ExternalAddressView(string IPAddress, ushort PortStart = 1024, ushort PortEnd = 65535);
@@ -213,10 +217,12 @@ public sealed record FastPathCheckView(int Expected, int Found, int Missing, int
 [JsonSerializable(typeof(RestoreAnswer))]
 [JsonSerializable(typeof(PutAnswer))]
 [JsonSerializable(typeof(SessionRecordView))]
+[JsonSerializable(typeof(IReadOnlyList<SessionRecordView>))]
 [JsonSerializable(typeof(NatInstanceView))]
 [JsonSerializable(typeof(IReadOnlyList<NatInstanceView>))]
 [JsonSerializable(typeof(StaticMappingView))]
 [JsonSerializable(typeof(IReadOnlyList<StaticMappingView>))]
 [JsonSerializable(typeof(HairpinningView))]
 [JsonSerializable(typeof(FastPathView))]
+[JsonSerializable(typeof(SessionCount))]
 public sealed partial class ControlJson : JsonSerializerContext;

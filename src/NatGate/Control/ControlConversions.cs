@@ -29,7 +29,7 @@ public static class ControlConversions
     public static RuleView ToView(RuleInfo rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
-        return new RuleView(rule.Index, RuleText(rule.Rule), rule.Rule.Label, rule.Active, rule.OnThisGateway, rule.Sessions);
+        return new RuleView(rule.Index, RuleText(rule.Rule), rule.Rule.Label, rule.Active, rule.OnThisGateway, rule.Sessions, rule.Hits);
     }
 
     /// <summary>Parses ipnat text; a syntax error is EINVAL with its file:line:column message.</summary>
@@ -123,6 +123,7 @@ public static class ControlConversions
             UdpFilteringBehavior = (NatFilteringBehavior)instance.UdpFilteringBehavior,
             UdpInboundRefresh = instance.UdpInboundRefresh,
             MappingBehavior = (NatMappingBehavior)instance.MappingBehavior,
+            PreservePortParity = instance.PreservePortParity,
         };
     }
 
@@ -167,6 +168,7 @@ public static class ControlConversions
             UdpFilteringBehavior = (FilteringBehavior?)patch.UdpFilteringBehavior ?? instance.UdpFilteringBehavior,
             UdpInboundRefresh = patch.UdpInboundRefresh ?? instance.UdpInboundRefresh,
             MappingBehavior = (MappingBehavior?)patch.MappingBehavior ?? instance.MappingBehavior,
+            PreservePortParity = patch.PreservePortParity ?? instance.PreservePortParity,
         };
     }
 

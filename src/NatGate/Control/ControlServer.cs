@@ -149,15 +149,15 @@ public sealed class ControlServer : IAsyncDisposable
     {
         app.Use((context, next) => Guard(context, next));
 
-        app.MapGet("/v1/sessions", context =>
+        app.MapGet("/v1/sessions", context => StreamSessions(context, SessionQueries.Read(context.Request.Query)));
+        app.MapGet("/v1/sessions/count", CountSessions);
+        // With filters, only the sessions they take (conntrack -D); without, every session (ipnat -F).
+        app.MapDelete("/v1/sessions", context =>
         {
-            string? addressText = context.Request.Query["address"];
-            string? protocolText = context.Request.Query["protocol"];
-            IpAddress? address = string.IsNullOrEmpty(addressText) ? null : ControlText.AnyAddress(addressText, "address");
-            IpProtocol? protocol = string.IsNullOrEmpty(protocolText) ? null : ControlText.RequireProtocol(protocolText, "protocol");
-            return StreamSessions(context, address, protocol);
+            SessionFilter filter = SessionQueries.Read(context.Request.Query);
+            int removed = filter.IsEmpty ? controller.FlushSessions() : controller.RemoveSessions(filter);
+            return Reply(context, new RemovedCount(removed), ControlJson.Default.RemovedCount);
         });
-        app.MapDelete("/v1/sessions", context => Reply(context, new RemovedCount(controller.FlushSessions()), ControlJson.Default.RemovedCount));
         app.MapDelete("/v1/sessions/{id}", context =>
         {
             controller.RemoveSession(IntRoute(context, "id"));
@@ -461,7 +461,7 @@ public sealed class ControlServer : IAsyncDisposable
     /// however many sessions there are. On the read-only socket only a few run at once; the
     /// others wait their turn for a while, then get ENOMEM.
     /// </summary>
-    private async Task StreamSessions(HttpContext context, IpAddress? address, IpProtocol? protocol)
+    private async Task StreamSessions(HttpContext context, SessionFilter filter)
     {
         SemaphoreSlim? turn = IsReadOnlyConnection(context) ? readOnlyListings : null;
         if (turn is not null && !await turn.WaitAsync(TimeSpan.FromSeconds(10), context.RequestAborted).ConfigureAwait(false))
@@ -476,7 +476,7 @@ public sealed class ControlServer : IAsyncDisposable
             System.IO.Pipelines.PipeWriter body = context.Response.BodyWriter;
             using var writer = new Utf8JsonWriter(body);
             writer.WriteStartArray();
-            using IEnumerator<List<SessionInfo>> pages = controller.StreamSessions(address, protocol).GetEnumerator();
+            using IEnumerator<List<SessionInfo>> pages = controller.StreamSessions(filter).GetEnumerator();
             while (WritePage(pages, writer))
             {
                 await body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
@@ -484,6 +484,28 @@ public sealed class ControlServer : IAsyncDisposable
             writer.WriteEndArray();
             writer.Flush();
             await body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+        finally
+        {
+            turn?.Release();
+        }
+    }
+
+    /// <summary>
+    /// GET /v1/sessions/count: with filters a walk of the table as a listing is (a slice per call),
+    /// so on the read-only socket it takes a listing's turn.
+    /// </summary>
+    private async Task CountSessions(HttpContext context)
+    {
+        SessionFilter filter = SessionQueries.Read(context.Request.Query);
+        SemaphoreSlim? turn = IsReadOnlyConnection(context) && !filter.IsEmpty ? readOnlyListings : null;
+        if (turn is not null && !await turn.WaitAsync(TimeSpan.FromSeconds(10), context.RequestAborted).ConfigureAwait(false))
+        {
+            throw new NatControlException(NatErrno.ENOMEM, $"More than {ReadOnlyListingsAtOnce} session listings are running on the read-only socket; try again shortly.");
+        }
+        try
+        {
+            await Reply(context, new SessionCount(controller.CountSessions(filter)), ControlJson.Default.SessionCount).ConfigureAwait(false);
         }
         finally
         {

@@ -128,18 +128,57 @@ public sealed class GatewayController
 
     /// <summary>The sessions of both families, a slice of the tables at a time (each slice one short call on the engine's thread).</summary>
     public IEnumerable<List<SessionInfo>> StreamSessions(IpAddress? address, IpProtocol? protocol)
+        => StreamSessions(new SessionFilter { Address = address, Protocol = protocol });
+
+    /// <summary>The sessions <paramref name="filter"/> takes, a slice of the tables at a time.</summary>
+    public IEnumerable<List<SessionInfo>> StreamSessions(SessionFilter filter)
     {
+        ArgumentNullException.ThrowIfNull(filter);
         int capacity = Run(engine => engine.SessionSlots);
         for (int slot = 0; slot < capacity;)
         {
             var page = new List<SessionInfo>();
             int first = slot;
-            slot = Run(engine => engine.ListSessions(first, SlotsPerSlice, page, address, protocol));
+            slot = Run(engine => engine.ListSessions(first, SlotsPerSlice, page, filter));
             if (page.Count > 0)
             {
                 yield return page;
             }
         }
+    }
+
+    /// <summary>
+    /// How many sessions <paramref name="filter"/> takes: with no condition the count the engine
+    /// keeps (no walk), otherwise counted a slice of the tables per call on the engine's thread.
+    /// </summary>
+    public int CountSessions(SessionFilter filter)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        if (filter.IsEmpty)
+        {
+            return Statistics().InUse;
+        }
+        int capacity = Run(engine => engine.SessionSlots);
+        int count = 0;
+        for (int slot = 0; slot < capacity;)
+        {
+            int first = slot;
+            (slot, int found) = Run(engine =>
+            {
+                int inSlice = 0;
+                int next = engine.CountSessions(first, SlotsPerSlice, filter, ref inSlice);
+                return (next, inSlice);
+            });
+            count += found;
+        }
+        return count;
+    }
+
+    /// <summary>Removes the sessions <paramref name="filter"/> takes (conntrack -D), a slice per call, through the session store.</summary>
+    public int RemoveSessions(SessionFilter filter)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        return RemoveInSlices((engine, first) => (engine.RemoveSessions(filter, first, SlotsPerSlice, NowTicks, out int removed), removed));
     }
 
     /// <summary>Sessions by protocol and state: counts the engine keeps as sessions change, no walk.</summary>
@@ -175,8 +214,11 @@ public sealed class GatewayController
     public NatPolicy? IpnatPolicy { get; set; }
 
     /// <summary>The rules of an ipnat load, replacement or removal, each under <see cref="IpnatPolicy"/>, then resolved.</summary>
+    /// <remarks>A rule's own "parity" (NatGate's ipnat option, RFC 4787 REQ-4) survives the daemon's policy, which has no word for it.</remarks>
     private List<NatRule> IpnatRules(IEnumerable<NatRule> rules)
-        => Resolved(IpnatPolicy is { } policy ? rules.Select(rule => rule with { Policy = policy }) : rules);
+        => Resolved(IpnatPolicy is { } policy
+            ? rules.Select(rule => rule with { Policy = policy with { PreservePortParity = policy.PreservePortParity || rule.Policy.PreservePortParity } })
+            : rules);
 
     /// <summary>ipnat -f: the rules are added, each under <see cref="IpnatPolicy"/>.</summary>
     public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules)
