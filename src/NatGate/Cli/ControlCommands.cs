@@ -17,23 +17,9 @@ internal static class ControlCommands
 {
     public static IEnumerable<Command> Create() =>
     [
-        Sessions(), Stats(), FastPath(), HandOver(), Rules(), Lookup(), Put(), LockCommand(), State(),
+        SessionCommands.Create(), Top.TopCommand.Create(), Stats(), FastPath(), HandOver(), Rules(), Lookup(), Put(), LockCommand(), State(),
         .. NetNatCommands.Create(), .. IpnatCommands.Create(),
     ];
-
-    private static Command Sessions()
-    {
-        var address = new Option<string>("--address") { Description = "Only sessions with this address on either side." };
-        var protocol = new Option<string>("--protocol") { Description = "Only sessions of this protocol: tcp, udp or icmp." };
-        var invocation = new ControlInvocation();
-        Command command = invocation.AddTo(new Command("sessions", "List the translation sessions (Get-NetNatSession).") { address, protocol });
-        invocation.SetAction(command, async (parseResult, client, token) =>
-        {
-            IReadOnlyList<SessionView> sessions = await client.SessionsAsync(parseResult.GetValue(address), parseResult.GetValue(protocol), token).ConfigureAwait(false);
-            return new ControlReply(console => RenderSessions(console, sessions));
-        });
-        return command;
-    }
 
     public static void RenderSessions(IAnsiConsole console, IReadOnlyList<SessionView> sessions)
     {
@@ -213,7 +199,7 @@ internal static class ControlCommands
             console.WriteLine("No rules.");
             return;
         }
-        var table = Table("Index", "Rule", "Label", "Active", "Sessions");
+        var table = Table("Index", "Rule", "Label", "Active", "Sessions", "Hits");
         foreach (RuleView rule in rules)
         {
             Row(table,
@@ -221,7 +207,8 @@ internal static class ControlCommands
                 rule.Text,
                 rule.Label ?? "",
                 rule.Active ? (rule.OnThisGateway ? "yes" : "yes (other interface)") : "no",
-                rule.Sessions.ToString(CultureInfo.InvariantCulture));
+                rule.Sessions.ToString(CultureInfo.InvariantCulture),
+                rule.Hits.ToString(CultureInfo.InvariantCulture));
         }
         console.Write(table);
     }

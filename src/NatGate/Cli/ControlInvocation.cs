@@ -122,9 +122,13 @@ internal sealed class ControlInvocation
         return console;
     }
 
-    /// <summary>Reads a local file the command sends; a missing or unreadable one is bad input.</summary>
+    /// <summary>Reads a local file the command sends, or standard input for "-"; a missing or unreadable one is bad input.</summary>
     public static string ReadFile(string path)
     {
+        if (path == "-")
+        {
+            return Console.In.ReadToEnd();
+        }
         try
         {
             return File.ReadAllText(path);

@@ -1,6 +1,8 @@
 using System.CommandLine;
+using System.Globalization;
 using NatGate.Control;
 using NatGate.Core.Control;
+using NatGate.Core.Rules.Ipnat;
 using Spectre.Console;
 using static NatGate.Cli.ControlInvocation;
 
@@ -9,22 +11,32 @@ namespace NatGate.Cli;
 /// <summary>The IP Filter front: natgate ipnat and natgate ipfs take ipnat(8)'s and ipfs(8)'s flags.</summary>
 internal static class IpnatCommands
 {
-    /// <summary>Where ipfs -W and -R keep sessions when no -f is given (IP Filter's /var/db/ipf/ipnat.ipf).</summary>
-    public const string DefaultStateFile = "/var/lib/natgate/ipnat.ipf";
+    /// <summary>Where ipfs -W and -R keep sessions when neither -f nor -d is given (IP Filter's /var/db/ipf).</summary>
+    public const string DefaultStateDirectory = StateFilePolicy.DefaultDirectory;
 
-    public static IEnumerable<Command> Create() => [Ipnat(), Ipfs()];
+    /// <summary>The file's name in that directory (IP Filter's ipnat.ipf).</summary>
+    public const string StateFileName = "ipnat.ipf";
+
+    public const string DefaultStateFile = DefaultStateDirectory + "/" + StateFileName;
+
+    public static IEnumerable<Command> Create() => [Ipnat(), IpfsCommand.Create()];
 
     private static Command Ipnat()
     {
         var list = new Option<bool>("-l") { Description = "List the rules in ipnat form, then the sessions." };
+        var hits = new Option<bool>("-h") { Description = "Show each rule's hits (the sessions it has made since it was loaded) before it; alone, the rules with their hits. --help is help." };
         var stats = new Option<bool>("-s") { Description = "Show the statistics." };
-        var file = new Option<string>("-f") { HelpName = "FILE", Description = "Load the rules of this ipnat.conf file (with -r, remove them)." };
+        var file = new Option<string>("-f") { HelpName = "FILE", Description = "Load the rules of this ipnat.conf file, - for standard input (with -r, remove them)." };
         var remove = new Option<bool>("-r") { Description = "With -f: remove the file's rules instead of loading them." };
+        var purge = new Option<bool>("-p") { Description = "Purge: remove the sessions of removed rules (after -r -f, that file's rules' sessions)." };
         var flushRules = new Option<bool>("-C") { Description = "Remove every rule; with -f FILE, replace them with the file's at once (a refused file changes nothing)." };
         var flushSessions = new Option<bool>("-F") { Description = "Remove every session." };
         var dryRun = new Option<bool>("-n") { Description = "With -f: check the file as a load would, with no daemon, changing nothing." };
+        var verbose = new Option<bool>("-v") { Description = "Verbose: -l lists each rule's number, sessions, hits and origin, and each session as conntrack -o extended does; -n -f prints each rule as it would be loaded." };
         var invocation = new ControlInvocation();
-        Command command = invocation.AddTo(new Command("ipnat", "ipnat(8): -C and -F first, then -f (or -r -f), then -l and -s; -n -f checks a file.") { list, stats, file, remove, flushRules, flushSessions, dryRun });
+        Command command = invocation.AddTo(new Command("ipnat",
+            "ipnat(8): -C and -F first, then -f (or -r -f), then -p, then -l or -h, then -s; -n -f checks a file.")
+            { list, hits, stats, file, remove, purge, flushRules, flushSessions, dryRun, verbose });
         Func<ParseResult, ControlClient, CancellationToken, Task<ControlReply>> work = async (parseResult, client, token) =>
         {
             string? path = parseResult.GetValue(file);
@@ -56,13 +68,27 @@ internal static class IpnatCommands
                 renders.Add(reply.Render);
                 json.Add((removing ? "remove" : replacing ? "replace" : "load", client.LastReplyJson));
             }
-            if (parseResult.GetValue(list))
+            if (parseResult.GetValue(purge))
+            {
+                int purged = await client.PurgeAsync(token).ConfigureAwait(false);
+                renders.Add(console => console.WriteLine($"{Counted(purged, "entry", "entries")} purged from NAT table"));
+                json.Add(("purge", client.LastReplyJson));
+            }
+            bool listing = parseResult.GetValue(list);
+            bool withHits = parseResult.GetValue(hits);
+            if (listing || withHits)
             {
                 IReadOnlyList<RuleView> rules = await client.RulesAsync(token).ConfigureAwait(false);
                 json.Add(("rules", client.LastReplyJson));
-                IReadOnlyList<SessionView> sessions = await client.SessionsAsync(token: token).ConfigureAwait(false);
-                json.Add(("sessions", client.LastReplyJson));
-                renders.Add(console => RenderList(console, rules, sessions));
+                IReadOnlyList<SessionView>? sessions = null;
+                if (listing)
+                {
+                    sessions = await client.SessionsAsync(token: token).ConfigureAwait(false);
+                    json.Add(("sessions", client.LastReplyJson));
+                }
+                bool detailed = parseResult.GetValue(verbose);
+                DateTimeOffset now = DateTimeOffset.UtcNow;
+                renders.Add(console => RenderList(console, rules, sessions, withHits, detailed, now));
             }
             if (parseResult.GetValue(stats))
             {
@@ -72,68 +98,92 @@ internal static class IpnatCommands
             }
             if (renders.Count == 0)
             {
-                throw new InputException("ipnat needs one of -l, -s, -f FILE, -r -f FILE, -C, -F (see natgate ipnat --help).");
+                throw new InputException("ipnat needs one of -l, -h, -s, -f FILE, -r -f FILE, -p, -C, -F (see natgate ipnat --help).");
             }
             return new ControlReply(console => renders.ForEach(render => render(console)), Combine(json));
         };
         // ipnat -n -f FILE: a dry run needs no daemon, so it does not go through the control client.
         Func<ParseResult, CancellationToken, Task<int>> live = (parseResult, token) => invocation.RunAsync(parseResult, work, token);
         command.SetAction((parseResult, token) => parseResult.GetValue(dryRun)
-            ? DryRun(parseResult, parseResult.GetValue(file))
+            ? DryRun(parseResult, parseResult.GetValue(file), parseResult.GetValue(verbose))
             : live(parseResult, token));
         return command;
     }
 
-    private static Task<int> DryRun(ParseResult parseResult, string? path)
+    private static async Task<int> DryRun(ParseResult parseResult, string? path, bool verbose)
     {
+        TextWriter output = parseResult.InvocationConfiguration.Output;
+        TextWriter error = parseResult.InvocationConfiguration.Error;
         if (path is null)
         {
-            parseResult.InvocationConfiguration.Error.WriteLine("natgate: -n needs -f FILE: the rules to check.");
-            return Task.FromResult(ExitCodes.BadInput);
+            await error.WriteLineAsync("natgate: -n needs -f FILE: the rules to check.").ConfigureAwait(false);
+            return ExitCodes.BadInput;
         }
-        return RuleCheck.RunAsync(path, parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error);
+        if (path == "-")
+        {
+            // Read once here: the check and the verbose listing both need the text.
+            string text = await Console.In.ReadToEndAsync().ConfigureAwait(false);
+            int checkedCode = await RuleCheck.RunAsync(path, output, error, new StringReader(text)).ConfigureAwait(false);
+            if (checkedCode == ExitCodes.Success && verbose)
+            {
+                await PrintCanonicalAsync(output, IpnatParser.Parse(text, "-")).ConfigureAwait(false);
+            }
+            return checkedCode;
+        }
+        int code = await RuleCheck.RunAsync(path, output, error).ConfigureAwait(false);
+        if (code == ExitCodes.Success && verbose)
+        {
+            await PrintCanonicalAsync(output, IpnatParser.ParseFile(path)).ConfigureAwait(false);
+        }
+        return code;
     }
 
-    /// <summary>ipnat -l: the rules as ipnat.conf lines, then each session as "MAP inside port &lt;- -&gt; external port [remote port]".</summary>
-    public static void RenderList(IAnsiConsole console, IReadOnlyList<RuleView> rules, IReadOnlyList<SessionView> sessions)
+    /// <summary>ipnat -nv: each rule as it would be loaded, in canonical form, with where it came from.</summary>
+    private static async Task PrintCanonicalAsync(TextWriter output, IpnatRules rules)
     {
-        console.WriteLine("List of active MAP/Redirect filters:");
+        foreach (Core.Rules.NatRule rule in rules.Rules)
+        {
+            await output.WriteLineAsync($"{ControlConversions.RuleText(rule)}    # {rule.Label}").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// ipnat -l: the rules as ipnat.conf lines (with -h each after its hit count, as ipnat prints
+    /// in_hits), then, when listed, each session as "MAP inside port &lt;- -&gt; external port
+    /// [remote port]". With -v each rule also gets its number, sessions, hits and origin, and each
+    /// session its conntrack -o extended line.
+    /// </summary>
+    public static void RenderList(IAnsiConsole console, IReadOnlyList<RuleView> rules, IReadOnlyList<SessionView>? sessions, bool hits, bool verbose, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        ArgumentNullException.ThrowIfNull(rules);
+        TextWriter writer = console.Profile.Out.Writer;
+        writer.WriteLine("List of active MAP/Redirect filters:");
         foreach (RuleView rule in rules)
         {
-            console.WriteLine(rule.Label is null ? rule.Text : $"{rule.Text}    # {rule.Label}{(rule.Active ? "" : " (inactive)")}");
+            string prefix = hits ? rule.Hits.ToString(CultureInfo.InvariantCulture) + " " : "";
+            string comment = verbose
+                ? $"    # rule {rule.Index}, {Plural(rule.Sessions, "session")}, {Plural(rule.Hits, "hit")}{(rule.Label is null ? "" : $", {rule.Label}")}{(rule.Active ? "" : " (inactive)")}"
+                : rule.Label is null ? "" : $"    # {rule.Label}{(rule.Active ? "" : " (inactive)")}";
+            writer.WriteLine($"{prefix}{rule.Text}{comment}");
         }
-        console.WriteLine();
-        console.WriteLine("List of active sessions:");
+        if (sessions is null)
+        {
+            return;
+        }
+        writer.WriteLine();
+        writer.WriteLine("List of active sessions:");
         foreach (SessionView session in sessions)
         {
-            console.WriteLine($"{(session.InitiatedOutside ? "RDR" : "MAP")} {session.InternalSourceAddress,-15} {session.InternalSourcePort,-5} <- -> {session.ExternalSourceAddress,-15} {session.ExternalSourcePort,-5} [{session.InternalDestinationAddress} {session.InternalDestinationPort}] {session.Protocol} {session.State}");
+            writer.WriteLine($"{(session.InitiatedOutside ? "RDR" : "MAP")} {session.InternalSourceAddress,-15} {session.InternalSourcePort,-5} <- -> {session.ExternalSourceAddress,-15} {session.ExternalSourcePort,-5} [{session.InternalDestinationAddress} {session.InternalDestinationPort}] {session.Protocol} {session.State}");
+            if (verbose)
+            {
+                writer.WriteLine($"    {SessionCommands.ExtendedLine(session, now)}");
+            }
         }
     }
 
-    private static Command Ipfs()
-    {
-        var write = new Option<bool>("-W") { Description = "Write every session to the file." };
-        var read = new Option<bool>("-R") { Description = "Read the sessions in the file back into the table." };
-        var file = new Option<string>("-f")
-        {
-            HelpName = "FILE",
-            Description = $"The state file (default {DefaultStateFile}).",
-            DefaultValueFactory = _ => DefaultStateFile,
-        };
-        var invocation = new ControlInvocation();
-        Command command = invocation.AddTo(new Command("ipfs", $"ipfs(8): save (-W) or restore (-R) the NAT sessions; the file defaults to {DefaultStateFile}.") { write, read, file });
-        invocation.SetAction(command, (parseResult, client, token) =>
-        {
-            bool saving = parseResult.GetValue(write);
-            if (saving == parseResult.GetValue(read))
-            {
-                throw new InputException("ipfs needs exactly one of -W (save) and -R (restore).");
-            }
-            string path = parseResult.GetValue(file)!;
-            return saving ? ControlCommands.SaveAsync(client, path, token) : ControlCommands.RestoreAsync(client, path, token);
-        });
-        return command;
-    }
+    private static string Plural(long count, string noun) => $"{count.ToString(CultureInfo.InvariantCulture)} {noun}{(count == 1 ? "" : "s")}";
 
     private static string Counted(int count, string one, string many) => $"{count} {(count == 1 ? one : many)}";
 }

@@ -29,10 +29,23 @@ internal static class NetNatCommands
         public Option<int?> TcpTransientTimeout { get; } = new("--tcp-transient-timeout") { Description = "TcpTransientConnectionTimeout in seconds (default 240)." };
         public Option<int?> UdpIdleTimeout { get; } = new("--udp-idle-timeout") { Description = "UdpIdleSessionTimeout in seconds (default 300, at least 120)." };
         public Option<int?> IcmpQueryTimeout { get; } = new("--icmp-query-timeout") { Description = "IcmpQueryTimeout in seconds (default 60)." };
-        public Option<FilteringBehavior?> TcpFiltering { get; } = new("--tcp-filtering") { Description = "TcpFilteringBehavior: EndpointIndependent, AddressDependent or AddressAndPortDependent." };
-        public Option<FilteringBehavior?> UdpFiltering { get; } = new("--udp-filtering") { Description = "UdpFilteringBehavior: EndpointIndependent, AddressDependent or AddressAndPortDependent." };
-        public Option<bool?> UdpInboundRefresh { get; } = new("--udp-inbound-refresh") { Description = "UdpInboundRefresh: true or false." };
-        public Option<MappingBehavior?> Mapping { get; } = new("--mapping-behavior") { Description = "NatGate's addition: EndpointIndependent, AddressDependent or AddressAndPortDependent." };
+        public Option<string> TcpFiltering { get; } = new("--tcp-filtering")
+        {
+            HelpName = "VALUE",
+            Description = "TcpFilteringBehavior: EndpointIndependentFiltering, AddressDependentFiltering or AddressAndPortDependentFiltering (the word Filtering may be left off).",
+        };
+        public Option<string> UdpFiltering { get; } = new("--udp-filtering")
+        {
+            HelpName = "VALUE",
+            Description = "UdpFilteringBehavior: EndpointIndependentFiltering, AddressDependentFiltering or AddressAndPortDependentFiltering (the word Filtering may be left off).",
+        };
+        public Option<string> UdpInboundRefresh { get; } = new("--udp-inbound-refresh") { HelpName = "true|false", Description = "UdpInboundRefresh: true or false ($true, $false)." };
+        public Option<string> Mapping { get; } = new("--mapping-behavior") { HelpName = "VALUE", Description = "NatGate's addition: EndpointIndependent, AddressDependent or AddressAndPortDependent." };
+        public Option<string> PreservePortParity { get; } = new("--preserve-port-parity")
+        {
+            HelpName = "true|false",
+            Description = "NatGate's addition: true gives a new mapping an external port of the inside port's parity when one is free (RFC 4787 REQ-4); default false.",
+        };
 
         public Command AddTo(Command command)
         {
@@ -48,6 +61,7 @@ internal static class NetNatCommands
             command.Options.Add(UdpFiltering);
             command.Options.Add(UdpInboundRefresh);
             command.Options.Add(Mapping);
+            command.Options.Add(PreservePortParity);
             return command;
         }
 
@@ -65,11 +79,31 @@ internal static class NetNatCommands
                 TcpTransientConnectionTimeout = parseResult.GetValue(TcpTransientTimeout),
                 UdpIdleSessionTimeout = parseResult.GetValue(UdpIdleTimeout),
                 IcmpQueryTimeout = parseResult.GetValue(IcmpQueryTimeout),
-                TcpFilteringBehavior = (NatFilteringBehavior?)parseResult.GetValue(TcpFiltering),
-                UdpFilteringBehavior = (NatFilteringBehavior?)parseResult.GetValue(UdpFiltering),
-                UdpInboundRefresh = parseResult.GetValue(UdpInboundRefresh),
-                MappingBehavior = (NatMappingBehavior?)parseResult.GetValue(Mapping),
+                TcpFilteringBehavior = (NatFilteringBehavior?)Value(parseResult, TcpFiltering, NetNatValues.Filtering),
+                UdpFilteringBehavior = (NatFilteringBehavior?)Value(parseResult, UdpFiltering, NetNatValues.Filtering),
+                UdpInboundRefresh = Value(parseResult, UdpInboundRefresh, NetNatValues.Switch),
+                MappingBehavior = (NatMappingBehavior?)Value(parseResult, Mapping, NetNatValues.Mapping),
+                PreservePortParity = Value(parseResult, PreservePortParity, NetNatValues.Switch),
             };
+        }
+
+        /// <summary>
+        /// A NetNat parameter's value as the option gave it, read through the table the TOML
+        /// configuration reads (<see cref="NetNatValues"/>), so both accept the same words; null
+        /// when not given. Read here, not by the parser, so a wrong word is bad input (exit 2)
+        /// with the words there are, and "$true" stays one value.
+        /// </summary>
+        private static T? Value<T>(ParseResult parseResult, Option<string> option, IReadOnlyList<(string Name, T Value)> choices)
+            where T : struct
+        {
+            string? text = parseResult.GetValue(option);
+            if (text is null)
+            {
+                return null;
+            }
+            return NetNatValues.TryRead(choices, text, out T value)
+                ? value
+                : throw new InputException($"{option.Name} '{text}' is not one of {NetNatValues.Names(choices)}.");
         }
     }
 
@@ -135,7 +169,7 @@ internal static class NetNatCommands
                     console.WriteLine("No NAT instances.");
                     return;
                 }
-                var table = Table("Name", "Internal prefix", "External", "Timeouts (s) TCP est/trans, UDP, ICMP", "Filtering TCP/UDP", "Mapping", "UDP inbound refresh");
+                var table = Table("Name", "Internal prefix", "External", "Timeouts (s) TCP est/trans, UDP, ICMP", "Filtering TCP/UDP", "Mapping", "UDP inbound refresh", "Port parity");
                 foreach (NatInstanceView instance in instances)
                 {
                     string externals = instance.ExternalAddresses is { Count: > 0 } addresses
@@ -148,7 +182,8 @@ internal static class NetNatCommands
                         string.Create(CultureInfo.InvariantCulture, $"{instance.TcpEstablishedConnectionTimeout}/{instance.TcpTransientConnectionTimeout}, {instance.UdpIdleSessionTimeout}, {instance.IcmpQueryTimeout}"),
                         $"{instance.TcpFilteringBehavior}/{instance.UdpFilteringBehavior}",
                         $"{instance.MappingBehavior}",
-                        instance.UdpInboundRefresh == true ? "yes" : "no");
+                        instance.UdpInboundRefresh == true ? "yes" : "no",
+                        instance.PreservePortParity == true ? "kept" : "not kept");
                 }
                 console.Write(table);
             });

@@ -58,7 +58,7 @@ public static class GatewayConfigurationFile
     [
         "Name", "InternalIPInterfaceAddressPrefix", "ExternalIPInterfaceAddressPrefix", "ExternalAddress",
         "TcpEstablishedConnectionTimeout", "TcpTransientConnectionTimeout", "UdpIdleSessionTimeout", "IcmpQueryTimeout",
-        "TcpFilteringBehavior", "UdpFilteringBehavior", "UdpInboundRefresh", "MappingBehavior",
+        "TcpFilteringBehavior", "UdpFilteringBehavior", "UdpInboundRefresh", "MappingBehavior", "PreservePortParity",
     ];
     private static readonly HashSet<string> ExternalAddressKeys = ["IPAddress", "PortStart", "PortEnd"];
     private static readonly HashSet<string> StaticMappingKeys =
@@ -148,9 +148,8 @@ public static class GatewayConfigurationFile
                 TcpFilteringBehavior = reader.Filtering(table, "TcpFilteringBehavior", defaults.TcpFiltering),
                 UdpFilteringBehavior = reader.Filtering(table, "UdpFilteringBehavior", defaults.UdpFiltering),
                 UdpInboundRefresh = reader.Boolean(table, "UdpInboundRefresh") ?? false,
-                MappingBehavior = reader.Choice(table, "MappingBehavior", MappingBehavior.EndpointIndependent,
-                    ("EndpointIndependent", MappingBehavior.EndpointIndependent), ("AddressDependent", MappingBehavior.AddressDependent),
-                    ("AddressAndPortDependent", MappingBehavior.AddressAndPortDependent)),
+                MappingBehavior = reader.Choice(table, "MappingBehavior", MappingBehavior.EndpointIndependent, [.. NetNatValues.Mapping]),
+                PreservePortParity = reader.Boolean(table, "PreservePortParity") ?? false,
             });
         }
 
@@ -444,10 +443,7 @@ public static class GatewayConfigurationFile
         }
 
         public FilteringBehavior Filtering(TomlTable table, string key, FilteringBehavior fallback)
-            => Choice(table, key, fallback,
-                ("EndpointIndependentFiltering", FilteringBehavior.EndpointIndependent), ("EndpointIndependent", FilteringBehavior.EndpointIndependent),
-                ("AddressDependentFiltering", FilteringBehavior.AddressDependent), ("AddressDependent", FilteringBehavior.AddressDependent),
-                ("AddressAndPortDependentFiltering", FilteringBehavior.AddressAndPortDependent), ("AddressAndPortDependent", FilteringBehavior.AddressAndPortDependent));
+            => Choice(table, key, fallback, [.. NetNatValues.Filtering]);
 
         public T Choice<T>(TomlTable table, string key, T fallback, params (string Name, T Value)[] choices)
         {

@@ -38,13 +38,15 @@ internal sealed class ControlLab : IAsyncDisposable
 
     public ControlClient Client { get; }
 
-    public static async Task<ControlLab> StartAsync()
+    /// <param name="stateDirectory">Another directory saves may write to (as --state-directory), besides the control directory.</param>
+    public static async Task<ControlLab> StartAsync(string? stateDirectory = null)
     {
         // Unix socket paths are limited to 108 bytes: keep the directory short.
         string directory = Path.Combine(Path.GetTempPath(), "ngc-" + Guid.NewGuid().ToString("N")[..10]);
         var engine = new NatEngine(new NatEngineOptions { RandomSeed = 42 }, Start);
         var controller = new GatewayController(engine, new FixedClock(new DateTimeOffset(Start, TimeSpan.Zero)));
-        ControlServer server = await ControlServer.StartAsync(controller, directory, null, TestContext.Current.CancellationToken, new StateFilePolicy([directory]));
+        ControlServer server = await ControlServer.StartAsync(controller, directory, null, TestContext.Current.CancellationToken,
+            new StateFilePolicy(stateDirectory is null ? [directory] : [directory, stateDirectory]));
         return new ControlLab(directory, controller, server);
     }
 
