@@ -214,11 +214,20 @@ public sealed class GatewayController
     public NatPolicy? IpnatPolicy { get; set; }
 
     /// <summary>The rules of an ipnat load, replacement or removal, each under <see cref="IpnatPolicy"/>, then resolved.</summary>
-    /// <remarks>A rule's own "parity" (NatGate's ipnat option, RFC 4787 REQ-4) survives the daemon's policy, which has no word for it.</remarks>
     private List<NatRule> IpnatRules(IEnumerable<NatRule> rules)
-        => Resolved(IpnatPolicy is { } policy
-            ? rules.Select(rule => rule with { Policy = policy with { PreservePortParity = policy.PreservePortParity || rule.Policy.PreservePortParity } })
-            : rules);
+        => Resolved(IpnatPolicy is { } policy ? rules.Select(rule => UnderPolicy(rule, policy)) : rules);
+
+    /// <summary>
+    /// An ipnat rule under the daemon's policy (its --mapping, --filtering and timeout flags),
+    /// keeping what the rule itself says: "parity" (NatGate's ipnat option, RFC 4787 REQ-4), for
+    /// which the flags have no word. At start (--rules) and on every load alike.
+    /// </summary>
+    public static NatRule UnderPolicy(NatRule rule, NatPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(rule);
+        ArgumentNullException.ThrowIfNull(policy);
+        return rule with { Policy = policy with { PreservePortParity = policy.PreservePortParity || rule.Policy.PreservePortParity } };
+    }
 
     /// <summary>ipnat -f: the rules are added, each under <see cref="IpnatPolicy"/>.</summary>
     public IReadOnlyList<int> LoadRules(IReadOnlyList<NatRule> rules)

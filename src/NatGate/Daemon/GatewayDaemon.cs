@@ -177,7 +177,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
         if (options.RulesFile is not null)
         {
             IpnatRules parsed = IpnatParser.ParseFile(options.RulesFile);
-            rules.AddRange(parsed.Rules.Select(rule => rule with { Policy = policy }));
+            rules.AddRange(parsed.Rules.Select(rule => GatewayController.UnderPolicy(rule, policy)));
         }
         if (model.Instances.Count == 0 && rules.Count == 0)
         {

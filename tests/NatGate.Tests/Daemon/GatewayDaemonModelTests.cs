@@ -53,6 +53,22 @@ public sealed class GatewayDaemonModelTests : IDisposable
     }
 
     [Fact]
+    public void A_rules_parity_survives_the_flags_at_start_and_on_a_later_load()
+    {
+        // Issue 14: the flags' policy replaced the rule's whole policy at start, so "parity" was lost.
+        File.WriteAllText(rulesFile, "map wan0 10.77.0.0/24 -> 198.51.100.10/32 portmap tcp/udp 1:65535 parity\nmap wan0 10.78.0.0/24 -> 198.51.100.11/32\n");
+        var options = new GatewayRunOptions { RulesFile = rulesFile, Mapping = MappingBehavior.AddressDependent };
+        IReadOnlyList<NatRule> rules = GatewayDaemon.LoadModel(options).Rules;
+        Assert.Equal((true, MappingBehavior.AddressDependent), (rules[0].Policy.PreservePortParity, rules[0].Policy.Mapping));
+        Assert.False(rules[1].Policy.PreservePortParity);
+
+        GatewayController controller = GatewayDaemon.NewController(new NatEngine(new NatEngineOptions(), 0), options, TimeProvider.System);
+        controller.LoadRules(IpnatParser.Parse("map wan0 10.79.0.0/24 -> 198.51.100.12/32 parity\n", "later.conf").Rules);
+        RuleInfo loaded = Assert.Single(controller.Rules());
+        Assert.Equal((true, MappingBehavior.AddressDependent), (loaded.Rule.Policy.PreservePortParity, loaded.Rule.Policy.Mapping));
+    }
+
+    [Fact]
     public void Without_flags_the_rules_of_the_rules_file_keep_the_defaults()
     {
         IReadOnlyList<NatRule> rules = GatewayDaemon.LoadModel(new GatewayRunOptions { RulesFile = rulesFile }).Rules;
