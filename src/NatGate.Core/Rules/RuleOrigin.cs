@@ -58,6 +58,15 @@ public abstract record RuleOrigin
         public override string? NetNatInstanceName => InstanceName;
     }
 
+    /// <summary>
+    /// A port mapping an inside host asked for with PCP or NAT-PMP (RFC 6887, RFC 6886): a
+    /// redirect that lives as long as the mapping's lifetime (<see cref="PortMappings.PortMappingTable"/>).
+    /// </summary>
+    public sealed record PortMappingRequest(string Protocol, IpAddress InternalAddress, ushort InternalPort, string RequestedWith) : RuleOrigin
+    {
+        public override string Text => string.Create(CultureInfo.InvariantCulture, $"{RequestedWith} {InternalAddress}:{InternalPort}/{Protocol}");
+    }
+
     /// <summary>The map rule of <c>--inside P --external E</c>; <paramref name="External"/> as given (an address or an interface's name).</summary>
     public sealed record CommandLine(IpPrefix Inside, string External) : RuleOrigin
     {

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using NatGate.Core.Control;
+using NatGate.Core.PortMappings;
 using NatGate.Core.Rules;
 
 namespace NatGate.Core.State;
@@ -17,14 +18,17 @@ namespace NatGate.Core.State;
 /// are of two families (the IPv6 one inside, the IPv4 one outside). A file is written in the
 /// oldest version that holds its sessions (1 without IPv6, 2 without NAT64), so an older NatGate
 /// still reads it, and refuses a newer one with a message that names both versions; every older
-/// version loads as it always did.
+/// version loads as it always did. Version 4 adds the port mappings inside hosts asked for (PCP,
+/// NAT-PMP) to the header: "portMappings" (each its redirect rule, nonce, end and protocol) and
+/// "portMappingEpoch" (when the server's epoch began, RFC 6887 8.5); a file without mappings is
+/// written as before.
 /// </summary>
 public static class SessionStateFile
 {
     public const string FormatName = "natgate-sessions";
 
     /// <summary>The newest version this NatGate reads and writes.</summary>
-    public const int CurrentVersion = 3;
+    public const int CurrentVersion = 4;
 
     /// <summary>The first version whose flows may be IPv6.</summary>
     public const int Ipv6Version = 2;
@@ -35,6 +39,9 @@ public static class SessionStateFile
     /// rest; from version 3 on it refuses the whole file as newer than it understands, instead.
     /// </summary>
     public const int Nat64Version = 3;
+
+    /// <summary>The first version whose header may hold port mappings (PCP, NAT-PMP).</summary>
+    public const int PortMappingVersion = 4;
 
     /// <summary>Longer lines mean the file is not ours; it also bounds what a foreign file can make us buffer.</summary>
     private const int MaximumLineLength = 1 << 20;
@@ -53,6 +60,10 @@ public static class SessionStateFile
     /// </summary>
     /// <exception cref="StateFileException">The file could not be written; the message says why.</exception>
     public static void Save(string path, IReadOnlyList<SessionRecord> sessions, DateTimeOffset savedAt)
+        => Save(path, sessions, savedAt, [], -1);
+
+    /// <summary>As <see cref="Save(string, IReadOnlyList{SessionRecord}, DateTimeOffset)"/>, with the port mappings and their epoch's start.</summary>
+    public static void Save(string path, IReadOnlyList<SessionRecord> sessions, DateTimeOffset savedAt, IReadOnlyList<PortMapping> portMappings, long portMappingEpochTicks)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(sessions);
@@ -69,7 +80,7 @@ public static class SessionStateFile
         {
             using (var file = new FileStream(temporary, fileOptions))
             {
-                Save(file, sessions, savedAt);
+                Save(file, sessions, savedAt, portMappings, portMappingEpochTicks);
                 file.Flush(flushToDisk: true);
             }
             File.Move(temporary, target, overwrite: true);
@@ -88,9 +99,14 @@ public static class SessionStateFile
 
     /// <summary>Writes the file's bytes to <paramref name="stream"/>; the caller makes it durable.</summary>
     public static void Save(Stream stream, IReadOnlyList<SessionRecord> sessions, DateTimeOffset savedAt)
+        => Save(stream, sessions, savedAt, [], -1);
+
+    /// <summary>Writes the file's bytes, port mappings included (version 4 when there are any).</summary>
+    public static void Save(Stream stream, IReadOnlyList<SessionRecord> sessions, DateTimeOffset savedAt, IReadOnlyList<PortMapping> portMappings, long portMappingEpochTicks)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(sessions);
+        ArgumentNullException.ThrowIfNull(portMappings);
         int count = sessions.Count;
         var rules = new RuleTable();
         bool anyIpv6 = false;
@@ -110,7 +126,7 @@ public static class SessionStateFile
         writer.WriteStartObject();
         writer.WriteString("format", FormatName);
         // Only IPv6 sessions need version 2, and only NAT64 ones version 3: without them an older NatGate can still read the file.
-        writer.WriteNumber("version", anyNat64 ? Nat64Version : anyIpv6 ? Ipv6Version : 1);
+        writer.WriteNumber("version", portMappings.Count > 0 ? PortMappingVersion : anyNat64 ? Nat64Version : anyIpv6 ? Ipv6Version : 1);
         writer.WriteString("savedAt", savedAt);
         writer.WriteNumber("count", count);
         writer.WriteStartArray("rules");
@@ -119,6 +135,16 @@ public static class SessionStateFile
             JsonSerializer.Serialize(writer, rule, StateFileJson.Options);
         }
         writer.WriteEndArray();
+        if (portMappings.Count > 0)
+        {
+            writer.WriteNumber("portMappingEpoch", portMappingEpochTicks);
+            writer.WriteStartArray("portMappings");
+            foreach (PortMapping mapping in portMappings)
+            {
+                JsonSerializer.Serialize(writer, mapping, StateFileJson.Options);
+            }
+            writer.WriteEndArray();
+        }
         writer.WriteEndObject();
         if (writer.BytesPending + writer.BytesCommitted > MaximumHeaderLength)
         {
@@ -262,7 +288,7 @@ public static class SessionStateFile
             throw new StateFileException(
                 $"{name} is inconsistent: its header promises {header.Count} sessions but it holds {found}. Nothing was loaded; restore from another copy of the file.");
         }
-        return new SavedSessions(header.SavedAt, sessions);
+        return new SavedSessions(header.SavedAt, sessions) { PortMappings = header.PortMappings, PortMappingEpochTicks = header.PortMappingEpochTicks };
     }
 
     /// <summary>Parses one session line; returns "line N: problem", or null when it was added.</summary>
@@ -366,6 +392,11 @@ public static class SessionStateFile
         /// <summary>Why an otherwise-ours header cannot be used, or null.</summary>
         public string? Problem { get; private init; }
 
+        /// <summary>Version 4's port mappings; empty before.</summary>
+        public IReadOnlyList<PortMapping> PortMappings { get; private init; } = [];
+
+        public long PortMappingEpochTicks { get; private init; } = -1;
+
         public static Header Parse(ReadOnlySpan<byte> line)
         {
             try
@@ -393,9 +424,11 @@ public static class SessionStateFile
                     : count < 0 ? "\"count\" is missing or not a whole number"
                     : null;
                 RuleTable? rules = null;
+                List<PortMapping> portMappings = [];
+                long epoch = -1;
                 if (problem is null && version <= CurrentVersion)
                 {
-                    problem = ReadRules(root, out rules);
+                    problem = ReadRules(root, out rules) ?? ReadPortMappings(root, version, portMappings, out epoch);
                 }
                 return new Header
                 {
@@ -406,12 +439,59 @@ public static class SessionStateFile
                     Count = count,
                     Rules = problem is null ? rules : null,
                     Problem = problem,
+                    PortMappings = portMappings,
+                    PortMappingEpochTicks = epoch,
                 };
             }
             catch (JsonException)
             {
                 return new Header();
             }
+        }
+
+        /// <summary>Reads version 4's "portMappings" and "portMappingEpoch" when present, strictly; returns the first problem, or null.</summary>
+        private static string? ReadPortMappings(JsonElement root, long version, List<PortMapping> into, out long epoch)
+        {
+            epoch = -1;
+            if (!root.TryGetProperty("portMappings", out JsonElement array))
+            {
+                return null;
+            }
+            if (version < PortMappingVersion)
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"\"portMappings\" in a version {version} file (port mappings came with version {PortMappingVersion})");
+            }
+            if (array.ValueKind != JsonValueKind.Array)
+            {
+                return "\"portMappings\" is not an array";
+            }
+            if (!root.TryGetProperty("portMappingEpoch", out JsonElement epochElement) || epochElement.ValueKind != JsonValueKind.Number || !epochElement.TryGetInt64(out epoch))
+            {
+                return "\"portMappingEpoch\" is missing or not a whole number";
+            }
+            foreach (JsonElement element in array.EnumerateArray())
+            {
+                string at = string.Create(CultureInfo.InvariantCulture, $"port mapping {into.Count}");
+                try
+                {
+                    PortMapping? mapping = element.Deserialize<PortMapping>(StateFileJson.Options);
+                    string? problem = mapping is null ? "it is null"
+                        : CheckEnumerations(mapping.Rule)
+                            ?? (mapping.Rule is { Kind: NatRuleKind.Redirect, IsIpv6: false, RedirectTargets.Count: 1, Protocols: RuleProtocols.Tcp or RuleProtocols.Udp }
+                                && mapping.Rule.Destination.Length == 32 && mapping.Rule.DestinationPorts.First == mapping.Rule.DestinationPorts.Last
+                                ? null : "its rule is not a redirect of one IPv4 TCP or UDP port to one address");
+                    if (problem is not null)
+                    {
+                        return $"{at}: {problem}";
+                    }
+                    into.Add(mapping!);
+                }
+                catch (JsonException error)
+                {
+                    return $"{at}{Where(error)}: {error.Message}";
+                }
+            }
+            return null;
         }
 
         /// <summary>Reads "rules" strictly, as session lines are read; returns the first problem, or null.</summary>

@@ -182,7 +182,12 @@ public sealed partial class NatEngine
                     throw new NatControlException(NatErrno.EEXIST,
                         $"{Endpoint(session.InsideAddress, session.InsidePort)} already has a mapping to another external port.");
                 }
-                if (protocol is IpProtocol.Tcp or IpProtocol.Udp || protocol == TAddress.IcmpProtocol)
+                if (!session.Attributes.HasFlag(SessionAttributes.InitiatedOutside)
+                    && HeldByPortMapping(protocol, session.InsideAddress, session.InsidePort, session.ExternalAddress, session.ExternalPort))
+                {
+                    // Out through a port mapping's port, which its redirect holds (RFC 6887 11.1).
+                }
+                else if (protocol is IpProtocol.Tcp or IpProtocol.Udp || protocol == TAddress.IcmpProtocol)
                 {
                     if (!ports.TryReserve(session.ExternalAddress, protocol, session.ExternalPort))
                     {

@@ -134,6 +134,11 @@ public sealed partial class NatEngine
                 newSource = existing.ExternalAddress;
                 newSourcePort = existing.ExternalPort;
             }
+            else if (hasPorts && map is not null && TryPortMappingSource(map, key, out newSource, out newSourcePort))
+            {
+                // From a port an inside host mapped (PCP, NAT-PMP): out through that mapping's port.
+                startsMapping = true;
+            }
             else
             {
                 DropReason refusal = map is not null

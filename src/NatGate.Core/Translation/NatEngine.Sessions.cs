@@ -9,13 +9,15 @@ namespace NatGate.Core.Translation;
 public sealed partial class NatEngine
 {
     /// <summary>
-    /// Runs the timers: removes sessions idle past their timeout and forgets stale fragments.
+    /// Runs the timers: removes sessions idle past their timeout, ends port mappings whose lifetime is over and forgets stale fragments.
     /// Call it about once a second. While the table is locked nothing is removed.
     /// Returns the number of sessions expired.
     /// </summary>
     public int ExpireSessions(long nowTicks)
     {
         latestTicks = nowTicks;
+        // Port mappings (PCP, NAT-PMP) end with their lifetime, locked or not: their redirects are rules, not sessions.
+        ExpirePortMappings(nowTicks);
         int expired = sessions.Expire(nowTicks, IsLocked) + (ipv6?.Sessions.Expire(nowTicks, IsLocked) ?? 0)
             + (nat64?.Sessions.Expire(nowTicks, IsLocked) ?? 0);
         // Data connections announced but never opened give their ports back (FtpHelper.ExpectationTimeout).
