@@ -221,6 +221,10 @@ public sealed class ControlClient : IDisposable
     public Task RemoveMappingAsync(string natName, int id, CancellationToken token = default)
         => SendAsync(HttpMethod.Delete, $"v1/nat/mappings/{Uri.EscapeDataString(natName)}/{id.ToString(CultureInfo.InvariantCulture)}", null, ControlJson.Default.RemovedCount, token);
 
+    /// <summary>The port mappings inside hosts asked for with PCP or NAT-PMP (natgate run --pcp).</summary>
+    public Task<IReadOnlyList<PortMappingView>> PortMappingsAsync(CancellationToken token = default)
+        => SendAsync(HttpMethod.Get, "v1/portmappings", null, ControlJson.Default.IReadOnlyListPortMappingView, token);
+
     public async Task<string> HairpinningAsync(CancellationToken token = default)
         => (await SendAsync(HttpMethod.Get, "v1/hairpinning", null, ControlJson.Default.HairpinningView, token).ConfigureAwait(false)).Mode;
 

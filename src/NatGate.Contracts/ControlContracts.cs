@@ -138,6 +138,12 @@ public sealed record StaticMappingView
     public string? RemoteExternalIPAddressPrefix { get; init; }
 }
 
+/// <summary>
+/// A port mapping an inside host asked for with PCP or NAT-PMP (GET /v1/portmappings): its
+/// protocol ("tcp", "udp"), both endpoints, the seconds left of its lifetime and who asked ("pcp", "nat-pmp").
+/// </summary>
+public sealed record PortMappingView(string Protocol, string InternalAddress, ushort InternalPort, string ExternalAddress, ushort ExternalPort, uint SecondsLeft, string RequestedWith);
+
 /// <summary>Set-NetNatGlobal -InterRoutingDomainHairpinningMode: "Enabled" or "Disabled".</summary>
 public sealed record HairpinningView(string Mode);
 
@@ -223,6 +229,7 @@ public sealed record FastPathCheckView(int Expected, int Found, int Missing, int
 [JsonSerializable(typeof(StaticMappingView))]
 [JsonSerializable(typeof(IReadOnlyList<StaticMappingView>))]
 [JsonSerializable(typeof(HairpinningView))]
+[JsonSerializable(typeof(IReadOnlyList<PortMappingView>))]
 [JsonSerializable(typeof(FastPathView))]
 [JsonSerializable(typeof(SessionCount))]
 public sealed partial class ControlJson : JsonSerializerContext;

@@ -225,9 +225,22 @@ internal static class NetNatCommands
         var list = new Command("list", "List the static mappings (Get-NetNatStaticMapping).");
         invocation.SetAction(list, async (_, client, token) =>
         {
+            // The port mappings first, so that --json prints the static mappings' reply, as it always has.
+            IReadOnlyList<PortMappingView> requested = await client.PortMappingsAsync(token).ConfigureAwait(false);
             IReadOnlyList<StaticMappingView> mappings = await client.MappingsAsync(token).ConfigureAwait(false);
             return new ControlReply(console =>
             {
+                if (requested.Count > 0)
+                {
+                    // The mappings inside hosts asked for (PCP, NAT-PMP), which live as long as their lifetime.
+                    var asked = Table("Asked with", "Protocol", "External", "Internal", "Lifetime left (s)");
+                    foreach (PortMappingView mapping in requested)
+                    {
+                        Row(asked, mapping.RequestedWith, mapping.Protocol.ToUpperInvariant(), ControlText.EndpointText(mapping.ExternalAddress, mapping.ExternalPort),
+                            ControlText.EndpointText(mapping.InternalAddress, mapping.InternalPort), mapping.SecondsLeft.ToString(CultureInfo.InvariantCulture));
+                    }
+                    console.Write(asked);
+                }
                 if (mappings.Count == 0)
                 {
                     console.WriteLine("No static mappings.");

@@ -46,6 +46,9 @@ internal static class RunCommand
         var maximumSessions = new Option<int>("--max-sessions") { Description = "Sessions the table holds at most.", DefaultValueFactory = _ => 1 << 20 };
         var maximumSessionsPerHost = new Option<int>("--max-sessions-per-host") { Description = "Sessions one inside host may hold at most (RFC 6888 REQ-4); 0: no limit.", DefaultValueFactory = _ => new Core.Sessions.FlowTableLimits().MaximumSessionsPerHost };
 
+        var pcp = new Option<bool>("--pcp") { Description = "Answer PCP (RFC 6887) and NAT-PMP (RFC 6886) port mapping requests on UDP 5351 of the inside addresses." };
+        var pcpPerHost = new Option<int>("--pcp-mappings-per-host") { Description = "Port mappings (PCP, NAT-PMP) one inside host may hold; 0: no limit.", DefaultValueFactory = _ => Core.PortMappings.PortMappingLimits.DefaultMaximumPerHost };
+
         var logLevel = new Option<string?>("--log-level") { Description = "The least level logged: Trace, Debug, Information, Warning, Error, Critical or None (default Information; also Logging__LogLevel__Default)." };
         var logFormat = new Option<string?>("--log-format") { Description = "auto (systemd's priorities under journald, otherwise lines with timestamps), systemd, simple or json." };
 
@@ -53,7 +56,7 @@ internal static class RunCommand
         {
             inside, external, rules, config, tun, insideInterface, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
             control, state, stateDirectory, checkpoint, metrics, noPlumbing, logSessions, maximumSessions, maximumSessionsPerHost, noOffload, queues, busyPoll,
-            fastPath, logLevel, logFormat,
+            fastPath, logLevel, logFormat, pcp, pcpPerHost,
         };
         command.SetAction(async (parseResult, cancellation) =>
         {
@@ -93,6 +96,8 @@ internal static class RunCommand
                     Queues = AtLeast(file.Pick(queues, settings => settings.Queues), 1, "--queues"),
                     BusyPoll = TimeSpan.FromMicroseconds(AtLeast(file.Pick(busyPoll, settings => settings.BusyPoll), 0, "--busy-poll")),
                     FastPath = ParseFastPath(file.Pick(fastPath, settings => settings.FastPath)!),
+                    PortMapping = file.Given(pcp) ? parseResult.GetValue(pcp) : configuration?.Daemon.Pcp is true,
+                    PortMappingsPerHost = AtLeast(file.Pick(pcpPerHost, settings => settings.PcpMappingsPerHost), 0, "--pcp-mappings-per-host"),
                     LogLevel = GatewayLogging.ParseLevel(parseResult.GetValue(logLevel)),
                     LogLevelInFile = GatewayLogging.ParseLevel(configuration?.Daemon.LogLevel),
                     LogFormat = GatewayLogging.ParseFormat(file.PickOptional(logFormat, settings => settings.LogFormat)),

@@ -34,6 +34,8 @@ public sealed record DaemonSettings
     public int? MaximumSessions { get; init; }
     public int? MaximumSessionsPerHost { get; init; }
     public bool? Plumbing { get; init; }
+    public bool? Pcp { get; init; }
+    public int? PcpMappingsPerHost { get; init; }
 
     /// <summary>Where each key stands in the file ("natgate.toml:12:1"), for errors found after parsing, such as a bad --external text.</summary>
     public IReadOnlyDictionary<string, string> Locations { get; init; } = new Dictionary<string, string>();

@@ -52,7 +52,7 @@ public static class GatewayConfigurationFile
         "UdpTimeout", "TcpEstablishedTimeout", "TcpTransitoryTimeout", "IcmpTimeout",
         "ControlDirectory", "StateFile", "StateDirectory", "Checkpoint", "Metrics",
         "LogLevel", "LogFormat", "LogSessions", "Queues", "BusyPoll", "Offload", "FastPath",
-        "MaximumSessions", "MaximumSessionsPerHost", "Plumbing",
+        "MaximumSessions", "MaximumSessionsPerHost", "Plumbing", "Pcp", "PcpMappingsPerHost",
     ];
     private static readonly HashSet<string> NatKeys =
     [
@@ -277,6 +277,8 @@ public static class GatewayConfigurationFile
             MaximumSessions = Number("MaximumSessions", 1),
             MaximumSessionsPerHost = Number("MaximumSessionsPerHost", 0),
             Plumbing = reader.Boolean(table, "Plumbing"),
+            Pcp = reader.Boolean(table, "Pcp"),
+            PcpMappingsPerHost = Number("PcpMappingsPerHost", 0),
             Locations = locations,
         };
     }

@@ -283,6 +283,14 @@ public sealed class ControlServer : IAsyncDisposable
             return Task.CompletedTask;
         });
 
+        app.MapGet("/v1/portmappings", context =>
+        {
+            long now = controller.NowTicks;
+            IReadOnlyList<Core.PortMappings.PortMapping> mappings = controller.Run(engine => engine.PortMappings.List());
+            return Reply(context, [.. mappings.Select(mapping => new PortMappingView(mapping.Protocol == Core.Packets.IpProtocol.Tcp ? "tcp" : "udp",
+                mapping.InternalAddress.ToString(), mapping.InternalPort, mapping.ExternalAddress.ToString(), mapping.ExternalPort, mapping.SecondsLeft(now),
+                mapping.RequestedWith == Core.PortMappings.PortMappingClient.Pcp ? "pcp" : "nat-pmp"))], ControlJson.Default.IReadOnlyListPortMappingView);
+        });
         app.MapGet("/v1/nat/mappings", context => Reply(context, [.. controller.NetNat.StaticMappings.Select(ControlConversions.ToView)], ControlJson.Default.IReadOnlyListStaticMappingView));
         app.MapPost("/v1/nat/mappings", async context =>
         {

@@ -361,7 +361,9 @@ public sealed class GatewayController
             int first = slot;
             slot = Run(engine => engine.ExportSessions(first, SlotsPerSlice, sessions));
         }
-        SessionStateFile.Save(path, sessions, clock.GetUtcNow());
+        // The port mappings (PCP, NAT-PMP) go with them: their redirects are what their sessions name.
+        (IReadOnlyList<Core.PortMappings.PortMapping> mappings, long epoch) = Run(engine => (engine.PortMappings.List(), engine.PortMappings.EpochStartTicks));
+        SessionStateFile.Save(path, sessions, clock.GetUtcNow(), mappings, epoch);
         return sessions.Count;
     }
 
@@ -369,7 +371,14 @@ public sealed class GatewayController
     public RestoreReport RestoreState(string path)
     {
         SavedSessions saved = SessionStateFile.Load(path);
-        return Run(engine => engine.Restore(saved.Sessions, NowTicks));
+        bool mappingsBack = false;
+        RestoreReport report = Run(engine =>
+        {
+            // The port mappings first: their sessions name their redirects.
+            mappingsBack = engine.PortMappings.Restore(engine, saved.PortMappings, saved.PortMappingEpochTicks, NowTicks) > 0;
+            return engine.Restore(saved.Sessions, NowTicks);
+        });
+        return mappingsBack ? Changed(report) : report;
     }
 
     // ------------------------------------------------------------ NetNat objects

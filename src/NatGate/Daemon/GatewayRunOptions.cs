@@ -90,4 +90,10 @@ public sealed record GatewayRunOptions
 
     /// <summary>TUN queues (IFF_MULTI_QUEUE), one worker thread each; the workers share the table under one lock per batch.</summary>
     public int Queues { get; init; } = 1;
+
+    /// <summary>--pcp: answer PCP (RFC 6887) and NAT-PMP (RFC 6886) on UDP 5351 of the inside addresses.</summary>
+    public bool PortMapping { get; init; }
+
+    /// <summary>--pcp-mappings-per-host: port mappings one inside host may hold; 0: no limit.</summary>
+    public int PortMappingsPerHost { get; init; } = Core.PortMappings.PortMappingLimits.DefaultMaximumPerHost;
 }

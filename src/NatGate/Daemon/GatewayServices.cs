@@ -15,6 +15,11 @@ internal static class GatewayServices
         control.FastPath = daemon.FastPathView;
         control.HandOver = daemon.RequestHandOver;
         daemon.AddService(control);
+        if (options.PortMapping)
+        {
+            daemon.AddService(PortMappings.PortMappingService.Start(daemon.Controller,
+                new Core.PortMappings.PortMappingLimits { MaximumPerHost = options.PortMappingsPerHost }, logs, TimeProvider.System));
+        }
         if (options.Metrics is not null)
         {
             daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, daemon.QueueStatistics, daemon.SpoofedPackets, daemon.FastPathFigures, cancellation).ConfigureAwait(false));
