@@ -50,6 +50,9 @@ internal sealed class GatewayLab : IDisposable
     public string Gateway => network.Gateway.Name;
     public string Out => network.Out.Name;
 
+    /// <summary>Runs <paramref name="work"/> on a thread inside inside host 1's namespace: sockets it makes are that host's.</summary>
+    public T InInside1<T>(Func<T> work) => network.In1.Invoke(work);
+
     /// <summary>The far server's namespace (a lab made with a far network only).</summary>
     public string FarHost => network.FarHost?.Name ?? throw new InvalidOperationException("This lab has no far network.");
 
