@@ -334,6 +334,50 @@ public sealed class PortMappingServerTests
     }
 
     [Fact]
+    public void Random_requests_never_throw_and_never_pass_the_limits()
+    {
+        var lab = new Lab();
+        lab.Engine.PortMappings.Limits = new PortMappingLimits { MaximumPerHost = 3 };
+        var random = new Random(6886);
+        byte[] response = new byte[PortMappingServer.MaximumResponseLength];
+        Ipv4Address[] clients = [Lab.InsideA, Lab.InsideB, Lab.Remote];
+        int most = 0;
+        for (int i = 0; i < 20000; i++)
+        {
+            Ipv4Address client = clients[random.Next(clients.Length)];
+            // Well-formed requests with random fields, or random bytes, half each.
+            byte[] request = random.Next(2) == 0
+                ? PcpBytes.Map(client, random.Next(3) switch { 0 => IpProtocol.Tcp, 1 => IpProtocol.Udp, _ => (IpProtocol)random.Next(256) },
+                    (ushort)random.Next(4), (uint)random.Next(3) * 100, random.Next(2) == 0 ? PcpBytes.Nonce : PcpBytes.OtherNonce, (ushort)random.Next(1020, 1030))
+                : new byte[random.Next(0, 120)];
+            if (request.Length > 0 && request[0] == 0 && random.Next(2) == 0)
+            {
+                random.NextBytes(request);
+                request[0] = (byte)random.Next(3);
+            }
+            PortMappingReply reply = PortMappingServer.Answer(lab.Engine, request, client, response, lab.Now);
+            Assert.InRange(reply.Length, 0, PortMappingServer.MaximumResponseLength);
+            if (client == Lab.Remote)
+            {
+                Assert.Equal(0, reply.Length);
+            }
+            most = Math.Max(most, lab.Engine.PortMappings.Count);
+            if (i % 1000 == 0)
+            {
+                lab.Advance(TimeSpan.FromSeconds(150));
+                lab.Engine.ExpireSessions(lab.Now);
+            }
+        }
+        Assert.Equal(6, most); // both hosts reached their limit at some time
+        Assert.InRange(lab.Engine.PortMappings.MappingsOf(Lab.InsideA), 0, 3);
+        Assert.InRange(lab.Engine.PortMappings.MappingsOf(Lab.InsideB), 0, 3);
+        Assert.Equal(0, lab.Engine.PortMappings.MappingsOf(Lab.Remote));
+        // Every mapping held has its redirect, and no redirect is left without its mapping.
+        int redirects = lab.Engine.ListRules().Count(rule => rule.Active && rule.Rule.Kind == Core.Rules.NatRuleKind.Redirect);
+        Assert.Equal(lab.Engine.PortMappings.Count, redirects);
+    }
+
+    [Fact]
     public void Mappings_the_rules_lost_end_at_the_next_timer_and_the_epoch_starts_again()
     {
         var lab = new Lab();
