@@ -74,6 +74,30 @@ public sealed partial class PortMappingTests
     }
 
     [Fact]
+    public void A_mapping_outlives_a_restart_with_the_state_file()
+    {
+        Host.RequireRootAndTools("ip", "natpmpc", "curl", "python3");
+        using var lab = new GatewayLab();
+        string state = Path.Combine(lab.WorkDirectory, "sessions.state");
+        BackgroundProcess daemon = StartWithPcp(lab, "--state", state);
+        _ = lab.ServePage(lab.In2, GatewayLab.Inside2, 8080, "inside, mapped before the restart\n");
+        Assert.Matches(MappedPort(), GatewayLab.ExecChecked(lab.In2, "natpmpc", "-g", GatewayLab.GatewayInside, "-a", "8080", "8080", "tcp", "3600"));
+        int epochBefore = Epoch(GatewayLab.ExecChecked(lab.In2, "natpmpc", "-g", GatewayLab.GatewayInside));
+        var sinceThen = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(0, daemon.Stop(Short));
+        Assert.Contains("\"version\":4", File.ReadLines(state).First(), StringComparison.Ordinal);
+
+        BackgroundProcess again = StartWithPcp(lab, "--state", state);
+        Assert.Contains($"{GatewayLab.Inside2}:8080", lab.Cli("mapping", "list"), StringComparison.Ordinal);
+        Assert.Equal("inside, mapped before the restart\n", GatewayLab.ExecChecked(lab.Out, "curl", "-sS", "-m", "10", $"http://{GatewayLab.External}:8080/"));
+        // The epoch went on counting through the restart (RFC 6887 8.5: the state was kept); a new
+        // epoch would have started at the second start, seconds after the first reading.
+        int epochAfter = Epoch(GatewayLab.ExecChecked(lab.In2, "natpmpc", "-g", GatewayLab.GatewayInside));
+        Assert.True(epochAfter >= epochBefore + (int)sinceThen.Elapsed.TotalSeconds - 1, $"epoch {epochBefore}, then {epochAfter} {sinceThen.Elapsed.TotalSeconds:F1} s later");
+        Assert.Equal(0, again.Stop(Short));
+    }
+
+    [Fact]
     public void A_pcp_client_maps_with_map_learns_a_flow_with_peer_and_is_refused_third_party()
     {
         Host.RequireRootAndTools("ip", "python3");
@@ -200,4 +224,14 @@ public sealed partial class PortMappingTests
 
     [GeneratedRegex(@"Mapped public port (?<port>\d+) protocol (?<protocol>TCP|UDP) to local port \d+")]
     private static partial Regex MappedPort();
+
+    [GeneratedRegex(@"epoch = (\d+)")]
+    private static partial Regex EpochLine();
+
+    private static int Epoch(string natpmpcOutput)
+    {
+        Match epoch = EpochLine().Match(natpmpcOutput);
+        Assert.True(epoch.Success, natpmpcOutput);
+        return int.Parse(epoch.Groups[1].Value, CultureInfo.InvariantCulture);
+    }
 }
