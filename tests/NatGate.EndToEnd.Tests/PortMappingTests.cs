@@ -57,6 +57,7 @@ public sealed partial class PortMappingTests
         (int refusedExit, string refusedOutput, _) = GatewayLab.Exec(lab.In2, Short, "natpmpc", "-g", GatewayLab.GatewayInside, "-a", "9002", "9002", "udp", "3600");
         Assert.NotEqual(0, refusedExit);
         Assert.DoesNotMatch(MappedPort(), refusedOutput);
+        Assert.Contains("returned -53 (FAILED)", refusedOutput, StringComparison.Ordinal); // libnatpmp's NATPMP_ERR_OUTOFRESOURCES: result code 4
         // The other inside host has a quota of its own.
         Assert.Matches(MappedPort(), GatewayLab.ExecChecked(lab.In1, "natpmpc", "-g", GatewayLab.GatewayInside, "-a", "9002", "9002", "udp", "3600"));
 
