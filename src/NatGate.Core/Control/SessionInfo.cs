@@ -69,6 +69,15 @@ public enum SessionEventKind
 {
     Created,
     Deleted,
+
+    /// <summary>A TCP session's state moved on (conntrack -E's [UPDATE]).</summary>
+    Updated,
+
+    /// <summary>A map-block rule's inside host got its block of external ports (its first session began; RFC 7422).</summary>
+    PortBlockAllocated,
+
+    /// <summary>A map-block rule's inside host's last session ended: its block is free again.</summary>
+    PortBlockReleased,
 }
 
 /// <summary>Why a session ended.</summary>
@@ -82,6 +91,12 @@ public enum SessionEndReason
 
     /// <summary>Its external address left the host (a DHCP renewal, a PPPoE reconnect).</summary>
     AddressGone,
+
+    /// <summary>
+    /// The daemon stopped while the session was alive: its end as far as the session log knows
+    /// (a restart with --state brings it back, logged as created again).
+    /// </summary>
+    Stopped,
 }
 
 /// <summary>A session created or deleted, for loggers.</summary>

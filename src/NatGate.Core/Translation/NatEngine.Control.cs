@@ -220,7 +220,7 @@ public sealed partial class NatEngine
                 _ => "The hash bucket for this session is full (probe limit reached).",
             });
         }
-        return view.Sessions.Insert(session, join, startsMapping, Math.Max(nowTicks, view.Sessions.DeadlineOf(session)));
+        return view.Sessions.Insert(session, join, startsMapping, Math.Max(nowTicks, view.Sessions.DeadlineOf(session)), nowTicks);
     }
 
     /// <summary>

@@ -248,7 +248,7 @@ public sealed partial class NatEngine
             ReleaseNat64Allocation(allocatedFrom, protocol, externalPort, key.Source, nowTicks);
             return roomRefusal;
         }
-        index = parts.Sessions.Insert(session, sourceMapping, startsMapping, nowTicks + parts.Sessions.TimeoutOf(session));
+        index = parts.Sessions.Insert(session, sourceMapping, startsMapping, nowTicks + parts.Sessions.TimeoutOf(session), nowTicks);
         slot.Hits++;
         parts.Remember(mapping.Prefix);
         return DropReason.None;
@@ -300,7 +300,7 @@ public sealed partial class NatEngine
         {
             return roomRefusal;
         }
-        index = parts.Sessions.Insert(session, representative, startsMapping: false, nowTicks + parts.Sessions.TimeoutOf(session));
+        index = parts.Sessions.Insert(session, representative, startsMapping: false, nowTicks + parts.Sessions.TimeoutOf(session), nowTicks);
         rule.Hits++;
         return DropReason.None;
     }

@@ -45,6 +45,7 @@ public sealed partial class NatEngine
         {
             parts.Sessions.Observe(new SessionEvents<Ipv6Address>(this, Nat64View(parts), Nat64FirstId));
         }
+        RecordNat64Events(parts);
         return parts;
     }
 

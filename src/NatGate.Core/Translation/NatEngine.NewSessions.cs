@@ -224,7 +224,7 @@ public sealed partial class NatEngine
                 _ => DropReason.Conflict,
             }, map, nowTicks);
         }
-        int index = parts.Sessions.Insert(session, join, startsMapping, nowTicks + parts.Sessions.TimeoutOf(session));
+        int index = parts.Sessions.Insert(session, join, startsMapping, nowTicks + parts.Sessions.TimeoutOf(session), nowTicks);
         rules[session.RuleIndex]!.Hits++;
         return Apply<TFamily, TAddress>(parts, index, forward: true, packet, header, transport, nowTicks, checksumPartial);
     }

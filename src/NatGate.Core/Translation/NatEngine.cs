@@ -56,6 +56,7 @@ public sealed partial class NatEngine
             {
                 ipv6.Sessions.UseOffload(new OffloadTracker<Ipv6Address>(offload, flows, rules, table.Capacity));
             }
+            RecordIpv6Events();
         }
         return ipv6;
     }
@@ -210,13 +211,13 @@ public sealed partial class NatEngine
     private sealed class SessionEvents<TAddress>(NatEngine engine, SessionTableView<TAddress> parts, int firstId) : ISessionObserver<TAddress>
         where TAddress : unmanaged, IFlowAddress<TAddress>
     {
-        public void Created(int index, in Session<TAddress> session)
+        public void Created(int index, in Session<TAddress> session, long nowTicks)
             => engine.sessionChanged?.Invoke(new SessionEvent(SessionEventKind.Created, engine.Describe(parts, index, firstId + index), SessionEndReason.None));
 
-        public void Removed(int index, in Session<TAddress> session, SessionEndReason reason)
+        public void Removed(int index, in Session<TAddress> session, SessionEndReason reason, long nowTicks)
             => engine.sessionChanged?.Invoke(new SessionEvent(SessionEventKind.Deleted, engine.Describe(parts, index, firstId + index), reason));
 
-        public void TcpStateChanged(int index, in Session<TAddress> session, TcpTracking before)
+        public void TcpStateChanged(int index, in Session<TAddress> session, TcpTracking before, long nowTicks)
         {
         }
     }

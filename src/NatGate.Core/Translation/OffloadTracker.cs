@@ -36,7 +36,7 @@ internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTabl
 
     public bool IsOffloaded(int index) => (offloaded[index >> 6] & (1UL << index)) != 0;
 
-    public void Created(int index, in Session<TAddress> session)
+    public void Created(int index, in Session<TAddress> session, long nowTicks)
     {
         if (IsDecided(session))
         {
@@ -44,7 +44,7 @@ internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTabl
         }
     }
 
-    public void TcpStateChanged(int index, in Session<TAddress> session, TcpTracking before)
+    public void TcpStateChanged(int index, in Session<TAddress> session, TcpTracking before, long nowTicks)
     {
         if (!IsOffloaded(index) && IsDecided(session))
         {
@@ -52,7 +52,7 @@ internal sealed class OffloadTracker<TAddress>(ISessionOffload offload, FlowTabl
         }
     }
 
-    public void Removed(int index, in Session<TAddress> session, SessionEndReason reason)
+    public void Removed(int index, in Session<TAddress> session, SessionEndReason reason, long nowTicks)
     {
         if (IsOffloaded(index))
         {

@@ -7,20 +7,20 @@ namespace NatGate.Core.Translation;
 
 /// <summary>
 /// What happens to sessions, for the parts that keep something about them (counts by state,
-/// the engine's public events). Called on the engine's thread, as it happens; an observer must
-/// not insert or remove sessions itself.
+/// the engine's public events, the session log). Called on the engine's thread, as it happens,
+/// with the time it happens at; an observer must not insert or remove sessions itself.
 /// </summary>
 internal interface ISessionObserver<TAddress>
     where TAddress : unmanaged, IFlowAddress<TAddress>
 {
     /// <summary>A session was made (by a packet, a put or a restore); it is in the table.</summary>
-    void Created(int index, in Session<TAddress> session);
+    void Created(int index, in Session<TAddress> session, long nowTicks);
 
     /// <summary>A TCP session's tracked state moved on.</summary>
-    void TcpStateChanged(int index, in Session<TAddress> session, TcpTracking before);
+    void TcpStateChanged(int index, in Session<TAddress> session, TcpTracking before, long nowTicks);
 
     /// <summary>A session is about to go; it is still in the table.</summary>
-    void Removed(int index, in Session<TAddress> session, SessionEndReason reason);
+    void Removed(int index, in Session<TAddress> session, SessionEndReason reason, long nowTicks);
 }
 
 /// <summary>
@@ -64,15 +64,18 @@ internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlot
         tracker.AddExisting();
     }
 
-    /// <summary>Adds an observer besides the census.</summary>
-    public void Observe(ISessionObserver<TAddress> observer) => observers = [.. observers, observer];
+    /// <summary>
+    /// Adds an observer besides the census; with <paramref name="first"/>, ahead of the others, so
+    /// that it sees a removed session while the offload cache still holds its counters.
+    /// </summary>
+    public void Observe(ISessionObserver<TAddress> observer, bool first = false) => observers = first ? [observer, .. observers] : [.. observers, observer];
 
     /// <summary>
     /// Inserts a session whose room was checked (<see cref="FlowTable.CheckRoom"/>), joining the
-    /// mapping of <paramref name="join"/> (-1: none) or starting one; its timer is due at
-    /// <paramref name="deadlineTicks"/>. Returns its index.
+    /// mapping of <paramref name="join"/> (-1: none) or starting one at <paramref name="nowTicks"/>;
+    /// its timer is due at <paramref name="deadlineTicks"/>. Returns its index.
     /// </summary>
-    public int Insert(in Session<TAddress> session, int join, bool startsMapping, long deadlineTicks)
+    public int Insert(in Session<TAddress> session, int join, bool startsMapping, long deadlineTicks, long nowTicks)
     {
         int index = table.Add(session, join, startsMapping);
         rules[session.RuleIndex]!.Sessions++;
@@ -81,7 +84,7 @@ internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlot
         Census.Created(index, table.At(index));
         foreach (ISessionObserver<TAddress> observer in observers)
         {
-            observer.Created(index, table.At(index));
+            observer.Created(index, table.At(index), nowTicks);
         }
         return index;
     }
@@ -95,7 +98,7 @@ internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlot
         Census.Removed(index, table.At(index), reason);
         foreach (ISessionObserver<TAddress> observer in observers)
         {
-            observer.Removed(index, table.At(index), reason);
+            observer.Removed(index, table.At(index), reason, nowTicks);
         }
         int ruleIndex = table.At(index).RuleIndex;
         if (table.Remove(index, out Session<TAddress> endedMapping))
@@ -132,7 +135,7 @@ internal sealed class SessionStore<TAddress>(FlowTable<TAddress> table, RuleSlot
         Census.TcpStateChanged(index, session, before);
         foreach (ISessionObserver<TAddress> observer in observers)
         {
-            observer.TcpStateChanged(index, session, before);
+            observer.TcpStateChanged(index, session, before, nowTicks);
         }
         if (!IsLongLived(session.Tcp) && IsLongLived(before))
         {
