@@ -10,7 +10,7 @@ need=()
 for tool in ip:iproute2 python3:python3 curl:curl ping:iputils-ping tcpdump:tcpdump iperf3:iperf3 traceroute:traceroute turnutils_natdiscovery:coturn nft:nftables \
             podman:podman runc:runc /usr/lib/cni/bridge:containernetworking-plugins /usr/share/doc/busybox-static:busybox-static systemd-analyze:systemd \
             clang:clang llc:llvm /usr/include/bpf:libbpf-dev /usr/share/doc/libbpf1:libbpf1 ethtool:ethtool \
-            /usr/sbin/vsftpd:vsftpd lftp:lftp natpmpc:natpmpc; do
+            /usr/sbin/vsftpd:vsftpd lftp:lftp natpmpc:natpmpc tshark:tshark; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "${tool%%:*}" ] || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

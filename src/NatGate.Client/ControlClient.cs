@@ -131,6 +131,70 @@ public sealed class ControlClient : IDisposable
         return (await SendAsync(HttpMethod.Delete, "v1/sessions" + query.ToQueryString(), null, ControlJson.Default.RemovedCount, token).ConfigureAwait(false)).Removed;
     }
 
+    /// <summary>
+    /// GET /v1/sessions/events: the session events as the daemon sends them, one JSON line each
+    /// (<see cref="SessionEventView"/>, <see cref="ParseSessionEvent"/>), until <paramref name="token"/>
+    /// is cancelled or the daemon stops (conntrack -E). <paramref name="filters"/>: protocol,
+    /// address, port, event (a comma-separated list of kinds).
+    /// </summary>
+    public async IAsyncEnumerable<string> WatchSessionEventsAsync(IEnumerable<KeyValuePair<string, string>>? filters = null,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken token = default)
+    {
+        string query = string.Join('&', (filters ?? []).Where(filter => !string.IsNullOrEmpty(filter.Value))
+            .Select(filter => Uri.EscapeDataString(filter.Key) + "=" + Uri.EscapeDataString(filter.Value)));
+        using var request = new HttpRequestMessage(HttpMethod.Get, query.Length == 0 ? "v1/sessions/events" : "v1/sessions/events?" + query);
+        HttpResponseMessage response;
+        try
+        {
+            // Headers first: the body is a stream that lasts as long as the watch.
+            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token).ConfigureAwait(false);
+        }
+        catch (HttpRequestException error) when (error.InnerException is SocketException or IOException || error.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            throw new DaemonUnreachableException(unreachable, error);
+        }
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                string text = await response.Content.ReadAsStringAsync(token).ConfigureAwait(false);
+                LastReplyJson = text;
+                throw Refusal(response, text);
+            }
+            Stream stream = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            while (await ReadLineAsync(reader, token).ConfigureAwait(false) is string line)
+            {
+                if (line.Length > 0)
+                {
+                    yield return line;
+                }
+            }
+        }
+    }
+
+    /// <summary>A line, or null at the end of the stream (the daemon stopped) or when the watch is cancelled.</summary>
+    private static async Task<string?> ReadLineAsync(StreamReader reader, CancellationToken token)
+    {
+        try
+        {
+            return await reader.ReadLineAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (IOException)
+        {
+            return null; // the daemon went away mid-stream
+        }
+    }
+
+    /// <summary>One line of <see cref="WatchSessionEventsAsync"/> as a view.</summary>
+    public static SessionEventView ParseSessionEvent(string line)
+        => JsonSerializer.Deserialize(line, ControlJson.Default.SessionEventView)
+            ?? throw new ControlProtocolException($"The daemon sent an event line that is not an object: {line}");
+
     /// <summary>ipnat -F: removes every session; returns how many.</summary>
     public async Task<int> FlushSessionsAsync(CancellationToken token = default)
         => (await SendAsync(HttpMethod.Delete, "v1/sessions", null, ControlJson.Default.RemovedCount, token).ConfigureAwait(false)).Removed;

@@ -232,4 +232,5 @@ public sealed record FastPathCheckView(int Expected, int Found, int Missing, int
 [JsonSerializable(typeof(IReadOnlyList<PortMappingView>))]
 [JsonSerializable(typeof(FastPathView))]
 [JsonSerializable(typeof(SessionCount))]
+[JsonSerializable(typeof(SessionEventView))]
 public sealed partial class ControlJson : JsonSerializerContext;

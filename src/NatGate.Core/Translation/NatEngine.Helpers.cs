@@ -90,7 +90,7 @@ public sealed partial class NatEngine
             });
             return true;
         }
-        int index = sessions.Insert(session, join: -1, startsMapping: false, nowTicks + sessions.TimeoutOf(session));
+        int index = sessions.Insert(session, join: -1, startsMapping: false, nowTicks + sessions.TimeoutOf(session), nowTicks);
         ftp.Adopt(index, expected, nowTicks);
         result = Apply<Ipv4Family, Ipv4Address>(ipv4, index, forward: true, ip.Bytes, HeaderOf(ip), ip.Payload, nowTicks, checksumPartial);
         return true;

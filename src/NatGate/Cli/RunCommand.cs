@@ -48,6 +48,11 @@ internal static class RunCommand
 
         var pcp = new Option<bool>("--pcp") { Description = "Answer PCP (RFC 6887) and NAT-PMP (RFC 6886) port mapping requests on UDP 5351 of the inside addresses." };
         var pcpPerHost = new Option<int>("--pcp-mappings-per-host") { Description = "Port mappings (PCP, NAT-PMP) one inside host may hold; 0: no limit.", DefaultValueFactory = _ => Core.PortMappings.PortMappingLimits.DefaultMaximumPerHost };
+        var sessionLog = new Option<string?>("--session-log") { Description = "Log every session's creation and deletion (a map-block rule's port blocks instead) as JSON lines to FILE, rotated by size." };
+        var sessionLogSize = new Option<int>("--session-log-size") { Description = "Rotate the --session-log file when it reaches this many MiB.", DefaultValueFactory = _ => NatGate.SessionLog.SessionLogOptions.DefaultFileMegabytes };
+        var sessionLogFiles = new Option<int>("--session-log-files") { Description = "Session log files kept, the one being written included.", DefaultValueFactory = _ => NatGate.SessionLog.SessionLogOptions.DefaultFilesKept };
+        var sessionSyslog = new Option<string?>("--session-syslog") { Description = "Send the session log to syslog (RFC 5424): unix:/dev/log, or udp:ADDRESS[:PORT] (514 by default)." };
+        var sessionIpfix = new Option<string?>("--session-ipfix") { Description = "Export the session log as IPFIX (RFC 7011 with RFC 8158's NAT events) over UDP to ADDRESS[:PORT] (4739 by default)." };
 
         var logLevel = new Option<string?>("--log-level") { Description = "The least level logged: Trace, Debug, Information, Warning, Error, Critical or None (default Information; also Logging__LogLevel__Default)." };
         var logFormat = new Option<string?>("--log-format") { Description = "auto (systemd's priorities under journald, otherwise lines with timestamps), systemd, simple or json." };
@@ -56,7 +61,7 @@ internal static class RunCommand
         {
             inside, external, rules, config, tun, insideInterface, outside, mapping, filtering, udpTimeout, tcpTimeout, tcpTransitory, icmpTimeout,
             control, state, stateDirectory, checkpoint, metrics, noPlumbing, logSessions, maximumSessions, maximumSessionsPerHost, noOffload, queues, busyPoll,
-            fastPath, logLevel, logFormat, pcp, pcpPerHost,
+            fastPath, logLevel, logFormat, pcp, pcpPerHost, sessionLog, sessionLogSize, sessionLogFiles, sessionSyslog, sessionIpfix,
         };
         command.SetAction(async (parseResult, cancellation) =>
         {
@@ -90,6 +95,14 @@ internal static class RunCommand
                     Metrics = CheckMetrics(file.PickOptional(metrics, settings => settings.Metrics)),
                     NoPlumbing = file.Given(noPlumbing) ? parseResult.GetValue(noPlumbing) : configuration?.Daemon.Plumbing is false,
                     LogSessions = file.Given(logSessions) ? parseResult.GetValue(logSessions) : configuration?.Daemon.LogSessions is true,
+                    SessionLog = new NatGate.SessionLog.SessionLogOptions
+                    {
+                        File = file.Given(sessionLog) ? Path.GetFullPath(parseResult.GetValue(sessionLog)!) : configuration?.Daemon.SessionLog,
+                        FileMaximumBytes = AtLeast(file.Pick(sessionLogSize, settings => settings.SessionLogSize), 1, "--session-log-size") * 1024L * 1024,
+                        FilesKept = AtLeast(file.Pick(sessionLogFiles, settings => settings.SessionLogFiles), 1, "--session-log-files"),
+                    }
+                    .WithSyslog(file.PickOptional(sessionSyslog, settings => settings.SessionSyslog), file.WhereOf(sessionSyslog, "SessionSyslog"))
+                    .WithIpfix(file.PickOptional(sessionIpfix, settings => settings.SessionIpfix), file.WhereOf(sessionIpfix, "SessionIpfix")),
                     MaximumSessions = AtLeast(file.Pick(maximumSessions, settings => settings.MaximumSessions), 1, "--max-sessions"),
                     MaximumSessionsPerHost = AtLeast(file.Pick(maximumSessionsPerHost, settings => settings.MaximumSessionsPerHost), 0, "--max-sessions-per-host"),
                     Offload = file.Given(noOffload) ? !parseResult.GetValue(noOffload) : configuration?.Daemon.Offload ?? true,
@@ -143,6 +156,10 @@ internal static class RunCommand
     private sealed class SettingsSource(ParseResult parse, DaemonSettings settings, string? file)
     {
         public bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
+
+        /// <summary>How an error about the setting starts: "--flag " when given on the command line, else "natgate.toml:3:1: Key: ".</summary>
+        public string WhereOf(Option option, string key)
+            => Given(option) ? $"{option.Name} " : $"{(settings.Where(key) is { Length: > 0 } place ? place : file ?? "")}: {key}: ";
 
         public string Pick(Option<string> option, Func<DaemonSettings, string?> fromFile)
             => Given(option) ? parse.GetValue(option)! : fromFile(settings) ?? parse.GetValue(option)!;

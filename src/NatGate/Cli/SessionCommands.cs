@@ -27,11 +27,16 @@ internal static class SessionCommands
         };
         output.AcceptOnlyFromAmong("table", "extended");
         var invocation = new ControlInvocation();
+        var watch = new SessionWatch();
         Command command = invocation.AddTo(filters.AddTo(new Command("sessions",
-            "List the translation sessions (Get-NetNatSession, conntrack -L); every filter given must hold.") { count, output, Delete(invocation) }));
+            "List the translation sessions (Get-NetNatSession, conntrack -L); every filter given must hold.") { count, output, watch.Watch, watch.Events, Delete(invocation) }));
         invocation.SetAction(command, async (parseResult, client, token) =>
         {
             SessionQuery query = filters.Read(parseResult);
+            if (parseResult.GetValue(watch.Watch))
+            {
+                return await watch.RunAsync(client, parseResult, query, parseResult.GetValue(invocation.Json), token).ConfigureAwait(false);
+            }
             if (parseResult.GetValue(count))
             {
                 int found = await client.CountSessionsAsync(query, token).ConfigureAwait(false);

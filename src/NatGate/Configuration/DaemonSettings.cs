@@ -27,6 +27,13 @@ public sealed record DaemonSettings
     public string? LogLevel { get; init; }
     public string? LogFormat { get; init; }
     public bool? LogSessions { get; init; }
+
+    /// <summary>The session log: a JSON lines file (a full path), its rotation size in MiB and files kept, a syslog target, an IPFIX collector.</summary>
+    public string? SessionLog { get; init; }
+    public int? SessionLogSize { get; init; }
+    public int? SessionLogFiles { get; init; }
+    public string? SessionSyslog { get; init; }
+    public string? SessionIpfix { get; init; }
     public int? Queues { get; init; }
     public int? BusyPoll { get; init; }
     public string? FastPath { get; init; }

@@ -53,6 +53,7 @@ public static class GatewayConfigurationFile
         "ControlDirectory", "StateFile", "StateDirectory", "Checkpoint", "Metrics",
         "LogLevel", "LogFormat", "LogSessions", "Queues", "BusyPoll", "Offload", "FastPath",
         "MaximumSessions", "MaximumSessionsPerHost", "Plumbing", "Pcp", "PcpMappingsPerHost",
+        "SessionLog", "SessionLogSize", "SessionLogFiles", "SessionSyslog", "SessionIpfix",
     ];
     private static readonly HashSet<string> NatKeys =
     [
@@ -279,6 +280,11 @@ public static class GatewayConfigurationFile
             Plumbing = reader.Boolean(table, "Plumbing"),
             Pcp = reader.Boolean(table, "Pcp"),
             PcpMappingsPerHost = Number("PcpMappingsPerHost", 0),
+            SessionLog = FullPath("SessionLog"),
+            SessionLogSize = Number("SessionLogSize", 1),
+            SessionLogFiles = Number("SessionLogFiles", 1),
+            SessionSyslog = reader.String(table, "SessionSyslog"),
+            SessionIpfix = reader.String(table, "SessionIpfix"),
             Locations = locations,
         };
     }

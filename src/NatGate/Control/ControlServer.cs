@@ -63,6 +63,9 @@ public sealed class ControlServer : IAsyncDisposable
     /// <summary>Asks the daemon to stop for a restart that leaves the kernel carrying the flows (natgate handover); false when it cannot.</summary>
     public Func<bool>? HandOver { get; set; }
 
+    /// <summary>The session event stream's watchers (GET /v1/sessions/events); null: none kept.</summary>
+    internal SessionLog.SessionEventHub? SessionEvents { get; set; }
+
     public string ReadWriteSocket { get; }
 
     public string ReadOnlySocket { get; }
@@ -158,6 +161,7 @@ public sealed class ControlServer : IAsyncDisposable
             int removed = filter.IsEmpty ? controller.FlushSessions() : controller.RemoveSessions(filter);
             return Reply(context, new RemovedCount(removed), ControlJson.Default.RemovedCount);
         });
+        app.MapGet("/v1/sessions/events", context => SessionEventStream.WriteAsync(context, SessionEvents));
         app.MapDelete("/v1/sessions/{id}", context =>
         {
             controller.RemoveSession(IntRoute(context, "id"));

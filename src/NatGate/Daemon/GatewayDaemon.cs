@@ -37,6 +37,7 @@ public sealed class GatewayDaemon : IAsyncDisposable
     private readonly List<Thread> threads = [];
     private volatile bool stopping;
     private readonly List<IAsyncDisposable> services = [];
+    private NatGate.SessionLog.SessionLogPump? sessionLog;
 
     private GatewayDaemon(GatewayRunOptions options, GatewayController controller, ILogger logger, TimeProvider clock)
     {
@@ -47,6 +48,9 @@ public sealed class GatewayDaemon : IAsyncDisposable
     }
 
     public GatewayController Controller { get; }
+
+    /// <summary>The session log and event stream (--session-log, --session-syslog, --session-ipfix, `natgate sessions --watch`); null before the start.</summary>
+    internal NatGate.SessionLog.SessionLogPump? SessionLog => sessionLog;
 
     /// <summary>
     /// Builds the model from the options and the files they name (all checked before anything
@@ -490,6 +494,8 @@ public sealed class GatewayDaemon : IAsyncDisposable
                     session.ExternalSourceAddress, session.ExternalSourcePort, session.ExternalDestinationAddress, session.ExternalDestinationPort, change.Reason);
             };
         }
+        // Before the restore: restored sessions are logged as created again, and map-block blocks counted from them.
+        sessionLog = NatGate.SessionLog.SessionLogPump.Open(engine, options.SessionLog, logger);
         if (options.StateFile is not null && File.Exists(options.StateFile))
         {
             RestoreReport report = Controller.RestoreState(options.StateFile);
@@ -934,6 +940,8 @@ public sealed class GatewayDaemon : IAsyncDisposable
                 GatewayLog.SaveFailed(logger, options.StateFile, error.Message);
             }
         }
+        // Every live session's end in the log, with the fast path's counters still there to read.
+        sessionLog?.Stop(Controller, clock.GetUtcNow().UtcTicks);
         lock (plumbingGate)
         {
             if (handingOver && fastPath is not null)

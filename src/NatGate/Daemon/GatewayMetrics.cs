@@ -27,12 +27,16 @@ public sealed class GatewayMetrics : IAsyncDisposable
     private static readonly SessionFamily[] Families = [SessionFamily.Ipv4, SessionFamily.Ipv6, SessionFamily.Nat64];
 
     public static async Task<GatewayMetrics> StartAsync(GatewayController controller, string endpoint, Func<IReadOnlyList<PacketQueueStatistics>>? queues, Func<long?>? spoofed,
-        Func<FastPathFigures>? fastPath, CancellationToken cancellation)
+        Func<FastPathFigures>? fastPath, Func<SessionLog.SessionLogFigures>? sessionLog, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(controller);
         (IPAddress address, int port) = ParseEndpoint(endpoint);
         CollectorRegistry registry = Metrics.NewCustomRegistry();
         Register(registry, controller, queues, spoofed, fastPath);
+        if (sessionLog is not null)
+        {
+            SessionLog.SessionLogMetrics.Register(registry, sessionLog);
+        }
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(address, port));

@@ -72,6 +72,9 @@ public sealed record GatewayRunOptions
     public string? Metrics { get; init; }
     public bool NoPlumbing { get; init; }
     public bool LogSessions { get; init; }
+
+    /// <summary>Where the session log goes (--session-log, --session-syslog, --session-ipfix); none by default.</summary>
+    public NatGate.SessionLog.SessionLogOptions SessionLog { get; init; } = new();
     public int MaximumSessions { get; init; } = 1 << 20;
 
     /// <summary>Sessions one inside host may hold (--max-sessions-per-host; RFC 6888 REQ-4); 0: no limit.</summary>

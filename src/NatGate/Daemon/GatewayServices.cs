@@ -14,6 +14,7 @@ internal static class GatewayServices
         ControlServer control = await ControlServer.StartAsync(daemon.Controller, options.ControlDirectory, logs, cancellation, stateFiles).ConfigureAwait(false);
         control.FastPath = daemon.FastPathView;
         control.HandOver = daemon.RequestHandOver;
+        control.SessionEvents = daemon.SessionLog?.Hub;
         daemon.AddService(control);
         if (options.PortMapping)
         {
@@ -22,7 +23,8 @@ internal static class GatewayServices
         }
         if (options.Metrics is not null)
         {
-            daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, daemon.QueueStatistics, daemon.SpoofedPackets, daemon.FastPathFigures, cancellation).ConfigureAwait(false));
+            Func<SessionLog.SessionLogFigures>? sessionLog = daemon.SessionLog is { } pump ? () => pump.Figures : null;
+            daemon.AddService(await GatewayMetrics.StartAsync(daemon.Controller, options.Metrics, daemon.QueueStatistics, daemon.SpoofedPackets, daemon.FastPathFigures, sessionLog, cancellation).ConfigureAwait(false));
         }
     }
 }

@@ -91,7 +91,7 @@ internal sealed class FtpHelper : ISessionObserver<Ipv4Address>
         return sourceTranslated != destinationTranslated;
     }
 
-    public void Created(int index, in Session<Ipv4Address> session)
+    public void Created(int index, in Session<Ipv4Address> session, long nowTicks)
     {
         if (Follows(session))
         {
@@ -100,11 +100,11 @@ internal sealed class FtpHelper : ISessionObserver<Ipv4Address>
         }
     }
 
-    public void TcpStateChanged(int index, in Session<Ipv4Address> session, TcpTracking before)
+    public void TcpStateChanged(int index, in Session<Ipv4Address> session, TcpTracking before, long nowTicks)
     {
     }
 
-    public void Removed(int index, in Session<Ipv4Address> session, SessionEndReason reason)
+    public void Removed(int index, in Session<Ipv4Address> session, SessionEndReason reason, long nowTicks)
     {
         if (IsControlConnection(index))
         {
