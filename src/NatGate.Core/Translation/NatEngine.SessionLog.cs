@@ -114,7 +114,10 @@ public sealed partial class NatEngine
             Reason = reason,
             Family = view.Family,
             Protocol = inside.Protocol,
-            State = session.Original.Protocol == IpProtocol.Tcp ? TcpStateName(session.Tcp) : "Active",
+            // A handshake completed in the fast path is established, as listings show it, before the engine records it.
+            State = session.Original.Protocol == IpProtocol.Tcp
+                ? TcpStateName(OffloadTracker<TAddress>.HandshakeCompleted(IpProtocol.Tcp, session.Tcp, carried) ? session.Tcp | TcpTracking.Established : session.Tcp)
+                : "Active",
             SessionId = id,
             InitiatedOutside = outside,
             RuleIndex = session.RuleIndex,

@@ -169,6 +169,23 @@ public sealed class SessionRecorderTests
     }
 
     [Fact]
+    public void A_handshake_the_offload_cache_completed_ends_as_established()
+    {
+        var lab = new Lab();
+        var cache = new InMemorySessionOffload();
+        lab.Engine.UseOffload(cache);
+        (_, SessionEventRing ring) = Recorded(lab: lab);
+        ushort port = Lab.Tuple(lab.Forward(Lab.Tcp(Lab.InsideA, 6000, Lab.Remote, 80, TcpFlags.Syn))).SourcePort;
+        lab.Forward(Lab.Tcp(Lab.Remote, 80, Lab.External, port, TcpFlags.Syn | TcpFlags.Ack));
+        // The handshake's last ACK goes by the cache alone: the engine's own state is still SynReceived.
+        Assert.True(cache.TryRewrite(Lab.Tcp(Lab.InsideA, 6000, Lab.Remote, 80, TcpFlags.Ack), lab.Now));
+        lab.Engine.FlushSessions(lab.Now);
+        SessionLogRecord end = Drain(ring).Single(record => record.Kind == SessionEventKind.Deleted);
+        Assert.Equal("Established", end.State);
+        Assert.Equal(2, end.PacketsOut);
+    }
+
+    [Fact]
     public void A_map_block_host_gets_one_block_record_when_its_first_session_begins_and_one_when_its_last_ends()
     {
         var lab = new Lab(addMapRule: false);
