@@ -278,6 +278,34 @@ public sealed class SessionLogSinkTests
         Assert.Equal(40000, BinaryPrimitives.ReadUInt16BigEndian(Fields(templates[256], record)[7]));
     }
 
+    [Fact]
+    public void Ipfix_templates_are_sent_again_once_the_refresh_interval_has_passed()
+    {
+        using var collector = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        collector.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        collector.ReceiveTimeout = 5000;
+        long[] times = [At.Ticks, At.Ticks + IpfixExporter.TemplateRefresh.Ticks - 1, At.Ticks + IpfixExporter.TemplateRefresh.Ticks];
+        using (var exporter = new IpfixExporter((IPEndPoint)collector.LocalEndPoint!))
+        {
+            foreach (long time in times)
+            {
+                exporter.Write(Deleted() with { TimestampTicks = time });
+                exporter.Flush(time);
+            }
+        }
+        Dictionary<ushort, List<(ushort Element, ushort Length)>> templates = [];
+        var definedPerMessage = new List<int>();
+        foreach (long _ in times)
+        {
+            byte[] message = new byte[2048];
+            int length = collector.Receive(message);
+            List<ushort> defined = [];
+            DecodeSets(message.AsSpan(16, length - 16), templates, defined, []);
+            definedPerMessage.Add(defined.Count);
+        }
+        Assert.Equal([5, 0, 5], definedPerMessage);
+    }
+
     /// <summary>Sets (RFC 7011 section 3.3): set id 2 holds templates, 256 and above data records of a template already known.</summary>
     private static void DecodeSets(ReadOnlySpan<byte> sets, Dictionary<ushort, List<(ushort Element, ushort Length)>> templates, List<ushort> defined, List<(ushort, byte[])> records)
     {
