@@ -105,16 +105,24 @@ public sealed class SessionRecorderTests
         {
             lab.Engine.Translate(buffer, Write(port), lab.Now);
         }
-        ring.Read(read);
-        long written = ring.Written;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (ushort port = 2000; port < 2500; port++)
+        // Three rounds of 500 new sessions each: one that allocates nothing shows that recording
+        // costs no allocation per session (which every round would show), while a one-off made
+        // by the runtime under the full suite's load (seen once in CI: 7,792 B in one round) is
+        // not taken for one.
+        var allocations = new List<long>();
+        for (ushort first = 2000; first < 3500; first += 500)
         {
-            lab.Engine.Translate(buffer, Write(port), lab.Now);
+            ring.Read(read);
+            long written = ring.Written;
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (ushort port = first; port < first + 500; port++)
+            {
+                lab.Engine.Translate(buffer, Write(port), lab.Now);
+            }
+            allocations.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+            Assert.Equal(written + 500, ring.Written);
         }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(written + 500, ring.Written);
-        Assert.Equal(0, allocated);
+        Assert.Equal(0, allocations.Min());
     }
 
     [Fact]
