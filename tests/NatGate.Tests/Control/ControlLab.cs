@@ -101,6 +101,18 @@ internal sealed class ControlLab : IAsyncDisposable
     /// <summary>Runs natgate with <paramref name="args"/> (plus --control) in-process; returns the exit code and both outputs.</summary>
     public Task<CliRun> CliAsync(params string[] args) => RunCliAsync([.. args, "--control", Directory]);
 
+    /// <summary>A plain HTTP client on the read-write control socket, for requests ControlClient would not send (malformed or misspelt ones).</summary>
+    public HttpClient RawHttpClient() => new(new SocketsHttpHandler
+    {
+        ConnectCallback = async (_, token) =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+            await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(Server.ReadWriteSocket), token);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        },
+    })
+    { BaseAddress = new Uri("http://natgate/") };
+
     public static async Task<CliRun> RunCliAsync(params string[] args)
     {
         var root = new RootCommand("natgate");

@@ -397,16 +397,7 @@ public sealed class ControlServerTests
     public async Task Malformed_JSON_is_EINVAL_with_a_sentence()
     {
         await using ControlLab lab = await ControlLab.StartAsync();
-        using var http = new HttpClient(new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, token) =>
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-                await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(lab.Server.ReadWriteSocket), token);
-                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-            },
-        })
-        { BaseAddress = new Uri("http://natgate/") };
+        using HttpClient http = lab.RawHttpClient();
         using var body = new StringContent("{\"locked\": tru", System.Text.Encoding.UTF8, "application/json");
         HttpResponseMessage response = await http.PostAsync("v1/lock", body, Token);
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);

@@ -233,16 +233,7 @@ public sealed class OperatorCommandTests
     {
         await using ControlLab lab = await ControlLab.StartAsync();
         await lab.MakeUdpSessionAsync(40000);
-        using var http = new HttpClient(new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, token) =>
-            {
-                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-                await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(lab.Server.ReadWriteSocket), token);
-                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-            },
-        })
-        { BaseAddress = new Uri("http://natgate/") };
+        using HttpClient http = lab.RawHttpClient();
         using HttpResponseMessage response = await http.DeleteAsync("v1/sessions?prot=53", Token);
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("EINVAL", await response.Content.ReadAsStringAsync(Token), StringComparison.Ordinal);
